@@ -1,0 +1,61 @@
+#include "loop/loop.hpp"
+
+namespace p2p {
+
+Loop::Loop() {
+    uv_loop_init(&loop_);
+    uv_check_init(&loop_, &check_);
+    check_.data = this;
+    uv_idle_init(&loop_, &idle_);
+}
+
+Loop::~Loop() {
+    uv_walk(
+        &loop_,
+        [](uv_handle_t* h, void*) {
+            if (!uv_is_closing(h)) uv_close(h, nullptr);
+        },
+        nullptr);
+    // Handles owned by modules free themselves in their close callbacks; run until all have fired.
+    uv_run(&loop_, UV_RUN_DEFAULT);
+    uv_loop_close(&loop_);
+}
+
+void Loop::on_terminate(std::function<void(int)> fn) {
+    on_terminate_ = std::move(fn);
+    if (signals_installed_) return;
+    signals_installed_ = true;
+    auto cb = [](uv_signal_t* s, int signum) {
+        auto* self = static_cast<Loop*>(s->data);
+        if (self->on_terminate_) self->on_terminate_(signum);
+    };
+    uv_signal_init(&loop_, &sigint_);
+    uv_signal_init(&loop_, &sigterm_);
+    sigint_.data = sigterm_.data = this;
+    uv_signal_start(&sigint_, cb, SIGINT);
+    uv_signal_start(&sigterm_, cb, SIGTERM);
+    // Signals alone should not keep the loop alive once all work is done.
+    uv_unref(reinterpret_cast<uv_handle_t*>(&sigint_));
+    uv_unref(reinterpret_cast<uv_handle_t*>(&sigterm_));
+}
+
+void Loop::defer(std::function<void()> fn) {
+    if (deferred_.empty()) {
+        uv_check_start(&check_, on_check);
+        uv_idle_start(&idle_, [](uv_idle_t*) {});
+    }
+    deferred_.push_back(std::move(fn));
+}
+
+void Loop::on_check(uv_check_t* h) {
+    auto* self = static_cast<Loop*>(h->data);
+    auto batch = std::move(self->deferred_);
+    self->deferred_.clear();
+    for (auto& fn : batch) fn();
+    if (self->deferred_.empty()) {
+        uv_check_stop(&self->check_);
+        uv_idle_stop(&self->idle_);
+    }
+}
+
+} // namespace p2p

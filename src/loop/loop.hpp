@@ -1,0 +1,42 @@
+// The one owner of uv_loop_t. The composition root (src/node) creates a Loop, builds every module with
+// loop.get(), runs it, and destroys modules before the Loop. Modules never create their own loop.
+#pragma once
+#include <uv.h>
+
+#include <cstdint>
+#include <functional>
+#include <vector>
+
+namespace p2p {
+
+class Loop {
+public:
+    Loop();
+    ~Loop(); // closes every remaining handle and drains their close callbacks before uv_loop_close
+    Loop(const Loop&) = delete;
+    Loop& operator=(const Loop&) = delete;
+
+    uv_loop_t* get() { return &loop_; }
+    int run() { return uv_run(&loop_, UV_RUN_DEFAULT); }
+    void stop() { uv_stop(&loop_); }
+    std::uint64_t now_ms() { return uv_now(&loop_); }
+
+    // Run fn on SIGINT/SIGTERM (the handler is installed on the loop; no async-signal-safety issues).
+    void on_terminate(std::function<void(int signum)> fn);
+
+    // Queue fn to run after the current callback returns (on the next check phase). Used to act on events
+    // that would otherwise destroy the object whose callback is running.
+    void defer(std::function<void()> fn);
+
+private:
+    static void on_check(uv_check_t* h);
+    uv_loop_t loop_;
+    uv_signal_t sigint_{}, sigterm_{};
+    uv_check_t check_{};
+    uv_idle_t idle_{}; // keeps the loop from blocking while deferred work is queued
+    bool signals_installed_ = false;
+    std::vector<std::function<void()>> deferred_;
+    std::function<void(int)> on_terminate_;
+};
+
+} // namespace p2p
