@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Every flag in --help is documented in man/p2pnode.1; usage errors are one line and exit 2; the man page renders.
+set -uo pipefail
+cd "$(dirname "$0")/../.."
+P2PNODE=${P2PNODE:-build/p2pnode}
+fail() { echo "FAIL: $*"; exit 1; }
+
+help=$("$P2PNODE" --help) || fail "--help exited non-zero"
+flags=$(echo "$help" | grep -oE '^  (--[a-z0-9-]+|-[a-z])' | sed 's/^  //' | sort -u)
+[ "$(echo "$flags" | wc -l)" -ge 15 ] || fail "too few flags parsed from --help: $flags"
+# man/groff escape hyphens as \-; compare on the unescaped source
+man_text=$(sed 's/\\-/-/g' man/p2pnode.1)
+for f in $flags; do
+  echo "$man_text" | grep -qE "^\.(B|BI|TP|BR)? ?$f\b|^\.B[I]? $f( |\$)" || fail "flag $f is in --help but not documented in man/p2pnode.1"
+done
+echo "all $(echo "$flags" | wc -w) flags documented"
+
+"$P2PNODE" --version | grep -qE '^p2pnode [0-9]+\.[0-9]+\.[0-9]+$' || fail "--version output"
+
+check_usage_error() {
+  local expect=$1; shift
+  out=$("$P2PNODE" "$@" 2>&1 >/dev/null); rc=$?
+  [ $rc -eq 2 ] || fail "'$*' exited $rc, want 2"
+  [ "$(echo "$out" | wc -l)" -eq 1 ] || fail "'$*' printed more than one line: $out"
+  echo "$out" | grep -qF -- "$expect" || fail "'$*' said '$out', want '$expect'"
+}
+check_usage_error "unknown flag --frobnicate" --frobnicate
+check_usage_error "--port needs a value" --tracker --port
+check_usage_error "--port needs an integer in 0..65535, got 'x'" --tracker --port x
+check_usage_error "--list needs --tracker URL" --list
+check_usage_error "nothing to do" 
+check_usage_error "--piece-size: '12Q' has an unknown suffix" --make-torrent . --tracker udp://x:1 --piece-size 12Q
+
+MANWIDTH=80 man -l man/p2pnode.1 >/tmp/p2pnode-man.$$ 2>&1 || fail "man -l failed: $(cat /tmp/p2pnode-man.$$)"
+grep -q "BitTorrent tracker and peer" /tmp/p2pnode-man.$$ || fail "man page did not render its NAME section"
+rm -f /tmp/p2pnode-man.$$
+echo ok
