@@ -13,16 +13,23 @@ const std::vector<FlagInfo>& all_flags() {
         {"--piece-size", "BYTES", "piece size for --make-torrent (power of two, 16K..64M; default from size)"},
         {"--private", nullptr, "mark the torrent private (BEP 27)"},
         {"-o", "FILE", "where --make-torrent writes the .torrent (default NAME.torrent)"},
-        {"--bind", "ADDR", "tracker: address to listen on (repeatable; default 0.0.0.0 and ::)"},
-        {"--port", "N", "tracker: UDP port (default 6969; 0 picks a free port)"},
+        {"--bind", "ADDR", "address to listen on (tracker: repeatable, default 0.0.0.0 and ::; peer: 0.0.0.0)"},
+        {"--port", "N", "tracker: UDP port (default 6969); peer: TCP port (default 6881); 0 picks a free one"},
         {"--state", "FILE", "tracker: JSON state file, loaded at start and saved every minute and on exit"},
-        {"--interval", "SECS", "tracker: announce interval given to clients (default 900)"},
+        {"--interval", "SECS", "tracker: announce interval given to clients (default 1800)"},
         {"--trust-ip-field", nullptr, "tracker: honour the IP field of announces (default: use the source address)"},
         {"--max-swarms", "N", "tracker: cap on stored swarms"},
         {"--max-peers", "N", "tracker: cap on stored peers over all swarms"},
+        {"--peer", nullptr, "run a peer: seed --share DIR, download --get FILE.torrent"},
+        {"--share", "DIR", "peer: seed every top-level file and folder of DIR (downloads go there too)"},
+        {"--get", "FILE.torrent", "peer: download this torrent (repeatable)"},
+        {"--into", "DIR", "peer: where downloads go (default: the --share folder, else .)"},
+        {"--exit-when-done", nullptr, "peer: exit 0 once every --get is complete and verified"},
+        {"--max-connections", "N", "peer: cap on peer connections over all torrents (default 400)"},
+        {"--max-upload-rate", "BYTES", "peer: upload limit in bytes per second over all torrents (e.g. 2M)"},
         {"--list", nullptr, "print the catalog of the tracker given with --tracker URL"},
         {"--scrape", "NAME|INFOHASH", "print seeders, leechers and completed counts from the tracker"},
-        {"--timeout", "SECS", "give up on an unanswering tracker after SECS (default: BEP 15 retry schedule)"},
+        {"--timeout", "SECS", "give up on an unanswering tracker (or, with --exit-when-done, the download) after SECS"},
         {"--no-console", nullptr, "do not read commands from standard input"},
         {"--quiet", nullptr, "no progress bar or status lines"},
     };
@@ -33,6 +40,8 @@ std::string usage_text() {
     std::string s =
         "usage: p2pnode --make-torrent PATH --tracker URL [--tracker URL]... [--piece-size BYTES] [--private] [-o FILE]\n"
         "       p2pnode --tracker [--bind ADDR]... [--port N] [--state FILE] [--interval SECS]\n"
+        "       p2pnode --peer [--share DIR] [--get FILE.torrent]... [--into DIR] [--tracker URL]... [--port N]\n"
+        "                      [--bind ADDR] [--exit-when-done [--timeout SECS]]\n"
         "       p2pnode --list --tracker URL [--timeout SECS]\n"
         "       p2pnode --scrape NAME|INFOHASH --tracker URL [--timeout SECS]\n"
         "\nflags:\n";
@@ -140,6 +149,23 @@ Result<CliOptions> parse_args(const std::vector<std::string>& args) {
             o.timeout_s = std::strtod(v.c_str(), &end);
             if (end == v.c_str() || *end || o.timeout_s <= 0 || o.timeout_s > 86400)
                 return make_error("", "--timeout needs a number of seconds, got '" + v + "'");
+        } else if (a == "--peer") st = set_mode(o, Mode::peer, a);
+        else if (a == "--share") st = value(o.share_dir);
+        else if (a == "--get") {
+            if (!(st = value(v))) return st.error();
+            o.gets.push_back(v);
+        } else if (a == "--into") st = value(o.into_dir);
+        else if (a == "--exit-when-done") o.exit_when_done = true;
+        else if (a == "--max-connections") {
+            if (!(st = value(v))) return st.error();
+            auto n = parse_int(a, v, 1, 100000);
+            if (!n) return n.error();
+            o.max_connections = *n;
+        } else if (a == "--max-upload-rate") {
+            if (!(st = value(v))) return st.error();
+            auto n = parse_size(v);
+            if (!n || *n <= 0) return make_error("", "--max-upload-rate needs a positive size such as 2M, got '" + v + "'");
+            o.max_upload_rate = *n;
         } else if (a == "--quiet") o.quiet = true;
         else if (a == "--no-console") o.no_console = true;
         else return make_error("", "unknown flag " + a + " (see p2pnode --help)");
@@ -149,6 +175,9 @@ Result<CliOptions> parse_args(const std::vector<std::string>& args) {
         if (auto st = set_mode(o, Mode::tracker, "--tracker"); !st) return st.error();
     }
     if (o.mode == Mode::none) return make_error("", "nothing to do: give a mode such as --make-torrent, --tracker or --list (see --help)");
+    if (o.mode == Mode::peer && o.share_dir.empty() && o.gets.empty())
+        return make_error("", "--peer needs --share DIR or --get FILE.torrent");
+    if (o.mode == Mode::peer && o.bind.size() > 1) return make_error("", "--peer takes one --bind address");
     if ((o.mode == Mode::list || o.mode == Mode::scrape) && o.tracker_urls.empty())
         return make_error("", (o.mode == Mode::list ? std::string("--list") : std::string("--scrape")) +
                                   " needs --tracker URL");

@@ -30,6 +30,13 @@ struct CliOptions {
     // --list / --scrape
     std::string scrape_what;
     double timeout_s = 0;
+    // --peer
+    std::string share_dir;
+    std::vector<std::string> gets;
+    std::string into_dir;
+    bool exit_when_done = false;
+    std::int64_t max_connections = 0;
+    std::int64_t max_upload_rate = 0;
     // common
     bool quiet = false;
     bool no_console = false;

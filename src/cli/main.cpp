@@ -6,6 +6,8 @@
 #include "cli/args.hpp"
 #include "cli/make_torrent_cmd.hpp"
 #include "crypto/random.hpp"
+#include "node/peer_node.hpp"
+#include "node/tracker_node.hpp"
 
 int main(int argc, char** argv) {
     using namespace p2p;
@@ -24,6 +26,35 @@ int main(int argc, char** argv) {
     case Mode::help: std::fputs(usage_text().c_str(), stdout); return 0;
     case Mode::version: std::printf("p2pnode %s\n", P2PNODE_VERSION); return 0;
     case Mode::make_torrent: return run_make_torrent(o);
+    case Mode::tracker: {
+        TrackerConfig tc;
+        tc.bind = o.bind;
+        if (o.port >= 0) tc.port = static_cast<std::uint16_t>(o.port);
+        tc.state_file = o.state_file;
+        if (o.interval) tc.interval = o.interval;
+        tc.trust_ip_field = o.trust_ip_field;
+        if (o.max_swarms) tc.max_swarms = static_cast<std::size_t>(o.max_swarms);
+        if (o.max_peers) tc.max_peers = static_cast<std::size_t>(o.max_peers);
+        tc.console = !o.no_console;
+        return run_tracker(tc);
+    }
+    case Mode::peer: {
+        PeerNodeConfig pc;
+        pc.share_dir = o.share_dir;
+        pc.gets = o.gets;
+        pc.into_dir = o.into_dir;
+        pc.trackers = o.tracker_urls;
+        if (!o.bind.empty()) pc.listen_ip = o.bind.front();
+        if (o.port >= 0) pc.port = o.port;
+        pc.exit_when_done = o.exit_when_done;
+        pc.timeout_s = o.timeout_s;
+        pc.quiet = o.quiet;
+        if (o.max_connections) pc.max_connections = static_cast<std::size_t>(o.max_connections);
+        pc.max_upload_rate = static_cast<std::uint64_t>(o.max_upload_rate);
+        return run_peer(pc);
+    }
+    case Mode::list: return run_list(CatalogCliConfig{o.tracker_urls.front(), o.timeout_s, ""});
+    case Mode::scrape: return run_scrape(CatalogCliConfig{o.tracker_urls.front(), o.timeout_s, o.scrape_what});
     default: break;
     }
     std::fprintf(stderr, "p2pnode: this mode is not available in this build\n");

@@ -1,0 +1,347 @@
+// PeerConnection lifecycle, parsing loop and outgoing messages. Incoming message handlers: connection_dispatch.cpp.
+#include "peer/connection.hpp"
+
+#include <algorithm>
+
+namespace p2p {
+
+std::unique_ptr<PeerConnection> PeerConnection::outgoing(Owner& owner, std::unique_ptr<Transport> transport,
+                                                         PeerConfig cfg, std::string info_hash,
+                                                         const TorrentGeometry& geometry) {
+    std::unique_ptr<PeerConnection> c(new PeerConnection(owner, std::move(transport), std::move(cfg), Direction::outgoing));
+    c->info_hash_ = std::move(info_hash);
+    c->set_torrent(geometry);
+    return c;
+}
+
+std::unique_ptr<PeerConnection> PeerConnection::incoming(Owner& owner, std::unique_ptr<Transport> transport,
+                                                         PeerConfig cfg) {
+    return std::unique_ptr<PeerConnection>(
+        new PeerConnection(owner, std::move(transport), std::move(cfg), Direction::incoming));
+}
+
+PeerConnection::PeerConnection(Owner& owner, std::unique_ptr<Transport> transport, PeerConfig cfg, Direction dir)
+    : owner_(owner), transport_(std::move(transport)), cfg_(std::move(cfg)), direction_(dir) {
+    if (!cfg_.clock) cfg_.clock = [] { return std::uint64_t{0}; };
+}
+
+PeerConnection::~PeerConnection() {
+    *alive_ = false;
+    // transport_ is destroyed with us: it closes the socket and makes no further callbacks.
+}
+
+bool PeerConnection::set_torrent(const TorrentGeometry& g) {
+    if (!g.valid()) return false;
+    geometry_ = g;
+    has_geometry_ = true;
+    peer_pieces_ = swarm::Bitfield(g.piece_count, false);
+    return true;
+}
+
+void PeerConnection::start() {
+    if (started_) return;
+    started_ = true;
+    started_at_ = last_received_ = last_sent_ = now();
+    transport_->start(this);
+    if (direction_ == Direction::outgoing) {
+        if (!has_geometry_ || info_hash_.size() != wire::kHashSize) {
+            // Nothing was reported yet; report from here is fine since start() is the owner's own call path.
+            fail("outgoing connection without a valid torrent");
+            return;
+        }
+        send_handshake();
+    }
+}
+
+void PeerConnection::send_handshake() {
+    std::string hs;
+    hs.reserve(wire::kHandshakeSize);
+    wire::encode_handshake(hs, cfg_.reserved, info_hash_, cfg_.peer_id);
+    handshake_sent_ = true;
+    send_raw(std::move(hs));
+}
+
+void PeerConnection::send_raw(std::string bytes) {
+    last_sent_ = now();
+    transport_->send(std::move(bytes));
+}
+
+std::size_t PeerConnection::max_message() const {
+    // The largest legal message: a bitfield, a 16 KiB block, or an extended message.
+    std::size_t m = 9 + wire::kBlockSize;
+    m = std::max(m, 1 + swarm::Bitfield::wire_size(geometry_.piece_count));
+    if (extensions_) m = std::max(m, 2 + cfg_.max_extended_message);
+    return m;
+}
+
+bool PeerConnection::fail(std::string what) { return fail(make_error("peer " + transport_->remote_address(), std::move(what))); }
+
+bool PeerConnection::fail(Error why) {
+    if (state_ == State::Closing) return false;
+    state_ = State::Closing;
+    transport_->close();
+    owner_.on_closed(*this, why); // may destroy this: touch nothing after
+    return false;
+}
+
+void PeerConnection::close() {
+    if (state_ == State::Closing) return;
+    state_ = State::Closing;
+    transport_->close();
+}
+
+bool PeerConnection::tick() {
+    if (state_ == State::Closing) return false;
+    const std::uint64_t t = now();
+    if (state_ == State::AwaitHandshake && t - started_at_ >= cfg_.handshake_timeout_ms) return fail("handshake timeout");
+    if (t - last_received_ >= cfg_.inactivity_timeout_ms) return fail("inactivity timeout");
+    if (can_send() && t - last_sent_ >= cfg_.keepalive_interval_ms) send_keepalive();
+    return true;
+}
+
+// ---- receiving ----
+
+std::size_t PeerConnection::on_data(std::string_view data) {
+    if (state_ == State::Closing) return data.size();
+    std::shared_ptr<bool> alive = alive_;
+    last_received_ = now();
+    // Everything we answer while handling this read leaves in one write.
+    ScopedCork cork(*transport_);
+    std::size_t pos = 0;
+    while (state_ != State::Closing) {
+        std::string_view rest = data.substr(pos);
+        if (state_ == State::AwaitHandshake) {
+            auto d = wire::decode_handshake(rest);
+            if (d.status == Decode::need_more) break;
+            if (d.status == Decode::error) {
+                fail(d.error);
+                break;
+            }
+            pos += d.consumed;
+            if (!handle_handshake(d.handshake)) break;
+            continue;
+        }
+        auto d = wire::decode_message(rest, max_message());
+        if (d.status == Decode::need_more) break;
+        if (d.status == Decode::error) {
+            fail(d.error);
+            break;
+        }
+        pos += d.consumed;
+        if (d.msg.keepalive) continue;
+        first_message_ = state_ == State::AwaitBitfield;
+        state_ = State::Active;
+        if (!dispatch(d.msg)) break;
+    }
+    if (!*alive) cork.release(); // destroyed with us
+    return pos;
+}
+
+void PeerConnection::on_drained() {
+    if (state_ != State::Closing) owner_.on_send_drained(*this);
+}
+
+void PeerConnection::on_closed(const Error& why) { fail(why); }
+
+bool PeerConnection::handle_handshake(const wire::Handshake& hs) {
+    if (direction_ == Direction::outgoing && hs.info_hash != info_hash_) return fail("handshake for another torrent");
+    if (direction_ == Direction::incoming) info_hash_ = hs.info_hash;
+    peer_id_ = hs.peer_id;
+    peer_reserved_ = hs.reserved;
+    fast_ = cfg_.reserved.fast() && hs.reserved.fast();                   // BEP 6: only if both set the bit
+    extensions_ = cfg_.reserved.extensions() && hs.reserved.extensions(); // BEP 10: likewise
+    state_ = State::AwaitBitfield;
+    bool accepted = false;
+    if (!emit([&] { accepted = owner_.on_handshake(*this, hs); })) return false;
+    if (!accepted) {
+        close(); // the owner refused: it knows, so no on_closed
+        return false;
+    }
+    if (!has_geometry_) return fail("owner accepted the handshake without supplying the torrent");
+    if (!handshake_sent_) send_handshake();
+    return emit([&] { owner_.on_established(*this); });
+}
+
+// ---- sending ----
+
+void PeerConnection::send_bitfield(const swarm::Bitfield& ours) {
+    if (!can_send() || sent_message_ || ours.size() != geometry_.piece_count) return;
+    sent_message_ = true;
+    std::string m;
+    m.reserve(5 + swarm::Bitfield::wire_size(ours.size()));
+    wire::encode_bitfield(m, ours.to_wire());
+    send_raw(std::move(m));
+}
+
+void PeerConnection::send_have_all() {
+    if (!can_send() || sent_message_) return;
+    if (!fast_) return send_bitfield(swarm::Bitfield(geometry_.piece_count, true));
+    sent_message_ = true;
+    std::string m;
+    wire::encode_simple(m, wire::MsgId::have_all);
+    send_raw(std::move(m));
+}
+
+void PeerConnection::send_have_none() {
+    if (!can_send() || sent_message_) return;
+    sent_message_ = true; // BEP 3: a peer with nothing may simply omit the bitfield
+    if (!fast_) return;
+    std::string m;
+    wire::encode_simple(m, wire::MsgId::have_none);
+    send_raw(std::move(m));
+}
+
+void PeerConnection::send_have(std::uint32_t index) {
+    if (!can_send() || index >= geometry_.piece_count) return;
+    sent_message_ = true;
+    std::string m;
+    wire::encode_have(m, index);
+    send_raw(std::move(m));
+}
+
+void PeerConnection::choke() {
+    if (!can_send() || am_choking_) return;
+    am_choking_ = true;
+    sent_message_ = true;
+    std::string m;
+    wire::encode_simple(m, wire::MsgId::choke);
+    // BEP 6: a choke no longer implicitly rejects requests, so reject each one explicitly (allowed-fast pieces
+    // stay queued); BEP 3: the peer knows its requests are dropped.
+    std::deque<BlockRequest> keep;
+    for (const auto& r : incoming_) {
+        if (!fast_) continue;
+        if (granted_fast(r.index)) keep.push_back(r);
+        else wire::encode_reject(m, r.index, r.begin, r.length);
+    }
+    incoming_ = std::move(keep);
+    send_raw(std::move(m));
+}
+
+void PeerConnection::unchoke() {
+    if (!can_send() || !am_choking_) return;
+    am_choking_ = false;
+    sent_message_ = true;
+    std::string m;
+    wire::encode_simple(m, wire::MsgId::unchoke);
+    send_raw(std::move(m));
+}
+
+void PeerConnection::interested() {
+    if (!can_send() || am_interested_) return;
+    am_interested_ = true;
+    sent_message_ = true;
+    std::string m;
+    wire::encode_simple(m, wire::MsgId::interested);
+    send_raw(std::move(m));
+}
+
+void PeerConnection::not_interested() {
+    if (!can_send() || !am_interested_) return;
+    am_interested_ = false;
+    sent_message_ = true;
+    std::string m;
+    wire::encode_simple(m, wire::MsgId::not_interested);
+    send_raw(std::move(m));
+}
+
+bool PeerConnection::request(std::uint32_t index, std::uint32_t begin, std::uint32_t length) {
+    if (!can_send() || !valid_block(index, begin, length)) return false;
+    if (outgoing_.size() >= cfg_.max_outgoing_requests) return false;
+    BlockRequest r{index, begin, length};
+    if (std::find(outgoing_.begin(), outgoing_.end(), r) != outgoing_.end()) return false;
+    outgoing_.push_back(r);
+    sent_message_ = true;
+    std::string m;
+    wire::encode_request(m, index, begin, length);
+    send_raw(std::move(m));
+    return true;
+}
+
+void PeerConnection::cancel(std::uint32_t index, std::uint32_t begin, std::uint32_t length) {
+    if (!can_send()) return;
+    auto it = std::find(outgoing_.begin(), outgoing_.end(), BlockRequest{index, begin, length});
+    if (it == outgoing_.end()) return;
+    // BEP 6: the peer still answers a cancelled request with exactly one piece or reject, so keep it tracked.
+    if (!fast_) outgoing_.erase(it);
+    std::string m;
+    wire::encode_cancel(m, index, begin, length);
+    send_raw(std::move(m));
+}
+
+void PeerConnection::reject(std::uint32_t index, std::uint32_t begin, std::uint32_t length) {
+    if (!can_send() || !fast_) return;
+    auto it = std::find(incoming_.begin(), incoming_.end(), BlockRequest{index, begin, length});
+    if (it != incoming_.end()) incoming_.erase(it);
+    std::string m;
+    wire::encode_reject(m, index, begin, length);
+    send_raw(std::move(m));
+}
+
+bool PeerConnection::send_piece(std::uint32_t index, std::uint32_t begin, std::shared_ptr<const std::string> data,
+                                std::size_t offset, std::uint32_t length) {
+    if (!can_send() || !data || offset > data->size() || data->size() - offset < length) return false;
+    auto it = std::find(incoming_.begin(), incoming_.end(), BlockRequest{index, begin, length});
+    if (it == incoming_.end()) return false;
+    incoming_.erase(it);
+    unsigned char hdr[wire::kPieceHeaderSize];
+    wire::encode_piece_header(hdr, index, begin, length);
+    uploaded_ += length;
+    last_sent_ = now();
+    up_rate_.add(length, last_sent_);
+    transport_->send_piece(hdr, std::move(data), offset, length);
+    return true;
+}
+
+void PeerConnection::send_suggest(std::uint32_t index) {
+    if (!can_send() || !fast_ || index >= geometry_.piece_count) return;
+    sent_message_ = true;
+    std::string m;
+    wire::encode_suggest(m, index);
+    send_raw(std::move(m));
+}
+
+void PeerConnection::send_allowed_fast(std::uint32_t index) {
+    if (!can_send() || !fast_ || index >= geometry_.piece_count) return;
+    if (granted_fast(index) || allowed_fast_out_.size() >= cfg_.max_allowed_fast) return;
+    allowed_fast_out_.push_back(index);
+    sent_message_ = true;
+    std::string m;
+    wire::encode_allowed_fast(m, index);
+    send_raw(std::move(m));
+}
+
+void PeerConnection::send_extended(std::uint8_t ext_id, std::string_view payload) {
+    if (!can_send() || !extensions_) return;
+    sent_message_ = true;
+    std::string m;
+    m.reserve(6 + payload.size());
+    wire::encode_extended(m, ext_id, payload);
+    send_raw(std::move(m));
+}
+
+void PeerConnection::send_port(std::uint16_t dht_port) {
+    if (!can_send()) return;
+    sent_message_ = true;
+    std::string m;
+    wire::encode_port(m, dht_port);
+    send_raw(std::move(m));
+}
+
+void PeerConnection::send_keepalive() {
+    if (!can_send()) return;
+    std::string m;
+    wire::encode_keepalive(m);
+    send_raw(std::move(m));
+}
+
+bool PeerConnection::valid_block(std::uint32_t index, std::uint32_t begin, std::uint32_t length) const {
+    if (index >= geometry_.piece_count || length == 0 || length > wire::kBlockSize) return false;
+    const std::uint32_t size = geometry_.piece_size(index);
+    return begin <= size && length <= size - begin;
+}
+
+bool PeerConnection::granted_fast(std::uint32_t index) const {
+    return std::find(allowed_fast_out_.begin(), allowed_fast_out_.end(), index) != allowed_fast_out_.end();
+}
+
+} // namespace p2p

@@ -1,0 +1,170 @@
+// PeerConnection: handlers for each incoming message, selected by a table indexed by message id. Each handler
+// validates every field before use and returns false when parsing must stop (connection closed or destroyed).
+#include <algorithm>
+
+#include "peer/connection.hpp"
+
+namespace p2p {
+
+using wire::Message;
+using wire::MsgId;
+
+const PeerConnection::Handler PeerConnection::kHandlers[21] = {
+    &PeerConnection::on_choke_msg,          // 0 choke
+    &PeerConnection::on_unchoke_msg,        // 1 unchoke
+    &PeerConnection::on_interested_msg,     // 2 interested
+    &PeerConnection::on_not_interested_msg, // 3 not interested
+    &PeerConnection::on_have_msg,           // 4 have
+    &PeerConnection::on_bitfield_msg,       // 5 bitfield
+    &PeerConnection::on_request_msg,        // 6 request
+    &PeerConnection::on_piece_msg,          // 7 piece
+    &PeerConnection::on_cancel_msg,         // 8 cancel
+    &PeerConnection::on_port_msg,           // 9 port (BEP 5)
+    nullptr,                                // 10..12 unassigned
+    nullptr,
+    nullptr,
+    &PeerConnection::on_suggest_msg,        // 0x0D suggest (BEP 6)
+    &PeerConnection::on_have_all_msg,       // 0x0E have all (BEP 6)
+    &PeerConnection::on_have_none_msg,      // 0x0F have none (BEP 6)
+    &PeerConnection::on_reject_msg,         // 0x10 reject request (BEP 6)
+    &PeerConnection::on_allowed_fast_msg,   // 0x11 allowed fast (BEP 6)
+    nullptr,                                // 0x12, 0x13 unassigned
+    nullptr,
+    &PeerConnection::on_extended_msg,       // 20 extended (BEP 10)
+};
+
+bool PeerConnection::dispatch(const Message& m) {
+    if (m.id >= std::size(kHandlers) || !kHandlers[m.id]) return true; // BEP 3: ignore unknown messages
+    return (this->*kHandlers[m.id])(m);
+}
+
+bool PeerConnection::on_choke_msg(const Message&) {
+    peer_choking_ = true;
+    if (!fast_) outgoing_.clear(); // BEP 3: a choke discards every pending request
+    return emit([&] { owner_.on_choke(*this); });
+}
+
+bool PeerConnection::on_unchoke_msg(const Message&) {
+    peer_choking_ = false;
+    return emit([&] { owner_.on_unchoke(*this); });
+}
+
+bool PeerConnection::on_interested_msg(const Message&) {
+    peer_interested_ = true;
+    return emit([&] { owner_.on_interested(*this); });
+}
+
+bool PeerConnection::on_not_interested_msg(const Message&) {
+    peer_interested_ = false;
+    return emit([&] { owner_.on_not_interested(*this); });
+}
+
+bool PeerConnection::on_have_msg(const Message& m) {
+    if (m.index >= geometry_.piece_count) return fail("have index " + std::to_string(m.index) + " out of range");
+    peer_pieces_.set(m.index);
+    return emit([&] { owner_.on_have(*this, m.index); });
+}
+
+bool PeerConnection::on_bitfield_msg(const Message& m) {
+    if (!first_message_) return fail("bitfield not sent as the first message");
+    auto bits = swarm::Bitfield::from_wire(m.payload, geometry_.piece_count);
+    if (!bits) return fail(bits.error().what);
+    peer_pieces_ = std::move(bits.value());
+    return emit([&] { owner_.on_bitfield(*this, peer_pieces_); });
+}
+
+bool PeerConnection::on_have_all_msg(const Message&) {
+    if (!fast_) return fail("have_all without the fast extension");
+    if (!first_message_) return fail("have_all not sent as the first message");
+    peer_pieces_.set_all();
+    return emit([&] { owner_.on_have_all(*this); });
+}
+
+bool PeerConnection::on_have_none_msg(const Message&) {
+    if (!fast_) return fail("have_none without the fast extension");
+    if (!first_message_) return fail("have_none not sent as the first message");
+    peer_pieces_.reset_all();
+    return emit([&] { owner_.on_have_none(*this); });
+}
+
+bool PeerConnection::on_request_msg(const Message& m) {
+    if (!valid_block(m.index, m.begin, m.length))
+        return fail("invalid request " + std::to_string(m.index) + ":" + std::to_string(m.begin) + "+" +
+                    std::to_string(m.length));
+    const BlockRequest r{m.index, m.begin, m.length};
+    if (am_choking_ && !granted_fast(m.index)) {
+        // BEP 3: requests while choked are dropped; BEP 6: every request gets exactly one answer, so reject it.
+        if (fast_) {
+            std::string out;
+            wire::encode_reject(out, r.index, r.begin, r.length);
+            send_raw(std::move(out));
+        }
+        return true;
+    }
+    if (std::find(incoming_.begin(), incoming_.end(), r) != incoming_.end()) return true; // duplicate
+    if (incoming_.size() >= cfg_.max_incoming_requests)
+        return fail("more than " + std::to_string(cfg_.max_incoming_requests) + " queued requests");
+    incoming_.push_back(r);
+    return emit([&] { owner_.on_request(*this, r); });
+}
+
+bool PeerConnection::on_cancel_msg(const Message& m) {
+    if (!valid_block(m.index, m.begin, m.length)) return fail("invalid cancel");
+    const BlockRequest r{m.index, m.begin, m.length};
+    auto it = std::find(incoming_.begin(), incoming_.end(), r);
+    if (it == incoming_.end()) return true; // already served or dropped
+    incoming_.erase(it);
+    if (fast_) { // BEP 6: answer the cancelled request with a reject (send_piece for it is now a no-op)
+        std::string out;
+        wire::encode_reject(out, r.index, r.begin, r.length);
+        send_raw(std::move(out));
+    }
+    return emit([&] { owner_.on_cancel(*this, r); });
+}
+
+bool PeerConnection::on_piece_msg(const Message& m) {
+    if (!valid_block(m.index, m.begin, m.length))
+        return fail("invalid piece " + std::to_string(m.index) + ":" + std::to_string(m.begin) + "+" +
+                    std::to_string(m.length));
+    const BlockRequest r{m.index, m.begin, m.length};
+    auto it = std::find(outgoing_.begin(), outgoing_.end(), r);
+    const bool requested = it != outgoing_.end();
+    if (requested) outgoing_.erase(it);
+    else if (fast_) return fail("piece that was not requested"); // BEP 6: MUST close
+    downloaded_ += m.length;
+    down_rate_.add(m.length, last_received_);
+    return emit([&] { owner_.on_piece(*this, m.index, m.begin, m.payload, requested); });
+}
+
+bool PeerConnection::on_reject_msg(const Message& m) {
+    if (!fast_) return fail("reject without the fast extension");
+    if (!valid_block(m.index, m.begin, m.length)) return fail("invalid reject");
+    const BlockRequest r{m.index, m.begin, m.length};
+    auto it = std::find(outgoing_.begin(), outgoing_.end(), r);
+    if (it == outgoing_.end()) return true; // a reject for nothing outstanding: ignore
+    outgoing_.erase(it);
+    return emit([&] { owner_.on_reject(*this, r); });
+}
+
+bool PeerConnection::on_suggest_msg(const Message& m) {
+    if (!fast_) return fail("suggest without the fast extension");
+    if (m.index >= geometry_.piece_count) return fail("suggest index out of range");
+    return emit([&] { owner_.on_suggest(*this, m.index); });
+}
+
+bool PeerConnection::on_allowed_fast_msg(const Message& m) {
+    if (!fast_) return fail("allowed_fast without the fast extension");
+    if (m.index >= geometry_.piece_count) return fail("allowed_fast index out of range");
+    return emit([&] { owner_.on_allowed_fast(*this, m.index); });
+}
+
+bool PeerConnection::on_port_msg(const Message& m) {
+    return emit([&] { owner_.on_port(*this, m.port); });
+}
+
+bool PeerConnection::on_extended_msg(const Message& m) {
+    if (!extensions_) return fail("extended message without the extension protocol");
+    return emit([&] { owner_.on_extended(*this, m.ext_id, m.payload); });
+}
+
+} // namespace p2p

@@ -1,0 +1,255 @@
+#include "session/session.hpp"
+
+#include <algorithm>
+
+#include "base/log.hpp"
+#include "crypto/random.hpp"
+
+namespace p2p {
+
+std::string ip_of(const std::string& address) {
+    if (!address.empty() && address[0] == '[') {
+        auto end = address.find(']');
+        return end == std::string::npos ? address : address.substr(1, end - 1);
+    }
+    auto colon = address.rfind(':');
+    return colon == std::string::npos ? address : address.substr(0, colon);
+}
+
+bool is_loopback_ip(const std::string& ip) {
+    return ip.rfind("127.", 0) == 0 || ip == "::1" || ip.rfind("::ffff:127.", 0) == 0;
+}
+
+// Every PeerConnection's owner. Forwards events to the torrent the connection is bound to; routes the
+// handshakes of incoming connections to the torrent they name.
+class Session::Router final : public PeerOwner {
+public:
+    explicit Router(Session& s) : s_(s) {}
+    static PeerLink& link(PeerConnection& c) { return *static_cast<PeerLink*>(c.context()); }
+    static Torrent& t(PeerConnection& c) { return *link(c).torrent; }
+
+    bool on_handshake(PeerConnection& c, const wire::Handshake& hs) override {
+        PeerLink& l = link(c);
+        if (l.torrent) return l.torrent->on_handshake(c, hs);
+        // Incoming: find the torrent, hand the link over.
+        Torrent* tor = s_.find(hs.info_hash);
+        auto it = std::find_if(s_.pending_.begin(), s_.pending_.end(), [&](auto& p) { return p.get() == &l; });
+        if (it == s_.pending_.end()) return false;
+        std::unique_ptr<PeerLink> owned = std::move(*it);
+        s_.pending_.erase(it);
+        if (!tor) {
+            log_debug("session", "incoming connection for an unknown torrent from " + l.address);
+            s_.connection_closed();
+            s_.reap(std::move(owned));
+            return false;
+        }
+        const Metainfo& m = tor->meta();
+        TorrentGeometry g{m.piece_count(), static_cast<std::uint32_t>(m.piece_length),
+                          static_cast<std::uint64_t>(m.total_length)};
+        if (!c.set_torrent(g)) {
+            s_.connection_closed();
+            s_.reap(std::move(owned));
+            return false;
+        }
+        owned->torrent = tor;
+        PeerLink* raw = owned.get();
+        if (!tor->adopt(std::move(owned))) return false; // adopt reaped it
+        return raw->torrent->on_handshake(c, hs);
+    }
+    void on_established(PeerConnection& c) override { t(c).on_established(c); }
+    void on_bitfield(PeerConnection& c, const swarm::Bitfield& b) override { t(c).on_bitfield(c, b); }
+    void on_have_all(PeerConnection& c) override { t(c).on_have_all(c); }
+    void on_have_none(PeerConnection& c) override { t(c).on_have_none(c); }
+    void on_have(PeerConnection& c, std::uint32_t i) override { t(c).on_have(c, i); }
+    void on_choke(PeerConnection& c) override { t(c).on_choke(c); }
+    void on_unchoke(PeerConnection& c) override { t(c).on_unchoke(c); }
+    void on_interested(PeerConnection& c) override { t(c).on_interested(c); }
+    void on_not_interested(PeerConnection& c) override { t(c).on_not_interested(c); }
+    void on_request(PeerConnection& c, const BlockRequest& r) override { t(c).on_request(c, r); }
+    void on_cancel(PeerConnection& c, const BlockRequest& r) override { t(c).on_cancel(c, r); }
+    void on_piece(PeerConnection& c, std::uint32_t i, std::uint32_t b, std::string_view d, bool req) override {
+        t(c).on_piece(c, i, b, d, req);
+    }
+    void on_reject(PeerConnection& c, const BlockRequest& r) override { t(c).on_reject(c, r); }
+    void on_send_drained(PeerConnection& c) override { t(c).on_send_drained(c); }
+    void on_closed(PeerConnection& c, const Error& why) override {
+        PeerLink& l = link(c);
+        if (l.torrent) return l.torrent->on_closed(c, why);
+        auto it = std::find_if(s_.pending_.begin(), s_.pending_.end(), [&](auto& p) { return p.get() == &l; });
+        if (it == s_.pending_.end()) return;
+        std::unique_ptr<PeerLink> owned = std::move(*it);
+        s_.pending_.erase(it);
+        s_.connection_closed();
+        s_.reap(std::move(owned));
+    }
+
+private:
+    Session& s_;
+};
+
+Session::Session(Loop& loop, SessionConfig cfg)
+    : loop_(loop), cfg_(std::move(cfg)), router_(std::make_unique<Router>(*this)), tick_timer_(loop.get()),
+      upload_timer_(loop.get()) {
+    if (cfg_.peer.peer_id.size() != 20) {
+        // Azureus-style id: client tag and version, then random bytes (BEP 20).
+        std::string id = "-PN0100-";
+        unsigned char rnd[12];
+        random_bytes(rnd, sizeof rnd);
+        for (unsigned char c : rnd) id.push_back("0123456789abcdefghijklmnopqrstuvwxyz"[c % 36]);
+        cfg_.peer.peer_id = id;
+    }
+    uv_loop_t* uv = loop.get();
+    cfg_.peer.clock = [uv] { return uv_now(uv); };
+    tick_timer_.start(1000, 1000, [this] { tick(); });
+}
+
+Session::~Session() {
+    // Destroy connections before torrents: links reference their torrent.
+    pending_.clear();
+    graveyard_.clear();
+    torrents_.clear();
+}
+
+Status Session::listen() {
+    auto l = TcpListener::listen(loop_.get(), cfg_.listen_ip, cfg_.port,
+                                 [this](std::unique_ptr<Transport> t) { accept(std::move(t)); });
+    if (!l) return l.error();
+    listener_ = std::move(*l);
+    return ok_status();
+}
+
+std::size_t Session::count_ip(const std::string& ip) const {
+    std::size_t n = 0;
+    for (const auto& [_, t] : torrents_)
+        for (const auto& l : t->links())
+            if (!l->dead && ip_of(l->address) == ip) ++n;
+    for (const auto& l : pending_)
+        if (ip_of(l->address) == ip) ++n;
+    return n;
+}
+
+void Session::accept(std::unique_ptr<Transport> t) {
+    std::string addr = t->remote_address();
+    if (connections_ >= cfg_.max_connections || pending_.size() >= cfg_.max_pending_incoming ||
+        (!is_loopback_ip(ip_of(addr)) && count_ip(ip_of(addr)) >= cfg_.max_per_ip)) {
+        log_debug("session", "refusing connection from " + addr + ": connection limit");
+        return; // the transport closes when destroyed here
+    }
+    auto link = std::make_unique<PeerLink>();
+    link->token = next_token();
+    link->address = addr;
+    link->connected_at_ms = static_cast<std::int64_t>(uv_now(loop_.get()));
+    link->conn = PeerConnection::incoming(*router_, std::move(t), cfg_.peer);
+    link->conn->set_context(link.get());
+    PeerConnection* c = link->conn.get();
+    pending_.push_back(std::move(link));
+    ++connections_;
+    c->start();
+}
+
+std::unique_ptr<PeerConnection> Session::make_outgoing(std::unique_ptr<Transport> t, const std::string& info_hash,
+                                                       const TorrentGeometry& g, PeerLink* link) {
+    auto c = PeerConnection::outgoing(*router_, std::move(t), cfg_.peer, info_hash, g);
+    c->set_context(link);
+    return c;
+}
+
+Torrent* Session::add_torrent(Metainfo meta, TorrentConfig cfg, bool all_present) {
+    if (Torrent* t = find(meta.info_hash)) return t;
+    std::string key = meta.info_hash;
+    auto t = std::make_unique<Torrent>(*this, std::move(meta), std::move(cfg));
+    Torrent* raw = t.get();
+    torrents_.emplace(key, std::move(t));
+    raw->start(all_present);
+    return raw;
+}
+
+Torrent* Session::find(const std::string& info_hash) {
+    auto it = torrents_.find(info_hash);
+    return it == torrents_.end() ? nullptr : it->second.get();
+}
+
+std::vector<Torrent*> Session::torrents() {
+    std::vector<Torrent*> out;
+    for (auto& [_, t] : torrents_) out.push_back(t.get());
+    return out;
+}
+
+void Session::remove_torrent(const std::string& info_hash) {
+    auto it = torrents_.find(info_hash);
+    if (it == torrents_.end()) return;
+    // Destroy after the current callback: it may be one of this torrent's.
+    auto owned = std::make_shared<std::unique_ptr<Torrent>>(std::move(it->second));
+    torrents_.erase(it);
+    (*owned)->shutdown([owned] {});
+    loop_.defer([owned] { owned->reset(); });
+}
+
+bool Session::may_connect() const { return connections_ < cfg_.max_connections; }
+
+void Session::reap(std::unique_ptr<PeerLink> link) {
+    link->dead = true;
+    graveyard_.push_back(std::move(link));
+    schedule_reap();
+}
+
+void Session::schedule_reap() {
+    if (reap_scheduled_) return;
+    reap_scheduled_ = true;
+    std::weak_ptr<int> alive = alive_;
+    loop_.defer([this, alive] {
+        if (alive.expired()) return;
+        reap_scheduled_ = false;
+        graveyard_.clear();
+    });
+}
+
+void Session::tick() {
+    std::uint64_t now = uv_now(loop_.get());
+    // Pending incoming connections time out through their own tick(). Links are only destroyed by the reaper
+    // (after this callback), so the pointers stay valid while a tick routes or closes one.
+    std::vector<PeerConnection*> pending;
+    for (auto& l : pending_) pending.push_back(l->conn.get());
+    for (PeerConnection* c : pending) c->tick();
+    for (Torrent* t : torrents()) t->tick(now);
+}
+
+bool Session::take_upload(std::size_t n) {
+    if (cfg_.max_upload_rate == 0) return true;
+    std::uint64_t now = uv_now(loop_.get());
+    double rate = static_cast<double>(cfg_.max_upload_rate);
+    // Burst: a quarter second of rate, at least one 16 KiB block.
+    double burst = std::max(rate / 4, 16384.0);
+    if (upload_refill_ms_ == 0) upload_tokens_ = burst;
+    else upload_tokens_ = std::min(burst, upload_tokens_ + rate * double(now - upload_refill_ms_) / 1000.0);
+    upload_refill_ms_ = now;
+    if (upload_tokens_ < double(n)) return false;
+    upload_tokens_ -= double(n);
+    return true;
+}
+
+void Session::wait_upload(Torrent* t, std::uint64_t token) {
+    auto key = std::make_pair(t->info_hash(), token);
+    if (std::find(upload_waiters_.begin(), upload_waiters_.end(), key) == upload_waiters_.end())
+        upload_waiters_.push_back(key);
+    if (upload_timer_.active()) return;
+    upload_timer_.start(20, 0, [this] {
+        auto waiters = std::move(upload_waiters_);
+        upload_waiters_.clear();
+        for (auto& [hash, tok] : waiters)
+            if (Torrent* tor = find(hash)) tor->resume_serving(tok);
+    });
+}
+
+void Session::shutdown(std::function<void()> done) {
+    auto remaining = std::make_shared<std::size_t>(torrents_.size() + 1);
+    auto finish = [remaining, done] {
+        if (--*remaining == 0) done();
+    };
+    for (auto& [_, t] : torrents_) t->shutdown(finish);
+    listener_.reset();
+    tick_timer_.stop();
+    finish();
+}
+
+} // namespace p2p

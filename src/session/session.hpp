@@ -1,0 +1,98 @@
+// The peer side's composition of torrents and connections: one TCP listener, the torrents by info hash, a
+// router that forwards connection events to the right torrent, global connection limits, a one-second tick,
+// and the reaper that destroys closed links after the callback that closed them has returned.
+#pragma once
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "loop/loop.hpp"
+#include "loop/timer.hpp"
+#include "net/tcp_transport.hpp"
+#include "session/peer_link.hpp"
+#include "session/torrent.hpp"
+
+namespace p2p {
+
+struct SessionConfig {
+    std::string listen_ip = "0.0.0.0";
+    std::uint16_t port = 6881;               // 0: ephemeral
+    std::size_t max_connections = 400;        // over all torrents, both directions
+    std::size_t max_pending_incoming = 64;    // accepted connections still in their handshake
+    std::size_t max_per_ip = 8;               // connections from one address (any torrent)
+    std::uint64_t max_upload_rate = 0;        // payload bytes/s over all torrents; 0 = unlimited
+    PeerConfig peer;                          // per-connection limits (peer_id and clock are filled in)
+};
+
+class Session {
+public:
+    Session(Loop& loop, SessionConfig cfg);
+    ~Session();
+    Session(const Session&) = delete;
+    Session& operator=(const Session&) = delete;
+
+    Status listen();
+    std::uint16_t port() const { return listener_ ? listener_->port() : 0; }
+    const std::string& peer_id() const { return cfg_.peer.peer_id; }
+    uv_loop_t* uv() { return loop_.get(); }
+    Loop& loop() { return loop_; }
+
+    // Adds a torrent (ignored and the existing one returned when the info hash is already there).
+    Torrent* add_torrent(Metainfo meta, TorrentConfig cfg, bool all_present);
+    Torrent* find(const std::string& info_hash);
+    std::vector<Torrent*> torrents();
+    void remove_torrent(const std::string& info_hash);
+
+    // New connections are allowed while under the global cap.
+    bool may_connect() const;
+    std::size_t connection_count() const { return connections_; }
+    // Creates a connection whose events go through the router.
+    std::unique_ptr<PeerConnection> make_outgoing(std::unique_ptr<Transport> t, const std::string& info_hash,
+                                                  const TorrentGeometry& g, PeerLink* link);
+    // Takes a closed link and destroys it after the current callback.
+    void reap(std::unique_ptr<PeerLink> link);
+    std::uint64_t next_token() { return ++token_counter_; }
+    void connection_opened() { ++connections_; }
+    void connection_closed() { if (connections_) --connections_; }
+    std::size_t count_ip(const std::string& ip) const;
+
+    // Upload rate limit (token bucket over all torrents). take_upload() spends n bytes if the bucket holds
+    // them; otherwise the caller registers wait_upload() and its torrent's resume_serving(token) runs when
+    // tokens are back.
+    bool take_upload(std::size_t n);
+    void wait_upload(Torrent* t, std::uint64_t token);
+
+    // Shuts every torrent down (resume data saved), then calls done.
+    void shutdown(std::function<void()> done);
+
+private:
+    class Router;
+    void accept(std::unique_ptr<Transport> t);
+    void tick();
+    void schedule_reap();
+
+    Loop& loop_;
+    SessionConfig cfg_;
+    std::unique_ptr<Router> router_;
+    std::unique_ptr<TcpListener> listener_;
+    std::map<std::string, std::unique_ptr<Torrent>> torrents_;
+    std::vector<std::unique_ptr<PeerLink>> pending_;   // incoming, handshake not yet routed
+    std::vector<std::unique_ptr<PeerLink>> graveyard_; // closed links waiting to be destroyed
+    bool reap_scheduled_ = false;
+    std::shared_ptr<int> alive_ = std::make_shared<int>(0);
+    Timer tick_timer_;
+    std::uint64_t token_counter_ = 0;
+    std::size_t connections_ = 0;
+    double upload_tokens_ = 0;
+    std::uint64_t upload_refill_ms_ = 0;
+    std::vector<std::pair<std::string, std::uint64_t>> upload_waiters_; // (info hash, link token), deduplicated
+    Timer upload_timer_;
+};
+
+std::string ip_of(const std::string& address); // "1.2.3.4:80" -> "1.2.3.4", "[::1]:80" -> "::1"
+bool is_loopback_ip(const std::string& ip);    // 127.0.0.0/8, ::1, ::ffff:127.x
+
+} // namespace p2p

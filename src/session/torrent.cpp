@@ -1,0 +1,658 @@
+#include "session/torrent.hpp"
+
+#include <algorithm>
+#include <cstring>
+
+#include "base/bytes.hpp"
+#include "base/log.hpp"
+#include "crypto/sha.hpp"
+#include "crypto/random.hpp"
+#include "net/tcp_transport.hpp"
+#include "session/piece_hasher.hpp"
+#include "session/session.hpp"
+
+namespace p2p {
+
+namespace {
+constexpr std::uint64_t kRechokeMs = 10'000;       // BEP 3: rechoke every ten seconds
+constexpr std::uint64_t kResumeSaveMs = 60'000;    // resume data at most a minute stale while downloading
+constexpr std::uint64_t kConnectTimeoutMs = 10'000;
+constexpr int kBanPoints = 4;                       // sole contributor to a bad piece: 2 points (banned on the 2nd)
+constexpr std::size_t kMaxSuspectPieces = 64;       // failed pieces remembered for smart banning
+
+std::string addr_key(const sockaddr_storage& ss) { return format_sockaddr(reinterpret_cast<const sockaddr*>(&ss)); }
+
+// Bans are per IP: a banned peer reconnecting from another port stays banned. On loopback every peer shares
+// one IP (test and development setups), so there the whole ip:port is the identity.
+std::string ban_key(const std::string& address) {
+    std::string ip = ip_of(address);
+    return is_loopback_ip(ip) ? address : ip;
+}
+} // namespace
+
+const char* phase_name(TorrentPhase p) {
+    switch (p) {
+    case TorrentPhase::checking: return "checking";
+    case TorrentPhase::downloading: return "downloading";
+    case TorrentPhase::seeding: return "seeding";
+    case TorrentPhase::failed: return "failed";
+    }
+    return "?";
+}
+
+Torrent::Torrent(Session& session, Metainfo meta, TorrentConfig cfg)
+    : session_(session), loop_(session.uv()), meta_(std::move(meta)), cfg_(std::move(cfg)),
+      choker_(swarm::ChokerOptions{cfg_.upload_slots, 3, 30'000, 3, random_u32()}) {
+    geometry_ = TorrentGeometry{meta_.piece_count(), static_cast<std::uint32_t>(meta_.piece_length),
+                                static_cast<std::uint64_t>(meta_.total_length)};
+    all_pieces_ = swarm::Bitfield(meta_.piece_count(), true);
+    available_ = swarm::Bitfield(meta_.piece_count(), false);
+    storage_ = std::make_unique<Storage>(loop_, meta_, cfg_.root_dir, cfg_.storage);
+}
+
+Torrent::~Torrent() {
+    for (auto& l : links_) {
+        l->dead = true;
+        if (l->conn) l->conn->close();
+        session_.connection_closed();
+    }
+    links_.clear();
+}
+
+std::uint64_t Torrent::now_ms() const { return uv_now(loop_); }
+
+void Torrent::start(bool all_present) {
+    std::weak_ptr<int> alive = alive_;
+    storage_->open([this, alive, all_present](Status st) {
+        if (alive.expired()) return;
+        if (!st) return set_failed(st.error());
+        if (all_present) return begin_with(std::vector<bool>(meta_.piece_count(), true));
+        storage_->load_resume([this, alive](ResumeState rs) {
+            if (alive.expired()) return;
+            if (rs.valid && rs.have.size() == meta_.piece_count()) return begin_with(rs.have);
+            log_debug("torrent", meta_.name + ": re-verifying (" + rs.reason + ")");
+            verify_all();
+        });
+    });
+}
+
+void Torrent::verify_all() {
+    auto have = std::make_shared<std::vector<bool>>(meta_.piece_count(), false);
+    std::weak_ptr<int> alive = alive_;
+    storage_->verify_existing([have](std::uint32_t i, bool ok) { (*have)[i] = ok; },
+                              [this, alive, have](Status st) {
+                                  if (alive.expired()) return;
+                                  if (!st) return set_failed(st.error());
+                                  begin_with(*have);
+                              });
+}
+
+void Torrent::begin_with(const std::vector<bool>& have) {
+    swarm::Bitfield hb(meta_.piece_count(), false);
+    for (std::uint32_t i = 0; i < have.size(); ++i)
+        if (have[i]) hb.set(i);
+    auto picker = swarm::PiecePicker::create(meta_.piece_count(), static_cast<std::uint32_t>(meta_.piece_length),
+                                             static_cast<std::uint64_t>(meta_.total_length), &hb,
+                                             swarm::PickerOptions{random_u32(), 2});
+    if (!picker) return set_failed(picker.error());
+    picker_ = std::make_unique<swarm::PiecePicker>(std::move(*picker));
+    available_ = hb;
+    phase_ = available_.all() ? TorrentPhase::seeding : TorrentPhase::downloading;
+    last_resume_save_ms_ = now_ms();
+    log_info("torrent", meta_.name + ": " + std::to_string(available_.count()) + "/" +
+                            std::to_string(meta_.piece_count()) + " pieces present, " + phase_name(phase_));
+    if (phase_ == TorrentPhase::seeding) {
+        resume_dirty_ = true;
+        save_resume([] {});
+        if (on_complete) on_complete();
+    }
+    connect_more();
+}
+
+void Torrent::set_failed(const Error& e) {
+    if (phase_ == TorrentPhase::failed) return;
+    phase_ = TorrentPhase::failed;
+    error_ = e;
+    log_error("torrent", meta_.name + ": " + e.str() + " (torrent paused; other torrents keep running)");
+    // Stop downloading: drop our requests; keep serving what is already verified on disk.
+    for (auto& l : links_)
+        if (!l->dead && l->conn->am_interested()) l->conn->not_interested();
+    if (on_failed) on_failed(e);
+}
+
+std::uint64_t Torrent::left_bytes() const {
+    std::uint64_t have = 0;
+    std::uint32_t n = meta_.piece_count();
+    have = std::uint64_t(available_.count()) * std::uint64_t(meta_.piece_length);
+    if (n && available_.get(n - 1)) have -= std::uint64_t(meta_.piece_length) - std::uint64_t(meta_.piece_size(n - 1));
+    return std::uint64_t(meta_.total_length) - have;
+}
+
+// ---------------------------------------------------------------- connections
+
+void Torrent::add_candidates(const std::vector<sockaddr_storage>& addrs) {
+    for (const auto& a : addrs) {
+        std::string key = addr_key(a);
+        if (known_addresses_.count(key) || banned_.count(ban_key(key))) continue;
+        if (candidates_.size() >= cfg_.max_candidates) candidates_.erase(candidates_.begin());
+        candidates_.push_back(a);
+        known_addresses_.insert(key);
+    }
+    connect_more();
+}
+
+void Torrent::connect_more() {
+    if (shutting_down_ || phase_ == TorrentPhase::checking || phase_ == TorrentPhase::failed) return;
+    while (!candidates_.empty() && connecting_ < cfg_.max_connecting &&
+           links_.size() + connecting_ < cfg_.max_peers && session_.may_connect()) {
+        sockaddr_storage addr = candidates_.back();
+        candidates_.pop_back();
+        std::string key = addr_key(addr);
+        ++connecting_;
+        session_.connection_opened(); // count attempts against the global cap too
+        std::weak_ptr<int> alive = alive_;
+        auto holder = std::make_shared<std::unique_ptr<TcpConnect>>();
+        connect_attempts_.push_back(holder);
+        *holder = tcp_connect(
+            loop_, reinterpret_cast<const sockaddr*>(&addr), kConnectTimeoutMs,
+            [this, alive, key, holder](Result<std::unique_ptr<Transport>> r) {
+                if (alive.expired()) return;
+                --connecting_;
+                session_.connection_closed();
+                auto it = std::find(connect_attempts_.begin(), connect_attempts_.end(), holder);
+                // Destroy the attempt after this callback; it is allowed, but deferring keeps it simple.
+                if (it != connect_attempts_.end()) {
+                    auto keep = *it;
+                    connect_attempts_.erase(it);
+                    session_.loop().defer([keep] {});
+                }
+                if (!r) {
+                    // Forget it so a later tracker answer may offer it again.
+                    known_addresses_.erase(key);
+                    return;
+                }
+                if (shutting_down_ || phase_ == TorrentPhase::failed || links_.size() >= cfg_.max_peers) return;
+                auto link = std::make_unique<PeerLink>();
+                link->token = session_.next_token();
+                link->torrent = this;
+                link->address = key;
+                link->connected_at_ms = static_cast<std::int64_t>(now_ms());
+                link->conn = session_.make_outgoing(std::move(*r), meta_.info_hash, geometry_, link.get());
+                PeerConnection* c = link->conn.get();
+                session_.connection_opened();
+                attach(std::move(link));
+                c->start();
+            });
+    }
+}
+
+void Torrent::attach(std::unique_ptr<PeerLink> link) {
+    by_token_[link->token] = link.get();
+    links_.push_back(std::move(link));
+}
+
+bool Torrent::adopt(std::unique_ptr<PeerLink> link) {
+    if (shutting_down_ || phase_ == TorrentPhase::checking || links_.size() >= cfg_.max_peers ||
+        banned_.count(ban_key(link->address))) {
+        link->conn->close();
+        session_.connection_closed();
+        session_.reap(std::move(link));
+        return false;
+    }
+    known_addresses_.insert(link->address);
+    attach(std::move(link));
+    return true;
+}
+
+PeerLink* Torrent::find_token(std::uint64_t token) {
+    auto it = by_token_.find(token);
+    return it == by_token_.end() ? nullptr : it->second;
+}
+
+void Torrent::drop(PeerLink& link, const std::string& why) {
+    if (link.dead) return;
+    link.dead = true;
+    log_debug("torrent", meta_.name + ": dropping " + link.address + ": " + why);
+    link.conn->close();
+    if (picker_) {
+        picker_->on_peer_gone(link.token);
+        if (link.registered_availability) {
+            if (link.has_all) picker_->remove_have_all();
+            else picker_->remove_peer_bitfield(link.conn->peer_pieces());
+        }
+    }
+    if (choker_.has_optimistic() && choker_.optimistic() == link.token) choker_.forget_optimistic();
+    by_token_.erase(link.token);
+    strikes_.erase(link.token);
+    session_.connection_closed();
+    auto it = std::find_if(links_.begin(), links_.end(), [&](auto& p) { return p.get() == &link; });
+    if (it != links_.end()) {
+        std::unique_ptr<PeerLink> owned = std::move(*it);
+        links_.erase(it);
+        session_.reap(std::move(owned)); // destroyed after the current callback returns
+    }
+    // Blocks it had requested are free again: give them to others.
+    std::vector<PeerLink*> others;
+    for (auto& l : links_) others.push_back(l.get());
+    for (PeerLink* l : others) fill_requests(*l);
+}
+
+bool Torrent::on_handshake(PeerConnection& conn, const wire::Handshake& hs) {
+    PeerLink& link = link_of(conn);
+    if (hs.peer_id == session_.peer_id()) {
+        known_addresses_.insert(link.address);
+        drop(link, "connected to ourselves");
+        return false;
+    }
+    for (auto& l : links_)
+        if (l.get() != &link && !l->dead && l->conn->state() != PeerConnection::State::AwaitHandshake &&
+            l->conn->peer_id() == hs.peer_id) {
+            drop(link, "duplicate connection to the same peer");
+            return false;
+        }
+    return true;
+}
+
+void Torrent::on_established(PeerConnection& conn) {
+    if (available_.all()) conn.send_have_all();
+    else if (available_.none()) conn.send_have_none();
+    else conn.send_bitfield(available_);
+}
+
+void Torrent::on_closed(PeerConnection& conn, const Error& why) { drop(link_of(conn), why.str()); }
+
+// ---------------------------------------------------------------- availability and interest
+
+void Torrent::on_bitfield(PeerConnection& conn, const swarm::Bitfield& bits) {
+    PeerLink& link = link_of(conn);
+    if (picker_ && !link.registered_availability) {
+        picker_->add_peer_bitfield(bits);
+        link.registered_availability = true;
+    }
+    if (available_.all() && bits.all()) return drop(link, "both sides are seeds");
+    update_interest(link);
+}
+
+void Torrent::on_have_all(PeerConnection& conn) {
+    PeerLink& link = link_of(conn);
+    if (picker_ && !link.registered_availability) {
+        picker_->add_have_all();
+        link.registered_availability = true;
+        link.has_all = true;
+    }
+    if (available_.all()) return drop(link, "both sides are seeds");
+    update_interest(link);
+}
+
+void Torrent::on_have_none(PeerConnection& conn) {
+    PeerLink& link = link_of(conn);
+    if (picker_ && !link.registered_availability) {
+        picker_->add_peer_bitfield(conn.peer_pieces());
+        link.registered_availability = true;
+    }
+}
+
+void Torrent::on_have(PeerConnection& conn, std::uint32_t index) {
+    PeerLink& link = link_of(conn);
+    if (!picker_) return;
+    if (!link.registered_availability) {
+        // No bitfield came first (allowed when the peer has nothing): register what we know now.
+        picker_->add_peer_bitfield(conn.peer_pieces());
+        link.registered_availability = true;
+    } else if (!link.has_all) {
+        picker_->peer_have(index);
+    }
+    if (available_.all() && conn.peer_pieces().all()) return drop(link, "both sides are seeds");
+    update_interest(link);
+}
+
+void Torrent::update_interest(PeerLink& link) {
+    if (link.dead || !picker_) return;
+    PeerConnection& c = *link.conn;
+    bool want = phase_ == TorrentPhase::downloading &&
+                (link.has_all ? !picker_->is_complete() : picker_->is_interesting(c.peer_pieces()));
+    if (want && !c.am_interested()) c.interested();
+    else if (!want && c.am_interested()) c.not_interested();
+    if (want) fill_requests(link);
+}
+
+// ---------------------------------------------------------------- downloading
+
+void Torrent::on_unchoke(PeerConnection& conn) {
+    PeerLink& link = link_of(conn);
+    link.last_block_ms = now_ms();
+    fill_requests(link);
+}
+
+void Torrent::on_choke(PeerConnection& conn) {
+    PeerLink& link = link_of(conn);
+    // BEP 3: a choke discards our pending requests. With BEP 6 the peer rejects each one explicitly instead.
+    if (picker_ && !conn.supports_fast()) picker_->on_peer_gone(link.token);
+}
+
+void Torrent::on_reject(PeerConnection& conn, const BlockRequest& r) {
+    PeerLink& link = link_of(conn);
+    if (picker_) picker_->on_request_timeout(link.token, swarm::BlockRequest{r.index, r.begin, r.length});
+}
+
+void Torrent::fill_requests(PeerLink& link) {
+    if (link.dead || !picker_ || phase_ != TorrentPhase::downloading) return;
+    PeerConnection& c = *link.conn;
+    if (c.state() != PeerConnection::State::Active || c.peer_choking() || !c.am_interested()) return;
+    std::size_t outstanding = c.outgoing_requests().size();
+    std::size_t depth = link.snubbed ? 1 : swarm::pipeline_depth(c.download_rate(), 0.05);
+    if (outstanding >= depth) return;
+    // Bound the memory of pieces being assembled: past the budget only blocks of started pieces are wanted, so
+    // wait for pieces to complete instead of starting new ones.
+    if (assembling_bytes_ >= cfg_.assembly_budget && !picker_->is_endgame()) return;
+    if (outstanding == 0) link.last_block_ms = now_ms();
+    std::vector<swarm::BlockRequest> picks;
+    const swarm::Bitfield& has = link.has_all ? all_pieces_ : c.peer_pieces();
+    picker_->pick(link.token, has, depth - outstanding, picks);
+    for (const auto& b : picks)
+        if (!c.request(b.piece, b.offset, b.length)) picker_->on_request_timeout(link.token, b);
+}
+
+void Torrent::on_piece(PeerConnection& conn, std::uint32_t index, std::uint32_t begin, std::string_view block,
+                       bool /*requested*/) {
+    PeerLink& link = link_of(conn);
+    std::uint64_t now = now_ms();
+    link.last_block_ms = now;
+    link.snubbed = false;
+    downloaded_ += block.size();
+    if (!picker_ || phase_ != TorrentPhase::downloading) {
+        wasted_ += block.size();
+        return;
+    }
+    swarm::BlockRequest br{index, begin, static_cast<std::uint32_t>(block.size())};
+    swarm::BlockReceived res = picker_->on_block_received(link.token, br);
+    for (swarm::PeerToken tok : res.cancel)
+        if (PeerLink* other = find_token(tok); other && !other->dead) other->conn->cancel(index, begin, br.length);
+    if (!res.accepted) {
+        wasted_ += block.size();
+        return fill_requests(link);
+    }
+    Assembly& a = assembling_[index];
+    if (!a.data) {
+        a.data = std::make_shared<std::string>(static_cast<std::size_t>(meta_.piece_size(index)), '\0');
+        a.block_from.assign(picker_->blocks_in_piece(index), std::string());
+        assembling_bytes_ += a.data->size();
+    }
+    std::memcpy(a.data->data() + begin, block.data(), block.size());
+    if (begin / swarm::kBlockSize < a.block_from.size()) a.block_from[begin / swarm::kBlockSize] = ban_key(link.address);
+    if (res.piece_complete) piece_assembled(index);
+    fill_requests(link);
+}
+
+void Torrent::piece_assembled(std::uint32_t index) {
+    auto it = assembling_.find(index);
+    if (it == assembling_.end()) return;
+    auto a = std::make_shared<Assembly>(std::move(it->second));
+    assembling_.erase(it);
+    assembling_bytes_ -= a->data->size();
+    hashing_.push_back(index);
+    std::weak_ptr<void> alive = std::static_pointer_cast<void>(std::shared_ptr<int>(alive_));
+    hash_piece_async(loop_, a->data, std::string(meta_.piece_hash(index)), alive,
+                     [this, index, a](bool ok) { piece_hashed(index, std::move(*a), ok); });
+}
+
+void Torrent::piece_hashed(std::uint32_t index, Assembly a, bool ok) {
+    hashing_.erase(std::remove(hashing_.begin(), hashing_.end(), index), hashing_.end());
+    if (!picker_) return;
+    std::shared_ptr<std::string> data = std::move(a.data);
+    if (!ok) {
+        std::vector<swarm::PeerToken> contributors = picker_->on_piece_verified(index, false);
+        log_warn("torrent", meta_.name + ": piece " + std::to_string(index) + " failed its hash check (" +
+                                std::to_string(contributors.size()) + " peer(s) sent it); downloading it again");
+        if (suspects_.size() < kMaxSuspectPieces && !suspects_.count(index)) {
+            std::vector<SuspectBlock> blocks;
+            for (std::size_t b = 0; b < a.block_from.size(); ++b) {
+                std::size_t off = b * swarm::kBlockSize;
+                std::size_t len = std::min<std::size_t>(swarm::kBlockSize, data->size() - off);
+                blocks.push_back(SuspectBlock{sha1(std::string_view(*data).substr(off, len)), a.block_from[b]});
+            }
+            suspects_[index] = std::move(blocks);
+        }
+        // A peer that alone sent a bad piece twice is banned now; mixed pieces are settled by smart_ban().
+        if (contributors.size() == 1) {
+            swarm::PeerToken t = contributors.front();
+            strikes_[t] += 2;
+            if (strikes_[t] >= kBanPoints) strike(t);
+        }
+        std::vector<PeerLink*> ls;
+        for (auto& l : links_) ls.push_back(l.get());
+        for (PeerLink* l : ls) fill_requests(*l);
+        return;
+    }
+    picker_->on_piece_verified(index, true);
+    if (suspects_.count(index)) smart_ban(index, *data);
+    if (phase_ == TorrentPhase::failed) return; // storage refuses writes while failed
+    ++writes_in_flight_;
+    std::weak_ptr<int> alive = alive_;
+    storage_->write_piece(index, std::move(data), [this, alive, index](Status st) {
+        if (alive.expired()) return;
+        piece_written(index, st);
+    });
+}
+
+void Torrent::strike(std::uint64_t token) {
+    PeerLink* l = find_token(token);
+    if (!l || l->dead) return;
+    ban_ip(ban_key(l->address), "sending corrupt data repeatedly");
+}
+
+void Torrent::smart_ban(std::uint32_t index, const std::string& good) {
+    std::vector<SuspectBlock> blocks = std::move(suspects_[index]);
+    suspects_.erase(index);
+    std::set<std::string> bad;
+    for (std::size_t b = 0; b < blocks.size(); ++b) {
+        std::size_t off = b * swarm::kBlockSize;
+        if (off >= good.size() || blocks[b].ip.empty()) continue;
+        std::size_t len = std::min<std::size_t>(swarm::kBlockSize, good.size() - off);
+        if (sha1(std::string_view(good).substr(off, len)) != blocks[b].sha1) bad.insert(blocks[b].ip);
+    }
+    for (const auto& ip : bad) ban_ip(ip, "a block of piece " + std::to_string(index) + " differed from the verified data");
+}
+
+void Torrent::ban_ip(const std::string& ip, const std::string& why) {
+    if (!banned_.insert(ip).second) return;
+    log_warn("torrent", meta_.name + ": banning " + ip + ": " + why);
+    std::vector<PeerLink*> ls;
+    for (auto& l : links_)
+        if (!l->dead && ban_key(l->address) == ip) ls.push_back(l.get());
+    for (PeerLink* l : ls) drop(*l, "banned: corrupt data");
+}
+
+void Torrent::piece_written(std::uint32_t index, Status st) {
+    --writes_in_flight_;
+    if (!st) {
+        set_failed(st.error());
+    } else {
+        available_.set(index);
+        resume_dirty_ = true;
+        std::vector<PeerLink*> ls;
+        for (auto& l : links_) ls.push_back(l.get());
+        for (PeerLink* l : ls) {
+            if (l->dead || l->conn->state() != PeerConnection::State::Active) continue;
+            if (!l->conn->peer_has(index)) l->conn->send_have(index);
+            update_interest(*l);
+        }
+        if (available_.all() && phase_ == TorrentPhase::downloading) {
+            phase_ = TorrentPhase::seeding;
+            log_info("torrent", meta_.name + ": complete, every piece verified; seeding");
+            save_resume([] {});
+            // Seeds have nothing to gain from other seeds.
+            for (PeerLink* l : ls)
+                if (!l->dead && l->conn->peer_pieces().all()) drop(*l, "both sides are seeds");
+            if (on_complete) on_complete();
+        }
+    }
+    if (shutting_down_ && writes_in_flight_ == 0 && pending_shutdown_) {
+        auto done = std::move(pending_shutdown_);
+        pending_shutdown_ = nullptr;
+        save_resume(std::move(done));
+    }
+}
+
+void Torrent::check_snubs(std::uint64_t now) {
+    if (!picker_) return;
+    for (auto& l : links_) {
+        if (l->dead || l->snubbed || l->conn->outgoing_requests().empty()) continue;
+        if (now - l->last_block_ms < cfg_.snub_ms) continue;
+        l->snubbed = true;
+        log_debug("torrent", meta_.name + ": " + l->address + " is snubbing us; its requests go to others");
+        std::vector<BlockRequest> out(l->conn->outgoing_requests().begin(), l->conn->outgoing_requests().end());
+        picker_->on_peer_gone(l->token);
+        for (const auto& r : out) l->conn->cancel(r.index, r.begin, r.length);
+    }
+}
+
+// ---------------------------------------------------------------- uploading
+
+void Torrent::on_interested(PeerConnection& conn) {
+    // Do not make a newcomer wait for the next 10 s round when an upload slot is free.
+    std::size_t unchoked = 0;
+    for (auto& l : links_)
+        if (!l->dead && !l->conn->am_choking() && l->conn->peer_interested()) ++unchoked;
+    if (conn.am_choking() && unchoked <= cfg_.upload_slots) conn.unchoke();
+}
+
+void Torrent::on_not_interested(PeerConnection& conn) {
+    if (available_.all() && conn.peer_pieces().all()) drop(link_of(conn), "both sides are seeds");
+}
+
+void Torrent::on_request(PeerConnection& conn, const BlockRequest& r) {
+    PeerLink& link = link_of(conn);
+    if (!available_.get(r.index)) {
+        if (conn.supports_fast()) return conn.reject(r.index, r.begin, r.length);
+        return drop(link, "requested piece " + std::to_string(r.index) + " which we do not have");
+    }
+    serve(link);
+}
+
+void Torrent::on_send_drained(PeerConnection& conn) { serve(link_of(conn)); }
+
+void Torrent::resume_serving(std::uint64_t token) {
+    if (PeerLink* l = find_token(token); l && !l->dead) serve(*l);
+}
+
+void Torrent::serve(PeerLink& link, std::uint32_t hint_index, std::shared_ptr<const std::string> hint) {
+    while (!link.dead) {
+        PeerConnection& c = *link.conn;
+        if (c.incoming_requests().empty() || c.queued_send_bytes() >= cfg_.max_send_queue) return;
+        BlockRequest r = c.incoming_requests().front();
+        if (!available_.get(r.index)) {
+            if (c.supports_fast()) { c.reject(r.index, r.begin, r.length); continue; }
+            return drop(link, "requested a piece we do not have");
+        }
+        std::shared_ptr<const std::string> piece = r.index == hint_index ? hint : storage_->cached_piece(r.index);
+        if (!piece) {
+            if (link.reading_piece) return;
+            link.reading_piece = true;
+            std::weak_ptr<int> alive = alive_;
+            std::uint64_t token = link.token;
+            std::uint32_t index = r.index;
+            storage_->read_piece(index, [this, alive, token, index](Result<std::shared_ptr<const std::string>> res) {
+                if (alive.expired()) return;
+                PeerLink* l = find_token(token);
+                if (!l || l->dead) return;
+                l->reading_piece = false;
+                if (!res) {
+                    log_error("torrent", meta_.name + ": " + res.error().str());
+                    return drop(*l, "cannot read piece to serve it");
+                }
+                serve(*l, index, *res);
+            });
+            return;
+        }
+        if (!session_.take_upload(r.length)) return session_.wait_upload(this, link.token);
+        if (!c.send_piece(r.index, r.begin, piece, r.begin, r.length)) return; // request vanished meanwhile
+        uploaded_ += r.length;
+    }
+}
+
+// ---------------------------------------------------------------- choking, ticking, status
+
+void Torrent::rechoke(std::uint64_t now) {
+    last_rechoke_ms_ = now;
+    std::vector<swarm::ChokePeer> peers;
+    for (auto& l : links_) {
+        if (l->dead || l->conn->state() != PeerConnection::State::Active) continue;
+        PeerConnection& c = *l->conn;
+        peers.push_back(swarm::ChokePeer{l->token, c.peer_interested(), c.am_choking(), c.download_rate(),
+                                         c.upload_rate(), l->snubbed, l->connected_at_ms});
+    }
+    swarm::ChokeDecision d = choker_.rechoke(peers, phase_ == TorrentPhase::seeding, static_cast<std::int64_t>(now));
+    std::set<std::uint64_t> unchoke(d.unchoke.begin(), d.unchoke.end());
+    for (auto& l : links_) {
+        if (l->dead || l->conn->state() != PeerConnection::State::Active) continue;
+        bool want = unchoke.count(l->token) > 0;
+        if (want && l->conn->am_choking()) l->conn->unchoke();
+        else if (!want && !l->conn->am_choking()) l->conn->choke();
+    }
+}
+
+void Torrent::tick(std::uint64_t now) {
+    std::vector<PeerLink*> ls;
+    for (auto& l : links_) ls.push_back(l.get());
+    for (PeerLink* l : ls)
+        if (!l->dead) l->conn->tick(); // timeouts come back through on_closed
+    check_snubs(now);
+    connect_more();
+    if (now - last_rechoke_ms_ >= kRechokeMs) rechoke(now);
+    ls.clear();
+    for (auto& l : links_) ls.push_back(l.get());
+    for (PeerLink* l : ls) fill_requests(*l); // pipelines follow the peers' rates
+    if (phase_ == TorrentPhase::downloading && resume_dirty_ && now - last_resume_save_ms_ >= kResumeSaveMs &&
+        writes_in_flight_ == 0)
+        save_resume([] {});
+}
+
+void Torrent::save_resume(std::function<void()> done) {
+    if (!picker_ || phase_ == TorrentPhase::failed) return done();
+    last_resume_save_ms_ = now_ms();
+    resume_dirty_ = false;
+    std::vector<bool> have(meta_.piece_count());
+    for (std::uint32_t i = 0; i < have.size(); ++i) have[i] = available_.get(i);
+    std::weak_ptr<int> alive = alive_;
+    storage_->save_resume(std::move(have), [this, alive, done = std::move(done)](Status st) {
+        if (!alive.expired() && !st) log_warn("torrent", meta_.name + ": saving resume data: " + st.error().str());
+        done();
+    });
+}
+
+void Torrent::shutdown(std::function<void()> done) {
+    if (shutting_down_) return done();
+    shutting_down_ = true;
+    std::vector<PeerLink*> ls;
+    for (auto& l : links_) ls.push_back(l.get());
+    for (PeerLink* l : ls) drop(*l, "shutting down");
+    connect_attempts_.clear();
+    if (writes_in_flight_ > 0) {
+        pending_shutdown_ = std::move(done); // piece_written saves resume data when the last write returns
+        return;
+    }
+    save_resume(std::move(done));
+}
+
+TorrentStatus Torrent::status() {
+    TorrentStatus s;
+    s.name = meta_.name;
+    s.info_hash = meta_.info_hash;
+    s.phase = phase_;
+    s.total = static_cast<std::uint64_t>(meta_.total_length);
+    s.have_bytes = s.total - left_bytes();
+    s.downloaded = downloaded_;
+    s.uploaded = uploaded_;
+    for (auto& l : links_) {
+        if (l->dead) continue;
+        ++s.peers;
+        s.down_rate += l->conn->download_rate();
+        s.up_rate += l->conn->upload_rate();
+    }
+    s.candidates = candidates_.size();
+    if (phase_ == TorrentPhase::failed) s.error = error_.str();
+    return s;
+}
+
+} // namespace p2p

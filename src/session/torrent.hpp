@@ -1,0 +1,192 @@
+// One torrent: its metainfo, storage, piece picker, choker and peer links. Implements PeerOwner: the Session's
+// router forwards every connection event here once the connection is bound to this torrent.
+//
+// Data flow of a download: blocks arrive (on_piece) -> copied into the piece's assembly buffer -> the last block
+// completes it -> SHA-1 on libuv's threadpool -> ok: written to disk (Storage::write_piece) -> written: the piece
+// joins `available_`, HAVE goes to every peer and it may be served. A piece is never announced or served before
+// it has been verified and written. A failed hash returns its blocks to the picker and gives its contributors a
+// strike; repeat offenders are banned.
+//
+// Serving: a request is answered from the storage read cache (whole pieces, shared buffers) or after one read of
+// the piece; a peer's queued payload is capped (TorrentConfig::max_send_queue) and serving resumes when its
+// transport drains.
+#pragma once
+#include <uv.h>
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <set>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "peer/connection.hpp"
+#include "proto/metainfo.hpp"
+#include "session/peer_link.hpp"
+#include "storage/storage.hpp"
+#include "swarm/choker.hpp"
+#include "swarm/picker.hpp"
+
+namespace p2p {
+
+class Session;
+
+struct TorrentConfig {
+    std::string root_dir;                     // files live at root_dir/<name>[/...]
+    std::size_t max_peers = 60;               // connections for this torrent (both directions)
+    std::size_t max_connecting = 8;           // outgoing attempts in flight
+    std::size_t max_candidates = 500;         // addresses remembered to try (tracker, PEX)
+    std::size_t max_send_queue = 4u << 20;    // payload bytes queued to one peer before serving pauses
+    std::size_t assembly_budget = 64u << 20;  // bytes of pieces being assembled in memory at once
+    std::uint64_t snub_ms = 30'000;           // no block for this long with requests out: snubbed
+    std::uint32_t upload_slots = 4;
+    StorageLimits storage;
+};
+
+enum class TorrentPhase { checking, downloading, seeding, failed };
+const char* phase_name(TorrentPhase p);
+
+struct TorrentStatus {
+    std::string name;
+    std::string info_hash;   // raw
+    TorrentPhase phase = TorrentPhase::checking;
+    std::uint64_t total = 0, have_bytes = 0;
+    std::uint64_t downloaded = 0, uploaded = 0; // payload bytes this session
+    double down_rate = 0, up_rate = 0;
+    std::size_t peers = 0, candidates = 0;
+    std::string error;
+};
+
+class Torrent final : public PeerOwner {
+public:
+    Torrent(Session& session, Metainfo meta, TorrentConfig cfg);
+    ~Torrent() override;
+    Torrent(const Torrent&) = delete;
+    Torrent& operator=(const Torrent&) = delete;
+
+    // Opens storage and finds what is already there: `all_present` (we just hashed these files) trusts the data;
+    // otherwise resume data is used when it matches the files, else every piece is re-verified.
+    void start(bool all_present);
+    // Addresses to connect to (from trackers). Deduplicated, bounded by max_candidates.
+    void add_candidates(const std::vector<sockaddr_storage>& addrs);
+    // An incoming connection whose handshake named this torrent; the link moves in here.
+    bool adopt(std::unique_ptr<PeerLink> link);
+    // Once a second from the session: timeouts, snubs, connecting, rechoke every 10 s.
+    void tick(std::uint64_t now_ms);
+    // Saves resume data (after pending writes) and closes every connection. done runs once.
+    void shutdown(std::function<void()> done);
+
+    TorrentStatus status();
+    // The session's upload limiter has tokens again for this link.
+    void resume_serving(std::uint64_t token);
+    const Metainfo& meta() const { return meta_; }
+    const std::string& info_hash() const { return meta_.info_hash; }
+    bool complete() const { return available_.all(); }
+    std::uint64_t left_bytes() const;
+    std::uint64_t uploaded() const { return uploaded_; }
+    std::uint64_t downloaded() const { return downloaded_; }
+    // Callbacks for the node: all pieces verified and written; storage failed.
+    std::function<void()> on_complete;
+    std::function<void(const Error&)> on_failed;
+
+    // Test hooks.
+    std::size_t num_links() const { return links_.size(); }
+    const std::vector<std::unique_ptr<PeerLink>>& links() const { return links_; }
+
+    // ---- PeerOwner
+    bool on_handshake(PeerConnection& conn, const wire::Handshake& hs) override;
+    void on_established(PeerConnection& conn) override;
+    void on_bitfield(PeerConnection& conn, const swarm::Bitfield& bits) override;
+    void on_have_all(PeerConnection& conn) override;
+    void on_have_none(PeerConnection& conn) override;
+    void on_have(PeerConnection& conn, std::uint32_t index) override;
+    void on_choke(PeerConnection& conn) override;
+    void on_unchoke(PeerConnection& conn) override;
+    void on_interested(PeerConnection& conn) override;
+    void on_not_interested(PeerConnection& conn) override;
+    void on_request(PeerConnection& conn, const BlockRequest& r) override;
+    void on_cancel(PeerConnection&, const BlockRequest&) override {}
+    void on_piece(PeerConnection& conn, std::uint32_t index, std::uint32_t begin, std::string_view block,
+                  bool requested) override;
+    void on_reject(PeerConnection& conn, const BlockRequest& r) override;
+    void on_send_drained(PeerConnection& conn) override;
+    void on_closed(PeerConnection& conn, const Error& why) override;
+
+private:
+    // A piece being assembled in memory, and who sent each block (for banning).
+    struct Assembly {
+        std::shared_ptr<std::string> data;
+        std::vector<std::string> block_from; // sender's IP per 16 KiB block
+    };
+    PeerLink& link_of(PeerConnection& conn) { return *static_cast<PeerLink*>(conn.context()); }
+    void on_storage_open(Status st);
+    void begin_with(const std::vector<bool>& have);
+    void verify_all();
+    void set_failed(const Error& e);
+    void connect_more();
+    void attach(std::unique_ptr<PeerLink> link);
+    void drop(PeerLink& link, const std::string& why); // closes and schedules reaping; no callbacks follow
+    void update_interest(PeerLink& link);
+    void fill_requests(PeerLink& link);
+    void serve(PeerLink& link, std::uint32_t hint_index = UINT32_MAX,
+               std::shared_ptr<const std::string> hint = nullptr);
+    void piece_assembled(std::uint32_t index);
+    void piece_hashed(std::uint32_t index, Assembly a, bool ok);
+    void smart_ban(std::uint32_t index, const std::string& good);
+    void ban_ip(const std::string& ip, const std::string& why);
+    void piece_written(std::uint32_t index, Status st);
+    void rechoke(std::uint64_t now_ms);
+    void check_snubs(std::uint64_t now_ms);
+    void save_resume(std::function<void()> done);
+    void strike(std::uint64_t token);
+    PeerLink* find_token(std::uint64_t token);
+    std::uint64_t now_ms() const;
+
+    Session& session_;
+    uv_loop_t* loop_;
+    Metainfo meta_;
+    TorrentConfig cfg_;
+    TorrentGeometry geometry_;
+    std::unique_ptr<Storage> storage_;
+    std::unique_ptr<swarm::PiecePicker> picker_;
+    swarm::Choker choker_;
+    swarm::Bitfield available_;   // verified and written: what we announce and serve
+    swarm::Bitfield all_pieces_;  // a full bitfield, the `peer_has` of HaveAll peers
+    TorrentPhase phase_ = TorrentPhase::checking;
+    Error error_;
+    std::shared_ptr<int> alive_ = std::make_shared<int>(0); // expires with the torrent: async callbacks check it
+
+    std::vector<std::unique_ptr<PeerLink>> links_;
+    std::unordered_map<std::uint64_t, PeerLink*> by_token_;
+    std::vector<sockaddr_storage> candidates_;          // to try, newest last; bounded by max_candidates
+    std::set<std::string> known_addresses_;             // tried or connected, so candidates are not repeated
+    std::set<std::string> banned_;                      // addresses that sent bad data repeatedly
+    std::unordered_map<std::uint64_t, int> strikes_;    // per token
+    std::size_t connecting_ = 0;
+    std::vector<std::shared_ptr<void>> connect_attempts_; // TcpConnect handles in flight
+
+    // Pieces being assembled: index -> buffer of the piece's size, and who sent each block. Bounded by
+    // cfg_.assembly_budget.
+    std::unordered_map<std::uint32_t, Assembly> assembling_;
+    // Smart ban: for a piece that failed its hash, each block's SHA-1 and sender. When the piece later passes,
+    // a sender whose block differs from the good data sent corrupt data and is banned, however many peers
+    // contributed. Bounded by kMaxSuspectPieces.
+    struct SuspectBlock {
+        std::string sha1;
+        std::string ip;
+    };
+    std::unordered_map<std::uint32_t, std::vector<SuspectBlock>> suspects_;
+    std::size_t assembling_bytes_ = 0;
+    std::size_t writes_in_flight_ = 0;
+    std::vector<std::uint32_t> hashing_; // pieces at the hasher (for status)
+
+    std::uint64_t downloaded_ = 0, uploaded_ = 0, wasted_ = 0;
+    std::uint64_t last_rechoke_ms_ = 0;
+    std::uint64_t last_resume_save_ms_ = 0;
+    bool resume_dirty_ = false;
+    bool shutting_down_ = false;
+    std::function<void()> pending_shutdown_;
+};
+
+} // namespace p2p

@@ -1,0 +1,134 @@
+#include "storage/fd_cache.hpp"
+
+namespace p2p {
+
+FdCache::FdCache(uv_loop_t* loop, std::size_t max_open) : loop_(loop), max_(max_open ? max_open : 1) {}
+
+FdCache::~FdCache() {
+    *alive_ = false;
+    for (auto& [key, e] : map_)
+        if (e.state == State::open) close_fd(e.fd);
+}
+
+void FdCache::acquire(std::size_t key, Opener opener, Acquired done) {
+    auto it = map_.find(key);
+    if (it != map_.end()) {
+        Entry& e = it->second;
+        if (e.state == State::opening) {
+            e.waiters.push_back(std::move(done));
+            return;
+        }
+        ++e.refs;
+        lru_.splice(lru_.begin(), lru_, e.lru);
+        done(e.fd, fsr::io_ok());
+        return;
+    }
+    queue_.push_back(Waiter{key, std::move(opener), std::move(done)});
+    pump();
+}
+
+void FdCache::release(std::size_t key) {
+    auto it = map_.find(key);
+    if (it == map_.end()) return;
+    if (--it->second.refs <= 0) {
+        it->second.refs = 0;
+        if (!queue_.empty()) pump();
+    }
+}
+
+void FdCache::close_idle() {
+    for (auto it = map_.begin(); it != map_.end();) {
+        if (it->second.state == State::open && it->second.refs == 0) {
+            lru_.erase(it->second.lru);
+            close_fd(it->second.fd);
+            it = map_.erase(it);
+        } else {
+            ++it;
+        }
+    }
+}
+
+// Serves queued acquirers in order while slots allow. Re-entrant calls (an opener failing synchronously) just
+// ask the running loop to go around again.
+void FdCache::pump() {
+    if (pumping_) {
+        repump_ = true;
+        return;
+    }
+    pumping_ = true;
+    do {
+        repump_ = false;
+        while (!queue_.empty()) {
+            Waiter& w = queue_.front();
+            auto it = map_.find(w.key);
+            if (it != map_.end()) { // opened meanwhile by someone else
+                Waiter taken = std::move(w);
+                queue_.pop_front();
+                acquire(taken.key, std::move(taken.opener), std::move(taken.done));
+                continue;
+            }
+            if (used_ < max_) {
+                Waiter taken = std::move(w);
+                queue_.pop_front();
+                start_open(taken.key, std::move(taken.opener), std::move(taken.done));
+                continue;
+            }
+            if (closing_ == 0) evict_one(); // the freed slot arrives when the close completes
+            break;
+        }
+    } while (repump_);
+    pumping_ = false;
+}
+
+bool FdCache::evict_one() {
+    for (auto it = lru_.rbegin(); it != lru_.rend(); ++it) {
+        auto e = map_.find(*it);
+        if (e->second.refs == 0) {
+            const uv_file fd = e->second.fd;
+            lru_.erase(e->second.lru);
+            map_.erase(e);
+            close_fd(fd);
+            return true;
+        }
+    }
+    return false;
+}
+
+void FdCache::close_fd(uv_file fd) {
+    ++closing_;
+    auto alive = alive_;
+    fsr::call([&](uv_fs_t* r, uv_fs_cb cb) { return uv_fs_close(loop_, r, fd, cb); },
+              [this, alive](uv_fs_t*) {
+                  if (!*alive) return;
+                  --closing_;
+                  --used_;
+                  pump();
+              });
+}
+
+void FdCache::start_open(std::size_t key, Opener opener, Acquired done) {
+    ++used_;
+    Entry& e = map_[key];
+    e.state = State::opening;
+    e.waiters.push_back(std::move(done));
+    opener([this, key](uv_file fd, fsr::IoStatus st) {
+        auto it = map_.find(key);
+        std::vector<Acquired> waiters = std::move(it->second.waiters);
+        if (!st.ok()) {
+            map_.erase(it);
+            --used_;
+            for (auto& w : waiters) w(-1, st);
+        } else {
+            Entry& e = it->second;
+            e.state = State::open;
+            e.fd = fd;
+            e.refs = static_cast<int>(waiters.size());
+            lru_.push_front(key);
+            e.lru = lru_.begin();
+            for (auto& w : waiters) w(fd, fsr::io_ok());
+        }
+        pump();
+    });
+}
+
+} // namespace p2p

@@ -1,0 +1,41 @@
+// A byte-bounded LRU of whole pieces kept for serving: peers ask for 16 KiB blocks, so one disk read of a piece
+// serves every block of it while it stays here.
+//
+// Bound: the sum of cached piece sizes stays <= max_bytes (a piece bigger than the bound is not kept).
+// Ownership: pieces are shared immutable buffers; eviction drops the cache's reference, and a buffer still being
+// sent by a connection lives on until that connection drops its own reference.
+#pragma once
+#include <cstdint>
+#include <list>
+#include <memory>
+#include <string>
+#include <unordered_map>
+
+namespace p2p {
+
+class ReadCache {
+public:
+    using Piece = std::shared_ptr<const std::string>;
+    explicit ReadCache(std::size_t max_bytes) : max_(max_bytes) {}
+
+    Piece get(std::uint32_t index); // nullptr on a miss; a hit becomes most recently used
+    void put(std::uint32_t index, Piece data);
+    void erase(std::uint32_t index);
+    void clear();
+
+    std::size_t bytes() const { return bytes_; }
+    std::size_t entries() const { return map_.size(); }
+    std::size_t max_bytes() const { return max_; }
+
+private:
+    struct Item {
+        std::uint32_t index;
+        Piece data;
+    };
+    std::size_t max_;
+    std::size_t bytes_ = 0;
+    std::list<Item> lru_; // front = most recently used
+    std::unordered_map<std::uint32_t, std::list<Item>::iterator> map_;
+};
+
+} // namespace p2p

@@ -1,0 +1,482 @@
+#include "swarm/picker.hpp"
+
+#include <algorithm>
+#include <bit>
+
+namespace p2p::swarm {
+
+namespace {
+bool contains(const std::vector<PeerToken>& v, PeerToken p) { return std::find(v.begin(), v.end(), p) != v.end(); }
+void add_unique(std::vector<PeerToken>& v, PeerToken p) {
+    if (!contains(v, p)) v.push_back(p);
+}
+} // namespace
+
+Result<PiecePicker> PiecePicker::create(std::uint32_t num_pieces, std::uint32_t piece_length,
+                                        std::uint64_t total_length, const Bitfield* have, PickerOptions options) {
+    const char* op = "picker.create";
+    if (num_pieces == 0 || piece_length == 0) return make_error(op, "no pieces or zero piece length");
+    if (num_pieces == kNone) return make_error(op, "too many pieces");
+    const std::uint64_t before_last = std::uint64_t(num_pieces - 1) * piece_length;
+    if (total_length <= before_last || total_length > before_last + piece_length)
+        return make_error(op, "total length " + std::to_string(total_length) + " does not fit " +
+                                  std::to_string(num_pieces) + " pieces of " + std::to_string(piece_length));
+    if (have && have->size() != num_pieces) return make_error(op, "have bitfield size differs from piece count");
+
+    PiecePicker p;
+    p.num_pieces_ = num_pieces;
+    p.piece_length_ = piece_length;
+    p.total_length_ = total_length;
+    p.max_requesters_ = std::clamp<std::uint32_t>(options.endgame_max_requesters, 1, kMaxRequesters);
+    // splitmix64 accepts any seed, 0 included.
+    p.rng_state_ = options.seed;
+    p.state_.assign(num_pieces, PieceState::missing);
+    p.avail_.assign(num_pieces, 0);
+    p.pos_.assign(num_pieces, kNone);
+    p.slot_of_.assign(num_pieces, kNone);
+    p.have_bits_ = Bitfield(num_pieces);
+    p.left_ = total_length;
+    p.buckets_.resize(1);
+    p.buckets_[0].reserve(num_pieces);
+    for (std::uint32_t i = 0; i < num_pieces; ++i) {
+        if (have && have->get(i)) {
+            p.state_[i] = PieceState::have;
+            p.have_bits_.set(i);
+            ++p.num_have_;
+            p.left_ -= p.piece_size(i);
+        } else {
+            p.bucket_insert(i);
+        }
+    }
+    return p;
+}
+
+// ---- geometry
+
+std::uint32_t PiecePicker::piece_size(std::uint32_t piece) const {
+    if (piece + 1 == num_pieces_)
+        return static_cast<std::uint32_t>(total_length_ - std::uint64_t(piece) * piece_length_);
+    return piece_length_;
+}
+
+std::uint32_t PiecePicker::blocks_in_piece(std::uint32_t piece) const {
+    return (piece_size(piece) + kBlockSize - 1) / kBlockSize;
+}
+
+BlockRequest PiecePicker::block(std::uint32_t piece, std::uint32_t block_index) const {
+    const std::uint32_t offset = block_index * kBlockSize;
+    return BlockRequest{piece, offset, std::min(kBlockSize, piece_size(piece) - offset)};
+}
+
+// ---- random source: splitmix64 (tiny, seedable, good enough for tie-breaks; not for secrets)
+
+std::uint64_t PiecePicker::next_random() {
+    std::uint64_t z = (rng_state_ += 0x9e3779b97f4a7c15ull);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    return z ^ (z >> 31);
+}
+
+// ---- availability buckets
+
+void PiecePicker::bucket_insert(std::uint32_t piece) {
+    const std::uint32_t a = avail_[piece];
+    if (a >= buckets_.size()) buckets_.resize(std::size_t(a) + 1);
+    pos_[piece] = static_cast<std::uint32_t>(buckets_[a].size());
+    buckets_[a].push_back(piece);
+    ++num_fresh_;
+}
+
+void PiecePicker::bucket_erase(std::uint32_t piece) {
+    auto& b = buckets_[avail_[piece]];
+    const std::uint32_t at = pos_[piece];
+    const std::uint32_t moved = b.back();
+    b[at] = moved;
+    pos_[moved] = at;
+    b.pop_back();
+    pos_[piece] = kNone;
+    --num_fresh_;
+}
+
+// avail_[piece] changed from old_avail; keep a not-started piece in the matching bucket.
+void PiecePicker::avail_changed(std::uint32_t piece, std::uint32_t old_avail) {
+    if (state_[piece] != PieceState::missing) return;
+    const std::uint32_t now = avail_[piece];
+    avail_[piece] = old_avail;
+    bucket_erase(piece);
+    avail_[piece] = now;
+    bucket_insert(piece);
+}
+
+void PiecePicker::add_peer_bitfield(const Bitfield& peer_has) {
+    if (peer_has.size() != num_pieces_) return;
+    const auto& words = peer_has.words();
+    for (std::size_t w = 0; w < words.size(); ++w) {
+        std::uint64_t v = words[w];
+        while (v) {
+            const auto i = static_cast<std::uint32_t>(w * 64 + static_cast<std::size_t>(std::countr_zero(v)));
+            v &= v - 1;
+            ++avail_[i];
+            avail_changed(i, avail_[i] - 1);
+        }
+    }
+}
+
+void PiecePicker::remove_peer_bitfield(const Bitfield& peer_has) {
+    if (peer_has.size() != num_pieces_) return;
+    const auto& words = peer_has.words();
+    for (std::size_t w = 0; w < words.size(); ++w) {
+        std::uint64_t v = words[w];
+        while (v) {
+            const auto i = static_cast<std::uint32_t>(w * 64 + static_cast<std::size_t>(std::countr_zero(v)));
+            v &= v - 1;
+            if (avail_[i] == 0) continue; // unbalanced call; never underflow
+            --avail_[i];
+            avail_changed(i, avail_[i] + 1);
+        }
+    }
+}
+
+void PiecePicker::peer_have(std::uint32_t piece) {
+    if (piece >= num_pieces_) return;
+    ++avail_[piece];
+    avail_changed(piece, avail_[piece] - 1);
+}
+
+// ---- downloads
+
+std::uint32_t PiecePicker::start_download(std::uint32_t piece) {
+    bucket_erase(piece);
+    std::uint32_t slot;
+    if (!free_slots_.empty()) {
+        slot = free_slots_.back();
+        free_slots_.pop_back();
+    } else {
+        slot = static_cast<std::uint32_t>(slots_.size());
+        slots_.emplace_back();
+    }
+    Download& d = slots_[slot];
+    const std::uint32_t n = blocks_in_piece(piece);
+    d.piece = piece;
+    d.num_free = n;
+    d.num_requested = 0;
+    d.num_received = 0;
+    d.first_free = 0;
+    d.blocks.assign(n, Block{{}, 0, BlockState::free, 0});
+    d.peers.clear();
+    total_free_ += n;
+    active_.push_back(slot);
+    slot_of_[piece] = slot;
+    state_[piece] = PieceState::downloading;
+    return slot;
+}
+
+// Drop a slot from active_ (the piece stops being pickable: verifying, or abandoned).
+void PiecePicker::deactivate(std::uint32_t slot) {
+    active_.erase(std::find(active_.begin(), active_.end(), slot));
+    total_free_ -= slots_[slot].num_free;
+}
+
+void PiecePicker::free_slot(std::uint32_t slot) {
+    slot_of_[slots_[slot].piece] = kNone;
+    free_slots_.push_back(slot);
+}
+
+// A downloading piece with nothing requested and nothing received goes back to the buckets, so abandoned pieces
+// do not pile up in active_ and the piece is chosen again by rarity.
+void PiecePicker::abandon_if_idle(std::uint32_t slot) {
+    Download& d = slots_[slot];
+    if (d.num_requested != 0 || d.num_received != 0) return;
+    deactivate(slot);
+    free_slot(slot);
+    state_[d.piece] = PieceState::missing;
+    bucket_insert(d.piece);
+}
+
+std::size_t PiecePicker::request_free(Download& d, PeerToken peer, std::size_t max,
+                                      std::vector<BlockRequest>& out) {
+    std::size_t got = 0;
+    const auto n = static_cast<std::uint32_t>(d.blocks.size());
+    std::uint32_t i = d.first_free;
+    for (; i < n && got < max && d.num_free > 0; ++i) {
+        Block& b = d.blocks[i];
+        if (b.state != BlockState::free) continue;
+        b.state = BlockState::requested;
+        b.nreq = 1;
+        b.req[0] = peer;
+        --d.num_free;
+        ++d.num_requested;
+        --total_free_;
+        out.push_back(block(d.piece, i));
+        ++got;
+    }
+    d.first_free = i;
+    if (got) add_unique(d.peers, peer);
+    return got;
+}
+
+std::size_t PiecePicker::pick(PeerToken peer, const Bitfield& peer_has, std::size_t max_blocks,
+                              std::vector<BlockRequest>& out) {
+    if (peer_has.size() != num_pieces_ || max_blocks == 0 || is_complete()) return 0;
+    std::size_t got = 0;
+
+    // 1. Partial pieces: those this peer is already part of, then any other (oldest first).
+    if (total_free_ > 0) {
+        for (int pass = 0; pass < 2 && got < max_blocks; ++pass) {
+            for (std::uint32_t slot : active_) {
+                Download& d = slots_[slot];
+                if (d.num_free == 0 || !peer_has.get(d.piece)) continue;
+                if (contains(d.peers, peer) != (pass == 0)) continue;
+                got += request_free(d, peer, max_blocks - got, out);
+                if (got == max_blocks) return got;
+            }
+        }
+    }
+
+    // 2. New pieces, rarest first. Collect first (starting a piece edits the bucket being walked), stopping once
+    // the candidates hold enough blocks. Within a bucket the walk starts at a random position: random tie-break.
+    if (num_fresh_ > 0) {
+        scratch_.clear();
+        std::size_t need = max_blocks - got;
+        for (std::size_t a = 0; a < buckets_.size() && need > 0; ++a) {
+            const auto& b = buckets_[a];
+            if (b.empty()) continue;
+            const std::size_t sz = b.size();
+            const std::size_t start = static_cast<std::size_t>(((next_random() >> 32) * sz) >> 32);
+            for (std::size_t k = 0; k < sz && need > 0; ++k) {
+                std::size_t at = start + k;
+                if (at >= sz) at -= sz;
+                const std::uint32_t piece = b[at];
+                if (!peer_has.get(piece)) continue;
+                scratch_.push_back(piece);
+                need -= std::min<std::size_t>(need, blocks_in_piece(piece));
+            }
+        }
+        for (std::uint32_t piece : scratch_) {
+            const std::uint32_t slot = start_download(piece);
+            got += request_free(slots_[slot], peer, max_blocks - got, out);
+        }
+        if (got == max_blocks) return got;
+    }
+
+    // 3. Endgame duplicates.
+    if (is_endgame()) got += request_endgame(peer, peer_has, max_blocks - got, out);
+    return got;
+}
+
+std::size_t PiecePicker::request_endgame(PeerToken peer, const Bitfield& peer_has, std::size_t max,
+                                         std::vector<BlockRequest>& out) {
+    std::size_t got = 0;
+    // Least-duplicated blocks first: every block at 1 requester before any gets a third.
+    for (std::uint32_t level = 1; level < max_requesters_ && got < max; ++level) {
+        for (std::uint32_t slot : active_) {
+            Download& d = slots_[slot];
+            if (d.num_requested == 0 || !peer_has.get(d.piece)) continue;
+            bool added = false;
+            for (std::uint32_t i = 0; i < d.blocks.size() && got < max; ++i) {
+                Block& b = d.blocks[i];
+                if (b.state != BlockState::requested || b.nreq != level) continue;
+                if (std::find(b.req, b.req + b.nreq, peer) != b.req + b.nreq) continue;
+                b.req[b.nreq++] = peer;
+                out.push_back(block(d.piece, i));
+                ++got;
+                added = true;
+            }
+            if (added) add_unique(d.peers, peer);
+            if (got == max) return got;
+        }
+    }
+    return got;
+}
+
+bool PiecePicker::is_endgame() const {
+    return !is_complete() && num_fresh_ == 0 && total_free_ == 0 && !active_.empty();
+}
+
+// ---- events
+
+// Validates piece, offset alignment and exact length; returns the Download (or nullptr) and the block index.
+PiecePicker::Download* PiecePicker::download_for(const BlockRequest& br, std::uint32_t& index_out) {
+    if (br.piece >= num_pieces_ || br.offset % kBlockSize != 0) return nullptr;
+    const std::uint32_t idx = br.offset / kBlockSize;
+    if (idx >= blocks_in_piece(br.piece) || br.length != block(br.piece, idx).length) return nullptr;
+    index_out = idx;
+    const std::uint32_t slot = slot_of_[br.piece];
+    return slot == kNone ? nullptr : &slots_[slot];
+}
+
+bool PiecePicker::remove_requester(Block& b, PeerToken peer) {
+    for (std::uint8_t k = 0; k < b.nreq; ++k) {
+        if (b.req[k] != peer) continue;
+        b.req[k] = b.req[b.nreq - 1];
+        --b.nreq;
+        return true;
+    }
+    return false;
+}
+
+BlockReceived PiecePicker::on_block_received(PeerToken peer, const BlockRequest& br) {
+    BlockReceived r;
+    std::uint32_t idx = 0;
+    Download* d = download_for(br, idx);
+    if (!d) {
+        // A block we need but never asked for (its request timed out and the piece went idle): take it.
+        if (br.piece >= num_pieces_ || state_[br.piece] != PieceState::missing) return r;
+        if (br.offset % kBlockSize != 0 || br.offset / kBlockSize >= blocks_in_piece(br.piece)) return r;
+        if (br.length != block(br.piece, br.offset / kBlockSize).length) return r;
+        d = &slots_[start_download(br.piece)];
+        idx = br.offset / kBlockSize;
+    }
+    if (state_[br.piece] != PieceState::downloading) return r;
+    Block& b = d->blocks[idx];
+    if (b.state == BlockState::received) return r; // endgame loser or duplicate
+    if (b.state == BlockState::requested) {
+        for (std::uint8_t k = 0; k < b.nreq; ++k)
+            if (b.req[k] != peer) r.cancel.push_back(b.req[k]);
+        --d->num_requested;
+    } else {
+        --d->num_free;
+        --total_free_;
+    }
+    b.state = BlockState::received;
+    b.nreq = 0;
+    b.from = peer;
+    ++d->num_received;
+    add_unique(d->peers, peer);
+    r.accepted = true;
+    if (d->num_received == d->blocks.size()) {
+        const std::uint32_t slot = slot_of_[br.piece];
+        deactivate(slot);
+        state_[br.piece] = PieceState::verifying;
+        r.piece_complete = true;
+    }
+    return r;
+}
+
+bool PiecePicker::on_request_timeout(PeerToken peer, const BlockRequest& br) {
+    std::uint32_t idx = 0;
+    Download* d = download_for(br, idx);
+    if (!d || state_[br.piece] != PieceState::downloading) return false;
+    Block& b = d->blocks[idx];
+    if (b.state != BlockState::requested || !remove_requester(b, peer)) return false;
+    if (b.nreq == 0) {
+        b.state = BlockState::free;
+        --d->num_requested;
+        ++d->num_free;
+        ++total_free_;
+        d->first_free = std::min(d->first_free, idx);
+    }
+    abandon_if_idle(slot_of_[br.piece]);
+    return true;
+}
+
+std::size_t PiecePicker::on_peer_gone(PeerToken peer) {
+    std::size_t released = 0;
+    scratch_.clear();
+    for (std::uint32_t slot : active_) {
+        Download& d = slots_[slot];
+        auto it = std::find(d.peers.begin(), d.peers.end(), peer);
+        if (it == d.peers.end()) continue; // O(1)-ish skip for pieces it never touched
+        for (std::uint32_t i = 0; i < d.blocks.size(); ++i) {
+            Block& b = d.blocks[i];
+            if (b.state != BlockState::requested || !remove_requester(b, peer)) continue;
+            ++released;
+            if (b.nreq == 0) {
+                b.state = BlockState::free;
+                --d.num_requested;
+                ++d.num_free;
+                ++total_free_;
+                d.first_free = std::min(d.first_free, i);
+            }
+        }
+        // Contributors are read from Block::from, so the affinity list may forget the peer.
+        *it = d.peers.back();
+        d.peers.pop_back();
+        if (d.num_requested == 0 && d.num_received == 0) scratch_.push_back(slot);
+    }
+    for (std::uint32_t slot : scratch_) abandon_if_idle(slot);
+    return released;
+}
+
+std::vector<PeerToken> PiecePicker::on_piece_verified(std::uint32_t piece, bool ok) {
+    std::vector<PeerToken> contributors;
+    if (piece >= num_pieces_ || state_[piece] != PieceState::verifying) return contributors;
+    const std::uint32_t slot = slot_of_[piece];
+    if (ok) {
+        state_[piece] = PieceState::have;
+        have_bits_.set(piece);
+        ++num_have_;
+        left_ -= piece_size(piece);
+    } else {
+        for (const Block& b : slots_[slot].blocks) add_unique(contributors, b.from);
+        state_[piece] = PieceState::missing;
+        bucket_insert(piece);
+    }
+    free_slot(slot);
+    return contributors;
+}
+
+// ---- queries
+
+std::size_t PiecePicker::num_requested_blocks() const {
+    std::size_t n = 0;
+    for (std::uint32_t slot : active_)
+        for (const Block& b : slots_[slot].blocks)
+            if (b.state == BlockState::requested) n += b.nreq;
+    return n;
+}
+
+bool PiecePicker::check_invariants() const {
+    std::size_t fresh = 0, have = 0, free_blocks = 0;
+    std::uint64_t left = total_length_;
+    for (std::uint32_t i = 0; i < num_pieces_; ++i) {
+        switch (state_[i]) {
+        case PieceState::missing:
+            ++fresh;
+            if (avail_[i] >= buckets_.size() || pos_[i] >= buckets_[avail_[i]].size() ||
+                buckets_[avail_[i]][pos_[i]] != i || slot_of_[i] != kNone)
+                return false;
+            break;
+        case PieceState::have:
+            ++have;
+            left -= piece_size(i);
+            if (!have_bits_.get(i) || slot_of_[i] != kNone) return false;
+            break;
+        case PieceState::downloading:
+        case PieceState::verifying: {
+            if (slot_of_[i] == kNone || slots_[slot_of_[i]].piece != i) return false;
+            const bool in_active = std::find(active_.begin(), active_.end(), slot_of_[i]) != active_.end();
+            if (in_active != (state_[i] == PieceState::downloading)) return false;
+            const Download& d = slots_[slot_of_[i]];
+            std::uint32_t f = 0, r = 0, v = 0;
+            for (std::uint32_t k = 0; k < d.blocks.size(); ++k) {
+                const Block& b = d.blocks[k];
+                if (b.state == BlockState::free) {
+                    ++f;
+                    if (k < d.first_free) return false;
+                }
+                if (b.state == BlockState::requested) {
+                    ++r;
+                    if (b.nreq == 0 || b.nreq > max_requesters_) return false;
+                    for (std::uint8_t q = 0; q < b.nreq; ++q)
+                        if (!contains(d.peers, b.req[q])) return false;
+                }
+                if (b.state == BlockState::received) ++v;
+            }
+            if (f != d.num_free || r != d.num_requested || v != d.num_received) return false;
+            if (state_[i] == PieceState::downloading) {
+                free_blocks += f;
+                if (r == 0 && v == 0) return false; // idle pieces go back to the buckets
+            }
+            break;
+        }
+        }
+        if (state_[i] != PieceState::have && have_bits_.get(i)) return false;
+    }
+    std::size_t in_buckets = 0;
+    for (const auto& b : buckets_) in_buckets += b.size();
+    return fresh == num_fresh_ && in_buckets == fresh && have == num_have_ && left == left_ &&
+           free_blocks == total_free_ && have_bits_.count() == have;
+}
+
+} // namespace p2p::swarm

@@ -1,0 +1,519 @@
+#include <doctest/doctest.h>
+
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "base/bytes.hpp"
+#include "net/fake_transport.hpp"
+#include "peer/connection.hpp"
+#include "proto/wire.hpp"
+
+using namespace p2p;
+
+namespace {
+
+const std::string kHash(20, 'H');
+const std::string kOtherHash(20, 'X');
+const std::string kOurId = "-PN0100-ourpeerid000";
+const std::string kTheirId = "-XX0100-theirpeerid0";
+
+// 10 pieces of 32 KiB, the last one 1000 bytes.
+TorrentGeometry geometry() {
+    TorrentGeometry g;
+    g.piece_count = 10;
+    g.piece_length = 32768;
+    g.total_length = 9ull * 32768 + 1000;
+    return g;
+}
+
+std::string handshake(bool fast = true, bool ext = true, const std::string& hash = kHash) {
+    wire::Reserved r;
+    r.set_fast(fast).set_extensions(ext);
+    std::string out;
+    wire::encode_handshake(out, r, hash, kTheirId);
+    return out;
+}
+
+// Records every event as a line of text; optional hooks act inside events.
+struct Owner : PeerOwner {
+    std::vector<std::string> events;
+    std::unique_ptr<PeerConnection> conn;
+    std::shared_ptr<FakeProbe> probe;
+    std::uint64_t now = 1000;
+    bool accept = true;
+    bool unchoke_on_established = false;
+    bool supply_geometry = true;
+    // Runs after an event is recorded; gets the event name.
+    std::function<void(const std::string&)> hook;
+
+    void rec(std::string e) {
+        events.push_back(e);
+        if (hook) hook(e);
+    }
+    static std::string blk(const BlockRequest& r) {
+        return std::to_string(r.index) + ":" + std::to_string(r.begin) + "+" + std::to_string(r.length);
+    }
+
+    bool on_handshake(PeerConnection& c, const wire::Handshake& hs) override {
+        if (c.direction() == PeerConnection::Direction::incoming && supply_geometry) c.set_torrent(geometry());
+        rec("handshake " + hs.peer_id);
+        return accept;
+    }
+    void on_established(PeerConnection& c) override {
+        rec("established");
+        if (unchoke_on_established && conn) c.unchoke();
+    }
+    void on_bitfield(PeerConnection&, const swarm::Bitfield& b) override { rec("bitfield " + std::to_string(b.count())); }
+    void on_have_all(PeerConnection&) override { rec("have_all"); }
+    void on_have_none(PeerConnection&) override { rec("have_none"); }
+    void on_have(PeerConnection&, std::uint32_t i) override { rec("have " + std::to_string(i)); }
+    void on_choke(PeerConnection&) override { rec("choke"); }
+    void on_unchoke(PeerConnection&) override { rec("unchoke"); }
+    void on_interested(PeerConnection&) override { rec("interested"); }
+    void on_not_interested(PeerConnection&) override { rec("not_interested"); }
+    void on_request(PeerConnection&, const BlockRequest& r) override { rec("request " + blk(r)); }
+    void on_cancel(PeerConnection&, const BlockRequest& r) override { rec("cancel " + blk(r)); }
+    void on_piece(PeerConnection&, std::uint32_t i, std::uint32_t b, std::string_view data, bool req) override {
+        rec("piece " + std::to_string(i) + ":" + std::to_string(b) + " " + std::string(data) + (req ? "" : " unrequested"));
+    }
+    void on_reject(PeerConnection&, const BlockRequest& r) override { rec("reject " + blk(r)); }
+    void on_suggest(PeerConnection&, std::uint32_t i) override { rec("suggest " + std::to_string(i)); }
+    void on_allowed_fast(PeerConnection&, std::uint32_t i) override { rec("allowed_fast " + std::to_string(i)); }
+    void on_port(PeerConnection&, std::uint16_t p) override { rec("port " + std::to_string(p)); }
+    void on_extended(PeerConnection&, std::uint8_t id, std::string_view p) override {
+        rec("extended " + std::to_string(id) + " " + std::string(p));
+    }
+    void on_closed(PeerConnection&, const Error& why) override { rec("closed " + why.what); }
+
+    PeerConfig config(bool fast = true) {
+        PeerConfig c;
+        c.peer_id = kOurId;
+        c.reserved = wire::Reserved{}.set_fast(fast).set_extensions();
+        c.clock = [this] { return now; };
+        return c;
+    }
+    void make_outgoing(bool fast = true) {
+        auto t = std::make_unique<FakeTransport>();
+        probe = t->probe();
+        conn = PeerConnection::outgoing(*this, std::move(t), config(fast), kHash, geometry());
+        conn->start();
+    }
+    void make_incoming(bool fast = true) {
+        auto t = std::make_unique<FakeTransport>();
+        probe = t->probe();
+        conn = PeerConnection::incoming(*this, std::move(t), config(fast));
+        conn->start();
+    }
+    bool closed() const { return !events.empty() && events.back().rfind("closed", 0) == 0; }
+};
+
+std::string msg_have(std::uint32_t i) { std::string s; wire::encode_have(s, i); return s; }
+std::string msg_request(std::uint32_t i, std::uint32_t b, std::uint32_t l) { std::string s; wire::encode_request(s, i, b, l); return s; }
+std::string msg_cancel(std::uint32_t i, std::uint32_t b, std::uint32_t l) { std::string s; wire::encode_cancel(s, i, b, l); return s; }
+std::string msg_reject(std::uint32_t i, std::uint32_t b, std::uint32_t l) { std::string s; wire::encode_reject(s, i, b, l); return s; }
+std::string msg_piece(std::uint32_t i, std::uint32_t b, std::string_view d) { std::string s; wire::encode_piece(s, i, b, d); return s; }
+std::string msg_simple(wire::MsgId id) { std::string s; wire::encode_simple(s, id); return s; }
+std::string msg_bitfield(std::string_view bits) { std::string s; wire::encode_bitfield(s, bits); return s; }
+std::string hx(std::string_view h) { std::string o; from_hex(h, o); return o; }
+
+// A conversation covering every message type, valid for an outgoing fast+extensions connection whose owner
+// unchokes on establishment and has requested block 9:0+1000.
+std::string full_stream() {
+    std::string s = handshake();
+    s += msg_bitfield(hx("a040")); // pieces 0, 2, 9
+    s += msg_have(5);
+    s += msg_simple(wire::MsgId::unchoke);
+    s += msg_simple(wire::MsgId::interested);
+    s += msg_request(3, 16384, 16384);
+    s += msg_request(9, 0, 1000);
+    s += msg_cancel(9, 0, 1000);
+    s += msg_piece(9, 0, std::string(1000, 'p'));
+    std::string tmp;
+    wire::encode_suggest(tmp, 4);
+    wire::encode_allowed_fast(tmp, 6);
+    wire::encode_extended(tmp, 3, "hello");
+    wire::encode_port(tmp, 6881);
+    wire::encode_keepalive(tmp);
+    s += tmp;
+    s += hx("00000003ee6162"); // unknown id: ignored
+    s += msg_reject(9, 0, 1000);  // nothing outstanding any more: ignored
+    s += msg_simple(wire::MsgId::not_interested);
+    s += msg_simple(wire::MsgId::choke);
+    return s;
+}
+
+std::vector<std::string> run_split(const std::string& stream, const std::vector<std::size_t>& cuts, std::string* sent = nullptr) {
+    Owner o;
+    o.unchoke_on_established = true;
+    o.make_outgoing();
+    REQUIRE(o.conn->request(9, 0, 1000));
+    std::size_t prev = 0;
+    for (std::size_t c : cuts) {
+        o.probe->inject(std::string_view(stream).substr(prev, c - prev));
+        prev = c;
+    }
+    o.probe->inject(std::string_view(stream).substr(prev));
+    if (sent) *sent = o.probe->sent;
+    return o.events;
+}
+
+} // namespace
+
+TEST_CASE("connection: full conversation produces the expected events") {
+    std::string sent;
+    auto ev = run_split(full_stream(), {}, &sent);
+    std::vector<std::string> expect = {
+        "handshake " + kTheirId, "established", "bitfield 3", "have 5", "unchoke", "interested",
+        "request 3:16384+16384", "request 9:0+1000", "cancel 9:0+1000", "piece 9:0 " + std::string(1000, 'p'),
+        "suggest 4", "allowed_fast 6", "extended 3 hello", "port 6881", "not_interested", "choke",
+    };
+    CHECK(ev == expect);
+    // What we sent: handshake, request, unchoke, then the reject answering the cancel (BEP 6), and on
+    // nothing else.
+    std::string expect_sent = handshake(true, true).substr(0, 20) ; // same pstr + reserved prefix
+    CHECK(sent.substr(0, 20) == expect_sent);
+    CHECK(sent.substr(20, 8) == std::string("\0\0\0\0\0\x10\0\x04", 8));
+    CHECK(sent.substr(28, 20) == kHash);
+    CHECK(sent.substr(48, 20) == kOurId);
+    CHECK(sent.substr(68) == msg_request(9, 0, 1000) + msg_simple(wire::MsgId::unchoke) + msg_reject(9, 0, 1000));
+}
+
+TEST_CASE("connection: every split point and byte-by-byte give the same events") {
+    const std::string s = full_stream();
+    std::string ref_sent;
+    const auto ref = run_split(s, {}, &ref_sent);
+    REQUIRE(ref.size() == 16);
+    for (std::size_t cut = 1; cut < s.size(); ++cut) {
+        std::string sent;
+        auto ev = run_split(s, {cut}, &sent);
+        if (ev != ref || sent != ref_sent) {
+            FAIL_CHECK("split at " << cut << " differs");
+            break;
+        }
+    }
+    std::vector<std::size_t> every;
+    for (std::size_t i = 1; i < s.size(); ++i) every.push_back(i);
+    std::string sent;
+    CHECK(run_split(s, every, &sent) == ref);
+    CHECK(sent == ref_sent);
+}
+
+TEST_CASE("connection: replies to one read leave corked in one flush") {
+    Owner o;
+    o.unchoke_on_established = true;
+    o.make_outgoing();
+    const auto flushes = o.probe->flushes;
+    std::string s = handshake();
+    o.hook = [&](const std::string& e) {
+        if (e == "established") {
+            o.conn->send_have_none();
+            o.conn->interested();
+        }
+    };
+    o.probe->inject(s);
+    CHECK(o.probe->flushes == flushes + 1);
+}
+
+TEST_CASE("connection: handshake checks") {
+    SUBCASE("messages before the handshake") {
+        Owner o;
+        o.make_outgoing();
+        o.probe->inject(msg_simple(wire::MsgId::unchoke));
+        CHECK(o.closed());
+        CHECK(o.probe->closed);
+        CHECK(o.conn->state() == PeerConnection::State::Closing);
+    }
+    SUBCASE("wrong info hash") {
+        Owner o;
+        o.make_outgoing();
+        o.probe->inject(handshake(true, true, kOtherHash));
+        CHECK(o.events == std::vector<std::string>{"closed handshake for another torrent"});
+    }
+    SUBCASE("incoming: owner supplies the torrent, then we answer with our handshake") {
+        Owner o;
+        o.make_incoming();
+        CHECK(o.probe->sent.empty());
+        o.probe->inject(handshake());
+        CHECK(o.events == std::vector<std::string>{"handshake " + kTheirId, "established"});
+        REQUIRE(o.probe->sent.size() == 68);
+        CHECK(o.probe->sent.substr(28, 20) == kHash);
+        CHECK(o.conn->info_hash() == kHash);
+        CHECK(o.conn->supports_fast());
+        CHECK(o.conn->supports_extensions());
+        CHECK(o.conn->state() == PeerConnection::State::AwaitBitfield);
+    }
+    SUBCASE("incoming: refused by the owner") {
+        Owner o;
+        o.accept = false;
+        o.make_incoming();
+        o.probe->inject(handshake());
+        CHECK(o.events == std::vector<std::string>{"handshake " + kTheirId});
+        CHECK(o.probe->sent.empty());
+        CHECK(o.probe->closed_by_user);
+    }
+    SUBCASE("incoming: accepted without a torrent") {
+        Owner o;
+        o.supply_geometry = false;
+        o.make_incoming();
+        o.probe->inject(handshake());
+        CHECK(o.closed());
+    }
+    SUBCASE("fast only when both sides set the bit") {
+        Owner o;
+        o.make_outgoing(false);
+        o.probe->inject(handshake(true, true));
+        CHECK_FALSE(o.conn->supports_fast());
+        o.probe->inject(msg_simple(wire::MsgId::have_all));
+        CHECK(o.events.back() == "closed have_all without the fast extension");
+    }
+    SUBCASE("handshake timeout and inactivity timeout via tick") {
+        Owner o;
+        o.make_outgoing();
+        o.now += 19'999;
+        CHECK(o.conn->tick());
+        o.now += 1;
+        CHECK_FALSE(o.conn->tick());
+        CHECK(o.events.back() == "closed handshake timeout");
+        Owner p;
+        p.make_outgoing();
+        p.probe->inject(handshake());
+        p.now += 90'000;
+        p.probe->take_sent();
+        CHECK(p.conn->tick());
+        CHECK(p.probe->sent == std::string(4, '\0')); // keep-alive
+        p.now += 90'000;
+        CHECK_FALSE(p.conn->tick());
+        CHECK(p.events.back() == "closed inactivity timeout");
+    }
+}
+
+TEST_CASE("connection: hostile input disconnects") {
+    struct Case {
+        const char* name;
+        std::string bytes;
+        bool fast;
+    };
+    std::string huge = hx("ffffffff");
+    std::vector<Case> cases = {
+        {"huge length prefix", huge, true},
+        {"unknown id with huge length", hx("7ffffff0ee"), true},
+        {"have index out of range", msg_have(10), true},
+        {"request index out of range", msg_request(10, 0, 16384), true},
+        {"request beyond the piece", msg_request(9, 500, 1000), true},
+        {"request begin beyond the piece", msg_request(0, 32768, 1), true},
+        {"request length 0", msg_request(0, 0, 0), true},
+        {"request longer than 16 KiB", msg_request(0, 0, 16385), true},
+        {"request with overflowing begin+length", msg_request(0, 0xFFFFFFF0u, 0x100), true},
+        {"piece index out of range", msg_piece(10, 0, "x"), true},
+        {"piece beyond the piece", msg_piece(9, 999, "xy"), true},
+        {"piece not requested (fast)", msg_piece(0, 0, "x"), true},
+        {"cancel out of range", msg_cancel(0, 32768, 1), true},
+        {"bitfield too short", msg_bitfield(hx("ff")), true},
+        {"bitfield too long", msg_bitfield(hx("ffc000")), true},
+        {"bitfield spare bits set", msg_bitfield(hx("ffe0")), true},
+        {"bitfield after another message", msg_have(1) + msg_bitfield(hx("ffc0")), true},
+        {"have_all after another message", msg_have(1) + msg_simple(wire::MsgId::have_all), true},
+        {"reject without fast", msg_reject(0, 0, 16384), false},
+        {"suggest without fast", hx("000000050d00000001"), false},
+        {"allowed_fast out of range", hx("000000051100000010"), true},
+        {"wrong fixed length", hx("0000000601000000"), true},
+        {"extended longer than the limit", hx("00200010") + "\x14", true},
+    };
+    for (const auto& c : cases) {
+        CAPTURE(c.name);
+        Owner o;
+        o.make_outgoing(c.fast);
+        o.probe->inject(handshake());
+        o.probe->inject(c.bytes);
+        CHECK(o.closed());
+        CHECK(o.probe->closed);
+        CHECK(o.probe->pending.size() < 64); // nothing was buffered waiting for a giant body
+    }
+    SUBCASE("piece not requested without fast is delivered, flagged") {
+        Owner o;
+        o.make_outgoing(false);
+        o.probe->inject(handshake());
+        o.probe->inject(msg_piece(0, 0, "x"));
+        CHECK(o.events.back() == "piece 0:0 x unrequested");
+    }
+    SUBCASE("bitfield exact length with the last piece set is fine") {
+        Owner o;
+        o.make_outgoing();
+        o.probe->inject(handshake() + msg_bitfield(hx("ffc0")));
+        CHECK(o.events.back() == "bitfield 10");
+        CHECK(o.conn->peer_pieces().all());
+    }
+}
+
+TEST_CASE("connection: 100 000 requests hit the queue cap and disconnect") {
+    Owner o;
+    o.unchoke_on_established = true;
+    o.make_outgoing();
+    o.probe->inject(handshake());
+    std::string flood;
+    for (std::uint32_t i = 0; i < 100'000; ++i) flood += msg_request(i % 9, 0, 1 + (i / 9) % 16384);
+    o.probe->inject(flood);
+    REQUIRE(o.closed());
+    std::size_t requests = 0;
+    for (const auto& e : o.events) requests += e.rfind("request", 0) == 0;
+    CHECK(requests == 500);
+    CHECK(o.events.back().find("more than 500 queued requests") != std::string::npos);
+}
+
+TEST_CASE("connection: requests while we choke") {
+    SUBCASE("BEP 3: ignored") {
+        Owner o;
+        o.make_outgoing(false);
+        o.probe->inject(handshake());
+        o.probe->take_sent();
+        o.probe->inject(msg_request(0, 0, 16384));
+        CHECK(o.events.back() == "established");
+        CHECK(o.probe->sent.empty());
+        CHECK(o.conn->incoming_requests().empty());
+    }
+    SUBCASE("BEP 6: rejected, except allowed-fast pieces") {
+        Owner o;
+        o.make_outgoing();
+        o.probe->inject(handshake());
+        o.conn->send_allowed_fast(2);
+        o.probe->take_sent();
+        o.probe->inject(msg_request(0, 0, 16384) + msg_request(2, 0, 16384));
+        CHECK(o.probe->sent == msg_reject(0, 0, 16384));
+        CHECK(o.events.back() == "request 2:0+16384");
+    }
+    SUBCASE("BEP 6: choking rejects queued requests; late send_piece is dropped") {
+        Owner o;
+        o.unchoke_on_established = true;
+        o.make_outgoing();
+        o.probe->inject(handshake());
+        o.probe->inject(msg_request(0, 0, 16384) + msg_request(1, 0, 16384));
+        o.probe->take_sent();
+        o.conn->choke();
+        CHECK(o.probe->sent == msg_simple(wire::MsgId::choke) + msg_reject(0, 0, 16384) + msg_reject(1, 0, 16384));
+        auto data = std::make_shared<const std::string>(32768, 'd');
+        CHECK_FALSE(o.conn->send_piece(0, 0, data, 0, 16384));
+    }
+}
+
+TEST_CASE("connection: send_piece references the payload and answers a queued request") {
+    Owner o;
+    o.unchoke_on_established = true;
+    o.make_outgoing();
+    o.probe->inject(handshake());
+    o.probe->inject(msg_request(3, 16384, 16384));
+    o.probe->take_sent();
+    std::string piece(32768, '\0');
+    for (std::size_t i = 0; i < piece.size(); ++i) piece[i] = static_cast<char>(i * 7);
+    auto data = std::make_shared<const std::string>(piece);
+    CHECK(o.conn->send_piece(3, 16384, data, 16384, 16384));
+    CHECK(o.probe->sent == msg_piece(3, 16384, std::string_view(piece).substr(16384)));
+    CHECK(o.conn->uploaded() == 16384);
+    CHECK_FALSE(o.conn->send_piece(3, 16384, data, 16384, 16384)); // answered already
+    CHECK(o.conn->incoming_requests().empty());
+}
+
+TEST_CASE("connection: our requests, choke and reject bookkeeping") {
+    Owner o;
+    o.make_outgoing(false);
+    o.probe->inject(handshake());
+    CHECK(o.conn->request(0, 0, 16384));
+    CHECK_FALSE(o.conn->request(0, 0, 16384));   // duplicate
+    CHECK_FALSE(o.conn->request(9, 0, 1001));    // beyond the last piece
+    CHECK_FALSE(o.conn->request(0, 0, 16385));   // larger than a block
+    CHECK(o.conn->request(0, 16384, 16384));
+    CHECK(o.conn->outgoing_requests().size() == 2);
+    o.probe->inject(msg_simple(wire::MsgId::choke)); // BEP 3: choke drops all requests
+    CHECK(o.conn->outgoing_requests().empty());
+    o.probe->inject(msg_piece(0, 0, std::string(16384, 'z')));
+    CHECK(o.events.back().find("unrequested") != std::string::npos);
+    CHECK(o.conn->downloaded() == 16384);
+}
+
+TEST_CASE("connection: closing and destroying from inside callbacks") {
+    const std::string s = handshake() + msg_have(1) + msg_have(2) + msg_have(3);
+    SUBCASE("close inside on_have stops parsing, no on_closed") {
+        Owner o;
+        o.make_outgoing();
+        o.hook = [&](const std::string& e) {
+            if (e == "have 1") o.conn->close();
+        };
+        o.probe->inject(s);
+        CHECK(o.events.back() == "have 1");
+        CHECK(o.probe->closed_by_user);
+        CHECK_FALSE(o.probe->inject(msg_have(4)));
+        CHECK(o.events.back() == "have 1");
+    }
+    SUBCASE("destroy inside on_have") {
+        Owner o;
+        o.make_outgoing();
+        o.hook = [&](const std::string& e) {
+            if (e == "have 2") o.conn.reset();
+        };
+        auto probe = o.probe;
+        probe->inject(s);
+        CHECK(o.events.back() == "have 2");
+        CHECK(probe->transport == nullptr);
+    }
+    SUBCASE("destroy inside on_handshake and on_established") {
+        for (const char* when : {"handshake", "established"}) {
+            Owner o;
+            o.make_outgoing();
+            o.hook = [&](const std::string& e) {
+                if (e.rfind(when, 0) == 0) o.conn.reset();
+            };
+            o.probe->inject(s);
+            CHECK(o.events.back().rfind(when, 0) == 0);
+            CHECK_FALSE(o.conn);
+        }
+    }
+    SUBCASE("destroy inside on_closed after a protocol error") {
+        Owner o;
+        o.make_outgoing();
+        o.hook = [&](const std::string& e) {
+            if (e.rfind("closed", 0) == 0) o.conn.reset();
+        };
+        o.probe->inject(handshake() + msg_have(99) + msg_have(1));
+        CHECK(o.events.back() == "closed have index 99 out of range");
+        CHECK_FALSE(o.conn);
+    }
+    SUBCASE("destroy inside on_closed after the peer hung up") {
+        Owner o;
+        o.make_outgoing();
+        o.hook = [&](const std::string& e) {
+            if (e.rfind("closed", 0) == 0) o.conn.reset();
+        };
+        o.probe->inject(handshake());
+        o.probe->remote_close();
+        CHECK(o.events.back() == "closed connection closed by peer");
+        CHECK_FALSE(o.conn);
+    }
+    SUBCASE("destroy inside on_piece while the payload view is live") {
+        Owner o;
+        o.unchoke_on_established = true;
+        o.make_outgoing();
+        REQUIRE(o.conn->request(9, 0, 1000));
+        o.hook = [&](const std::string& e) {
+            if (e.rfind("piece", 0) == 0) o.conn.reset();
+        };
+        o.probe->inject(handshake() + msg_piece(9, 0, std::string(1000, 'q')) + msg_have(1));
+        CHECK(o.events.back().rfind("piece 9:0", 0) == 0);
+    }
+}
+
+TEST_CASE("connection: rate and byte counters") {
+    Owner o;
+    o.make_outgoing();
+    o.probe->inject(handshake());
+    for (int i = 0; i < 4; ++i) REQUIRE(o.conn->request(static_cast<std::uint32_t>(i), 0, 16384));
+    for (int i = 0; i < 4; ++i) {
+        o.now += 500;
+        o.probe->inject(msg_piece(static_cast<std::uint32_t>(i), 0, std::string(16384, 'r')));
+    }
+    CHECK(o.conn->downloaded() == 4 * 16384);
+    CHECK(o.conn->download_rate() > 10'000);
+    CHECK(o.conn->last_received_ms() == o.now);
+    o.now += 10'000;
+    CHECK(o.conn->download_rate() == 0);
+}

@@ -1,0 +1,767 @@
+// Tests for src/storage: file map, path safety, fd and read cache bounds, verify, resume, disk errors.
+#include <doctest/doctest.h>
+#include <fcntl.h>
+#include <sched.h>
+#include <sys/mount.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <csignal>
+#include <filesystem>
+#include <fstream>
+#include <optional>
+#include <set>
+
+#include "crypto/sha.hpp"
+#include "storage/fd_cache.hpp"
+#include "storage/file_map.hpp"
+#include "storage/read_cache.hpp"
+#include "storage/resume.hpp"
+#include "storage/storage.hpp"
+
+namespace fs = std::filesystem;
+using namespace p2p;
+
+namespace {
+
+struct TestLoop {
+    uv_loop_t loop;
+    TestLoop() { uv_loop_init(&loop); }
+    ~TestLoop() {
+        uv_run(&loop, UV_RUN_DEFAULT);
+        CHECK(uv_loop_close(&loop) == 0);
+    }
+    uv_loop_t* get() { return &loop; }
+    void run() { uv_run(&loop, UV_RUN_DEFAULT); }
+};
+
+struct TempDir {
+    fs::path path;
+    TempDir() {
+        char tmpl[] = "/tmp/p2pnode-storage-XXXXXX";
+        path = mkdtemp(tmpl);
+    }
+    ~TempDir() {
+        std::error_code ec;
+        fs::remove_all(path, ec);
+    }
+    std::string str() const { return path.string(); }
+};
+
+std::string make_content(std::size_t n, unsigned seed) {
+    std::string s(n, '\0');
+    std::uint32_t x = seed * 2654435761u + 1;
+    for (auto& c : s) {
+        x ^= x << 13;
+        x ^= x >> 17;
+        x ^= x << 5;
+        c = static_cast<char>(x);
+    }
+    return s;
+}
+
+struct FileSpec {
+    std::vector<std::string> path;
+    std::int64_t length;
+};
+
+Metainfo make_meta(const std::string& name, const std::vector<FileSpec>& files, std::int64_t piece_length,
+                   const std::string& content, bool multi = true) {
+    Metainfo m;
+    m.name = name;
+    m.piece_length = piece_length;
+    m.multi_file = multi;
+    std::int64_t off = 0;
+    for (const auto& f : files) {
+        m.files.push_back(FileEntry{multi ? f.path : std::vector<std::string>{name}, f.length, off});
+        off += f.length;
+    }
+    m.total_length = off;
+    REQUIRE(std::int64_t(content.size()) == off);
+    for (std::int64_t p = 0; p < off; p += piece_length)
+        m.piece_hashes += sha1(std::string_view(content).substr(std::size_t(p), std::size_t(piece_length)));
+    m.info_hash = sha1(name + "-info");
+    return m;
+}
+
+std::string piece_of(const Metainfo& m, const std::string& content, std::uint32_t i) {
+    return content.substr(std::size_t(i) * std::size_t(m.piece_length), std::size_t(piece_bytes(m, i)));
+}
+
+std::string slurp(const fs::path& p) {
+    std::ifstream in(p, std::ios::binary);
+    return std::string(std::istreambuf_iterator<char>(in), {});
+}
+
+void spit(const fs::path& p, const std::string& data) {
+    fs::create_directories(p.parent_path());
+    std::ofstream out(p, std::ios::binary | std::ios::trunc);
+    out << data;
+}
+
+// Writes the torrent's content into place the way another client would have left it.
+void lay_out(const Metainfo& m, const fs::path& root, const std::string& content) {
+    for (std::size_t i = 0; i < m.files.size(); ++i) {
+        fs::path p = root / m.name;
+        if (m.multi_file)
+            for (const auto& c : m.files[i].path) p /= c;
+        spit(p, content.substr(std::size_t(m.files[i].offset), std::size_t(m.files[i].length)));
+    }
+}
+
+Status open_sync(TestLoop& loop, Storage& st) {
+    std::optional<Status> got;
+    st.open([&](Status s) { got = std::move(s); });
+    loop.run();
+    REQUIRE(got.has_value());
+    return *got;
+}
+
+Status write_sync(TestLoop& loop, Storage& st, std::uint32_t i, std::string data) {
+    std::optional<Status> got;
+    st.write_piece(i, std::make_shared<const std::string>(std::move(data)), [&](Status s) { got = std::move(s); });
+    loop.run();
+    REQUIRE(got.has_value());
+    return *got;
+}
+
+Result<std::shared_ptr<const std::string>> read_sync(TestLoop& loop, Storage& st, std::uint32_t i) {
+    std::optional<Result<std::shared_ptr<const std::string>>> got;
+    st.read_piece(i, [&](Result<std::shared_ptr<const std::string>> r) { got = std::move(r); });
+    loop.run();
+    REQUIRE(got.has_value());
+    return *got;
+}
+
+struct VerifyOutcome {
+    std::set<std::uint32_t> good, bad;
+    std::size_t reports = 0;
+    std::optional<Status> done;
+};
+
+VerifyOutcome verify_sync(TestLoop& loop, Storage& st) {
+    VerifyOutcome v;
+    st.verify_existing(
+        [&](std::uint32_t i, bool ok) {
+            ++v.reports;
+            (ok ? v.good : v.bad).insert(i);
+        },
+        [&](Status s) { v.done = std::move(s); });
+    loop.run();
+    REQUIRE(v.done.has_value());
+    return v;
+}
+
+std::size_t count_fds() {
+    std::size_t n = 0;
+    for ([[maybe_unused]] auto& e : fs::directory_iterator("/proc/self/fd")) ++n;
+    return n;
+}
+
+// Files a, (zero-length) z, b, c under folder "t"; 35 bytes in pieces of 16: piece 0 spans a, b and c.
+Metainfo three_file_meta(const std::string& content) {
+    return make_meta("t", {{{"a"}, 10}, {{"z"}, 0}, {{"sub", "b"}, 5}, {{"c"}, 20}}, 16, content);
+}
+
+} // namespace
+
+TEST_CASE("storage file_map: single file") {
+    const std::string content = make_content(40, 1);
+    Metainfo m = make_meta("one.bin", {{{}, 40}}, 16, content, false);
+    CHECK(m.piece_count() == 3);
+    CHECK(piece_bytes(m, 0) == 16);
+    CHECK(piece_bytes(m, 2) == 8); // last piece shorter
+    CHECK(piece_bytes(m, 3) == 0);
+    auto s = map_range(m, 1, 0, 16);
+    REQUIRE(s);
+    CHECK(*s == std::vector<Segment>{{0, 16, 16, 0}});
+    s = map_range(m, 2, 2, 6);
+    REQUIRE(s);
+    CHECK(*s == std::vector<Segment>{{0, 34, 6, 0}});
+    CHECK_FALSE(map_range(m, 2, 0, 9));  // beyond the short last piece
+    CHECK_FALSE(map_range(m, 3, 0, 1));  // no such piece
+    CHECK_FALSE(map_range(m, 0, -1, 2)); // negative begin
+}
+
+TEST_CASE("storage file_map: piece spanning three files with a zero-length file") {
+    const std::string content = make_content(35, 2);
+    Metainfo m = three_file_meta(content);
+    REQUIRE(m.piece_count() == 3);
+    auto s = map_range(m, 0, 0, 16);
+    REQUIRE(s);
+    // a[0,10) + b[0,5) + c[0,1); the zero-length file z yields no segment.
+    CHECK(*s == std::vector<Segment>{{0, 0, 10, 0}, {2, 0, 5, 10}, {3, 0, 1, 15}});
+    s = map_range(m, 1, 0, 16);
+    REQUIRE(s);
+    CHECK(*s == std::vector<Segment>{{3, 1, 16, 0}});
+    s = map_range(m, 1, 4, 8);
+    REQUIRE(s);
+    CHECK(*s == std::vector<Segment>{{3, 5, 8, 0}});
+    s = map_range(m, 2, 0, 3); // last piece: 3 bytes
+    REQUIRE(s);
+    CHECK(*s == std::vector<Segment>{{3, 17, 3, 0}});
+    s = map_range(m, 0, 9, 2); // straddles a|b exactly at the zero-length file
+    REQUIRE(s);
+    CHECK(*s == std::vector<Segment>{{0, 9, 1, 0}, {2, 0, 1, 1}});
+    CHECK(map_range(m, 0, 0, 0)->empty());
+    CHECK(pieces_of_file(m, 0).first == 0);
+    CHECK(pieces_of_file(m, 0).last == 1);
+    CHECK(pieces_of_file(m, 1).first == pieces_of_file(m, 1).last); // zero-length: no pieces
+    CHECK(pieces_of_file(m, 3).first == 0);
+    CHECK(pieces_of_file(m, 3).last == 3);
+}
+
+TEST_CASE("storage write then read back across file boundaries") {
+    TestLoop loop;
+    TempDir dir;
+    const std::string content = make_content(35, 3);
+    Metainfo m = three_file_meta(content);
+    {
+        Storage st(loop.get(), m, dir.str());
+        REQUIRE(open_sync(loop, st));
+        CHECK(fs::file_size(dir.path / "t" / "a") == 10);
+        CHECK(fs::file_size(dir.path / "t" / "z") == 0);
+        CHECK(fs::file_size(dir.path / "t" / "sub" / "b") == 5);
+        CHECK(fs::file_size(dir.path / "t" / "c") == 20);
+        for (std::uint32_t i = 0; i < m.piece_count(); ++i) REQUIRE(write_sync(loop, st, i, piece_of(m, content, i)));
+        CHECK_FALSE(st.is_failed());
+        // Fresh pieces are served from the cache.
+        REQUIRE(st.cached_piece(0));
+        CHECK(*st.cached_piece(0) == piece_of(m, content, 0));
+    }
+    CHECK(slurp(dir.path / "t" / "a") == content.substr(0, 10));
+    CHECK(slurp(dir.path / "t" / "sub" / "b") == content.substr(10, 5));
+    CHECK(slurp(dir.path / "t" / "c") == content.substr(15, 20));
+    // A new Storage has a cold cache: reads come from disk.
+    Storage st2(loop.get(), m, dir.str());
+    for (std::uint32_t i = 0; i < m.piece_count(); ++i) {
+        auto r = read_sync(loop, st2, i);
+        REQUIRE(r);
+        CHECK(**r == piece_of(m, content, i));
+    }
+    CHECK_FALSE(read_sync(loop, st2, 99));
+    // A piece of the wrong size is refused without touching the disk.
+    auto bad = write_sync(loop, st2, 0, "short");
+    CHECK_FALSE(bad);
+    CHECK(bad.error().str().find("expected 16") != std::string::npos);
+}
+
+TEST_CASE("storage write with many segments in flight and a large piece") {
+    TestLoop loop;
+    TempDir dir;
+    // 6 files of odd sizes, 64 KiB pieces, all pieces written at once (more requests than the in-flight bound).
+    std::vector<FileSpec> files = {{{"f1"}, 100000}, {{"f2"}, 1}, {{"d", "f3"}, 70000}, {{"f4"}, 0},
+                                   {{"f5"}, 200003}, {{"f6"}, 65536}};
+    std::int64_t total = 0;
+    for (auto& f : files) total += f.length;
+    const std::string content = make_content(std::size_t(total), 4);
+    Metainfo m = make_meta("big", files, 65536, content);
+    Storage st(loop.get(), m, dir.str(), StorageLimits{4, 1 << 20, 3, 2});
+    std::size_t ok = 0, called = 0;
+    for (std::uint32_t i = 0; i < m.piece_count(); ++i)
+        st.write_piece(i, std::make_shared<const std::string>(piece_of(m, content, i)), [&](Status s) {
+            ++called;
+            ok += s.ok();
+        });
+    loop.run();
+    CHECK(called == m.piece_count());
+    CHECK(ok == m.piece_count());
+    CHECK(st.open_fds() <= 4);
+    auto v = verify_sync(loop, st);
+    CHECK(*v.done);
+    CHECK(v.good.size() == m.piece_count());
+    CHECK(v.reports == m.piece_count());
+}
+
+TEST_CASE("storage verify_existing finds good, bad and missing pieces") {
+    TestLoop loop;
+    TempDir dir;
+    // 4 files x 48 bytes, pieces of 32: 6 pieces. file0=[0,48) pieces 0-1, file1=[48,96) pieces 1-2,
+    // file2=[96,144) pieces 3-4, file3=[144,192) pieces 4-5.
+    const std::string content = make_content(192, 5);
+    Metainfo m = make_meta("v", {{{"f0"}, 48}, {{"f1"}, 48}, {{"f2"}, 48}, {{"f3"}, 48}}, 32, content);
+    lay_out(m, dir.path, content);
+    {
+        Storage st(loop.get(), m, dir.str());
+        auto v = verify_sync(loop, st);
+        CHECK(*v.done);
+        CHECK(v.good.size() == 6);
+        CHECK(v.bad.empty());
+    }
+    // Flip one byte in f0 at offset 40 (piece 1), truncate f2 to 20 bytes (pieces 3 and 4 short), extend f3
+    // (its first 48 bytes are unchanged, so its pieces stay good).
+    {
+        std::string f0 = slurp(dir.path / "v" / "f0");
+        f0[40] ^= 1;
+        spit(dir.path / "v" / "f0", f0);
+        fs::resize_file(dir.path / "v" / "f2", 20);
+        std::ofstream(dir.path / "v" / "f3", std::ios::binary | std::ios::app) << "extra bytes";
+    }
+    {
+        Storage st(loop.get(), m, dir.str());
+        auto v = verify_sync(loop, st);
+        CHECK(*v.done);
+        CHECK(v.good == std::set<std::uint32_t>{0, 2, 5});
+        CHECK(v.bad == std::set<std::uint32_t>{1, 3, 4});
+        CHECK_FALSE(st.is_failed()); // missing and short files are expected, not failures
+    }
+    // Missing file f1: pieces 1 and 2 not ok; verify does not create it.
+    fs::remove(dir.path / "v" / "f1");
+    {
+        Storage st(loop.get(), m, dir.str());
+        auto v = verify_sync(loop, st);
+        CHECK(*v.done);
+        CHECK(v.good == std::set<std::uint32_t>{0, 5});
+        CHECK(v.bad == std::set<std::uint32_t>{1, 2, 3, 4});
+        CHECK_FALSE(fs::exists(dir.path / "v" / "f1"));
+    }
+    // Nothing on disk at all: every piece is reported not ok.
+    {
+        TempDir empty;
+        Storage st(loop.get(), m, empty.str());
+        auto v = verify_sync(loop, st);
+        CHECK(*v.done);
+        CHECK(v.bad.size() == 6);
+    }
+}
+
+TEST_CASE("storage refuses path traversal in a hand-built metainfo") {
+    TestLoop loop;
+    TempDir dir;
+    fs::create_directories(dir.path / "dl");
+    spit(dir.path / "outside" / "canary", "canary");
+    const std::string content = make_content(32, 6);
+    Metainfo m = make_meta("t", {{{"ok"}, 16}, {{"..", "..", "outside", "canary"}, 16}}, 16, content);
+    Storage st(loop.get(), m, (dir.path / "dl").string());
+    CHECK(st.is_failed()); // refused at construction, before any I/O
+    CHECK(st.error().str().find("..") != std::string::npos);
+    CHECK(st.file_path(1).empty());
+    auto o = open_sync(loop, st);
+    CHECK_FALSE(o);
+    CHECK_FALSE(write_sync(loop, st, 1, piece_of(m, content, 1)));
+    st.clear_error();
+    CHECK_FALSE(write_sync(loop, st, 1, piece_of(m, content, 1)));
+    CHECK(slurp(dir.path / "outside" / "canary") == "canary");
+
+    // A name of ".." for a single-file torrent is refused the same way.
+    Metainfo single = make_meta("..", {{{}, 16}}, 16, content.substr(0, 16), false);
+    Storage st2(loop.get(), single, (dir.path / "dl").string());
+    CHECK(st2.is_failed());
+    CHECK_FALSE(write_sync(loop, st2, 0, content.substr(0, 16)));
+    // A separator hidden in a component is refused too.
+    Metainfo slash = make_meta("t", {{{"a/../../outside/canary"}, 16}}, 16, content.substr(0, 16));
+    Storage st3(loop.get(), slash, (dir.path / "dl").string());
+    CHECK(st3.is_failed());
+    CHECK(slurp(dir.path / "outside" / "canary") == "canary");
+}
+
+TEST_CASE("storage refuses symlinks inside the download folder") {
+    TestLoop loop;
+    TempDir dir;
+    fs::create_directories(dir.path / "outside");
+    spit(dir.path / "outside" / "canary", "canary");
+    fs::create_directories(dir.path / "dl" / "t");
+    fs::create_directory_symlink(dir.path / "outside", dir.path / "dl" / "t" / "sub"); // parent link
+    fs::create_symlink(dir.path / "outside" / "canary", dir.path / "dl" / "t" / "f");   // file link
+    const std::string content = make_content(32, 7);
+    {
+        Metainfo m = make_meta("t", {{{"sub", "x"}, 32}}, 16, content);
+        Storage st(loop.get(), m, (dir.path / "dl").string());
+        auto o = open_sync(loop, st);
+        REQUIRE_FALSE(o);
+        CHECK(o.error().str().find("symlink") != std::string::npos);
+        CHECK(st.is_failed());
+        st.clear_error();
+        auto w = write_sync(loop, st, 0, piece_of(m, content, 0));
+        CHECK_FALSE(w);
+        CHECK(w.error().str().find("symlink") != std::string::npos);
+        CHECK_FALSE(fs::exists(dir.path / "outside" / "x"));
+    }
+    {
+        Metainfo m = make_meta("t", {{{"f"}, 32}}, 16, content);
+        Storage st(loop.get(), m, (dir.path / "dl").string());
+        auto w = write_sync(loop, st, 0, piece_of(m, content, 0));
+        REQUIRE_FALSE(w);
+        CHECK(w.error().str().find("symlink") != std::string::npos);
+        // Verify refuses too (a real error, not "missing").
+        st.clear_error();
+        auto v = verify_sync(loop, st);
+        CHECK_FALSE(*v.done);
+    }
+    // The torrent folder itself being a link is refused as well.
+    fs::create_directory_symlink(dir.path / "outside", dir.path / "dl" / "u");
+    {
+        Metainfo m = make_meta("u", {{{"y"}, 32}}, 16, content);
+        Storage st(loop.get(), m, (dir.path / "dl").string());
+        CHECK_FALSE(open_sync(loop, st));
+        CHECK_FALSE(fs::exists(dir.path / "outside" / "y"));
+    }
+    CHECK(slurp(dir.path / "outside" / "canary") == "canary");
+}
+
+TEST_CASE("storage fd cache keeps at most max_open_files descriptors") {
+    TestLoop loop;
+    TempDir dir;
+    // 200 files of 1000 bytes, pieces of 16 KiB: every piece spans 17 files.
+    std::vector<FileSpec> files;
+    for (int i = 0; i < 200; ++i) files.push_back({{std::string("f").append(std::to_string(i))}, 1000});
+    const std::string content = make_content(200000, 8);
+    Metainfo m = make_meta("many", files, 16384, content);
+    const std::size_t before = count_fds();
+    std::size_t peak = 0;
+    uv_check_t probe;
+    uv_check_init(loop.get(), &probe);
+    probe.data = &peak;
+    uv_check_start(&probe, [](uv_check_t* h) {
+        auto* pk = static_cast<std::size_t*>(h->data);
+        *pk = std::max(*pk, count_fds());
+    });
+    uv_unref(reinterpret_cast<uv_handle_t*>(&probe));
+    {
+        Storage st(loop.get(), m, dir.str(), StorageLimits{8, 1 << 20, 16, 4});
+        REQUIRE(open_sync(loop, st));
+        CHECK(st.open_fds() <= 8);
+        std::size_t ok = 0;
+        for (std::uint32_t i = 0; i < m.piece_count(); ++i)
+            st.write_piece(i, std::make_shared<const std::string>(piece_of(m, content, i)), [&](Status s) { ok += s.ok(); });
+        loop.run();
+        CHECK(ok == m.piece_count());
+        CHECK(st.open_fds() <= 8);
+        CHECK(count_fds() <= before + 8);
+        auto v = verify_sync(loop, st);
+        CHECK(v.good.size() == m.piece_count());
+    }
+    loop.run(); // let the destructor's closes finish
+    CHECK(count_fds() == before);
+    uv_close(reinterpret_cast<uv_handle_t*>(&probe), nullptr);
+    CHECK(peak > before);      // the probe saw descriptors in use
+    CHECK(peak <= before + 8); // and never more than the bound
+    for (int i : {0, 77, 199})
+        CHECK(slurp(dir.path / "many" / (std::string("f").append(std::to_string(i)))) == content.substr(std::size_t(i) * 1000, 1000));
+}
+
+TEST_CASE("storage fd cache: busy descriptors are not evicted and waiters are served in turn") {
+    TestLoop loop;
+    TempDir dir;
+    spit(dir.path / "x0", "0");
+    spit(dir.path / "x1", "1");
+    FdCache cache(loop.get(), 1);
+    int opens = 0;
+    auto opener = [&](std::size_t key) {
+        return [&, key](std::function<void(uv_file, fsr::IoStatus)> cb) {
+            ++opens;
+            const std::string p = (dir.path / (std::string("x").append(std::to_string(key)))).string();
+            fsr::call([&](uv_fs_t* r, uv_fs_cb fcb) { return uv_fs_open(loop.get(), r, p.c_str(), O_RDONLY, 0, fcb); },
+                      [cb](uv_fs_t* r) { cb(static_cast<uv_file>(r->result), fsr::io_ok()); });
+        };
+    };
+    std::vector<std::string> order;
+    uv_file first = -1;
+    cache.acquire(0, opener(0), [&](uv_file fd, fsr::IoStatus st) {
+        REQUIRE(st.ok());
+        first = fd;
+        order.push_back("got0");
+    });
+    cache.acquire(1, opener(1), [&](uv_file, fsr::IoStatus st) {
+        REQUIRE(st.ok());
+        order.push_back("got1");
+        cache.release(1);
+    });
+    loop.run();
+    // Key 0 is held, so key 1 waits (bound 1) instead of closing a descriptor in use.
+    CHECK(order == std::vector<std::string>{"got0"});
+    CHECK(cache.slots_used() == 1);
+    char c = 0;
+    CHECK(pread(first, &c, 1, 0) == 1);
+    CHECK(c == '0');
+    cache.release(0);
+    loop.run();
+    CHECK(order == std::vector<std::string>{"got0", "got1"});
+    CHECK(opens == 2);
+    CHECK(cache.slots_used() == 1);
+}
+
+TEST_CASE("storage read cache is bounded and reads of one piece coalesce") {
+    ReadCache rc(100);
+    rc.put(1, std::make_shared<const std::string>(40, 'a'));
+    rc.put(2, std::make_shared<const std::string>(40, 'b'));
+    CHECK(rc.get(1)); // 1 becomes most recent
+    rc.put(3, std::make_shared<const std::string>(40, 'c'));
+    CHECK(rc.bytes() == 80);
+    CHECK(rc.get(2) == nullptr); // least recently used went
+    CHECK(rc.get(1));
+    rc.put(4, std::make_shared<const std::string>(101, 'd')); // larger than the bound: not kept
+    CHECK(rc.get(4) == nullptr);
+    CHECK(rc.bytes() <= 100);
+
+    TestLoop loop;
+    TempDir dir;
+    const std::string content = make_content(16 * 10, 9);
+    Metainfo m = make_meta("rc", {{{"a"}, 70}, {{"b"}, 90}}, 16, content);
+    lay_out(m, dir.path, content);
+    Storage st(loop.get(), m, dir.str(), StorageLimits{4, 48, 8, 4}); // room for 3 pieces
+    for (std::uint32_t i = 0; i < m.piece_count(); ++i) {
+        auto r = read_sync(loop, st, i);
+        REQUIRE(r);
+        CHECK(**r == piece_of(m, content, i));
+        CHECK(st.cache_bytes() <= 48);
+    }
+    CHECK(st.cached_piece(9));
+    CHECK(st.cached_piece(7));
+    CHECK(st.cached_piece(0) == nullptr);
+    // Five concurrent requests for one uncached piece share one buffer (one read).
+    std::vector<std::shared_ptr<const std::string>> got;
+    const auto reads_before = st.stats().pieces_read;
+    for (int k = 0; k < 5; ++k)
+        st.read_piece(2, [&](Result<std::shared_ptr<const std::string>> r) {
+            REQUIRE(r);
+            got.push_back(*r);
+        });
+    loop.run();
+    REQUIRE(got.size() == 5);
+    CHECK(st.stats().pieces_read == reads_before + 1);
+    for (auto& g : got) CHECK(g.get() == got[0].get());
+    CHECK(*got[0] == piece_of(m, content, 2));
+    // A hit hands out the same buffer again.
+    const auto hits_before = st.stats().cache_hits;
+    auto again = read_sync(loop, st, 2);
+    REQUIRE(again);
+    CHECK(again->get() == got[0].get());
+    CHECK(st.stats().cache_hits == hits_before + 1);
+    CHECK(st.stats().pieces_read == reads_before + 1);
+}
+
+TEST_CASE("storage resume encode/decode") {
+    ResumeData r;
+    r.info_hash = std::string(20, '\xab');
+    r.piece_count = 10;
+    r.have = {true, false, true, false, false, false, false, false, false, true};
+    r.files = {{123, 456789}, {-1, 0}};
+    const std::string text = encode_resume(r);
+    CHECK(text == R"({"files":[[123,456789],[-1,0]],"have":"a040",)"
+                  R"("info_hash":"abababababababababababababababababababab","p2pnode_resume":1,"piece_count":10})");
+    auto d = decode_resume(text);
+    REQUIRE(d);
+    CHECK(d->info_hash == r.info_hash);
+    CHECK(d->piece_count == 10);
+    CHECK(d->have == r.have);
+    CHECK(d->files == r.files);
+    CHECK_FALSE(decode_resume("not json"));
+    CHECK_FALSE(decode_resume("[]"));
+    CHECK_FALSE(decode_resume(R"({"p2pnode_resume":2})"));
+    CHECK_FALSE(decode_resume(R"({"p2pnode_resume":1,"info_hash":"ab","piece_count":1,"have":"80","files":[]})"));
+    std::string wrong_bits = text;
+    wrong_bits.replace(wrong_bits.find("a040"), 4, "a0");
+    CHECK_FALSE(decode_resume(wrong_bits));
+    CHECK_FALSE(decode_resume(R"({"p2pnode_resume":1,"info_hash":7})"));
+}
+
+TEST_CASE("storage resume round trip and invalidation") {
+    TestLoop loop;
+    TempDir dir;
+    const std::string content = make_content(35, 10);
+    Metainfo m = three_file_meta(content);
+    auto load = [&](Storage& st) {
+        std::optional<ResumeState> rs;
+        st.load_resume([&](ResumeState s) { rs = std::move(s); });
+        loop.run();
+        REQUIRE(rs.has_value());
+        return *rs;
+    };
+    std::vector<bool> have = {true, false, true};
+    {
+        Storage st(loop.get(), m, dir.str());
+        auto none = load(st);
+        CHECK_FALSE(none.valid);
+        CHECK(none.reason == "no resume file");
+        REQUIRE(open_sync(loop, st));
+        REQUIRE(write_sync(loop, st, 0, piece_of(m, content, 0)));
+        REQUIRE(write_sync(loop, st, 2, piece_of(m, content, 2)));
+        std::optional<Status> saved;
+        st.save_resume(have, [&](Status s) { saved = std::move(s); });
+        loop.run();
+        REQUIRE(saved.has_value());
+        REQUIRE(*saved);
+        CHECK(fs::exists(st.resume_path()));
+        CHECK_FALSE(fs::exists(st.resume_path() + ".tmp"));
+        std::optional<Status> bad;
+        st.save_resume({true}, [&](Status s) { bad = std::move(s); });
+        loop.run();
+        CHECK_FALSE(*bad);
+    }
+    {
+        Storage st(loop.get(), m, dir.str());
+        auto rs = load(st);
+        CHECK(rs.valid);
+        CHECK(rs.have == have);
+    }
+    // Another torrent's record in the same folder is not trusted.
+    {
+        Metainfo other = m;
+        other.info_hash = sha1("other");
+        Storage st(loop.get(), other, dir.str());
+        fs::copy_file(Storage(loop.get(), m, dir.str()).resume_path(), st.resume_path());
+        auto rs = load(st);
+        CHECK_FALSE(rs.valid);
+    }
+    // mtime change (same size) invalidates.
+    const fs::path c = dir.path / "t" / "c";
+    auto old_time = fs::last_write_time(c);
+    fs::last_write_time(c, old_time + std::chrono::seconds(5));
+    {
+        Storage st(loop.get(), m, dir.str());
+        auto rs = load(st);
+        CHECK_FALSE(rs.valid);
+        CHECK(rs.reason.find("file 3 changed") != std::string::npos);
+    }
+    fs::last_write_time(c, old_time);
+    {
+        Storage st(loop.get(), m, dir.str());
+        CHECK(load(st).valid); // restored exactly: trusted again
+    }
+    // Size change invalidates.
+    fs::resize_file(dir.path / "t" / "a", 11);
+    {
+        Storage st(loop.get(), m, dir.str());
+        auto rs = load(st);
+        CHECK_FALSE(rs.valid);
+        CHECK(rs.reason.find("file 0 changed: size 10 -> 11") != std::string::npos);
+    }
+    // Garbage in the record is a clean "re-verify", not a crash.
+    {
+        Storage st(loop.get(), m, dir.str());
+        spit(st.resume_path(), "{garbage");
+        auto rs = load(st);
+        CHECK_FALSE(rs.valid);
+        CHECK(rs.reason.find("resume.decode") != std::string::npos);
+    }
+}
+
+TEST_CASE("storage reports a failing disk (RLIMIT_FSIZE -> EFBIG) and marks itself failed") {
+    TestLoop loop;
+    TempDir dir;
+    const std::int64_t plen = 32 * 1024;
+    const std::string content = make_content(8 * std::size_t(plen), 11);
+    Metainfo m = make_meta("full.bin", {{{}, 8 * plen}}, plen, content, false);
+    Storage st(loop.get(), m, dir.str());
+    REQUIRE(open_sync(loop, st)); // sparse 256 KiB file, created before the limit
+
+    struct rlimit old {};
+    REQUIRE(getrlimit(RLIMIT_FSIZE, &old) == 0);
+    auto old_handler = std::signal(SIGXFSZ, SIG_IGN);
+    struct rlimit lim = old;
+    lim.rlim_cur = rlim_t(2 * plen + 1000); // piece 2 gets a short write, then EFBIG
+    REQUIRE(setrlimit(RLIMIT_FSIZE, &lim) == 0);
+    std::vector<Status> results;
+    for (std::uint32_t i = 0; i < 4; ++i)
+        results.push_back(write_sync(loop, st, i, piece_of(m, content, i)));
+    // Put everything back before checking so a failed CHECK cannot leak the limit into other tests.
+    setrlimit(RLIMIT_FSIZE, &old);
+    std::signal(SIGXFSZ, old_handler);
+
+    CHECK(results[0]);
+    CHECK(results[1]);
+    REQUIRE_FALSE(results[2]);
+    const std::string path = (dir.path / "full.bin").string();
+    CHECK(results[2].error().str() == "write " + path + ": File too large");
+    CHECK(st.is_failed());
+    CHECK(st.error().str() == "write " + path + ": File too large");
+    REQUIRE_FALSE(results[3]); // refused while failed
+    CHECK(results[3].error().str() == st.error().str());
+    // Reads of good pieces keep working while failed.
+    auto r = read_sync(loop, st, 0);
+    REQUIRE(r);
+    CHECK(**r == piece_of(m, content, 0));
+    // After the user fixed the disk the torrent can clear the error and carry on.
+    st.clear_error();
+    CHECK(write_sync(loop, st, 2, piece_of(m, content, 2)));
+    CHECK(slurp(path).substr(2 * std::size_t(plen), std::size_t(plen)) == piece_of(m, content, 2));
+}
+
+TEST_CASE("storage destroyed with work in flight drops callbacks and leaks nothing") {
+    TestLoop loop;
+    TempDir dir;
+    const std::string content = make_content(16 * 64, 12);
+    Metainfo m = make_meta("gone", {{{"a"}, 500}, {{"b"}, 524}}, 16, content);
+    const std::size_t before = count_fds();
+    int callbacks = 0;
+    {
+        Storage st(loop.get(), m, dir.str(), StorageLimits{4, 1024, 2, 4});
+        for (std::uint32_t i = 0; i < m.piece_count(); ++i)
+            st.write_piece(i, std::make_shared<const std::string>(piece_of(m, content, i)), [&](Status) { ++callbacks; });
+        st.read_piece(0, [&](auto) { ++callbacks; });
+        st.verify_existing([&](std::uint32_t, bool) { ++callbacks; }, [&](Status) { ++callbacks; });
+    }
+    loop.run();
+    CHECK(callbacks == 0);
+    CHECK(count_fds() == before);
+    // The writes still landed.
+    CHECK(slurp(dir.path / "gone" / "a") == content.substr(0, 500));
+}
+
+namespace {
+
+// Runs in a forked child inside its own mount namespace, so the tmpfs vanishes with the child even if it crashes.
+// Exit codes: 0 pass, 77 cannot mount here (not root / no namespaces), other = which check failed.
+int enospc_child(const std::string& dir) {
+    if (unshare(CLONE_NEWNS) != 0) return 77;
+    if (mount("none", "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0) return 77;
+    if (mount("tmpfs", dir.c_str(), "tmpfs", 0, "size=256k") != 0) return 77;
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    int rc = 0;
+    {
+        const std::int64_t plen = 64 * 1024;
+        const std::string content = make_content(16 * std::size_t(plen), 13); // 1 MiB into 256 KiB
+        Metainfo m = make_meta("nospace.bin", {{{}, 16 * plen}}, plen, content, false);
+        Storage st(&loop, m, dir);
+        std::optional<Status> opened;
+        st.open([&](Status s) { opened = std::move(s); });
+        uv_run(&loop, UV_RUN_DEFAULT);
+        if (!opened || !*opened) rc = 10; // sparse: creating a 1 MiB hole fits
+        std::vector<Status> results;
+        for (std::uint32_t i = 0; i < 16 && rc == 0; ++i) {
+            st.write_piece(i, std::make_shared<const std::string>(piece_of(m, content, i)),
+                           [&](Status s) { results.push_back(std::move(s)); });
+            uv_run(&loop, UV_RUN_DEFAULT);
+        }
+        const std::string want = "write " + dir + "/nospace.bin: No space left on device";
+        std::size_t first_bad = results.size();
+        for (std::size_t i = 0; i < results.size(); ++i)
+            if (!results[i]) {
+                first_bad = i;
+                break;
+            }
+        if (rc == 0 && (first_bad < 2 || first_bad >= 16)) rc = 11; // some pieces fit, not all
+        if (rc == 0 && results[first_bad].error().str() != want) {
+            std::fprintf(stderr, "got: %s\n", results[first_bad].error().str().c_str());
+            rc = 12;
+        }
+        if (rc == 0 && (!st.is_failed() || st.error().str() != want)) rc = 13;
+        for (std::size_t i = first_bad; rc == 0 && i < results.size(); ++i)
+            if (results[i]) rc = 14; // everything after the failure is refused
+    }
+    uv_run(&loop, UV_RUN_DEFAULT);
+    uv_loop_close(&loop);
+    return rc;
+}
+
+} // namespace
+
+TEST_CASE("storage reports No space left on device on a full tmpfs") {
+    TempDir dir;
+    std::fflush(nullptr);
+    const pid_t pid = fork();
+    REQUIRE(pid >= 0);
+    if (pid == 0) _exit(enospc_child(dir.str())); // never return into doctest in the child
+    int status = 0;
+    REQUIRE(waitpid(pid, &status, 0) == pid);
+    REQUIRE(WIFEXITED(status));
+    if (WEXITSTATUS(status) == 77) {
+        MESSAGE("skipped: cannot mount a private tmpfs here (needs root and mount namespaces)");
+        return;
+    }
+    CHECK(WEXITSTATUS(status) == 0);
+}

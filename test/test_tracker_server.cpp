@@ -1,0 +1,448 @@
+#include <doctest/doctest.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+#include <uv.h>
+
+#include <chrono>
+#include <cstring>
+#include <set>
+
+#include "base/bytes.hpp"
+#include "loop/loop.hpp"
+#include "proto/udp_tracker.hpp"
+#include "tracker/server.hpp"
+
+using namespace p2p;
+using namespace p2p::udp;
+
+namespace {
+
+sockaddr_storage v4(const char* ip, int port) {
+    sockaddr_storage ss{};
+    uv_ip4_addr(ip, port, reinterpret_cast<sockaddr_in*>(&ss));
+    return ss;
+}
+sockaddr_storage v6(const char* ip, int port) {
+    sockaddr_storage ss{};
+    uv_ip6_addr(ip, port, reinterpret_cast<sockaddr_in6*>(&ss));
+    return ss;
+}
+const sockaddr* sa(const sockaddr_storage& s) { return reinterpret_cast<const sockaddr*>(&s); }
+Hash20 hash_of(int i) {
+    Hash20 h;
+    h.b[0] = static_cast<std::uint8_t>(i);
+    h.b[1] = static_cast<std::uint8_t>(i >> 8);
+    h.b[19] = 0x5a;
+    return h;
+}
+
+// A server driven through handle(): wall clock under test control.
+struct Fixture {
+    Loop loop;
+    std::uint32_t wall = 1'700'000'000;
+    std::unique_ptr<TrackerServer> server;
+    std::string reply;
+
+    explicit Fixture(ServerConfig cfg = {}) {
+        server = std::make_unique<TrackerServer>(loop.get(), std::move(cfg), [this] { return wall; });
+    }
+    std::uint64_t connect(const sockaddr_storage& from) {
+        REQUIRE(server->handle(encode_connect_request(77), sa(from), reply));
+        auto r = decode_connect_response(reply);
+        REQUIRE(r.ok());
+        CHECK(r->transaction_id == 77);
+        return r->connection_id;
+    }
+    AnnounceRequest announce_req(const sockaddr_storage& from, const Hash20& h, std::uint16_t port) {
+        AnnounceRequest a;
+        a.connection_id = connect(from);
+        a.transaction_id = 99;
+        a.info_hash = h;
+        a.peer_id = Hash20::from(std::string(20, 'p'));
+        a.left = 100;
+        a.event = kEventStarted;
+        a.port = port;
+        return a;
+    }
+    AnnounceResponse announce(const sockaddr_storage& from, const AnnounceRequest& a) {
+        REQUIRE(server->handle(encode_announce_request(a), sa(from), reply));
+        auto r = decode_announce_response(reply, from.ss_family == AF_INET6);
+        REQUIRE(r.ok());
+        CHECK(r->transaction_id == 99);
+        return *r;
+    }
+    AnnounceResponse announce(const sockaddr_storage& from, const Hash20& h, std::uint16_t port,
+                              std::uint64_t left = 100, std::uint32_t event = kEventStarted, std::int32_t numwant = -1) {
+        auto a = announce_req(from, h, port);
+        a.left = left;
+        a.event = event;
+        a.num_want = numwant;
+        return announce(from, a);
+    }
+    ScrapeEntry scrape(const sockaddr_storage& from, const Hash20& h) {
+        std::string req = encode_scrape_request(connect(from), 5, {h});
+        REQUIRE(server->handle(req, sa(from), reply));
+        auto r = decode_scrape_response(reply);
+        REQUIRE(r.ok());
+        REQUIRE(r->entries.size() == 1);
+        return r->entries[0];
+    }
+    // Adds n IPv4 (or IPv6) peers to swarm h from distinct addresses.
+    void fill(const Hash20& h, int n, bool six = false) {
+        for (int i = 0; i < n; ++i) {
+            char ip[64];
+            if (six) std::snprintf(ip, sizeof ip, "2001:db8::%x:%x", i >> 16, i & 0xffff);
+            else std::snprintf(ip, sizeof ip, "10.%d.%d.%d", (i >> 16) & 255, (i >> 8) & 255, i & 255);
+            auto from = six ? v6(ip, 40000) : v4(ip, 40000);
+            announce(from, h, 6881, 100, kEventStarted, 0);
+        }
+    }
+};
+
+} // namespace
+
+TEST_CASE("tracker server: connect, announce, peers exclude the asker") {
+    Fixture f;
+    auto a = v4("10.0.0.1", 5000), b = v4("10.0.0.2", 5001);
+    Hash20 h = hash_of(1);
+    auto ra = f.announce(a, h, 6881);
+    CHECK(ra.peers.empty());
+    CHECK(ra.leechers == 1);
+    CHECK(ra.seeders == 0);
+    CHECK(ra.interval == 1800);
+    auto rb = f.announce(b, h, 6882, 0); // a seeder
+    REQUIRE(rb.peers.size() == 1);
+    CHECK(rb.peers[0].ip[0] == 10);
+    CHECK(rb.peers[0].ip[3] == 1);
+    CHECK(rb.peers[0].port == 6881); // the announced port, not the source port
+    CHECK(rb.seeders == 1);
+    CHECK(rb.leechers == 1);
+    // a again: sees b only
+    auto ra2 = f.announce(a, h, 6881, 100, kEventNone);
+    REQUIRE(ra2.peers.size() == 1);
+    CHECK(ra2.peers[0].ip[3] == 2);
+    CHECK(f.server->store().peer_count() == 2);
+    CHECK(f.server->counters().announces == 3);
+    CHECK(f.server->counters().connects == 3);
+}
+
+TEST_CASE("tracker server: numwant default, caps and reply size") {
+    Fixture f;
+    Hash20 h = hash_of(2);
+    f.fill(h, 300);
+    auto asker = v4("192.168.1.1", 1);
+    CHECK(f.announce(asker, h, 7000, 100, kEventNone, -1).peers.size() == 50);
+    CHECK(f.announce(asker, h, 7000, 100, kEventNone, 1000).peers.size() == 200);
+    CHECK(f.reply.size() == 20 + 200 * 6);
+    CHECK(f.announce(asker, h, 7000, 100, kEventNone, 0).peers.size() == 0);
+    CHECK(f.announce(asker, h, 7000, 100, kEventNone, 10).peers.size() == 10);
+    // num_want 2^32-1 on the wire is -1: the default, never "4 billion"
+    auto a = f.announce_req(asker, h, 7000);
+    std::string pkt = encode_announce_request(a);
+    for (int i = 92; i < 96; ++i) pkt[static_cast<std::size_t>(i)] = '\xff';
+    REQUIRE(f.server->handle(pkt, sa(asker), f.reply));
+    CHECK(decode_announce_response(f.reply, false)->peers.size() == 50);
+    // 0x7fffffff is capped at 200
+    CHECK(f.announce(asker, h, 7000, 100, kEventNone, 0x7fffffff).peers.size() == 200);
+
+    // Sampled peers are distinct and never the asker
+    auto r = f.announce(asker, h, 7000, 100, kEventNone, 100);
+    std::set<std::string> seen;
+    for (const auto& p : r.peers) {
+        seen.insert(std::string(reinterpret_cast<const char*>(p.ip.data()), 4) + std::to_string(p.port));
+        CHECK_FALSE((p.ip[0] == 192 && p.ip[1] == 168));
+    }
+    CHECK(seen.size() == 100);
+}
+
+TEST_CASE("tracker server: IPv6 announce gets 18-byte peers within one unfragmented datagram") {
+    Fixture f;
+    Hash20 h = hash_of(3);
+    f.fill(h, 100, true);
+    f.fill(h, 5, false);
+    auto asker = v6("2001:db8:ffff::1", 1);
+    auto r = f.announce(asker, h, 7000, 100, kEventNone, 200);
+    CHECK(r.peers.size() == SwarmStore::max_reply_peers(true));
+    CHECK(r.peers.size() == 67);
+    CHECK(f.reply.size() <= kMaxReplySize);
+    for (const auto& p : r.peers) CHECK(p.ip[0] == 0x20);
+    // IPv4 askers get the IPv4 peers only
+    auto r4 = f.announce(v4("1.1.1.1", 9), h, 7000, 100, kEventNone, 200);
+    CHECK(r4.peers.size() == 5);
+}
+
+TEST_CASE("tracker server: events and scrape counts") {
+    Fixture f;
+    Hash20 h = hash_of(4);
+    auto a = v4("10.0.0.1", 1), b = v4("10.0.0.2", 1), c = v4("10.0.0.3", 1);
+    f.announce(a, h, 1000);
+    f.announce(b, h, 1000);
+    f.announce(c, h, 1000, 0); // seeder from the start: not a download
+    auto s = f.scrape(a, h);
+    CHECK(s.seeders == 1);
+    CHECK(s.leechers == 2);
+    CHECK(s.completed == 0);
+    f.announce(a, h, 1000, 0, kEventCompleted);
+    s = f.scrape(a, h);
+    CHECK(s.seeders == 2);
+    CHECK(s.leechers == 1);
+    CHECK(s.completed == 1);
+    f.announce(a, h, 1000, 0, kEventCompleted); // repeated completed does not count twice
+    CHECK(f.scrape(a, h).completed == 1);
+    auto stopped = f.announce(b, h, 1000, 50, kEventStopped);
+    CHECK(stopped.peers.empty());
+    s = f.scrape(a, h);
+    CHECK(s.leechers == 0);
+    CHECK(s.seeders == 2);
+    CHECK(f.server->store().peer_count() == 2);
+    // unknown hash scrapes as zeros; several hashes in one request
+    std::string req = encode_scrape_request(f.connect(a), 6, {h, hash_of(99)});
+    REQUIRE(f.server->handle(req, sa(a), f.reply));
+    auto r = decode_scrape_response(f.reply);
+    REQUIRE(r.ok());
+    REQUIRE(r->entries.size() == 2);
+    CHECK(r->entries[0].seeders == 2);
+    CHECK(r->entries[1].seeders == 0);
+    CHECK(r->entries[1].leechers == 0);
+    CHECK(f.server->counters().scrapes == 5);
+}
+
+TEST_CASE("tracker server: peers expire after about two intervals") {
+    ServerConfig cfg;
+    cfg.interval = 100;
+    Fixture f(cfg);
+    Hash20 h = hash_of(5);
+    f.announce(v4("10.0.0.1", 1), h, 1000);
+    f.wall += 150;
+    f.announce(v4("10.0.0.2", 1), h, 1000);
+    f.wall += 111; // first peer last seen 261 s ago > 2*100+60
+    CHECK(f.server->store().expire(f.wall) == 1);
+    CHECK(f.server->store().peer_count() == 1);
+    auto s = f.scrape(v4("10.0.0.2", 1), h);
+    CHECK(s.leechers == 1);
+    f.wall += 300;
+    f.server->store().expire(f.wall);
+    CHECK(f.server->store().peer_count() == 0);
+    CHECK(f.server->store().swarm_count() == 0); // the empty idle swarm went too
+}
+
+TEST_CASE("tracker server: global caps on peers and swarms") {
+    ServerConfig cfg;
+    cfg.limits.max_peers = 3;
+    cfg.limits.max_swarms = 2;
+    Fixture f(cfg);
+    f.fill(hash_of(6), 3);
+    auto r = f.announce(v4("10.9.9.9", 1), hash_of(6), 1000);
+    CHECK(r.peers.size() == 3);  // still answered
+    CHECK(f.server->store().peer_count() == 3); // but not stored
+    CHECK(f.server->store().capped() >= 1);
+    // a second swarm fits; a third evicts the empty one first
+    f.announce(v4("10.0.0.1", 1), hash_of(7), 1000, 100, kEventStopped); // stopped: creates nothing
+    CHECK(f.server->store().swarm_count() == 1);
+    f.wall += 10;
+    f.announce(v4("10.0.0.1", 1), hash_of(8), 1000); // peer cap full: swarm created but empty
+    CHECK(f.server->store().swarm_count() == 2);
+    f.wall += 10;
+    f.announce(v4("10.0.0.1", 1), hash_of(9), 1000);
+    CHECK(f.server->store().swarm_count() == 2);
+    CHECK(f.server->store().find(hash_of(8)) == nullptr); // the empty one was evicted
+    CHECK(f.server->store().find(hash_of(6)) != nullptr);
+    // now no empty swarm: the least recently active one (hash 6) goes
+    f.server->store().expire(f.wall); // nothing is stale yet
+    f.wall += 10;
+    auto* s9 = f.server->store().find(hash_of(9));
+    REQUIRE(s9);
+    f.announce(v4("10.0.0.2", 1), hash_of(10), 1000);
+    CHECK(f.server->store().swarm_count() == 2);
+}
+
+TEST_CASE("tracker server: malformed packets get no reply or a reply no larger than the request") {
+    Fixture f;
+    auto a = v4("10.0.0.1", 1);
+    std::string conn_req = encode_connect_request(1);
+    for (std::size_t n = 0; n < 16; ++n) CHECK_FALSE(f.server->handle(conn_req.substr(0, n), sa(a), f.reply));
+    std::string bad_proto = conn_req;
+    bad_proto[7] ^= 1;
+    CHECK_FALSE(f.server->handle(bad_proto, sa(a), f.reply));
+    std::uint64_t id = f.connect(a);
+    // unknown action with a valid id
+    std::string unknown;
+    put_be64(unknown, id);
+    put_be32(unknown, 7);
+    put_be32(unknown, 1);
+    CHECK_FALSE(f.server->handle(unknown, sa(a), f.reply));
+    // short announce
+    AnnounceRequest ar;
+    ar.connection_id = id;
+    ar.info_hash = hash_of(1);
+    ar.port = 1;
+    std::string ann = encode_announce_request(ar);
+    CHECK_FALSE(f.server->handle(ann.substr(0, 97), sa(a), f.reply));
+    // scrape with 0 and 75 hashes
+    CHECK_FALSE(f.server->handle(encode_scrape_request(id, 1, {}), sa(a), f.reply));
+    CHECK_FALSE(f.server->handle(encode_scrape_request(id, 1, std::vector<Hash20>(75, hash_of(1))), sa(a), f.reply));
+    CHECK_FALSE(f.server->handle(encode_scrape_request(id, 1, {hash_of(1)}) + "x", sa(a), f.reply));
+    // bad connection id: dropped, counted
+    ar.connection_id = id ^ 0x10;
+    CHECK_FALSE(f.server->handle(encode_announce_request(ar), sa(a), f.reply));
+    CHECK(f.server->counters().bad_connection == 1);
+    // the id is bound to the address
+    ar.connection_id = id;
+    CHECK_FALSE(f.server->handle(encode_announce_request(ar), sa(v4("10.0.0.1", 2)), f.reply));
+    // bad event: an error reply, not larger than the request
+    std::string bad_event = encode_announce_request(ar);
+    bad_event[83] = 9;
+    REQUIRE(f.server->handle(bad_event, sa(a), f.reply));
+    CHECK(f.reply.size() <= bad_event.size());
+    CHECK(decode_error(f.reply)->message == "bad event");
+    CHECK(f.server->counters().malformed >= 16 + 1 + 1 + 1 + 3);
+    CHECK(f.server->store().peer_count() == 0);
+}
+
+TEST_CASE("tracker server: the announce ip field is ignored unless trusted") {
+    auto a = v4("10.0.0.1", 1);
+    {
+        Fixture f;
+        auto req = f.announce_req(a, hash_of(1), 6881);
+        req.ip = 0x01020304;
+        f.announce(a, req);
+        const Swarm* s = f.server->store().find(hash_of(1));
+        REQUIRE(s);
+        REQUIRE(s->peers.size() == 1);
+        CHECK(s->peers[0].ip[0] == 10);
+        CHECK(s->peers[0].ip[3] == 1);
+    }
+    {
+        ServerConfig cfg;
+        cfg.trust_ip_field = true;
+        Fixture f(cfg);
+        auto req = f.announce_req(a, hash_of(1), 6881);
+        req.ip = 0x01020304;
+        f.announce(a, req);
+        const Swarm* s = f.server->store().find(hash_of(1));
+        REQUIRE(s);
+        CHECK(s->peers[0].ip[0] == 1);
+        CHECK(s->peers[0].ip[3] == 4);
+    }
+}
+
+TEST_CASE("tracker server: port 0 is answered but not stored") {
+    Fixture f;
+    f.fill(hash_of(1), 2);
+    auto r = f.announce(v4("10.5.5.5", 1), hash_of(1), 0);
+    CHECK(r.peers.size() == 2);
+    CHECK(f.server->store().peer_count() == 2);
+}
+
+TEST_CASE("tracker server: catalog publish, lookup and paged list") {
+    Fixture f;
+    auto a = v4("10.0.0.1", 1);
+    auto publish = [&](const std::string& name, const Hash20& h, std::uint64_t size) {
+        std::string pkt = encode_publish_request({f.connect(a), 11, h, size, name});
+        REQUIRE(f.server->handle(pkt, sa(a), f.reply));
+        return std::string(f.reply);
+    };
+    CHECK(decode_publish_ack(publish("debian.iso", hash_of(1), 1000)).ok());
+    f.announce(a, hash_of(1), 6881, 0);
+    // another torrent may not take the name
+    std::string taken = publish("debian.iso", hash_of(2), 5);
+    auto e = decode_error(taken);
+    REQUIRE(e.ok());
+    CHECK(e->message.find("taken") != std::string::npos);
+    // invalid name: error reply no larger than the request
+    std::string bad = encode_publish_request({f.connect(a), 11, hash_of(3), 1, "x"});
+    bad[bad.size() - 1] = '/';
+    REQUIRE(f.server->handle(bad, sa(a), f.reply));
+    CHECK(f.reply.size() <= bad.size());
+    CHECK(decode_error(f.reply).ok());
+
+    REQUIRE(f.server->handle(encode_lookup_request({f.connect(a), 12, "debian.iso"}), sa(a), f.reply));
+    auto l = decode_lookup_response(f.reply);
+    REQUIRE(l.ok());
+    CHECK(l->found);
+    CHECK(l->entry.info_hash == hash_of(1));
+    CHECK(l->entry.total_size == 1000);
+    CHECK(l->entry.seeders == 1);
+    REQUIRE(f.server->handle(encode_lookup_request({f.connect(a), 12, "nope"}), sa(a), f.reply));
+    CHECK_FALSE(decode_lookup_response(f.reply)->found);
+
+    // 40 long names: several pages, each within one datagram, in name order, nothing lost
+    for (int i = 0; i < 40; ++i) {
+        char name[16];
+        std::snprintf(name, sizeof name, "%03d-", i);
+        REQUIRE(decode_publish_ack(publish(name + std::string(200, 'n'), hash_of(100 + i), i)).ok());
+    }
+    std::vector<std::string> names;
+    std::uint32_t start = 0;
+    int pages = 0;
+    for (;;) {
+        REQUIRE(f.server->handle(encode_list_request({f.connect(a), 13, start}), sa(a), f.reply));
+        CHECK(f.reply.size() <= kMaxReplySize);
+        auto page = decode_list_response(f.reply);
+        REQUIRE(page.ok());
+        CHECK(page->total == 41);
+        ++pages;
+        for (const auto& en : page->entries) names.push_back(en.name);
+        if (page->next == kListNoMore) break;
+        CHECK(page->next == names.size());
+        start = page->next;
+        REQUIRE(pages < 50);
+    }
+    CHECK(pages > 1);
+    REQUIRE(names.size() == 41);
+    CHECK(std::is_sorted(names.begin(), names.end()));
+    CHECK(names.back() == "debian.iso");
+    // past the end: empty page, no more
+    REQUIRE(f.server->handle(encode_list_request({f.connect(a), 13, 1000}), sa(a), f.reply));
+    CHECK(decode_list_response(f.reply)->entries.empty());
+}
+
+TEST_CASE("tracker server: answers over real loopback UDP on an ephemeral port") {
+    Loop loop;
+    ServerConfig cfg;
+    cfg.bind = {"127.0.0.1", "::1"};
+    cfg.port = 0;
+    TrackerServer server(loop.get(), cfg);
+    REQUIRE(server.start().ok());
+    REQUIRE(!server.bound().empty());
+    std::uint16_t port = server.bound()[0].port;
+    CHECK(port != 0);
+    CHECK(server.bound()[0].url() == "udp://127.0.0.1:" + std::to_string(port));
+    if (server.bound().size() > 1) CHECK(server.bound()[1].port == port); // one port for both families
+
+    int fd = ::socket(AF_INET, SOCK_DGRAM, 0);
+    REQUIRE(fd >= 0);
+    auto to = v4("127.0.0.1", port);
+    auto exchange = [&](const std::string& pkt) {
+        REQUIRE(::sendto(fd, pkt.data(), pkt.size(), 0, sa(to), sizeof(sockaddr_in)) == static_cast<ssize_t>(pkt.size()));
+        char buf[2048];
+        auto until = std::chrono::steady_clock::now() + std::chrono::seconds(3);
+        while (std::chrono::steady_clock::now() < until) {
+            uv_run(loop.get(), UV_RUN_NOWAIT);
+            ssize_t n = ::recv(fd, buf, sizeof buf, MSG_DONTWAIT);
+            if (n > 0) return std::string(buf, static_cast<std::size_t>(n));
+            ::usleep(1000);
+        }
+        return std::string();
+    };
+    auto c = decode_connect_response(exchange(encode_connect_request(42)));
+    REQUIRE(c.ok());
+    CHECK(c->transaction_id == 42);
+    AnnounceRequest ar;
+    ar.connection_id = c->connection_id;
+    ar.transaction_id = 43;
+    ar.info_hash = hash_of(1);
+    ar.port = 6881;
+    ar.left = 1;
+    auto r = decode_announce_response(exchange(encode_announce_request(ar)), false);
+    REQUIRE(r.ok());
+    CHECK(r->transaction_id == 43);
+    CHECK(r->leechers == 1);
+    // malformed: silence
+    CHECK(exchange("short").empty());
+    ::close(fd);
+    CHECK(server.counters().announces == 1);
+    CHECK(server.counters().malformed == 1);
+    server.close();
+}
