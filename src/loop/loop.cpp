@@ -10,13 +10,28 @@ Loop::Loop() {
 }
 
 Loop::~Loop() {
+    // By now the modules are gone, but objects kept alive by in-flight requests (a Storage whose last writes are
+    // still on the threadpool) may still own handles; they close them in their own destructors once those
+    // requests complete. So: close our own handles, let the loop run out by itself (bounded), and only then
+    // close whatever is left.
+    auto close_own = [](uv_handle_t* h) {
+        if (!uv_is_closing(h)) uv_close(h, nullptr);
+    };
+    if (signals_installed_) {
+        close_own(reinterpret_cast<uv_handle_t*>(&sigint_));
+        close_own(reinterpret_cast<uv_handle_t*>(&sigterm_));
+    }
+    close_own(reinterpret_cast<uv_handle_t*>(&check_));
+    close_own(reinterpret_cast<uv_handle_t*>(&idle_));
+    std::uint64_t deadline = uv_now(&loop_) + 10'000;
+    while (uv_run(&loop_, UV_RUN_ONCE) != 0 && uv_now(&loop_) < deadline) {
+    }
     uv_walk(
         &loop_,
         [](uv_handle_t* h, void*) {
-            if (!uv_is_closing(h)) uv_close(h, nullptr);
+            if (!uv_is_closing(h)) uv_close(h, nullptr); // leaked owner: only after the bound above
         },
         nullptr);
-    // Handles owned by modules free themselves in their close callbacks; run until all have fired.
     uv_run(&loop_, UV_RUN_DEFAULT);
     uv_loop_close(&loop_);
 }

@@ -9,6 +9,8 @@ Timer::Timer(uv_loop_t* loop) : block_(new Block) {
 
 Timer::~Timer() {
     uv_timer_stop(&block_->handle);
+    // Closed already only by Loop teardown's last resort; then the block is left to the process's end.
+    if (uv_is_closing(reinterpret_cast<uv_handle_t*>(&block_->handle))) return;
     uv_close(reinterpret_cast<uv_handle_t*>(&block_->handle),
              [](uv_handle_t* h) { delete static_cast<Block*>(h->data); });
 }

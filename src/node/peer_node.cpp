@@ -136,7 +136,8 @@ private:
             std::fprintf(stderr, "p2pnode: %s: %s\n", ip->torrent->meta().name.c_str(), e.str().c_str());
             if (cfg_.exit_when_done && ip->download) quit(1, "");
         };
-        item.announcer->start();
+        // Announce once checking is over, so the first announce tells the tracker what we really have.
+        t->on_ready = [ip] { ip->announcer->start(); };
         return t;
     }
 
@@ -248,6 +249,15 @@ private:
     }
 
     void teardown() {
+        // One line per torrent, for scripts and logs: what this run moved.
+        for (auto& [h, it] : items_) {
+            TorrentStatus s = it.torrent->status();
+            std::printf("summary %s %s uploaded=%llu downloaded=%llu have=%llu/%llu\n", s.name.c_str(),
+                        to_hex(h).c_str(), static_cast<unsigned long long>(s.uploaded),
+                        static_cast<unsigned long long>(s.downloaded), static_cast<unsigned long long>(s.have_bytes),
+                        static_cast<unsigned long long>(s.total));
+        }
+        std::fflush(stdout);
         items_.clear();
         loop_.stop();
     }

@@ -75,6 +75,7 @@ public:
     virtual void on_bitfield(PeerConnection&, const swarm::Bitfield&) {}
     virtual void on_have_all(PeerConnection&) {}
     virtual void on_have_none(PeerConnection&) {}
+    // Only for a piece the peer did not already have (repeated HAVEs are absorbed).
     virtual void on_have(PeerConnection&, std::uint32_t /*index*/) {}
     // Without the fast extension a choke drops all our outstanding requests (outgoing_requests() is empty now).
     virtual void on_choke(PeerConnection&) {}

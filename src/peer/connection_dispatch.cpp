@@ -61,6 +61,8 @@ bool PeerConnection::on_not_interested_msg(const Message&) {
 
 bool PeerConnection::on_have_msg(const Message& m) {
     if (m.index >= geometry_.piece_count) return fail("have index " + std::to_string(m.index) + " out of range");
+    // A repeated HAVE changes nothing; reporting it again would make the owner count the piece twice.
+    if (peer_pieces_.get(m.index)) return true;
     peer_pieces_.set(m.index);
     return emit([&] { owner_.on_have(*this, m.index); });
 }

@@ -101,6 +101,7 @@ void Torrent::begin_with(const std::vector<bool>& have) {
     last_resume_save_ms_ = now_ms();
     log_info("torrent", meta_.name + ": " + std::to_string(available_.count()) + "/" +
                             std::to_string(meta_.piece_count()) + " pieces present, " + phase_name(phase_));
+    if (on_ready) on_ready();
     if (phase_ == TorrentPhase::seeding) {
         resume_dirty_ = true;
         save_resume([] {});
@@ -610,14 +611,27 @@ void Torrent::tick(std::uint64_t now) {
 
 void Torrent::save_resume(std::function<void()> done) {
     if (!picker_ || phase_ == TorrentPhase::failed) return done();
+    resume_waiters_.push_back(std::move(done));
+    if (saving_resume_) return; // the save after the current one covers this caller
+    saving_resume_ = true;
     last_resume_save_ms_ = now_ms();
     resume_dirty_ = false;
     std::vector<bool> have(meta_.piece_count());
     for (std::uint32_t i = 0; i < have.size(); ++i) have[i] = available_.get(i);
+    auto waiters = std::move(resume_waiters_);
+    resume_waiters_.clear();
     std::weak_ptr<int> alive = alive_;
-    storage_->save_resume(std::move(have), [this, alive, done = std::move(done)](Status st) {
-        if (!alive.expired() && !st) log_warn("torrent", meta_.name + ": saving resume data: " + st.error().str());
-        done();
+    storage_->save_resume(std::move(have), [this, alive, waiters = std::move(waiters)](Status st) {
+        if (alive.expired()) return;
+        if (!st) log_warn("torrent", meta_.name + ": saving resume data: " + st.error().str());
+        saving_resume_ = false;
+        for (auto& w : waiters) w();
+        if (!resume_waiters_.empty()) {
+            auto next = std::move(resume_waiters_);
+            resume_waiters_.clear();
+            auto all = std::make_shared<std::vector<std::function<void()>>>(std::move(next));
+            save_resume([all] { for (auto& w : *all) w(); });
+        }
     });
 }
 

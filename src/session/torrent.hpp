@@ -87,6 +87,7 @@ public:
     std::uint64_t uploaded() const { return uploaded_; }
     std::uint64_t downloaded() const { return downloaded_; }
     // Callbacks for the node: all pieces verified and written; storage failed.
+    std::function<void()> on_ready;    // checking is over: the phase is downloading or seeding (announce now)
     std::function<void()> on_complete;
     std::function<void(const Error&)> on_failed;
 
@@ -185,6 +186,10 @@ private:
     std::uint64_t last_rechoke_ms_ = 0;
     std::uint64_t last_resume_save_ms_ = 0;
     bool resume_dirty_ = false;
+    // Resume saves are serialized: they share one temporary file name. Callers arriving during a save wait
+    // for the next one, which records the state as it is then.
+    bool saving_resume_ = false;
+    std::vector<std::function<void()>> resume_waiters_;
     bool shutting_down_ = false;
     std::function<void()> pending_shutdown_;
 };
