@@ -4,7 +4,7 @@ ASAN_BUILD ?= build-asan
 FUZZ_SECS  ?= 60
 PREFIX     ?= /usr/local
 
-.PHONY: all bootstrap check check-asan demo install clean
+.PHONY: all bootstrap check check-asan demo install clean fuzz
 
 all: $(BUILD)/build.ninja
 	ninja -C $(BUILD)
@@ -26,6 +26,9 @@ $(ASAN_BUILD)/build.ninja:
 check-asan: bootstrap $(ASAN_BUILD)/build.ninja
 	ninja -C $(ASAN_BUILD)
 	UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 ASAN_OPTIONS=detect_leaks=1 tools/run-tests $(ASAN_BUILD)
+
+fuzz: bootstrap
+	tools/fuzz $(FUZZ_SECS)
 
 demo: bootstrap
 	$(MAKE) all

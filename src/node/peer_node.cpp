@@ -1,6 +1,7 @@
 #include "node/peer_node.hpp"
 
 #include <algorithm>
+#include <csignal>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -14,6 +15,7 @@
 #include "loop/loop.hpp"
 #include "loop/timer.hpp"
 #include "maker/torrent_maker.hpp"
+#include "node/share_cache.hpp"
 #include "session/announcer.hpp"
 #include "session/session.hpp"
 
@@ -193,21 +195,29 @@ private:
         // An item we are downloading into the share folder is not re-shared from its partial data.
         for (auto& [h, it] : items_)
             if (it.download && it.torrent->meta().name == name) return share_next();
+        if (auto cached = load_cached_share(cfg_.share_dir, name, cfg_.trackers)) {
+            announce_share(std::move(*cached));
+            return share_next();
+        }
         MakeTorrentOptions mo{(fs::path(cfg_.share_dir) / name).string(), cfg_.trackers, 0, false};
         maker_ = TorrentMaker::start(loop_.get(), mo, nullptr, [this, name](Result<MadeTorrent> r) {
             if (!r) {
                 std::fprintf(stderr, "p2pnode: sharing %s: %s\n", name.c_str(), r.error().str().c_str());
             } else {
-                Metainfo m = r->metainfo;
-                Magnet mag{m.info_hash, m.name, cfg_.trackers};
-                std::printf("sharing %s %s %s\n", m.name.c_str(), to_hex(m.info_hash).c_str(),
-                            make_magnet(mag).c_str());
-                std::fflush(stdout);
-                add(std::move(m), true, false, true, cfg_.share_dir);
+                if (auto st = save_cached_share(cfg_.share_dir, name, r->torrent); !st)
+                    log_debug("share", "not caching " + name + ": " + st.error().str());
+                announce_share(r->metainfo);
             }
             // Continue after this callback returns: it runs inside the maker we are about to replace.
             loop_.defer([this] { share_next(); });
         });
+    }
+
+    void announce_share(Metainfo m) {
+        Magnet mag{m.info_hash, m.name, cfg_.trackers};
+        std::printf("sharing %s %s %s\n", m.name.c_str(), to_hex(m.info_hash).c_str(), make_magnet(mag).c_str());
+        std::fflush(stdout);
+        add(std::move(m), true, false, true, cfg_.share_dir);
     }
 
     void show_status() {
@@ -278,6 +288,9 @@ private:
 } // namespace
 
 int run_peer(const PeerNodeConfig& config) {
+    // libuv writes to sockets with write(2): a peer that closed its end would otherwise kill us with SIGPIPE
+    // (seen in peer_e2e_swarm.sh when a finished leecher exits while another still uploads to it).
+    std::signal(SIGPIPE, SIG_IGN);
     PeerNode node(config);
     return node.run();
 }

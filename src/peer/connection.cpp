@@ -130,7 +130,11 @@ std::size_t PeerConnection::on_data(std::string_view data) {
         pos += d.consumed;
         if (d.msg.keepalive) continue;
         first_message_ = state_ == State::AwaitBitfield;
-        state_ = State::Active;
+        // libtorrent and Transmission send the BEP 10 extended handshake (and some a BEP 5 port) right after the
+        // handshake, before their bitfield / have_all / have_none: those do not use up the "first message" slot.
+        const bool preamble = d.msg.id == static_cast<std::uint8_t>(wire::MsgId::extended) ||
+                              d.msg.id == static_cast<std::uint8_t>(wire::MsgId::port);
+        if (!preamble) state_ = State::Active;
         if (!dispatch(d.msg)) break;
     }
     if (!*alive) cork.release(); // destroyed with us

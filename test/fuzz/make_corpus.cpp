@@ -1,0 +1,267 @@
+// Writes the seed corpora of the fuzz targets (test/fuzz/corpus/<target>/) from the engine's own encoders, so
+// the seeds are valid by construction, plus a few hand-written invalid ones. Run by `tools/fuzz --seeds`.
+// Deterministic: the same engine gives the same files.
+#include <sys/stat.h>
+
+#include <cstdio>
+#include <string>
+#include <vector>
+
+#include "base/bytes.hpp"
+#include "crypto/random.hpp"
+#include "crypto/sha.hpp"
+#include "proto/bencode.hpp"
+#include "proto/metainfo.hpp"
+#include "proto/udp_tracker.hpp"
+#include "proto/wire.hpp"
+#include "storage/resume.hpp"
+#include "tracker/state_file.hpp"
+
+using namespace p2p;
+
+namespace {
+
+std::string g_root;
+
+void put(const std::string& target, const std::string& name, const std::string& bytes) {
+    std::string dir = g_root + "/" + target;
+    mkdir(g_root.c_str(), 0755);
+    mkdir(dir.c_str(), 0755);
+    std::FILE* f = std::fopen((dir + "/" + name).c_str(), "wb");
+    if (!f) std::abort();
+    std::fwrite(bytes.data(), 1, bytes.size(), f);
+    std::fclose(f);
+}
+
+std::string hashes(std::size_t n) {
+    std::string s;
+    for (std::size_t i = 0; i < n; ++i) s += sha1(std::to_string(i));
+    return s;
+}
+
+udp::Hash20 h20(char c) { return udp::Hash20::from(std::string(20, c)); }
+
+void bencode_seeds() {
+    put("bencode", "int", "i-42e");
+    put("bencode", "string", "4:spam");
+    put("bencode", "list", "l4:spami7ee");
+    put("bencode", "dict", "d3:cow3:moo4:spaml1:a1:bee");
+    put("bencode", "nested", "d1:ad1:bl1:cd1:di0eeeee");
+    put("bencode", "bad_leading_zero", "i03e");
+    put("bencode", "bad_dup_key", "d1:ai1e1:ai2ee");
+    put("bencode", "truncated", "d3:cow3:mo");
+    put("bencode", "huge_len", "99999999999:x");
+}
+
+void metainfo_seeds() {
+    std::string single = build_info_dict("file.bin", 16384, hashes(3), {{{}, 40000}}, false, false);
+    std::string multi = build_info_dict("folder", 32768, hashes(2), {{{"a", "b.txt"}, 30000}, {{"c.txt"}, 10000}}, true, true);
+    put("metainfo", "single", build_torrent(single, {"udp://tracker.example:6969/announce"}));
+    put("metainfo", "multi", build_torrent(multi, {"udp://a.example:1", "http://b.example/announce"}));
+    put("metainfo", "bad_dotdot",
+        build_torrent(build_info_dict("x", 16384, hashes(1), {{{"..", "evil"}, 5}}, true, false), {"udp://t:1"}));
+    put("metainfo", "bad_piece_length", build_torrent(build_info_dict("x", 1000, hashes(1), {{{}, 5}}, false, false), {}));
+    put("info_dict", "single", single);
+    put("info_dict", "multi", multi);
+    put("info_dict", "bad_pieces", build_info_dict("x", 16384, hashes(1).substr(0, 19), {{{}, 5}}, false, false));
+    put("info_dict", "not_dict", "li1ee");
+}
+
+void magnet_seeds() {
+    Magnet m;
+    m.info_hash = sha1("x");
+    m.display_name = "Some name & more";
+    m.trackers = {"udp://tracker.example:6969/announce", "http://t.example/a?b=c"};
+    put("magnet", "full", make_magnet(m));
+    put("magnet", "hex_only", "magnet:?xt=urn:btih:" + to_hex(sha1("y")));
+    put("magnet", "base32", "magnet:?xt=urn:btih:MFRGGZDFMZTWQ2LKNNWG23TPOBYXE43U&dn=a%20b");
+    put("magnet", "bad_hash", "magnet:?xt=urn:btih:zz");
+    put("magnet", "bad_escape", "magnet:?xt=urn:btih:" + to_hex(sha1("z")) + "&dn=%G1");
+}
+
+void path_seeds() {
+    put("path_component", "ok", "file name.txt");
+    put("path_component", "dotdot", "..");
+    put("path_component", "slash", "a/b");
+    put("path_component", "ctrl", std::string("a\x01", 2));
+    put("path_component", "utf8", "\xc3\xa9t\xc3\xa9");
+}
+
+void wire_seeds() {
+    std::string hs;
+    wire::encode_handshake(hs, wire::Reserved{}.set_fast().set_extensions(), std::string(20, 'H'), "-XX0001-theirpeerid0");
+    put("wire_handshake", "ok", hs);
+    put("wire_handshake", "truncated", hs.substr(0, 30));
+    put("wire_handshake", "bad_name", "\x13" "BitTorrent protocoX");
+    std::string all = std::string("\x40\x00", 2); // max_len 16384
+    wire::encode_keepalive(all);
+    wire::encode_simple(all, wire::MsgId::unchoke);
+    wire::encode_have(all, 7);
+    wire::encode_bitfield(all, "\xff\x80");
+    wire::encode_request(all, 1, 16384, 16384);
+    wire::encode_piece(all, 1, 0, "data");
+    wire::encode_cancel(all, 1, 0, 16384);
+    wire::encode_port(all, 6881);
+    wire::encode_suggest(all, 2);
+    wire::encode_simple(all, wire::MsgId::have_all);
+    wire::encode_reject(all, 1, 0, 16384);
+    wire::encode_allowed_fast(all, 3);
+    wire::encode_extended(all, 0, "d1:md11:ut_metadatai1eee");
+    put("wire_messages", "all", all);
+    put("wire_messages", "too_long", std::string("\x00\x10\x00\x01\x00\x00\x07", 7));
+    put("wire_messages", "bad_have_len", std::string("\x40\x00\x00\x00\x00\x02\x04\x00", 8));
+
+    // peer_connection: flags, pieces, last, trigger, 4 chunk sizes, then the stream.
+    auto conn = [](std::uint8_t flags, std::string stream) {
+        std::string s;
+        s += static_cast<char>(flags);
+        s += '\x03';  // 4 pieces
+        s += '\x10';  // last piece 17*256 bytes
+        s += '\x00';  // no trigger
+        s += "\x05\x11\x00\x40";
+        return s + stream;
+    };
+    std::string msgs;
+    wire::encode_simple(msgs, wire::MsgId::have_all);
+    wire::encode_simple(msgs, wire::MsgId::unchoke);
+    wire::encode_simple(msgs, wire::MsgId::interested);
+    wire::encode_request(msgs, 0, 0, 16384);
+    wire::encode_request(msgs, 1, 16384, 16384);
+    wire::encode_cancel(msgs, 1, 16384, 16384);
+    wire::encode_piece(msgs, 0, 0, std::string(100, 'p'));
+    wire::encode_have(msgs, 3);
+    wire::encode_allowed_fast(msgs, 2);
+    wire::encode_reject(msgs, 0, 0, 16384);
+    wire::encode_extended(msgs, 0, "d1:md11:ut_metadatai1eee");
+    wire::encode_simple(msgs, wire::MsgId::choke);
+    put("peer_connection", "outgoing_fast", conn(0x3e, msgs));
+    put("peer_connection", "incoming_fast", conn(0x3f, msgs));
+    put("peer_connection", "raw_handshake", conn(0x22, hs + msgs));
+    std::string bf;
+    wire::encode_bitfield(bf, "\xf0");
+    put("peer_connection", "bitfield_plain", conn(0x26, bf + msgs));
+    put("peer_connection", "close_in_callback", conn(0x7e, msgs).replace(3, 1, "\x04"));
+    put("peer_connection", "destroy_in_callback", conn(0xbe, msgs).replace(3, 1, "\x05"));
+    put("peer_connection", "garbage", conn(0x00, "GET / HTTP/1.1\r\n\r\n"));
+}
+
+void udp_seeds() {
+    using namespace udp;
+    AnnounceRequest a;
+    a.connection_id = 1;
+    a.transaction_id = 2;
+    a.info_hash = h20('i');
+    a.peer_id = h20('p');
+    a.left = 100;
+    a.event = kEventStarted;
+    a.port = 6881;
+    std::vector<std::string> reqs;
+    reqs.push_back(encode_connect_request(5));
+    reqs.push_back(encode_announce_request(a));
+    reqs.push_back(encode_scrape_request(1, 3, {h20('i'), h20('j')}));
+    reqs.push_back(encode_publish_request({1, 4, h20('i'), 12345, "My file"}));
+    reqs.push_back(encode_list_request({1, 5, 0}));
+    reqs.push_back(encode_lookup_request({1, 6, "My file"}));
+    // Server: each packet framed [ctl][len16][bytes]; ctl 0x04 = use a valid connection id, IPv4 first source.
+    std::string seq, seq6;
+    for (const auto& r : reqs) {
+        for (auto* s : {&seq, &seq6}) {
+            s->push_back(s == &seq ? '\x0c' : '\x0f');
+            put_be16(*s, static_cast<std::uint16_t>(r.size()));
+            s->append(r);
+        }
+    }
+    put("udp_tracker_server", "all_v4", seq);
+    put("udp_tracker_server", "all_v6", seq6);
+    std::string bad = "\x04";
+    put_be16(bad, 20);
+    bad += encode_announce_request(a).substr(0, 20);
+    put("udp_tracker_server", "short_announce", bad);
+    const char* names[] = {"connect", "announce", "scrape", "publish", "list", "lookup"};
+    for (std::size_t i = 0; i < reqs.size(); ++i) put("catalog", std::string("req_") + names[i], reqs[i]);
+
+    AnnounceResponse ar;
+    ar.transaction_id = 2;
+    ar.interval = 1800;
+    ar.seeders = 1;
+    ar.peers.push_back(CompactPeer{false, {192, 0, 2, 1}, 6881});
+    std::string c;
+    append_connect_response(c, 5, 0x1122334455667788ULL);
+    put("udp_tracker_client", "connect", c);
+    put("udp_tracker_client", "announce_v4", encode_announce_response(ar, false));
+    ar.peers[0].v6 = true;
+    put("udp_tracker_client", "announce_v6", encode_announce_response(ar, true));
+    put("udp_tracker_client", "scrape", encode_scrape_response({3, {{1, 2, 3}, {4, 5, 6}}}));
+    put("udp_tracker_client", "error", encode_error(9, "bad event"));
+    std::string ack;
+    append_publish_ack(ack, 4);
+    put("udp_tracker_client", "publish_ack", ack);
+    CatalogEntry e{h20('i'), 12345, 1, 2, 3, "My file"};
+    std::string list = encode_list_response({5, 1, kListNoMore, {e}});
+    std::string lookup = encode_lookup_response({6, true, e});
+    put("udp_tracker_client", "list", list);
+    put("udp_tracker_client", "lookup", lookup);
+    put("udp_tracker_client", "truncated", std::string("\x00\x00\x00\x01\x00", 5));
+    put("catalog", "resp_list", list);
+    put("catalog", "resp_lookup", lookup);
+    put("catalog", "name_utf8", "caf\xc3\xa9 \xf0\x9f\x8e\xb5");
+    put("catalog", "name_overlong", "\xc0\xaf");
+    put("catalog", "name_surrogate", "\xed\xa0\x80");
+}
+
+void state_seeds() {
+    SwarmStore store;
+    Catalog catalog;
+    TrackerCounters counters;
+    constexpr std::uint32_t now = 1'700'000'000;
+    for (char c : {'a', 'b'}) {
+        AnnounceInput in;
+        in.info_hash = h20(c);
+        in.peer.ip = {192, 0, 2, static_cast<std::uint8_t>(c)};
+        in.peer.port = 6881;
+        std::string out;
+        store.announce(in, now, out);
+        in.peer.v6 = true;
+        in.peer.ip = {0x20, 0x01, 0x0d, 0xb8};
+        in.seeder = true;
+        store.announce(in, now, out);
+    }
+    (void)catalog.publish("My file", h20('a'), 12345, now);
+    counters.connects = 10;
+    std::string doc = serialize_state(store, catalog, counters, now);
+    put("state_file", "two_swarms", doc);
+    put("state_file", "truncated", doc.substr(0, doc.size() / 2));
+    put("state_file", "empty_object", "{}");
+    put("state_file", "not_json", "p2pnode");
+
+    ResumeData r;
+    r.info_hash = sha1("resume");
+    r.piece_count = 10;
+    r.have = {true, false, true, true, false, false, false, false, true, true};
+    r.files = {{1000, 1'700'000'000'123'456'789}, {-1, 0}};
+    std::string res = encode_resume(r);
+    put("resume", "ok", res);
+    put("resume", "empty_files", encode_resume(ResumeData{sha1("e"), 0, {}, {}}));
+    put("resume", "bad_have", "{\"p2pnode_resume\":1,\"info_hash\":\"" + to_hex(sha1("x")) +
+                                  "\",\"piece_count\":9,\"have\":\"ff\",\"files\":[]}");
+    put("resume", "truncated", res.substr(0, res.size() - 3));
+}
+
+} // namespace
+
+int main(int argc, char** argv) {
+    if (argc != 2) {
+        std::fprintf(stderr, "usage: make_corpus DIR\n");
+        return 2;
+    }
+    crypto_init();
+    g_root = argv[1];
+    bencode_seeds();
+    metainfo_seeds();
+    magnet_seeds();
+    path_seeds();
+    wire_seeds();
+    udp_seeds();
+    state_seeds();
+    return 0;
+}
