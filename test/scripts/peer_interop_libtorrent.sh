@@ -116,7 +116,7 @@ mkdir -p "$W/share" "$W/lt-src" "$W/lt-dl" "$W/p2p-dl"
 head -c $((3 * 1024 * 1024 + 12345)) /dev/urandom >"$W/share/fwd.bin"
 head -c $((2 * 1024 * 1024 + 777)) /dev/urandom >"$W/lt-src/rev.bin"
 
-info_hash() { "$P2PNODE" --make-torrent "$1" --tracker "$2" -o "$3" | awk '/^info hash:/ {print $3}'; }
+info_hash() { "$P2PNODE" --make-torrent "$1" --tracker "$2" -o "$3" 2>>"$W/make-torrent.err" | awk '/^info hash:/ {print $3}'; }
 
 # ---- tracker ----
 if [[ $IMPL == opentracker ]]; then
