@@ -1,4 +1,5 @@
 // p2pnode entry point: parse flags, dispatch to a mode. Every mode builds its own objects on one p2p::Loop.
+#include <csignal>
 #include <cstdio>
 #include <string>
 #include <vector>
@@ -17,6 +18,8 @@ int main(int argc, char** argv) {
         std::fprintf(stderr, "p2pnode: %s\n", parsed.error().str().c_str());
         return 2;
     }
+    // A peer that hung up must not kill us: libuv writes sockets with write(2), so take EPIPE as an error value.
+    std::signal(SIGPIPE, SIG_IGN);
     if (!crypto_init()) {
         std::fprintf(stderr, "p2pnode: libsodium failed to initialise\n");
         return 1;

@@ -1,7 +1,6 @@
 #include "node/peer_node.hpp"
 
 #include <algorithm>
-#include <csignal>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -288,9 +287,6 @@ private:
 } // namespace
 
 int run_peer(const PeerNodeConfig& config) {
-    // libuv writes to sockets with write(2): a peer that closed its end would otherwise kill us with SIGPIPE
-    // (seen in peer_e2e_swarm.sh when a finished leecher exits while another still uploads to it).
-    std::signal(SIGPIPE, SIG_IGN);
     PeerNode node(config);
     return node.run();
 }

@@ -4,6 +4,7 @@
 #include <sys/stat.h>
 
 #include <deque>
+#include <map>
 #include <optional>
 #include <set>
 #include <unordered_map>
@@ -85,6 +86,10 @@ struct Storage::Impl : std::enable_shared_from_this<Impl> {
     std::size_t inflight = 0;                        // <= limits.max_inflight_ops
     std::unordered_map<std::uint32_t, std::vector<PieceCb>> reading; // coalesced read_piece callers
     std::set<std::size_t> dirty;                     // files written since the last flush
+    // Per file: bytes from here to the end are known to be zeros because open() extended the file (sparse) from
+    // this size and nothing was written since; INT64_MAX when nothing is known. Lets verify_existing skip reading
+    // and hashing pieces of a fresh download (a 1 GiB torrent otherwise hashes 1 GiB of zeros before starting).
+    std::vector<std::int64_t> zeros_from;
     bool closed = false;                             // the Storage is gone: drop user callbacks
     bool failed = false;
     Error error;
@@ -105,6 +110,7 @@ struct Storage::Impl : std::enable_shared_from_this<Impl> {
         while (root.size() > 1 && root.back() == '/') root.pop_back();
         if (limits.max_inflight_ops == 0) limits.max_inflight_ops = 1;
         if (limits.verify_window == 0) limits.verify_window = 1;
+        zeros_from.assign(meta.files.size(), INT64_MAX);
         for (std::size_t i = 0; i < meta.files.size(); ++i) {
             comps.push_back(file_components(meta, i));
             paths.push_back(comps.back() ? join_path(root, *comps.back()) : std::string());
@@ -308,10 +314,12 @@ void Storage::open(std::function<void(Status)> done) {
                               if (r->result < 0) return finish(fsr::io_fail(int(r->result), fsr::uv_error("fstat", path, r->result)));
                               const std::int64_t want = self->meta.files[i].length;
                               if (std::int64_t(r->statbuf.st_size) >= want) return finish(fsr::io_ok()); // never shrink
+                              const std::int64_t old_size = std::int64_t(r->statbuf.st_size);
                               fsr::call([&](uv_fs_t* r2, uv_fs_cb cb) { return uv_fs_ftruncate(self->loop, r2, fd, want, cb); },
-                                        [path, finish](uv_fs_t* r2) {
+                                        [self, i, old_size, path, finish](uv_fs_t* r2) {
                                             if (r2->result < 0)
                                                 return finish(fsr::io_fail(int(r2->result), fsr::uv_error("truncate", path, r2->result)));
+                                            self->zeros_from[i] = old_size; // ftruncate zero-fills the extension
                                             finish(fsr::io_ok());
                                         });
                           });
@@ -344,6 +352,7 @@ void Storage::write_piece(std::uint32_t index, std::shared_ptr<const std::string
     char* buf = const_cast<char*>(job->data->data());
     for (const auto& s : *segs) {
         self->dirty.insert(s.file);
+        self->zeros_from[s.file] = INT64_MAX; // conservative: the whole file is no longer known
         self->io_segment(true, s, buf, [self, index, job](IoStatus st) {
             fold(job->st, std::move(st));
             if (--job->remaining > 0) return;
@@ -402,6 +411,10 @@ void Storage::verify_existing(std::function<void(std::uint32_t, bool)> per_piece
         void pump() {
             while (!self->closed && !err && inflight < self->limits.verify_window && next < count) {
                 const std::uint32_t i = next++;
+                if (known_zeros(i)) { // same verdict as reading and hashing it, without the I/O
+                    report(i, zero_piece_ok(i));
+                    continue;
+                }
                 ++inflight;
                 auto v = shared_from_this();
                 self->read_whole(i, [v, i](IoStatus st, std::shared_ptr<std::string> buf) {
@@ -425,6 +438,22 @@ void Storage::verify_existing(std::function<void(std::uint32_t, bool)> per_piece
         }
         void report(std::uint32_t i, bool ok) {
             if (per_piece) self->post([pp = per_piece, i, ok]() { pp(i, ok); });
+        }
+        bool known_zeros(std::uint32_t i) const {
+            auto segs = map_range(self->meta, i, 0, piece_bytes(self->meta, i));
+            if (!segs || segs->empty()) return false;
+            for (const auto& s : *segs)
+                if (s.file_offset < self->zeros_from[s.file]) return false;
+            return true;
+        }
+        // A piece of zeros is still right if the torrent's data is zeros there: compare hashes, as reading would.
+        std::map<std::int64_t, std::string> zero_hashes; // by piece size: at most 2 entries (full, last)
+        bool zero_piece_ok(std::uint32_t i) {
+            const std::int64_t len = piece_bytes(self->meta, i);
+            auto it = zero_hashes.find(len);
+            if (it == zero_hashes.end())
+                it = zero_hashes.emplace(len, sha1(std::string(static_cast<std::size_t>(len), '\0'))).first;
+            return it->second == self->meta.piece_hash(i);
         }
         void finished_one() {
             --inflight;

@@ -45,6 +45,12 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 124' TERM INT
 fail() { echo "FAIL: $*"; exit 1; }
+# forget PID: a process we have reaped; cleanup must not signal its (possibly reused) pid.
+forget() {
+    local p keep=()
+    for p in "${PIDS[@]}"; do [[ $p == "$1" ]] || keep+=("$p"); done
+    PIDS=("${keep[@]}")
+}
 
 # start NAME ARGS...: runs p2pnode in the background, logs to $W/NAME.out/.err; its pid goes to PID_<NAME>.
 start() {
@@ -94,6 +100,7 @@ stop() {
     kill -TERM "${!pv}" 2>/dev/null || true
     timeout 20 tail --pid="${!pv}" -f /dev/null || fail "$1 did not exit within 20 s of SIGTERM"
     wait "${!pv}" || rc=$?
+    forget "${!pv}"
     printf -v "RC_$1" '%s' "$rc"
 }
 # uploaded NAME: the uploaded= number of NAME's (single) summary line.
@@ -128,11 +135,12 @@ done
 ((got >= SIZE / 5)) || fail "the leecher did not get 20% of the data within 30 s"
 ((got < SIZE * 7 / 10)) || fail "the leecher already had $got of $SIZE bytes when checked (too fast to test)"
 ! grep -q '^complete ' "$W/leech.out" || fail "the leecher completed before seed B could be killed"
-{ kill -KILL "$PID_seedB" && wait "$PID_seedB"; } 2>/dev/null || true   # quiet: no "Killed" notice
+{ kill -KILL "$PID_seedB" && wait "$PID_seedB"; } 2>/dev/null || true; forget "$PID_seedB"   # quiet: no "Killed" notice
 echo "seed B killed (-9) with $got of $SIZE bytes on the leecher's disk"
 
 rc=0
 wait "$PID_leech" || rc=$?
+forget "$PID_leech"
 ((rc == 0)) || fail "the leecher exited $rc after seed B died"
 cmp "$W/a/movie.bin" "$W/dl/movie.bin" || fail "the download differs from the seed's file"
 stop seedA

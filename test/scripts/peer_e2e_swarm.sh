@@ -45,6 +45,12 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 124' TERM INT
 fail() { echo "FAIL: $*"; exit 1; }
+# forget PID: a process we have reaped; cleanup must not signal its (possibly reused) pid.
+forget() {
+    local p keep=()
+    for p in "${PIDS[@]}"; do [[ $p == "$1" ]] || keep+=("$p"); done
+    PIDS=("${keep[@]}")
+}
 
 # start NAME ARGS...: runs p2pnode in the background, logs to $W/NAME.out/.err; its pid goes to PID_<NAME>.
 start() {
@@ -100,6 +106,7 @@ for i in 1 2 3; do
     pv=PID_leech$i
     rc=0
     wait "${!pv}" || rc=$?
+    forget "${!pv}"
     ((rc == 0)) || fail "leecher $i exited $rc"
     (($(grep -c '^complete ' "$W/leech$i.out") == 2)) || fail "leecher $i did not print 2 'complete' lines"
 done

@@ -45,6 +45,12 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 124' TERM INT
 fail() { echo "FAIL: $*"; exit 1; }
+# forget PID: a process we have reaped; cleanup must not signal its (possibly reused) pid.
+forget() {
+    local p keep=()
+    for p in "${PIDS[@]}"; do [[ $p == "$1" ]] || keep+=("$p"); done
+    PIDS=("${keep[@]}")
+}
 
 # start NAME ARGS...: runs p2pnode in the background, logs to $W/NAME.out/.err; its pid goes to PID_<NAME>.
 start() {
@@ -94,6 +100,7 @@ stop() {
     kill -TERM "${!pv}" 2>/dev/null || true
     timeout 20 tail --pid="${!pv}" -f /dev/null || fail "$1 did not exit within 20 s of SIGTERM"
     wait "${!pv}" || rc=$?
+    forget "${!pv}"
     printf -v "RC_$1" '%s' "$rc"
 }
 # uploaded NAME: the uploaded= number of NAME's (single) summary line.
@@ -123,6 +130,7 @@ start leech --peer --get "$W/pack.torrent" --into "$W/dl" --tracker "$TURL" --bi
     --exit-when-done --timeout 150 --quiet
 rc=0
 wait "$PID_leech" || rc=$?
+forget "$PID_leech"
 ((rc == 0)) || fail "the leecher exited $rc"
 echo "leecher done in ${SECONDS}s"
 grep -q "^complete pack $HEX" "$W/leech.out" || fail "no 'complete pack' line"

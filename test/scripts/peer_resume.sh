@@ -49,6 +49,12 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 124' TERM INT
 fail() { echo "FAIL: $*"; exit 1; }
+# forget PID: a process we have reaped; cleanup must not signal its (possibly reused) pid.
+forget() {
+    local p keep=()
+    for p in "${PIDS[@]}"; do [[ $p == "$1" ]] || keep+=("$p"); done
+    PIDS=("${keep[@]}")
+}
 
 # start NAME ARGS...: runs p2pnode in the background, logs to $W/NAME.out/.err; its pid goes to PID_<NAME>.
 start() {
@@ -98,6 +104,7 @@ stop() {
     kill -TERM "${!pv}" 2>/dev/null || true
     timeout 20 tail --pid="${!pv}" -f /dev/null || fail "$1 did not exit within 20 s of SIGTERM"
     wait "${!pv}" || rc=$?
+    forget "${!pv}"
     printf -v "RC_$1" '%s' "$rc"
 }
 # uploaded NAME: the uploaded= number of NAME's (single) summary line.
@@ -131,13 +138,14 @@ for ((t = 0; t < 600; t++)); do
 done
 ((got >= SIZE / 4)) || fail "run 1 did not get a quarter of the data within 30 s"
 ! grep -q '^complete ' "$W/run1.out" || fail "run 1 completed before it could be killed"
-{ kill -KILL "$PID_run1" && wait "$PID_run1"; } 2>/dev/null || true   # quiet: no "Killed" notice
+{ kill -KILL "$PID_run1" && wait "$PID_run1"; } 2>/dev/null || true; forget "$PID_run1"   # quiet: no "Killed" notice
 echo "1. run 1 killed (-9) with $got of $SIZE bytes on disk"
 
 # ---- 2. resume
 start run2 "${GET[@]}"
 rc=0
 wait "$PID_run2" || rc=$?
+forget "$PID_run2"
 ((rc == 0)) || fail "run 2 exited $rc"
 read -r N T <<<"$(present run2)" || true
 [[ -n ${N:-} && -n ${T:-} ]] || fail "run 2 logged no 'N/T pieces present' line"
@@ -159,6 +167,7 @@ cmp -s "$W/share/video.bin" "$W/dl/video.bin" && fail "the byte was not flipped"
 start run3 "${GET[@]}"
 rc=0
 wait "$PID_run3" || rc=$?
+forget "$PID_run3"
 ((rc == 0)) || fail "run 3 exited $rc"
 read -r N T <<<"$(present run3)" || true
 [[ -n ${N:-} && -n ${T:-} ]] || fail "run 3 logged no 'N/T pieces present' line"

@@ -1,0 +1,268 @@
+// Session-level tests, in process on 127.0.0.1: two p2p::Session objects on one p2p::Loop move a torrent from
+// A (seed) to B (downloader); a hostile raw TCP client (libuv) cannot disturb A.
+#include <doctest/doctest.h>
+
+#include <arpa/inet.h>
+#include <uv.h>
+
+#include <csignal>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <memory>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "crypto/sha.hpp"
+#include "loop/loop.hpp"
+#include "loop/timer.hpp"
+#include "proto/metainfo.hpp"
+#include "proto/wire.hpp"
+#include "session/session.hpp"
+
+using namespace p2p;
+namespace fs = std::filesystem;
+
+namespace {
+
+struct SessionTempDir {
+    fs::path path;
+    SessionTempDir() {
+        char tmpl[] = "/tmp/p2pnode-session-XXXXXX";
+        path = mkdtemp(tmpl);
+    }
+    ~SessionTempDir() {
+        std::error_code ec;
+        fs::remove_all(path, ec);
+    }
+};
+
+std::string pseudo_random(std::size_t n, std::uint32_t seed) {
+    std::string s(n, '\0');
+    std::uint32_t x = seed * 2654435761u + 1;
+    for (auto& c : s) {
+        x ^= x << 13;
+        x ^= x >> 17;
+        x ^= x << 5;
+        c = static_cast<char>(x);
+    }
+    return s;
+}
+
+void write_file(const fs::path& p, const std::string& bytes) {
+    fs::create_directories(p.parent_path());
+    std::ofstream(p, std::ios::binary).write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+}
+
+std::string read_file(const fs::path& p) {
+    std::ifstream f(p, std::ios::binary);
+    std::ostringstream ss;
+    ss << f.rdbuf();
+    return ss.str();
+}
+
+// A multi-file torrent "content" (sizes off piece boundaries, an empty file) written under dir; 16 KiB pieces.
+struct Content {
+    std::vector<std::pair<std::string, std::string>> files{
+        {"a.bin", pseudo_random(700'001, 1)}, {"sub/b.bin", pseudo_random(123'457, 2)}, {"sub/empty", ""}};
+    Metainfo meta;
+    explicit Content(const fs::path& dir) {
+        std::string all;
+        std::vector<TorrentFileInput> inputs;
+        for (auto& [rel, bytes] : files) {
+            write_file(dir / "content" / rel, bytes);
+            all += bytes;
+            std::vector<std::string> comps;
+            for (const auto& c : fs::path(rel)) comps.push_back(c.string());
+            inputs.push_back(TorrentFileInput{comps, static_cast<std::int64_t>(bytes.size())});
+        }
+        const std::size_t pl = 16 * 1024;
+        std::string hashes;
+        for (std::size_t off = 0; off < all.size(); off += pl) hashes += sha1(std::string_view(all).substr(off, pl));
+        auto m = parse_info_dict(build_info_dict("content", pl, hashes, inputs, true, false));
+        REQUIRE(m);
+        meta = *m;
+    }
+};
+
+// Runs the loop until pred() holds (true) or timeout_ms passes (false).
+bool run_until(Loop& loop, const std::function<bool()>& pred, std::uint64_t timeout_ms) {
+    bool ok = false;
+    const std::uint64_t deadline = loop.now_ms() + timeout_ms;
+    Timer poll(loop.get());
+    poll.start(0, 5, [&] {
+        if (pred()) ok = true;
+        if (ok || loop.now_ms() >= deadline) loop.stop();
+    });
+    loop.run();
+    poll.stop();
+    return ok;
+}
+
+sockaddr_storage loopback(std::uint16_t port) {
+    sockaddr_storage ss{};
+    auto* in = reinterpret_cast<sockaddr_in*>(&ss);
+    in->sin_family = AF_INET;
+    in->sin_port = htons(port);
+    in->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    return ss;
+}
+
+// Two sessions and a torrent on A (seeding) and B (downloading into its own folder).
+struct Pair {
+    SessionTempDir dir_a, dir_b;
+    Content content{dir_a.path};
+    Loop loop;
+    std::unique_ptr<Session> a, b;
+    Torrent* ta = nullptr;
+    Torrent* tb = nullptr;
+
+    Pair() {
+        SessionConfig sc;
+        sc.listen_ip = "127.0.0.1";
+        sc.port = 0;
+        a = std::make_unique<Session>(loop, sc);
+        b = std::make_unique<Session>(loop, sc);
+        REQUIRE(a->listen());
+        REQUIRE(b->listen());
+        REQUIRE(a->port() != 0);
+        TorrentConfig ca;
+        ca.root_dir = dir_a.path.string();
+        ta = a->add_torrent(content.meta, ca, true);
+        REQUIRE(ta);
+        REQUIRE(run_until(loop, [&] { return ta->status().phase == TorrentPhase::seeding; }, 5000));
+    }
+    void start_download() {
+        TorrentConfig cb;
+        cb.root_dir = dir_b.path.string();
+        tb = b->add_torrent(content.meta, cb, false);
+        REQUIRE(tb);
+        tb->add_candidates({loopback(a->port())});
+    }
+    ~Pair() {
+        // Let both sessions save resume data and close connections before they (and then the loop) go away.
+        int done = 0;
+        a->shutdown([&] { ++done; });
+        b->shutdown([&] { ++done; });
+        run_until(loop, [&] { return done == 2; }, 5000);
+        a.reset();
+        b.reset();
+        run_until(loop, [] { return false; }, 50); // close callbacks of the connections
+    }
+    void check_identical() {
+        for (auto& [rel, bytes] : content.files) {
+            fs::path p = dir_b.path / "content" / rel;
+            CHECK_MESSAGE(fs::exists(p), rel);
+            CHECK_MESSAGE(read_file(p) == bytes, rel);
+        }
+    }
+};
+
+// A raw libuv client: connects, sends `payload`, records what comes back and whether the peer closed. The
+// state is shared with the test; the handle block frees itself in its close callback.
+struct RawClient;
+struct RawState {
+    bool connected = false, peer_closed = false, failed = false;
+    std::string received;
+    RawClient* client = nullptr; // valid until the handle is closing
+};
+struct RawClient {
+    uv_tcp_t tcp{};
+    uv_connect_t connect{};
+    std::string payload; // the first write; later ones go through send()
+    std::string inbuf = std::string(64 * 1024, '\0');
+    std::shared_ptr<RawState> st;
+
+    static void start(uv_loop_t* loop, std::uint16_t port, std::string payload, std::shared_ptr<RawState> st) {
+        auto* c = new RawClient;
+        c->payload = std::move(payload);
+        c->st = std::move(st);
+        c->st->client = c;
+        uv_tcp_init(loop, &c->tcp);
+        c->tcp.data = c;
+        sockaddr_storage addr = loopback(port);
+        if (uv_tcp_connect(&c->connect, &c->tcp, reinterpret_cast<const sockaddr*>(&addr), on_connect) != 0)
+            c->finish(true);
+    }
+    void finish(bool failed) {
+        if (failed) st->failed = true;
+        else st->peer_closed = true;
+        st->client = nullptr;
+        if (!uv_is_closing(reinterpret_cast<uv_handle_t*>(&tcp)))
+            uv_close(reinterpret_cast<uv_handle_t*>(&tcp), [](uv_handle_t* h) { delete static_cast<RawClient*>(h->data); });
+    }
+    // The bytes and the request live in one heap block freed by the write callback.
+    void send(const std::string& bytes) {
+        struct Req {
+            uv_write_t req;
+            std::string bytes;
+        };
+        auto* r = new Req{{}, bytes};
+        uv_buf_t b = uv_buf_init(r->bytes.data(), static_cast<unsigned>(r->bytes.size()));
+        if (uv_write(&r->req, reinterpret_cast<uv_stream_t*>(&tcp), &b, 1,
+                     [](uv_write_t* w, int) { delete reinterpret_cast<Req*>(w); }) != 0)
+            delete r;
+    }
+    static void on_connect(uv_connect_t* req, int status) {
+        auto* c = static_cast<RawClient*>(req->handle->data);
+        if (status != 0) return c->finish(true);
+        c->st->connected = true;
+        c->send(c->payload);
+        uv_read_start(
+            reinterpret_cast<uv_stream_t*>(&c->tcp),
+            [](uv_handle_t* h, std::size_t, uv_buf_t* buf) {
+                auto* self = static_cast<RawClient*>(h->data);
+                *buf = uv_buf_init(self->inbuf.data(), static_cast<unsigned>(self->inbuf.size()));
+            },
+            [](uv_stream_t* s, ssize_t n, const uv_buf_t* buf) {
+                auto* self = static_cast<RawClient*>(s->data);
+                if (n > 0) self->st->received.append(buf->base, static_cast<std::size_t>(n));
+                // EOF or a reset: the peer dropped us (what we want to see).
+                if (n < 0) self->finish(false);
+            });
+    }
+};
+
+} // namespace
+
+TEST_CASE("session: B downloads a multi-file torrent from A, byte-identical, A counts the upload") {
+    Pair p;
+    p.start_download();
+    bool done = run_until(p.loop, [&] { return p.tb->complete(); }, 20'000);
+    REQUIRE_MESSAGE(done, "B did not complete within 20 s");
+    p.check_identical();
+    CHECK(p.ta->uploaded() > 0);
+    CHECK(p.ta->uploaded() >= static_cast<std::uint64_t>(p.content.meta.total_length));
+    CHECK(p.tb->downloaded() >= static_cast<std::uint64_t>(p.content.meta.total_length));
+    CHECK(p.tb->left_bytes() == 0);
+}
+
+TEST_CASE("session: A drops a client sending a 0xFFFFFFFF length prefix and keeps serving B") {
+    Pair p;
+    std::string hostile;
+    wire::encode_handshake(hostile, wire::Reserved{}, p.content.meta.info_hash, "-XX0000-hostile-0001");
+    auto st = std::make_shared<RawState>();
+    RawClient::start(p.loop.get(), p.a->port(), hostile, st);
+    p.start_download();
+    // First a valid handshake: A answers it and keeps the connection (so what follows is what gets it dropped).
+    bool answered = run_until(p.loop, [&] { return st->received.size() >= wire::kHandshakeSize || !st->client; }, 10'000);
+    REQUIRE_MESSAGE(answered, "A did not answer the raw client's handshake within 10 s");
+    REQUIRE_MESSAGE(st->client, "A closed the raw client after a valid handshake");
+    CHECK(st->received.substr(28, 20) == p.content.meta.info_hash);
+    // Then a 4 GiB length prefix and a little of its "message": A must not wait for (or allocate) the rest.
+    st->client->send(std::string("\xFF\xFF\xFF\xFF", 4) + std::string(64, 'A'));
+    bool dropped = run_until(p.loop, [&] { return st->peer_closed || st->failed; }, 10'000);
+    REQUIRE_MESSAGE(dropped, "A did not close the hostile connection within 10 s");
+    CHECK(st->connected);
+    CHECK_FALSE(st->failed);
+
+    bool done = run_until(p.loop, [&] { return p.tb->complete(); }, 20'000);
+    REQUIRE_MESSAGE(done, "B did not complete within 20 s after the hostile client");
+    p.check_identical();
+    CHECK(p.ta->uploaded() > 0);
+    // Only B's connection is left on A (the hostile one was reaped).
+    run_until(p.loop, [] { return false; }, 50);
+    CHECK(p.ta->num_links() <= 1);
+}
