@@ -135,7 +135,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     std::uint32_t pieces = b.u8() + 1u;
     o.geo.piece_length = 2 * wire::kBlockSize;
     o.geo.piece_count = pieces;
-    o.geo.total_length = std::uint64_t{o.geo.piece_length} * (pieces - 1) + (b.u8() + 1u) * 256u;
+    o.geo.total_length = std::uint64_t{o.geo.piece_length} * (pieces - 1) + (b.u8() + 1u) * 128u; // last piece: 128 B .. 32 KiB
     o.trigger = b.u8();
     std::uint8_t chunks[4] = {b.u8(), b.u8(), b.u8(), b.u8()};
 

@@ -116,7 +116,7 @@ void wire_seeds() {
         std::string s;
         s += static_cast<char>(flags);
         s += '\x03';  // 4 pieces
-        s += '\x10';  // last piece 17*256 bytes
+        s += '\x10';  // last piece 17*128 bytes
         s += '\x00';  // no trigger
         s += "\x05\x11\x00\x40";
         return s + stream;

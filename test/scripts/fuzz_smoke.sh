@@ -6,7 +6,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 command -v clang++ >/dev/null || { echo "fuzz_smoke: clang++ not found, skipping"; exit 77; }
-if ! echo 'int LLVMFuzzerTestOneInput(const unsigned char*, unsigned long){return 0;}' |
+if ! echo 'extern "C" int LLVMFuzzerTestOneInput(const unsigned char*, unsigned long) { return 0; }' |
         clang++ -x c++ -fsanitize=fuzzer,address,undefined - -o /dev/null 2>/dev/null; then
     echo "fuzz_smoke: clang++ cannot link -fsanitize=fuzzer (libclang-rt-14-dev missing?), skipping"
     exit 77
