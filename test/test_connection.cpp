@@ -345,6 +345,24 @@ TEST_CASE("connection: hostile input disconnects") {
         CHECK(o.events.back() == "bitfield 10");
         CHECK(o.conn->peer_pieces().all());
     }
+    SUBCASE("extended handshake and port before have_none / bitfield are fine (libtorrent, Transmission)") {
+        for (wire::MsgId first : {wire::MsgId::have_none, wire::MsgId::have_all, wire::MsgId::bitfield}) {
+            CAPTURE(static_cast<int>(first));
+            Owner o;
+            o.make_outgoing();
+            std::string s = handshake();
+            wire::encode_extended(s, 0, "de");
+            wire::encode_port(s, 6881);
+            s += first == wire::MsgId::bitfield ? msg_bitfield(hx("ffc0")) : msg_simple(first);
+            o.probe->inject(s);
+            CHECK_FALSE(o.closed());
+            CHECK(o.events.back() == (first == wire::MsgId::have_none  ? "have_none"
+                                      : first == wire::MsgId::have_all ? "have_all"
+                                                                       : "bitfield 10"));
+            o.probe->inject(msg_simple(wire::MsgId::have_all)); // the slot is used up now
+            CHECK(o.closed());
+        }
+    }
 }
 
 TEST_CASE("connection: 100 000 requests hit the queue cap and disconnect") {

@@ -7,6 +7,7 @@
 #      libtorrent downloads it; cmp.
 #   3. Reverse: libtorrent seeds another random file; p2pnode --peer --get --exit-when-done downloads it; cmp.
 # libtorrent: no DHT/LSD/UPnP/uTP, listens on 127.0.0.1 (ephemeral), allow_multiple_connections_per_ip.
+# P2P_KEEP_WORKDIR=1 keeps the work dir (data, torrents, logs) after the run.
 # Exit 0 pass, 77 skip (a client is missing, or $P2PNODE is not built), other fail. Total limit 200 s.
 set -euo pipefail
 
@@ -46,12 +47,13 @@ cleanup() {
         done
         [[ $rc == 0 ]] && rc=1
     fi
-    rm -rf "$W"
+    if [[ -n ${P2P_KEEP_WORKDIR:-} ]]; then echo "work dir kept: $W"; else rm -rf "$W"; fi
     exit "$rc"
 }
 trap cleanup EXIT
 trap 'exit 124' TERM INT
-fail() { echo "FAIL: $*"; exit 1; }
+fail() { echo "$(date +%T) FAIL: $*"; exit 1; }
+say() { echo "$(date +%T) $*"; }
 
 free_port() {  # $1 = tcp|udp; prints a port that was free on 127.0.0.1 a moment ago
     "$PY" -c 'import socket,sys
@@ -142,7 +144,7 @@ else
     REV_HASH=$(info_hash "$W/lt-src/rev.bin" "$URL" "$W/rev.torrent")
 fi
 [[ $FWD_HASH =~ ^[0-9a-f]{40}$ && $REV_HASH =~ ^[0-9a-f]{40}$ ]] || fail "p2pnode --make-torrent printed no info hash"
-echo "tracker ($IMPL) at $URL; fwd=$FWD_HASH rev=$REV_HASH"
+say "tracker ($IMPL) at $URL; fwd=$FWD_HASH rev=$REV_HASH"
 
 # ---- forward: p2pnode seeds, libtorrent downloads ----
 "$P2PNODE" --peer --share "$W/share" --tracker "$URL" --bind 127.0.0.1 --port 0 --no-console --quiet \
@@ -151,21 +153,21 @@ SEED_PID=$!
 PIDS+=("$SEED_PID")
 line=$(wait_line "$W/p2p-seed.out" "sharing fwd.bin [0-9a-f]{40}" "$SEED_PID" 30) || fail "p2pnode seed did not start"
 [[ ${line##* } == "$FWD_HASH" ]] || fail "p2pnode shares fwd.bin as ${line##* }, --make-torrent said $FWD_HASH"
-echo "forward: p2pnode seeding; libtorrent downloading"
+say "forward: p2pnode seeding; libtorrent downloading"
 timeout 90 "$PY" "$W/lt_node.py" download "$W/fwd.torrent" "$W/lt-dl" >"$W/lt-download.log" 2>&1 ||
     fail "libtorrent did not download from p2pnode (rc=$?)"
 cmp "$W/share/fwd.bin" "$W/lt-dl/fwd.bin" || fail "forward copy differs"
-echo "forward: bytes match"
+say "forward: bytes match"
 
 # ---- reverse: libtorrent seeds, p2pnode downloads ----
 "$PY" "$W/lt_node.py" seed "$W/rev.torrent" "$W/lt-src" >"$W/lt-seed.log" 2>&1 &
 PIDS+=("$!")
-echo "reverse: libtorrent seeding; p2pnode downloading"
+say "reverse: libtorrent seeding; p2pnode downloading"
 timeout 100 "$P2PNODE" --peer --get "$W/rev.torrent" --into "$W/p2p-dl" --tracker "$URL" --bind 127.0.0.1 --port 0 \
     --exit-when-done --timeout 90 --no-console --quiet >"$W/p2p-download.out" 2>"$W/p2p-download.err" </dev/null ||
     fail "p2pnode did not download from libtorrent (rc=$?)"
 cmp "$W/lt-src/rev.bin" "$W/p2p-dl/rev.bin" || fail "reverse copy differs"
-echo "reverse: bytes match"
+say "reverse: bytes match"
 
 PASSED=1
 echo "PASS"
