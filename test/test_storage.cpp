@@ -327,6 +327,30 @@ TEST_CASE("storage verify_existing finds good, bad and missing pieces") {
     }
 }
 
+TEST_CASE("storage verify_existing skips the zeros open() just added, with the same verdicts") {
+    TestLoop loop;
+    TempDir dir;
+    // 2 files x 48 bytes, pieces of 32: piece 0 = f0[0,32), piece 1 = f0[32,48) + f1[0,16), piece 2 = f1[16,48).
+    // Data: pieces 0 and 2 are zeros, piece 1 is not. f0 exists with only its first 20 bytes; f1 is missing.
+    std::string content(96, '\0');
+    const std::string mid = make_content(32, 9);
+    content.replace(32, 32, mid);
+    Metainfo m = make_meta("z", {{{"f0"}, 48}, {{"f1"}, 48}}, 32, content);
+    spit(dir.path / "z" / "f0", content.substr(0, 20));
+    Storage st(loop.get(), m, dir.str());
+    REQUIRE(open_sync(loop, st));
+    auto v = verify_sync(loop, st);
+    CHECK(*v.done);
+    CHECK(v.good == std::set<std::uint32_t>{0, 2}); // piece 2 is all zeros: still found good, unread
+    CHECK(v.bad == std::set<std::uint32_t>{1});
+    CHECK(st.stats().pieces_read == 1); // only piece 0 overlaps bytes that were on disk before open()
+    // After a write nothing is assumed any more: every piece is read again.
+    REQUIRE(write_sync(loop, st, 1, mid));
+    auto v2 = verify_sync(loop, st);
+    CHECK(v2.good == std::set<std::uint32_t>{0, 1, 2});
+    CHECK(st.stats().pieces_read == 4);
+}
+
 TEST_CASE("storage refuses path traversal in a hand-built metainfo") {
     TestLoop loop;
     TempDir dir;
@@ -481,6 +505,26 @@ TEST_CASE("storage fd cache: busy descriptors are not evicted and waiters are se
     CHECK(order == std::vector<std::string>{"got0", "got1"});
     CHECK(opens == 2);
     CHECK(cache.slots_used() == 1);
+}
+
+TEST_CASE("storage read cache recycles evicted buffers nobody holds, only when allowed") {
+    ReadCache rc(100);
+    auto a = std::make_shared<std::string>(60, 'a');
+    rc.put(1, a, true);
+    rc.put(2, std::make_shared<const std::string>(60, 'b'));  // evicts 1, but `a` is still held here
+    CHECK(rc.take_spare(60) == nullptr);
+    a.reset();
+    auto c = std::make_shared<std::string>(60, 'c');
+    const std::string* c_raw = c.get();
+    rc.put(3, std::move(c), true);                            // evicts 2: not recyclable
+    CHECK(rc.take_spare(60) == nullptr);
+    rc.put(4, std::make_shared<const std::string>(60, 'd'));  // evicts 3: recyclable and unheld
+    CHECK(rc.take_spare(59) == nullptr);                       // sizes must match exactly
+    auto spare = rc.take_spare(60);
+    REQUIRE(spare);
+    CHECK(spare.get() == c_raw);
+    CHECK(rc.take_spare(60) == nullptr);                       // handed out once
+    CHECK(rc.bytes() == 60);
 }
 
 TEST_CASE("storage read cache is bounded and reads of one piece coalesce") {

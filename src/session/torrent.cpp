@@ -375,11 +375,22 @@ void Torrent::on_piece(PeerConnection& conn, std::uint32_t index, std::uint32_t 
     }
     Assembly& a = assembling_[index];
     if (!a.data) {
-        a.data = std::make_shared<std::string>(static_cast<std::size_t>(meta_.piece_size(index)), '\0');
+        // Reserved, not zero-filled: blocks mostly arrive in order and are appended; only a gap before an
+        // out-of-order block is zero-filled (and overwritten when its blocks arrive). The picker accepted every
+        // block exactly once, so the buffer ends exactly at the piece size when the piece is complete.
+        a.data = std::make_shared<std::string>();
+        a.data->reserve(static_cast<std::size_t>(meta_.piece_size(index)));
         a.block_from.assign(picker_->blocks_in_piece(index), std::string());
-        assembling_bytes_ += a.data->size();
+        assembling_bytes_ += static_cast<std::size_t>(meta_.piece_size(index));
     }
-    std::memcpy(a.data->data() + begin, block.data(), block.size());
+    std::string& buf = *a.data;
+    if (begin >= buf.size()) {
+        buf.resize(begin);
+        buf.append(block);
+    } else {
+        if (begin + block.size() > buf.size()) buf.resize(begin + block.size());
+        std::memcpy(buf.data() + begin, block.data(), block.size());
+    }
     if (begin / swarm::kBlockSize < a.block_from.size()) a.block_from[begin / swarm::kBlockSize] = ban_key(link.address);
     if (res.piece_complete) piece_assembled(index);
     fill_requests(link);
@@ -390,7 +401,7 @@ void Torrent::piece_assembled(std::uint32_t index) {
     if (it == assembling_.end()) return;
     auto a = std::make_shared<Assembly>(std::move(it->second));
     assembling_.erase(it);
-    assembling_bytes_ -= a->data->size();
+    assembling_bytes_ -= static_cast<std::size_t>(meta_.piece_size(index));
     hashing_.push_back(index);
     std::weak_ptr<void> alive = std::static_pointer_cast<void>(std::shared_ptr<int>(alive_));
     hash_piece_async(loop_, a->data, std::string(meta_.piece_hash(index)), alive,

@@ -9,17 +9,33 @@ ReadCache::Piece ReadCache::get(std::uint32_t index) {
     return it->second->data;
 }
 
-void ReadCache::put(std::uint32_t index, Piece data) {
+void ReadCache::put(std::uint32_t index, Piece data, bool recyclable) {
     erase(index);
     if (!data || data->size() > max_) return;
-    while (bytes_ + data->size() > max_ && !lru_.empty()) {
-        bytes_ -= lru_.back().data->size();
-        map_.erase(lru_.back().index);
-        lru_.pop_back();
-    }
+    while (bytes_ + data->size() > max_ && !lru_.empty()) evict_last();
     bytes_ += data->size();
-    lru_.push_front(Item{index, std::move(data)});
+    lru_.push_front(Item{index, std::move(data), recyclable});
     map_[index] = lru_.begin();
+}
+
+void ReadCache::evict_last() {
+    Item& it = lru_.back();
+    bytes_ -= it.data->size();
+    map_.erase(it.index);
+    // use_count is exact here: every holder lives on the loop thread, which is running this.
+    if (it.recyclable && it.data.use_count() == 1 && spares_.size() < kMaxSpares)
+        spares_.push_back(std::const_pointer_cast<std::string>(std::move(it.data))); // allocated non-const
+    lru_.pop_back();
+}
+
+std::shared_ptr<std::string> ReadCache::take_spare(std::size_t size) {
+    for (auto it = spares_.begin(); it != spares_.end(); ++it) {
+        if ((*it)->size() != size) continue;
+        auto out = std::move(*it);
+        spares_.erase(it);
+        return out;
+    }
+    return nullptr;
 }
 
 void ReadCache::erase(std::uint32_t index) {
@@ -31,6 +47,7 @@ void ReadCache::erase(std::uint32_t index) {
 }
 
 void ReadCache::clear() {
+    spares_.clear();
     lru_.clear();
     map_.clear();
     bytes_ = 0;

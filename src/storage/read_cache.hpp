@@ -4,12 +4,16 @@
 // Bound: the sum of cached piece sizes stays <= max_bytes (a piece bigger than the bound is not kept).
 // Ownership: pieces are shared immutable buffers; eviction drops the cache's reference, and a buffer still being
 // sent by a connection lives on until that connection drops its own reference.
+// Recycling: a piece put with `recyclable` (a buffer the storage allocated itself, never handed out as mutable)
+// that nobody else holds when it is evicted is kept as a spare (at most kMaxSpares, outside max_bytes) and handed
+// back by take_spare for the next read of that size, which saves zero-filling and page-faulting a fresh buffer.
 #pragma once
 #include <cstdint>
 #include <list>
 #include <memory>
 #include <string>
 #include <unordered_map>
+#include <vector>
 
 namespace p2p {
 
@@ -19,7 +23,10 @@ public:
     explicit ReadCache(std::size_t max_bytes) : max_(max_bytes) {}
 
     Piece get(std::uint32_t index); // nullptr on a miss; a hit becomes most recently used
-    void put(std::uint32_t index, Piece data);
+    void put(std::uint32_t index, Piece data, bool recyclable = false);
+    // A spare buffer of exactly `size` bytes (stale contents, to be overwritten), or nullptr.
+    std::shared_ptr<std::string> take_spare(std::size_t size);
+    static constexpr std::size_t kMaxSpares = 2;
     void erase(std::uint32_t index);
     void clear();
 
@@ -31,7 +38,10 @@ private:
     struct Item {
         std::uint32_t index;
         Piece data;
+        bool recyclable;
     };
+    void evict_last();
+    std::vector<std::shared_ptr<std::string>> spares_; // bounded by kMaxSpares
     std::size_t max_;
     std::size_t bytes_ = 0;
     std::list<Item> lru_; // front = most recently used

@@ -253,7 +253,9 @@ struct Storage::Impl : std::enable_shared_from_this<Impl> {
             ReadDone done;
         };
         auto job = std::make_shared<Job>();
-        job->buf = std::make_shared<std::string>(static_cast<std::size_t>(piece_bytes(meta, index)), '\0');
+        const auto size = static_cast<std::size_t>(piece_bytes(meta, index));
+        job->buf = cache.take_spare(size); // fully overwritten below, or dropped on error
+        if (!job->buf) job->buf = std::make_shared<std::string>(size, '\0');
         job->remaining = segs->size();
         job->done = std::move(done);
         for (const auto& s : *segs)
@@ -390,7 +392,7 @@ void Storage::read_piece(std::uint32_t index, PieceCb done) {
         auto node = self->reading.extract(index);
         if (node.empty()) return; // Storage destroyed meanwhile
         std::shared_ptr<const std::string> piece = std::move(buf);
-        if (st.ok()) self->cache.put(index, piece);
+        if (st.ok()) self->cache.put(index, piece, true); // read_whole's buffer: ours, so recyclable
         else self->mark_failed(st.err);
         for (auto& cb : node.mapped()) {
             if (st.ok()) self->post([cb = std::move(cb), piece]() { cb(piece); });
