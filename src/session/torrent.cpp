@@ -17,6 +17,8 @@ namespace {
 constexpr std::uint64_t kRechokeMs = 10'000;       // BEP 3: rechoke every ten seconds
 constexpr std::uint64_t kResumeSaveMs = 60'000;    // resume data at most a minute stale while downloading
 constexpr std::uint64_t kConnectTimeoutMs = 10'000;
+constexpr std::uint64_t kWarmupMs = 10'000;         // a new connection's first seconds...
+constexpr std::size_t kWarmupDepth = 32;            // ...keep this many 16 KiB requests out at least
 constexpr int kBanPoints = 4;                       // sole contributor to a bad piece: 2 points (banned on the 2nd)
 constexpr std::size_t kMaxSuspectPieces = 64;       // failed pieces remembered for smart banning
 
@@ -342,6 +344,10 @@ void Torrent::fill_requests(PeerLink& link) {
     if (c.state() != PeerConnection::State::Active || c.peer_choking() || !c.am_interested()) return;
     std::size_t outstanding = c.outgoing_requests().size();
     std::size_t depth = link.snubbed ? 1 : swarm::pipeline_depth(c.download_rate(), 0.05);
+    // The rate estimate needs a few seconds to build up; meanwhile a deeper start than the floor of 4 lets a
+    // fast peer show its speed instead of being held to 4 blocks per round trip.
+    if (!link.snubbed && now_ms() - static_cast<std::uint64_t>(link.connected_at_ms) < kWarmupMs)
+        depth = std::max<std::size_t>(depth, kWarmupDepth);
     if (outstanding >= depth) return;
     // Bound the memory of pieces being assembled: past the budget only blocks of started pieces are wanted, so
     // wait for pieces to complete instead of starting new ones.
