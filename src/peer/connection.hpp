@@ -103,7 +103,8 @@ public:
 
 struct PeerConfig {
     std::string peer_id;                           // ours, 20 bytes
-    wire::Reserved reserved = wire::Reserved{}.set_fast().set_extensions(); // bits we advertise
+    // Bits we advertise: BEP 6 fast. The BEP 10 bit waits until we send and understand the extension handshake.
+    wire::Reserved reserved = wire::Reserved{}.set_fast();
     std::size_t max_incoming_requests = 500;       // the peer's queued requests at us; more is a disconnect
     std::size_t max_outgoing_requests = 4096;      // our outstanding requests at the peer; request() refuses more
     std::size_t max_extended_message = 1u << 20;   // BEP 10 messages (e.g. BEP 9 metadata pieces) above: disconnect
