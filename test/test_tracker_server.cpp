@@ -246,12 +246,12 @@ TEST_CASE("tracker server: global caps on peers and swarms") {
     f.wall += 10;
     f.announce(v4("10.0.0.1", 1), hash_of(9), 1000);
     CHECK(f.server->store().swarm_count() == 2);
-    CHECK(f.server->store().find(hash_of(8)) == nullptr); // the empty one was evicted
-    CHECK(f.server->store().find(hash_of(6)) != nullptr);
+    CHECK_FALSE(f.server->store().find(hash_of(8)).has_value()); // the empty one was evicted
+    CHECK(f.server->store().find(hash_of(6)).has_value());
     // now no empty swarm: the least recently active one (hash 6) goes
     f.server->store().expire(f.wall); // nothing is stale yet
     f.wall += 10;
-    auto* s9 = f.server->store().find(hash_of(9));
+    auto s9 = f.server->store().find(hash_of(9));
     REQUIRE(s9);
     f.announce(v4("10.0.0.2", 1), hash_of(10), 1000);
     CHECK(f.server->store().swarm_count() == 2);
@@ -307,7 +307,7 @@ TEST_CASE("tracker server: the announce ip field is ignored unless trusted") {
         auto req = f.announce_req(a, hash_of(1), 6881);
         req.ip = 0x01020304;
         f.announce(a, req);
-        const Swarm* s = f.server->store().find(hash_of(1));
+        auto s = f.server->store().find(hash_of(1));
         REQUIRE(s);
         REQUIRE(s->peers.size() == 1);
         CHECK(s->peers[0].ip[0] == 10);
@@ -320,7 +320,7 @@ TEST_CASE("tracker server: the announce ip field is ignored unless trusted") {
         auto req = f.announce_req(a, hash_of(1), 6881);
         req.ip = 0x01020304;
         f.announce(a, req);
-        const Swarm* s = f.server->store().find(hash_of(1));
+        auto s = f.server->store().find(hash_of(1));
         REQUIRE(s);
         CHECK(s->peers[0].ip[0] == 1);
         CHECK(s->peers[0].ip[3] == 4);
@@ -445,4 +445,218 @@ TEST_CASE("tracker server: answers over real loopback UDP on an ephemeral port")
     CHECK(server.counters().announces == 1);
     CHECK(server.counters().malformed == 1);
     server.close();
+}
+
+// --- the store's compact encoding (SwarmStore directly, no server) ---
+
+namespace {
+AnnounceInput store_in(const Hash20& h, std::uint8_t last, std::uint16_t port, bool six = false,
+                       std::uint32_t event = kEventNone) {
+    AnnounceInput in;
+    in.info_hash = h;
+    in.peer.v6 = six;
+    if (six) in.peer.ip = {0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, last};
+    else in.peer.ip = {10, 0, 0, last};
+    in.peer.port = port;
+    in.event = event;
+    return in;
+}
+std::uint32_t seen_of(const SwarmStore& st, const Hash20& h, std::uint8_t last, bool six = false) {
+    auto s = st.find(h);
+    REQUIRE(s);
+    for (const auto& p : s->peers)
+        if (p.v6 == six && p.ip[six ? 15 : 3] == last) return p.last_seen;
+    FAIL("peer not stored");
+    return 0;
+}
+} // namespace
+
+TEST_CASE("tracker store: IPv4 and IPv6 peers are kept apart") {
+    SwarmStore st;
+    Hash20 h = hash_of(1);
+    std::string out;
+    std::uint32_t now = 1'700'000'000;
+    st.announce(store_in(h, 1, 6881), now, out);
+    st.announce(store_in(h, 2, 6881), now, out);
+    st.announce(store_in(h, 7, 6881, true), now, out);
+    // same port, and the IPv6 address begins with 10.0.0.1's bytes: still a different peer
+    AnnounceInput twin = store_in(h, 0, 6881, true);
+    twin.peer.ip = {10, 0, 0, 1};
+    st.announce(twin, now, out);
+    CHECK(st.peer_count() == 4);
+
+    out.clear();
+    AnnounceCounts c = st.announce(store_in(h, 3, 7000), now, out); // a new IPv4 peer
+    CHECK(c.seeders + c.leechers == 5);
+    CHECK(c.peers_written == 2);
+    CHECK(out.size() == 2 * 6); // only the two other IPv4 peers, 6 bytes each
+    out.clear();
+    c = st.announce(store_in(h, 7, 6881, true), now, out); // an existing IPv6 peer
+    CHECK(c.peers_written == 1);
+    REQUIRE(out.size() == 18);
+    CHECK(static_cast<std::uint8_t>(out[0]) == 10); // the twin, not itself
+
+    auto s = st.find(h);
+    REQUIRE(s);
+    REQUIRE(s->peers.size() == 5);
+    // IPv4 first, sorted; then IPv6, sorted
+    CHECK((s->peers[0].v6 == 0 && s->peers[0].ip[3] == 1));
+    CHECK((s->peers[1].v6 == 0 && s->peers[1].ip[3] == 2));
+    CHECK((s->peers[2].v6 == 0 && s->peers[2].ip[3] == 3 && s->peers[2].port == 7000));
+    CHECK((s->peers[3].v6 == 1 && s->peers[3].ip[0] == 10));
+    CHECK((s->peers[4].v6 == 1 && s->peers[4].ip[15] == 7));
+    // stopping the IPv6 twin leaves the IPv4 peer with the same leading bytes
+    out.clear();
+    twin.event = kEventStopped;
+    st.announce(twin, now, out);
+    CHECK(st.peer_count() == 4);
+    CHECK(seen_of(st, h, 1) == now);
+}
+
+TEST_CASE("tracker store: last-seen stamps are exact seconds at the default TTL, coarser for long TTLs") {
+    SwarmStore st;
+    Hash20 h = hash_of(2);
+    std::string out;
+    std::uint32_t t = 1'700'000'123;
+    CHECK(st.stamp_unit_s() == 1);
+    st.announce(store_in(h, 1, 1), t, out);
+    st.announce(store_in(h, 2, 1), t + 7, out);
+    CHECK(seen_of(st, h, 1) == t);
+    CHECK(seen_of(st, h, 2) == t + 7);
+
+    // interval 1 day: the 15-bit window must cover 4x the TTL, so units of 32 s; existing stamps are re-encoded
+    std::uint32_t ttl = 2 * 86400 + 60;
+    st.set_peer_ttl(ttl);
+    CHECK(st.stamp_unit_s() == 32);
+    CHECK(seen_of(st, h, 1) == (t & ~31u));
+    CHECK(seen_of(st, h, 2) == ((t + 7) & ~31u));
+    CHECK(t - seen_of(st, h, 1) < 32);
+
+    // expiry is still "about two intervals": within one unit
+    st.announce(store_in(h, 2, 1), t + 1000, out); // peer 2 refreshed
+    CHECK(st.expire(t + ttl - 32) == 0);
+    CHECK(st.expire(t + ttl + 32) == 1); // peer 1 gone
+    CHECK(st.peer_count() == 1);
+    CHECK(seen_of(st, h, 2) == ((t + 1000) & ~31u));
+
+    // a very long TTL still fits: the window grows to the whole u32 range at most
+    st.set_peer_ttl(0xffffffffu / 8);
+    CHECK(st.stamp_unit_s() >= 1024);
+    CHECK(t + 1000 - seen_of(st, h, 2) < st.stamp_unit_s());
+}
+
+TEST_CASE("tracker store: stamps wrap around their 15 bits") {
+    SwarmStore st; // default TTL 3660 s, 1 s units, window 32768 s
+    Hash20 h = hash_of(3);
+    std::string out;
+    std::uint32_t t0 = 32768u * 50000u - 5; // the stamp field wraps 5 s later
+    st.announce(store_in(h, 1, 1), t0, out);
+    st.announce(store_in(h, 2, 1), t0 + 10, out);
+    CHECK(seen_of(st, h, 1) == t0);
+    CHECK(seen_of(st, h, 2) == t0 + 10);
+    CHECK(st.expire(t0 + 3660) == 0);
+    CHECK(st.expire(t0 + 3661) == 1); // 3661 s > TTL: peer 1 only
+    CHECK(seen_of(st, h, 2) == t0 + 10);
+    // peer 2 keeps announcing every 3000 s through several wraps of the field; the sweep runs every 60 s
+    std::uint32_t t = t0 + 10;
+    for (int i = 0; i < 40; ++i) {
+        for (std::uint32_t s = 60; s <= 3000; s += 60) st.expire(t + s);
+        t += 3000;
+        st.announce(store_in(h, 2, 1), t, out);
+        REQUIRE(seen_of(st, h, 2) == t);
+    }
+    CHECK(st.peer_count() == 1);
+    // and an old stamp read across a wrap is old, not new
+    st.announce(store_in(h, 3, 1), t + 1, out);
+    CHECK(st.expire(t + 3661) == 1); // peer 2 (3661 s old); peer 3 is 3660 s old and stays
+    CHECK(st.expire(t + 3662) == 1);
+    CHECK(st.peer_count() == 0);
+}
+
+TEST_CASE("tracker store: stamps cannot wrap into looking fresh when nobody sweeps") {
+    SwarmStore st;
+    Hash20 h = hash_of(4);
+    std::string out;
+    std::uint32_t t = 1'700'000'000;
+    st.announce(store_in(h, 1, 1), t, out);
+    out.clear();
+    // 32768 s later the old stamp would read as new; the announce sweeps first (half a window without one)
+    AnnounceCounts c = st.announce(store_in(h, 2, 1), t + 32768, out);
+    CHECK(c.peers_written == 0);
+    CHECK(st.peer_count() == 1);
+}
+
+TEST_CASE("tracker store: restored stamps out of range are pinned, not wrapped") {
+    SwarmStore st;
+    Hash20 h = hash_of(5);
+    std::uint32_t now = 1'700'000'000;
+    std::vector<PeerEntry> peers(3);
+    for (std::uint8_t i = 0; i < 3; ++i) {
+        peers[i].ip = {192, 0, 2, static_cast<std::uint8_t>(i + 1)};
+        peers[i].port = 6881;
+    }
+    peers[0].last_seen = now - 100;        // fresh
+    peers[1].last_seen = now - 40 * 86400; // saved long ago: stale, must not read as recent
+    peers[2].last_seen = now + 500;        // from the future (clock stepped back): kept
+    st.restore(h, 4, peers, now);
+    CHECK(st.peer_count() == 3);
+    CHECK(seen_of(st, h, 1) == now - 100);
+    CHECK(now - seen_of(st, h, 2) > st.limits().peer_ttl_s);
+    CHECK(st.expire(now) == 1);
+    CHECK(st.peer_count() == 2);
+    CHECK(st.scrape(h).completed == 4);
+}
+
+TEST_CASE("tracker store: many swarms and peers come and go with the counts intact") {
+    SwarmLimits lim;
+    lim.max_swarms = 3000;
+    SwarmStore st(lim);
+    std::string out;
+    std::uint32_t t = 1'700'000'000;
+    auto hash_n = [](int i) {
+        Hash20 h;
+        std::memcpy(h.b.data(), &i, sizeof i);
+        h.b[19] = 0x5a;
+        return h;
+    };
+    for (int i = 0; i < 3000; ++i)
+        for (std::uint8_t p = 1; p <= static_cast<std::uint8_t>(1 + i % 7); ++p) st.announce(store_in(hash_n(i), p, 1), t, out);
+    CHECK(st.swarm_count() == 3000);
+    std::size_t expect = 0;
+    for (int i = 0; i < 3000; ++i) expect += 1 + i % 7;
+    CHECK(st.peer_count() == expect);
+    // every other swarm's peers stop; 250 s later those empty swarms are stale and go
+    for (int i = 0; i < 3000; i += 2)
+        for (std::uint8_t p = 1; p <= static_cast<std::uint8_t>(1 + i % 7); ++p)
+            st.announce(store_in(hash_n(i), p, 1, false, kEventStopped), t, out);
+    st.set_peer_ttl(200);
+    CHECK(st.expire(t + 100) == 0);
+    CHECK(st.swarm_count() == 3000);
+    for (int i = 1; i < 3000; i += 2) st.announce(store_in(hash_n(i), 1, 1), t + 150, out); // keep these alive
+    std::size_t stale_peers = 0; // the odd swarms' peers other than peer 1
+    for (int i = 1; i < 3000; i += 2) stale_peers += i % 7;
+    CHECK(st.expire(t + 250) == stale_peers);
+    CHECK(st.swarm_count() == 1500);
+    CHECK(st.peer_count() == 1500);
+    for (int i = 0; i < 3000; ++i) {
+        CAPTURE(i);
+        REQUIRE(st.find(hash_n(i)).has_value() == (i % 2 == 1));
+        if (i % 2) CHECK(st.scrape(hash_n(i)).leechers == 1);
+    }
+    // a big swarm grows and shrinks back
+    Hash20 big = hash_n(1'000'000);
+    for (int p = 0; p < 2000; ++p) {
+        AnnounceInput in = store_in(big, static_cast<std::uint8_t>(p), static_cast<std::uint16_t>(1000 + p / 256));
+        st.announce(in, t + 300, out);
+    }
+    CHECK(st.scrape(big).leechers == 2000);
+    for (int p = 0; p < 1990; ++p) {
+        AnnounceInput in = store_in(big, static_cast<std::uint8_t>(p), static_cast<std::uint16_t>(1000 + p / 256),
+                                    false, kEventStopped);
+        st.announce(in, t + 300, out);
+    }
+    CHECK(st.scrape(big).leechers == 10);
+    out.clear();
+    AnnounceCounts c = st.announce(store_in(big, 250, 9999), t + 300, out);
+    CHECK(c.peers_written == 10);
 }

@@ -99,7 +99,7 @@ TEST_CASE("tracker state: save and load round trip") {
     CHECK(load_state(file, b.refs(), now + 60) == LoadOutcome::loaded);
     CHECK(b.store.swarm_count() == 2);
     CHECK(b.store.peer_count() == 3);
-    const Swarm* s1 = b.store.find(hash_of(1));
+    auto s1 = b.store.find(hash_of(1));
     REQUIRE(s1);
     CHECK(s1->seeders == 1);
     CHECK(s1->leechers == 1);
@@ -109,7 +109,7 @@ TEST_CASE("tracker state: save and load round trip") {
     CHECK(s1->peers[0].port == 6881);
     CHECK(s1->peers[0].last_seen == now - 100); // wall-clock stamps survive
     CHECK(s1->peers[1].seeder == 1);
-    const Swarm* s2 = b.store.find(hash_of(2));
+    auto s2 = b.store.find(hash_of(2));
     REQUIRE(s2);
     REQUIRE(s2->peers.size() == 1);
     CHECK(s2->peers[0].v6 == 1);

@@ -70,7 +70,7 @@ std::string cmd_fileinfo(const ConsoleView& v, std::string_view arg, std::uint32
         h = udp::Hash20::from(raw);
         rec = v.catalog.find_hash(h);
     } else return "unknown name or info hash: " + std::string(arg) + "\n";
-    const Swarm* s = v.store.find(h);
+    std::optional<Swarm> s = v.store.find(h);
     if (!rec && !s) return "unknown info hash: " + std::string(arg) + "\n";
     std::string out;
     if (rec) out += "name:      " + rec->name + "\nsize:      " + std::to_string(rec->total_size) + "\n";

@@ -93,14 +93,13 @@ std::string serialize_state(const SwarmStore& store, const Catalog& catalog, con
                        {"catalog", c.catalog},   {"malformed", c.malformed}, {"bad_connection", c.bad_connection},
                        {"send_drops", c.send_drops}, {"errors", c.errors},   {"capped", c.capped}};
     // Sorted by info hash so the same state always gives the same bytes (diffable, testable).
-    std::vector<std::pair<const Hash20*, const Swarm*>> order;
+    // for_each hands out decoded copies that live only for the call: keep our own.
+    std::vector<std::pair<Hash20, Swarm>> order;
     order.reserve(store.swarm_count());
-    store.for_each([&](const Hash20& h, const Swarm& s) { order.emplace_back(&h, &s); });
-    std::sort(order.begin(), order.end(), [](const auto& a, const auto& b) { return *a.first < *b.first; });
+    store.for_each([&](const Hash20& h, const Swarm& s) { order.emplace_back(h, s); });
+    std::sort(order.begin(), order.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
     json swarms = json::array();
-    for (const auto& [hp, sp] : order) {
-        const Hash20& h = *hp;
-        const Swarm& s = *sp;
+    for (const auto& [h, s] : order) {
         json peers = json::array();
         for (const auto& p : s.peers) peers.push_back(json::array({ip_text(p), p.port, p.last_seen, p.seeder ? 1 : 0}));
         swarms.push_back({{"info_hash", to_hex(h.view())}, {"downloaded", s.downloaded}, {"peers", std::move(peers)}});
