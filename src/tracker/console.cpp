@@ -21,7 +21,14 @@ std::string trim(std::string_view s) {
 std::string peer_address(const PeerEntry& p) {
     char buf[INET6_ADDRSTRLEN] = {};
     inet_ntop(p.v6 ? AF_INET6 : AF_INET, p.ip.data(), buf, sizeof buf);
-    return p.v6 ? "[" + std::string(buf) + "]:" + std::to_string(p.port) : std::string(buf) + ":" + std::to_string(p.port);
+    // Appended piecewise: GCC 12 warns (-Wrestrict, a false positive) on the "[" + std::string(...) form.
+    std::string out;
+    if (p.v6) out += '[';
+    out += buf;
+    if (p.v6) out += ']';
+    out += ':';
+    out += std::to_string(p.port);
+    return out;
 }
 
 std::string ago(std::uint32_t then, std::uint32_t now) {
