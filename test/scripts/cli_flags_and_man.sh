@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Every flag in --help is documented in man/p2pnode.1; usage errors are one line and exit 2; the man page renders.
 set -uo pipefail
-cd "$(dirname "$0")/../.."
-P2PNODE=${P2PNODE:-build/p2pnode}
-fail() { echo "FAIL: $*"; exit 1; }
+# shellcheck source=lib/common.sh
+source "$(dirname "$0")/lib/common.sh"
+cd "$ROOT" || exit 1
+t_init p2p-cli
 
 help=$("$P2PNODE" --help) || fail "--help exited non-zero"
 flags=$(echo "$help" | grep -oE '^  (--[a-z0-9-]+|-[a-z])' | sed 's/^  //' | sort -u)
@@ -31,7 +32,7 @@ check_usage_error "--list needs --tracker URL" --list
 check_usage_error "nothing to do" 
 check_usage_error "--piece-size: '12Q' has an unknown suffix" --make-torrent . --tracker udp://x:1 --piece-size 12Q
 
-MANWIDTH=80 man -l man/p2pnode.1 >/tmp/p2pnode-man.$$ 2>&1 || fail "man -l failed: $(cat /tmp/p2pnode-man.$$)"
-grep -q "BitTorrent tracker and peer" /tmp/p2pnode-man.$$ || fail "man page did not render its NAME section"
-rm -f /tmp/p2pnode-man.$$
+MANWIDTH=80 man -l man/p2pnode.1 >"$W/man.txt" 2>&1 || fail "man -l failed: $(cat "$W/man.txt")"
+grep -q "BitTorrent tracker and peer" "$W/man.txt" || fail "man page did not render its NAME section"
+PASSED=1
 echo ok

@@ -2,14 +2,13 @@
 # --make-torrent agrees with mktorrent and python3-libtorrent on the info hash (single file and folder), and its
 # output loads in libtorrent and transmission-show with the expected name, size and piece count.
 set -uo pipefail
-cd "$(dirname "$0")/../.."
-P2PNODE=${P2PNODE:-build/p2pnode}
-PY=/usr/bin/python3
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
-fail() { echo "FAIL: $*"; exit 1; }
-for tool in mktorrent transmission-show; do command -v $tool >/dev/null || { echo "$tool not installed"; exit 77; }; done
-$PY -c 'import libtorrent' 2>/dev/null || { echo "python3-libtorrent not installed"; exit 77; }
+# shellcheck source=lib/common.sh
+source "$(dirname "$0")/lib/common.sh"
+cd "$ROOT" || exit 1
+t_need_tools mktorrent transmission-show
+t_need_libtorrent
+t_init p2p-mktorrent
+work=$W
 
 # A folder with nested files, an odd-sized file, an empty file; and a single file.
 mkdir -p "$work/data/share/sub/deeper"
@@ -20,7 +19,7 @@ echo "hello" > "$work/data/share/sub/deeper/note.txt"
 head -c 300001 /dev/urandom > "$work/data/single.bin"
 
 lt_hash() { # path piece_size
-  $PY - "$1" "$2" <<'PYEOF'
+  "$PY" - "$1" "$2" <<'PYEOF'
 import sys, libtorrent as lt
 path, ps = sys.argv[1], int(sys.argv[2])
 fs = lt.file_storage()
@@ -61,7 +60,7 @@ done
 "$P2PNODE" --make-torrent "$work/data/share" --tracker udp://127.0.0.1:1 --tracker udp://127.0.0.1:2 \
   -o "$work/multi.torrent" --quiet >/dev/null || fail "make-torrent with default piece size"
 total=$((1234567 + 70000 + 6 + 0))
-$PY - "$work/multi.torrent" "$total" <<'PYEOF' || fail "libtorrent disagrees"
+"$PY" - "$work/multi.torrent" "$total" <<'PYEOF' || fail "libtorrent disagrees"
 import sys, libtorrent as lt
 ti = lt.torrent_info(sys.argv[1])
 total = int(sys.argv[2])
@@ -89,4 +88,5 @@ out=$("$P2PNODE" --make-torrent "$work/empty" --tracker udp://x:1 --quiet 2>&1);
 [ $rc -eq 1 ] && echo "$out" | grep -q "folder has no files" || fail "empty folder: rc=$rc $out"
 out=$("$P2PNODE" --make-torrent "$work/nope" --tracker udp://x:1 --quiet 2>&1); rc=$?
 [ $rc -eq 1 ] && echo "$out" | grep -q "No such file" || fail "missing path: rc=$rc $out"
+PASSED=1
 echo ok

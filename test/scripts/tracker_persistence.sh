@@ -9,158 +9,37 @@
 # Exit 0 pass, 77 skip ($P2PNODE has no --tracker), other fail. Total limit 180 s (the kill -9 step waits
 # for the periodic save, up to a minute).
 set -euo pipefail
-
-if [[ -z ${P2P_TEST_WRAPPED:-} ]]; then
-    export P2P_TEST_WRAPPED=1
-    exec timeout -k 5 "${P2P_TEST_TIMEOUT:-180}" "$0" "$@"
-fi
-
-ROOT=$(cd "$(dirname "$0")/../.." && pwd)
-P2PNODE=${P2PNODE:-$ROOT/build/p2pnode}
-[[ $P2PNODE == /* ]] || P2PNODE=$PWD/$P2PNODE
-PY=/usr/bin/python3
+# shellcheck source=lib/common.sh
+source "$(dirname "$0")/lib/common.sh"
+t_wrap 180 "$@"
 # How long the tracker may take to write its state file after an announce (it may save on a timer).
 STATE_WAIT=${P2P_STATE_WAIT:-75}   # p2pnode saves every minute and on exit
-
-skip() { echo "SKIP: $*"; exit 77; }
-[[ -x $P2PNODE ]] || skip "$P2PNODE not built"
-
-W=$(mktemp -d /tmp/p2p-persist.XXXXXX)
+t_need_p2pnode
+LOG_GLOBS="*.out *.err"
+TRACKER_SKIP_IF_MISSING=1   # skip (77) when $P2PNODE has no --tracker mode yet
+t_init p2p-persist
 STATE=$W/tracker.state
-TRACKER_PID=
 RUN=0
-PASSED=0
+tracker_console
 
-cleanup() {
-    local rc=$? f
-    trap - EXIT
-    if [[ -n $TRACKER_PID ]]; then
-        kill -TERM "$TRACKER_PID" 2>/dev/null || true
-        timeout 5 tail --pid="$TRACKER_PID" -f /dev/null 2>/dev/null || kill -KILL "$TRACKER_PID" 2>/dev/null || true
-    fi
-    if [[ $PASSED != 1 && $rc != 77 ]]; then
-        echo "FAIL (rc=$rc); logs from $W:"
-        for f in "$W"/*.out "$W"/*.err; do
-            [[ -s $f ]] || continue
-            echo "----- $(basename "$f") (last 40 lines) -----"
-            tail -n 40 "$f"
-        done
-        [[ $rc == 0 ]] && rc=1
-    fi
-    rm -rf "$W"
-    exit "$rc"
-}
-trap cleanup EXIT
-trap 'exit 124' TERM INT
-fail() { echo "FAIL: $*"; exit 1; }
-
-cat >"$W/bep15.py" <<'EOF'
-# A minimal BEP 15 client (stdlib only).
-#   bep15.py announce HOST PORT HEX PEER_PORT LEFT EVENT   (EVENT: none|completed|started|stopped)
-#   bep15.py publish HOST PORT HEX SIZE NAME     (catalog extension, docs/catalog-protocol.md)
-#   bep15.py scrape HOST PORT HEX...   -> "HEX seeders=S completed=C leechers=L" per hash
-import random, socket, struct, sys
-PROTOCOL_ID = 0x41727101980                                          # BEP 15 magic constant
-ACT_CONNECT, ACT_ANNOUNCE, ACT_SCRAPE, ACT_ERROR = 0, 1, 2, 3        # BEP 15 actions
-EVENTS = {'none': 0, 'completed': 1, 'started': 2, 'stopped': 3}     # BEP 15 event codes
-def txn(sock, build, action):
-    for attempt in range(4):                                         # BEP 15 retries, shortened for a test
-        sock.settimeout(1.0 * (attempt + 1))
-        tid = random.getrandbits(32)
-        sock.send(build(tid))
-        try:
-            while True:
-                data = sock.recv(65536)
-                if len(data) >= 8 and struct.unpack('>I', data[4:8])[0] == tid:
-                    break
-        except socket.timeout:
-            continue
-        act = struct.unpack('>I', data[:4])[0]
-        if act == ACT_ERROR:
-            sys.exit('tracker error: %r' % data[8:])
-        if act != action:
-            sys.exit('unexpected action %d' % act)
-        return data
-    sys.exit('no answer from tracker')
-def connect(sock):
-    r = txn(sock, lambda t: struct.pack('>QII', PROTOCOL_ID, ACT_CONNECT, t), ACT_CONNECT)
-    return struct.unpack('>Q', r[8:16])[0]
-cmd, host, port = sys.argv[1], sys.argv[2], int(sys.argv[3])
-s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-s.connect((host, port))
-conn = connect(s)
-if cmd == 'announce':
-    ih, peer_port, left, event = bytes.fromhex(sys.argv[4]), int(sys.argv[5]), int(sys.argv[6]), sys.argv[7]
-    peer_id = b'-PT0001-' + ('%012d' % peer_port).encode()
-    r = txn(s, lambda t: struct.pack('>QII20s20sQQQIIIiH', conn, ACT_ANNOUNCE, t, ih, peer_id, 0, left, 0,
-                                     EVENTS[event], 0, random.getrandbits(32), 30, peer_port), ACT_ANNOUNCE)
-    interval, leechers, seeders = struct.unpack('>III', r[8:20])
-    print('announced port=%d left=%d: interval=%d seeders=%d leechers=%d' % (peer_port, left, interval, seeders,
-                                                                             leechers))
-elif cmd == 'publish':   # catalog extension (docs/catalog-protocol.md): ih, u64 total size, u16 len, name
-    ih, size, name = bytes.fromhex(sys.argv[4]), int(sys.argv[5]), sys.argv[6].encode()
-    txn(s, lambda t: struct.pack('>QII20sQH', conn, 0x100, t, ih, size, len(name)) + name, 0x100)
-    print('published', sys.argv[6])
-elif cmd == 'scrape':
-    hexes = sys.argv[4:]
-    r = txn(s, lambda t: struct.pack('>QII', conn, ACT_SCRAPE, t) + b''.join(bytes.fromhex(h) for h in hexes),
-            ACT_SCRAPE)
-    for i, h in enumerate(hexes):
-        se, co, le = struct.unpack('>III', r[8 + 12 * i:20 + 12 * i])
-        print('%s seeders=%d completed=%d leechers=%d' % (h, se, co, le))
-EOF
-
-cat >"$W/parse_scrape.py" <<'EOF'
-# parse_scrape.py < text: seeders/leechers numbers in free-form scrape output -> "S L" (-1 when not found).
-import re, sys
-text = sys.stdin.read().lower()
-def find(words):
-    alt = '|'.join(words)
-    m = re.search(r'\b(?:%s)\b\s*[:=]?\s*(\d+)' % alt, text) or re.search(r'(\d+)\s+(?:%s)\b' % alt, text)
-    return int(m.group(1)) if m else -1
-print(find(['seeders', 'seeds', 'seeding', 'complete']), find(['leechers', 'leeches', 'leeching', 'incomplete']))
-EOF
-
-mkfifo "$W/console"
-exec 9<>"$W/console"   # the tracker's console: held open so it never sees EOF
-TPORT=
-
-start_tracker() {  # starts p2pnode --tracker on $STATE; sets TRACKER_PID, TPORT; logs run-N.out/err
+start_tracker() {  # starts p2pnode --tracker on $STATE as run<N> (logs run<N>.out/err); sets TPORT, TURL
     RUN=$((RUN + 1))
-    local out=$W/run-$RUN.out err=$W/run-$RUN.err line="" t
     # Bind the port the previous run had, so the clients' view does not change (fall back to 0 if taken).
-    "$P2PNODE" --tracker --bind 127.0.0.1 --port "${TPORT:-0}" --state "$STATE" >"$out" 2>"$err" <&9 &
-    TRACKER_PID=$!
-    for ((t = 0; t < 100; t++)); do
-        line=$(grep -m1 -o 'tracker listening on udp://[^ ]*' "$out" || true)
-        [[ -n $line ]] && break
-        if ! kill -0 "$TRACKER_PID" 2>/dev/null; then
-            TRACKER_PID=
-            if ! "$P2PNODE" --help 2>&1 | grep -q -- '--tracker' || grep -q 'not available in this build' "$err"
-            then
-                skip "$P2PNODE has no --tracker mode yet"
-            fi
-            if [[ -n $TPORT && $RUN -gt 1 ]]; then TPORT=; start_tracker; return; fi
-            fail "p2pnode --tracker (run $RUN) exited without listening"
-        fi
-        sleep 0.1
-    done
-    [[ -n $line ]] || fail "run $RUN printed no 'tracker listening on' line within 10 s"
-    TPORT=${line##*:}
-    TPORT=${TPORT%%/*}
-    [[ $TPORT =~ ^[0-9]+$ && $TPORT != 0 ]] || fail "bad port in '$line'"
-    echo "run $RUN: tracker on udp://127.0.0.1:$TPORT (pid $TRACKER_PID)"
+    local rc=0
+    tracker_start "run$RUN" --bind 127.0.0.1 --port "${TPORT:-0}" --state "$STATE" || rc=$?
+    if ((rc == 1)) && [[ -n ${TPORT:-} && $RUN -gt 1 ]]; then TPORT=; start_tracker; return; fi
+    ((rc == 0)) || fail "p2pnode --tracker (run $RUN) did not start"
+    echo "run $RUN: tracker on udp://127.0.0.1:$TPORT (pid $(pid_of "run$RUN"))"
 }
 
-announce() { timeout 20 "$PY" "$W/bep15.py" announce 127.0.0.1 "$TPORT" "$@"; }
+announce() { bep15 announce "$@"; }
 
 # expect_swarm HEX SEEDERS LEECHERS: exact counts, through `p2pnode --scrape` and on the wire.
 expect_swarm() {
     local h=$1 want="$2 $3" got wire
-    timeout 20 "$P2PNODE" --scrape "$h" --tracker "udp://127.0.0.1:$TPORT" --timeout 5 >"$W/scrape.out" 2>&1 ||
-        { cat "$W/scrape.out"; fail "p2pnode --scrape $h failed"; }
-    got=$("$PY" "$W/parse_scrape.py" <"$W/scrape.out")
-    wire=$(timeout 20 "$PY" "$W/bep15.py" scrape 127.0.0.1 "$TPORT" "$h" | "$PY" "$W/parse_scrape.py")
+    scrape_p2p "$h" 20 || { cat "$W/scrape.out"; fail "p2pnode --scrape $h failed"; }
+    got=$(parse_scrape seeders leechers <"$W/scrape.out")
+    wire=$(bep15 scrape "$h" | parse_scrape seeders leechers)
     if [[ $got != "$want" || $wire != "$want" ]]; then
         cat "$W/scrape.out"
         fail "swarm $h: --scrape says (seeders leechers) '$got', wire says '$wire', want '$want'"
@@ -169,12 +48,9 @@ expect_swarm() {
 }
 
 stop_tracker() {  # SIGTERM, must exit 0 within 10 s
-    local rc=0
-    kill -TERM "$TRACKER_PID"
-    timeout 10 tail --pid="$TRACKER_PID" -f /dev/null || fail "tracker did not exit within 10 s of SIGTERM"
-    wait "$TRACKER_PID" || rc=$?
-    TRACKER_PID=
-    ((rc == 0)) || fail "tracker exited $rc on SIGTERM (want 0)"
+    stop "run$RUN" 10
+    local rc=RC_run$RUN
+    ((${!rc} == 0)) || fail "tracker exited ${!rc} on SIGTERM (want 0)"
 }
 
 mtime() { stat -c %Y.%y "$1" 2>/dev/null || echo none; }
@@ -198,8 +74,8 @@ NAME_B="persist beta (2)"
 # P2P_TEST_CATALOG=1 forces the catalog part on (the wire format is also in src/proto/udp_tracker.hpp).
 if [[ -f $ROOT/docs/catalog-protocol.md || ${P2P_TEST_CATALOG:-0} == 1 ]]; then
     CATALOG=1
-    timeout 20 "$PY" "$W/bep15.py" publish 127.0.0.1 "$TPORT" "$HA" 1048576 "$NAME_A"
-    timeout 20 "$PY" "$W/bep15.py" publish 127.0.0.1 "$TPORT" "$HB" 2097152 "$NAME_B"
+    bep15 publish "$HA" 1048576 "$NAME_A"
+    bep15 publish "$HB" 2097152 "$NAME_B"
 else
     echo "note: docs/catalog-protocol.md not present: catalog publish/--list part skipped"
 fi
@@ -221,23 +97,22 @@ for ((t = 0; t < STATE_WAIT * 10; t++)); do
 done
 ((written)) || fail "the tracker did not write $STATE within ${STATE_WAIT}s of the announces"
 sleep 0.3   # let a write in progress finish (the tracker should write atomically anyway)
-{ kill -KILL "$TRACKER_PID" && wait "$TRACKER_PID"; } 2>/dev/null || true   # quiet: no "Killed" job notice
-TRACKER_PID=
+kill9 "run$RUN"   # quiet: no "Killed" job notice
 start_tracker
 echo "after kill -9 and restart:"
 expect_swarm "$HA" 1 1
 expect_swarm "$HB" 0 1
 if ((CATALOG)); then
-    timeout 20 "$P2PNODE" --list --tracker "udp://127.0.0.1:$TPORT" --timeout 5 >"$W/list.out" 2>&1 ||
+    timeout 20 "$P2PNODE" --list --tracker "$TURL" --timeout 5 >"$W/list.out" 2>&1 ||
         { cat "$W/list.out"; fail "--list failed"; }
     if ! grep -qF "$NAME_A" "$W/list.out" || ! grep -qF "$NAME_B" "$W/list.out"; then
         cat "$W/list.out"
         fail "--list does not show both published names after the restart"
     fi
     echo "  --list shows '$NAME_A' and '$NAME_B' (ok)"
-    timeout 20 "$P2PNODE" --scrape "$NAME_A" --tracker "udp://127.0.0.1:$TPORT" --timeout 5 >"$W/scrape.out" 2>&1 ||
+    scrape_p2p "$NAME_A" 20 ||
         { cat "$W/scrape.out"; fail "p2pnode --scrape '$NAME_A' (by name) failed"; }
-    [[ $("$PY" "$W/parse_scrape.py" <"$W/scrape.out") == "1 1" ]] ||
+    [[ $(parse_scrape seeders leechers <"$W/scrape.out") == "1 1" ]] ||
         { cat "$W/scrape.out"; fail "--scrape by name '$NAME_A' does not show 1 seeder 1 leecher"; }
     echo "  --scrape '$NAME_A' (by name): 1 seeder 1 leecher (ok)"
 fi
@@ -260,10 +135,10 @@ rm -f "$STATE.corrupt"
 start_tracker
 [[ -f $STATE.corrupt ]] || fail "$STATE.corrupt does not exist after starting on a garbage state file"
 cmp -s "$STATE.corrupt" "$W/garbage" || echo "note: $STATE.corrupt differs from the garbage written (not required)"
-grep -qiE 'warn|corrupt' "$W/run-$RUN.out" "$W/run-$RUN.err" ||
+grep -qiE 'warn|corrupt' "$W/run$RUN.out" "$W/run$RUN.err" ||
     fail "no warning about the corrupt state file on stdout/stderr"
 echo "garbage state: tracker started, moved it to .corrupt, warned:"
-grep -hiE 'warn|corrupt' "$W/run-$RUN.out" "$W/run-$RUN.err" | head -3 | sed 's/^/  /'
+grep -hiE 'warn|corrupt' "$W/run$RUN.out" "$W/run$RUN.err" | head -3 | sed 's/^/  /'
 expect_swarm "$HA" 0 0
 stop_tracker
 
