@@ -21,35 +21,12 @@
 #include "proto/metainfo.hpp"
 #include "proto/wire.hpp"
 #include "session/session.hpp"
+#include "test_util.hpp"
 
 using namespace p2p;
 namespace fs = std::filesystem;
 
 namespace {
-
-struct SessionTempDir {
-    fs::path path;
-    SessionTempDir() {
-        char tmpl[] = "/tmp/p2pnode-session-XXXXXX";
-        path = mkdtemp(tmpl);
-    }
-    ~SessionTempDir() {
-        std::error_code ec;
-        fs::remove_all(path, ec);
-    }
-};
-
-std::string pseudo_random(std::size_t n, std::uint32_t seed) {
-    std::string s(n, '\0');
-    std::uint32_t x = seed * 2654435761u + 1;
-    for (auto& c : s) {
-        x ^= x << 13;
-        x ^= x >> 17;
-        x ^= x << 5;
-        c = static_cast<char>(x);
-    }
-    return s;
-}
 
 void write_file(const fs::path& p, const std::string& bytes) {
     fs::create_directories(p.parent_path());
@@ -66,7 +43,7 @@ std::string read_file(const fs::path& p) {
 // A multi-file torrent "content" (sizes off piece boundaries, an empty file) written under dir; 16 KiB pieces.
 struct Content {
     std::vector<std::pair<std::string, std::string>> files{
-        {"a.bin", pseudo_random(700'001, 1)}, {"sub/b.bin", pseudo_random(123'457, 2)}, {"sub/empty", ""}};
+        {"a.bin", test::pseudo_random(700'001, 1)}, {"sub/b.bin", test::pseudo_random(123'457, 2)}, {"sub/empty", ""}};
     Metainfo meta;
     explicit Content(const fs::path& dir) {
         std::string all;
@@ -112,7 +89,7 @@ sockaddr_storage loopback(std::uint16_t port) {
 
 // Two sessions and a torrent on A (seeding) and B (downloading into its own folder).
 struct Pair {
-    SessionTempDir dir_a, dir_b;
+    test::TempDir dir_a, dir_b;
     Content content{dir_a.path};
     Loop loop;
     std::unique_ptr<Session> a, b;

@@ -7,21 +7,20 @@
 #include <fstream>
 
 #include "node/share_cache.hpp"
+#include "test_util.hpp"
 
 using namespace p2p;
 namespace fs = std::filesystem;
 
 namespace {
 struct ShareDir {
-    fs::path path;
+    test::TempDir dir{"share"};
+    fs::path path = dir.path;
     ShareDir() {
-        char tmpl[] = "/tmp/p2pnode-share-XXXXXX";
-        path = mkdtemp(tmpl);
         fs::create_directories(path / "album");
         std::ofstream(path / "album" / "a.jpg", std::ios::binary) << std::string(40000, 'a');
         std::ofstream(path / "album" / "b.txt", std::ios::binary) << "bee";
     }
-    ~ShareDir() { fs::remove_all(path); }
 };
 std::string torrent_for(const std::string& name, const std::vector<std::string>& trackers) {
     std::string info = build_info_dict(name, 16384, std::string(60, 'h'),

@@ -20,6 +20,7 @@
 #include "storage/read_cache.hpp"
 #include "storage/resume.hpp"
 #include "storage/storage.hpp"
+#include "test_util.hpp"
 
 namespace fs = std::filesystem;
 using namespace p2p;
@@ -36,31 +37,6 @@ struct TestLoop {
     uv_loop_t* get() { return &loop; }
     void run() { uv_run(&loop, UV_RUN_DEFAULT); }
 };
-
-struct TempDir {
-    fs::path path;
-    TempDir() {
-        char tmpl[] = "/tmp/p2pnode-storage-XXXXXX";
-        path = mkdtemp(tmpl);
-    }
-    ~TempDir() {
-        std::error_code ec;
-        fs::remove_all(path, ec);
-    }
-    std::string str() const { return path.string(); }
-};
-
-std::string make_content(std::size_t n, unsigned seed) {
-    std::string s(n, '\0');
-    std::uint32_t x = seed * 2654435761u + 1;
-    for (auto& c : s) {
-        x ^= x << 13;
-        x ^= x >> 17;
-        x ^= x << 5;
-        c = static_cast<char>(x);
-    }
-    return s;
-}
 
 struct FileSpec {
     std::vector<std::string> path;
@@ -168,7 +144,7 @@ Metainfo three_file_meta(const std::string& content) {
 } // namespace
 
 TEST_CASE("storage file_map: single file") {
-    const std::string content = make_content(40, 1);
+    const std::string content = test::pseudo_random(40, 1);
     Metainfo m = make_meta("one.bin", {{{}, 40}}, 16, content, false);
     CHECK(m.piece_count() == 3);
     CHECK(piece_bytes(m, 0) == 16);
@@ -186,7 +162,7 @@ TEST_CASE("storage file_map: single file") {
 }
 
 TEST_CASE("storage file_map: piece spanning three files with a zero-length file") {
-    const std::string content = make_content(35, 2);
+    const std::string content = test::pseudo_random(35, 2);
     Metainfo m = three_file_meta(content);
     REQUIRE(m.piece_count() == 3);
     auto s = map_range(m, 0, 0, 16);
@@ -215,8 +191,8 @@ TEST_CASE("storage file_map: piece spanning three files with a zero-length file"
 
 TEST_CASE("storage write then read back across file boundaries") {
     TestLoop loop;
-    TempDir dir;
-    const std::string content = make_content(35, 3);
+    test::TempDir dir;
+    const std::string content = test::pseudo_random(35, 3);
     Metainfo m = three_file_meta(content);
     {
         Storage st(loop.get(), m, dir.str());
@@ -250,13 +226,13 @@ TEST_CASE("storage write then read back across file boundaries") {
 
 TEST_CASE("storage write with many segments in flight and a large piece") {
     TestLoop loop;
-    TempDir dir;
+    test::TempDir dir;
     // 6 files of odd sizes, 64 KiB pieces, all pieces written at once (more requests than the in-flight bound).
     std::vector<FileSpec> files = {{{"f1"}, 100000}, {{"f2"}, 1}, {{"d", "f3"}, 70000}, {{"f4"}, 0},
                                    {{"f5"}, 200003}, {{"f6"}, 65536}};
     std::int64_t total = 0;
     for (auto& f : files) total += f.length;
-    const std::string content = make_content(std::size_t(total), 4);
+    const std::string content = test::pseudo_random(std::size_t(total), 4);
     Metainfo m = make_meta("big", files, 65536, content);
     Storage st(loop.get(), m, dir.str(), StorageLimits{4, 1 << 20, 3, 2});
     std::size_t ok = 0, called = 0;
@@ -277,10 +253,10 @@ TEST_CASE("storage write with many segments in flight and a large piece") {
 
 TEST_CASE("storage verify_existing finds good, bad and missing pieces") {
     TestLoop loop;
-    TempDir dir;
+    test::TempDir dir;
     // 4 files x 48 bytes, pieces of 32: 6 pieces. file0=[0,48) pieces 0-1, file1=[48,96) pieces 1-2,
     // file2=[96,144) pieces 3-4, file3=[144,192) pieces 4-5.
-    const std::string content = make_content(192, 5);
+    const std::string content = test::pseudo_random(192, 5);
     Metainfo m = make_meta("v", {{{"f0"}, 48}, {{"f1"}, 48}, {{"f2"}, 48}, {{"f3"}, 48}}, 32, content);
     lay_out(m, dir.path, content);
     {
@@ -319,7 +295,7 @@ TEST_CASE("storage verify_existing finds good, bad and missing pieces") {
     }
     // Nothing on disk at all: every piece is reported not ok.
     {
-        TempDir empty;
+        test::TempDir empty;
         Storage st(loop.get(), m, empty.str());
         auto v = verify_sync(loop, st);
         CHECK(*v.done);
@@ -329,11 +305,11 @@ TEST_CASE("storage verify_existing finds good, bad and missing pieces") {
 
 TEST_CASE("storage verify_existing skips the zeros open() just added, with the same verdicts") {
     TestLoop loop;
-    TempDir dir;
+    test::TempDir dir;
     // 2 files x 48 bytes, pieces of 32: piece 0 = f0[0,32), piece 1 = f0[32,48) + f1[0,16), piece 2 = f1[16,48).
     // Data: pieces 0 and 2 are zeros, piece 1 is not. f0 exists with only its first 20 bytes; f1 is missing.
     std::string content(96, '\0');
-    const std::string mid = make_content(32, 9);
+    const std::string mid = test::pseudo_random(32, 9);
     content.replace(32, 32, mid);
     Metainfo m = make_meta("z", {{{"f0"}, 48}, {{"f1"}, 48}}, 32, content);
     spit(dir.path / "z" / "f0", content.substr(0, 20));
@@ -353,10 +329,10 @@ TEST_CASE("storage verify_existing skips the zeros open() just added, with the s
 
 TEST_CASE("storage refuses path traversal in a hand-built metainfo") {
     TestLoop loop;
-    TempDir dir;
+    test::TempDir dir;
     fs::create_directories(dir.path / "dl");
     spit(dir.path / "outside" / "canary", "canary");
-    const std::string content = make_content(32, 6);
+    const std::string content = test::pseudo_random(32, 6);
     Metainfo m = make_meta("t", {{{"ok"}, 16}, {{"..", "..", "outside", "canary"}, 16}}, 16, content);
     Storage st(loop.get(), m, (dir.path / "dl").string());
     CHECK(st.is_failed()); // refused at construction, before any I/O
@@ -383,13 +359,13 @@ TEST_CASE("storage refuses path traversal in a hand-built metainfo") {
 
 TEST_CASE("storage refuses symlinks inside the download folder") {
     TestLoop loop;
-    TempDir dir;
+    test::TempDir dir;
     fs::create_directories(dir.path / "outside");
     spit(dir.path / "outside" / "canary", "canary");
     fs::create_directories(dir.path / "dl" / "t");
     fs::create_directory_symlink(dir.path / "outside", dir.path / "dl" / "t" / "sub"); // parent link
     fs::create_symlink(dir.path / "outside" / "canary", dir.path / "dl" / "t" / "f");   // file link
-    const std::string content = make_content(32, 7);
+    const std::string content = test::pseudo_random(32, 7);
     {
         Metainfo m = make_meta("t", {{{"sub", "x"}, 32}}, 16, content);
         Storage st(loop.get(), m, (dir.path / "dl").string());
@@ -427,11 +403,11 @@ TEST_CASE("storage refuses symlinks inside the download folder") {
 
 TEST_CASE("storage fd cache keeps at most max_open_files descriptors") {
     TestLoop loop;
-    TempDir dir;
+    test::TempDir dir;
     // 200 files of 1000 bytes, pieces of 16 KiB: every piece spans 17 files.
     std::vector<FileSpec> files;
     for (int i = 0; i < 200; ++i) files.push_back({{std::string("f").append(std::to_string(i))}, 1000});
-    const std::string content = make_content(200000, 8);
+    const std::string content = test::pseudo_random(200000, 8);
     Metainfo m = make_meta("many", files, 16384, content);
     const std::size_t before = count_fds();
     std::size_t peak = 0;
@@ -468,7 +444,7 @@ TEST_CASE("storage fd cache keeps at most max_open_files descriptors") {
 
 TEST_CASE("storage fd cache: busy descriptors are not evicted and waiters are served in turn") {
     TestLoop loop;
-    TempDir dir;
+    test::TempDir dir;
     spit(dir.path / "x0", "0");
     spit(dir.path / "x1", "1");
     FdCache cache(loop.get(), 1);
@@ -541,8 +517,8 @@ TEST_CASE("storage read cache is bounded and reads of one piece coalesce") {
     CHECK(rc.bytes() <= 100);
 
     TestLoop loop;
-    TempDir dir;
-    const std::string content = make_content(16 * 10, 9);
+    test::TempDir dir;
+    const std::string content = test::pseudo_random(16 * 10, 9);
     Metainfo m = make_meta("rc", {{{"a"}, 70}, {{"b"}, 90}}, 16, content);
     lay_out(m, dir.path, content);
     Storage st(loop.get(), m, dir.str(), StorageLimits{4, 48, 8, 4}); // room for 3 pieces
@@ -604,8 +580,8 @@ TEST_CASE("storage resume encode/decode") {
 
 TEST_CASE("storage resume round trip and invalidation") {
     TestLoop loop;
-    TempDir dir;
-    const std::string content = make_content(35, 10);
+    test::TempDir dir;
+    const std::string content = test::pseudo_random(35, 10);
     Metainfo m = three_file_meta(content);
     auto load = [&](Storage& st) {
         std::optional<ResumeState> rs;
@@ -685,9 +661,9 @@ TEST_CASE("storage resume round trip and invalidation") {
 
 TEST_CASE("storage reports a failing disk (RLIMIT_FSIZE -> EFBIG) and marks itself failed") {
     TestLoop loop;
-    TempDir dir;
+    test::TempDir dir;
     const std::int64_t plen = 32 * 1024;
-    const std::string content = make_content(8 * std::size_t(plen), 11);
+    const std::string content = test::pseudo_random(8 * std::size_t(plen), 11);
     Metainfo m = make_meta("full.bin", {{{}, 8 * plen}}, plen, content, false);
     Storage st(loop.get(), m, dir.str());
     REQUIRE(open_sync(loop, st)); // sparse 256 KiB file, created before the limit
@@ -726,8 +702,8 @@ TEST_CASE("storage reports a failing disk (RLIMIT_FSIZE -> EFBIG) and marks itse
 
 TEST_CASE("storage destroyed with work in flight drops callbacks and leaks nothing") {
     TestLoop loop;
-    TempDir dir;
-    const std::string content = make_content(16 * 64, 12);
+    test::TempDir dir;
+    const std::string content = test::pseudo_random(16 * 64, 12);
     Metainfo m = make_meta("gone", {{{"a"}, 500}, {{"b"}, 524}}, 16, content);
     const std::size_t before = count_fds();
     int callbacks = 0;
@@ -758,7 +734,7 @@ int enospc_child(const std::string& dir) {
     int rc = 0;
     {
         const std::int64_t plen = 64 * 1024;
-        const std::string content = make_content(16 * std::size_t(plen), 13); // 1 MiB into 256 KiB
+        const std::string content = test::pseudo_random(16 * std::size_t(plen), 13); // 1 MiB into 256 KiB
         Metainfo m = make_meta("nospace.bin", {{{}, 16 * plen}}, plen, content, false);
         Storage st(&loop, m, dir);
         std::optional<Status> opened;
@@ -795,7 +771,7 @@ int enospc_child(const std::string& dir) {
 } // namespace
 
 TEST_CASE("storage reports No space left on device on a full tmpfs") {
-    TempDir dir;
+    test::TempDir dir;
     std::fflush(nullptr);
     const pid_t pid = fork();
     REQUIRE(pid >= 0);

@@ -7,19 +7,12 @@
 #include "crypto/sha.hpp"
 #include "loop/loop.hpp"
 #include "maker/torrent_maker.hpp"
+#include "test_util.hpp"
 
 using namespace p2p;
 namespace fs = std::filesystem;
 
 namespace {
-struct TempDir {
-    fs::path path;
-    TempDir() {
-        char tmpl[] = "/tmp/p2pnode-maker-XXXXXX";
-        path = mkdtemp(tmpl);
-    }
-    ~TempDir() { fs::remove_all(path); }
-};
 void write_file(const fs::path& p, const std::string& data) {
     fs::create_directories(p.parent_path());
     std::ofstream(p, std::ios::binary) << data;
@@ -41,7 +34,7 @@ Result<MadeTorrent> make(const MakeTorrentOptions& o, int* progress_calls = null
 } // namespace
 
 TEST_CASE("torrent maker: single file hashes match an independent SHA-1 per piece") {
-    TempDir d;
+    test::TempDir d;
     std::string data = pattern(100000, 1);
     write_file(d.path / "f.bin", data);
     int calls = 0;
@@ -58,7 +51,7 @@ TEST_CASE("torrent maker: single file hashes match an independent SHA-1 per piec
 }
 
 TEST_CASE("torrent maker: folder pieces span files in sorted order") {
-    TempDir d;
+    test::TempDir d;
     std::string a = pattern(20000, 2), b = pattern(30000, 3), c = pattern(5, 4);
     write_file(d.path / "root" / "b" / "x.bin", b);
     write_file(d.path / "root" / "a.bin", a);
@@ -86,7 +79,7 @@ TEST_CASE("torrent maker: folder pieces span files in sorted order") {
 }
 
 TEST_CASE("torrent maker: errors are values") {
-    TempDir d;
+    test::TempDir d;
     auto missing = make({(d.path / "nope").string(), {}, 0, false});
     REQUIRE_FALSE(missing.ok());
     CHECK(missing.error().op.find("stat ") == 0);
@@ -101,7 +94,7 @@ TEST_CASE("torrent maker: errors are values") {
 }
 
 TEST_CASE("torrent maker: destroying the job mid-way stops it without callbacks") {
-    TempDir d;
+    test::TempDir d;
     write_file(d.path / "big.bin", pattern(20u << 20, 5));
     Loop loop;
     bool done_called = false;

@@ -7,24 +7,12 @@
 #include <sstream>
 
 #include "tracker/state_file.hpp"
+#include "test_util.hpp"
 
 using namespace p2p;
 using namespace p2p::udp;
 
 namespace {
-
-struct TempDir {
-    std::string path;
-    TempDir() {
-        char tmpl[] = "/tmp/p2pnode-tracker-state-XXXXXX";
-        REQUIRE(::mkdtemp(tmpl) != nullptr);
-        path = tmpl;
-    }
-    ~TempDir() {
-        std::string cmd = "rm -rf '" + path + "'";
-        (void)std::system(cmd.c_str());
-    }
-};
 
 bool exists(const std::string& p) {
     struct stat st;
@@ -87,8 +75,8 @@ void populate(World& w, std::uint32_t now) {
 } // namespace
 
 TEST_CASE("tracker state: save and load round trip") {
-    TempDir dir;
-    std::string file = dir.path + "/tracker.json";
+    test::TempDir dir("tracker-state");
+    std::string file = dir.str() + "/tracker.json";
     std::uint32_t now = 1'700'000'000;
     World a;
     populate(a, now);
@@ -130,15 +118,15 @@ TEST_CASE("tracker state: save and load round trip") {
 }
 
 TEST_CASE("tracker state: missing file is a fresh start") {
-    TempDir dir;
+    test::TempDir dir("tracker-state");
     World w;
-    CHECK(load_state(dir.path + "/nope.json", w.refs(), 1000) == LoadOutcome::fresh);
+    CHECK(load_state(dir.str() + "/nope.json", w.refs(), 1000) == LoadOutcome::fresh);
     CHECK(w.store.swarm_count() == 0);
 }
 
 TEST_CASE("tracker state: truncated, empty and garbage files are moved aside and the tracker starts empty") {
-    TempDir dir;
-    std::string file = dir.path + "/tracker.json";
+    test::TempDir dir("tracker-state");
+    std::string file = dir.str() + "/tracker.json";
     std::uint32_t now = 1'700'000'000;
     World a;
     populate(a, now);
@@ -177,10 +165,10 @@ TEST_CASE("tracker state: truncated, empty and garbage files are moved aside and
 }
 
 TEST_CASE("tracker state: atomic write replaces the file") {
-    TempDir dir;
-    std::string file = dir.path + "/f.json";
+    test::TempDir dir("tracker-state");
+    std::string file = dir.str() + "/f.json";
     REQUIRE(write_file_atomic(file, "one").ok());
     REQUIRE(write_file_atomic(file, "two").ok());
     CHECK(read(file) == "two");
-    CHECK_FALSE(write_file_atomic(dir.path + "/missing-dir/f.json", "x").ok());
+    CHECK_FALSE(write_file_atomic(dir.str() + "/missing-dir/f.json", "x").ok());
 }
