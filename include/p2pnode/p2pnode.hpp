@@ -1,0 +1,13 @@
+// The public API for embedding p2pnode: everything a host program needs to run the tracker or a peer inside its
+// own process. Each run_* call builds its own single-threaded libuv loop, runs it until a signal (SIGINT or
+// SIGTERM), the console's quit or, for a peer with exit_when_done, completion, and returns an exit status.
+// Only the C++ standard library is needed to include these headers.
+#pragma once
+
+#include "p2pnode/peer.hpp"
+#include "p2pnode/tracker.hpp"
+
+namespace p2p {
+// "0.1.0"
+const char* version();
+} // namespace p2p

@@ -1,0 +1,29 @@
+// Public: run a BitTorrent peer (seed a folder, download torrents). Part of <p2pnode/p2pnode.hpp>.
+// Composition root of `p2pnode --peer`: a Session (TCP listener + torrents), announcers on shared UDP tracker
+// clients, the shared folder made into torrents, downloads, the progress display, and shutdown on signals.
+#pragma once
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace p2p {
+
+struct PeerNodeConfig {
+    std::string share_dir;                 // every top-level file/folder becomes a torrent and is seeded
+    std::vector<std::string> gets;         // .torrent files to download
+    std::string into_dir;                  // where downloads go (default: share_dir, else ".")
+    std::vector<std::string> trackers;     // announce URLs (also written into torrents made from share_dir)
+    std::string listen_ip = "0.0.0.0";
+    int port = 6881;                       // 0: ephemeral (printed)
+    bool exit_when_done = false;           // exit 0 once every --get is complete and verified
+    double timeout_s = 0;                  // with exit_when_done: give up after this long (0 = never)
+    bool quiet = false;
+    std::size_t max_connections = 400;
+    std::uint64_t max_upload_rate = 0;      // bytes/s, 0 = unlimited
+};
+
+// Runs until SIGINT/SIGTERM (or completion with exit_when_done). Prints one line per shared item
+// ("sharing NAME INFOHASH MAGNET") and one per download when complete. Returns the process exit code.
+int run_peer(const PeerNodeConfig& config);
+
+} // namespace p2p

@@ -1,0 +1,42 @@
+// Public: run the UDP tracker and ask trackers from the CLI. Part of <p2pnode/p2pnode.hpp>.
+// Entry points the CLI calls for the tracker side: run the tracker daemon, and the catalog client commands.
+// Each builds its own p2p::Loop, runs it to completion and returns a process exit code.
+#pragma once
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace p2p {
+
+struct TrackerConfig {
+    std::vector<std::string> bind;     // literal IPs; empty = 0.0.0.0 and :: (IPv6 optional)
+    std::uint16_t port = 6969;         // 0 = an ephemeral port (printed on start)
+    std::string state_file;            // empty = no persistence
+    int interval = 1800;               // <= 0 = this default; seconds between announces told to clients (peers expire after 2x + 60 s)
+    bool trust_ip_field = false;       // honour the announce IPv4 "ip" field
+    std::size_t max_swarms = 200'000;  // 0 = this default
+    std::size_t max_peers = 4'000'000; // 0 = this default (24 bytes each)
+    std::size_t max_catalog = 100'000; // 0 = this default
+    bool console = true;               // read commands from stdin (EOF on stdin does not stop the tracker)
+};
+
+// Runs until SIGINT/SIGTERM or the console's `quit`; saves the state file on the way out. On start prints one
+// line per bound socket to stdout, e.g. "tracker listening on udp://0.0.0.0:6969" (the real port when port = 0).
+// Returns 0 on a clean stop, 1 if no address could be bound.
+int run_tracker(const TrackerConfig& config);
+
+struct CatalogCliConfig {
+    std::string tracker_url; // udp://host:port[/announce]
+    double timeout_s = 0;    // 0 = the full BEP 15 retransmit schedule (about 2 hours)
+    std::string what;        // run_scrape: a catalog name or a 40-hex info hash; run_publish: the name
+};
+
+// Prints the whole catalog as a table: NAME SIZE SEEDERS LEECHERS INFOHASH. 0 = ok, 1 = error (stderr).
+int run_list(const CatalogCliConfig& config);
+// Prints seeders/leechers/completed for a name or an info hash. 1 on an unknown name or an unreachable tracker.
+int run_scrape(const CatalogCliConfig& config);
+// Publishes config.what as the name of info_hash_hex (40 hex) with total_size bytes. 0 = ok.
+int run_publish(const CatalogCliConfig& config, const std::string& info_hash_hex, std::uint64_t total_size);
+
+} // namespace p2p
