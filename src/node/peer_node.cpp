@@ -49,9 +49,9 @@ public:
                          st.error().str().c_str());
             return 1;
         }
+        loop_.on_terminate([this](int) { quit(0, ""); }); // before the line below: scripts may signal on it
         std::printf("peer listening on %s:%u\n", cfg_.listen_ip.c_str(), session_.port());
         std::fflush(stdout);
-        loop_.on_terminate([this](int) { quit(0, ""); });
         for (const auto& g : cfg_.gets)
             if (!add_download(g)) return 1;
         if (!cfg_.share_dir.empty() && !start_sharing()) return 1;

@@ -30,9 +30,6 @@ int run_tracker(const TrackerConfig& cfg) {
         std::fprintf(stderr, "p2pnode: tracker: %s\n", st.error().str().c_str());
         return 1;
     }
-    for (const auto& b : server->bound()) std::printf("tracker listening on %s\n", b.url().c_str());
-    std::fflush(stdout);
-
     std::unique_ptr<TrackerConsole> console;
     bool stopping = false;
     auto shutdown = [&](const char* why) {
@@ -45,6 +42,10 @@ int run_tracker(const TrackerConfig& cfg) {
         loop.stop();
     };
     loop.on_terminate([&](int sig) { shutdown(sig == SIGINT ? "SIGINT" : "SIGTERM"); });
+    // Only now say we listen: a script that signals us as soon as it reads this line must find the handler
+    // installed (else SIGTERM's default action kills us without the exit save).
+    for (const auto& b : server->bound()) std::printf("tracker listening on %s\n", b.url().c_str());
+    std::fflush(stdout);
     if (cfg.console) {
         console = std::make_unique<TrackerConsole>(
             loop.get(), ConsoleView{server->store(), server->catalog(), server->counters()},
