@@ -11,6 +11,7 @@
 #include "crypto/random.hpp"
 #include "crypto/sha.hpp"
 #include "proto/bencode.hpp"
+#include "proto/extension.hpp"
 #include "proto/metainfo.hpp"
 #include "proto/udp_tracker.hpp"
 #include "proto/wire.hpp"
@@ -247,6 +248,67 @@ void state_seeds() {
     put("resume", "truncated", res.substr(0, res.size() - 3));
 }
 
+
+// BEP 10 / 9 / 11 extension payloads. ut_metadata seeds come in two shapes: one raw message, and a sequence of
+// <u8 clock step><u16 length><message> frames that assembles (or fails to assemble) a whole info dictionary.
+void extension_seeds() {
+    ext::ExtHandshake hs;
+    hs.m = {{std::string(ext::kUtMetadata), ext::kUtMetadataId}, {std::string(ext::kUtPex), ext::kUtPexId}};
+    hs.listen_port = 6881;
+    hs.client = "p2pnode 0.1";
+    hs.metadata_size = 40000;
+    hs.reqq = 250;
+    hs.yourip = std::string("\x7f\x00\x00\x01", 4);
+    put("ext_handshake", "full", ext::encode_ext_handshake(hs));
+    put("ext_handshake", "empty", ext::encode_ext_handshake(ext::ExtHandshake{}));
+    put("ext_handshake", "bad_id", "d1:md6:ut_pexi256eee");
+    put("ext_handshake", "ill_typed", "d1:md6:ut_pex1:xe13:metadata_sizei-1e1:p2:xxe");
+    put("ext_handshake", "not_dict", "li1ee");
+
+    put("ut_metadata", "request", ext::encode_metadata_request(0));
+    put("ut_metadata", "reject", ext::encode_metadata_reject(3));
+    put("ut_metadata", "data", ext::encode_metadata_data(1, 20000, std::string(20000 - 16384, 'd')));
+    put("ut_metadata", "bad_type", "d8:msg_typei3e5:piecei0ee");
+    put("ut_metadata", "data_no_size", "d8:msg_typei1e5:piecei0eexyz");
+    std::string info = build_info_dict("file.bin", 16384, hashes(900), {{{}, 900 * 16384}}, false, false);
+    // The fuzz target checks the hash when the clock (sum of the steps) is even, and a wrong hash when it is odd.
+    auto frames = [&](char first_step, char step) {
+        std::string out;
+        for (std::uint32_t i = 0; i < ext::metadata_piece_count(static_cast<std::int64_t>(info.size())); ++i) {
+            std::string msg = ext::encode_metadata_data(i, static_cast<std::int64_t>(info.size()),
+                                                        std::string_view(info).substr(i * ext::kMetadataPieceSize,
+                                                                                     ext::kMetadataPieceSize));
+            out.push_back(i == 0 ? first_step : step);
+            put_be16(out, static_cast<std::uint16_t>(msg.size()));
+            out += msg;
+        }
+        return out;
+    };
+    put("ut_metadata", "frames_whole", frames(2, 2));
+    put("ut_metadata", "frames_bad_hash", frames(2, 3));
+    std::string short_piece = ext::encode_metadata_data(0, 20000, std::string(100, 'x')); // piece 0 needs 16 KiB
+    std::string wrong_len(1, '\x01');
+    put_be16(wrong_len, static_cast<std::uint16_t>(short_piece.size()));
+    put("ut_metadata", "frames_wrong_len", wrong_len + short_piece);
+
+    ext::PexMessage pex;
+    udp::CompactPeer a, b, c;
+    a.ip = {10, 0, 0, 1};
+    a.port = 6881;
+    b.ip = {192, 168, 1, 2};
+    b.port = 80;
+    c.v6 = true;
+    c.ip = {0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1};
+    c.port = 443;
+    pex.added = {a, b, c};
+    pex.added_flags = {0x10, 0x02};
+    pex.dropped = {c, a};
+    put("pex", "mixed", ext::encode_pex(pex));
+    put("pex", "empty", "de");
+    put("pex", "port0", "d5:added6:" + std::string("\x0a\x00\x00\x01\x00\x00", 6) + "e");
+    put("pex", "bad_len", "d5:added5:abcdee");
+}
+
 } // namespace
 
 int main(int argc, char** argv) {
@@ -263,5 +325,6 @@ int main(int argc, char** argv) {
     wire_seeds();
     udp_seeds();
     state_seeds();
+    extension_seeds();
     return 0;
 }
