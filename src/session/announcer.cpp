@@ -7,12 +7,34 @@
 
 namespace p2p {
 
-UdpTrackerClient* TrackerClients::get(const std::string& url) {
+void TrackerRef::announce(const AnnounceParams& p, std::function<void(Result<AnnounceResult>)> cb) const {
+    if (udp) udp->announce(p, std::move(cb));
+    else http->announce(p, std::move(cb));
+}
+
+TrackerRef TrackerClients::get(const std::string& url) {
+    TrackerRef ref;
     for (auto& c : clients_)
-        if (c->url() == url) return c.get();
-    if (!parse_udp_tracker_url(url)) return nullptr;
-    clients_.push_back(std::make_unique<UdpTrackerClient>(loop_, url, opts_));
-    return clients_.back().get();
+        if (c->url() == url) ref.udp = c.get();
+    for (auto& c : http_clients_)
+        if (c->url() == url) ref.http = c.get();
+    if (ref) return ref;
+    if (parse_udp_tracker_url(url)) {
+        clients_.push_back(std::make_unique<UdpTrackerClient>(loop_, url, opts_));
+        ref.udp = clients_.back().get();
+    } else if (http_tracker::parse_url(url)) {
+        http_clients_.push_back(std::make_unique<HttpTrackerClient>(loop_, url, http_opts_));
+        ref.http = http_clients_.back().get();
+    }
+    return ref;
+}
+
+std::string TrackerClients::unsupported_reason(const std::string& url) {
+    auto h = http_tracker::parse_url(url);
+    if (url.rfind("http", 0) == 0 && !h) return h.error().what; // "https trackers are not supported: ..."
+    auto u = parse_udp_tracker_url(url);
+    if (url.rfind("udp", 0) == 0 && !u) return u.error().what;
+    return "only udp:// and http:// trackers are supported";
 }
 
 Announcer::Announcer(uv_loop_t* loop, TrackerClients& clients, AnnouncerConfig cfg,
@@ -23,7 +45,7 @@ Announcer::Announcer(uv_loop_t* loop, TrackerClients& clients, AnnouncerConfig c
         Tier t;
         for (const auto& u : urls)
             if (clients_.get(u)) t.urls.push_back(u);
-            else log_warn("announce", "skipping tracker " + u + ": only udp:// trackers are supported");
+            else log_warn("announce", "skipping tracker " + u + ": " + TrackerClients::unsupported_reason(u));
         if (t.urls.empty()) continue;
         t.timer = std::make_unique<Timer>(loop_);
         tiers_.push_back(std::move(t));
@@ -62,9 +84,9 @@ void Announcer::announce(std::size_t ti, std::uint32_t event) {
     t.timer->stop();
     if (!t.started_sent && event == udp::kEventNone) event = udp::kEventStarted;
     std::string url = t.urls[t.current];
-    UdpTrackerClient* client = clients_.get(url);
+    TrackerRef client = clients_.get(url);
     std::weak_ptr<int> alive = alive_;
-    client->announce(params(event), [this, alive, ti, event, url](Result<AnnounceResult> r) {
+    client.announce(params(event), [this, alive, ti, event, url](Result<AnnounceResult> r) {
         if (alive.expired() || stopping_) return;
         Tier& t = tiers_[ti];
         if (!r) {
@@ -88,12 +110,13 @@ void Announcer::announce(std::size_t ti, std::uint32_t event) {
         if (!r->peers.empty()) on_peers_(r->peers);
         std::uint64_t interval_s = std::clamp<std::uint64_t>(r->interval, 30, 3600);
         t.timer->start(interval_s * 1000, 0, [this, ti] { announce(ti, udp::kEventNone); });
-        if (!cfg_.publish_name.empty() && !t.published) {
+        UdpTrackerClient* catalog = clients_.get(url).udp; // the catalog is a BEP 15 extension: UDP only
+        if (!cfg_.publish_name.empty() && !t.published && catalog) {
             t.published = true;
-            clients_.get(url)->publish(cfg_.publish_name, udp::Hash20::from(cfg_.info_hash), cfg_.total_size,
-                                       [url, name = cfg_.publish_name](Result<Unit> pr) {
-                                           if (!pr) log_warn("announce", url + ": publishing " + name + ": " + pr.error().str());
-                                       });
+            catalog->publish(cfg_.publish_name, udp::Hash20::from(cfg_.info_hash), cfg_.total_size,
+                             [url, name = cfg_.publish_name](Result<Unit> pr) {
+                                 if (!pr) log_warn("announce", url + ": publishing " + name + ": " + pr.error().str());
+                             });
         }
     });
 }
@@ -123,7 +146,7 @@ void Announcer::stop(std::uint64_t timeout_ms, std::function<void()> done) {
     w->timer->start(timeout_ms, 0, [w] { w->fire(); });
     for (auto& t : tiers_) {
         if (!t.started_sent) continue;
-        clients_.get(t.urls[t.current])->announce(params(udp::kEventStopped), [w](Result<AnnounceResult>) {
+        clients_.get(t.urls[t.current]).announce(params(udp::kEventStopped), [w](Result<AnnounceResult>) {
             if (--w->remaining == 0) w->fire();
         });
     }

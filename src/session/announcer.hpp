@@ -1,11 +1,12 @@
-// Announces one torrent to its trackers (BEP 15 UDP; BEP 12 tiers) and feeds the peers it learns to the torrent.
+// Announces one torrent to its trackers (BEP 15 UDP or BEP 3 HTTP; BEP 12 tiers) and feeds the peers it learns
+// to the torrent.
 //
 // Per tier, trackers are tried in order until one answers (BEP 12); the one that answered moves to the front.
 // After an answer the next announce is due after the tracker's interval (clamped to 30 s..1 h); after a
-// failure (the UDP client already retransmitted on BEP 15's 15*2^n schedule, cut short by retry_after_fail_ms)
-// the next tracker of the tier is tried. Events: started first, completed once when the download finishes,
+// failure (the UDP client already retransmitted on BEP 15's 15*2^n schedule; the HTTP client gave up after its
+// whole-request timeout) the next tracker of the tier is tried after retry_after_fail_ms. Events: started first, completed once when the download finishes,
 // stopped on shutdown (best effort, short timeout). Optionally publishes the torrent's name in the tracker's
-// catalog after the first successful announce.
+// catalog after the first successful announce (UDP trackers only: the catalog is a BEP 15 extension).
 #pragma once
 #include <uv.h>
 
@@ -16,6 +17,7 @@
 #include <vector>
 
 #include "loop/timer.hpp"
+#include "tracker/http_client.hpp"
 #include "tracker/udp_client.hpp"
 
 namespace p2p {
@@ -24,17 +26,34 @@ struct AnnounceStats {
     std::uint64_t downloaded = 0, uploaded = 0, left = 0;
 };
 
-// Shared UDP tracker clients, one per URL, so a thousand torrents on one tracker use one socket.
+// One tracker as the Announcer sees it: exactly one of the two pointers is set (or neither: a URL we cannot
+// speak). Both clients announce alike; only UDP trackers have the catalog.
+struct TrackerRef {
+    UdpTrackerClient* udp = nullptr;
+    HttpTrackerClient* http = nullptr;
+    explicit operator bool() const { return udp || http; }
+    void announce(const AnnounceParams& p, std::function<void(Result<AnnounceResult>)> cb) const;
+};
+
+// Shared tracker clients, one per URL, so a thousand torrents on one tracker use one UDP socket (HTTP clients
+// open one connection per announce). Bounded by the distinct tracker URLs of the torrents.
 class TrackerClients {
 public:
-    explicit TrackerClients(uv_loop_t* loop, UdpClientOptions opts = {}) : loop_(loop), opts_(opts) {}
-    UdpTrackerClient* get(const std::string& url); // nullptr for URLs we cannot speak (not udp://)
+    explicit TrackerClients(uv_loop_t* loop, UdpClientOptions opts = {}, HttpGetOptions http_opts = {})
+        : loop_(loop), opts_(opts), http_opts_(std::move(http_opts)) {}
+    // udp:// -> the UDP client, http:// -> the HTTP client; empty for anything else (https://, ...).
+    TrackerRef get(const std::string& url);
+    // Why get(url) is empty, for the log.
+    static std::string unsupported_reason(const std::string& url);
     UdpClientOptions& options() { return opts_; }
+    HttpGetOptions& http_options() { return http_opts_; }
 
 private:
     uv_loop_t* loop_;
     UdpClientOptions opts_;
+    HttpGetOptions http_opts_;
     std::vector<std::unique_ptr<UdpTrackerClient>> clients_;
+    std::vector<std::unique_ptr<HttpTrackerClient>> http_clients_;
 };
 
 struct AnnouncerConfig {

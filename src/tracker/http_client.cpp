@@ -1,0 +1,112 @@
+#include "tracker/http_client.hpp"
+
+#include <http_parser.h>
+#include <netinet/in.h>
+
+#include <cstring>
+
+#include "base/log.hpp"
+
+namespace p2p {
+
+std::vector<PeerEndpoint> to_endpoints(const std::vector<udp::CompactPeer>& peers) {
+    std::vector<PeerEndpoint> out;
+    out.reserve(peers.size());
+    for (const auto& cp : peers) {
+        PeerEndpoint e;
+        e.port = cp.port;
+        char text[INET6_ADDRSTRLEN] = {};
+        if (cp.v6) {
+            auto* a = reinterpret_cast<sockaddr_in6*>(&e.addr);
+            a->sin6_family = AF_INET6;
+            a->sin6_port = htons(cp.port);
+            std::memcpy(&a->sin6_addr, cp.ip.data(), 16);
+            uv_ip6_name(a, text, sizeof text);
+        } else {
+            auto* a = reinterpret_cast<sockaddr_in*>(&e.addr);
+            a->sin_family = AF_INET;
+            a->sin_port = htons(cp.port);
+            std::memcpy(&a->sin_addr, cp.ip.data(), 4);
+            uv_ip4_name(a, text, sizeof text);
+        }
+        e.ip = text;
+        out.push_back(std::move(e));
+    }
+    return out;
+}
+
+HttpTrackerClient::HttpTrackerClient(uv_loop_t* loop, std::string url, HttpGetOptions options)
+    : loop_(loop), url_(std::move(url)), opt_(std::move(options)), parsed_(http_tracker::parse_url(url_)) {}
+
+HttpTrackerClient::~HttpTrackerClient() = default; // each HttpGet / Timer detaches its handles itself
+
+std::string HttpTrackerClient::where() const {
+    // Without the query: private trackers put the user's passkey there, and this text ends up in logs.
+    return parsed_ ? "http tracker " + parsed_->origin() + parsed_->path : "http tracker";
+}
+
+std::unique_ptr<HttpTrackerClient::Op> HttpTrackerClient::take(Op* o) {
+    for (auto it = ops_.begin(); it != ops_.end(); ++it)
+        if (it->get() == o) {
+            auto owned = std::move(*it);
+            ops_.erase(it);
+            return owned;
+        }
+    return nullptr;
+}
+
+void HttpTrackerClient::announce(const AnnounceParams& p, Callback<AnnounceResult> cb) {
+    std::optional<Error> pre;
+    if (!parsed_) pre = parsed_.error();
+    else if (ops_.size() >= kMaxPending)
+        pre = make_error(where(), "too many pending announces (" + std::to_string(kMaxPending) + ")");
+    ops_.push_back(std::make_unique<Op>());
+    Op* o = ops_.back().get();
+    if (pre) {
+        o->fail = std::make_unique<Timer>(loop_);
+        // The Timer may be destroyed inside its own callback: its block (and this lambda) outlive the call.
+        o->fail->start(0, 0, [this, o, e = std::move(*pre), cb = std::move(cb)] {
+            take(o).reset();
+            cb(e); // last: may destroy this client
+        });
+        return;
+    }
+    http_tracker::AnnounceRequest r;
+    r.info_hash = p.info_hash;
+    r.peer_id = p.peer_id;
+    r.port = p.port;
+    r.uploaded = p.uploaded;
+    r.downloaded = p.downloaded;
+    r.left = p.left;
+    r.event = p.event;
+    r.numwant = p.numwant;
+    r.key = p.key;
+    std::string full = parsed_->origin() + http_tracker::announce_target(*parsed_, r);
+    // HttpGet::finish holds the running callback on its own stack, so destroying the HttpGet inside it is safe.
+    o->get = std::make_unique<HttpGet>(loop_, full, opt_, [this, o, cb = std::move(cb)](Result<HttpResponse> res) {
+        take(o).reset();
+        if (!res) return cb(make_error(where(), res.error().str()));
+        auto decoded = http_tracker::decode_announce_response(res->body);
+        if (res->status != 200) {
+            std::string msg = "HTTP status " + std::to_string(res->status) + " " +
+                              http_status_str(static_cast<http_status>(res->status));
+            // Some trackers send their refusal with a 4xx status and a bencoded body: keep its reason.
+            if (!decoded && decoded.error().op == "tracker") msg += " (" + decoded.error().what + ")";
+            return cb(make_error(where(), msg));
+        }
+        if (!decoded) return cb(make_error(where(), decoded.error().str()));
+        if (decoded->warning) log_warn("announce", where() + ": warning message: " + *decoded->warning);
+        if (decoded->dropped)
+            log_debug("announce", where() + ": ignored " + std::to_string(decoded->dropped) + " peer entries");
+        AnnounceResult out;
+        out.interval = decoded->interval;
+        // BEP 3 "min interval": never announce more often than the tracker allows.
+        if (decoded->min_interval && *decoded->min_interval > out.interval) out.interval = *decoded->min_interval;
+        out.seeders = decoded->complete;
+        out.leechers = decoded->incomplete;
+        out.peers = to_endpoints(decoded->peers);
+        cb(std::move(out)); // last: may destroy this client
+    });
+}
+
+} // namespace p2p

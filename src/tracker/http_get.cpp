@@ -1,0 +1,285 @@
+#include "tracker/http_get.hpp"
+
+#include <http_parser.h>
+#include <strings.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <cstring>
+
+namespace p2p {
+
+namespace {
+constexpr std::size_t kMaxAddrs = 8;        // resolved addresses tried in turn (IPv6 and IPv4 of one name)
+constexpr std::size_t kMaxLocation = 4096;  // a longer Location header is not a redirect we follow
+constexpr std::size_t kReadBuf = 16 * 1024; // one read's worth; parsed before the next read
+} // namespace
+
+struct HttpGet::Resolver {
+    uv_getaddrinfo_t req;
+    HttpGet* owner = nullptr; // nulled when the HttpGet lets go; the callback then only frees this
+};
+
+// One TCP connection and the parse of its response. Owned by the HttpGet while owner is set; once detached it
+// is uv_close'd and freed in the close callback (libuv runs pending connect/write callbacks, with
+// UV_ECANCELED, before that, so their requests inside this block are still valid then).
+struct HttpGet::Conn {
+    uv_tcp_t tcp;
+    uv_connect_t connect_req;
+    uv_write_t write_req;
+    HttpGet* owner = nullptr;
+    std::string request; // the bytes being written; lives as long as the block
+    http_parser parser;
+    std::size_t max_body = 0;
+    std::string body;
+    std::string field, location; // the header being read, and the Location value
+    bool field_is_location = false, in_value = false;
+    bool complete = false, too_big = false;
+    char buf[kReadBuf];
+};
+
+namespace {
+
+HttpGet::Conn* conn_of(http_parser* p) { return static_cast<HttpGet::Conn*>(p->data); }
+
+// The header callbacks may each arrive in pieces (a header split over two reads): a field callback after a
+// value callback starts a new header.
+int on_header_field(http_parser* p, const char* at, std::size_t len) {
+    auto* c = conn_of(p);
+    if (c->in_value || c->field.size() > 64) {
+        c->field.clear();
+        c->in_value = false;
+    }
+    if (c->field.size() < 64) c->field.append(at, std::min<std::size_t>(len, 64));
+    return 0;
+}
+
+int on_header_value(http_parser* p, const char* at, std::size_t len) {
+    auto* c = conn_of(p);
+    if (!c->in_value) {
+        c->in_value = true;
+        c->field_is_location = c->field.size() == 8 && strncasecmp(c->field.c_str(), "location", 8) == 0;
+        if (c->field_is_location) c->location.clear();
+    }
+    if (c->field_is_location && c->location.size() + len <= kMaxLocation) c->location.append(at, len);
+    return 0;
+}
+
+int on_body(http_parser* p, const char* at, std::size_t len) {
+    auto* c = conn_of(p);
+    if (c->body.size() + len > c->max_body) {
+        c->too_big = true;
+        return 1; // stops the parser (HPE_CB_body)
+    }
+    c->body.append(at, len);
+    return 0;
+}
+
+int on_message_complete(http_parser* p) {
+    conn_of(p)->complete = true;
+    http_parser_pause(p, 1); // Connection: close; anything after the response is not ours to parse
+    return 0;
+}
+
+const http_parser_settings& parser_settings() {
+    static const http_parser_settings s = [] {
+        http_parser_settings v;
+        http_parser_settings_init(&v);
+        v.on_header_field = on_header_field;
+        v.on_header_value = on_header_value;
+        v.on_body = on_body;
+        v.on_message_complete = on_message_complete;
+        return v;
+    }();
+    return s;
+}
+
+bool is_redirect(unsigned status) {
+    return status == 301 || status == 302 || status == 303 || status == 307 || status == 308; // RFC 9110 15.4
+}
+
+} // namespace
+
+HttpGet::HttpGet(uv_loop_t* loop, std::string url, HttpGetOptions options, Done done)
+    : loop_(loop), opt_(std::move(options)), done_(std::move(done)), timer_(loop) {
+    timer_.start(opt_.timeout_ms, 0, [this] {
+        char secs[32];
+        std::snprintf(secs, sizeof secs, "%g", static_cast<double>(opt_.timeout_ms) / 1000.0);
+        finish(make_error(where(), std::string("no complete response within ") + secs + " s (timeout)"));
+    });
+    start(url);
+}
+
+HttpGet::~HttpGet() {
+    done_ = nullptr;
+    if (resolver_) {
+        resolver_->owner = nullptr;
+        uv_cancel(reinterpret_cast<uv_req_t*>(&resolver_->req)); // its callback still runs and frees it
+        resolver_ = nullptr;
+    }
+    drop_conn();
+}
+
+std::string HttpGet::where() const { return "http " + (url_.host.empty() ? std::string("?") : url_.origin()); }
+
+void HttpGet::fail_soon(Error e) {
+    timer_.start(0, 0, [this, e = std::move(e)] { finish(e); });
+}
+
+void HttpGet::start(const std::string& url) {
+    auto u = http_tracker::parse_url(url);
+    if (!u) return fail_soon(u.error());
+    url_ = std::move(*u);
+    target_ = url_.path + (url_.query.empty() ? "" : "?" + url_.query);
+    auto* r = new Resolver;
+    r->owner = this;
+    r->req.data = r;
+    addrinfo hints{};
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    std::string port = std::to_string(url_.port);
+    int rc = uv_getaddrinfo(
+        loop_, &r->req,
+        [](uv_getaddrinfo_t* req, int status, addrinfo* res) {
+            auto* rr = static_cast<Resolver*>(req->data);
+            HttpGet* owner = rr->owner;
+            delete rr;
+            if (owner) {
+                owner->resolver_ = nullptr;
+                owner->on_resolved(status, res); // may destroy owner (through done); nothing touched after
+            }
+            uv_freeaddrinfo(res);
+        },
+        url_.host.c_str(), port.c_str(), &hints);
+    if (rc != 0) {
+        delete r;
+        return fail_soon(make_error("resolve " + url_.host, uv_strerror(rc)));
+    }
+    resolver_ = r;
+}
+
+void HttpGet::on_resolved(int status, addrinfo* res) {
+    if (status != 0 || !res)
+        return finish(make_error("resolve " + url_.host, status ? uv_strerror(status) : "no address"));
+    addrs_.clear();
+    for (addrinfo* a = res; a && addrs_.size() < kMaxAddrs; a = a->ai_next) {
+        if (a->ai_family != AF_INET && a->ai_family != AF_INET6) continue;
+        sockaddr_storage s{};
+        std::memcpy(&s, a->ai_addr, a->ai_addrlen);
+        addrs_.push_back(s);
+    }
+    next_addr_ = 0;
+    last_connect_error_ = "no usable address";
+    connect_next();
+}
+
+void HttpGet::connect_next() {
+    while (next_addr_ < addrs_.size()) {
+        const sockaddr* addr = reinterpret_cast<const sockaddr*>(&addrs_[next_addr_]);
+        auto* c = new Conn;
+        c->owner = this;
+        c->max_body = opt_.max_body;
+        c->tcp.data = c;
+        c->connect_req.data = c;
+        c->write_req.data = c;
+        int rc = uv_tcp_init(loop_, &c->tcp);
+        if (rc != 0) {
+            delete c;
+            return finish(make_error("uv_tcp_init", uv_strerror(rc)));
+        }
+        conn_ = c;
+        rc = uv_tcp_connect(&c->connect_req, &c->tcp, addr, [](uv_connect_t* req, int st) {
+            auto* cc = static_cast<Conn*>(req->data);
+            if (cc->owner) cc->owner->on_connected(cc, st);
+        });
+        if (rc == 0) return;
+        last_connect_error_ = uv_strerror(rc);
+        drop_conn();
+        ++next_addr_;
+    }
+    finish(make_error("connect " + url_.host_header(), last_connect_error_));
+}
+
+void HttpGet::on_connected(Conn* c, int status) {
+    if (status < 0) {
+        last_connect_error_ = uv_strerror(status);
+        drop_conn();
+        ++next_addr_;
+        return connect_next();
+    }
+    c->request = "GET " + target_ + " HTTP/1.1\r\nHost: " + url_.host_header() + "\r\nUser-Agent: " +
+                 opt_.user_agent + "\r\nAccept-Encoding: identity\r\nConnection: close\r\n\r\n";
+    http_parser_init(&c->parser, HTTP_RESPONSE);
+    c->parser.data = c;
+    uv_buf_t b = uv_buf_init(c->request.data(), static_cast<unsigned>(c->request.size()));
+    int rc = uv_write(&c->write_req, reinterpret_cast<uv_stream_t*>(&c->tcp), &b, 1, [](uv_write_t* req, int st) {
+        auto* cc = static_cast<Conn*>(req->data);
+        if (cc->owner && st < 0) cc->owner->on_read(cc, st, nullptr);
+    });
+    if (rc == 0)
+        rc = uv_read_start(
+            reinterpret_cast<uv_stream_t*>(&c->tcp),
+            [](uv_handle_t* h, std::size_t, uv_buf_t* out) {
+                auto* cc = static_cast<Conn*>(h->data);
+                *out = uv_buf_init(cc->buf, sizeof cc->buf);
+            },
+            [](uv_stream_t* s, ssize_t n, const uv_buf_t* b) {
+                auto* cc = static_cast<Conn*>(s->data);
+                if (cc->owner && n != 0) cc->owner->on_read(cc, n, b->base);
+            });
+    if (rc != 0) finish(make_error("send to " + url_.host_header(), uv_strerror(rc)));
+}
+
+void HttpGet::on_read(Conn* c, ssize_t n, const char* data) {
+    const http_parser_settings& s = parser_settings();
+    if (n > 0) {
+        http_parser_execute(&c->parser, &s, data, static_cast<std::size_t>(n));
+    } else if (n == UV_EOF) {
+        if (!c->complete) http_parser_execute(&c->parser, &s, nullptr, 0); // EOF ends a read-until-close body
+        if (!c->complete && !c->too_big)
+            return finish(make_error(where(), "connection closed before the response was complete"));
+    } else {
+        return finish(make_error(where(), uv_strerror(static_cast<int>(n))));
+    }
+    if (c->too_big)
+        return finish(make_error(where(), "response body over " + std::to_string(opt_.max_body) + " bytes"));
+    if (!c->complete) {
+        auto err = HTTP_PARSER_ERRNO(&c->parser);
+        if (err != HPE_OK)
+            return finish(make_error(where(), std::string("malformed HTTP response: ") + http_errno_description(err)));
+        return; // need more bytes
+    }
+    unsigned status = c->parser.status_code;
+    if (!is_redirect(status) || c->location.empty()) return finish(HttpResponse{static_cast<int>(status), std::move(c->body)});
+    // Redirect: absolute http:// URLs and absolute paths on the same origin.
+    std::string next = c->location;
+    drop_conn();
+    if (++redirects_ > opt_.max_redirects)
+        return finish(make_error(where(), "more than " + std::to_string(opt_.max_redirects) + " redirects"));
+    if (!next.empty() && next.front() == '/' && (next.size() < 2 || next[1] != '/')) next = url_.origin() + next;
+    start(next); // a bad Location fails through parse_url with its reason (https, not http, ...)
+}
+
+void HttpGet::drop_conn() {
+    if (!conn_) return;
+    Conn* c = conn_;
+    conn_ = nullptr;
+    c->owner = nullptr;
+    uv_close(reinterpret_cast<uv_handle_t*>(&c->tcp), [](uv_handle_t* h) { delete static_cast<Conn*>(h->data); });
+}
+
+void HttpGet::finish(Result<HttpResponse> r) {
+    if (!done_) return;
+    Done d = std::move(done_);
+    done_ = nullptr;
+    timer_.stop();
+    if (resolver_) {
+        resolver_->owner = nullptr;
+        uv_cancel(reinterpret_cast<uv_req_t*>(&resolver_->req));
+        resolver_ = nullptr;
+    }
+    drop_conn();
+    d(std::move(r)); // last: the callback may destroy this HttpGet
+}
+
+} // namespace p2p
