@@ -100,6 +100,12 @@ struct Owner : PeerOwner {
         conn = PeerConnection::outgoing(*this, std::move(t), config(fast), kHash, geometry());
         conn->start();
     }
+    void make_metadata_only(bool fast = true) {
+        auto t = std::make_unique<FakeTransport>();
+        probe = t->probe();
+        conn = PeerConnection::outgoing_without_metadata(*this, std::move(t), config(fast), kHash);
+        conn->start();
+    }
     void make_incoming(bool fast = true) {
         auto t = std::make_unique<FakeTransport>();
         probe = t->probe();
@@ -313,7 +319,7 @@ TEST_CASE("connection: hostile input disconnects") {
         {"bitfield too short", msg_bitfield(hx("ff")), true},
         {"bitfield too long", msg_bitfield(hx("ffc000")), true},
         {"bitfield spare bits set", msg_bitfield(hx("ffe0")), true},
-        {"bitfield after another message", msg_have(1) + msg_bitfield(hx("ffc0")), true},
+        {"bitfield after another message with spare bits set", msg_have(1) + msg_bitfield(hx("ffe0")), true},
         {"have_all after another message", msg_have(1) + msg_simple(wire::MsgId::have_all), true},
         {"reject without fast", msg_reject(0, 0, 16384), false},
         {"suggest without fast", hx("000000050d00000001"), false},
@@ -337,6 +343,17 @@ TEST_CASE("connection: hostile input disconnects") {
         o.probe->inject(handshake());
         o.probe->inject(msg_piece(0, 0, "x"));
         CHECK(o.events.back() == "piece 0:0 x unrequested");
+    }
+    SUBCASE("a later bitfield (aria2 sends one instead of many HAVEs) counts as HAVEs of the pieces it adds") {
+        Owner o;
+        o.make_outgoing();
+        o.probe->inject(handshake() + msg_have(2) + msg_bitfield(hx("a040"))); // pieces 0, 2, 9
+        REQUIRE(o.events.size() >= 3);
+        CHECK(o.events[o.events.size() - 3] == "have 2");
+        CHECK(o.events[o.events.size() - 2] == "have 0");
+        CHECK(o.events.back() == "have 9");
+        CHECK(o.conn->peer_pieces().count() == 3);
+        CHECK_FALSE(o.closed());
     }
     SUBCASE("bitfield exact length with the last piece set is fine") {
         Owner o;
@@ -534,4 +551,110 @@ TEST_CASE("connection: rate and byte counters") {
     CHECK(o.conn->last_received_ms() == o.now);
     o.now += 10'000;
     CHECK(o.conn->download_rate() == 0);
+}
+
+TEST_CASE("connection: without metadata (BEP 9 fetch)") {
+    SUBCASE("handshake, extended, choke state work; piece-index messages are ignored without events") {
+        Owner o;
+        o.make_metadata_only();
+        CHECK_FALSE(o.closed());
+        REQUIRE(o.probe->sent.size() == 68); // our handshake went out at start()
+        CHECK(o.probe->sent.substr(28, 20) == kHash);
+        CHECK(o.conn->metadata_only());
+        std::string s = handshake();
+        wire::encode_extended(s, 0, "de");
+        s += msg_bitfield(std::string(1000, '\xff')); // any length: the piece count is unknown
+        s += msg_have(123456);                          // any index
+        s += msg_simple(wire::MsgId::unchoke);
+        s += msg_cancel(7, 0, 16384);
+        wire::encode_suggest(s, 99);
+        wire::encode_allowed_fast(s, 99);
+        s += msg_reject(5, 0, 16384);
+        wire::encode_extended(s, 1, "meta");
+        o.probe->inject(s);
+        std::vector<std::string> expect = {"handshake " + kTheirId, "established", "extended 0 de", "unchoke",
+                                           "extended 1 meta"};
+        CHECK(o.events == expect);
+        CHECK_FALSE(o.conn->peer_choking());
+        CHECK(o.conn->state() == PeerConnection::State::Active);
+    }
+    SUBCASE("have_all / have_none as the first message are accepted") {
+        for (wire::MsgId first : {wire::MsgId::have_all, wire::MsgId::have_none}) {
+            Owner o;
+            o.make_metadata_only();
+            o.probe->inject(handshake() + msg_simple(first));
+            CHECK(o.events == std::vector<std::string>{"handshake " + kTheirId, "established"});
+            o.probe->inject(msg_simple(first)); // but not twice: the first-message rule still holds
+            CHECK(o.closed());
+        }
+    }
+    SUBCASE("we cannot announce or request pieces") {
+        Owner o;
+        o.make_metadata_only();
+        o.probe->inject(handshake() + msg_simple(wire::MsgId::unchoke));
+        o.probe->take_sent();
+        o.conn->send_have_all();
+        o.conn->send_bitfield(swarm::Bitfield(0, false));
+        o.conn->send_have(0);
+        CHECK_FALSE(o.conn->request(0, 0, 16384));
+        CHECK(o.probe->sent.empty());
+        o.conn->send_have_none(); // BEP 6: the honest first message
+        o.conn->interested();
+        o.conn->send_extended(1, "x");
+        std::string expect = msg_simple(wire::MsgId::have_none) + msg_simple(wire::MsgId::interested);
+        wire::encode_extended(expect, 1, "x");
+        CHECK(o.probe->sent == expect);
+    }
+    SUBCASE("the peer's requests: rejected with fast, dropped without") {
+        Owner o;
+        o.make_metadata_only();
+        o.probe->inject(handshake());
+        o.probe->take_sent();
+        o.probe->inject(msg_request(3, 0, 16384));
+        CHECK(o.probe->sent == msg_reject(3, 0, 16384));
+        CHECK(o.events.back() == "established");
+        Owner p;
+        p.make_metadata_only(false);
+        p.probe->inject(handshake());
+        p.probe->take_sent();
+        p.probe->inject(msg_request(3, 0, 16384));
+        CHECK(p.probe->sent.empty());
+        CHECK_FALSE(p.closed());
+    }
+    SUBCASE("protocol errors") {
+        struct Case {
+            const char* name;
+            std::string bytes;
+            bool fast;
+        };
+        std::vector<Case> cases = {
+            {"piece (never requested)", msg_piece(0, 0, "x"), true},
+            {"have_all without fast", msg_simple(wire::MsgId::have_all), false},
+            {"reject without fast", msg_reject(0, 0, 16384), false},
+            {"wrong handshake hash", "", true},
+        };
+        for (const auto& c : cases) {
+            CAPTURE(std::string(c.name));
+            Owner o;
+            o.make_metadata_only(c.fast);
+            o.probe->inject(c.bytes.empty() ? handshake(true, true, kOtherHash) : handshake() + c.bytes);
+            CHECK(o.closed());
+            CHECK(o.probe->closed);
+        }
+    }
+    SUBCASE("a bitfield is bounded by the largest torrent we accept (2 million pieces)") {
+        for (std::size_t bytes : {std::size_t{250'000}, std::size_t{250'001}}) {
+            Owner o;
+            o.make_metadata_only();
+            // No BEP 10: otherwise the extended-message limit (1 MiB) would be the larger bound.
+            o.probe->inject(handshake(true, false) + msg_bitfield(std::string(bytes, '\0')));
+            CHECK(o.closed() == (bytes > 250'000));
+        }
+    }
+    SUBCASE("a normal outgoing connection still validates bitfield length") {
+        Owner o;
+        o.make_outgoing();
+        o.probe->inject(handshake() + msg_bitfield(std::string(1000, '\xff')));
+        CHECK(o.closed());
+    }
 }

@@ -3,6 +3,8 @@
 
 #include <algorithm>
 
+#include "proto/metainfo.hpp" // kMaxPieces: the bound on a bitfield before the geometry is known
+
 namespace p2p {
 
 std::unique_ptr<PeerConnection> PeerConnection::outgoing(Owner& owner, std::unique_ptr<Transport> transport,
@@ -11,6 +13,15 @@ std::unique_ptr<PeerConnection> PeerConnection::outgoing(Owner& owner, std::uniq
     std::unique_ptr<PeerConnection> c(new PeerConnection(owner, std::move(transport), std::move(cfg), Direction::outgoing));
     c->info_hash_ = std::move(info_hash);
     c->set_torrent(geometry);
+    return c;
+}
+
+std::unique_ptr<PeerConnection> PeerConnection::outgoing_without_metadata(Owner& owner,
+                                                                          std::unique_ptr<Transport> transport,
+                                                                          PeerConfig cfg, std::string info_hash) {
+    std::unique_ptr<PeerConnection> c(new PeerConnection(owner, std::move(transport), std::move(cfg), Direction::outgoing));
+    c->info_hash_ = std::move(info_hash);
+    c->metadata_only_ = true;
     return c;
 }
 
@@ -44,7 +55,7 @@ void PeerConnection::start() {
     started_at_ = last_received_ = last_sent_ = now();
     transport_->start(this);
     if (direction_ == Direction::outgoing) {
-        if (!has_geometry_ || info_hash_.size() != wire::kHashSize) {
+        if ((!has_geometry_ && !metadata_only_) || info_hash_.size() != wire::kHashSize) {
             // Nothing was reported yet; report from here is fine since start() is the owner's own call path.
             fail("outgoing connection without a valid torrent");
             return;
@@ -71,6 +82,8 @@ std::size_t PeerConnection::max_message() const {
     std::size_t m = 9 + wire::kBlockSize;
     m = std::max(m, 1 + swarm::Bitfield::wire_size(geometry_.piece_count));
     if (extensions_) m = std::max(m, 2 + cfg_.max_extended_message);
+    // Without the piece count any bitfield up to the largest torrent we accept is plausible.
+    if (metadata_only_) m = std::max(m, 1 + swarm::Bitfield::wire_size(static_cast<std::uint32_t>(kMaxPieces)));
     return m;
 }
 
@@ -161,7 +174,7 @@ bool PeerConnection::handle_handshake(const wire::Handshake& hs) {
         close(); // the owner refused: it knows, so no on_closed
         return false;
     }
-    if (!has_geometry_) return fail("owner accepted the handshake without supplying the torrent");
+    if (!has_geometry_ && !metadata_only_) return fail("owner accepted the handshake without supplying the torrent");
     if (!handshake_sent_) send_handshake();
     return emit([&] { owner_.on_established(*this); });
 }
@@ -169,7 +182,7 @@ bool PeerConnection::handle_handshake(const wire::Handshake& hs) {
 // ---- sending ----
 
 void PeerConnection::send_bitfield(const swarm::Bitfield& ours) {
-    if (!can_send() || sent_message_ || ours.size() != geometry_.piece_count) return;
+    if (!can_send() || sent_message_ || !has_geometry_ || ours.size() != geometry_.piece_count) return;
     sent_message_ = true;
     std::string m;
     m.reserve(5 + swarm::Bitfield::wire_size(ours.size()));
@@ -178,7 +191,7 @@ void PeerConnection::send_bitfield(const swarm::Bitfield& ours) {
 }
 
 void PeerConnection::send_have_all() {
-    if (!can_send() || sent_message_) return;
+    if (!can_send() || sent_message_ || !has_geometry_) return; // without the metadata we have nothing
     if (!fast_) return send_bitfield(swarm::Bitfield(geometry_.piece_count, true));
     sent_message_ = true;
     std::string m;

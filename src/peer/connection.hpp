@@ -103,8 +103,8 @@ public:
 
 struct PeerConfig {
     std::string peer_id;                           // ours, 20 bytes
-    // Bits we advertise: BEP 6 fast. The BEP 10 bit waits until we send and understand the extension handshake.
-    wire::Reserved reserved = wire::Reserved{}.set_fast();
+    // Bits we advertise: BEP 6 fast and BEP 10 extensions (the owner sends the extension handshake).
+    wire::Reserved reserved = wire::Reserved{}.set_fast().set_extensions();
     std::size_t max_incoming_requests = 500;       // the peer's queued requests at us; more is a disconnect
     std::size_t max_outgoing_requests = 4096;      // our outstanding requests at the peer; request() refuses more
     std::size_t max_extended_message = 1u << 20;   // BEP 10 messages (e.g. BEP 9 metadata pieces) above: disconnect
@@ -124,6 +124,15 @@ public:
     // We connected to the peer for this torrent: start() sends our handshake at once.
     static std::unique_ptr<PeerConnection> outgoing(Owner& owner, std::unique_ptr<Transport> transport, PeerConfig cfg,
                                                     std::string info_hash, const TorrentGeometry& geometry);
+    // We connected to the peer to fetch the torrent's metadata (BEP 9): the info hash is known, the geometry is
+    // not. Handshake, choke/unchoke/interested, port and BEP 10 extended messages work as usual. Messages that
+    // need the piece count are handled loosely: bitfield / have / have_all / have_none are only checked for
+    // their framing (a bitfield at most the size of kMaxPieces bits) and otherwise ignored; the peer's requests
+    // are rejected (BEP 6) or dropped (BEP 3); a piece is a protocol error (we never requested one); cancel,
+    // reject, suggest and allowed_fast are ignored (each still needs the fast extension where BEP 6 says so).
+    // Our own request()/send_have()/send_bitfield() refuse, since no index is valid yet.
+    static std::unique_ptr<PeerConnection> outgoing_without_metadata(Owner& owner, std::unique_ptr<Transport> transport,
+                                                                     PeerConfig cfg, std::string info_hash);
     // The peer connected to us: the torrent is learned from its handshake (Owner::on_handshake).
     static std::unique_ptr<PeerConnection> incoming(Owner& owner, std::unique_ptr<Transport> transport, PeerConfig cfg);
     ~PeerConnection() override;
@@ -180,6 +189,7 @@ public:
     bool peer_has(std::uint32_t index) const { return index < peer_pieces_.size() && peer_pieces_.get(index); }
     bool supports_fast() const { return fast_; }
     bool supports_extensions() const { return extensions_; }
+    bool metadata_only() const { return metadata_only_; } // made by outgoing_without_metadata
     const std::deque<BlockRequest>& incoming_requests() const { return incoming_; }
     const std::deque<BlockRequest>& outgoing_requests() const { return outgoing_; }
     std::uint64_t downloaded() const { return downloaded_; } // payload bytes (piece blocks) received
@@ -206,6 +216,7 @@ private:
     // Parsing. Each returns false when parsing must stop: the connection closed or was destroyed.
     bool handle_handshake(const wire::Handshake& hs);
     bool dispatch(const wire::Message& m);
+    bool dispatch_without_metadata(const wire::Message& m); // the geometry-less mode, see outgoing_without_metadata
     using Handler = bool (PeerConnection::*)(const wire::Message&);
     static const Handler kHandlers[21]; // indexed by message id; ids without a handler are ignored (BEP 3)
     bool on_choke_msg(const wire::Message&);
@@ -257,6 +268,7 @@ private:
     wire::Reserved peer_reserved_;
     TorrentGeometry geometry_;
     bool has_geometry_ = false;
+    bool metadata_only_ = false;  // outgoing_without_metadata: no geometry, ever
     bool started_ = false;
     bool handshake_sent_ = false;
     bool sent_message_ = false;   // any message after our handshake (a bitfield may only come first)

@@ -35,7 +35,43 @@ const PeerConnection::Handler PeerConnection::kHandlers[21] = {
 
 bool PeerConnection::dispatch(const Message& m) {
     if (m.id >= std::size(kHandlers) || !kHandlers[m.id]) return true; // BEP 3: ignore unknown messages
+    if (metadata_only_) return dispatch_without_metadata(m);
     return (this->*kHandlers[m.id])(m);
+}
+
+// Before the metadata is known no piece index can be checked, and nothing the peer says about pieces is of use
+// (the connection only exists to fetch the info dictionary). The frame length was already checked by the decoder
+// against max_message(); the ordering and fast-extension rules are kept, so a misbehaving peer still is one.
+bool PeerConnection::dispatch_without_metadata(const Message& m) {
+    switch (static_cast<MsgId>(m.id)) {
+    case MsgId::have:
+    case MsgId::cancel: // nothing of ours can be queued: we never unchoke or accept requests here
+        return true;
+    case MsgId::bitfield:
+        return true; // a later bitfield is allowed too (aria2): see on_bitfield_msg
+    case MsgId::have_all:
+    case MsgId::have_none:
+        if (!fast_) return fail("have_all/have_none without the fast extension");
+        if (!first_message_) return fail("have_all/have_none not sent as the first message");
+        return true;
+    case MsgId::request:
+        // We choke the peer for the whole connection. BEP 6: every request gets exactly one answer.
+        if (fast_) {
+            std::string out;
+            wire::encode_reject(out, m.index, m.begin, m.length);
+            send_raw(std::move(out));
+        }
+        return true;
+    case MsgId::piece:
+        return fail("piece before the metadata is known"); // we never requested one
+    case MsgId::reject:
+    case MsgId::suggest:
+    case MsgId::allowed_fast:
+        if (!fast_) return fail("fast-extension message without the fast extension");
+        return true;
+    default: // choke, unchoke, interested, not interested, port, extended: no piece index involved
+        return (this->*kHandlers[m.id])(m);
+    }
 }
 
 bool PeerConnection::on_choke_msg(const Message&) {
@@ -68,11 +104,24 @@ bool PeerConnection::on_have_msg(const Message& m) {
 }
 
 bool PeerConnection::on_bitfield_msg(const Message& m) {
-    if (!first_message_) return fail("bitfield not sent as the first message");
     auto bits = swarm::Bitfield::from_wire(m.payload, geometry_.piece_count);
     if (!bits) return fail(bits.error().what);
-    peer_pieces_ = std::move(bits.value());
-    return emit([&] { owner_.on_bitfield(*this, peer_pieces_); });
+    if (first_message_) {
+        peer_pieces_ = std::move(bits.value());
+        return emit([&] { owner_.on_bitfield(*this, peer_pieces_); });
+    }
+    // BEP 3 allows a bitfield only first, but aria2 sends one later instead of a run of HAVEs when that is
+    // shorter. Disconnecting it would stall every download from aria2, so a later bitfield counts as the HAVEs
+    // of the pieces it adds (a peer cannot lose pieces, so cleared bits are ignored).
+    std::vector<std::uint32_t> added;
+    bits->for_each_set([&](std::uint32_t i) {
+        if (!peer_pieces_.get(i)) added.push_back(i);
+    });
+    for (std::uint32_t i : added) {
+        peer_pieces_.set(i);
+        if (!emit([&] { owner_.on_have(*this, i); })) return false;
+    }
+    return true;
 }
 
 bool PeerConnection::on_have_all_msg(const Message&) {

@@ -37,6 +37,8 @@ public:
     Status listen();
     std::uint16_t port() const { return listener_ ? listener_->port() : 0; }
     const std::string& peer_id() const { return cfg_.peer.peer_id; }
+    // Per-connection settings (peer_id, clock, limits), for connections made outside a Torrent (MetadataFetch).
+    const PeerConfig& peer_config() const { return cfg_.peer; }
     uv_loop_t* uv() { return loop_.get(); }
     Loop& loop() { return loop_; }
 

@@ -1,0 +1,171 @@
+// MetadataFetch: gets one torrent's info dictionary from peers by its info hash (BEP 9 ut_metadata over the BEP 10
+// extension protocol), for downloads started from a magnet link, a bare info hash or a catalog name.
+//
+// How: addresses come in through add_candidates() (trackers, later PEX). Up to max_peers of them are connected
+// at once with metadata-only PeerConnections (no geometry: see PeerConnection::outgoing_without_metadata). After
+// the BitTorrent handshake we send our BEP 10 handshake (m = {ut_metadata: ext::kUtMetadataId}, p, v). A peer
+// whose handshake names ut_metadata and a metadata_size is asked for 16 KiB metadata pieces, at most
+// max_outstanding_per_peer at a time, spread over the peers; a piece not answered within request_timeout_ms (or
+// rejected) is asked again, of another peer when there is one. When every piece is in, the whole is checked
+// against the info hash (MetadataAssembler::verify): on a mismatch every peer that sent a piece is dropped and
+// the fetch starts over, from one peer at a time; a sole contributor of bad metadata is barred. metadata_size above ext::kMaxMetadataSize, or a piece that does not fit,
+// drops that peer.
+//
+// done(Result<Metainfo>) is called exactly once: with the parsed info dict (parse_info_dict checks the hash
+// again; trackers are empty, the caller adds them), with an error when the owner calls give_up(), or with
+// parse_info_dict's error when verified metadata does not parse (the torrent itself is bad: no peer can do
+// better). Otherwise the fetch keeps looking for peers until the owner's deadline. After done() every connection
+// is closed and nothing else is called back.
+//
+// Lifetime: the owner owns the MetadataFetch and must not destroy it inside done() (or any other callback of it):
+// defer the destruction (Loop::defer). Connections are owned here; one that closes inside its own callback goes to
+// a graveyard emptied from a deferred task (the same pattern as Session::reap), never deleted in its callback.
+//
+// Bounds: max_peers connections plus max_peers connection attempts; max_candidates addresses waiting;
+// kMaxKnown addresses remembered (tried or barred); max_outstanding_per_peer requests per peer; the metadata
+// itself ext::kMaxMetadataSize.
+#pragma once
+#include <sys/socket.h>
+
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "base/result.hpp"
+#include "loop/loop.hpp"
+#include "loop/timer.hpp"
+#include "peer/connection.hpp"
+#include "proto/extension.hpp"
+#include "proto/metainfo.hpp"
+
+namespace p2p {
+
+class TcpConnect;
+
+struct MetadataFetchConfig {
+    std::string info_hash;                    // raw 20 bytes
+    std::uint16_t listen_port = 0;            // our TCP port, sent as "p" in the extension handshake (0: left out)
+    std::string client = "p2pnode";           // "v"
+    std::size_t max_peers = 8;                // connections at once (and as many connection attempts)
+    std::size_t max_candidates = 500;         // addresses waiting to be tried
+    std::size_t max_outstanding_per_peer = 3; // metadata pieces asked of one peer at a time
+    std::uint64_t request_timeout_ms = 10'000;
+    std::uint64_t connect_timeout_ms = 10'000;
+    std::uint64_t tick_ms = 1000;             // timeouts and keep-alives; 0: no timer (tests call tick())
+    PeerConfig peer;                          // peer_id (20 bytes) and clock are required
+};
+
+struct MetadataFetchStatus {
+    std::size_t connecting = 0;       // TCP attempts in flight
+    std::size_t peers = 0;            // connections (handshaking or established)
+    std::size_t with_metadata = 0;    // peers that offered ut_metadata with a size
+    std::size_t candidates = 0;       // addresses waiting
+    std::uint32_t pieces_have = 0, pieces_total = 0;
+    std::int64_t metadata_size = 0;   // 0 until a peer told us
+    std::size_t tried = 0;            // connections made so far
+    std::size_t verify_failures = 0;  // assembled metadata that did not match the info hash
+};
+
+class MetadataFetch final : private PeerOwner {
+public:
+    using Done = std::function<void(Result<Metainfo>)>;
+    static constexpr std::size_t kMaxKnown = 4096; // addresses remembered as tried or barred
+
+    MetadataFetch(Loop& loop, MetadataFetchConfig cfg, Done done);
+    ~MetadataFetch() override;
+    MetadataFetch(const MetadataFetch&) = delete;
+    MetadataFetch& operator=(const MetadataFetch&) = delete;
+
+    // Addresses to try. Deduplicated against what is waiting, connected or barred; bounded by max_candidates.
+    void add_candidates(const std::vector<sockaddr_storage>& addrs);
+    // Takes an already connected transport (an incoming connection, or a test's FakeTransport) and starts a
+    // metadata-only connection over it. Ignored (transport closed) when full or finished.
+    void add_transport(std::unique_ptr<Transport> t);
+    // Timeouts, re-asks, keep-alives, more connections. Called by the internal timer every tick_ms.
+    void tick();
+    // Ends the fetch: done(error) unless done was already called.
+    void give_up(const Error& why);
+
+    bool finished() const { return finished_; }
+    MetadataFetchStatus status() const;
+    // Addresses of the peers that completed a handshake with us, for the torrent to connect to afterwards.
+    const std::vector<sockaddr_storage>& good_peers() const { return good_peers_; }
+    const std::string& info_hash() const { return cfg_.info_hash; }
+
+private:
+    struct Peer {
+        std::unique_ptr<PeerConnection> conn;
+        std::string address;
+        sockaddr_storage addr{};
+        bool has_addr = false;
+        bool established = false;
+        std::uint64_t established_at = 0;
+        std::uint8_t ut_metadata = 0;       // the peer's id for ut_metadata (0: none)
+        std::int64_t metadata_size = 0;     // from its handshake
+        struct Ask {
+            std::uint32_t piece;
+            std::uint64_t at_ms;
+        };
+        std::vector<Ask> asked;             // bounded by cfg_.max_outstanding_per_peer
+        std::vector<std::uint32_t> sent;    // pieces this peer gave for the current attempt
+        std::size_t misses = 0;             // rejects and timeouts
+        std::vector<std::uint32_t> avoid;   // pieces it rejected or let time out; bounded: kMaxMisses drops it
+        bool dead = false;
+    };
+    struct Attempt; // a TCP connection attempt in flight
+
+    void connect_more();
+    void start_peer(std::unique_ptr<Transport> t, const sockaddr_storage* addr);
+    void drop(Peer& p, const std::string& why, bool bar); // close, forget, schedule destruction
+    void reap(Peer& p);
+    void schedule_reap();
+    void pump();                                           // sends requests to peers with free slots
+    bool ask_one(Peer& p, std::uint64_t now);              // one more request of this peer; false if none
+    void on_metadata_size(Peer& p, std::int64_t size);
+    void on_data(Peer& p, const ext::MetadataMessage& m);
+    void assembled();
+    void finish(Result<Metainfo> r);
+    void forget_asks_of(Peer& p);
+    std::uint64_t now() const { return cfg_.peer.clock(); }
+    Peer& peer_of(PeerConnection& c) { return *static_cast<Peer*>(c.context()); }
+    void remember(const std::string& key);
+
+    // PeerOwner
+    bool on_handshake(PeerConnection& conn, const wire::Handshake& hs) override;
+    void on_established(PeerConnection& conn) override;
+    void on_extended(PeerConnection& conn, std::uint8_t ext_id, std::string_view payload) override;
+    void on_closed(PeerConnection& conn, const Error& why) override;
+
+    Loop& loop_;
+    MetadataFetchConfig cfg_;
+    Done done_;
+    bool finished_ = false;
+    std::shared_ptr<int> alive_ = std::make_shared<int>(0); // deferred tasks and connect callbacks check it
+
+    std::vector<std::unique_ptr<Peer>> peers_;       // bounded by cfg_.max_peers
+    std::vector<std::unique_ptr<Peer>> graveyard_;   // closed, destroyed from a deferred task
+    bool reap_scheduled_ = false;
+    std::vector<std::shared_ptr<Attempt>> attempts_; // bounded by cfg_.max_peers
+    std::deque<sockaddr_storage> candidates_;        // bounded by cfg_.max_candidates
+    std::set<std::string> known_;                    // waiting, connected or tried; bounded by kMaxKnown
+    std::set<std::string> barred_;                   // sent pieces of bad metadata; bounded by kMaxKnown
+    std::vector<sockaddr_storage> good_peers_;       // bounded by kMaxKnown
+    std::size_t tried_ = 0;
+    std::size_t verify_failures_ = 0;
+
+    // The metadata being assembled. The size is taken from the first peer that offers one; asked_at_ is our own
+    // bookkeeping of requests (so a reject or a dropped peer can make a piece wanted again at once).
+    ext::MetadataAssembler assembler_;
+    std::vector<std::uint64_t> asked_at_; // per piece: 0 = not asked (or the ask was given up)
+    std::size_t rotate_ = 0;              // where pump() starts, so requests spread over the peers
+    // After a failed verification with several contributors: ask one peer at a time, so the next failure names
+    // its culprit (a sole contributor of bad metadata is barred; an honest one among several never is).
+    bool single_source_ = false;
+    Timer timer_;
+};
+
+} // namespace p2p
