@@ -5,6 +5,7 @@
 #pragma once
 #include <cstdint>
 #include <memory>
+#include <set>
 #include <string>
 
 #include "peer/connection.hpp"
@@ -12,6 +13,23 @@
 namespace p2p {
 
 class Torrent;
+
+// What a link knows about the peer's BEP 10 extensions and what we exchanged with it (session/torrent_extensions).
+struct LinkExtensions {
+    bool handshake_seen = false;             // its BEP 10 handshake arrived
+    std::uint8_t ut_metadata = 0;            // the id the peer assigned to ut_metadata (BEP 9); 0 = unsupported
+    std::uint8_t ut_pex = 0;                 // the id the peer assigned to ut_pex (BEP 11); 0 = unsupported
+    std::uint16_t listen_port = 0;           // its "p": with its IP, the address other peers can reach it at
+    std::uint32_t reqq = 0;                  // its "reqq": our pipeline to it stays at or below this (0 = none)
+    std::uint32_t metadata_requests = 0;     // ut_metadata requests it made; capped per connection lifetime
+    std::uint64_t pex_due_ms = 0;            // when we send it the next PEX message (0 = not scheduled)
+    std::uint64_t last_pex_in_ms = 0;        // when its last PEX message was accepted
+    bool pex_in_seen = false;                // it sent a PEX message before (the first is never rate-limited)
+    // Addresses ("ip:port") our PEX messages told it about and did not drop since: the base of the next diff.
+    // Bounded: entries come from our connected peers (TorrentConfig::max_peers) and leave when they are dropped;
+    // TorrentExtensions also caps it at kMaxPexTold.
+    std::set<std::string> pex_told;
+};
 
 struct PeerLink {
     std::uint64_t token = 0;                 // picker/choker identity; never reused in a process
@@ -25,6 +43,7 @@ struct PeerLink {
     bool snubbed = false;
     bool reading_piece = false;              // a storage read for its front request is in flight
     bool dead = false;                       // closed; waiting for the reaper
+    LinkExtensions ext;                      // BEP 10 / 9 / 11 state of this peer
 };
 
 } // namespace p2p

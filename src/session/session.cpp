@@ -72,6 +72,7 @@ public:
     }
     void on_reject(PeerConnection& c, const BlockRequest& r) override { t(c).on_reject(c, r); }
     void on_send_drained(PeerConnection& c) override { t(c).on_send_drained(c); }
+    void on_extended(PeerConnection& c, std::uint8_t id, std::string_view p) override { t(c).on_extended(c, id, p); }
     void on_closed(PeerConnection& c, const Error& why) override {
         PeerLink& l = link(c);
         if (l.torrent) return l.torrent->on_closed(c, why);

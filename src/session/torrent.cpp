@@ -10,6 +10,7 @@
 #include "net/tcp_transport.hpp"
 #include "session/piece_hasher.hpp"
 #include "session/session.hpp"
+#include "session/torrent_extensions.hpp"
 
 namespace p2p {
 
@@ -50,6 +51,7 @@ Torrent::Torrent(Session& session, Metainfo meta, TorrentConfig cfg)
     all_pieces_ = swarm::Bitfield(meta_.piece_count(), true);
     available_ = swarm::Bitfield(meta_.piece_count(), false);
     storage_ = std::make_unique<Storage>(loop_, meta_, cfg_.root_dir, cfg_.storage);
+    ext_ = std::make_unique<TorrentExtensions>(*this);
 }
 
 Torrent::~Torrent() {
@@ -250,6 +252,16 @@ bool Torrent::on_handshake(PeerConnection& conn, const wire::Handshake& hs) {
     for (auto& l : links_)
         if (l.get() != &link && !l->dead && l->conn->state() != PeerConnection::State::AwaitHandshake &&
             l->conn->peer_id() == hs.peer_id) {
+            // Two peers that learn of each other at once (PEX) dial each other at once. Both sides must keep
+            // the same connection or both die: keep the one dialled by the side with the smaller peer id.
+            if (l->conn->direction() != conn.direction()) {
+                bool we_dial = session_.peer_id() < hs.peer_id;
+                bool keep_new = (conn.direction() == PeerConnection::Direction::outgoing) == we_dial;
+                if (keep_new) {
+                    drop(*l, "duplicate connection to the same peer (simultaneous open)");
+                    return true;
+                }
+            }
             drop(link, "duplicate connection to the same peer");
             return false;
         }
@@ -260,6 +272,11 @@ void Torrent::on_established(PeerConnection& conn) {
     if (available_.all()) conn.send_have_all();
     else if (available_.none()) conn.send_have_none();
     else conn.send_bitfield(available_);
+    ext_->on_established(link_of(conn)); // after the bitfield, which must come first
+}
+
+void Torrent::on_extended(PeerConnection& conn, std::uint8_t ext_id, std::string_view payload) {
+    ext_->on_extended(link_of(conn), ext_id, payload);
 }
 
 void Torrent::on_closed(PeerConnection& conn, const Error& why) { drop(link_of(conn), why.str()); }
@@ -348,6 +365,7 @@ void Torrent::fill_requests(PeerLink& link) {
     // fast peer show its speed instead of being held to 4 blocks per round trip.
     if (!link.snubbed && now_ms() - static_cast<std::uint64_t>(link.connected_at_ms) < kWarmupMs)
         depth = std::max<std::size_t>(depth, kWarmupDepth);
+    if (link.ext.reqq) depth = std::min<std::size_t>(depth, link.ext.reqq); // BEP 10: the peer's queue size
     if (outstanding >= depth) return;
     // Bound the memory of pieces being assembled: past the budget only blocks of started pieces are wanted, so
     // wait for pieces to complete instead of starting new ones.
@@ -621,6 +639,7 @@ void Torrent::tick(std::uint64_t now) {
     ls.clear();
     for (auto& l : links_) ls.push_back(l.get());
     for (PeerLink* l : ls) fill_requests(*l); // pipelines follow the peers' rates
+    ext_->tick(now);
     if (phase_ == TorrentPhase::downloading && resume_dirty_ && now - last_resume_save_ms_ >= kResumeSaveMs &&
         writes_in_flight_ == 0)
         save_resume([] {});

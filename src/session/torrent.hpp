@@ -31,6 +31,7 @@
 namespace p2p {
 
 class Session;
+class TorrentExtensions;
 
 struct TorrentConfig {
     std::string root_dir;                     // files live at root_dir/<name>[/...]
@@ -78,6 +79,18 @@ public:
     void shutdown(std::function<void()> done);
 
     TorrentStatus status();
+    // One row per live connection, for the peer console's `peers` (src/session/torrent_peers.cpp).
+    struct PeerSummary {
+        std::string address;                  // "ip:port"
+        std::string peer_id;                  // raw, 20 bytes once the handshake is in
+        bool incoming = false;
+        double have = 0;                      // fraction of the pieces the peer has, 0..1
+        double down_rate = 0, up_rate = 0;    // payload bytes/s
+        std::uint64_t downloaded = 0, uploaded = 0;
+        bool am_choking = true, am_interested = false, peer_choking = true, peer_interested = false;
+        bool snubbed = false;
+    };
+    std::vector<PeerSummary> peer_summaries() const;
     // The session's upload limiter has tokens again for this link.
     void resume_serving(std::uint64_t token);
     const Metainfo& meta() const { return meta_; }
@@ -94,6 +107,7 @@ public:
     // Test hooks.
     std::size_t num_links() const { return links_.size(); }
     const std::vector<std::unique_ptr<PeerLink>>& links() const { return links_; }
+    const std::vector<sockaddr_storage>& candidates() const { return candidates_; }
 
     // ---- PeerOwner
     bool on_handshake(PeerConnection& conn, const wire::Handshake& hs) override;
@@ -112,9 +126,11 @@ public:
                   bool requested) override;
     void on_reject(PeerConnection& conn, const BlockRequest& r) override;
     void on_send_drained(PeerConnection& conn) override;
+    void on_extended(PeerConnection& conn, std::uint8_t ext_id, std::string_view payload) override;
     void on_closed(PeerConnection& conn, const Error& why) override;
 
 private:
+    friend class TorrentExtensions; // BEP 10/9/11 (torrent_extensions.hpp) works on the links and candidates
     // A piece being assembled in memory, and who sent each block (for banning).
     struct Assembly {
         std::shared_ptr<std::string> data;
@@ -192,6 +208,7 @@ private:
     std::vector<std::function<void()>> resume_waiters_;
     bool shutting_down_ = false;
     std::function<void()> pending_shutdown_;
+    std::unique_ptr<TorrentExtensions> ext_; // BEP 10 handshake, BEP 9 serving, BEP 11 PEX
 };
 
 } // namespace p2p
