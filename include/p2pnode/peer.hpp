@@ -20,6 +20,7 @@ struct PeerNodeConfig {
     bool quiet = false;
     std::size_t max_connections = 400;
     std::uint64_t max_upload_rate = 0;      // bytes/s, 0 = unlimited
+    bool console = false;                  // read console commands from stdin (the CLI sets it unless --no-console)
 };
 
 // Runs until SIGINT/SIGTERM (or completion with exit_when_done). Prints one line per shared item

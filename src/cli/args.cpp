@@ -20,9 +20,9 @@ const std::vector<FlagInfo>& all_flags() {
         {"--trust-ip-field", nullptr, "tracker: honour the IP field of announces (default: use the source address)"},
         {"--max-swarms", "N", "tracker: cap on stored swarms"},
         {"--max-peers", "N", "tracker: cap on stored peers over all swarms"},
-        {"--peer", nullptr, "run a peer: seed --share DIR, download --get FILE.torrent"},
+        {"--peer", nullptr, "run a peer: seed --share DIR, download --get WHAT"},
         {"--share", "DIR", "peer: seed every top-level file and folder of DIR (downloads go there too)"},
-        {"--get", "FILE.torrent", "peer: download this torrent (repeatable)"},
+        {"--get", "WHAT", "peer: download a .torrent file, magnet link, info hash or catalog name (repeatable)"},
         {"--into", "DIR", "peer: where downloads go (default: the --share folder, else .)"},
         {"--exit-when-done", nullptr, "peer: exit 0 once every --get is complete and verified"},
         {"--max-connections", "N", "peer: cap on peer connections over all torrents (default 400)"},
@@ -40,7 +40,7 @@ std::string usage_text() {
     std::string s =
         "usage: p2pnode --make-torrent PATH --tracker URL [--tracker URL]... [--piece-size BYTES] [--private] [-o FILE]\n"
         "       p2pnode --tracker [--bind ADDR]... [--port N] [--state FILE] [--interval SECS]\n"
-        "       p2pnode --peer [--share DIR] [--get FILE.torrent]... [--into DIR] [--tracker URL]... [--port N]\n"
+        "       p2pnode --peer [--share DIR] [--get WHAT]... [--into DIR] [--tracker URL]... [--port N]\n"
         "                      [--bind ADDR] [--exit-when-done [--timeout SECS]]\n"
         "       p2pnode --list --tracker URL [--timeout SECS]\n"
         "       p2pnode --scrape NAME|INFOHASH --tracker URL [--timeout SECS]\n"

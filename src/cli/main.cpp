@@ -52,6 +52,7 @@ int main(int argc, char** argv) {
         pc.exit_when_done = o.exit_when_done;
         pc.timeout_s = o.timeout_s;
         pc.quiet = o.quiet;
+        pc.console = !o.no_console;
         if (o.max_connections) pc.max_connections = static_cast<std::size_t>(o.max_connections);
         pc.max_upload_rate = static_cast<std::uint64_t>(o.max_upload_rate);
         return run_peer(pc);

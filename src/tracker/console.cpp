@@ -143,154 +143,35 @@ ConsoleReply console_command(std::string_view line_in, const ConsoleView& v, std
     return {"unknown command: " + cmd + " (try help)\n"};
 }
 
-// --- stdin reader ---
-
-struct TrackerConsole::Reader {
-    TrackerConsole* owner = nullptr; // nulled when the console goes away first
-    uv_handle_type type = UV_UNKNOWN_HANDLE;
-    union {
-        uv_tty_t tty;
-        uv_pipe_t pipe;
-    } h;
-    uv_fs_t fs;
-    bool fs_busy = false;
-    char buf[4096];
-};
-
-void TrackerConsole::free_reader(uv_handle_t* h) { delete static_cast<Reader*>(h->data); }
+// --- stdin ---
 
 TrackerConsole::TrackerConsole(uv_loop_t* loop, ConsoleView view, std::function<std::uint32_t()> wall,
                                std::function<void()> on_quit)
-    : loop_(loop), view_(view), wall_(std::move(wall)), on_quit_(std::move(on_quit)) {}
-
-TrackerConsole::~TrackerConsole() { close(); }
+    : view_(view), wall_(std::move(wall)), on_quit_(std::move(on_quit)),
+      reader_(
+          loop, [this](std::string_view line, bool too_long) { on_line(line, too_long); },
+          // End of input stops the console only: a daemon started with </dev/null keeps serving.
+          [] { log_info("tracker", "console: end of input; the tracker keeps running"); }) {}
 
 bool TrackerConsole::start() {
-    uv_handle_type t = uv_guess_handle(0);
-    auto* r = new Reader;
-    r->owner = this;
-    r->type = t;
-    if (t == UV_TTY || t == UV_NAMED_PIPE) {
-        uv_stream_t* stream;
-        if (t == UV_TTY) {
-            if (uv_tty_init(loop_, &r->h.tty, 0, 0) != 0) {
-                delete r;
-                return false;
-            }
-            stream = reinterpret_cast<uv_stream_t*>(&r->h.tty);
-        } else {
-            uv_pipe_init(loop_, &r->h.pipe, 0);
-            stream = reinterpret_cast<uv_stream_t*>(&r->h.pipe);
-            if (uv_pipe_open(&r->h.pipe, 0) != 0) {
-                stream->data = r;
-                uv_close(reinterpret_cast<uv_handle_t*>(stream), free_reader);
-                return false;
-            }
-        }
-        stream->data = r;
-        reader_ = r;
-        uv_read_start(
-            stream,
-            [](uv_handle_t* h, std::size_t, uv_buf_t* b) {
-                auto* rd = static_cast<Reader*>(h->data);
-                *b = uv_buf_init(rd->buf, sizeof rd->buf);
-            },
-            [](uv_stream_t* s, ssize_t n, const uv_buf_t* b) {
-                auto* rd = static_cast<Reader*>(s->data);
-                if (!rd->owner) return;
-                if (n > 0) rd->owner->on_bytes(std::string_view(b->base, static_cast<std::size_t>(n)));
-                else if (n < 0) rd->owner->on_eof(); // UV_EOF or a read error: either way the console is done
-            });
-        return true;
-    }
-    if (t == UV_FILE) { // regular file or character device such as /dev/null
-        reader_ = r;
-        r->fs.data = r;
-        struct Chain {
-            static void read_next(Reader* rd) {
-                rd->fs_busy = true;
-                uv_buf_t b = uv_buf_init(rd->buf, sizeof rd->buf);
-                if (uv_fs_read(rd->owner->loop_, &rd->fs, 0, &b, 1, -1, on_read) != 0) {
-                    rd->fs_busy = false;
-                    rd->owner->on_eof();
-                }
-            }
-            static void on_read(uv_fs_t* req) {
-                auto* rd = static_cast<Reader*>(req->data);
-                ssize_t n = req->result;
-                uv_fs_req_cleanup(req);
-                rd->fs_busy = false;
-                if (!rd->owner) {
-                    delete rd;
-                    return;
-                }
-                if (n > 0) {
-                    // Busy while the line runs, so a `quit` that closes the console leaves freeing to us.
-                    rd->fs_busy = true;
-                    rd->owner->on_bytes(std::string_view(rd->buf, static_cast<std::size_t>(n)));
-                    rd->fs_busy = false;
-                    if (!rd->owner) delete rd;
-                    else read_next(rd);
-                } else rd->owner->on_eof();
-            }
-        };
-        Chain::read_next(r);
-        return true;
-    }
-    delete r;
+    if (reader_.start(0)) return true;
     log_info("tracker", "stdin is not readable; running without a console");
     return false;
 }
 
-void TrackerConsole::close() {
-    Reader* r = reader_;
-    if (!r) return;
-    reader_ = nullptr;
-    r->owner = nullptr;
-    if (r->type == UV_FILE) {
-        if (!r->fs_busy) delete r; // else the pending read's callback frees it
+void TrackerConsole::on_line(std::string_view line, bool too_long) {
+    if (too_long) {
+        std::fputs("line too long; ignored\n", stdout);
+        std::fflush(stdout);
         return;
     }
-    auto* h = r->type == UV_TTY ? reinterpret_cast<uv_handle_t*>(&r->h.tty) : reinterpret_cast<uv_handle_t*>(&r->h.pipe);
-    if (r->type == UV_TTY) uv_tty_reset_mode();
-    uv_read_stop(reinterpret_cast<uv_stream_t*>(h));
-    uv_close(h, free_reader);
-}
-
-void TrackerConsole::on_eof() {
-    log_info("tracker", "console: end of input; the tracker keeps running");
-    close();
-}
-
-void TrackerConsole::on_bytes(std::string_view data) {
-    for (char c : data) {
-        if (c != '\n') {
-            if (discarding_) continue;
-            if (pending_.size() >= kMaxLine) {
-                discarding_ = true;
-                pending_.clear();
-                continue;
-            }
-            pending_.push_back(c);
-            continue;
-        }
-        if (discarding_) {
-            discarding_ = false;
-            std::fputs("line too long; ignored\n", stdout);
-            std::fflush(stdout);
-            continue;
-        }
-        std::string line;
-        line.swap(pending_);
-        ConsoleReply r = console_command(line, view_, wall_());
-        std::fwrite(r.text.data(), 1, r.text.size(), stdout);
-        std::fflush(stdout);
-        if (r.quit) {
-            close();
-            // Last thing this callback does: the owner may tear everything down.
-            if (on_quit_) on_quit_();
-            return;
-        }
+    ConsoleReply r = console_command(line, view_, wall_());
+    std::fwrite(r.text.data(), 1, r.text.size(), stdout);
+    std::fflush(stdout);
+    if (r.quit) {
+        close();
+        // Last thing this callback does: the owner may tear everything down.
+        if (on_quit_) on_quit_();
     }
 }
 

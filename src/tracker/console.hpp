@@ -12,6 +12,7 @@
 #include <string>
 #include <string_view>
 
+#include "loop/line_reader.hpp"
 #include "tracker/catalog.hpp"
 #include "tracker/swarm_store.hpp"
 
@@ -39,27 +40,19 @@ public:
     // on_quit runs (from the loop) after `quit` was printed; the owner saves and shuts down.
     TrackerConsole(uv_loop_t* loop, ConsoleView view, std::function<std::uint32_t()> wall,
                    std::function<void()> on_quit);
-    ~TrackerConsole();
     TrackerConsole(const TrackerConsole&) = delete;
     TrackerConsole& operator=(const TrackerConsole&) = delete;
 
     bool start(); // false: fd 0 is not readable (closed); the tracker runs without a console
-    void close();
+    void close() { reader_.close(); }
 
 private:
-    struct Reader;
-    static void free_reader(uv_handle_t* h);
-    void on_bytes(std::string_view data);
-    void on_eof();
+    void on_line(std::string_view line, bool too_long);
 
-    uv_loop_t* loop_;
     ConsoleView view_;
     std::function<std::uint32_t()> wall_;
     std::function<void()> on_quit_;
-    Reader* reader_ = nullptr; // owned; freed in its close/fs callback once libuv is done with it
-    std::string pending_;      // partial line; bounded by kMaxLine (longer lines are discarded)
-    bool discarding_ = false;
-    static constexpr std::size_t kMaxLine = 4096;
+    LineReader reader_; // stdin; lines bounded by LineReader::kMaxLine
 };
 
 } // namespace p2p

@@ -1,0 +1,285 @@
+#include "node/peer_console.hpp"
+
+#include <cstdio>
+
+#include "base/bytes.hpp"
+#include "base/log.hpp"
+#include "cli/progress.hpp"
+
+namespace p2p {
+namespace {
+
+std::string_view trim(std::string_view s) {
+    while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
+    while (!s.empty() && (s.back() == ' ' || s.back() == '\t' || s.back() == '\r')) s.remove_suffix(1);
+    return s;
+}
+
+std::string pad(std::string s, std::size_t w) {
+    if (s.size() < w) s.append(w - s.size(), ' ');
+    return s;
+}
+std::string lpad(std::string s, std::size_t w) {
+    if (s.size() < w) s.insert(0, w - s.size(), ' ');
+    return s;
+}
+
+std::string percent(double fraction) {
+    char b[16];
+    std::snprintf(b, sizeof b, "%.1f%%", fraction * 100.0);
+    return b;
+}
+
+std::string rate(double r) { return format_bytes(r) + "/s"; }
+
+struct CommandInfo {
+    const char* name;
+    PeerCommand cmd;
+    bool needs_arg;
+    const char* usage;
+};
+constexpr CommandInfo kCommands[] = {
+    {"share", PeerCommand::share, true, "share PATH"},
+    {"get", PeerCommand::get, true, "get FILE.torrent|MAGNET|INFOHASH|NAME"},
+    {"list", PeerCommand::list, false, "list"},
+    {"scrape", PeerCommand::scrape, true, "scrape NAME|INFOHASH"},
+    {"status", PeerCommand::status, false, "status"},
+    {"peers", PeerCommand::peers, true, "peers NAME|INFOHASH"},
+    {"help", PeerCommand::help, false, "help"},
+    {"quit", PeerCommand::quit, false, "quit"},
+    {"exit", PeerCommand::quit, false, "quit"},
+};
+
+// Azureus-style client codes (BEP 20) of the clients a user meets most.
+const char* client_name(std::string_view code) {
+    struct Code {
+        const char* code;
+        const char* name;
+    };
+    static constexpr Code kCodes[] = {
+        {"PN", "p2pnode"},      {"TR", "Transmission"}, {"LT", "libtorrent"}, {"lt", "libTorrent"},
+        {"qB", "qBittorrent"},  {"DE", "Deluge"},       {"UT", "uTorrent"},   {"UM", "uTorrent Mac"},
+        {"AZ", "Vuze"},         {"BI", "BiglyBT"},      {"KT", "KTorrent"},   {"FW", "FrostWire"},
+    };
+    for (const auto& c : kCodes)
+        if (code == c.code) return c.name;
+    return nullptr;
+}
+
+} // namespace
+
+const char* const kPeerConsoleHelp =
+    "commands:\n"
+    "  share PATH             share a file or folder where it is (prints 'sharing NAME INFOHASH MAGNET' when hashed)\n"
+    "  get WHAT               download WHAT: a .torrent file, a magnet link, a 40-hex info hash or a catalog NAME\n"
+    "  list                   the tracker's catalog: name, size, seeders, leechers, info hash\n"
+    "  scrape NAME|INFOHASH   seeders, leechers and completed count from the tracker\n"
+    "  status                 each torrent: state, percent, rates, peers, bytes moved\n"
+    "  peers NAME|INFOHASH    each connected peer of a torrent; flags: D/d we download (unchoked/choked),\n"
+    "                         U/u it downloads (unchoked/choked), S snubbed, I/O incoming/outgoing\n"
+    "  help                   this text\n"
+    "  quit                   announce 'stopped', save resume data and exit\n";
+
+ParsedPeerCommand parse_peer_command(std::string_view raw) {
+    std::string_view line = trim(raw);
+    ParsedPeerCommand out;
+    if (line.empty()) return out;
+    auto sp = line.find_first_of(" \t");
+    std::string_view word = line.substr(0, sp);
+    std::string_view arg = sp == std::string_view::npos ? std::string_view{} : trim(line.substr(sp + 1));
+    // A path with spaces may be quoted: share "my photos".
+    if (arg.size() >= 2 && ((arg.front() == '"' && arg.back() == '"') || (arg.front() == '\'' && arg.back() == '\'')))
+        arg = arg.substr(1, arg.size() - 2);
+    for (const auto& c : kCommands) {
+        if (word != c.name) continue;
+        if (c.needs_arg && arg.empty()) {
+            out.cmd = PeerCommand::invalid;
+            out.error = std::string("usage: ") + c.usage;
+        } else if (!c.needs_arg && !arg.empty()) {
+            out.cmd = PeerCommand::invalid;
+            out.error = std::string(c.name) + " takes no argument";
+        } else {
+            out.cmd = c.cmd;
+            out.arg = std::string(arg);
+        }
+        return out;
+    }
+    out.cmd = PeerCommand::invalid;
+    out.error = "unknown command: " + std::string(word) + " (try help)";
+    return out;
+}
+
+std::string format_status(const std::vector<ConsoleTorrentRow>& rows) {
+    if (rows.empty()) return "no torrents\n";
+    std::string out = pad("NAME", 32) + " " + pad("STATE", 17) + " " + lpad("DONE", 6) + " " + lpad("DOWN", 12) + " " +
+                      lpad("UP", 12) + " " + lpad("PEERS", 5) + " " + lpad("DOWNLOADED", 11) + " " +
+                      lpad("UPLOADED", 11) + "  INFOHASH\n";
+    for (const auto& r : rows) {
+        double frac = r.total ? static_cast<double>(r.have_bytes) / static_cast<double>(r.total) : 0.0;
+        out += pad(r.name, 32) + " " + pad(r.state, 17) + " " + lpad(percent(frac), 6) + " " + lpad(rate(r.down_rate), 12) +
+               " " + lpad(rate(r.up_rate), 12) + " " + lpad(std::to_string(r.peers), 5) + " " +
+               lpad(format_bytes(static_cast<double>(r.downloaded)), 11) + " " +
+               lpad(format_bytes(static_cast<double>(r.uploaded)), 11) + "  " + to_hex(r.info_hash) + "\n";
+    }
+    out += std::to_string(rows.size()) + (rows.size() == 1 ? " torrent\n" : " torrents\n");
+    return out;
+}
+
+std::string format_catalog(const std::vector<udp::CatalogEntry>& entries) {
+    std::string out = pad("NAME", 32) + " " + lpad("SIZE", 16) + " " + lpad("SEEDERS", 8) + " " + lpad("LEECHERS", 8) +
+                      "  INFOHASH\n";
+    for (const auto& e : entries)
+        out += pad(e.name, 32) + " " + lpad(std::to_string(e.total_size), 16) + " " + lpad(std::to_string(e.seeders), 8) +
+               " " + lpad(std::to_string(e.leechers), 8) + "  " + to_hex(e.info_hash.view()) + "\n";
+    out += std::to_string(entries.size()) + " catalog entries\n";
+    return out;
+}
+
+std::string format_scrape(const ConsoleScrape& s) {
+    std::string out;
+    if (!s.name.empty()) out += "name: " + s.name + "\n";
+    out += "info_hash: " + to_hex(s.info_hash) + "\nseeders: " + std::to_string(s.seeders) +
+           "\nleechers: " + std::to_string(s.leechers) + "\ncompleted: " + std::to_string(s.completed) + "\n";
+    return out;
+}
+
+std::string client_of(std::string_view id) {
+    std::string shown;
+    for (char c : id.substr(0, 8)) shown += (c >= 0x20 && c < 0x7f) ? c : '.';
+    if (id.empty()) return "?";
+    // Azureus style: '-', two letters, four version characters, '-' (BEP 20).
+    if (id.size() >= 8 && id[0] == '-' && id[7] == '-') {
+        if (const char* n = client_name(id.substr(1, 2))) return std::string(n) + " (" + shown + ")";
+    }
+    if (id.substr(0, 3) == "A2-") return "aria2 (" + shown + ")";
+    return shown;
+}
+
+std::string peer_flags(const PeerSummary& p) {
+    std::string f;
+    if (p.am_interested) f += p.peer_choking ? 'd' : 'D';
+    if (p.peer_interested) f += p.am_choking ? 'u' : 'U';
+    if (p.snubbed) f += 'S';
+    f += p.incoming ? 'I' : 'O';
+    return f;
+}
+
+std::string format_peers(const std::vector<PeerSummary>& peers) {
+    std::string out = pad("ADDRESS", 24) + " " + pad("CLIENT", 28) + " " + lpad("HAVE", 6) + " " + lpad("DOWN", 12) + " " +
+                      lpad("UP", 12) + " " + lpad("DOWNLOADED", 11) + " " + lpad("UPLOADED", 11) + "  FLAGS\n";
+    for (const auto& p : peers)
+        out += pad(p.address, 24) + " " + pad(client_of(p.peer_id), 28) + " " + lpad(percent(p.have), 6) + " " +
+               lpad(rate(p.down_rate), 12) + " " + lpad(rate(p.up_rate), 12) + " " +
+               lpad(format_bytes(static_cast<double>(p.downloaded)), 11) + " " +
+               lpad(format_bytes(static_cast<double>(p.uploaded)), 11) + "  " + peer_flags(p) + "\n";
+    out += std::to_string(peers.size()) + (peers.size() == 1 ? " peer\n" : " peers\n");
+    return out;
+}
+
+// ---- the console
+
+PeerConsole::PeerConsole(uv_loop_t* loop, PeerConsoleCommands cmds, Write out)
+    : cmds_(std::move(cmds)), out_(std::move(out)),
+      reader_(
+          loop,
+          [this](std::string_view line, bool too_long) {
+              if (too_long) write("line too long; ignored\n");
+              else on_line(line);
+          },
+          [this] { on_eof(); }) {
+    if (!out_)
+        out_ = [](std::string_view t) {
+            std::fwrite(t.data(), 1, t.size(), stdout);
+            std::fflush(stdout);
+        };
+}
+
+bool PeerConsole::start(int fd) {
+    if (reader_.start(fd)) return true;
+    log_info("console", "stdin is not readable; running without a console");
+    return false;
+}
+
+void PeerConsole::on_eof() {
+    // A peer started with </dev/null (or whose terminal went away) keeps sharing.
+    log_info("console", "end of input; the peer keeps running (stop it with a signal)");
+}
+
+void PeerConsole::on_line(std::string_view line) {
+    if (quitting_) return;
+    if (busy_) {
+        if (parse_peer_command(line).cmd == PeerCommand::quit) return execute(std::string(line));
+        if (queued_.size() >= kMaxQueued) return write("busy: still waiting for the tracker; line ignored\n");
+        queued_.emplace_back(line);
+        return;
+    }
+    execute(std::string(line));
+    drain();
+}
+
+void PeerConsole::drain() {
+    while (!busy_ && !quitting_ && !queued_.empty()) {
+        std::string l = std::move(queued_.front());
+        queued_.pop_front();
+        execute(l);
+    }
+}
+
+void PeerConsole::finish_async(std::string text) {
+    write(text);
+    busy_ = false;
+    if (!executing_) drain();
+}
+
+void PeerConsole::execute(const std::string& line) {
+    ParsedPeerCommand c = parse_peer_command(line);
+    executing_ = true;
+    std::weak_ptr<int> alive = alive_;
+    switch (c.cmd) {
+    case PeerCommand::none: break;
+    case PeerCommand::invalid: write(c.error + "\n"); break;
+    case PeerCommand::help: write(kPeerConsoleHelp); break;
+    case PeerCommand::share: {
+        auto r = cmds_.share(c.arg);
+        write(r ? *r + "\n" : "share: " + r.error().str() + "\n");
+        break;
+    }
+    case PeerCommand::get: {
+        auto r = cmds_.get(c.arg);
+        write(r ? *r + "\n" : "get: " + r.error().str() + "\n");
+        break;
+    }
+    case PeerCommand::status: write(format_status(cmds_.status())); break;
+    case PeerCommand::peers: {
+        auto r = cmds_.peers(c.arg);
+        write(r ? format_peers(*r) : "peers: " + r.error().str() + "\n");
+        break;
+    }
+    case PeerCommand::list:
+        busy_ = true;
+        cmds_.list([this, alive](Result<std::vector<udp::CatalogEntry>> r) {
+            if (alive.expired()) return;
+            finish_async(r ? format_catalog(*r) : "list: " + r.error().str() + "\n");
+        });
+        break;
+    case PeerCommand::scrape:
+        busy_ = true;
+        cmds_.scrape(c.arg, [this, alive](Result<ConsoleScrape> r) {
+            if (alive.expired()) return;
+            finish_async(r ? format_scrape(*r) : "scrape: " + r.error().str() + "\n");
+        });
+        break;
+    case PeerCommand::quit:
+        quitting_ = true;
+        queued_.clear();
+        write("stopping: announcing 'stopped' and saving resume data\n");
+        close();
+        executing_ = false;
+        // Last thing: the node may tear everything down, this console included.
+        if (cmds_.quit) cmds_.quit();
+        return;
+    }
+    executing_ = false;
+}
+
+} // namespace p2p

@@ -1,0 +1,125 @@
+// The console of a running peer (`p2pnode --peer`): one command per line on stdin, answers on stdout.
+//
+//   share PATH   share a file or folder where it is (its data is not copied)
+//   get WHAT     download a .torrent file, a magnet link, a 40-hex info hash or a catalog NAME
+//   list         the tracker's catalog: name, size, seeders, leechers, info hash
+//   scrape WHAT  seeders/leechers/completed of a catalog name, an info hash or one of our torrents
+//   status       each of our torrents: state, percent, rates, peers, bytes moved
+//   peers WHAT   each connected peer of one of our torrents (name or info hash)
+//   help, quit   (quit announces `stopped`, saves resume data and exits)
+//
+// The console knows nothing of PeerNode: the node hands it a PeerConsoleCommands of callbacks, so a test drives
+// it with fakes. Parsing and formatting are pure functions. `list` and `scrape` ask the tracker and answer
+// later: lines read meanwhile wait in a bounded queue (kMaxQueued) so answers come out in command order;
+// `quit` never waits. End of input stops the console only, never the peer (a peer started with </dev/null
+// keeps running). Errors are one line and the console goes on.
+#pragma once
+#include <uv.h>
+
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "base/result.hpp"
+#include "loop/line_reader.hpp"
+#include "proto/udp_tracker.hpp"
+#include "session/torrent.hpp"
+
+namespace p2p {
+
+// ---- the command language
+
+enum class PeerCommand { none, share, get, list, scrape, status, peers, help, quit, invalid };
+
+struct ParsedPeerCommand {
+    PeerCommand cmd = PeerCommand::none; // none: an empty line
+    std::string arg;                     // share/get/scrape/peers: the rest of the line, trimmed, quotes removed
+    std::string error;                   // cmd == invalid: one line without '\n'
+};
+ParsedPeerCommand parse_peer_command(std::string_view line);
+
+// ---- what the node answers with
+
+struct ConsoleTorrentRow {
+    std::string name;
+    std::string info_hash;       // raw 20 bytes
+    std::string state;           // checking, fetching metadata, downloading, seeding, failed
+    std::uint64_t have_bytes = 0, total = 0;
+    double down_rate = 0, up_rate = 0;
+    std::size_t peers = 0;
+    std::uint64_t downloaded = 0, uploaded = 0;
+};
+
+struct ConsoleScrape {
+    std::string name; // empty when asked by info hash and the catalog does not name it
+    std::string info_hash; // raw 20 bytes
+    std::uint32_t seeders = 0, leechers = 0, completed = 0;
+};
+
+using PeerSummary = Torrent::PeerSummary;
+
+struct PeerConsoleCommands {
+    template <class T>
+    using Done = std::function<void(Result<T>)>;
+    std::function<Result<std::string>(const std::string& path)> share; // the answer line, e.g. "hashing ..."
+    std::function<Result<std::string>(const std::string& what)> get;
+    std::function<void(Done<std::vector<udp::CatalogEntry>>)> list;
+    std::function<void(const std::string& what, Done<ConsoleScrape>)> scrape;
+    std::function<std::vector<ConsoleTorrentRow>()> status;
+    std::function<Result<std::vector<PeerSummary>>(const std::string& what)> peers;
+    std::function<void()> quit; // called last: it may tear the console down
+};
+
+// Formatting (each ends with '\n').
+std::string format_status(const std::vector<ConsoleTorrentRow>& rows);
+std::string format_catalog(const std::vector<udp::CatalogEntry>& entries);
+std::string format_scrape(const ConsoleScrape& s);
+std::string format_peers(const std::vector<PeerSummary>& peers);
+// "Transmission 3.00 (-TR3000-)", "p2pnode (-PN0100-)", or the printable prefix of an unknown id.
+std::string client_of(std::string_view peer_id);
+// Flags of one peer: D/d we want its data and it unchokes/chokes us; U/u it wants ours and we unchoke/choke
+// it; S snubbed; I/O incoming/outgoing connection.
+std::string peer_flags(const PeerSummary& p);
+extern const char* const kPeerConsoleHelp;
+
+// ---- the console on stdin
+
+class PeerConsole {
+public:
+    using Write = std::function<void(std::string_view)>;
+    static constexpr std::size_t kMaxQueued = 64; // lines waiting behind a tracker question; more are refused
+
+    // out: where answers go (default: stdout, flushed after each answer).
+    PeerConsole(uv_loop_t* loop, PeerConsoleCommands cmds, Write out = {});
+    PeerConsole(const PeerConsole&) = delete;
+    PeerConsole& operator=(const PeerConsole&) = delete;
+
+    bool start(int fd = 0); // false: fd is not readable; the peer runs without a console
+    void close() { reader_.close(); }
+    bool reading() const { return reader_.active(); }
+
+    // One line of input, as if read from the fd (the reader calls these; tests may too).
+    void on_line(std::string_view line);
+    void on_eof();
+
+private:
+    void execute(const std::string& line);
+    void finish_async(std::string text); // an answer from the tracker arrived
+    void drain();
+    void write(std::string_view text) { out_(text); }
+
+    PeerConsoleCommands cmds_;
+    Write out_;
+    LineReader reader_;
+    std::deque<std::string> queued_; // bounded by kMaxQueued
+    bool busy_ = false;              // a list/scrape answer is outstanding
+    bool executing_ = false;         // inside execute(): an answer given at once must not drain recursively
+    bool quitting_ = false;
+    std::shared_ptr<int> alive_ = std::make_shared<int>(0); // late tracker answers check it
+};
+
+} // namespace p2p
