@@ -299,13 +299,34 @@ TEST_CASE("picker: partial pieces are finished before new ones") {
     REQUIRE(a.size() == 2);
     CHECK(a[0] == BlockRequest{0, 0, B});
     CHECK(a[1] == BlockRequest{0, B, B});
-    for (int k = 0; k < 5; ++k) p.peer_have(0); // piece 0 is now the most common: it is in progress anyway
-    auto b = pick(p, 2, all, 3);
+    auto b = pick(p, 2, all, 3); // piece 0 (availability 1) is no more common than fresh piece 1 (2)
     REQUIRE(b.size() == 3);
     CHECK(b[0] == BlockRequest{0, 2 * B, B});
     CHECK(b[1] == BlockRequest{0, 3 * B, B});
     CHECK(b[2].piece == 1); // then the rarest new piece
     CHECK(p.num_downloading() == 2);
+    CHECK(p.check_invariants());
+}
+
+TEST_CASE("picker: another peer's partial piece more common than a fresh piece this peer offers is left") {
+    auto p = make(3, 4 * B, 3ull * 4 * B);
+    p.add_peer_bitfield(Bitfield(3, true));
+    p.peer_have(1);
+    p.peer_have(2);
+    p.peer_have(2); // availability 1, 2, 3
+    const Bitfield all(3, true);
+    REQUIRE(pick(p, 1, all, 1)[0].piece == 0);
+    for (int k = 0; k < 5; ++k) p.peer_have(0); // piece 0 becomes the most common (6) while in progress
+    // Peer 2 (think: the seed) offers fresh piece 1 (availability 2): it starts that instead of helping with
+    // piece 0, which the other peers can supply.
+    auto b = pick(p, 2, all, 4);
+    REQUIRE(b.size() == 4);
+    for (const auto& r : b) CHECK(r.piece == 1);
+    // A peer whose only offer is the common partial piece still helps finish it.
+    auto c = pick(p, 3, bits(3, {0}), 2);
+    REQUIRE(c.size() == 2);
+    CHECK(c[0] == BlockRequest{0, B, B});
+    CHECK(c[1] == BlockRequest{0, 2 * B, B});
     CHECK(p.check_invariants());
 }
 

@@ -225,3 +225,31 @@ TEST_CASE("tcp transport: connect timeout") {
     REQUIRE(tl.run_until([&] { return called; }, 5000));
     CHECK_FALSE(err.empty());
 }
+
+TEST_CASE("tcp transport: a small slice of a big buffer is copied, not pinned, while queued") {
+    TestLoop tl;
+    {
+        Pair p(tl);
+        Sink at_server, at_client;
+        p.client->start(&at_client);
+        // The server does not read yet, so the slices stay queued (corked) at the client.
+        auto big = std::make_shared<const std::string>(pattern(1 << 20, 3));   // a 1 MiB piece
+        auto small = std::make_shared<const std::string>(pattern(32768, 4));   // a 32 KiB piece
+        unsigned char hdr[13] = {};
+        std::string expect;
+        {
+            ScopedCork cork(*p.client);
+            p.client->send_piece(hdr, big, 16384, 16384);
+            p.client->send_piece(hdr, small, 16384, 16384);
+            expect.append(reinterpret_cast<char*>(hdr), 13).append(*big, 16384, 16384);
+            expect.append(reinterpret_cast<char*>(hdr), 13).append(*small, 16384, 16384);
+            CHECK(big.use_count() == 1);   // copied: the 1 MiB buffer is not held by the queue
+            CHECK(small.use_count() == 2); // referenced: half of its buffer, zero copy
+            CHECK(p.client->queued_bytes() == expect.size());
+        }
+        p.server->start(&at_server);
+        REQUIRE(tl.run_until([&] { return at_server.got.size() >= expect.size(); }));
+        CHECK(at_server.got == expect);
+        REQUIRE(tl.run_until([&] { return small.use_count() == 1; }));
+    }
+}

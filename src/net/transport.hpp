@@ -13,8 +13,10 @@
 //    them completes (or the connection is closed), then frees them.
 //  - send_piece(header, payload, off, len) copies the 13-byte header into the transport and keeps a reference
 //    (shared_ptr copy) to the payload until the write completes; the payload bytes [off, off+len) are written
-//    straight from the caller's buffer, never copied. The caller must not mutate *payload afterwards (it is
-//    const for that reason).
+//    straight from the caller's buffer. Exception: a slice much smaller than its buffer (a 16 KiB block of a
+//    4 MiB piece) is copied, so a peer that stops reading cannot pin whole pieces through the send queue (the
+//    memory held stays a small multiple of queued_bytes()). The caller must not mutate *payload afterwards (it
+//    is const for that reason).
 //  - Small sends are coalesced; while corked (cork()/uncork(), or ScopedCork) nothing is written, so a burst of
 //    messages produced while handling one event leaves in a single vectored write.
 //  - queued_bytes() counts bytes accepted but not yet written. Callers apply back-pressure by checking it

@@ -141,6 +141,28 @@ struct Storage::Impl : std::enable_shared_from_this<Impl> {
         if (cb) post([cb = std::move(cb), st = std::move(st)]() mutable { cb(std::move(st)); });
     }
 
+    // --- one user callback for a fan-out of n operations (one per file) ---
+    // The returned function is called once per operation: results are folded (a hard error wins), and after the
+    // n-th call the storage is marked failed on error and `done` is delivered, exactly once. Copies share state.
+    std::function<void(IoStatus)> fan_in(std::size_t n, std::function<void(Status)> done) {
+        struct Job {
+            std::size_t remaining;
+            IoStatus st;
+            std::function<void(Status)> done;
+        };
+        auto job = std::make_shared<Job>(Job{n, fsr::io_ok(), std::move(done)});
+        auto self = shared_from_this();
+        return [self, job](IoStatus st) {
+            fold(job->st, std::move(st));
+            if (--job->remaining > 0) return;
+            if (!job->st.ok()) {
+                self->mark_failed(job->st.err);
+                return self->deliver(std::move(job->done), job->st.err);
+            }
+            self->deliver(std::move(job->done), ok_status());
+        };
+    }
+
     // --- bounded in-flight operations ---
     void submit(std::function<void()> op) {
         if (inflight < limits.max_inflight_ops) {
@@ -281,23 +303,7 @@ Storage::~Storage() {
 void Storage::open(std::function<void(Status)> done) {
     auto self = impl_;
     if (self->meta.files.empty()) return self->deliver(std::move(done), ok_status());
-    struct Job {
-        std::size_t remaining;
-        IoStatus st;
-        std::function<void(Status)> done;
-    };
-    auto job = std::make_shared<Job>();
-    job->remaining = self->meta.files.size();
-    job->done = std::move(done);
-    auto one_done = [self, job](IoStatus st) {
-        fold(job->st, std::move(st));
-        if (--job->remaining > 0) return;
-        if (!job->st.ok()) {
-            self->mark_failed(job->st.err);
-            return self->deliver(std::move(job->done), job->st.err);
-        }
-        self->deliver(std::move(job->done), ok_status());
-    };
+    auto one_done = self->fan_in(self->meta.files.size(), std::move(done));
     for (std::size_t i = 0; i < self->meta.files.size(); ++i) {
         self->submit([self, i, one_done]() {
             self->fds.acquire(i, self->opener(i, true), [self, i, one_done](uv_file fd, IoStatus st) {
@@ -475,25 +481,12 @@ void Storage::flush(std::function<void(Status)> done) {
     std::set<std::size_t> files = std::move(self->dirty);
     self->dirty.clear();
     if (files.empty()) return self->deliver(std::move(done), ok_status());
-    struct Job {
-        std::size_t remaining;
-        IoStatus st;
-        std::function<void(Status)> done;
-    };
-    auto job = std::make_shared<Job>();
-    job->remaining = files.size();
-    job->done = std::move(done);
+    auto all_done = self->fan_in(files.size(), std::move(done));
     for (std::size_t i : files) {
-        self->submit([self, i, job]() {
-            auto one_done = [self, i, job](IoStatus st) {
+        self->submit([self, i, all_done]() {
+            auto one_done = [self, i, all_done](IoStatus st) {
                 if (!st.ok()) self->dirty.insert(i); // still not known to be on disk
-                fold(job->st, std::move(st));
-                if (--job->remaining > 0) return;
-                if (!job->st.ok()) {
-                    self->mark_failed(job->st.err);
-                    return self->deliver(std::move(job->done), job->st.err);
-                }
-                self->deliver(std::move(job->done), ok_status());
+                all_done(std::move(st));
             };
             self->fds.acquire(i, self->opener(i, false), [self, i, one_done](uv_file fd, IoStatus st) {
                 if (!st.ok()) {

@@ -5,6 +5,7 @@
 // so counting and "any piece they have that we lack" run a word at a time. Spare bits of the last word are always
 // zero (every mutator keeps that invariant) so count()/all() need no masking.
 #pragma once
+#include <bit>
 #include <cstddef>
 #include <cstdint>
 #include <string>
@@ -39,6 +40,16 @@ public:
     bool has_any_not_in(const Bitfield& other) const;
 
     const std::vector<std::uint64_t>& words() const { return words_; }
+
+    // Calls fn(i) for every set bit i in increasing order, a word at a time (skips empty words; O(size/64 +
+    // count)). fn must not modify this bitfield.
+    template <class F>
+    void for_each_set(F fn) const {
+        for (std::size_t w = 0; w < words_.size(); ++w) {
+            for (std::uint64_t v = words_[w]; v; v &= v - 1)
+                fn(static_cast<std::uint32_t>(w * 64 + static_cast<std::size_t>(std::countr_zero(v))));
+        }
+    }
 
     // BEP 3 wire bytes: exactly ceil(nbits/8) bytes, high bit first, spare bits zero — otherwise an error
     // (op "bitfield.from_wire"). A peer sending a bad bitfield must be disconnected (BEP 3).

@@ -110,31 +110,19 @@ void PiecePicker::avail_changed(std::uint32_t piece, std::uint32_t old_avail) {
 
 void PiecePicker::add_peer_bitfield(const Bitfield& peer_has) {
     if (peer_has.size() != num_pieces_) return;
-    const auto& words = peer_has.words();
-    for (std::size_t w = 0; w < words.size(); ++w) {
-        std::uint64_t v = words[w];
-        while (v) {
-            const auto i = static_cast<std::uint32_t>(w * 64 + static_cast<std::size_t>(std::countr_zero(v)));
-            v &= v - 1;
-            ++avail_[i];
-            avail_changed(i, avail_[i] - 1);
-        }
-    }
+    peer_has.for_each_set([this](std::uint32_t i) {
+        ++avail_[i];
+        avail_changed(i, avail_[i] - 1);
+    });
 }
 
 void PiecePicker::remove_peer_bitfield(const Bitfield& peer_has) {
     if (peer_has.size() != num_pieces_) return;
-    const auto& words = peer_has.words();
-    for (std::size_t w = 0; w < words.size(); ++w) {
-        std::uint64_t v = words[w];
-        while (v) {
-            const auto i = static_cast<std::uint32_t>(w * 64 + static_cast<std::size_t>(std::countr_zero(v)));
-            v &= v - 1;
-            if (avail_[i] == 0) continue; // unbalanced call; never underflow
-            --avail_[i];
-            avail_changed(i, avail_[i] + 1);
-        }
-    }
+    peer_has.for_each_set([this](std::uint32_t i) {
+        if (avail_[i] == 0) return; // unbalanced call; never underflow
+        --avail_[i];
+        avail_changed(i, avail_[i] + 1);
+    });
 }
 
 void PiecePicker::peer_have(std::uint32_t piece) {
@@ -220,13 +208,18 @@ std::size_t PiecePicker::pick(PeerToken peer, const Bitfield& peer_has, std::siz
     if (peer_has.size() != num_pieces_ || max_blocks == 0 || is_complete()) return 0;
     std::size_t got = 0;
 
-    // 1. Partial pieces: those this peer is already part of, then any other (oldest first).
+    // 1. Partial pieces: those this peer is already part of, then any other (oldest first) -- but not another
+    // peer's partial piece that is more common than the rarest fresh piece this peer offers: a seed's upload
+    // is the swarm's scarcest resource, and spending it on blocks other leechers could supply makes the seed
+    // send the file more than once (tools/swarm measured the seed uploading 1.3x the file before this rule).
     if (total_free_ > 0) {
+        const std::uint32_t rarest = rarest_fresh_avail(peer_has);
         for (int pass = 0; pass < 2 && got < max_blocks; ++pass) {
             for (std::uint32_t slot : active_) {
                 Download& d = slots_[slot];
                 if (d.num_free == 0 || !peer_has.get(d.piece)) continue;
                 if (contains(d.peers, peer) != (pass == 0)) continue;
+                if (pass == 1 && avail_[d.piece] > rarest) continue;
                 got += request_free(d, peer, max_blocks - got, out);
                 if (got == max_blocks) return got;
             }
@@ -262,6 +255,20 @@ std::size_t PiecePicker::pick(PeerToken peer, const Bitfield& peer_has, std::siz
     // 3. Endgame duplicates.
     if (is_endgame()) got += request_endgame(peer, peer_has, max_blocks - got, out);
     return got;
+}
+
+std::uint32_t PiecePicker::rarest_fresh_avail(const Bitfield& peer_has) const {
+    // Bounded scan: a peer holding few pieces could make this O(pieces); past the bound we answer "unknown"
+    // (no piece is skipped), which is the old behaviour.
+    constexpr std::size_t kMaxScan = 512;
+    std::size_t scanned = 0;
+    for (std::size_t a = 0; a < buckets_.size() && scanned < kMaxScan; ++a) {
+        for (std::uint32_t piece : buckets_[a]) {
+            if (peer_has.get(piece)) return static_cast<std::uint32_t>(a);
+            if (++scanned == kMaxScan) break;
+        }
+    }
+    return UINT32_MAX;
 }
 
 std::size_t PiecePicker::request_endgame(PeerToken peer, const Bitfield& peer_has, std::size_t max,

@@ -172,6 +172,8 @@ private:
     void deactivate(std::uint32_t slot);
     void abandon_if_idle(std::uint32_t slot);
     std::size_t request_free(Download& d, PeerToken peer, std::size_t max, std::vector<BlockRequest>& out);
+    // The availability of the rarest not-started piece the peer has (UINT32_MAX: none found in a bounded scan).
+    std::uint32_t rarest_fresh_avail(const Bitfield& peer_has) const;
     std::size_t request_endgame(PeerToken peer, const Bitfield& peer_has, std::size_t max,
                                 std::vector<BlockRequest>& out);
     static bool remove_requester(Block& b, PeerToken peer);
