@@ -454,3 +454,25 @@ TEST_CASE("extensions: a simultaneous open keeps the connection dialled by the s
         CHECK(f.t->num_links() == 1);
     }
 }
+
+// Not an extension, but this file has the fixture that drives a real Torrent byte by byte.
+TEST_CASE("choking: a slot freed between rechoke rounds goes to a waiting peer at once") {
+    Fixture f;
+    std::vector<Peer> peers;
+    for (int i = 0; i < 6; ++i) peers.push_back(f.attach("198.51.100." + std::to_string(20 + i) + ":6881"));
+    const std::string interested = std::string("\0\0\0\1\2", 5);
+    const std::string not_interested = std::string("\0\0\0\1\3", 5);
+    for (auto& p : peers) p.probe->inject(interested);
+    auto unchoked = [&](std::size_t from) {
+        std::size_t n = 0;
+        for (std::size_t i = from; i < peers.size(); ++i) n += peers[i].conn->am_choking() ? 0 : 1;
+        return n;
+    };
+    CHECK(unchoked(0) == 4); // the default four upload slots, no more
+    REQUIRE_FALSE(peers[0].conn->am_choking());
+    CHECK(peers[5].conn->am_choking());
+    peers[0].probe->inject(not_interested); // frees its slot...
+    CHECK(unchoked(1) == 4);                // ...and a waiting peer has it now, not after the next round
+    peers[1].probe->remote_close();         // a peer holding a slot leaves
+    CHECK(unchoked(2) == 4);
+}

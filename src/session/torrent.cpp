@@ -218,6 +218,7 @@ void Torrent::drop(PeerLink& link, const std::string& why) {
     if (link.dead) return;
     link.dead = true;
     log_debug("torrent", meta_.name + ": dropping " + link.address + ": " + why);
+    const bool held_slot = !link.conn->am_choking() && link.conn->peer_interested();
     link.conn->close();
     if (picker_) {
         picker_->on_peer_gone(link.token);
@@ -240,6 +241,7 @@ void Torrent::drop(PeerLink& link, const std::string& why) {
     std::vector<PeerLink*> others;
     for (auto& l : links_) others.push_back(l.get());
     for (PeerLink* l : others) fill_requests(*l);
+    if (held_slot && !shutting_down_) fill_free_slot();
 }
 
 bool Torrent::on_handshake(PeerConnection& conn, const wire::Handshake& hs) {
@@ -550,11 +552,26 @@ void Torrent::on_interested(PeerConnection& conn) {
     std::size_t unchoked = 0;
     for (auto& l : links_)
         if (!l->dead && !l->conn->am_choking() && l->conn->peer_interested()) ++unchoked;
-    if (conn.am_choking() && unchoked <= cfg_.upload_slots) conn.unchoke();
+    if (conn.am_choking() && unchoked < cfg_.upload_slots) conn.unchoke();
 }
 
 void Torrent::on_not_interested(PeerConnection& conn) {
-    if (available_.all() && conn.peer_pieces().all()) drop(link_of(conn), "both sides are seeds");
+    if (available_.all() && conn.peer_pieces().all()) return drop(link_of(conn), "both sides are seeds");
+    if (!conn.am_choking()) fill_free_slot();
+}
+
+// An upload slot freed between rechoke rounds (its peer left or lost interest): give it to a waiting peer now
+// rather than at the next 10 s round. At the end of a swarm's download, the last leechers are exactly the
+// peers left waiting, and 10 s of idle upload there is most of the gap to the optimal finish time (tools/swarm).
+void Torrent::fill_free_slot() {
+    std::size_t unchoked = 0;
+    PeerLink* best = nullptr;
+    for (auto& l : links_) {
+        if (l->dead || l->conn->state() != PeerConnection::State::Active || !l->conn->peer_interested()) continue;
+        if (!l->conn->am_choking()) ++unchoked;
+        else if (!best || l->conn->download_rate() > best->conn->download_rate()) best = l.get();
+    }
+    if (best && unchoked < cfg_.upload_slots) best->conn->unchoke();
 }
 
 void Torrent::on_request(PeerConnection& conn, const BlockRequest& r) {

@@ -154,6 +154,7 @@ private:
     void ban_ip(const std::string& ip, const std::string& why);
     void piece_written(std::uint32_t index, Status st);
     void rechoke(std::uint64_t now_ms);
+    void fill_free_slot();
     void check_snubs(std::uint64_t now_ms);
     void save_resume(std::function<void()> done);
     void strike(std::uint64_t token);
