@@ -397,6 +397,22 @@ TEST_CASE("connection: 100 000 requests hit the queue cap and disconnect") {
     CHECK(o.events.back().find("more than 500 queued requests") != std::string::npos);
 }
 
+TEST_CASE("connection: a peer that keeps requesting while choked is disconnected, and its rejects stay bounded") {
+    for (bool fast : {true, false}) {
+        CAPTURE(fast);
+        Owner o;
+        o.make_outgoing(fast);
+        o.probe->inject(handshake());
+        o.probe->take_sent();
+        std::string flood;
+        for (std::uint32_t i = 0; i < 100'000; ++i) flood += msg_request(i % 9, 0, 1 + (i / 9) % 16384);
+        o.probe->inject(flood);
+        REQUIRE(o.closed());
+        CHECK(o.events.back().find("more than 500 requests while choked") != std::string::npos);
+        CHECK(o.probe->sent.size() <= 500 * msg_reject(0, 0, 1).size()); // at most one reject per allowed request
+    }
+}
+
 TEST_CASE("connection: requests while we choke") {
     SUBCASE("BEP 3: ignored") {
         Owner o;

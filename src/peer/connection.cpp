@@ -219,6 +219,7 @@ void PeerConnection::send_have(std::uint32_t index) {
 void PeerConnection::choke() {
     if (!can_send() || am_choking_) return;
     am_choking_ = true;
+    requests_while_choked_ = 0;
     sent_message_ = true;
     std::string m;
     wire::encode_simple(m, wire::MsgId::choke);
@@ -237,6 +238,7 @@ void PeerConnection::choke() {
 void PeerConnection::unchoke() {
     if (!can_send() || !am_choking_) return;
     am_choking_ = false;
+    requests_while_choked_ = 0;
     sent_message_ = true;
     std::string m;
     wire::encode_simple(m, wire::MsgId::unchoke);

@@ -252,6 +252,7 @@ private:
     void send_handshake();
     bool valid_block(std::uint32_t index, std::uint32_t begin, std::uint32_t length) const;
     bool granted_fast(std::uint32_t index) const;
+    bool count_choked_request(); // false: closed for too many requests while choked
     std::uint64_t now() const { return cfg_.clock(); }
     std::size_t max_message() const;
 
@@ -282,6 +283,7 @@ private:
     std::deque<BlockRequest> incoming_;
     std::deque<BlockRequest> outgoing_;
     std::vector<std::uint32_t> allowed_fast_out_; // bounded by cfg_.max_allowed_fast
+    std::size_t requests_while_choked_ = 0;       // since our last choke/unchoke; max_incoming_requests
 
     std::uint64_t downloaded_ = 0, uploaded_ = 0;
     RateMeter down_rate_, up_rate_;

@@ -56,6 +56,7 @@ bool PeerConnection::dispatch_without_metadata(const Message& m) {
         return true;
     case MsgId::request:
         // We choke the peer for the whole connection. BEP 6: every request gets exactly one answer.
+        if (!count_choked_request()) return false;
         if (fast_) {
             std::string out;
             wire::encode_reject(out, m.index, m.begin, m.length);
@@ -145,6 +146,7 @@ bool PeerConnection::on_request_msg(const Message& m) {
     const BlockRequest r{m.index, m.begin, m.length};
     if (am_choking_ && !granted_fast(m.index)) {
         // BEP 3: requests while choked are dropped; BEP 6: every request gets exactly one answer, so reject it.
+        if (!count_choked_request()) return false;
         if (fast_) {
             std::string out;
             wire::encode_reject(out, r.index, r.begin, r.length);
@@ -157,6 +159,15 @@ bool PeerConnection::on_request_msg(const Message& m) {
         return fail("more than " + std::to_string(cfg_.max_incoming_requests) + " queued requests");
     incoming_.push_back(r);
     return emit([&] { owner_.on_request(*this, r); });
+}
+
+// Requests that cross our choke on the wire are normal (up to the peer's pipeline); a peer that goes on
+// requesting while choked only makes us write rejects it will never stop asking for, and a peer that does not
+// read its socket would grow our send queue with them. More than max_incoming_requests since our last
+// choke/unchoke is a disconnect, like a full request queue.
+bool PeerConnection::count_choked_request() {
+    if (++requests_while_choked_ <= cfg_.max_incoming_requests) return true;
+    return fail("more than " + std::to_string(cfg_.max_incoming_requests) + " requests while choked");
 }
 
 bool PeerConnection::on_cancel_msg(const Message& m) {
