@@ -9,32 +9,6 @@
 
 namespace p2p {
 
-std::vector<PeerEndpoint> to_endpoints(const std::vector<udp::CompactPeer>& peers) {
-    std::vector<PeerEndpoint> out;
-    out.reserve(peers.size());
-    for (const auto& cp : peers) {
-        PeerEndpoint e;
-        e.port = cp.port;
-        char text[INET6_ADDRSTRLEN] = {};
-        if (cp.v6) {
-            auto* a = reinterpret_cast<sockaddr_in6*>(&e.addr);
-            a->sin6_family = AF_INET6;
-            a->sin6_port = htons(cp.port);
-            std::memcpy(&a->sin6_addr, cp.ip.data(), 16);
-            uv_ip6_name(a, text, sizeof text);
-        } else {
-            auto* a = reinterpret_cast<sockaddr_in*>(&e.addr);
-            a->sin_family = AF_INET;
-            a->sin_port = htons(cp.port);
-            std::memcpy(&a->sin_addr, cp.ip.data(), 4);
-            uv_ip4_name(a, text, sizeof text);
-        }
-        e.ip = text;
-        out.push_back(std::move(e));
-    }
-    return out;
-}
-
 HttpTrackerClient::HttpTrackerClient(uv_loop_t* loop, std::string url, HttpGetOptions options)
     : loop_(loop), url_(std::move(url)), opt_(std::move(options)), parsed_(http_tracker::parse_url(url_)) {}
 

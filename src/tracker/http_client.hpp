@@ -56,7 +56,5 @@ private:
     std::vector<std::unique_ptr<Op>> ops_; // bounded by kMaxPending
 };
 
-// Turns decoded tracker peers into endpoints ready for uv_tcp_connect (shared with tests).
-std::vector<PeerEndpoint> to_endpoints(const std::vector<udp::CompactPeer>& peers);
 
 } // namespace p2p

@@ -42,6 +42,32 @@ Result<UdpTrackerUrl> parse_udp_tracker_url(std::string_view url) {
     return u;
 }
 
+std::vector<PeerEndpoint> to_endpoints(const std::vector<udp::CompactPeer>& peers) {
+    std::vector<PeerEndpoint> out;
+    out.reserve(peers.size());
+    for (const auto& cp : peers) {
+        PeerEndpoint e;
+        e.port = cp.port;
+        char text[INET6_ADDRSTRLEN] = {};
+        if (cp.v6) {
+            auto* a = reinterpret_cast<sockaddr_in6*>(&e.addr);
+            a->sin6_family = AF_INET6;
+            a->sin6_port = htons(cp.port);
+            std::memcpy(&a->sin6_addr, cp.ip.data(), 16);
+            uv_ip6_name(a, text, sizeof text);
+        } else {
+            auto* a = reinterpret_cast<sockaddr_in*>(&e.addr);
+            a->sin_family = AF_INET;
+            a->sin_port = htons(cp.port);
+            std::memcpy(&a->sin_addr, cp.ip.data(), 4);
+            uv_ip4_name(a, text, sizeof text);
+        }
+        e.ip = text;
+        out.push_back(std::move(e));
+    }
+    return out;
+}
+
 struct UdpTrackerClient::Op {
     std::uint32_t action = 0;
     std::uint32_t tid = 0;
@@ -338,27 +364,7 @@ void UdpTrackerClient::announce(const AnnounceParams& p, Callback<AnnounceResult
         auto r = udp::decode_announce_response(*raw, over_v6);
         if (!r) return cb(make_error(where(), r.error().str()));
         AnnounceResult out{r->interval, r->leechers, r->seeders, {}};
-        out.peers.reserve(r->peers.size());
-        for (const auto& cp : r->peers) {
-            PeerEndpoint e;
-            e.port = cp.port;
-            char text[INET6_ADDRSTRLEN] = {};
-            if (cp.v6) {
-                auto* a = reinterpret_cast<sockaddr_in6*>(&e.addr);
-                a->sin6_family = AF_INET6;
-                a->sin6_port = htons(cp.port);
-                std::memcpy(&a->sin6_addr, cp.ip.data(), 16);
-                uv_ip6_name(a, text, sizeof text);
-            } else {
-                auto* a = reinterpret_cast<sockaddr_in*>(&e.addr);
-                a->sin_family = AF_INET;
-                a->sin_port = htons(cp.port);
-                std::memcpy(&a->sin_addr, cp.ip.data(), 4);
-                uv_ip4_name(a, text, sizeof text);
-            }
-            e.ip = text;
-            out.peers.push_back(std::move(e));
-        }
+        out.peers = to_endpoints(r->peers);
         cb(std::move(out));
     });
 }

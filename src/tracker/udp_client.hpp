@@ -48,6 +48,9 @@ struct PeerEndpoint {
     sockaddr_storage addr{}; // ready for uv_tcp_connect
 };
 
+// Turns decoded tracker peers (BEP 15 or HTTP replies) into endpoints ready for uv_tcp_connect.
+std::vector<PeerEndpoint> to_endpoints(const std::vector<udp::CompactPeer>& peers);
+
 struct AnnounceResult {
     std::uint32_t interval = 0, leechers = 0, seeders = 0;
     std::vector<PeerEndpoint> peers;
