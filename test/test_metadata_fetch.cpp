@@ -23,6 +23,8 @@
 #include "session/session.hpp"
 #include "test_util.hpp"
 
+using p2p::test::run_until;
+
 using namespace p2p;
 
 namespace {
@@ -345,20 +347,6 @@ TEST_CASE("metadata fetch: our peer's metadata requests are rejected; give_up re
     CHECK(fx.done_calls == 1);
 }
 
-namespace {
-bool run_until(Loop& loop, const std::function<bool()>& pred, std::uint64_t timeout_ms) {
-    bool ok = false;
-    const std::uint64_t deadline = loop.now_ms() + timeout_ms;
-    Timer poll(loop.get());
-    poll.start(0, 5, [&] {
-        if (pred()) ok = true;
-        if (ok || loop.now_ms() >= deadline) loop.stop();
-    });
-    loop.run();
-    poll.stop();
-    return ok;
-}
-} // namespace
 
 TEST_CASE("metadata fetch: from a seeding Session over loopback TCP") {
     namespace fs = std::filesystem;

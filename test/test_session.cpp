@@ -23,6 +23,8 @@
 #include "session/session.hpp"
 #include "test_util.hpp"
 
+using p2p::test::run_until;
+
 using namespace p2p;
 namespace fs = std::filesystem;
 
@@ -63,20 +65,6 @@ struct Content {
         meta = *m;
     }
 };
-
-// Runs the loop until pred() holds (true) or timeout_ms passes (false).
-bool run_until(Loop& loop, const std::function<bool()>& pred, std::uint64_t timeout_ms) {
-    bool ok = false;
-    const std::uint64_t deadline = loop.now_ms() + timeout_ms;
-    Timer poll(loop.get());
-    poll.start(0, 5, [&] {
-        if (pred()) ok = true;
-        if (ok || loop.now_ms() >= deadline) loop.stop();
-    });
-    loop.run();
-    poll.stop();
-    return ok;
-}
 
 sockaddr_storage loopback(std::uint16_t port) {
     sockaddr_storage ss{};

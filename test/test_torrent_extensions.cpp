@@ -28,23 +28,12 @@
 #include "session/torrent_extensions.hpp"
 #include "test_util.hpp"
 
+using p2p::test::run_until;
+
 using namespace p2p;
 namespace fs = std::filesystem;
 
 namespace {
-
-bool run_until(Loop& loop, const std::function<bool()>& pred, std::uint64_t timeout_ms) {
-    bool ok = false;
-    const std::uint64_t deadline = loop.now_ms() + timeout_ms;
-    Timer poll(loop.get());
-    poll.start(0, 5, [&] {
-        if (pred()) ok = true;
-        if (ok || loop.now_ms() >= deadline) loop.stop();
-    });
-    loop.run();
-    poll.stop();
-    return ok;
-}
 
 // One data file plus many empty files with long names: the info dictionary spans three 16 KiB metadata
 // pieces (the last one short), while the payload stays small.

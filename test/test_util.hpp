@@ -4,7 +4,11 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <string>
+
+#include "loop/loop.hpp"
+#include "loop/timer.hpp"
 
 namespace p2p::test {
 
@@ -34,6 +38,20 @@ inline std::string pseudo_random(std::size_t n, std::uint32_t seed) {
         c = static_cast<char>(x);
     }
     return s;
+}
+
+// Runs the loop until pred() holds (true) or timeout_ms passes (false); pred is polled every 5 ms.
+inline bool run_until(Loop& loop, const std::function<bool()>& pred, std::uint64_t timeout_ms) {
+    bool ok = false;
+    const std::uint64_t deadline = loop.now_ms() + timeout_ms;
+    Timer poll(loop.get());
+    poll.start(0, 5, [&] {
+        if (pred()) ok = true;
+        if (ok || loop.now_ms() >= deadline) loop.stop();
+    });
+    loop.run();
+    poll.stop();
+    return ok;
 }
 
 } // namespace p2p::test
