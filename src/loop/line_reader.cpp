@@ -50,7 +50,10 @@ struct LineReader::Block {
     }
 
     // Splits data into lines; stops as soon as a callback closed the reader.
+    // Both may run inside on_file_read, which holds the block busy across feed(): they free a closed block
+    // only when they are the outermost holder (freeing it under on_file_read was a use-after-free).
     static void feed(Block* b, std::string_view data) {
+        const bool nested = b->busy;
         b->busy = true;
         for (char c : data) {
             if (b->closed) break;
@@ -73,12 +76,13 @@ struct LineReader::Block {
             line.swap(b->pending);
             b->on_line(line, false);
         }
-        b->busy = false;
-        maybe_free(b);
+        b->busy = nested;
+        if (!nested) maybe_free(b);
     }
 
     // End of input or a read error: the last unterminated line, then on_eof; the reader is closed after.
     static void end(Block* b) {
+        const bool nested = b->busy;
         b->busy = true;
         if (!b->closed && !b->discarding && !b->pending.empty()) {
             std::string line;
@@ -89,8 +93,8 @@ struct LineReader::Block {
             shut(b);
             if (b->on_eof) b->on_eof();
         }
-        b->busy = false;
-        maybe_free(b);
+        b->busy = nested;
+        if (!nested) maybe_free(b);
     }
 
     static void read_file(Block* b) {
