@@ -32,7 +32,7 @@ wait_seeders "$HB" 1 30
 
 DL=$W/dl
 mkdir -p "$DL"
-spawn leech timeout -k 5 90 env LD_PRELOAD="$W/eio_shim.so" EIO_DIR="$DL/big" EIO_AFTER=$((1024 * 1024)) \
+spawn leech timeout -k 5 90 env LD_PRELOAD="$(preload_list "$W/eio_shim.so")" EIO_DIR="$DL/big" EIO_AFTER=$((1024 * 1024)) \
     "$P2PNODE" --peer --get "$W/small.torrent" --get "$W/big.torrent" --into "$DL" --tracker "$TURL" \
     --bind 127.0.0.1 --port 0 --exit-when-done --timeout 60 --no-console --quiet
 await leech

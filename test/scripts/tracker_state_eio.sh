@@ -43,7 +43,7 @@ cp "$STATE" "$W/state.before"
 say "run 1 saved $(wc -c <"$STATE") bytes"
 
 # ---- 2. every write under $W/state fails ----
-IN=(env LD_PRELOAD="$W/eio_shim.so" EIO_DIR="$W/state" EIO_AFTER=0 EIO_FSYNC=1)
+IN=(env LD_PRELOAD="$(preload_list "$W/eio_shim.so")" EIO_DIR="$W/state" EIO_AFTER=0 EIO_FSYNC=1)
 tracker_start run2 --bind 127.0.0.1 --port 0 --state "$STATE" --no-console || fail "tracker run 2 did not start"
 IN=()
 expect "$HA" 1 0

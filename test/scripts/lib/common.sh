@@ -129,6 +129,14 @@ start() {
 }
 pid_of() { local v="PID_$1"; echo "${!v}"; }
 
+# preload_list LIB: the LD_PRELOAD value that injects LIB into $P2PNODE. A sanitizer build (make check-asan)
+# links its runtime dynamically, and that runtime refuses to start unless it comes first in the preload list.
+preload_list() {
+    local rt
+    rt=$(ldd "$P2PNODE" 2>/dev/null | awk '/libasan|libclang_rt\.asan|libtsan|libubsan/ {print $3; exit}')
+    echo "${rt:+$rt:}$1"
+}
+
 # await NAME: wait for NAME to exit; sets RC_<NAME>.
 await() {
     local pid rc=0
