@@ -18,9 +18,11 @@
 #include "session/announcer.hpp"
 #include "tracker/http_client.hpp"
 #include "tracker/http_get.hpp"
+#include "test_util.hpp"
 
 using namespace p2p;
 namespace ht = p2p::http_tracker;
+using p2p::test::run_until_flag;
 
 namespace {
 
@@ -151,17 +153,6 @@ std::string http_ok(const std::string& body, const std::string& extra = "") {
            extra + "\r\n" + body;
 }
 
-// Runs the loop until done or a 10 s guard; fails the test on the guard.
-void run_until(Loop& loop, const bool& done) {
-    Timer guard(loop.get());
-    guard.start(10'000, 0, [&] { loop.stop(); });
-    while (!done) {
-        uv_run(loop.get(), UV_RUN_ONCE);
-        if (!guard.active()) break;
-    }
-    REQUIRE(done);
-}
-
 // Runs the loop for ms milliseconds (for "nothing happens" checks).
 void run_for(Loop& loop, std::uint64_t ms) {
     bool done = false;
@@ -177,7 +168,7 @@ Result<HttpResponse> get_once(Loop& loop, const std::string& url, HttpGetOptions
         out = std::move(r);
         done = true;
     });
-    run_until(loop, done);
+    REQUIRE(run_until_flag(loop, done));
     return std::move(*out);
 }
 
@@ -528,7 +519,7 @@ TEST_CASE("http get: errors - body over the cap, timeout, refused, malformed, tr
             called = true;
         });
         CHECK_FALSE(called);
-        run_until(loop, called);
+        REQUIRE(run_until_flag(loop, called));
         auto n = get_once(loop, "http://no-such-host.invalid/announce");
         REQUIRE_FALSE(n.ok());
         CHECK(n.error().op.find("resolve") != std::string::npos);
@@ -581,7 +572,7 @@ TEST_CASE("http tracker client: announce, errors, and a callback that destroys t
         done = true;
     });
     CHECK(client->pending() == 1);
-    run_until(loop, done);
+    REQUIRE(run_until_flag(loop, done));
     CHECK(client->pending() == 0);
     REQUIRE(srv.requests.size() == 1);
     CHECK(srv.requests[0].rfind(std::string("GET /announce?passkey=k&info_hash=") + kWikiHashEncoded +
@@ -597,7 +588,7 @@ TEST_CASE("http tracker client: announce, errors, and a callback that destroys t
             CHECK_MESSAGE(r.error().str().find(what) != std::string::npos, r.error().str());
             d = true;
         });
-        run_until(loop, d);
+        REQUIRE(run_until_flag(loop, d));
     };
     expect_error("/fail", "failure reason: unregistered");
     expect_error("/missing", "HTTP status 404 Not Found");
@@ -611,7 +602,7 @@ TEST_CASE("http tracker client: announce, errors, and a callback that destroys t
             CHECK(r.error().str().find("secret") == std::string::npos);
             d = true;
         });
-        run_until(loop, d);
+        REQUIRE(run_until_flag(loop, d));
     }
     {
         HttpTrackerClient c(loop.get(), "https://secure.example/announce");
@@ -622,7 +613,7 @@ TEST_CASE("http tracker client: announce, errors, and a callback that destroys t
             d = true;
         });
         CHECK_FALSE(d); // never inside announce()
-        run_until(loop, d);
+        REQUIRE(run_until_flag(loop, d));
     }
 
     // The callback destroys the client while another announce is still in flight.
@@ -633,7 +624,7 @@ TEST_CASE("http tracker client: announce, errors, and a callback that destroys t
         client.reset();
     });
     client->announce(announce_params(), [&](Result<AnnounceResult>) { second = true; });
-    run_until(loop, first);
+    REQUIRE(run_until_flag(loop, first));
     run_for(loop, 100);
     CHECK(first);
     CHECK(client == nullptr);
@@ -656,7 +647,7 @@ TEST_CASE("http tracker client: pending announces are bounded") {
     bool done = false;
     Timer t(loop.get());
     t.start(50, 50, [&] { done = errors == static_cast<int>(HttpTrackerClient::kMaxPending + 3); });
-    run_until(loop, done);
+    REQUIRE(run_until_flag(loop, done));
     CHECK(refused == 3);
 }
 
@@ -690,7 +681,7 @@ TEST_CASE("announcer: http:// trackers in BEP 12 tiers, fallback, stopped on shu
     bool have = false;
     Timer poll(loop.get());
     poll.start(10, 10, [&] { have = !got.empty(); });
-    run_until(loop, have);
+    REQUIRE(run_until_flag(loop, have));
     CHECK(a.last_result() == "ok");
     REQUIRE(got.size() == 2);
     CHECK(got[0].ip == "10.0.0.1");
@@ -700,7 +691,7 @@ TEST_CASE("announcer: http:// trackers in BEP 12 tiers, fallback, stopped on shu
 
     bool stopped = false;
     a.stop(2000, [&] { stopped = true; });
-    run_until(loop, stopped);
+    REQUIRE(run_until_flag(loop, stopped));
     REQUIRE(srv.requests.size() == 2);
     CHECK(srv.requests[1].find("&event=stopped&") != std::string::npos);
 }

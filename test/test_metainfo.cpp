@@ -20,9 +20,6 @@ std::string err_of(const std::string& torrent) {
     REQUIRE_FALSE(r.ok());
     return r.error().what;
 }
-std::string info_with(const std::string& middle, const std::string& pieces_len_and_bytes) {
-    return "d" + middle + "6:pieces" + pieces_len_and_bytes + "e";
-}
 } // namespace
 
 TEST_CASE("metainfo: golden single-file torrent and info hash") {

@@ -6,10 +6,12 @@
 #include "loop/loop.hpp"
 #include "loop/timer.hpp"
 #include "tracker/server.hpp"
+#include "test_util.hpp"
 #include "tracker/udp_client.hpp"
 
 using namespace p2p;
 using namespace p2p::udp;
+using p2p::test::run_until_flag;
 
 namespace {
 
@@ -18,17 +20,6 @@ Hash20 hash_of(int i) {
     h.b[0] = static_cast<std::uint8_t>(i);
     h.b[19] = 0x77;
     return h;
-}
-
-// Runs the loop until done() or a 10 s guard; fails the test on the guard.
-void run_until(Loop& loop, const bool& done) {
-    Timer guard(loop.get());
-    guard.start(10'000, 0, [&] { loop.stop(); });
-    while (!done) {
-        uv_run(loop.get(), UV_RUN_ONCE);
-        if (!guard.active()) break;
-    }
-    REQUIRE(done);
 }
 
 // A UDP socket that counts what it receives and never answers.
@@ -115,7 +106,7 @@ TEST_CASE("udp tracker client: announce, scrape and catalog against the real ser
         CHECK(r->peers.empty());
         done = true;
     });
-    run_until(f.loop, done);
+    REQUIRE(run_until_flag(f.loop, done));
 
     // a second peer (another source port: another client) sees the first one
     UdpTrackerClient client2(f.loop.get(), f.url);
@@ -132,7 +123,7 @@ TEST_CASE("udp tracker client: announce, scrape and catalog against the real ser
         CHECK(r->peers[0].addr.ss_family == AF_INET);
         done = true;
     });
-    run_until(f.loop, done);
+    REQUIRE(run_until_flag(f.loop, done));
 
     done = false;
     client.scrape({hash_of(1), hash_of(2)}, [&](Result<std::vector<ScrapeEntry>> r) {
@@ -143,21 +134,21 @@ TEST_CASE("udp tracker client: announce, scrape and catalog against the real ser
         CHECK((*r)[1].seeders == 0);
         done = true;
     });
-    run_until(f.loop, done);
+    REQUIRE(run_until_flag(f.loop, done));
 
     done = false;
     client.publish("movie.mkv", hash_of(1), 777, [&](Result<Unit> r) {
         CHECK(r.ok());
         done = true;
     });
-    run_until(f.loop, done);
+    REQUIRE(run_until_flag(f.loop, done));
     done = false;
     client.publish("b/ad", hash_of(1), 777, [&](Result<Unit> r) {
         REQUIRE_FALSE(r.ok());
         CHECK(r.error().what == "tracker error: invalid name");
         done = true;
     });
-    run_until(f.loop, done);
+    REQUIRE(run_until_flag(f.loop, done));
 
     for (int i = 0; i < 30; ++i) REQUIRE(f.server->catalog().publish("file-" + std::to_string(100 + i) + std::string(100, 'z'), hash_of(10 + i), i, 1).ok());
     done = false;
@@ -169,7 +160,7 @@ TEST_CASE("udp tracker client: announce, scrape and catalog against the real ser
         CHECK(r->back().total_size == 777);
         done = true;
     });
-    run_until(f.loop, done);
+    REQUIRE(run_until_flag(f.loop, done));
 
     done = false;
     client.lookup("movie.mkv", [&](Result<std::optional<CatalogEntry>> r) {
@@ -178,14 +169,14 @@ TEST_CASE("udp tracker client: announce, scrape and catalog against the real ser
         CHECK((*r)->info_hash == hash_of(1));
         done = true;
     });
-    run_until(f.loop, done);
+    REQUIRE(run_until_flag(f.loop, done));
     done = false;
     client.lookup("missing", [&](Result<std::optional<CatalogEntry>> r) {
         REQUIRE(r.ok());
         CHECK_FALSE(r->has_value());
         done = true;
     });
-    run_until(f.loop, done);
+    REQUIRE(run_until_flag(f.loop, done));
     // one connect per client: the connection id was reused within the minute
     CHECK(f.server->counters().connects == 2);
 }
@@ -204,7 +195,7 @@ TEST_CASE("udp tracker client: a silent tracker gives a clear timeout error") {
         CHECK(r.error().str().find("127.0.0.1") != std::string::npos);
         done = true;
     });
-    run_until(loop, done);
+    REQUIRE(run_until_flag(loop, done));
     auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0).count();
     CHECK(ms >= 250);
     CHECK(ms < 3000);
@@ -225,7 +216,7 @@ TEST_CASE("udp tracker client: retransmits on the doubling schedule, then gives 
         CHECK(r.error().what == "no answer after 3 tries");
         done = true;
     });
-    run_until(loop, done);
+    REQUIRE(run_until_flag(loop, done));
     auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0).count();
     CHECK(ms >= 130); // 20 + 40 + 80
     CHECK(silent.received == 3);
@@ -244,7 +235,7 @@ TEST_CASE("udp tracker client: bad input fails from the loop, and a callback may
         done = true;
     });
     returned = true;
-    run_until(loop, done);
+    REQUIRE(run_until_flag(loop, done));
     CHECK(client == nullptr);
 
     ServerFixture f;
@@ -254,14 +245,14 @@ TEST_CASE("udp tracker client: bad input fails from the loop, and a callback may
         CHECK_FALSE(r.ok());
         done = true;
     });
-    run_until(f.loop, done);
+    REQUIRE(run_until_flag(f.loop, done));
     done = false;
     c2->lookup("x", [&](Result<std::optional<CatalogEntry>> r) {
         CHECK(r.ok());
         c2.reset(); // destroy inside the callback
         done = true;
     });
-    run_until(f.loop, done);
+    REQUIRE(run_until_flag(f.loop, done));
     // pending operations of a destroyed client never call back
     auto c3 = std::make_unique<UdpTrackerClient>(f.loop.get(), f.url);
     bool called = false;

@@ -32,4 +32,14 @@ bool from_hex(std::string_view hex, std::string& out) {
     return true;
 }
 
+std::uint16_t parse_port(std::string_view digits) {
+    if (digits.empty() || digits.size() > 5) return 0;
+    unsigned v = 0;
+    for (char c : digits) {
+        if (c < '0' || c > '9') return 0;
+        v = v * 10 + static_cast<unsigned>(c - '0');
+    }
+    return v <= 65535 ? static_cast<std::uint16_t>(v) : 0;
+}
+
 } // namespace p2p

@@ -145,14 +145,8 @@ Result<Url> parse_url(std::string_view url) {
     }
     if (u.host.empty()) return bad("missing host");
     if (has_port) {
-        if (port.empty() || port.size() > 5) return bad("bad port");
-        unsigned v = 0;
-        for (char c : port) {
-            if (c < '0' || c > '9') return bad("bad port");
-            v = v * 10 + static_cast<unsigned>(c - '0');
-        }
-        if (v == 0 || v > 65535) return bad("bad port");
-        u.port = static_cast<std::uint16_t>(v);
+        u.port = parse_port(port);
+        if (u.port == 0) return bad("bad port");
     }
     std::size_t q = tail.find('?');
     u.path = std::string(tail.substr(0, q));

@@ -40,45 +40,8 @@ say "p2pnode shares $HEX: $MAGNET"
 
 # ---- libtorrent ----
 if ((HAVE_LT)); then
-    cat >"$W/lt_magnet.py" <<'EOF'
-# lt_magnet.py MAGNET SAVE_DIR: python3-libtorrent fetches a magnet link (metadata via BEP 9) from the peers its
-# trackers name; no DHT/LSD/UPnP/uTP. Prints "METADATA <name> <size>" and "DOWNLOAD COMPLETE"; exits 0 when done.
-import sys, time
-import libtorrent as lt
-uri, save = sys.argv[1:]
-ses = lt.session({
-    'listen_interfaces': '127.0.0.1:0', 'enable_dht': False, 'enable_lsd': False, 'enable_upnp': False,
-    'enable_natpmp': False, 'allow_multiple_connections_per_ip': True, 'enable_outgoing_utp': False,
-    'enable_incoming_utp': False, 'alert_mask': lt.alert.category_t.all_categories,
-    'user_agent': 'p2pnode-test-libtorrent'})
-atp = lt.parse_magnet_uri(uri)
-atp.save_path = save
-h = ses.add_torrent(atp)
-interesting = (lt.tracker_reply_alert, lt.tracker_error_alert, lt.peer_connect_alert, lt.peer_disconnected_alert,
-               lt.peer_error_alert, lt.metadata_received_alert, lt.metadata_failed_alert, lt.torrent_finished_alert,
-               lt.hash_failed_alert, lt.torrent_error_alert)
-got_meta = False
-last = 0.0
-while True:
-    for a in ses.pop_alerts():
-        if isinstance(a, interesting):
-            print(time.strftime('%H:%M:%S'), type(a).__name__, a.message(), flush=True)
-    st = h.status()
-    if st.has_metadata and not got_meta:
-        got_meta = True
-        ti = h.torrent_file()
-        print('METADATA', ti.name(), ti.total_size(), str(ti.info_hash()), flush=True)
-    if time.time() - last > 2:
-        last = time.time()
-        print(time.strftime('%H:%M:%S'), 'state', st.state, 'metadata', st.has_metadata,
-              'progress %.3f' % st.progress, 'peers', st.num_peers, flush=True)
-    if got_meta and st.is_seeding:
-        print('DOWNLOAD COMPLETE', flush=True)
-        sys.exit(0)
-    time.sleep(0.2)
-EOF
     say "libtorrent: fetching the magnet link"
-    timeout 90 "$PY" "$W/lt_magnet.py" "$MAGNET" "$W/lt-dl" >"$W/lt-magnet.log" 2>&1 ||
+    timeout 90 "$PY" "$LIB/lt_client.py" magnet "$MAGNET" "$W/lt-dl" >"$W/lt-magnet.log" 2>&1 ||
         fail "libtorrent did not fetch the magnet link from p2pnode (rc=$?)"
     grep -q "^METADATA magnet.bin $((2 * 1024 * 1024 + 4321)) $HEX" "$W/lt-magnet.log" ||
         fail "libtorrent's metadata does not match: $(grep '^METADATA' "$W/lt-magnet.log" || echo none)"

@@ -1,8 +1,10 @@
-# lt_client.py seed|download TORRENT SAVE_DIR [--ip IP] [--announce-completed]: a python3-libtorrent peer that
-# finds peers only via the torrent's tracker (no DHT/LSD/UPnP/NAT-PMP/uTP; listens on IP, default 127.0.0.1,
+# lt_client.py seed|download TORRENT SAVE_DIR [--ip IP] [--announce-completed]
+# lt_client.py magnet MAGNET_URI SAVE_DIR [--ip IP]
+# A python3-libtorrent peer that finds peers only via the torrent's (or magnet link's) tracker (no DHT/LSD/UPnP/NAT-PMP/uTP; listens on IP, default 127.0.0.1,
 # ephemeral port; allow_multiple_connections_per_ip). "download" exits 0 once the data is complete (with
 # --announce-completed it first re-announces and waits 1 s, so the tracker hears "completed"); "seed" runs until
-# killed. Logs tracker/peer alerts and a status line every 2 s to stdout.
+# killed; "magnet" fetches the info dictionary over BEP 9, prints "METADATA <name> <size> <infohash>" once it has it,
+# then downloads like "download". Logs tracker/peer/metadata alerts and a status line every 2 s to stdout.
 import sys, time
 import libtorrent as lt
 args = sys.argv[1:]
@@ -20,8 +22,11 @@ ses = lt.session({
     'enable_natpmp': False, 'allow_multiple_connections_per_ip': True, 'enable_outgoing_utp': False,
     'enable_incoming_utp': False, 'alert_mask': lt.alert.category_t.all_categories,
     'user_agent': 'p2pnode-test-libtorrent'})
-atp = lt.add_torrent_params()
-atp.ti = lt.torrent_info(torrent)
+if mode == 'magnet':
+    atp = lt.parse_magnet_uri(torrent)
+else:
+    atp = lt.add_torrent_params()
+    atp.ti = lt.torrent_info(torrent)
 atp.save_path = save
 if mode == 'seed':
     atp.flags |= lt.torrent_flags.seed_mode
@@ -30,18 +35,24 @@ print('listening on port', ses.listen_port(), flush=True)
 interesting = (lt.tracker_reply_alert, lt.tracker_error_alert, lt.tracker_warning_alert, lt.tracker_announce_alert,
                lt.peer_connect_alert, lt.peer_disconnected_alert, lt.peer_error_alert, lt.torrent_finished_alert,
                lt.listen_failed_alert, lt.listen_succeeded_alert, lt.hash_failed_alert, lt.torrent_error_alert,
-               lt.peer_ban_alert, lt.invalid_request_alert, lt.scrape_failed_alert)
+               lt.peer_ban_alert, lt.invalid_request_alert, lt.scrape_failed_alert, lt.metadata_received_alert,
+               lt.metadata_failed_alert)
 last = 0.0
+got_meta = False
 while True:
     for a in ses.pop_alerts():
         if isinstance(a, interesting):
             print(time.strftime('%H:%M:%S'), type(a).__name__, a.message(), flush=True)
     st = h.status()
+    if mode == 'magnet' and st.has_metadata and not got_meta:
+        got_meta = True
+        ti = h.torrent_file()
+        print('METADATA', ti.name(), ti.total_size(), str(ti.info_hash()), flush=True)
     if time.time() - last > 2:
         last = time.time()
         print(time.strftime('%H:%M:%S'), 'state', st.state, 'progress %.3f' % st.progress, 'peers', st.num_peers,
               'up', st.total_upload, 'down', st.total_download, 'seeding', st.is_seeding, flush=True)
-    if mode == 'download' and st.is_seeding:
+    if mode in ('download', 'magnet') and st.has_metadata and st.is_seeding:
         if announce_completed:
             # Let the "completed" announce go out before leaving.
             h.force_reannounce()
