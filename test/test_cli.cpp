@@ -68,3 +68,19 @@ TEST_CASE("cli: progress line") {
     CHECK(format_bytes(812) == "812 B");
     CHECK(format_bytes(1536) == "1.5 KiB");
 }
+
+TEST_CASE("cli: --max-memory for --peer and --tracker, refused below 4M with the minimum named") {
+    auto p = parse({"--peer", "--share", "d", "--max-memory", "16M"});
+    REQUIRE(p.ok());
+    CHECK(p->max_memory == 16 << 20);
+    auto t = parse({"--tracker", "--max-memory", "1G"});
+    REQUIRE(t.ok());
+    CHECK(t->mode == Mode::tracker);
+    CHECK(t->max_memory == 1LL << 30);
+    CHECK(parse({"--peer", "--share", "d", "--max-memory", "3M"}).error().what ==
+          "--max-memory 3M is below the minimum of 4M");
+    CHECK(parse({"--peer", "--share", "d", "--max-memory", "lots"}).error().what ==
+          "--max-memory needs a size such as 16M, got 'lots'");
+    CHECK(parse({"--list", "--tracker", "udp://x:1", "--max-memory", "8M"}).error().what ==
+          "--max-memory applies to --peer and --tracker");
+}

@@ -330,6 +330,76 @@ TEST_CASE("picker: another peer's partial piece more common than a fresh piece t
     CHECK(p.check_invariants());
 }
 
+TEST_CASE("picker: a peer's suggested pieces come first, and no other new piece is started from it meanwhile") {
+    auto p = make(10, 2 * B, 10ull * 2 * B);
+    p.add_have_all(); // think: the seed, token 1
+    p.add_peer_bitfield(bits(10, {0, 1, 2, 3, 4, 5}));
+    const Bitfield all(10, true);
+    // Without suggestions the rarest pieces (6..9, only the seed has them) would come first.
+    p.add_suggestion(1, 2); // common (availability 2): only a suggestion makes the seed's pick
+    p.add_suggestion(1, 8);
+    p.add_suggestion(1, 2); // repeated: kept once
+    CHECK(p.num_suggestions(1) == 2);
+    auto a = pick(p, 1, all, 8);
+    REQUIRE(a.size() == 4); // both pieces, in the order suggested, then nothing: the seed is steering us
+    CHECK(a[0] == BlockRequest{2, 0, B});
+    CHECK(a[1] == BlockRequest{2, B, B});
+    CHECK(a[2] == BlockRequest{8, 0, B});
+    CHECK(a[3] == BlockRequest{8, B, B});
+    CHECK(pick(p, 1, all, 8).empty()); // suggestions in flight: still steered
+    // Another peer is not bound by the seed's suggestions to us.
+    CHECK(pick(p, 2, bits(10, {0}), 1).size() == 1);
+    deliver(p, 1, a);
+    CHECK(p.have(2));
+    CHECK(p.have(8));
+    // Both suggested pieces are here: the suggestions are spent, but a suggester is not picked from on our own
+    // (what it has not suggested is on its way to others)...
+    CHECK(pick(p, 1, all, 2).empty());
+    CHECK(p.num_suggestions(1) == 0);
+    CHECK(p.is_suggester(1));
+    // ...until the caller gives up on it: then by rarity again.
+    p.forget_suggester(1);
+    auto b = pick(p, 1, all, 2);
+    REQUIRE(b.size() == 2);
+    CHECK(b[0].piece >= 6);
+    CHECK(p.check_invariants());
+}
+
+TEST_CASE("picker: suggestions are bounded per peer, dropped with the peer and ignored when useless") {
+    auto p = make(64, B, 64ull * B);
+    p.add_have_all();
+    const Bitfield all(64, true);
+    for (std::uint32_t i = 0; i < 40; ++i) p.add_suggestion(7, i);
+    CHECK(p.num_suggestions(7) == PiecePicker::kMaxSuggestions); // the oldest 8 went
+    auto a = pick(p, 7, all, 1);
+    REQUIRE(a.size() == 1);
+    CHECK(a[0].piece == 40 - PiecePicker::kMaxSuggestions);
+    p.on_peer_gone(7);
+    CHECK(p.num_suggestions(7) == 0);
+    CHECK_FALSE(p.is_suggester(7));
+    p.add_suggestion(7, 5);
+    p.clear_suggestions(7); // a choke voids them; it stays a suggester
+    CHECK(p.num_suggestions(7) == 0);
+    CHECK(p.is_suggester(7));
+    p.forget_suggester(7);
+    // A piece we have is not remembered; one the peer does not have is dropped at the next pick.
+    p.add_suggestion(7, 3);
+    deliver(p, 7, pick(p, 7, all, 1));
+    REQUIRE(p.have(3));
+    p.add_suggestion(8, 3);
+    CHECK(p.num_suggestions(8) == 0);
+    p.add_suggestion(9, 30);
+    p.add_suggestion(9, 31);
+    auto b = pick(p, 9, bits(64, {31, 32}), 4);
+    REQUIRE(b.size() == 1);
+    CHECK(b[0].piece == 31);
+    CHECK(p.num_suggestions(9) == 1);
+    // Out of range: ignored.
+    p.add_suggestion(9, 64);
+    CHECK(p.num_suggestions(9) == 1);
+    CHECK(p.check_invariants());
+}
+
 TEST_CASE("picker: partial pieces this peer contributed to come first") {
     auto p = make(3, 4 * B, 3ull * 4 * B);
     p.add_peer_bitfield(Bitfield(3, true));

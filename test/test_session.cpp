@@ -84,11 +84,14 @@ struct Pair {
     Torrent* ta = nullptr;
     Torrent* tb = nullptr;
 
-    Pair() {
+    // Memory plans (--max-memory) of A and B; the defaults keep the defaults.
+    explicit Pair(const PeerMemoryPlan& plan_a = {}, const PeerMemoryPlan& plan_b = {}) {
         SessionConfig sc;
         sc.listen_ip = "127.0.0.1";
         sc.port = 0;
+        sc.memory = plan_a;
         a = std::make_unique<Session>(loop, sc);
+        sc.memory = plan_b;
         b = std::make_unique<Session>(loop, sc);
         REQUIRE(a->listen());
         REQUIRE(b->listen());
@@ -114,7 +117,7 @@ struct Pair {
         run_until(loop, [&] { return done == 2; }, 5000);
         a.reset();
         b.reset();
-        run_until(loop, [] { return false; }, 50); // close callbacks of the connections
+        run_until(loop, std::function<bool()>([] { return false; }), 50); // close callbacks of the connections
     }
     void check_identical() {
         for (auto& [rel, bytes] : content.files) {
@@ -228,6 +231,62 @@ TEST_CASE("session: A drops a client sending a 0xFFFFFFFF length prefix and keep
     p.check_identical();
     CHECK(p.ta->uploaded() > 0);
     // Only B's connection is left on A (the hostile one was reaped).
-    run_until(p.loop, [] { return false; }, 50);
+    run_until(p.loop, std::function<bool()>([] { return false; }), 50);
     CHECK(p.ta->num_links() <= 1);
+}
+
+// ---- --max-memory (issue 7)
+
+TEST_CASE("session under a memory budget: a nearly full write pool leaves few blocks in flight; still completes") {
+    auto plan = plan_peer_memory(4u << 20);
+    REQUIRE(plan);
+    Pair p({}, *plan);
+    MemoryBudget& m = p.b->memory();
+    const std::size_t cap = m.cap(MemPool::write);
+    const std::size_t other = cap - 3 * 16384; // pressure from elsewhere (other torrents): room for 3 blocks
+    m.reserve(MemPool::write, other);
+    p.start_download();
+    std::size_t max_out = 0;
+    bool done = run_until(p.loop, [&] {
+        for (const auto& l : p.tb->links())
+            if (!l->dead && l->conn) max_out = std::max(max_out, l->conn->outgoing_requests().size());
+        return p.tb->complete();
+    }, 30'000);
+    REQUIRE_MESSAGE(done, "B did not complete under memory pressure within 30 s");
+    p.check_identical();
+    MESSAGE("most blocks in flight: " << max_out << ", write pool peak " << m.peak(MemPool::write) << " of " << cap);
+    CHECK(max_out >= 1);
+    CHECK(max_out <= 3);
+    // Soft by at most one piece (16 KiB here): the block a torrent with nothing in assembly may still ask for.
+    CHECK(m.peak(MemPool::write) <= cap + 16384);
+    m.release(MemPool::write, other);
+    CHECK(m.used(MemPool::write) == 0); // every piece's reservation came back
+}
+
+TEST_CASE("session under a memory budget: serving pauses while the send pool is exhausted, resumes after") {
+    auto plan = plan_peer_memory(4u << 20);
+    REQUIRE(plan);
+    Pair p(*plan, {});
+    MemoryBudget& m = p.a->memory();
+    const std::size_t cap = m.cap(MemPool::send);
+    m.reserve(MemPool::send, cap); // every other connection's queue is full
+    p.start_download();
+    run_until(p.loop, [&] { return p.tb->downloaded() > 0; }, 1500);
+    CHECK(p.tb->downloaded() == 0);
+    CHECK(p.ta->uploaded() == 0);
+    m.release(MemPool::send, cap);
+    REQUIRE_MESSAGE(run_until(p.loop, [&] { return p.tb->complete(); }, 20'000), "B did not complete after the pool freed");
+    p.check_identical();
+    CHECK(m.peak(MemPool::send) <= cap + 16384 + 13); // the soft edge: at most one block queued over the cap
+}
+
+TEST_CASE("session: the read cache the torrents use is the plan's, and stays within it") {
+    auto plan = plan_peer_memory(4u << 20);
+    REQUIRE(plan);
+    Pair p(*plan, {});
+    p.start_download();
+    REQUIRE(run_until(p.loop, [&] { return p.tb->complete(); }, 20'000));
+    CHECK(p.a->read_cache().max_bytes() == plan->read_cache);
+    CHECK(p.a->read_cache().bytes() > 0);          // A served from it
+    CHECK(p.a->read_cache().bytes() <= plan->read_cache);
 }

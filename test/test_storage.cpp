@@ -234,7 +234,7 @@ TEST_CASE("storage write with many segments in flight and a large piece") {
     for (auto& f : files) total += f.length;
     const std::string content = test::pseudo_random(std::size_t(total), 4);
     Metainfo m = make_meta("big", files, 65536, content);
-    Storage st(loop.get(), m, dir.str(), StorageLimits{4, 1 << 20, 3, 2});
+    Storage st(loop.get(), m, dir.str(), StorageLimits{4, 1 << 20, 3, 2, nullptr, nullptr});
     std::size_t ok = 0, called = 0;
     for (std::uint32_t i = 0; i < m.piece_count(); ++i)
         st.write_piece(i, std::make_shared<const std::string>(piece_of(m, content, i)), [&](Status s) {
@@ -420,7 +420,7 @@ TEST_CASE("storage fd cache keeps at most max_open_files descriptors") {
     });
     uv_unref(reinterpret_cast<uv_handle_t*>(&probe));
     {
-        Storage st(loop.get(), m, dir.str(), StorageLimits{8, 1 << 20, 16, 4});
+        Storage st(loop.get(), m, dir.str(), StorageLimits{8, 1 << 20, 16, 4, nullptr, nullptr});
         REQUIRE(open_sync(loop, st));
         CHECK(st.open_fds() <= 8);
         std::size_t ok = 0;
@@ -521,7 +521,7 @@ TEST_CASE("storage read cache is bounded and reads of one piece coalesce") {
     const std::string content = test::pseudo_random(16 * 10, 9);
     Metainfo m = make_meta("rc", {{{"a"}, 70}, {{"b"}, 90}}, 16, content);
     lay_out(m, dir.path, content);
-    Storage st(loop.get(), m, dir.str(), StorageLimits{4, 48, 8, 4}); // room for 3 pieces
+    Storage st(loop.get(), m, dir.str(), StorageLimits{4, 48, 8, 4, nullptr, nullptr}); // room for 3 pieces
     for (std::uint32_t i = 0; i < m.piece_count(); ++i) {
         auto r = read_sync(loop, st, i);
         REQUIRE(r);
@@ -708,7 +708,7 @@ TEST_CASE("storage destroyed with work in flight drops callbacks and leaks nothi
     const std::size_t before = count_fds();
     int callbacks = 0;
     {
-        Storage st(loop.get(), m, dir.str(), StorageLimits{4, 1024, 2, 4});
+        Storage st(loop.get(), m, dir.str(), StorageLimits{4, 1024, 2, 4, nullptr, nullptr});
         for (std::uint32_t i = 0; i < m.piece_count(); ++i)
             st.write_piece(i, std::make_shared<const std::string>(piece_of(m, content, i)), [&](Status) { ++callbacks; });
         st.read_piece(0, [&](auto) { ++callbacks; });
@@ -784,4 +784,33 @@ TEST_CASE("storage reports No space left on device on a full tmpfs") {
         return;
     }
     CHECK(WEXITSTATUS(status) == 0);
+}
+
+TEST_CASE("storage: torrents sharing one read cache (--max-memory) evict each other's pieces, the sum stays bounded") {
+    TestLoop loop;
+    test::TempDir dir;
+    const std::string c1 = test::pseudo_random(16 * 6, 21), c2 = test::pseudo_random(16 * 6, 22);
+    Metainfo m1 = make_meta("one", {{{"a"}, 96}}, 16, c1), m2 = make_meta("two", {{{"a"}, 96}}, 16, c2);
+    lay_out(m1, dir.path, c1);
+    lay_out(m2, dir.path, c2);
+    auto shared = std::make_shared<ReadCache>(64); // room for 4 pieces of 16 bytes, over both torrents
+    StorageLimits lim;
+    lim.shared_cache = shared;
+    {
+        Storage s1(loop.get(), m1, dir.str(), lim), s2(loop.get(), m2, dir.str(), lim);
+        for (std::uint32_t i = 0; i < 4; ++i) REQUIRE(read_sync(loop, s1, i));
+        CHECK(s1.cache_bytes() == 64);
+        CHECK(s2.cache_bytes() == 0);
+        for (std::uint32_t i = 0; i < 3; ++i) {
+            auto r = read_sync(loop, s2, i);
+            REQUIRE(r);
+            CHECK(**r == piece_of(m2, c2, i)); // the same index in another torrent is another piece
+        }
+        CHECK(shared->bytes() <= 64);
+        CHECK(s2.cache_bytes() == 48);
+        CHECK(s1.cache_bytes() == 16);     // the least recently used pieces of s1 went
+        CHECK(s1.cached_piece(3));
+        CHECK(s1.cached_piece(0) == nullptr);
+    }
+    CHECK(shared->bytes() == 0); // each storage drops its pieces when destroyed
 }

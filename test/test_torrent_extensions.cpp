@@ -12,6 +12,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <set>
 #include <string>
 #include <utility>
 #include <vector>
@@ -61,6 +62,7 @@ Metainfo make_content(const fs::path& dir, bool is_private) {
 struct Sent {
     std::vector<std::uint8_t> ids;
     std::vector<std::pair<std::uint8_t, std::string>> ext;
+    std::vector<std::uint32_t> suggests; // BEP 6 suggest_piece indices, in order
 };
 
 struct Peer {
@@ -92,6 +94,7 @@ struct Peer {
             if (d.msg.keepalive) continue;
             s.ids.push_back(d.msg.id);
             if (d.msg.id == 20) s.ext.emplace_back(d.msg.ext_id, std::string(d.msg.payload));
+            if (d.msg.id == 13) s.suggests.push_back(d.msg.index);
         }
         buf.erase(0, pos);
         return s;
@@ -128,7 +131,7 @@ struct Fixture {
         session->shutdown([&] { done = true; });
         run_until(loop, [&] { return done; }, 5000);
         session.reset();
-        run_until(loop, [] { return false; }, 30);
+        run_until(loop, std::function<bool()>([] { return false; }), 30);
     }
 
     // A peer attached to the torrent over a fake transport; its BitTorrent handshake is injected (with the
@@ -464,4 +467,42 @@ TEST_CASE("choking: a slot freed between rechoke rounds goes to a waiting peer a
     CHECK(unchoked(1) == 4);                // ...and a waiting peer has it now, not after the next round
     peers[1].probe->remote_close();         // a peer holding a slot leaves
     CHECK(unchoked(2) == 4);
+}
+
+// BEP 6 suggest from a seed (swarm/seed_suggest.hpp): the content has 7 pieces of 16 KiB.
+TEST_CASE("suggest: a seed steers two peers to distinct pieces before unchoking them, and takes them back") {
+    Fixture f;
+    REQUIRE(f.meta.piece_count() == 7);
+    Peer a = f.attach("198.51.100.40:6881");
+    Peer b = f.attach("198.51.100.41:6881");
+    a.take();
+    b.take();
+    a.probe->inject(std::string("\0\0\0\2\5\xF8", 6)); // bitfield: A has pieces 0-4
+    b.probe->inject(std::string("\0\0\0\1\x0F", 5));    // have_none
+    const std::string interested = std::string("\0\0\0\1\2", 5);
+    a.probe->inject(interested);
+    b.probe->inject(interested);
+    Sent sa = a.take(), sb = b.take();
+    // A lacks only 5 and 6; B gets the rest. Every suggestion precedes the unchoke (id 1).
+    std::set<std::uint32_t> ga(sa.suggests.begin(), sa.suggests.end()), gb(sb.suggests.begin(), sb.suggests.end());
+    CHECK(ga == std::set<std::uint32_t>{5, 6});
+    CHECK(gb == std::set<std::uint32_t>{0, 1, 2, 3, 4});
+    REQUIRE(sa.ids.size() == 3);
+    CHECK(sa.ids.back() == 1);
+    REQUIRE_FALSE(sb.ids.empty());
+    CHECK(sb.ids.back() == 1);
+    // A loses interest: its suggestions (none requested) return, and B's next request tops B up with them.
+    a.probe->inject(std::string("\0\0\0\1\3", 5));
+    std::string req;
+    wire::encode_request(req, 0, 0, 16 * 1024);
+    b.probe->inject(req);
+    Sent sb2 = b.take();
+    std::set<std::uint32_t> gb2(sb2.suggests.begin(), sb2.suggests.end());
+    CHECK(gb2 == std::set<std::uint32_t>{5, 6});
+    // B leaves: what it was suggested and did not request (1-6) goes back; A, interested again, gets 5 and 6.
+    b.probe->remote_close();
+    a.probe->inject(interested);
+    Sent sa2 = a.take();
+    std::set<std::uint32_t> ga2(sa2.suggests.begin(), sa2.suggests.end());
+    CHECK(ga2 == std::set<std::uint32_t>{5, 6});
 }

@@ -78,6 +78,24 @@ TEST_CASE("torrent maker: folder pieces span files in sorted order") {
     CHECK(again->torrent == r->torrent);
 }
 
+// The read buffers are sized to the biggest file, at most one read chunk (1 MiB): a file bigger than a chunk, one
+// of exactly a chunk and a tiny one must still hash as one byte stream (issue 7: buffer sizing).
+TEST_CASE("torrent maker: files larger than, equal to and smaller than a read chunk") {
+    test::TempDir d;
+    std::string a = pattern(7, 5), b = pattern((5u << 19) + 3, 6), c = pattern(1u << 20, 7);
+    write_file(d.path / "root" / "a.bin", a);
+    write_file(d.path / "root" / "b.bin", b);
+    write_file(d.path / "root" / "c.bin", c);
+    auto r = make({(d.path / "root").string(), {"udp://t:1"}, 65536, false});
+    REQUIRE(r.ok());
+    const Metainfo& m = r->metainfo;
+    std::string all = a + b + c;
+    CHECK(m.total_length == static_cast<std::int64_t>(all.size()));
+    REQUIRE(m.piece_count() == (all.size() + 65535) / 65536);
+    for (std::uint32_t i = 0; i < m.piece_count(); ++i)
+        CHECK(m.piece_hash(i) == sha1(std::string_view(all).substr(std::size_t{i} * 65536, 65536)));
+}
+
 TEST_CASE("torrent maker: errors are values") {
     test::TempDir d;
     auto missing = make({(d.path / "nope").string(), {}, 0, false});

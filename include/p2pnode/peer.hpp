@@ -20,6 +20,7 @@ struct PeerNodeConfig {
     bool quiet = false;
     std::size_t max_connections = 400;
     std::uint64_t max_upload_rate = 0;      // bytes/s, 0 = unlimited
+    std::uint64_t max_memory = 0;          // --max-memory: bound on memory that grows with load (>= 4 MiB), 0 = none
     bool console = false;                  // read console commands from stdin (the CLI sets it unless --no-console)
 };
 

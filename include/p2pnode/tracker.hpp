@@ -18,6 +18,7 @@ struct TrackerConfig {
     std::size_t max_swarms = 200'000;  // 0 = this default
     std::size_t max_peers = 4'000'000; // 0 = this default (24 bytes each)
     std::size_t max_catalog = 100'000; // 0 = this default
+    std::uint64_t max_memory = 0;      // --max-memory (>= 4 MiB): lowers the three caps above to fit; 0 = none
     bool console = true;               // read commands from stdin (EOF on stdin does not stop the tracker)
 };
 

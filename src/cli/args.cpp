@@ -27,6 +27,7 @@ const std::vector<FlagInfo>& all_flags() {
         {"--exit-when-done", nullptr, "peer: exit 0 once every --get is complete and verified"},
         {"--max-connections", "N", "peer: cap on peer connections over all torrents (default 400)"},
         {"--max-upload-rate", "BYTES", "peer: upload limit in bytes per second over all torrents (e.g. 2M)"},
+        {"--max-memory", "BYTES", "peer and tracker: bound the memory that grows with load (e.g. 16M; at least 4M)"},
         {"--list", nullptr, "print the catalog of the tracker given with --tracker URL"},
         {"--scrape", "NAME|INFOHASH", "print seeders, leechers and completed counts from the tracker"},
         {"--timeout", "SECS", "give up on an unanswering tracker (or, with --exit-when-done, the download) after SECS"},
@@ -39,9 +40,9 @@ const std::vector<FlagInfo>& all_flags() {
 std::string usage_text() {
     std::string s =
         "usage: p2pnode --make-torrent PATH --tracker URL [--tracker URL]... [--piece-size BYTES] [--private] [-o FILE]\n"
-        "       p2pnode --tracker [--bind ADDR]... [--port N] [--state FILE] [--interval SECS]\n"
+        "       p2pnode --tracker [--bind ADDR]... [--port N] [--state FILE] [--interval SECS] [--max-memory BYTES]\n"
         "       p2pnode --peer [--share DIR] [--get WHAT]... [--into DIR] [--tracker URL]... [--port N]\n"
-        "                      [--bind ADDR] [--exit-when-done [--timeout SECS]]\n"
+        "                      [--bind ADDR] [--exit-when-done [--timeout SECS]] [--max-memory BYTES]\n"
         "       p2pnode --list --tracker URL [--timeout SECS]\n"
         "       p2pnode --scrape NAME|INFOHASH --tracker URL [--timeout SECS]\n"
         "\nflags:\n";
@@ -166,6 +167,12 @@ Result<CliOptions> parse_args(const std::vector<std::string>& args) {
             auto n = parse_size(v);
             if (!n || *n <= 0) return make_error("", "--max-upload-rate needs a positive size such as 2M, got '" + v + "'");
             o.max_upload_rate = *n;
+        } else if (a == "--max-memory") {
+            if (!(st = value(v))) return st.error();
+            auto n = parse_size(v);
+            if (!n || *n <= 0) return make_error("", "--max-memory needs a size such as 16M, got '" + v + "'");
+            if (*n < 4 << 20) return make_error("", "--max-memory " + v + " is below the minimum of 4M");
+            o.max_memory = *n;
         } else if (a == "--quiet") o.quiet = true;
         else if (a == "--no-console") o.no_console = true;
         else return make_error("", "unknown flag " + a + " (see p2pnode --help)");
@@ -178,6 +185,8 @@ Result<CliOptions> parse_args(const std::vector<std::string>& args) {
     if (o.mode == Mode::peer && o.share_dir.empty() && o.gets.empty())
         return make_error("", "--peer needs --share DIR or --get FILE.torrent");
     if (o.mode == Mode::peer && o.bind.size() > 1) return make_error("", "--peer takes one --bind address");
+    if (o.max_memory && o.mode != Mode::peer && o.mode != Mode::tracker)
+        return make_error("", "--max-memory applies to --peer and --tracker");
     if ((o.mode == Mode::list || o.mode == Mode::scrape) && o.tracker_urls.empty())
         return make_error("", (o.mode == Mode::list ? std::string("--list") : std::string("--scrape")) +
                                   " needs --tracker URL");

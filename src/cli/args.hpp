@@ -37,6 +37,8 @@ struct CliOptions {
     bool exit_when_done = false;
     std::int64_t max_connections = 0;
     std::int64_t max_upload_rate = 0;
+    // --peer and --tracker (server): memory budget in bytes, 0 = none (issue 7)
+    std::int64_t max_memory = 0;
     // common
     bool quiet = false;
     bool no_console = false;

@@ -38,6 +38,7 @@ int main(int argc, char** argv) {
         tc.trust_ip_field = o.trust_ip_field;
         if (o.max_swarms) tc.max_swarms = static_cast<std::size_t>(o.max_swarms);
         if (o.max_peers) tc.max_peers = static_cast<std::size_t>(o.max_peers);
+        tc.max_memory = static_cast<std::uint64_t>(o.max_memory);
         tc.console = !o.no_console;
         return run_tracker(tc);
     }
@@ -55,6 +56,7 @@ int main(int argc, char** argv) {
         pc.console = !o.no_console;
         if (o.max_connections) pc.max_connections = static_cast<std::size_t>(o.max_connections);
         pc.max_upload_rate = static_cast<std::uint64_t>(o.max_upload_rate);
+        pc.max_memory = static_cast<std::uint64_t>(o.max_memory);
         return run_peer(pc);
     }
     case Mode::list: return run_list(CatalogCliConfig{o.tracker_urls.front(), o.timeout_s, ""});

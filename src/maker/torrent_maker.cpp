@@ -58,7 +58,9 @@ Result<std::vector<SourceFile>> list_source_files(const std::string& path, bool&
 // One hashing job. Owned by a shared_ptr held by the TorrentMaker handle and by every in-flight fs request, so
 // a request completing after the handle was destroyed still finds live memory (it then just stops).
 struct TorrentMaker::Job : std::enable_shared_from_this<Job> {
-    static constexpr std::size_t kChunk = 4u << 20; // bytes per read; two buffers: one hashing, one reading
+    // Bytes per read; two buffers: one hashing, one reading. 1 MiB keeps SHA-1 and the threadpool read
+    // overlapped at full speed (measured: the same MB/s as 4 MiB) while costing a seeder only 2 MiB transiently.
+    static constexpr std::size_t kChunk = 1u << 20;
 
     uv_loop_t* loop = nullptr;
     MakeTorrentOptions opts;
@@ -77,7 +79,9 @@ struct TorrentMaker::Job : std::enable_shared_from_this<Job> {
     std::int64_t piece_fill = 0;
     std::string hashes;
 
-    std::string buffers[2];
+    // Allocated in begin(), no larger than the biggest file (a read never crosses a file's end), so a folder of
+    // small files costs a few KiB, not 2 * kChunk. Not zero-filled: the reads write every byte that is hashed.
+    std::unique_ptr<char[]> buffers[2];
     int reading = 0; // index of the buffer the read in flight fills
 
     struct Req {
@@ -109,7 +113,10 @@ struct TorrentMaker::Job : std::enable_shared_from_this<Job> {
         if (opts.piece_length < kMinPieceLength || opts.piece_length > kMaxPieceLength ||
             (opts.piece_length & (opts.piece_length - 1)))
             return fail(make_error("make-torrent", "piece size must be a power of two in 16 KiB..64 MiB"));
-        for (auto& b : buffers) b.resize(kChunk);
+        std::int64_t largest = 0;
+        for (const auto& f : files) largest = std::max(largest, f.length);
+        const auto size = static_cast<std::size_t>(std::min<std::int64_t>(kChunk, largest));
+        for (auto& b : buffers) b.reset(new char[size]);
         open_next();
     }
 
@@ -138,7 +145,7 @@ struct TorrentMaker::Job : std::enable_shared_from_this<Job> {
         const SourceFile& f = files[file_index];
         std::int64_t want = std::min<std::int64_t>(kChunk, f.length - file_pos);
         auto* r = new Req{{}, shared_from_this()};
-        uv_buf_t buf = uv_buf_init(buffers[reading].data(), static_cast<unsigned>(want));
+        uv_buf_t buf = uv_buf_init(buffers[reading].get(), static_cast<unsigned>(want));
         uv_fs_read(loop, &r->fs, fd, &buf, 1, file_pos, [](uv_fs_t* req) {
             auto* r = reinterpret_cast<Req*>(req);
             auto job = std::move(r->job);
@@ -162,7 +169,7 @@ struct TorrentMaker::Job : std::enable_shared_from_this<Job> {
         reading ^= 1;
         auto keep = shared_from_this();
         if (!file_done) read_next();
-        hash_bytes(std::string_view(buffers[ready]).substr(0, static_cast<std::size_t>(n)));
+        hash_bytes(std::string_view(buffers[ready].get(), static_cast<std::size_t>(n)));
         if (progress) progress(hashed, total);
         if (cancelled) return;
         if (file_done) {

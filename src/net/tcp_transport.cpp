@@ -1,14 +1,15 @@
 #include "net/tcp_transport.hpp"
 
 #include <cstring>
+#include <algorithm>
 #include <deque>
 #include <vector>
 
 namespace p2p {
 
 namespace {
-constexpr std::size_t kInitialReadBuffer = 64 * 1024;
-constexpr std::size_t kMaxReadBuffer = 1u << 20;       // bound on one read; the total bound adds max_unconsumed
+// The receive buffer starts at limits.initial_read and one read is at most limits.max_read (1 MiB by default;
+// 32 KiB under --max-memory); the total bound adds max_unconsumed.
 constexpr std::size_t kMinReadSpace = 16 * 1024;       // grow when less than this is free for the next read
 constexpr std::size_t kCoalesceLimit = 64 * 1024;      // small sends are appended to one buffer up to this size
 constexpr std::size_t kMaxBufsPerWrite = 256;          // uv_buf_t per uv_write (libuv caps at IOV_MAX itself)
@@ -17,7 +18,7 @@ constexpr std::size_t kMaxBufsPerWrite = 256;          // uv_buf_t per uv_write 
 // ~1 GiB per peer, outside the read cache's budget. Slices smaller than 1/kMaxPinFactor of their buffer are
 // copied instead, so the memory a queue holds is at most kMaxPinFactor x its queued bytes. (Measured with 4 stalled
 // peers and 256 KiB pieces: seed RSS +88 MB before, +76 MB after, of which 64 MiB is the read cache.)
-constexpr std::size_t kMaxPinFactor = 4;
+// kMaxPinFactor is TransportLimits::pin_factor (4 by default, 1 under --max-memory).
 
 Error uv_error(const char* op, int code) { return make_error(op, uv_strerror(code)); }
 } // namespace
@@ -48,7 +49,8 @@ struct TcpBlock {
     std::vector<uv_buf_t> bufs;
 
     // Receive buffer: bytes [0, rlen) are received and unconsumed. Grows to at most
-    // limits.max_unconsumed + kMaxReadBuffer; reused for the life of the connection.
+    // limits.max_unconsumed + limits.max_read; reused for the life of the connection (shrunk back
+    // after a big message when limits.shrink_receive).
     std::string rbuf;
     std::size_t rlen = 0;
     bool last_read_filled = false;
@@ -58,6 +60,32 @@ struct TcpBlock {
     bool report = false; // report `error` to the user from the close callback
     Error error;
     std::string remote;
+
+    // What this block has recorded in limits.budget (send: queued bytes; receive: rbuf's size).
+    std::size_t counted_send = 0, counted_recv = 0;
+
+    TcpBlock() = default;
+    TcpBlock(const TcpBlock&) = delete;
+    TcpBlock& operator=(const TcpBlock&) = delete;
+    ~TcpBlock() { uncount(); }
+
+    // Brings the budget's record in line with the queue and buffer after they changed.
+    void count() {
+        if (!limits.budget) return;
+        MemoryBudget& m = *limits.budget;
+        if (queued > counted_send) m.reserve(MemPool::send, queued - counted_send);
+        else m.release(MemPool::send, counted_send - queued);
+        counted_send = queued;
+        if (rbuf.size() > counted_recv) m.reserve(MemPool::receive, rbuf.size() - counted_recv);
+        else m.release(MemPool::receive, counted_recv - rbuf.size());
+        counted_recv = rbuf.size();
+    }
+    void uncount() {
+        if (!limits.budget) return;
+        limits.budget->release(MemPool::send, counted_send);
+        limits.budget->release(MemPool::receive, counted_recv);
+        counted_send = counted_recv = 0;
+    }
 
     uv_stream_t* stream() { return reinterpret_cast<uv_stream_t*>(&tcp); }
     uv_handle_t* handle() { return reinterpret_cast<uv_handle_t*>(&tcp); }
@@ -101,6 +129,7 @@ void on_write(uv_write_t* req, int status) {
         b->queue.pop_front();
     }
     b->in_flight = 0;
+    b->count();
     if (b->closing) return; // cancelled by close; the close callback follows
     if (status < 0) return fail(b, uv_error("tcp.write", status));
     if (!b->queue.empty()) return flush(b);
@@ -137,6 +166,7 @@ void enqueue_bytes(TcpBlock* b, std::string_view bytes, std::string* movable) {
         b->queue.push_back(std::move(c));
     }
     b->queued += bytes.size();
+    b->count();
 }
 
 void check_overflow(TcpBlock* b) {
@@ -146,15 +176,18 @@ void check_overflow(TcpBlock* b) {
 
 void on_alloc(uv_handle_t* h, std::size_t, uv_buf_t* buf) {
     auto* b = static_cast<TcpBlock*>(h->data);
-    const std::size_t cap = b->limits.max_unconsumed + kMaxReadBuffer;
+    const std::size_t cap = b->limits.max_unconsumed + b->limits.max_read;
     std::size_t size = b->rbuf.size();
-    if (size == 0) size = kInitialReadBuffer;
+    if (size == 0) size = b->limits.initial_read;
     // Grow when the last read filled the buffer (the peer is fast: bigger reads, fewer syscalls) or when a
     // partial message leaves too little room.
-    if (b->last_read_filled && size < kMaxReadBuffer) size *= 2;
+    if (b->last_read_filled && size < b->limits.max_read) size *= 2;
     while (size - b->rlen < kMinReadSpace && size < cap) size *= 2;
     size = std::min(size, cap);
-    if (size > b->rbuf.size()) b->rbuf.resize(size);
+    if (size > b->rbuf.size()) {
+        b->rbuf.resize(size);
+        b->count();
+    }
     buf->base = b->rbuf.data() + b->rlen;
     buf->len = b->rbuf.size() - b->rlen;
 }
@@ -174,6 +207,14 @@ void on_read(uv_stream_t* s, ssize_t nread, const uv_buf_t* buf) {
     used = std::min(used, b->rlen);
     if (used > 0 && used < b->rlen) std::memmove(b->rbuf.data(), b->rbuf.data() + used, b->rlen - used);
     b->rlen -= used;
+    // A buffer grown past max_read for one big message (a bitfield, a metadata piece) goes back to the
+    // initial size once that message is consumed, so a budgeted connection does not keep its largest buffer.
+    if (b->limits.shrink_receive && b->rbuf.size() > b->limits.max_read && b->rlen <= b->limits.initial_read / 2) {
+        std::string fresh(b->limits.initial_read, '\0');
+        std::memcpy(fresh.data(), b->rbuf.data(), b->rlen);
+        b->rbuf.swap(fresh);
+        b->count();
+    }
     if (b->rlen > b->limits.max_unconsumed)
         fail(b, make_error("tcp.read", "unconsumed input exceeds " + std::to_string(b->limits.max_unconsumed)));
 }
@@ -220,7 +261,7 @@ void TcpTransport::send_piece(const unsigned char* header13, std::shared_ptr<con
                               std::size_t offset, std::size_t length) {
     if (b_->closing) return;
     enqueue_bytes(b_, std::string_view(reinterpret_cast<const char*>(header13), 13), nullptr);
-    if (length > 0 && payload && payload->size() / kMaxPinFactor > length) {
+    if (length > 0 && payload && payload->size() / std::max<std::size_t>(b_->limits.pin_factor, 1) > length) {
         enqueue_bytes(b_, std::string_view(payload->data() + offset, length), nullptr); // copy: see kMaxPinFactor
     } else if (length > 0) {
         Chunk c;
@@ -229,6 +270,7 @@ void TcpTransport::send_piece(const unsigned char* header13, std::shared_ptr<con
         c.length = length;
         b_->queue.push_back(std::move(c));
         b_->queued += length;
+        b_->count();
     }
     check_overflow(b_);
     flush(b_);
@@ -258,6 +300,12 @@ void TcpTransport::resume_reading() {
     }
 }
 std::string TcpTransport::remote_address() const { return b_->remote; }
+
+void TcpTransport::set_limits(const TransportLimits& limits) {
+    b_->uncount();
+    b_->limits = limits;
+    b_->count();
+}
 
 Result<sockaddr_storage> make_sockaddr(const std::string& ip, std::uint16_t port) {
     sockaddr_storage ss{};

@@ -43,6 +43,7 @@ public:
     void pause_reading() override;
     void resume_reading() override;
     std::string remote_address() const override;
+    void set_limits(const TransportLimits& limits) override;
 
 private:
     TcpBlock* b_;

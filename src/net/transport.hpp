@@ -34,6 +34,7 @@
 #include <string>
 #include <string_view>
 
+#include "base/memory_budget.hpp"
 #include "base/result.hpp"
 
 namespace p2p {
@@ -53,6 +54,16 @@ public:
 struct TransportLimits {
     std::size_t max_unconsumed = (1u << 20) + 64 * 1024; // receive buffer bound: max message + slack
     std::size_t max_queued = 64u << 20;                  // send queue hard bound (bytes), see above
+    // Receive buffer growth (issue 7, --max-memory): it starts at initial_read and grows to at most
+    // max_read + what is unconsumed; under a budget a buffer grown for one big message shrinks back afterwards.
+    std::size_t initial_read = 64 * 1024;
+    std::size_t max_read = 1u << 20;
+    // A slice smaller than 1/pin_factor of its buffer is copied, not referenced (tcp_transport.cpp); 1 copies
+    // every partial slice, so queued_bytes() is what the queue really holds.
+    std::size_t pin_factor = 4;
+    bool shrink_receive = false;
+    // When set, queued send bytes are counted in its send pool and receive buffers in its receive pool.
+    std::shared_ptr<MemoryBudget> budget;
 };
 
 class Transport {
@@ -81,6 +92,10 @@ public:
 
     // "1.2.3.4:6881" or "[::1]:6881"; for logs and peer identity.
     virtual std::string remote_address() const = 0;
+
+    // Replaces the limits given at creation (the Session applies its memory plan to outgoing connections made
+    // by others). Transports without limits ignore it.
+    virtual void set_limits(const TransportLimits&) {}
 };
 
 // Corks a transport for a scope.

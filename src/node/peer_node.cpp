@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <deque>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -11,6 +12,7 @@
 
 #include "base/bytes.hpp"
 #include "base/log.hpp"
+#include "base/memory_budget.hpp"
 #include "cli/progress.hpp"
 #include "loop/loop.hpp"
 #include "loop/timer.hpp"
@@ -49,6 +51,11 @@ public:
           printer_(!cfg.quiet, stderr_is_terminal()), query_(loop_.get(), cfg.trackers) {}
 
     int run() {
+        if (auto plan = plan_peer_memory(cfg_.max_memory); !plan) {
+            std::fprintf(stderr, "p2pnode: %s\n", plan.error().str().c_str());
+            return 2;
+        }
+        if (cfg_.max_memory) log_info("peer", session_.memory_plan().describe());
         if (auto st = session_.listen(); !st) {
             std::fprintf(stderr, "p2pnode: listen on %s:%d: %s\n", cfg_.listen_ip.c_str(), cfg_.port,
                          st.error().str().c_str());
@@ -80,6 +87,9 @@ private:
         s.port = static_cast<std::uint16_t>(c.port);
         s.max_connections = c.max_connections;
         s.max_upload_rate = c.max_upload_rate;
+        // --max-memory (issue 7): the CLI has refused budgets below the minimum; a library caller's invalid one
+        // is reported by run() and keeps the defaults meanwhile.
+        if (auto plan = plan_peer_memory(c.max_memory)) s.memory = *plan;
         return s;
     }
 
@@ -333,7 +343,7 @@ private:
             return true;
         }
         if (fetching_.count(hash)) return true;
-        if (fetching_.size() >= kMaxFetching) {
+        if (fetching_.size() >= std::min(kMaxFetching, session_.memory_plan().max_fetches)) {
             std::fprintf(stderr, "p2pnode: %s: too many metadata fetches at once\n", hex.c_str());
             return false;
         }
@@ -358,6 +368,8 @@ private:
         mc.info_hash = hash;
         mc.listen_port = session_.port();
         mc.peer = session_.peer_config();
+        mc.max_peers = std::min(mc.max_peers, session_.memory_plan().fetch_peers);
+        mc.transport = session_.transport_limits();
         f.fetch = std::make_unique<MetadataFetch>(loop_, mc, [this, hash](Result<Metainfo> r) {
             metadata_done(hash, std::move(r));
         });
@@ -428,6 +440,7 @@ private:
         std::string root, name;
     };
     static constexpr std::size_t kMaxShareQueue = 4096; // items waiting to be hashed; more are refused
+    static constexpr std::size_t kSharesPerTurn = 16;   // cached items added per loop turn
     static std::string share_key(const std::string& root, const std::string& name) {
         return (fs::path(root) / name).string();
     }
@@ -479,25 +492,45 @@ private:
     bool enqueue_share(ShareJob job) {
         if (quitting_ || share_queue_.size() >= kMaxShareQueue) return false;
         share_queue_.push_back(std::move(job));
-        if (!maker_) share_next(); // else the running job's completion picks it up
+        if (!share_busy_) share_next(); // else the running chain picks it up
         return true;
     }
 
+    // Works through share_queue_: hashes one item at a time (TorrentMaker), and adds items whose torrent is
+    // cached at most kSharesPerTurn per loop turn, so a folder of thousands neither recurses nor opens thousands
+    // of storages in one turn. share_busy_ is true while a maker runs or a continuation is deferred: exactly one
+    // chain works the queue.
     void share_next() {
-        if (share_queue_.empty() || quitting_) {
-            maker_.reset();
+        share_busy_ = false;
+        for (std::size_t n = 0; n < kSharesPerTurn; ++n) {
+            if (share_queue_.empty() || quitting_) {
+                maker_.reset();
+                return;
+            }
+            ShareJob job = std::move(share_queue_.front());
+            share_queue_.pop_front();
+            if (being_downloaded_here(job)) continue;
+            if (auto cached = load_cached_share(job.root, job.name, cfg_.trackers)) {
+                announce_share(std::move(*cached), job.root);
+                continue;
+            }
+            share_busy_ = true;
+            start_maker(job);
             return;
         }
-        ShareJob job = share_queue_.front();
-        share_queue_.erase(share_queue_.begin());
-        // An item we are downloading into the share folder is not re-shared from its partial data.
-        for (auto& [h, it] : items_)
+        share_busy_ = true;
+        loop_.defer([this] { share_next(); });
+    }
+
+    // An item we are downloading into the share folder is not re-shared from its partial data.
+    bool being_downloaded_here(const ShareJob& job) const {
+        for (const auto& [h, it] : items_)
             if (it.download && it.torrent && it.torrent->meta().name == job.name && job.root == data_root())
-                return share_next();
-        if (auto cached = load_cached_share(job.root, job.name, cfg_.trackers)) {
-            announce_share(std::move(*cached), job.root);
-            return share_next();
-        }
+                return true;
+        return false;
+    }
+
+    void start_maker(const ShareJob& job) {
         MakeTorrentOptions mo{share_key(job.root, job.name), cfg_.trackers, 0, false};
         maker_ = TorrentMaker::start(loop_.get(), mo, nullptr, [this, job](Result<MadeTorrent> r) {
             if (!r) {
@@ -664,10 +697,10 @@ private:
         // One line per torrent, for scripts and logs: what this run moved.
         for (auto& [h, it] : items_) {
             TorrentStatus s = it.torrent->status();
-            std::printf("summary %s %s uploaded=%llu downloaded=%llu have=%llu/%llu\n", s.name.c_str(),
+            std::printf("summary %s %s uploaded=%llu downloaded=%llu have=%llu/%llu resent=%llu\n", s.name.c_str(),
                         to_hex(h).c_str(), static_cast<unsigned long long>(s.uploaded),
                         static_cast<unsigned long long>(s.downloaded), static_cast<unsigned long long>(s.have_bytes),
-                        static_cast<unsigned long long>(s.total));
+                        static_cast<unsigned long long>(s.total), static_cast<unsigned long long>(s.resent));
         }
         std::fflush(stdout);
         items_.clear();
@@ -681,7 +714,8 @@ private:
     Timer status_timer_, deadline_;
     ProgressPrinter printer_;
     std::map<std::string, Item> items_;
-    std::vector<ShareJob> share_queue_;                 // bounded by kMaxShareQueue (+ the folder at start)
+    std::deque<ShareJob> share_queue_;                  // bounded by kMaxShareQueue (+ the folder at start)
+    bool share_busy_ = false;                           // a maker runs or share_next() is deferred
     std::unique_ptr<TorrentMaker> maker_;
     std::map<std::string, std::string> shared_;         // root/name -> info hash of what we seed from disk
     std::vector<std::unique_ptr<Announcer>> retired_;   // sending `stopped` for unshared items (~3 s each)

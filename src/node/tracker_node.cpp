@@ -1,10 +1,12 @@
 #include "node/tracker_node.hpp"
 
+#include <algorithm>
 #include <cstdio>
 #include <memory>
 
 #include "base/bytes.hpp"
 #include "base/log.hpp"
+#include "base/memory_budget.hpp"
 #include "loop/loop.hpp"
 #include "tracker/console.hpp"
 #include "tracker/server.hpp"
@@ -23,6 +25,18 @@ int run_tracker(const TrackerConfig& cfg) {
     if (cfg.max_swarms) sc.limits.max_swarms = cfg.max_swarms;
     if (cfg.max_peers) sc.limits.max_peers = cfg.max_peers;
     if (cfg.max_catalog) sc.max_catalog = cfg.max_catalog;
+    // --max-memory (issue 7): the caps shrink to what fits; explicit smaller caps stay.
+    auto plan = plan_tracker_memory(cfg.max_memory);
+    if (!plan) {
+        std::fprintf(stderr, "p2pnode: %s\n", plan.error().str().c_str());
+        return 2;
+    }
+    if (plan->budget) {
+        sc.limits.max_swarms = std::min(sc.limits.max_swarms, plan->max_swarms);
+        sc.limits.max_peers = std::min(sc.limits.max_peers, plan->max_peers);
+        sc.max_catalog = std::min(sc.max_catalog, plan->max_catalog);
+        log_info("tracker", plan->describe());
+    }
     sc.state_file = cfg.state_file;
     // Destroyed before `loop` (declared after it): their handles close and drain in ~Loop.
     auto server = std::make_unique<TrackerServer>(loop.get(), sc);

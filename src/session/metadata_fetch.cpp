@@ -91,7 +91,8 @@ void MetadataFetch::connect_more() {
                     return;
                 }
                 start_peer(std::move(*r), &keep->addr);
-            });
+            },
+            cfg_.transport);
     }
 }
 

@@ -38,6 +38,7 @@
 #include "base/result.hpp"
 #include "loop/loop.hpp"
 #include "loop/timer.hpp"
+#include "net/transport.hpp"
 #include "peer/connection.hpp"
 #include "proto/extension.hpp"
 #include "proto/metainfo.hpp"
@@ -51,6 +52,7 @@ struct MetadataFetchConfig {
     std::uint16_t listen_port = 0;            // our TCP port, sent as "p" in the extension handshake (0: left out)
     std::string client = "p2pnode";           // "v"
     std::size_t max_peers = 8;                // connections at once (and as many connection attempts)
+    TransportLimits transport;                // receive limits and memory accounting (the session's plan)
     std::size_t max_candidates = 500;         // addresses waiting to be tried
     std::size_t max_outstanding_per_peer = 3; // metadata pieces asked of one peer at a time
     std::uint64_t request_timeout_ms = 10'000;

@@ -4,6 +4,7 @@
 
 #include "base/log.hpp"
 #include "crypto/random.hpp"
+#include "proto/metainfo.hpp"
 
 namespace p2p {
 
@@ -71,6 +72,7 @@ public:
         t(c).on_piece(c, i, b, d, req);
     }
     void on_reject(PeerConnection& c, const BlockRequest& r) override { t(c).on_reject(c, r); }
+    void on_suggest(PeerConnection& c, std::uint32_t i) override { t(c).on_suggest(c, i); }
     void on_send_drained(PeerConnection& c) override { t(c).on_send_drained(c); }
     void on_extended(PeerConnection& c, std::uint8_t id, std::string_view p) override { t(c).on_extended(c, id, p); }
     void on_closed(PeerConnection& c, const Error& why) override {
@@ -88,9 +90,31 @@ private:
     Session& s_;
 };
 
+namespace {
+// Receive limits under a memory plan: reads of at most read_chunk, and room for the largest legal message
+// (connection.cpp max_message): a 16 KiB block (BEP 3), a BEP 10 message, or a bitfield of the largest torrent we
+// accept (a metadata-only connection does not know the piece count yet).
+TransportLimits transport_limits_for(const PeerMemoryPlan& m) {
+    TransportLimits t;
+    if (!m.budget) return t;
+    std::size_t biggest = std::max<std::size_t>({9 + 16 * 1024, 2 + m.max_extended_message, 1 + (kMaxPieces + 7) / 8});
+    t.max_unconsumed = 4 + biggest + 16 * 1024;
+    t.initial_read = m.initial_read;
+    t.max_read = m.read_chunk;
+    t.pin_factor = m.pin_factor;
+    t.shrink_receive = true;
+    return t;
+}
+} // namespace
+
 Session::Session(Loop& loop, SessionConfig cfg)
-    : loop_(loop), cfg_(std::move(cfg)), router_(std::make_unique<Router>(*this)), tick_timer_(loop.get()),
-      upload_timer_(loop.get()) {
+    : loop_(loop), cfg_(std::move(cfg)), budget_(std::make_shared<MemoryBudget>(cfg_.memory)),
+      cache_(std::make_shared<ReadCache>(cfg_.memory.read_cache)), transport_(transport_limits_for(cfg_.memory)),
+      router_(std::make_unique<Router>(*this)), tick_timer_(loop.get()), upload_timer_(loop.get()) {
+    transport_.budget = budget_;
+    cfg_.max_connections = std::min(cfg_.max_connections, cfg_.memory.max_connections);
+    cfg_.max_pending_incoming = std::min(cfg_.max_pending_incoming, cfg_.max_connections);
+    cfg_.peer.max_extended_message = std::min(cfg_.peer.max_extended_message, cfg_.memory.max_extended_message);
     if (cfg_.peer.peer_id.size() != 20) {
         // Azureus-style id: client tag and version, then random bytes (BEP 20).
         std::string id = "-PN0100-";
@@ -113,7 +137,7 @@ Session::~Session() {
 
 Status Session::listen() {
     auto l = TcpListener::listen(loop_.get(), cfg_.listen_ip, cfg_.port,
-                                 [this](std::unique_ptr<Transport> t) { accept(std::move(t)); });
+                                 [this](std::unique_ptr<Transport> t) { accept(std::move(t)); }, transport_);
     if (!l) return l.error();
     listener_ = std::move(*l);
     return ok_status();
@@ -150,6 +174,7 @@ void Session::accept(std::unique_ptr<Transport> t) {
 
 std::unique_ptr<PeerConnection> Session::make_outgoing(std::unique_ptr<Transport> t, const std::string& info_hash,
                                                        const TorrentGeometry& g, PeerLink* link) {
+    t->set_limits(transport_); // torrents connect with default limits; the session's plan applies to all
     auto c = PeerConnection::outgoing(*router_, std::move(t), cfg_.peer, info_hash, g);
     c->set_context(link);
     return c;
@@ -158,6 +183,12 @@ std::unique_ptr<PeerConnection> Session::make_outgoing(std::unique_ptr<Transport
 Torrent* Session::add_torrent(Metainfo meta, TorrentConfig cfg, bool all_present) {
     if (Torrent* t = find(meta.info_hash)) return t;
     std::string key = meta.info_hash;
+    // The session's memory plan: one read cache and one write pool for all torrents; per-torrent caps within it.
+    cfg.storage.shared_cache = cache_;
+    cfg.storage.budget = budget_;
+    cfg.assembly_budget = cfg_.memory.write;
+    cfg.max_send_queue = std::min(cfg.max_send_queue, cfg_.memory.send_per_peer);
+    cfg.max_candidates = std::min(cfg.max_candidates, cfg_.memory.max_candidates);
     auto t = std::make_unique<Torrent>(*this, std::move(meta), std::move(cfg));
     Torrent* raw = t.get();
     torrents_.emplace(key, std::move(t));

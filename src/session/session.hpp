@@ -1,6 +1,12 @@
 // The peer side's composition of torrents and connections: one TCP listener, the torrents by info hash, a
 // router that forwards connection events to the right torrent, global connection limits, a one-second tick,
 // and the reaper that destroys closed links after the callback that closed them has returned.
+//
+// Memory (issue 7): the session owns the MemoryBudget of SessionConfig::memory and hands it on: one read cache
+// shared by all torrents (StorageLimits::shared_cache), the write pool (pieces being assembled and queued for the
+// disk: torrents request no new pieces while it is exhausted), the send pool (counted by every transport:
+// serving pauses while it is exhausted) and the per-connection receive limits (TransportLimits, applied to
+// incoming connections and, through make_outgoing, to the torrents' outgoing ones).
 #pragma once
 #include <cstdint>
 #include <functional>
@@ -9,6 +15,7 @@
 #include <string>
 #include <vector>
 
+#include "base/memory_budget.hpp"
 #include "loop/loop.hpp"
 #include "loop/timer.hpp"
 #include "net/tcp_transport.hpp"
@@ -25,6 +32,7 @@ struct SessionConfig {
     std::size_t max_per_ip = 8;               // connections from one address (any torrent)
     std::uint64_t max_upload_rate = 0;        // payload bytes/s over all torrents; 0 = unlimited
     PeerConfig peer;                          // per-connection limits (peer_id and clock are filled in)
+    PeerMemoryPlan memory;                    // --max-memory; the default plan keeps the defaults above
 };
 
 class Session {
@@ -39,6 +47,11 @@ public:
     const std::string& peer_id() const { return cfg_.peer.peer_id; }
     // Per-connection settings (peer_id, clock, limits), for connections made outside a Torrent (MetadataFetch).
     const PeerConfig& peer_config() const { return cfg_.peer; }
+    const TransportLimits& transport_limits() const { return transport_; }
+    // The memory budget's accounting and its derived limits (shared with storages and transports).
+    MemoryBudget& memory() { return *budget_; }
+    const PeerMemoryPlan& memory_plan() const { return cfg_.memory; }
+    const ReadCache& read_cache() const { return *cache_; }
     uv_loop_t* uv() { return loop_.get(); }
     Loop& loop() { return loop_; }
 
@@ -78,6 +91,11 @@ private:
 
     Loop& loop_;
     SessionConfig cfg_;
+    // Declared before the torrents and links that use them. Shared: storage requests and transport blocks
+    // finishing after the session is gone still hold them.
+    std::shared_ptr<MemoryBudget> budget_;
+    std::shared_ptr<ReadCache> cache_;
+    TransportLimits transport_;
     std::unique_ptr<Router> router_;
     std::unique_ptr<TcpListener> listener_;
     std::map<std::string, std::unique_ptr<Torrent>> torrents_;

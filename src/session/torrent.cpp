@@ -22,6 +22,13 @@ constexpr std::uint64_t kWarmupMs = 10'000;         // a new connection's first 
 constexpr std::size_t kWarmupDepth = 32;            // ...keep this many 16 KiB requests out at least
 constexpr int kBanPoints = 4;                       // sole contributor to a bad piece: 2 points (banned on the 2nd)
 constexpr std::size_t kMaxSuspectPieces = 64;       // failed pieces remembered for smart banning
+// Seeding: never-sent pieces suggested (BEP 6) to each unchoked peer ahead of its requests. 8 pieces of 256 KiB
+// are more than a peer's request pipeline to us holds at a 4-slot share of a 20 Mbit/s link (~80 blocks).
+constexpr std::size_t kSuggestWindow = 8;
+// A suggesting peer that leaves us idle this many ticks (seconds) with nothing suggested is picked from freely:
+// a seed whose every piece went out once stops suggesting, and a piece it sent to a peer that then vanished must
+// still be fetched from somewhere. Its last first copies take ~2 s to drain (tools/swarm), so 5 s is past them.
+constexpr std::uint32_t kSuggestIdleTicks = 5;
 
 std::string addr_key(const sockaddr_storage& ss) { return format_sockaddr(reinterpret_cast<const sockaddr*>(&ss)); }
 
@@ -55,6 +62,7 @@ Torrent::Torrent(Session& session, Metainfo meta, TorrentConfig cfg)
 }
 
 Torrent::~Torrent() {
+    session_.memory().release(MemPool::write, assembling_bytes_); // pieces left half-assembled
     for (auto& l : links_) {
         l->dead = true;
         if (l->conn) l->conn->close();
@@ -102,6 +110,7 @@ void Torrent::begin_with(const std::vector<bool>& have) {
     picker_ = std::make_unique<swarm::PiecePicker>(std::move(*picker));
     available_ = hb;
     phase_ = available_.all() ? TorrentPhase::seeding : TorrentPhase::downloading;
+    if (phase_ == TorrentPhase::seeding) suggest_ = std::make_unique<swarm::SeedSuggest>(meta_.piece_count(), random_u32());
     last_resume_save_ms_ = now_ms();
     log_info("torrent", meta_.name + ": " + std::to_string(available_.count()) + "/" +
                             std::to_string(meta_.piece_count()) + " pieces present, " + phase_name(phase_));
@@ -228,6 +237,13 @@ void Torrent::drop(PeerLink& link, const std::string& why) {
         }
     }
     if (choker_.has_optimistic() && choker_.optimistic() == link.token) choker_.forget_optimistic();
+    if (suggest_) {
+        // Pieces left half-sent to it, and pieces it alone held, are suggested anew (check_suggesters tops up).
+        suggest_->forget(link.token, unfinished_pieces(*link.conn));
+        if (picker_ && !link.has_all)
+            suggest_->repool_lost(link.conn->peer_pieces(), [this](std::uint32_t p) { return picker_->availability(p); });
+    }
+    suggest_idle_.erase(link.token);
     by_token_.erase(link.token);
     strikes_.erase(link.token);
     session_.connection_closed();
@@ -324,6 +340,7 @@ void Torrent::on_have(PeerConnection& conn, std::uint32_t index) {
     } else if (!link.has_all) {
         picker_->peer_have(index);
     }
+    if (suggest_) suggest_->on_have(link.token, index);
     if (available_.all() && conn.peer_pieces().all()) return drop(link, "both sides are seeds");
     update_interest(link);
 }
@@ -350,6 +367,15 @@ void Torrent::on_choke(PeerConnection& conn) {
     PeerLink& link = link_of(conn);
     // BEP 3: a choke discards our pending requests. With BEP 6 the peer rejects each one explicitly instead.
     if (picker_ && !conn.supports_fast()) picker_->on_peer_gone(link.token);
+    // A seed re-assigns the suggestions of the peers it chokes (seed_suggest.hpp): ours are void now.
+    if (picker_) picker_->clear_suggestions(link.token);
+}
+
+void Torrent::on_suggest(PeerConnection& conn, std::uint32_t index) {
+    PeerLink& link = link_of(conn);
+    if (!picker_ || phase_ != TorrentPhase::downloading) return;
+    picker_->add_suggestion(link.token, index);
+    fill_requests(link);
 }
 
 void Torrent::on_reject(PeerConnection& conn, const BlockRequest& r) {
@@ -369,15 +395,29 @@ void Torrent::fill_requests(PeerLink& link) {
         depth = std::max<std::size_t>(depth, kWarmupDepth);
     if (link.ext.reqq) depth = std::min<std::size_t>(depth, link.ext.reqq); // BEP 10: the peer's queue size
     if (outstanding >= depth) return;
-    // Bound the memory of pieces being assembled: past the budget only blocks of started pieces are wanted, so
-    // wait for pieces to complete instead of starting new ones.
-    if (assembling_bytes_ >= cfg_.assembly_budget && !picker_->is_endgame()) return;
+    // Bound the memory of pieces being assembled and queued for the disk: the session's write pool, shared by
+    // all torrents (issue 7). New requests stay within the pool's room, so under pressure fewer blocks are in
+    // flight. When it is exhausted only blocks of pieces already being assembled are requested (finishing them
+    // is what frees the pool, even for a piece bigger than the pool); a torrent with nothing in assembly may ask
+    // for one block, so one busy torrent cannot starve the others.
+    bool only_started = false;
+    if (!picker_->is_endgame()) {
+        const std::size_t cap = session_.memory().cap(MemPool::write), used = session_.memory().used(MemPool::write);
+        const std::size_t room = used < cap ? (cap - used) / swarm::kBlockSize : 0;
+        std::size_t in_flight = 0; // this torrent's requested blocks: each may start a piece when it arrives
+        for (const auto& l : links_)
+            if (!l->dead && l->conn) in_flight += l->conn->outgoing_requests().size();
+        if (room > in_flight) depth = std::min(depth, outstanding + (room - in_flight));
+        else if (assembling_bytes_ == 0 && in_flight == 0) depth = 1;
+        else only_started = true;
+    }
     if (outstanding == 0) link.last_block_ms = now_ms();
     std::vector<swarm::BlockRequest> picks;
     const swarm::Bitfield& has = link.has_all ? all_pieces_ : c.peer_pieces();
     picker_->pick(link.token, has, depth - outstanding, picks);
     for (const auto& b : picks)
-        if (!c.request(b.piece, b.offset, b.length)) picker_->on_request_timeout(link.token, b);
+        if ((only_started && !assembling_.count(b.piece)) || !c.request(b.piece, b.offset, b.length))
+            picker_->on_request_timeout(link.token, b); // not sent: pickable again
 }
 
 void Torrent::on_piece(PeerConnection& conn, std::uint32_t index, std::uint32_t begin, std::string_view block,
@@ -408,6 +448,7 @@ void Torrent::on_piece(PeerConnection& conn, std::uint32_t index, std::uint32_t 
         a.data->reserve(static_cast<std::size_t>(meta_.piece_size(index)));
         a.block_from.assign(picker_->blocks_in_piece(index), std::string());
         assembling_bytes_ += static_cast<std::size_t>(meta_.piece_size(index));
+        session_.memory().reserve(MemPool::write, static_cast<std::size_t>(meta_.piece_size(index)));
     }
     std::string& buf = *a.data;
     if (begin >= buf.size()) {
@@ -428,6 +469,7 @@ void Torrent::piece_assembled(std::uint32_t index) {
     auto a = std::make_shared<Assembly>(std::move(it->second));
     assembling_.erase(it);
     assembling_bytes_ -= static_cast<std::size_t>(meta_.piece_size(index));
+    session_.memory().release(MemPool::write, static_cast<std::size_t>(meta_.piece_size(index)));
     hashing_.push_back(index);
     std::weak_ptr<void> alive = std::static_pointer_cast<void>(std::shared_ptr<int>(alive_));
     hash_piece_async(loop_, a->data, std::string(meta_.piece_hash(index)), alive,
@@ -517,6 +559,7 @@ void Torrent::piece_written(std::uint32_t index, Status st) {
         }
         if (available_.all() && phase_ == TorrentPhase::downloading) {
             phase_ = TorrentPhase::seeding;
+            suggest_ = std::make_unique<swarm::SeedSuggest>(meta_.piece_count(), random_u32());
             log_info("torrent", meta_.name + ": complete, every piece verified; seeding");
             save_resume([] {});
             // Seeds have nothing to gain from other seeds.
@@ -552,11 +595,13 @@ void Torrent::on_interested(PeerConnection& conn) {
     std::size_t unchoked = 0;
     for (auto& l : links_)
         if (!l->dead && !l->conn->am_choking() && l->conn->peer_interested()) ++unchoked;
-    if (conn.am_choking() && unchoked < cfg_.upload_slots) conn.unchoke();
+    if (conn.am_choking() && unchoked < cfg_.upload_slots) unchoke(link_of(conn));
+    else if (!conn.am_choking()) suggest_to(link_of(conn)); // interested again while unchoked
 }
 
 void Torrent::on_not_interested(PeerConnection& conn) {
     if (available_.all() && conn.peer_pieces().all()) return drop(link_of(conn), "both sides are seeds");
+    if (suggest_) suggest_->release(link_of(conn).token, unfinished_pieces(conn));
     if (!conn.am_choking()) fill_free_slot();
 }
 
@@ -571,7 +616,35 @@ void Torrent::fill_free_slot() {
         if (!l->conn->am_choking()) ++unchoked;
         else if (!best || l->conn->download_rate() > best->conn->download_rate()) best = l.get();
     }
-    if (best && unchoked < cfg_.upload_slots) best->conn->unchoke();
+    if (best && unchoked < cfg_.upload_slots) unchoke(*best);
+}
+
+// Suggestions go out before the unchoke, so the peer's first requests already follow them.
+void Torrent::unchoke(PeerLink& link) {
+    suggest_to(link);
+    link.conn->unchoke();
+}
+
+void Torrent::choke(PeerLink& link) {
+    if (suggest_) suggest_->release(link.token, unfinished_pieces(*link.conn));
+    link.conn->choke(); // rejects the queued requests
+}
+
+// Pieces with requests still queued (unanswered) that the peer does not have: a choke or a drop leaves them
+// half-sent. Bounded by the peer's queued requests (PeerConfig::max_incoming_requests).
+std::vector<std::uint32_t> Torrent::unfinished_pieces(PeerConnection& c) {
+    std::vector<std::uint32_t> out;
+    for (const BlockRequest& r : c.incoming_requests())
+        if (!c.peer_has(r.index) && std::find(out.begin(), out.end(), r.index) == out.end()) out.push_back(r.index);
+    return out;
+}
+
+void Torrent::suggest_to(PeerLink& link) {
+    if (!suggest_ || !picker_ || link.dead || !link.conn->supports_fast() || !link.conn->peer_interested()) return;
+    std::vector<std::uint32_t> pieces;
+    suggest_->top_up(link.token, link.conn->peer_pieces(), kSuggestWindow,
+                     [this](std::uint32_t p) { return picker_->availability(p); }, pieces);
+    for (std::uint32_t p : pieces) link.conn->send_suggest(p);
 }
 
 void Torrent::on_request(PeerConnection& conn, const BlockRequest& r) {
@@ -579,6 +652,10 @@ void Torrent::on_request(PeerConnection& conn, const BlockRequest& r) {
     if (!available_.get(r.index)) {
         if (conn.supports_fast()) return conn.reject(r.index, r.begin, r.length);
         return drop(link, "requested piece " + std::to_string(r.index) + " which we do not have");
+    }
+    if (suggest_) {
+        suggest_->on_request(link.token, r.index);
+        suggest_to(link);
     }
     serve(link);
 }
@@ -593,6 +670,8 @@ void Torrent::serve(PeerLink& link, std::uint32_t hint_index, std::shared_ptr<co
     while (!link.dead) {
         PeerConnection& c = *link.conn;
         if (c.incoming_requests().empty() || c.queued_send_bytes() >= cfg_.max_send_queue) return;
+        // All connections' queues together are bounded by the session's send pool: retry shortly.
+        if (session_.memory().exhausted(MemPool::send)) return session_.wait_upload(this, link.token);
         BlockRequest r = c.incoming_requests().front();
         if (!available_.get(r.index)) {
             if (c.supports_fast()) { c.reject(r.index, r.begin, r.length); continue; }
@@ -621,7 +700,15 @@ void Torrent::serve(PeerLink& link, std::uint32_t hint_index, std::shared_ptr<co
         if (!session_.take_upload(r.length)) return session_.wait_upload(this, link.token);
         if (!c.send_piece(r.index, r.begin, piece, r.begin, r.length)) return; // request vanished meanwhile
         uploaded_ += r.length;
+        count_sent(r);
     }
+}
+
+void Torrent::count_sent(const BlockRequest& r) {
+    if (sent_bytes_.empty()) sent_bytes_.assign(meta_.piece_count(), 0);
+    std::uint32_t& n = sent_bytes_[r.index];
+    if (n >= meta_.piece_size(r.index)) resent_ += r.length;
+    if (n < UINT32_MAX - r.length) n += r.length;
 }
 
 // ---------------------------------------------------------------- choking, ticking, status
@@ -636,12 +723,12 @@ void Torrent::rechoke(std::uint64_t now) {
                                          c.upload_rate(), l->snubbed, l->connected_at_ms});
     }
     swarm::ChokeDecision d = choker_.rechoke(peers, phase_ == TorrentPhase::seeding, static_cast<std::int64_t>(now));
-    std::set<std::uint64_t> unchoke(d.unchoke.begin(), d.unchoke.end());
+    std::set<std::uint64_t> chosen(d.unchoke.begin(), d.unchoke.end());
     for (auto& l : links_) {
         if (l->dead || l->conn->state() != PeerConnection::State::Active) continue;
-        bool want = unchoke.count(l->token) > 0;
-        if (want && l->conn->am_choking()) l->conn->unchoke();
-        else if (!want && !l->conn->am_choking()) l->conn->choke();
+        bool want = chosen.count(l->token) > 0;
+        if (want && l->conn->am_choking()) unchoke(*l);
+        else if (!want && !l->conn->am_choking()) choke(*l);
     }
 }
 
@@ -653,6 +740,7 @@ void Torrent::tick(std::uint64_t now) {
     check_snubs(now);
     connect_more();
     if (now - last_rechoke_ms_ >= kRechokeMs) rechoke(now);
+    check_suggesters();
     ls.clear();
     for (auto& l : links_) ls.push_back(l.get());
     for (PeerLink* l : ls) fill_requests(*l); // pipelines follow the peers' rates
@@ -660,6 +748,26 @@ void Torrent::tick(std::uint64_t now) {
     if (phase_ == TorrentPhase::downloading && resume_dirty_ && now - last_resume_save_ms_ >= kResumeSaveMs &&
         writes_in_flight_ == 0)
         save_resume([] {});
+}
+
+// Once a tick. Seeding: unchoked peers get pieces that returned to the pool (a choked or departed peer's). Downloading:
+// a suggesting peer that keeps us idle is picked from freely again (kSuggestIdleTicks).
+void Torrent::check_suggesters() {
+    for (auto& l : links_) {
+        if (l->dead || l->conn->state() != PeerConnection::State::Active) continue;
+        PeerConnection& c = *l->conn;
+        if (suggest_ && !c.am_choking()) suggest_to(*l);
+        if (!picker_ || phase_ != TorrentPhase::downloading || !picker_->is_suggester(l->token)) continue;
+        const bool idle = picker_->num_suggestions(l->token) == 0 && !c.peer_choking() && c.am_interested() &&
+                          c.outgoing_requests().empty();
+        if (!idle) {
+            suggest_idle_.erase(l->token);
+        } else if (++suggest_idle_[l->token] >= kSuggestIdleTicks) {
+            suggest_idle_.erase(l->token);
+            picker_->forget_suggester(l->token);
+            log_debug("torrent", meta_.name + ": " + l->address + " suggests nothing more; picking from it freely");
+        }
+    }
 }
 
 void Torrent::save_resume(std::function<void()> done) {
@@ -711,6 +819,7 @@ TorrentStatus Torrent::status() {
     s.have_bytes = s.total - left_bytes();
     s.downloaded = downloaded_;
     s.uploaded = uploaded_;
+    s.resent = resent_;
     for (auto& l : links_) {
         if (l->dead) continue;
         ++s.peers;

@@ -27,6 +27,7 @@
 #include "storage/storage.hpp"
 #include "swarm/choker.hpp"
 #include "swarm/picker.hpp"
+#include "swarm/seed_suggest.hpp"
 
 namespace p2p {
 
@@ -54,6 +55,9 @@ struct TorrentStatus {
     TorrentPhase phase = TorrentPhase::checking;
     std::uint64_t total = 0, have_bytes = 0;
     std::uint64_t downloaded = 0, uploaded = 0; // payload bytes this session
+    // Payload bytes sent of pieces whose every byte had already been sent once (to anyone) this session: in a
+    // seed-bound swarm, the seed's wasted capacity (the exit summary line prints it for tools/swarm).
+    std::uint64_t resent = 0;
     double down_rate = 0, up_rate = 0;
     std::size_t peers = 0, candidates = 0;
     std::string error;
@@ -125,6 +129,7 @@ public:
     void on_piece(PeerConnection& conn, std::uint32_t index, std::uint32_t begin, std::string_view block,
                   bool requested) override;
     void on_reject(PeerConnection& conn, const BlockRequest& r) override;
+    void on_suggest(PeerConnection& conn, std::uint32_t index) override;
     void on_send_drained(PeerConnection& conn) override;
     void on_extended(PeerConnection& conn, std::uint8_t ext_id, std::string_view payload) override;
     void on_closed(PeerConnection& conn, const Error& why) override;
@@ -148,12 +153,17 @@ private:
     void fill_requests(PeerLink& link);
     void serve(PeerLink& link, std::uint32_t hint_index = UINT32_MAX,
                std::shared_ptr<const std::string> hint = nullptr);
+    void count_sent(const BlockRequest& r);
     void piece_assembled(std::uint32_t index);
     void piece_hashed(std::uint32_t index, Assembly a, bool ok);
     void smart_ban(std::uint32_t index, const std::string& good);
     void ban_ip(const std::string& ip, const std::string& why);
     void piece_written(std::uint32_t index, Status st);
     void rechoke(std::uint64_t now_ms);
+    void unchoke(PeerLink& link);
+    void choke(PeerLink& link);
+    void suggest_to(PeerLink& link);
+    static std::vector<std::uint32_t> unfinished_pieces(PeerConnection& c);
     void fill_free_slot();
     void check_snubs(std::uint64_t now_ms);
     void save_resume(std::function<void()> done);
@@ -169,6 +179,12 @@ private:
     std::unique_ptr<Storage> storage_;
     std::unique_ptr<swarm::PiecePicker> picker_;
     swarm::Choker choker_;
+    // While seeding: which never-sent pieces each unchoked fast peer is steered to (BEP 6 suggest; null before).
+    std::unique_ptr<swarm::SeedSuggest> suggest_;
+    // While downloading: seconds each suggesting peer (picker.hpp) has left us idle with no suggestion pending,
+    // unchoked and interested; at kSuggestIdleTicks we pick from it on our own again. Entries leave with links.
+    std::unordered_map<std::uint64_t, std::uint32_t> suggest_idle_;
+    void check_suggesters();
     swarm::Bitfield available_;   // verified and written: what we announce and serve
     swarm::Bitfield all_pieces_;  // a full bitfield, the `peer_has` of HaveAll peers
     TorrentPhase phase_ = TorrentPhase::checking;
@@ -200,6 +216,8 @@ private:
     std::vector<std::uint32_t> hashing_; // pieces at the hasher (for status)
 
     std::uint64_t downloaded_ = 0, uploaded_ = 0, wasted_ = 0;
+    std::vector<std::uint32_t> sent_bytes_; // per piece: payload bytes served (saturating), for `resent_`
+    std::uint64_t resent_ = 0;
     std::uint64_t last_rechoke_ms_ = 0;
     std::uint64_t last_resume_save_ms_ = 0;
     bool resume_dirty_ = false;

@@ -2,26 +2,34 @@
 
 namespace p2p {
 
-ReadCache::Piece ReadCache::get(std::uint32_t index) {
-    auto it = map_.find(index);
+std::uint32_t ReadCache::next_owner() {
+    static std::uint32_t counter = 0;
+    return ++counter;
+}
+
+ReadCache::Piece ReadCache::get(std::uint64_t key) {
+    auto it = map_.find(key);
     if (it == map_.end()) return nullptr;
     lru_.splice(lru_.begin(), lru_, it->second);
     return it->second->data;
 }
 
-void ReadCache::put(std::uint32_t index, Piece data, bool recyclable) {
-    erase(index);
+void ReadCache::put(std::uint64_t key, Piece data, bool recyclable) {
+    erase(key);
     if (!data || data->size() > max_) return;
     while (bytes_ + data->size() > max_ && !lru_.empty()) evict_last();
     bytes_ += data->size();
-    lru_.push_front(Item{index, std::move(data), recyclable});
-    map_[index] = lru_.begin();
+    owner_bytes_[static_cast<std::uint32_t>(key >> 32)] += data->size();
+    lru_.push_front(Item{key, std::move(data), recyclable});
+    map_[key] = lru_.begin();
 }
 
 void ReadCache::evict_last() {
     Item& it = lru_.back();
     bytes_ -= it.data->size();
-    map_.erase(it.index);
+    auto ob = owner_bytes_.find(static_cast<std::uint32_t>(it.key >> 32));
+    if (ob != owner_bytes_.end() && (ob->second -= it.data->size()) == 0) owner_bytes_.erase(ob);
+    map_.erase(it.key);
     // use_count is exact here: every holder lives on the loop thread, which is running this.
     if (it.recyclable && it.data.use_count() == 1 && spares_.size() < kMaxSpares)
         spares_.push_back(std::const_pointer_cast<std::string>(std::move(it.data))); // allocated non-const
@@ -38,18 +46,36 @@ std::shared_ptr<std::string> ReadCache::take_spare(std::size_t size) {
     return nullptr;
 }
 
-void ReadCache::erase(std::uint32_t index) {
-    auto it = map_.find(index);
+void ReadCache::erase(std::uint64_t key) {
+    auto it = map_.find(key);
     if (it == map_.end()) return;
-    bytes_ -= it->second->data->size();
+    const std::size_t n = it->second->data->size();
+    bytes_ -= n;
+    auto ob = owner_bytes_.find(static_cast<std::uint32_t>(key >> 32));
+    if (ob != owner_bytes_.end() && (ob->second -= n) == 0) owner_bytes_.erase(ob);
     lru_.erase(it->second);
     map_.erase(it);
+}
+
+void ReadCache::erase_owner(std::uint32_t owner) {
+    if (!owner_bytes_.count(owner)) return;
+    for (auto it = lru_.begin(); it != lru_.end();) {
+        auto next = std::next(it);
+        if (static_cast<std::uint32_t>(it->key >> 32) == owner) erase(it->key);
+        it = next;
+    }
+}
+
+std::size_t ReadCache::bytes_of(std::uint32_t owner) const {
+    auto it = owner_bytes_.find(owner);
+    return it == owner_bytes_.end() ? 0 : it->second;
 }
 
 void ReadCache::clear() {
     spares_.clear();
     lru_.clear();
     map_.clear();
+    owner_bytes_.clear();
     bytes_ = 0;
 }
 

@@ -7,6 +7,9 @@
 // Recycling: a piece put with `recyclable` (a buffer the storage allocated itself, never handed out as mutable)
 // that nobody else holds when it is evicted is kept as a spare (at most kMaxSpares, outside max_bytes) and handed
 // back by take_spare for the next read of that size, which saves zero-filling and page-faulting a fresh buffer.
+// Sharing: one cache may serve every torrent of a session (--max-memory bounds the sum, issue 7). Keys are
+// key(owner, index); each Storage takes an owner id from next_owner() and drops its pieces with erase_owner().
+// Eviction is LRU over all owners, so a busy torrent takes room from an idle one.
 #pragma once
 #include <cstdint>
 #include <list>
@@ -22,21 +25,26 @@ public:
     using Piece = std::shared_ptr<const std::string>;
     explicit ReadCache(std::size_t max_bytes) : max_(max_bytes) {}
 
-    Piece get(std::uint32_t index); // nullptr on a miss; a hit becomes most recently used
-    void put(std::uint32_t index, Piece data, bool recyclable = false);
+    static std::uint64_t key(std::uint32_t owner, std::uint32_t index) { return std::uint64_t{owner} << 32 | index; }
+    static std::uint32_t next_owner(); // process-wide counter (loop thread)
+
+    Piece get(std::uint64_t key); // nullptr on a miss; a hit becomes most recently used
+    void put(std::uint64_t key, Piece data, bool recyclable = false);
     // A spare buffer of exactly `size` bytes (stale contents, to be overwritten), or nullptr.
     std::shared_ptr<std::string> take_spare(std::size_t size);
     static constexpr std::size_t kMaxSpares = 2;
-    void erase(std::uint32_t index);
+    void erase(std::uint64_t key);
+    void erase_owner(std::uint32_t owner);
     void clear();
 
     std::size_t bytes() const { return bytes_; }
+    std::size_t bytes_of(std::uint32_t owner) const;
     std::size_t entries() const { return map_.size(); }
     std::size_t max_bytes() const { return max_; }
 
 private:
     struct Item {
-        std::uint32_t index;
+        std::uint64_t key;
         Piece data;
         bool recyclable;
     };
@@ -45,7 +53,8 @@ private:
     std::size_t max_;
     std::size_t bytes_ = 0;
     std::list<Item> lru_; // front = most recently used
-    std::unordered_map<std::uint32_t, std::list<Item>::iterator> map_;
+    std::unordered_map<std::uint64_t, std::list<Item>::iterator> map_;
+    std::unordered_map<std::uint32_t, std::size_t> owner_bytes_; // bytes per owner; entries for owners with pieces
 };
 
 } // namespace p2p

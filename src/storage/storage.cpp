@@ -79,7 +79,9 @@ struct Storage::Impl : std::enable_shared_from_this<Impl> {
     std::vector<Result<std::vector<std::string>>> comps; // per file: checked components, or why refused
     std::vector<std::string> paths;                      // per file: full path ("" when refused)
     FdCache fds;
-    ReadCache cache;
+    std::shared_ptr<ReadCache> cache;                // limits.shared_cache, or one of our own
+    const std::uint32_t cache_owner = ReadCache::next_owner();
+    std::uint64_t ckey(std::uint32_t index) const { return ReadCache::key(cache_owner, index); }
     Timer post_timer;
     std::deque<std::function<void()>> posted;        // callbacks for the next loop turn; bounded by the calls made
     std::deque<std::function<void()>> pending_ops;   // waiting for an in-flight slot; bounded by callers' requests
@@ -97,7 +99,8 @@ struct Storage::Impl : std::enable_shared_from_this<Impl> {
     StorageStats stats;
 
     Impl(uv_loop_t* l, const Metainfo& m, std::string r, StorageLimits lim)
-        : loop(l), root(std::move(r)), limits(lim), fds(l, lim.max_open_files), cache(lim.read_cache_bytes),
+        : loop(l), root(std::move(r)), limits(lim), fds(l, lim.max_open_files),
+          cache(lim.shared_cache ? lim.shared_cache : std::make_shared<ReadCache>(lim.read_cache_bytes)),
           post_timer(l) {
         meta.info_hash = m.info_hash;
         meta.name = m.name;
@@ -276,7 +279,7 @@ struct Storage::Impl : std::enable_shared_from_this<Impl> {
         };
         auto job = std::make_shared<Job>();
         const auto size = static_cast<std::size_t>(piece_bytes(meta, index));
-        job->buf = cache.take_spare(size); // fully overwritten below, or dropped on error
+        job->buf = cache->take_spare(size); // fully overwritten below, or dropped on error
         if (!job->buf) job->buf = std::make_shared<std::string>(size, '\0');
         job->remaining = segs->size();
         job->done = std::move(done);
@@ -297,7 +300,7 @@ Storage::Storage(uv_loop_t* loop, const Metainfo& meta, std::string root_dir, St
 Storage::~Storage() {
     impl_->closed = true;
     impl_->reading.clear();
-    impl_->cache.clear();
+    impl_->cache->erase_owner(impl_->cache_owner);
 }
 
 void Storage::open(std::function<void(Status)> done) {
@@ -356,34 +359,39 @@ void Storage::write_piece(std::uint32_t index, std::shared_ptr<const std::string
     job->remaining = segs->size();
     job->data = std::move(data);
     job->done = std::move(done);
+    // A verified piece waiting for the disk counts against the write pool until its write returns, so a slow
+    // disk makes the torrents request fewer blocks (torrent.cpp) instead of queueing pieces here without bound.
+    const std::size_t counted = job->data->size();
+    if (self->limits.budget) self->limits.budget->reserve(MemPool::write, counted);
     // uv_fs_write takes a non-const buffer but only reads it.
     char* buf = const_cast<char*>(job->data->data());
     for (const auto& s : *segs) {
         self->dirty.insert(s.file);
         self->zeros_from[s.file] = INT64_MAX; // conservative: the whole file is no longer known
-        self->io_segment(true, s, buf, [self, index, job](IoStatus st) {
+        self->io_segment(true, s, buf, [self, index, job, counted](IoStatus st) {
             fold(job->st, std::move(st));
             if (--job->remaining > 0) return;
+            if (self->limits.budget) self->limits.budget->release(MemPool::write, counted);
             if (!job->st.ok()) {
                 self->mark_failed(job->st.err);
                 return self->deliver(std::move(job->done), job->st.err);
             }
             ++self->stats.pieces_written;
-            if (!self->closed) self->cache.put(index, job->data);
+            if (!self->closed) self->cache->put(self->ckey(index), job->data);
             self->deliver(std::move(job->done), ok_status());
         });
     }
 }
 
 std::shared_ptr<const std::string> Storage::cached_piece(std::uint32_t index) {
-    auto hit = impl_->cache.get(index);
+    auto hit = impl_->cache->get(impl_->ckey(index));
     if (hit) ++impl_->stats.cache_hits;
     return hit;
 }
 
 void Storage::read_piece(std::uint32_t index, PieceCb done) {
     auto self = impl_;
-    if (auto hit = self->cache.get(index)) {
+    if (auto hit = self->cache->get(self->ckey(index))) {
         ++self->stats.cache_hits;
         return self->post([done = std::move(done), hit]() { done(hit); });
     }
@@ -398,7 +406,7 @@ void Storage::read_piece(std::uint32_t index, PieceCb done) {
         auto node = self->reading.extract(index);
         if (node.empty()) return; // Storage destroyed meanwhile
         std::shared_ptr<const std::string> piece = std::move(buf);
-        if (st.ok()) self->cache.put(index, piece, true); // read_whole's buffer: ours, so recyclable
+        if (st.ok()) self->cache->put(self->ckey(index), piece, true); // read_whole's buffer: ours, so recyclable
         else self->mark_failed(st.err);
         for (auto& cb : node.mapped()) {
             if (st.ok()) self->post([cb = std::move(cb), piece]() { cb(piece); });
@@ -572,7 +580,7 @@ void Storage::clear_error() {
 }
 std::string Storage::file_path(std::size_t i) const { return i < impl_->paths.size() ? impl_->paths[i] : std::string(); }
 std::size_t Storage::open_fds() const { return impl_->fds.slots_used(); }
-std::size_t Storage::cache_bytes() const { return impl_->cache.bytes(); }
+std::size_t Storage::cache_bytes() const { return impl_->cache->bytes_of(impl_->cache_owner); }
 const StorageStats& Storage::stats() const { return impl_->stats; }
 
 } // namespace p2p

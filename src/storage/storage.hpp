@@ -3,7 +3,7 @@
 //
 // Callers hand over whole verified pieces (write_piece) and get whole pieces back (read_piece) as shared
 // immutable buffers, so serving the 16 KiB blocks of a piece costs one disk read while the piece stays in the
-// bounded read cache. A piece may span several files; each file segment is one pwrite/pread at an offset.
+// bounded read cache (the Session's one cache for all torrents, StorageLimits::shared_cache). A piece may span several files; each file segment is one pwrite/pread at an offset.
 //
 // Callbacks: always run later from the loop (never inside the call that registered them), and never after the
 // Storage is destroyed. Destroying a Storage with work in flight is allowed: outstanding requests finish on the
@@ -37,8 +37,10 @@
 #include <string>
 #include <vector>
 
+#include "base/memory_budget.hpp"
 #include "base/result.hpp"
 #include "proto/metainfo.hpp"
+#include "storage/read_cache.hpp"
 
 namespace p2p {
 
@@ -47,6 +49,10 @@ struct StorageLimits {
     std::size_t read_cache_bytes = 64u << 20; // whole pieces kept for serving (read_cache.hpp)
     std::size_t max_inflight_ops = 16;       // uv_fs read/write/open/fsync requests at once; more wait in a FIFO
     std::size_t verify_window = 4;           // pieces read + hashed at once by verify_existing
+    // Set by the Session (issue 7): one read cache for all its torrents (read_cache_bytes is then unused), and
+    // the budget whose write pool counts pieces queued for the disk. Null: a cache of our own, no accounting.
+    std::shared_ptr<ReadCache> shared_cache;
+    std::shared_ptr<MemoryBudget> budget;
 };
 
 struct ResumeState {

@@ -226,6 +226,14 @@ std::size_t PiecePicker::pick(PeerToken peer, const Bitfield& peer_has, std::siz
         }
     }
 
+    // 1b. The peer's suggestions; a suggester gets no rule 2.
+    auto sug = suggested_.find(peer);
+    if (sug != suggested_.end()) {
+        got += request_suggested(sug->second, peer, peer_has, max_blocks - got, out);
+        if (got < max_blocks && is_endgame()) got += request_endgame(peer, peer_has, max_blocks - got, out);
+        return got;
+    }
+
     // 2. New pieces, rarest first. Collect first (starting a piece edits the bucket being walked), stopping once
     // the candidates hold enough blocks. Within a bucket the walk starts at a random position: random tie-break.
     if (num_fresh_ > 0) {
@@ -254,6 +262,45 @@ std::size_t PiecePicker::pick(PeerToken peer, const Bitfield& peer_has, std::siz
 
     // 3. Endgame duplicates.
     if (is_endgame()) got += request_endgame(peer, peer_has, max_blocks - got, out);
+    return got;
+}
+
+// ---- suggestions
+
+void PiecePicker::add_suggestion(PeerToken peer, std::uint32_t piece) {
+    if (piece >= num_pieces_ || state_[piece] == PieceState::have || state_[piece] == PieceState::verifying) return;
+    std::vector<std::uint32_t>& v = suggested_[peer];
+    if (std::find(v.begin(), v.end(), piece) != v.end()) return;
+    if (v.size() >= kMaxSuggestions) v.erase(v.begin());
+    v.push_back(piece);
+}
+
+void PiecePicker::clear_suggestions(PeerToken peer) {
+    if (auto it = suggested_.find(peer); it != suggested_.end()) it->second.clear();
+}
+
+std::size_t PiecePicker::num_suggestions(PeerToken peer) const {
+    auto it = suggested_.find(peer);
+    return it == suggested_.end() ? 0 : it->second.size();
+}
+
+std::size_t PiecePicker::request_suggested(std::vector<std::uint32_t>& v, PeerToken peer, const Bitfield& peer_has,
+                                           std::size_t max, std::vector<BlockRequest>& out) {
+    std::size_t got = 0, keep = 0;
+    for (std::size_t k = 0; k < v.size(); ++k) {
+        const std::uint32_t piece = v[k];
+        // Done with it (have, hashing) or it cannot come from this peer: forget the suggestion.
+        if (state_[piece] == PieceState::have || state_[piece] == PieceState::verifying || !peer_has.get(piece))
+            continue;
+        v[keep++] = piece;
+        if (got == max) continue;
+        if (state_[piece] == PieceState::missing) start_download(piece);
+        Download& d = slots_[slot_of_[piece]];
+        if (d.num_free > 0) got += request_free(d, peer, max - got, out);
+        // A piece just started and left without requests (max reached before it) is put back at once.
+        abandon_if_idle(slot_of_[piece]);
+    }
+    v.resize(keep);
     return got;
 }
 
@@ -378,6 +425,7 @@ bool PiecePicker::on_request_timeout(PeerToken peer, const BlockRequest& br) {
 }
 
 std::size_t PiecePicker::on_peer_gone(PeerToken peer) {
+    suggested_.erase(peer);
     std::size_t released = 0;
     scratch_.clear();
     for (std::uint32_t slot : active_) {

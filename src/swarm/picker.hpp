@@ -3,6 +3,11 @@
 // Policy (BEP 3 "rarest first", as libtorrent and Transmission implement it):
 //   1. finish partially downloaded pieces first — first those this peer already requested/sent blocks of,
 //      then the others, oldest first (a piece is only useful once all of it is here and hashed);
+//   1b. pieces the peer suggested (BEP 6 SUGGEST_PIECE), in the order suggested. A seed that steers each peer
+//      to different never-sent pieces (seed_suggest.hpp) sends each piece once only if nobody starts other new
+//      pieces from it: those are another peer's suggestions or already on their way to another peer. So from a
+//      peer that suggests (a "suggester", until forget_suggester() or on_peer_gone()) rule 2 starts nothing;
+//      partial pieces and endgame still apply;
 //   2. otherwise start the rarest piece the peer has; ties between pieces of equal availability are broken at
 //      random (seeded source: PickerOptions::seed), so peers of a swarm do not all chase the same piece;
 //   3. endgame: once every missing block is requested, outstanding blocks may also be requested from other
@@ -23,6 +28,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "base/result.hpp"
@@ -102,6 +108,17 @@ public:
     void remove_have_all() { if (have_all_) --have_all_; }
     std::uint32_t availability(std::uint32_t piece) const { return avail_[piece] + have_all_; }
 
+    // ---- suggestions (BEP 6 SUGGEST_PIECE). At most kMaxSuggestions per peer are kept (the oldest goes), so a
+    // peer flooding suggestions costs at most that much per pick. clear_suggestions() empties the list (call it
+    // when the peer chokes us: a seed re-assigns a choked peer's suggestions) but the peer stays a suggester;
+    // forget_suggester() (e.g. it left us idle for seconds: the caller's timeout) and on_peer_gone() end that.
+    static constexpr std::size_t kMaxSuggestions = 32;
+    void add_suggestion(PeerToken peer, std::uint32_t piece);
+    void clear_suggestions(PeerToken peer);
+    void forget_suggester(PeerToken peer) { suggested_.erase(peer); }
+    bool is_suggester(PeerToken peer) const { return suggested_.count(peer) != 0; }
+    std::size_t num_suggestions(PeerToken peer) const;
+
     // ---- picking
     // Appends up to max_blocks requests for `peer` to `out` (out is not cleared) and returns how many it added.
     // peer_has is what the peer has (a full Bitfield for HaveAll peers). The picker records the requests as
@@ -179,6 +196,9 @@ private:
     static bool remove_requester(Block& b, PeerToken peer);
     Download* download_for(const BlockRequest& br, std::uint32_t& index_out);
     std::uint64_t next_random();
+    // Rule 1b: requests blocks of the peer's suggested pieces; drops suggestions no longer wanted.
+    std::size_t request_suggested(std::vector<std::uint32_t>& suggested, PeerToken peer, const Bitfield& peer_has,
+                                  std::size_t max, std::vector<BlockRequest>& out);
 
     std::uint32_t num_pieces_ = 0;
     std::uint32_t piece_length_ = 0;
@@ -197,6 +217,9 @@ private:
     std::vector<std::uint32_t> active_;   // slots of downloading pieces, oldest first
     std::size_t total_free_ = 0;          // free blocks over active_
     std::vector<std::uint32_t> scratch_;  // reused by pick()
+
+    // Suggesters and their suggested pieces, oldest first; ≤ kMaxSuggestions each, entries removed with the peer.
+    std::unordered_map<PeerToken, std::vector<std::uint32_t>> suggested_;
 
     Bitfield have_bits_;
     std::uint32_t num_have_ = 0;
