@@ -104,6 +104,7 @@ private:
         std::unique_ptr<Announcer> announcer;
         bool download = false;
         bool reported_done = false;
+        bool failed = false; // paused by an error (e.g. EIO, full disk): finished, not complete
     };
 
     Torrent* add(Metainfo meta, bool all_present, bool download, bool publish, const std::string& root) {
@@ -154,7 +155,10 @@ private:
         };
         t->on_failed = [this, ip](const Error& e) {
             std::fprintf(stderr, "p2pnode: %s: %s\n", ip->torrent->meta().name.c_str(), e.str().c_str());
-            if (cfg_.exit_when_done && ip->download) quit(1, "");
+            if (!ip->download) return;
+            ip->failed = true;
+            any_failed_ = true;
+            check_done(); // the other downloads go on; the exit status will be 1
         };
         // Announce once checking is over, so the first announce tells the tracker what we really have.
         t->on_ready = [ip] { ip->announcer->start(); };
@@ -316,11 +320,12 @@ private:
         loop_.defer([keep] { keep->reset(); });
     }
 
-    // A download that had started (lookup or metadata fetch) failed. Under --exit-when-done the run fails.
+    // A download that had started (lookup or metadata fetch) failed. Under --exit-when-done the run fails once
+    // the other downloads are finished.
     void download_failed(const std::string& msg) {
         if (!msg.empty()) std::fprintf(stderr, "p2pnode: %s\n", msg.c_str());
-        if (cfg_.exit_when_done) quit(1, "");
-        else check_done();
+        any_failed_ = true;
+        check_done();
     }
 
     // ---- metadata (BEP 9): announce the info hash to the trackers as a leecher with `left` unknown, feed the
@@ -664,13 +669,13 @@ private:
     void check_done() {
         if (!cfg_.exit_when_done || quitting_) return;
         if (!fetching_.empty() || !lookups_.empty()) return; // downloads still being resolved
-        bool any = false;
+        bool any = any_failed_;
         for (auto& [h, it] : items_) {
             if (!it.download) continue;
             any = true;
-            if (!it.torrent->complete()) return;
+            if (!it.failed && !it.torrent->complete()) return;
         }
-        if (any) quit(0, "");
+        if (any) quit(any_failed_ ? 1 : 0, "");
     }
 
     void quit(int code, const std::string& why) {
@@ -715,7 +720,8 @@ private:
     ProgressPrinter printer_;
     std::map<std::string, Item> items_;
     std::deque<ShareJob> share_queue_;                  // bounded by kMaxShareQueue (+ the folder at start)
-    bool share_busy_ = false;                           // a maker runs or share_next() is deferred
+    bool share_busy_ = false;
+    bool any_failed_ = false; // a download failed: --exit-when-done exits 1 once the rest are finished                           // a maker runs or share_next() is deferred
     std::unique_ptr<TorrentMaker> maker_;
     std::map<std::string, std::string> shared_;         // root/name -> info hash of what we seed from disk
     std::vector<std::unique_ptr<Announcer>> retired_;   // sending `stopped` for unshared items (~3 s each)
