@@ -129,11 +129,14 @@ start() {
 }
 pid_of() { local v="PID_$1"; echo "${!v}"; }
 
+# sanitizer_runtime: the path of the sanitizer runtime $P2PNODE links (make check-asan builds), or nothing.
+sanitizer_runtime() { ldd "$P2PNODE" 2>/dev/null | awk '/libasan|libclang_rt\.asan|libtsan|libubsan/ {print $3; exit}'; }
+
 # preload_list LIB: the LD_PRELOAD value that injects LIB into $P2PNODE. A sanitizer build (make check-asan)
 # links its runtime dynamically, and that runtime refuses to start unless it comes first in the preload list.
 preload_list() {
     local rt
-    rt=$(ldd "$P2PNODE" 2>/dev/null | awk '/libasan|libclang_rt\.asan|libtsan|libubsan/ {print $3; exit}')
+    rt=$(sanitizer_runtime)
     echo "${rt:+$rt:}$1"
 }
 
