@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <bit>
 
+#include "swarm/splitmix.hpp"
+
 namespace p2p::swarm {
 
 namespace {
@@ -68,14 +70,9 @@ BlockRequest PiecePicker::block(std::uint32_t piece, std::uint32_t block_index) 
     return BlockRequest{piece, offset, std::min(kBlockSize, piece_size(piece) - offset)};
 }
 
-// ---- random source: splitmix64 (tiny, seedable, good enough for tie-breaks; not for secrets)
+// ---- random source (swarm/splitmix.hpp)
 
-std::uint64_t PiecePicker::next_random() {
-    std::uint64_t z = (rng_state_ += 0x9e3779b97f4a7c15ull);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-    return z ^ (z >> 31);
-}
+std::uint64_t PiecePicker::next_random() { return splitmix64(rng_state_); }
 
 // ---- availability buckets
 

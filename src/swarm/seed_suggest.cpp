@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include "swarm/splitmix.hpp"
+
 namespace p2p::swarm {
 
 SeedSuggest::SeedSuggest(std::uint32_t num_pieces, std::uint64_t seed)
@@ -11,13 +13,7 @@ SeedSuggest::SeedSuggest(std::uint32_t num_pieces, std::uint64_t seed)
     for (std::uint32_t i = 0; i < num_pieces; ++i) pool_insert(i);
 }
 
-// splitmix64, as the picker's tie-break source.
-std::uint64_t SeedSuggest::next_random() {
-    std::uint64_t z = (rng_state_ += 0x9e3779b97f4a7c15ull);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-    return z ^ (z >> 31);
-}
+std::uint64_t SeedSuggest::next_random() { return splitmix64(rng_state_); }
 
 void SeedSuggest::pool_insert(std::uint32_t piece) {
     if (pool_pos_[piece] != kNone) return;
