@@ -4,16 +4,6 @@
 
 namespace p2p {
 
-const char* mem_pool_name(MemPool p) {
-    switch (p) {
-    case MemPool::read_cache: return "read cache";
-    case MemPool::write: return "write";
-    case MemPool::send: return "send";
-    case MemPool::receive: return "receive";
-    }
-    return "?";
-}
-
 std::string format_bytes(std::uint64_t n) {
     if (n == SIZE_MAX) return "unlimited";
     if (n >= (1u << 20) && n % (1u << 20) == 0) return std::to_string(n >> 20) + " MiB";

@@ -30,7 +30,6 @@ namespace p2p {
 
 enum class MemPool : std::uint8_t { read_cache, write, send, receive };
 inline constexpr std::size_t kMemPools = 4;
-const char* mem_pool_name(MemPool p);
 
 inline constexpr std::uint64_t kMinMemoryBudget = 4u << 20; // below this the shares are too small to work
 // Per connection under a budget: a receive buffer of at most kBudgetReadChunk plus a partial message

@@ -4,11 +4,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <cerrno>
 #include <cstdio>
-#include <cstring>
 #include <nlohmann/json.hpp>
 
+#include "base/read_file.hpp"
 #include "maker/torrent_maker.hpp"
 
 namespace p2p {
@@ -34,25 +33,8 @@ Result<nlohmann::json> current_stamps(const std::string& share_dir, const std::s
 
 std::string cache_dir(const std::string& share_dir) { return share_dir + "/.p2pnode"; }
 
-// Plain read(2), not an ifstream: the first iostream of the process sets up every locale facet, which keeps
-// ~100 KiB more of libstdc++ resident in an idle seeder for nothing (issue 7).
-Result<std::string> slurp(const std::string& path) {
-    constexpr std::size_t kMaxFile = 64u << 20; // far above any .torrent or stamp we write; a bound on a bad file
-    int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return make_error("read " + path, "cannot open");
-    std::string out;
-    char buf[16384];
-    for (;;) {
-        ssize_t n = ::read(fd, buf, sizeof buf);
-        if (n < 0 && errno == EINTR) continue;
-        if (n <= 0 || out.size() + static_cast<std::size_t>(n) > kMaxFile) {
-            ::close(fd);
-            if (n == 0) return out;
-            return make_error("read " + path, n < 0 ? std::strerror(errno) : "too large");
-        }
-        out.append(buf, static_cast<std::size_t>(n));
-    }
-}
+// Far above any .torrent or stamp we write; a bound on a bad file.
+constexpr std::size_t kMaxCacheFile = 64u << 20;
 
 // Temporary file, fsync, rename: a crash leaves the old file or the new one, never half of one.
 Status write_atomic(const std::string& path, const std::string& bytes) {
@@ -80,14 +62,14 @@ Status write_atomic(const std::string& path, const std::string& bytes) {
 Result<Metainfo> load_cached_share(const std::string& share_dir, const std::string& name,
                                    const std::vector<std::string>& trackers) {
     std::string base = cache_dir(share_dir) + "/" + name;
-    auto stamp_text = slurp(base + ".stamp");
+    auto stamp_text = read_file(base + ".stamp", kMaxCacheFile);
     if (!stamp_text) return stamp_text.error();
     nlohmann::json recorded = nlohmann::json::parse(*stamp_text, nullptr, false);
     if (recorded.is_discarded()) return make_error("share cache " + name, "stamp file is not JSON");
     auto now = current_stamps(share_dir, name);
     if (!now) return now.error();
     if (recorded != *now) return make_error("share cache " + name, "files changed since they were hashed");
-    auto torrent = slurp(base + ".torrent");
+    auto torrent = read_file(base + ".torrent", kMaxCacheFile);
     if (!torrent) return torrent.error();
     auto meta = parse_torrent(*torrent);
     if (!meta) return meta.error();

@@ -24,11 +24,15 @@ void ReadCache::put(std::uint64_t key, Piece data, bool recyclable) {
     map_[key] = lru_.begin();
 }
 
+void ReadCache::uncount(std::uint64_t key, std::size_t n) {
+    bytes_ -= n;
+    auto ob = owner_bytes_.find(static_cast<std::uint32_t>(key >> 32));
+    if (ob != owner_bytes_.end() && (ob->second -= n) == 0) owner_bytes_.erase(ob);
+}
+
 void ReadCache::evict_last() {
     Item& it = lru_.back();
-    bytes_ -= it.data->size();
-    auto ob = owner_bytes_.find(static_cast<std::uint32_t>(it.key >> 32));
-    if (ob != owner_bytes_.end() && (ob->second -= it.data->size()) == 0) owner_bytes_.erase(ob);
+    uncount(it.key, it.data->size());
     map_.erase(it.key);
     // use_count is exact here: every holder lives on the loop thread, which is running this.
     if (it.recyclable && it.data.use_count() == 1 && spares_.size() < kMaxSpares)
@@ -49,10 +53,7 @@ std::shared_ptr<std::string> ReadCache::take_spare(std::size_t size) {
 void ReadCache::erase(std::uint64_t key) {
     auto it = map_.find(key);
     if (it == map_.end()) return;
-    const std::size_t n = it->second->data->size();
-    bytes_ -= n;
-    auto ob = owner_bytes_.find(static_cast<std::uint32_t>(key >> 32));
-    if (ob != owner_bytes_.end() && (ob->second -= n) == 0) owner_bytes_.erase(ob);
+    uncount(key, it->second->data->size());
     lru_.erase(it->second);
     map_.erase(it);
 }

@@ -3,7 +3,8 @@
 //
 // Callers hand over whole verified pieces (write_piece) and get whole pieces back (read_piece) as shared
 // immutable buffers, so serving the 16 KiB blocks of a piece costs one disk read while the piece stays in the
-// bounded read cache (the Session's one cache for all torrents, StorageLimits::shared_cache). A piece may span several files; each file segment is one pwrite/pread at an offset.
+// bounded read cache (the Session's one cache for all torrents, StorageLimits::shared_cache). A piece may span
+// several files; each file segment is one pwrite/pread at an offset.
 //
 // Callbacks: always run later from the loop (never inside the call that registered them), and never after the
 // Storage is destroyed. Destroying a Storage with work in flight is allowed: outstanding requests finish on the

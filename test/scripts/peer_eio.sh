@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # Issue 6: the disk returns EIO while writing pieces. The leecher runs with test/fault/eio_shim.c preloaded
 # (built here with cc): every write to a file under $DL/big fails with EIO from the first one, so big fails
-# while small is still downloading; writes elsewhere succeed. It --get's two torrents, each from its own seed on 127.0.0.1 (via a p2pnode tracker):
-# small.bin (1 MiB file, lands in $DL) and big (a 2-file folder of 6 MiB, lands in $DL/big). With
-# --exit-when-done --timeout 60 it must: print "complete small.bin" (the loop kept serving the other torrent and
-# --exit-when-done waited for it: the run fails only once the rest are finished; the copy compares equal), report the storage error for big naming "Input/output error" with the
+# while small is still downloading; writes elsewhere succeed. It --get's two torrents, each from its own seed on
+# 127.0.0.1 (via a p2pnode tracker): small.bin (1 MiB file, lands in $DL) and big (a 2-file folder of 6 MiB, lands
+# in $DL/big). With --exit-when-done --timeout 60 it must: print "complete small.bin" (the loop kept serving the
+# other torrent and --exit-when-done waited for it: the run fails only once the rest are finished; the copy
+# compares equal), report the storage error for big naming "Input/output error" with the
 # "(torrent paused" line, exit 1 (not a signal, not a timeout), and the shim must have fired. Mirrors
 # peer_disk_full.sh. Exit 0 pass, 77 skip (no p2pnode or no cc), other fail. Limit 150 s.
 set -euo pipefail
