@@ -46,11 +46,15 @@ int run_tracker(const TrackerConfig& cfg) {
     }
     std::unique_ptr<TrackerConsole> console;
     bool stopping = false;
+    bool final_save_failed = false; // exit 1: a script must see that the swarms of this run were not kept
     auto shutdown = [&](const char* why) {
         if (stopping) return;
         stopping = true;
         log_info("tracker", std::string("stopping (") + why + ")");
-        if (auto st = server->save(); !st) log_error("tracker", "saving state failed: " + st.error().str());
+        if (auto st = server->save(); !st) {
+            final_save_failed = true;
+            log_error("tracker", "saving state failed: " + st.error().str() + "; the previous state file is kept");
+        }
         server->close();
         if (console) console->close();
         loop.stop();
@@ -67,7 +71,7 @@ int run_tracker(const TrackerConfig& cfg) {
         console->start();
     }
     loop.run();
-    return 0;
+    return final_save_failed ? 1 : 0;
 }
 
 namespace {

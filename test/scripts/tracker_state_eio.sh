@@ -5,7 +5,7 @@
 #      EIO_FSYNC=1): it loads A, swarm B is announced. Its periodic save (every 60 s) fails: stderr must carry a
 #      clear "saving state failed ... Input/output error" warning, and the tracker must keep serving (scrape
 #      answers A and B, a new announce is counted). SIGTERM: it still exits by itself (its exit save fails the
-#      same way and is reported).
+#      same way and is reported), with status 1.
 #   3. FILE is byte-for-byte the copy from run 1 and no temporary file is left beside it; run 3 (no fault)
 #      loads it and serves A.
 # Exit 0 pass, 77 skip (no p2pnode --tracker, no cc), other fail. Limit 150 s (step 2 waits for the 60 s save).
@@ -67,6 +67,7 @@ expect "$HB" 1 1
 stop run2 10
 say "run 2 exited $RC_run2 on SIGTERM"
 ((RC_run2 < 128)) || fail "run 2 died of signal $((RC_run2 - 128))"
+((RC_run2 == 1)) || fail "run 2 exited $RC_run2 although its exit save failed (want 1)"
 (($(grep -c 'saving state failed' "$W/run2.err") >= 2)) || fail "the failed exit save was not reported"
 
 # ---- 3. the previous state file is intact ----
