@@ -60,6 +60,35 @@ TEST_CASE("choker: faster uninterested peers are unchoked without using a slot")
     CHECK(d.unchoke.size() == 5);
 }
 
+TEST_CASE("choker: idle unchoked peers ride along without using a slot, at most upload_slots of them") {
+    ChokerOptions o;
+    o.upload_slots = 2; // 1 regular + 1 optimistic
+    Choker c(o);
+    auto idle = [](ChokePeer p) {
+        p.choked = false;
+        p.idle = true; // unchoked and interested, but requesting nothing from us
+        return p;
+    };
+    // Ranked 1 (idle), 2 (idle), 3 (idle), 4, 5, 6: the regular slot goes past the idle ones to 4; two idle ones
+    // stay unchoked (the cap), the third idle one is not kept.
+    std::vector<ChokePeer> ps = {idle(peer(1, 900)), idle(peer(2, 800)), idle(peer(3, 700)), peer(4, 500),
+                                 peer(5, 400), peer(6, 300)};
+    auto d = c.rechoke(ps, false, kLater);
+    const auto un = as_set(d.unchoke);
+    CHECK(un.count(1));
+    CHECK(un.count(2));
+    CHECK(un.count(4)); // without the idle rule the slot would have gone to peer 1 and 4 would be choked
+    REQUIRE(d.has_optimistic);
+    CHECK(d.optimistic != 4);
+    CHECK(d.unchoke.size() == 4);
+    CHECK((un.count(3) == 0 || d.optimistic == 3)); // only through the optimistic draw
+    // Not idle any more: back to plain tit-for-tat (1 regular).
+    for (auto& p : ps) p.idle = false;
+    auto e = c.rechoke(ps, false, kLater);
+    CHECK(e.unchoke[0] == 1);
+    CHECK(e.unchoke.size() == 2);
+}
+
 TEST_CASE("choker: snubbed peers get no regular slot") {
     ChokerOptions o;
     o.upload_slots = 2; // 1 regular + 1 optimistic
@@ -200,7 +229,7 @@ TEST_CASE("choker: zero slots choke everyone; empty input is fine") {
 TEST_CASE("choker: pipeline depth follows the bandwidth-delay product") {
     CHECK(pipeline_depth(0, 0.05) == 4);
     CHECK(pipeline_depth(20'000, 0.05) == 4);             // 2.4 blocks -> floor 4
-    CHECK(pipeline_depth(1'000'000, 0.05) == 123);        // 1 MB/s * 2 s / 16 KiB = 122.07
+    CHECK(pipeline_depth(1'000'000, 0.05) == 62);         // 1 MB/s * 1 s / 16 KiB = 61.04
     CHECK(pipeline_depth(1'000'000, 2.0) == 245);         // long RTT: 2 * rtt = 4 s
     CHECK(pipeline_depth(100e6, 0.001) == 250);           // cap
     CHECK(pipeline_depth(100e6, 0.001, 64) == 64);        // the peer's reqq is lower

@@ -352,16 +352,38 @@ TEST_CASE("picker: a peer's suggested pieces come first, and no other new piece 
     deliver(p, 1, a);
     CHECK(p.have(2));
     CHECK(p.have(8));
-    // Both suggested pieces are here: the suggestions are spent, but a suggester is not picked from on our own
-    // (what it has not suggested is on its way to others)...
-    CHECK(pick(p, 1, all, 2).empty());
-    CHECK(p.num_suggestions(1) == 0);
+    // Both suggested pieces are here: the list ran dry, so the seed has nothing never-sent left for us, and it is
+    // picked from by rarity again at once (waiting would idle its upload), though it stays a suggester.
     CHECK(p.is_suggester(1));
-    // ...until the caller gives up on it: then by rarity again.
-    p.forget_suggester(1);
     auto b = pick(p, 1, all, 2);
     REQUIRE(b.size() == 2);
     CHECK(b[0].piece >= 6);
+    CHECK(b[0].piece == b[1].piece);
+    CHECK(p.num_suggestions(1) == 0);
+    CHECK(p.check_invariants());
+}
+
+TEST_CASE("picker: a suggester whose last suggestion completes mid-pick goes on to the rarest pieces") {
+    auto p = make(10, 2 * B, 10ull * 2 * B);
+    p.add_have_all(); // the seed, token 1
+    p.add_peer_bitfield(bits(10, {0, 1, 2, 3, 4, 5}));
+    const Bitfield all(10, true);
+    p.add_suggestion(1, 3);
+    auto a = pick(p, 1, all, 1); // half of piece 3
+    REQUIRE(a.size() == 1);
+    CHECK(a[0].piece == 3);
+    // Piece 3's other half comes from someone else: the suggestion stays pending while piece 3 is unfinished.
+    auto other = pick(p, 2, bits(10, {3}), 1);
+    REQUIRE(other.size() == 1);
+    CHECK(other[0].piece == 3);
+    CHECK(pick(p, 1, all, 4).empty()); // piece 3 has no free block, and the seed is still steering us
+    deliver(p, 1, a);
+    deliver(p, 2, other);
+    CHECK(p.have(3));
+    // One pick: the spent suggestion is dropped and the same call starts the rarest pieces (6..9).
+    auto b = pick(p, 1, all, 4);
+    REQUIRE(b.size() == 4);
+    for (const auto& r : b) CHECK(r.piece >= 6);
     CHECK(p.check_invariants());
 }
 
@@ -381,7 +403,6 @@ TEST_CASE("picker: suggestions are bounded per peer, dropped with the peer and i
     p.clear_suggestions(7); // a choke voids them; it stays a suggester
     CHECK(p.num_suggestions(7) == 0);
     CHECK(p.is_suggester(7));
-    p.forget_suggester(7);
     // A piece we have is not remembered; one the peer does not have is dropped at the next pick.
     p.add_suggestion(7, 3);
     deliver(p, 7, pick(p, 7, all, 1));

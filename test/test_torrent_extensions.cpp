@@ -469,6 +469,28 @@ TEST_CASE("choking: a slot freed between rechoke rounds goes to a waiting peer a
     CHECK(unchoked(2) == 4);
 }
 
+TEST_CASE("choking: slots of unchoked peers that request nothing are lent out, one a tick, up to twice the slots") {
+    Fixture f;
+    std::vector<Peer> peers;
+    for (int i = 0; i < 10; ++i) peers.push_back(f.attach("198.51.100." + std::to_string(60 + i) + ":6881"));
+    const std::string interested = std::string("\0\0\0\1\2", 5);
+    for (auto& p : peers) p.probe->inject(interested);
+    auto unchoked = [&] {
+        std::size_t n = 0;
+        for (auto& p : peers) n += p.conn->am_choking() ? 0 : 1;
+        return n;
+    };
+    REQUIRE(unchoked() == 4);
+    const std::uint64_t now = uv_now(f.loop.get());
+    f.t->tick(now); // the first tick is also a rechoke round; nobody has been idle for two ticks yet
+    CHECK(unchoked() == 4);
+    f.t->tick(now + 1000); // the four have requested nothing at two ticks: one slot is lent
+    CHECK(unchoked() == 5);
+    for (int i = 0; i < 7; ++i) f.t->tick(now + 2000 + 1000 * std::uint64_t(i)); // before the next round (10 s)
+    CHECK(unchoked() == 8); // twice the four slots, no more
+    CHECK(f.t->status().idle_slot_seconds > 0);
+}
+
 // BEP 6 suggest from a seed (swarm/seed_suggest.hpp): the content has 7 pieces of 16 KiB.
 TEST_CASE("suggest: a seed steers two peers to distinct pieces before unchoking them, and takes them back") {
     Fixture f;

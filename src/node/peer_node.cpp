@@ -4,15 +4,14 @@
 #include <cstdio>
 #include <deque>
 #include <filesystem>
-#include <fstream>
 #include <map>
 #include <memory>
 #include <optional>
-#include <sstream>
 
 #include "base/bytes.hpp"
 #include "base/log.hpp"
 #include "base/memory_budget.hpp"
+#include "base/read_file.hpp"
 #include "cli/progress.hpp"
 #include "loop/loop.hpp"
 #include "loop/timer.hpp"
@@ -30,18 +29,6 @@ namespace p2p {
 namespace fs = std::filesystem;
 
 namespace {
-
-Result<std::string> read_whole_file(const std::string& path, std::size_t max) {
-    std::error_code ec;
-    auto size = fs::file_size(path, ec);
-    if (ec) return make_error("read " + path, ec.message());
-    if (size > max) return make_error("read " + path, "larger than " + std::to_string(max) + " bytes");
-    std::ifstream f(path, std::ios::binary);
-    std::ostringstream ss;
-    ss << f.rdbuf();
-    if (!f) return make_error("read " + path, "failed");
-    return ss.str();
-}
 
 class PeerNode {
 public:
@@ -187,7 +174,7 @@ private:
     }
 
     bool add_torrent_file(const std::string& what) {
-        auto bytes = read_whole_file(what, kMaxTorrentFileSize);
+        auto bytes = read_file(what, kMaxTorrentFileSize);
         if (!bytes) {
             std::fprintf(stderr, "p2pnode: %s\n", bytes.error().str().c_str());
             return false;
@@ -702,10 +689,11 @@ private:
         // One line per torrent, for scripts and logs: what this run moved.
         for (auto& [h, it] : items_) {
             TorrentStatus s = it.torrent->status();
-            std::printf("summary %s %s uploaded=%llu downloaded=%llu have=%llu/%llu resent=%llu\n", s.name.c_str(),
-                        to_hex(h).c_str(), static_cast<unsigned long long>(s.uploaded),
+            std::printf("summary %s %s uploaded=%llu downloaded=%llu have=%llu/%llu resent=%llu idle_slot_s=%llu\n",
+                        s.name.c_str(), to_hex(h).c_str(), static_cast<unsigned long long>(s.uploaded),
                         static_cast<unsigned long long>(s.downloaded), static_cast<unsigned long long>(s.have_bytes),
-                        static_cast<unsigned long long>(s.total), static_cast<unsigned long long>(s.resent));
+                        static_cast<unsigned long long>(s.total), static_cast<unsigned long long>(s.resent),
+                        static_cast<unsigned long long>(s.idle_slot_seconds));
         }
         std::fflush(stdout);
         items_.clear();
@@ -720,8 +708,8 @@ private:
     ProgressPrinter printer_;
     std::map<std::string, Item> items_;
     std::deque<ShareJob> share_queue_;                  // bounded by kMaxShareQueue (+ the folder at start)
-    bool share_busy_ = false;
-    bool any_failed_ = false; // a download failed: --exit-when-done exits 1 once the rest are finished                           // a maker runs or share_next() is deferred
+    bool share_busy_ = false;  // a maker runs or share_next() is deferred
+    bool any_failed_ = false;  // a download failed: --exit-when-done exits 1 once the rest are finished
     std::unique_ptr<TorrentMaker> maker_;
     std::map<std::string, std::string> shared_;         // root/name -> info hash of what we seed from disk
     std::vector<std::unique_ptr<Announcer>> retired_;   // sending `stopped` for unshared items (~3 s each)

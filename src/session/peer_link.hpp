@@ -41,6 +41,8 @@ struct PeerLink {
     bool registered_availability = false;    // its bitfield / have-all is counted in the picker
     bool has_all = false;                    // counted through add_have_all()
     bool snubbed = false;
+    std::uint32_t upload_idle_ticks = 0;     // ticks in a row it was unchoked, interested and requesting nothing
+    std::uint32_t suggest_idle_ticks = 0;    // ticks in a row its pending suggestions left us idle (torrent.cpp)
     bool reading_piece = false;              // a storage read for its front request is in flight
     bool dead = false;                       // closed; waiting for the reaper
     LinkExtensions ext;                      // BEP 10 / 9 / 11 state of this peer

@@ -186,7 +186,6 @@ Torrent* Session::add_torrent(Metainfo meta, TorrentConfig cfg, bool all_present
     // The session's memory plan: one read cache and one write pool for all torrents; per-torrent caps within it.
     cfg.storage.shared_cache = cache_;
     cfg.storage.budget = budget_;
-    cfg.assembly_budget = cfg_.memory.write;
     cfg.max_send_queue = std::min(cfg.max_send_queue, cfg_.memory.send_per_peer);
     cfg.max_candidates = std::min(cfg.max_candidates, cfg_.memory.max_candidates);
     auto t = std::make_unique<Torrent>(*this, std::move(meta), std::move(cfg));

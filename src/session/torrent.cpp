@@ -25,10 +25,14 @@ constexpr std::size_t kMaxSuspectPieces = 64;       // failed pieces remembered 
 // Seeding: never-sent pieces suggested (BEP 6) to each unchoked peer ahead of its requests. 8 pieces of 256 KiB
 // are more than a peer's request pipeline to us holds at a 4-slot share of a 20 Mbit/s link (~80 blocks).
 constexpr std::size_t kSuggestWindow = 8;
-// A suggesting peer that leaves us idle this many ticks (seconds) with nothing suggested is picked from freely:
-// a seed whose every piece went out once stops suggesting, and a piece it sent to a peer that then vanished must
-// still be fetched from somewhere. Its last first copies take ~2 s to drain (tools/swarm), so 5 s is past them.
+// A suggesting peer whose pending suggestions leave us idle this many ticks (seconds) has them dropped, so it is
+// picked from freely: they can all be on their way from other peers. (One whose suggestions ran out is picked from
+// freely at once, picker.cpp.)
 constexpr std::uint32_t kSuggestIdleTicks = 5;
+// An unchoked, interested peer with nothing requested from us at this many ticks in a row is "idle": its upload
+// slot is lent to a waiting peer (choker.hpp). In a swarm of peers at the same progress this is common: what a
+// peer wants from us is often already on its way from others. Two ticks: a pipeline momentarily empty is not idle.
+constexpr std::uint32_t kIdleUploadTicks = 2;
 
 std::string addr_key(const sockaddr_storage& ss) { return format_sockaddr(reinterpret_cast<const sockaddr*>(&ss)); }
 
@@ -243,7 +247,6 @@ void Torrent::drop(PeerLink& link, const std::string& why) {
         if (picker_ && !link.has_all)
             suggest_->repool_lost(link.conn->peer_pieces(), [this](std::uint32_t p) { return picker_->availability(p); });
     }
-    suggest_idle_.erase(link.token);
     by_token_.erase(link.token);
     strikes_.erase(link.token);
     session_.connection_closed();
@@ -608,15 +611,38 @@ void Torrent::on_not_interested(PeerConnection& conn) {
 // An upload slot freed between rechoke rounds (its peer left or lost interest): give it to a waiting peer now
 // rather than at the next 10 s round. At the end of a swarm's download, the last leechers are exactly the
 // peers left waiting, and 10 s of idle upload there is most of the gap to the optimal finish time (tools/swarm).
+// Idle unchoked peers (upload_idle) do not count against the slots, up to twice the slots unchoked in all.
 void Torrent::fill_free_slot() {
-    std::size_t unchoked = 0;
+    std::size_t busy = 0, unchoked = 0;
     PeerLink* best = nullptr;
     for (auto& l : links_) {
         if (l->dead || l->conn->state() != PeerConnection::State::Active || !l->conn->peer_interested()) continue;
-        if (!l->conn->am_choking()) ++unchoked;
-        else if (!best || l->conn->download_rate() > best->conn->download_rate()) best = l.get();
+        if (!l->conn->am_choking()) {
+            ++unchoked;
+            if (!upload_idle(*l)) ++busy;
+        } else if (!best || l->conn->download_rate() > best->conn->download_rate()) {
+            best = l.get();
+        }
     }
-    if (best && unchoked < cfg_.upload_slots) unchoke(*best);
+    if (best && busy < cfg_.upload_slots && unchoked < 2 * std::size_t{cfg_.upload_slots}) unchoke(*best);
+}
+
+bool Torrent::upload_idle(const PeerLink& l) const { return l.upload_idle_ticks >= kIdleUploadTicks; }
+
+// Once a tick: which unchoked, interested peers requested nothing since the last tick (and still have nothing).
+// Returns how many are idle now.
+std::size_t Torrent::track_idle_uploads() {
+    std::size_t idle = 0;
+    for (auto& l : links_) {
+        if (l->dead || l->conn->state() != PeerConnection::State::Active) continue;
+        PeerConnection& c = *l->conn;
+        const bool empty = !c.am_choking() && c.peer_interested() && c.incoming_requests().empty() &&
+                           c.queued_send_bytes() == 0 && !l->reading_piece;
+        l->upload_idle_ticks = empty ? l->upload_idle_ticks + 1 : 0;
+        if (upload_idle(*l)) ++idle;
+    }
+    idle_upload_slot_ticks_ += idle;
+    return idle;
 }
 
 // Suggestions go out before the unchoke, so the peer's first requests already follow them.
@@ -707,8 +733,14 @@ void Torrent::serve(PeerLink& link, std::uint32_t hint_index, std::shared_ptr<co
 void Torrent::count_sent(const BlockRequest& r) {
     if (sent_bytes_.empty()) sent_bytes_.assign(meta_.piece_count(), 0);
     std::uint32_t& n = sent_bytes_[r.index];
-    if (n >= meta_.piece_size(r.index)) resent_ += r.length;
+    const std::uint32_t size = meta_.piece_size(r.index);
+    if (n >= size) resent_ += r.length;
+    const bool first_whole = n < size && n + r.length >= size;
     if (n < UINT32_MAX - r.length) n += r.length;
+    // A seed's first full copy is the swarm's critical path (Kumar–Ross): say when it went out and what it cost.
+    if (first_whole && ++pieces_sent_whole_ == meta_.piece_count() && phase_ == TorrentPhase::seeding)
+        log_info("torrent", meta_.name + ": every piece sent once; " + std::to_string(uploaded_) + " bytes uploaded, " +
+                                std::to_string(resent_) + " of them repeats");
 }
 
 // ---------------------------------------------------------------- choking, ticking, status
@@ -720,7 +752,7 @@ void Torrent::rechoke(std::uint64_t now) {
         if (l->dead || l->conn->state() != PeerConnection::State::Active) continue;
         PeerConnection& c = *l->conn;
         peers.push_back(swarm::ChokePeer{l->token, c.peer_interested(), c.am_choking(), c.download_rate(),
-                                         c.upload_rate(), l->snubbed, l->connected_at_ms});
+                                         c.upload_rate(), l->snubbed, upload_idle(*l), l->connected_at_ms});
     }
     swarm::ChokeDecision d = choker_.rechoke(peers, phase_ == TorrentPhase::seeding, static_cast<std::int64_t>(now));
     std::set<std::uint64_t> chosen(d.unchoke.begin(), d.unchoke.end());
@@ -739,7 +771,9 @@ void Torrent::tick(std::uint64_t now) {
         if (!l->dead) l->conn->tick(); // timeouts come back through on_closed
     check_snubs(now);
     connect_more();
+    const std::size_t idle_uploads = track_idle_uploads();
     if (now - last_rechoke_ms_ >= kRechokeMs) rechoke(now);
+    else if (idle_uploads > 0) fill_free_slot(); // lend an idle peer's slot now, not at the next round
     check_suggesters();
     ls.clear();
     for (auto& l : links_) ls.push_back(l.get());
@@ -751,21 +785,21 @@ void Torrent::tick(std::uint64_t now) {
 }
 
 // Once a tick. Seeding: unchoked peers get pieces that returned to the pool (a choked or departed peer's). Downloading:
-// a suggesting peer that keeps us idle is picked from freely again (kSuggestIdleTicks).
+// a suggesting peer whose pending suggestions keep us idle has them dropped (kSuggestIdleTicks).
 void Torrent::check_suggesters() {
     for (auto& l : links_) {
         if (l->dead || l->conn->state() != PeerConnection::State::Active) continue;
         PeerConnection& c = *l->conn;
         if (suggest_ && !c.am_choking()) suggest_to(*l);
-        if (!picker_ || phase_ != TorrentPhase::downloading || !picker_->is_suggester(l->token)) continue;
-        const bool idle = picker_->num_suggestions(l->token) == 0 && !c.peer_choking() && c.am_interested() &&
+        if (!picker_ || phase_ != TorrentPhase::downloading) continue;
+        const bool idle = picker_->num_suggestions(l->token) > 0 && !c.peer_choking() && c.am_interested() &&
                           c.outgoing_requests().empty();
         if (!idle) {
-            suggest_idle_.erase(l->token);
-        } else if (++suggest_idle_[l->token] >= kSuggestIdleTicks) {
-            suggest_idle_.erase(l->token);
-            picker_->forget_suggester(l->token);
-            log_debug("torrent", meta_.name + ": " + l->address + " suggests nothing more; picking from it freely");
+            l->suggest_idle_ticks = 0;
+        } else if (++l->suggest_idle_ticks >= kSuggestIdleTicks) {
+            l->suggest_idle_ticks = 0;
+            picker_->clear_suggestions(l->token);
+            log_debug("torrent", meta_.name + ": " + l->address + "'s suggestions left us idle; picking from it freely");
         }
     }
 }
@@ -820,6 +854,7 @@ TorrentStatus Torrent::status() {
     s.downloaded = downloaded_;
     s.uploaded = uploaded_;
     s.resent = resent_;
+    s.idle_slot_seconds = idle_upload_slot_ticks_;
     for (auto& l : links_) {
         if (l->dead) continue;
         ++s.peers;

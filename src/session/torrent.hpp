@@ -40,7 +40,6 @@ struct TorrentConfig {
     std::size_t max_connecting = 8;           // outgoing attempts in flight
     std::size_t max_candidates = 500;         // addresses remembered to try (tracker, PEX)
     std::size_t max_send_queue = 4u << 20;    // payload bytes queued to one peer before serving pauses
-    std::size_t assembly_budget = 64u << 20;  // bytes of pieces being assembled in memory at once
     std::uint64_t snub_ms = 30'000;           // no block for this long with requests out: snubbed
     std::uint32_t upload_slots = 4;
     StorageLimits storage;
@@ -58,6 +57,8 @@ struct TorrentStatus {
     // Payload bytes sent of pieces whose every byte had already been sent once (to anyone) this session: in a
     // seed-bound swarm, the seed's wasted capacity (the exit summary line prints it for tools/swarm).
     std::uint64_t resent = 0;
+    // Seconds × peers that an unchoked, interested peer requested nothing from us (its slot was lent to another).
+    std::uint64_t idle_slot_seconds = 0;
     double down_rate = 0, up_rate = 0;
     std::size_t peers = 0, candidates = 0;
     std::string error;
@@ -165,6 +166,8 @@ private:
     void suggest_to(PeerLink& link);
     static std::vector<std::uint32_t> unfinished_pieces(PeerConnection& c);
     void fill_free_slot();
+    bool upload_idle(const PeerLink& l) const;
+    std::size_t track_idle_uploads();
     void check_snubs(std::uint64_t now_ms);
     void save_resume(std::function<void()> done);
     void strike(std::uint64_t token);
@@ -181,9 +184,6 @@ private:
     swarm::Choker choker_;
     // While seeding: which never-sent pieces each unchoked fast peer is steered to (BEP 6 suggest; null before).
     std::unique_ptr<swarm::SeedSuggest> suggest_;
-    // While downloading: seconds each suggesting peer (picker.hpp) has left us idle with no suggestion pending,
-    // unchoked and interested; at kSuggestIdleTicks we pick from it on our own again. Entries leave with links.
-    std::unordered_map<std::uint64_t, std::uint32_t> suggest_idle_;
     void check_suggesters();
     swarm::Bitfield available_;   // verified and written: what we announce and serve
     swarm::Bitfield all_pieces_;  // a full bitfield, the `peer_has` of HaveAll peers
@@ -200,8 +200,8 @@ private:
     std::size_t connecting_ = 0;
     std::vector<std::shared_ptr<void>> connect_attempts_; // TcpConnect handles in flight
 
-    // Pieces being assembled: index -> buffer of the piece's size, and who sent each block. Bounded by
-    // cfg_.assembly_budget.
+    // Pieces being assembled: index -> buffer of the piece's size, and who sent each block. Bounded by the
+    // session's write pool (fill_requests).
     std::unordered_map<std::uint32_t, Assembly> assembling_;
     // Smart ban: for a piece that failed its hash, each block's SHA-1 and sender. When the piece later passes,
     // a sender whose block differs from the good data sent corrupt data and is banned, however many peers
@@ -218,6 +218,8 @@ private:
     std::uint64_t downloaded_ = 0, uploaded_ = 0, wasted_ = 0;
     std::vector<std::uint32_t> sent_bytes_; // per piece: payload bytes served (saturating), for `resent_`
     std::uint64_t resent_ = 0;
+    std::uint32_t pieces_sent_whole_ = 0;     // pieces whose every byte went out at least once
+    std::uint64_t idle_upload_slot_ticks_ = 0; // sum over ticks of idle unchoked peers (status: how often slots were lent)
     std::uint64_t last_rechoke_ms_ = 0;
     std::uint64_t last_resume_save_ms_ = 0;
     bool resume_dirty_ = false;

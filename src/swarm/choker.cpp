@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include "swarm/splitmix.hpp"
+
 namespace p2p::swarm {
 
 Choker::Choker(ChokerOptions options) : opt_(options), rng_state_(options.seed) {
@@ -9,13 +11,7 @@ Choker::Choker(ChokerOptions options) : opt_(options), rng_state_(options.seed) 
     if (opt_.new_peer_weight == 0) opt_.new_peer_weight = 1;
 }
 
-// splitmix64: seedable, enough for a fair draw; not for secrets.
-std::uint64_t Choker::next_random() {
-    std::uint64_t z = (rng_state_ += 0x9e3779b97f4a7c15ull);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-    return z ^ (z >> 31);
-}
+std::uint64_t Choker::next_random() { return splitmix64(rng_state_); }
 
 ChokeDecision Choker::rechoke(std::span<const ChokePeer> peers, bool seeding, std::int64_t now_ms) {
     ++rounds_;
@@ -44,12 +40,15 @@ ChokeDecision Choker::rechoke(std::span<const ChokePeer> peers, bool seeding, st
     // Walk down the ranking until regular_slots interested peers are in; uninterested ones above the cut ride
     // along (BEP 3). `regular` marks membership by peer index.
     std::vector<bool> regular(peers.size(), false);
-    std::uint32_t filled = 0;
+    std::uint32_t filled = 0, idle_riders = 0;
     for (std::uint32_t i : order_) {
         if (filled == regular_slots) break;
+        const bool idle = peers[i].interested && peers[i].idle;
+        if (idle && idle_riders == opt_.upload_slots) continue;
         regular[i] = true;
         out.unchoke.push_back(peers[i].token);
-        if (peers[i].interested) ++filled;
+        if (idle) ++idle_riders;
+        else if (peers[i].interested) ++filled;
     }
 
     if (!use_optimistic) {
@@ -116,7 +115,7 @@ std::uint32_t pipeline_depth(double download_rate_bytes_per_s, double rtt_second
     // NaN and negatives count as 0 (the comparisons are false for NaN).
     const double rate = download_rate_bytes_per_s > 0 ? download_rate_bytes_per_s : 0;
     const double rtt = rtt_seconds > 0 ? rtt_seconds : 0;
-    const double exact = rate * std::max(2.0, 2 * rtt) / kBlock;
+    const double exact = rate * std::max(1.0, 2 * rtt) / kBlock;
     if (!(exact < hi)) return hi; // also catches +inf
     // Rounded up by hand: std::ceil would pull in libm, 0.3 MiB of resident pages for one call (docs/memory-bench.md).
     auto want = static_cast<std::uint32_t>(exact);

@@ -5,7 +5,8 @@
 //  - `upload_slots - 1` regular slots go to the peers ranked best by rate (below), skipping snubbed peers
 //    (anti-snubbing: a snubbed peer only gets upload through the optimistic slot). BEP 3: peers ranked above
 //    the last regular interested peer that are not interested are unchoked too, so when they become interested
-//    they can request at once; they do not use up a slot;
+//    they can request at once; they do not use up a slot. Nor do unchoked peers that request nothing (`idle`), at
+//    most `upload_slots` of them: a slot is a share of our upload, and theirs would sit unused;
 //  - 1 optimistic slot rotates every `optimistic_every` rounds (3 × 10 s = 30 s, BEP 3) to a random interested
 //    peer outside the regular set; newly connected peers (connected less than one rotation period ago) are
 //    `new_peer_weight` (3) times as likely to be chosen, since they have nothing to offer yet (mainline's 3×).
@@ -32,6 +33,10 @@ struct ChokePeer {
     double download_rate = 0;       // bytes/s it sends us
     double upload_rate = 0;         // bytes/s we send it
     bool snubbed = false;           // it sent us nothing for a long time although we have requests out
+    // Unchoked and interested, but it has requested nothing for seconds (everything it wants from us is on its way
+    // from other peers): like an uninterested peer it stays unchoked when ranked, but uses no slot, so our upload
+    // goes to someone who will take it.
+    bool idle = false;
     std::int64_t connected_at_ms = 0; // same clock as rechoke()'s now_ms
 };
 
@@ -77,10 +82,13 @@ private:
 
 // Outstanding 16 KiB requests to keep in flight to one peer (request pipelining).
 // To keep a link busy we need its bandwidth-delay product in flight, plus slack because the rate estimate lags:
-//     depth = ceil(download_rate * max(2 s, 2 * rtt) / 16 KiB), clamped to [4, min(250, peer_reqq)].
+//     depth = ceil(download_rate * max(1 s, 2 * rtt) / 16 KiB), clamped to [4, min(250, peer_reqq)].
 // 4 is the floor so a new or slow peer still gets going; 250 (≈4 MiB in flight) caps what a peer must buffer
 // and matches common clients' reqq (BEP 10 "reqq": the peer's own queue limit; pass it when known, min 1).
-// At 100 MB/s this gives 250; at 1 MB/s with 50 ms RTT, 123; at 20 KB/s, 4.
+// At 100 MB/s this gives 250; at 1 MB/s with 50 ms RTT, 62; at 20 KB/s, 4.
+// Why 1 s and not more: every request out commits a block to one peer. With 2 s, a leecher in a swarm of peers
+// at the same progress had ~8 s of its download promised to its current senders, so pieces it could have had
+// from an idle peer were already on order elsewhere; tools/swarm n20 went from 0.89 to 0.91 with 1 s (0.5 s: 0.89).
 std::uint32_t pipeline_depth(double download_rate_bytes_per_s, double rtt_seconds, std::uint32_t peer_reqq = 250);
 
 } // namespace p2p::swarm

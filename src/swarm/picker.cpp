@@ -223,12 +223,19 @@ std::size_t PiecePicker::pick(PeerToken peer, const Bitfield& peer_has, std::siz
         }
     }
 
-    // 1b. The peer's suggestions; a suggester gets no rule 2.
+    // 1b. The peer's suggestions; a suggester with suggestions pending gets no rule 2. One whose list ran dry is
+    // picked from freely at once: a p2pnode seed tops a window up on every request while it has never-sent pieces
+    // left, so an empty list means it has none for us, and waiting would leave its upload idle (tools/swarm: ~4 s
+    // of the seed's time at the end of its first copy, with a 5 s timeout here).
     auto sug = suggested_.find(peer);
-    if (sug != suggested_.end()) {
+    if (sug != suggested_.end() && !sug->second.empty()) {
         got += request_suggested(sug->second, peer, peer_has, max_blocks - got, out);
-        if (got < max_blocks && is_endgame()) got += request_endgame(peer, peer_has, max_blocks - got, out);
-        return got;
+        if (got == max_blocks) return got;
+        if (!sug->second.empty()) {
+            if (is_endgame()) got += request_endgame(peer, peer_has, max_blocks - got, out);
+            return got;
+        }
+        // Ran dry just now (the last suggestions are here or hashing): on to rule 2.
     }
 
     // 2. New pieces, rarest first. Collect first (starting a piece edits the bucket being walked), stopping once

@@ -6,8 +6,8 @@
 //   1b. pieces the peer suggested (BEP 6 SUGGEST_PIECE), in the order suggested. A seed that steers each peer
 //      to different never-sent pieces (seed_suggest.hpp) sends each piece once only if nobody starts other new
 //      pieces from it: those are another peer's suggestions or already on their way to another peer. So from a
-//      peer that suggests (a "suggester", until forget_suggester() or on_peer_gone()) rule 2 starts nothing;
-//      partial pieces and endgame still apply;
+//      peer whose suggestions are pending rule 2 starts nothing (partial pieces and endgame still apply); once
+//      they are all here (or cleared) rule 2 applies again at once: the seed has nothing never-sent left for us;
 //   2. otherwise start the rarest piece the peer has; ties between pieces of equal availability are broken at
 //      random (seeded source: PickerOptions::seed), so peers of a swarm do not all chase the same piece;
 //   3. endgame: once every missing block is requested, outstanding blocks may also be requested from other
@@ -110,12 +110,11 @@ public:
 
     // ---- suggestions (BEP 6 SUGGEST_PIECE). At most kMaxSuggestions per peer are kept (the oldest goes), so a
     // peer flooding suggestions costs at most that much per pick. clear_suggestions() empties the list (call it
-    // when the peer chokes us: a seed re-assigns a choked peer's suggestions) but the peer stays a suggester;
-    // forget_suggester() (e.g. it left us idle for seconds: the caller's timeout) and on_peer_gone() end that.
+    // when the peer chokes us: a seed re-assigns a choked peer's suggestions, or when the pending ones keep us
+    // idle); the peer stays a suggester (is_suggester, for tests and status) until on_peer_gone().
     static constexpr std::size_t kMaxSuggestions = 32;
     void add_suggestion(PeerToken peer, std::uint32_t piece);
     void clear_suggestions(PeerToken peer);
-    void forget_suggester(PeerToken peer) { suggested_.erase(peer); }
     bool is_suggester(PeerToken peer) const { return suggested_.count(peer) != 0; }
     std::size_t num_suggestions(PeerToken peer) const;
 

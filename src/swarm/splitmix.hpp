@@ -1,4 +1,5 @@
-// splitmix64: the tiny seedable random source of the picker's tie-breaks and the seed's suggestion sampling.
+// splitmix64: the tiny seedable random source of the picker's tie-breaks, the choker's optimistic draw and the
+// seed's suggestion sampling.
 // Good enough to spread choices across a swarm; not for secrets.
 #pragma once
 #include <cstdint>
