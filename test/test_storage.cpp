@@ -234,7 +234,7 @@ TEST_CASE("storage write with many segments in flight and a large piece") {
     for (auto& f : files) total += f.length;
     const std::string content = test::pseudo_random(std::size_t(total), 4);
     Metainfo m = make_meta("big", files, 65536, content);
-    Storage st(loop.get(), m, dir.str(), StorageLimits{4, 1 << 20, 3, 2, nullptr, nullptr});
+    Storage st(loop.get(), m, dir.str(), StorageLimits{4, 1 << 20, 3, 2, nullptr, nullptr, nullptr});
     std::size_t ok = 0, called = 0;
     for (std::uint32_t i = 0; i < m.piece_count(); ++i)
         st.write_piece(i, std::make_shared<const std::string>(piece_of(m, content, i)), [&](Status s) {
@@ -420,7 +420,7 @@ TEST_CASE("storage fd cache keeps at most max_open_files descriptors") {
     });
     uv_unref(reinterpret_cast<uv_handle_t*>(&probe));
     {
-        Storage st(loop.get(), m, dir.str(), StorageLimits{8, 1 << 20, 16, 4, nullptr, nullptr});
+        Storage st(loop.get(), m, dir.str(), StorageLimits{8, 1 << 20, 16, 4, nullptr, nullptr, nullptr});
         REQUIRE(open_sync(loop, st));
         CHECK(st.open_fds() <= 8);
         std::size_t ok = 0;
@@ -483,6 +483,121 @@ TEST_CASE("storage fd cache: busy descriptors are not evicted and waiters are se
     CHECK(cache.slots_used() == 1);
 }
 
+TEST_CASE("storage fd cache shared by many torrents: one bound over their files and resume files") {
+    TestLoop loop;
+    test::TempDir dir;
+    // 12 torrents of 4 files each (48 files) on one cache of 4 descriptors, as a session shares them.
+    auto fds = std::make_shared<FdCache>(loop.get(), 4);
+    StorageLimits lim;
+    lim.shared_fds = fds;
+    const std::string content = test::pseudo_random(35, 31);
+    std::vector<Metainfo> metas;
+    std::vector<std::unique_ptr<Storage>> st;
+    for (int t = 0; t < 12; ++t) {
+        Metainfo m = three_file_meta(content);
+        m.name = std::string("t").append(std::to_string(t));
+        m.info_hash = sha1(m.name);
+        metas.push_back(m);
+        st.push_back(std::make_unique<Storage>(loop.get(), m, dir.str(), lim));
+    }
+    const std::size_t before = count_fds();
+    struct Peak {
+        std::size_t fds = 0;
+        std::size_t slots = 0;
+        FdCache* cache = nullptr;
+    } peak{0, 0, fds.get()};
+    uv_check_t probe;
+    uv_check_init(loop.get(), &probe);
+    probe.data = &peak;
+    uv_check_start(&probe, [](uv_check_t* h) {
+        auto* pk = static_cast<Peak*>(h->data);
+        pk->fds = std::max(pk->fds, count_fds());
+        pk->slots = std::max(pk->slots, pk->cache->slots_used());
+    });
+    uv_unref(reinterpret_cast<uv_handle_t*>(&probe));
+    // All at once: opens, every piece written, then every resume record saved and loaded back.
+    std::size_t ok = 0;
+    for (auto& s : st) s->open([&](Status r) { ok += r.ok(); });
+    loop.run();
+    REQUIRE(ok == 12);
+    for (std::size_t t = 0; t < st.size(); ++t)
+        for (std::uint32_t i = 0; i < metas[t].piece_count(); ++i)
+            st[t]->write_piece(i, std::make_shared<const std::string>(piece_of(metas[t], content, i)),
+                               [&](Status r) { ok += r.ok(); });
+    loop.run();
+    REQUIRE(ok == 12 + 12 * 3);
+    for (auto& s : st) s->save_resume({true, true, true}, [&](Status r) { ok += r.ok(); });
+    loop.run();
+    REQUIRE(ok == 12 + 12 * 3 + 12);
+    std::size_t valid = 0;
+    for (auto& s : st) s->load_resume([&](ResumeState r) { valid += r.valid; });
+    loop.run();
+    CHECK(valid == 12);
+    CHECK(peak.fds > before);      // the probe saw descriptors in use
+    CHECK(peak.fds <= before + 4); // resume files included: never more than the one bound
+    CHECK(peak.slots <= 4);
+    CHECK(fds->slots_used() <= 4);
+    // A storage that goes closes its idle descriptors in the shared cache; the others keep theirs.
+    for (std::size_t t = 0; t < st.size(); ++t) CHECK(st[t]->open_fds() == fds->slots_used());
+    st.clear();
+    loop.run();
+    CHECK(fds->slots_used() == 0);
+    CHECK(count_fds() == before);
+    uv_close(reinterpret_cast<uv_handle_t*>(&probe), nullptr);
+    loop.run();
+    for (int t : {0, 11}) CHECK(slurp(dir.path / std::string("t").append(std::to_string(t)) / "c") == content.substr(15, 20));
+}
+
+TEST_CASE("storage fd cache: unused descriptors close with age; a lent slot waits for a free one") {
+    TestLoop loop;
+    test::TempDir dir;
+    spit(dir.path / "x0", "0");
+    FdCache cache(loop.get(), 1);
+    auto opener = [&](std::function<void(uv_file, fsr::IoStatus)> cb) {
+        const std::string p = (dir.path / "x0").string();
+        fsr::call([&](uv_fs_t* r, uv_fs_cb fcb) { return uv_fs_open(loop.get(), r, p.c_str(), O_RDONLY, 0, fcb); },
+                  [cb](uv_fs_t* r) { cb(static_cast<uv_file>(r->result), fsr::io_ok()); });
+    };
+    const std::size_t before = count_fds();
+    bool got = false;
+    cache.acquire(FdCache::key(7, 0), opener, [&](uv_file, fsr::IoStatus st) { got = st.ok(); });
+    loop.run();
+    REQUIRE(got);
+    CHECK(count_fds() == before + 1);
+    // Held: a slot asked for now waits, and age does not close a descriptor in use.
+    bool granted = false;
+    cache.acquire_slot([&] { granted = true; });
+    cache.close_unused_since(uv_now(loop.get()) + 1000);
+    loop.run();
+    CHECK_FALSE(granted);
+    CHECK(count_fds() == before + 1);
+    // Released: the idle descriptor is evicted for the waiting slot.
+    cache.release(FdCache::key(7, 0));
+    loop.run();
+    CHECK(granted);
+    CHECK(count_fds() == before);
+    CHECK(cache.slots_used() == 1);
+    cache.release_slot();
+    CHECK(cache.slots_used() == 0);
+    // Idle and recently used: kept for a cut-off before its last use, closed for one after it.
+    got = false;
+    cache.acquire(FdCache::key(7, 0), opener, [&](uv_file, fsr::IoStatus st) { got = st.ok(); });
+    loop.run();
+    REQUIRE(got);
+    cache.release(FdCache::key(7, 0));
+    const std::uint64_t used_at = uv_now(loop.get());
+    cache.close_unused_since(used_at); // last used at used_at, not before it
+    loop.run();
+    CHECK(cache.slots_used() == 1);
+    cache.close_idle_of(8); // another owner's: not ours
+    loop.run();
+    CHECK(cache.slots_used() == 1);
+    cache.close_unused_since(used_at + 1);
+    loop.run();
+    CHECK(cache.slots_used() == 0);
+    CHECK(count_fds() == before);
+}
+
 TEST_CASE("storage read cache recycles evicted buffers nobody holds, only when allowed") {
     ReadCache rc(100);
     auto a = std::make_shared<std::string>(60, 'a');
@@ -521,7 +636,7 @@ TEST_CASE("storage read cache is bounded and reads of one piece coalesce") {
     const std::string content = test::pseudo_random(16 * 10, 9);
     Metainfo m = make_meta("rc", {{{"a"}, 70}, {{"b"}, 90}}, 16, content);
     lay_out(m, dir.path, content);
-    Storage st(loop.get(), m, dir.str(), StorageLimits{4, 48, 8, 4, nullptr, nullptr}); // room for 3 pieces
+    Storage st(loop.get(), m, dir.str(), StorageLimits{4, 48, 8, 4, nullptr, nullptr, nullptr}); // room for 3 pieces
     for (std::uint32_t i = 0; i < m.piece_count(); ++i) {
         auto r = read_sync(loop, st, i);
         REQUIRE(r);
@@ -708,7 +823,7 @@ TEST_CASE("storage destroyed with work in flight drops callbacks and leaks nothi
     const std::size_t before = count_fds();
     int callbacks = 0;
     {
-        Storage st(loop.get(), m, dir.str(), StorageLimits{4, 1024, 2, 4, nullptr, nullptr});
+        Storage st(loop.get(), m, dir.str(), StorageLimits{4, 1024, 2, 4, nullptr, nullptr, nullptr});
         for (std::uint32_t i = 0; i < m.piece_count(); ++i)
             st.write_piece(i, std::make_shared<const std::string>(piece_of(m, content, i)), [&](Status) { ++callbacks; });
         st.read_piece(0, [&](auto) { ++callbacks; });

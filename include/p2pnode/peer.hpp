@@ -26,6 +26,8 @@ struct PeerNodeConfig {
 
 // Runs until SIGINT/SIGTERM (or completion with exit_when_done). Prints one line per shared item
 // ("sharing NAME INFOHASH MAGNET") and one per download when complete. Returns the process exit code.
+// Raises the process's soft open-file limit to its hard limit (at most 65536) and fits max_connections and the
+// open torrent files within it.
 int run_peer(const PeerNodeConfig& config);
 
 } // namespace p2p

@@ -9,6 +9,7 @@
 #include <optional>
 
 #include "base/bytes.hpp"
+#include "base/fd_limits.hpp"
 #include "base/log.hpp"
 #include "base/memory_budget.hpp"
 #include "base/read_file.hpp"
@@ -77,6 +78,15 @@ private:
         // --max-memory (issue 7): the CLI has refused budgets below the minimum; a library caller's invalid one
         // is reported by run() and keeps the defaults meanwhile.
         if (auto plan = plan_peer_memory(c.max_memory)) s.memory = *plan;
+        // Descriptors: the soft limit raised to the hard one, then shared between files and connections, so
+        // sharing many files cannot starve the sockets and resume files of descriptors (base/fd_limits.hpp).
+        const FdPlan fd = plan_descriptors(raise_fd_limit(), s.max_connections, s.max_pending_incoming);
+        if (fd.connections < s.max_connections)
+            log_warn("peer", "open file limit " + std::to_string(fd.limit) + ": at most " +
+                                 std::to_string(fd.connections) + " connections (of " + std::to_string(s.max_connections) +
+                                 ") and " + std::to_string(fd.files) + " open files; raise it with ulimit -n");
+        s.max_connections = fd.connections;
+        s.max_open_files = fd.files;
         return s;
     }
 

@@ -109,7 +109,8 @@ TransportLimits transport_limits_for(const PeerMemoryPlan& m) {
 
 Session::Session(Loop& loop, SessionConfig cfg)
     : loop_(loop), cfg_(std::move(cfg)), budget_(std::make_shared<MemoryBudget>(cfg_.memory)),
-      cache_(std::make_shared<ReadCache>(cfg_.memory.read_cache)), transport_(transport_limits_for(cfg_.memory)),
+      cache_(std::make_shared<ReadCache>(cfg_.memory.read_cache)),
+      fds_(std::make_shared<FdCache>(loop.get(), cfg_.max_open_files)), transport_(transport_limits_for(cfg_.memory)),
       router_(std::make_unique<Router>(*this)), tick_timer_(loop.get()), upload_timer_(loop.get()) {
     transport_.budget = budget_;
     cfg_.max_connections = std::min(cfg_.max_connections, cfg_.memory.max_connections);
@@ -186,6 +187,7 @@ Torrent* Session::add_torrent(Metainfo meta, TorrentConfig cfg, bool all_present
     // The session's memory plan: one read cache and one write pool for all torrents; per-torrent caps within it.
     cfg.storage.shared_cache = cache_;
     cfg.storage.budget = budget_;
+    cfg.storage.shared_fds = fds_; // and one bound on the descriptors of every torrent's files
     cfg.max_send_queue = std::min(cfg.max_send_queue, cfg_.memory.send_per_peer);
     cfg.max_candidates = std::min(cfg.max_candidates, cfg_.memory.max_candidates);
     auto t = std::make_unique<Torrent>(*this, std::move(meta), std::move(cfg));
@@ -243,6 +245,9 @@ void Session::tick() {
     for (auto& l : pending_) pending.push_back(l->conn.get());
     for (PeerConnection* c : pending) c->tick();
     for (Torrent* t : torrents()) t->tick(now);
+    // A file nobody asked for in a minute gives its descriptor back: an idle seeder of many files holds none, and
+    // a file deleted or replaced behind our back is not kept alive by us.
+    if (now > kIdleDescriptorMs) fds_->close_unused_since(now - kIdleDescriptorMs);
 }
 
 bool Session::take_upload(std::size_t n) {

@@ -7,6 +7,8 @@
 // disk: torrents request no new pieces while it is exhausted), the send pool (counted by every transport:
 // serving pauses while it is exhausted) and the per-connection receive limits (TransportLimits, applied to
 // incoming connections and, through make_outgoing, to the torrents' outgoing ones).
+// Descriptors: one FdCache of max_open_files for every torrent's files and resume files (fd_cache.hpp); with
+// max_connections it keeps the process under its RLIMIT_NOFILE (base/fd_limits.hpp sizes both).
 #pragma once
 #include <cstdint>
 #include <functional>
@@ -21,6 +23,7 @@
 #include "net/tcp_transport.hpp"
 #include "session/peer_link.hpp"
 #include "session/torrent.hpp"
+#include "storage/fd_cache.hpp"
 
 namespace p2p {
 
@@ -31,6 +34,7 @@ struct SessionConfig {
     std::size_t max_pending_incoming = 64;    // accepted connections still in their handshake
     std::size_t max_per_ip = 8;               // connections from one address (any torrent)
     std::uint64_t max_upload_rate = 0;        // payload bytes/s over all torrents; 0 = unlimited
+    std::size_t max_open_files = 128;         // descriptors of torrent files (and resume files) over all torrents
     PeerConfig peer;                          // per-connection limits (peer_id and clock are filled in)
     PeerMemoryPlan memory;                    // --max-memory; the default plan keeps the defaults above
 };
@@ -95,6 +99,8 @@ private:
     // finishing after the session is gone still hold them.
     std::shared_ptr<MemoryBudget> budget_;
     std::shared_ptr<ReadCache> cache_;
+    std::shared_ptr<FdCache> fds_;
+    static constexpr std::uint64_t kIdleDescriptorMs = 60'000; // an unused file descriptor is closed after this
     TransportLimits transport_;
     std::unique_ptr<Router> router_;
     std::unique_ptr<TcpListener> listener_;

@@ -10,7 +10,7 @@ FdCache::~FdCache() {
         if (e.state == State::open) close_fd(e.fd);
 }
 
-void FdCache::acquire(std::size_t key, Opener opener, Acquired done) {
+void FdCache::acquire(std::uint64_t key, Opener opener, Acquired done) {
     auto it = map_.find(key);
     if (it != map_.end()) {
         Entry& e = it->second;
@@ -19,26 +19,39 @@ void FdCache::acquire(std::size_t key, Opener opener, Acquired done) {
             return;
         }
         ++e.refs;
+        e.last_used_ms = uv_now(loop_);
         lru_.splice(lru_.begin(), lru_, e.lru);
         done(e.fd, fsr::io_ok());
         return;
     }
-    queue_.push_back(Waiter{key, std::move(opener), std::move(done)});
+    queue_.push_back(Waiter{key, std::move(opener), std::move(done), {}});
     pump();
 }
 
-void FdCache::release(std::size_t key) {
+void FdCache::release(std::uint64_t key) {
     auto it = map_.find(key);
     if (it == map_.end()) return;
+    it->second.last_used_ms = uv_now(loop_);
     if (--it->second.refs <= 0) {
         it->second.refs = 0;
         if (!queue_.empty()) pump();
     }
 }
 
-void FdCache::close_idle() {
+void FdCache::acquire_slot(std::function<void()> granted) {
+    queue_.push_back(Waiter{0, {}, {}, std::move(granted)});
+    pump();
+}
+
+void FdCache::release_slot() {
+    if (used_ > 0) --used_;
+    pump();
+}
+
+template <class Pred>
+void FdCache::close_idle_if(Pred pred) {
     for (auto it = map_.begin(); it != map_.end();) {
-        if (it->second.state == State::open && it->second.refs == 0) {
+        if (it->second.state == State::open && it->second.refs == 0 && pred(it->first, it->second)) {
             lru_.erase(it->second.lru);
             close_fd(it->second.fd);
             it = map_.erase(it);
@@ -48,8 +61,20 @@ void FdCache::close_idle() {
     }
 }
 
-// Serves queued acquirers in order while slots allow. Re-entrant calls (an opener failing synchronously) just
-// ask the running loop to go around again.
+void FdCache::close_idle() {
+    close_idle_if([](std::uint64_t, const Entry&) { return true; });
+}
+
+void FdCache::close_idle_of(std::uint32_t owner) {
+    close_idle_if([owner](std::uint64_t k, const Entry&) { return (k >> 32) == owner; });
+}
+
+void FdCache::close_unused_since(std::uint64_t before_ms) {
+    close_idle_if([before_ms](std::uint64_t, const Entry& e) { return e.last_used_ms < before_ms; });
+}
+
+// Serves queued acquirers in order while slots allow. Re-entrant calls (an opener failing synchronously, a
+// granted slot released at once) just ask the running loop to go around again.
 void FdCache::pump() {
     if (pumping_) {
         repump_ = true;
@@ -60,6 +85,17 @@ void FdCache::pump() {
         repump_ = false;
         while (!queue_.empty()) {
             Waiter& w = queue_.front();
+            if (w.granted) {
+                if (used_ >= max_) {
+                    if (closing_ == 0) evict_one();
+                    break;
+                }
+                auto granted = std::move(w.granted);
+                queue_.pop_front();
+                ++used_;
+                granted();
+                continue;
+            }
             auto it = map_.find(w.key);
             if (it != map_.end()) { // opened meanwhile by someone else
                 Waiter taken = std::move(w);
@@ -106,7 +142,7 @@ void FdCache::close_fd(uv_file fd) {
               });
 }
 
-void FdCache::start_open(std::size_t key, Opener opener, Acquired done) {
+void FdCache::start_open(std::uint64_t key, Opener opener, Acquired done) {
     ++used_;
     Entry& e = map_[key];
     e.state = State::opening;
@@ -123,6 +159,7 @@ void FdCache::start_open(std::size_t key, Opener opener, Acquired done) {
             e.state = State::open;
             e.fd = fd;
             e.refs = static_cast<int>(waiters.size());
+            e.last_used_ms = uv_now(loop_);
             lru_.push_front(key);
             e.lru = lru_.begin();
             for (auto& w : waiters) w(fd, fsr::io_ok());

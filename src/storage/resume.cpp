@@ -62,14 +62,16 @@ struct AtomicWrite : std::enable_shared_from_this<AtomicWrite> {
     uv_file fd = -1;
     std::function<void(fsr::IoStatus)> done;
 
+    // `done` runs once our descriptor is closed: a caller counting descriptors (FdCache::acquire_slot) may hand
+    // the slot on at once.
     void fail(const char* op, const std::string& path, long code) {
         auto d = std::move(done);
-        if (fd >= 0) {
-            uv_file f = fd;
-            fd = -1;
-            fsr::call([&](uv_fs_t* r, uv_fs_cb cb) { return uv_fs_close(loop, r, f, cb); }, [](uv_fs_t*) {});
-        }
-        d(fsr::io_fail(int(code), fsr::uv_error(op, path, code)));
+        fsr::IoStatus st = fsr::io_fail(int(code), fsr::uv_error(op, path, code));
+        if (fd < 0) return d(std::move(st));
+        const uv_file f = fd;
+        fd = -1;
+        fsr::call([&](uv_fs_t* r, uv_fs_cb cb) { return uv_fs_close(loop, r, f, cb); },
+                  [d = std::move(d), st = std::move(st)](uv_fs_t*) mutable { d(std::move(st)); });
     }
     void start() {
         auto self = shared_from_this();
@@ -146,15 +148,17 @@ struct SmallRead : std::enable_shared_from_this<SmallRead> {
     std::size_t got = 0;
     std::function<void(fsr::IoStatus, std::string)> done;
 
+    // `done` runs once the descriptor is closed (see AtomicWrite::fail).
     void finish(fsr::IoStatus st) {
         auto d = std::move(done);
-        if (fd >= 0) {
-            const uv_file f = fd;
-            fd = -1;
-            fsr::call([&](uv_fs_t* r, uv_fs_cb cb) { return uv_fs_close(loop, r, f, cb); }, [](uv_fs_t*) {});
-        }
-        if (st.ok()) d(std::move(st), std::move(data));
-        else d(std::move(st), {});
+        std::string out = st.ok() ? std::move(data) : std::string();
+        if (fd < 0) return d(std::move(st), std::move(out));
+        const uv_file f = fd;
+        fd = -1;
+        fsr::call([&](uv_fs_t* r, uv_fs_cb cb) { return uv_fs_close(loop, r, f, cb); },
+                  [d = std::move(d), st = std::move(st), out = std::move(out)](uv_fs_t*) mutable {
+                      d(std::move(st), std::move(out));
+                  });
     }
     void start() {
         auto self = shared_from_this();

@@ -39,7 +39,8 @@ std::string encode_resume(const ResumeData& r);
 // Non-throwing; any structural problem is an Error.
 Result<ResumeData> decode_resume(std::string_view text);
 
-// Async helpers on the libuv threadpool.
+// Async helpers on the libuv threadpool. Each holds at most one descriptor at a time and calls `done` only after
+// closing it, so a caller may count them as one descriptor each (FdCache::acquire_slot).
 // Writes `bytes` to dir/name via dir/name.tmp + fsync + rename + fsync(dir).
 void write_file_atomic(uv_loop_t* loop, std::string dir, std::string name, std::string bytes,
                        std::function<void(fsr::IoStatus)> done);

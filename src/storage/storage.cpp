@@ -78,10 +78,11 @@ struct Storage::Impl : std::enable_shared_from_this<Impl> {
     StorageLimits limits;
     std::vector<Result<std::vector<std::string>>> comps; // per file: checked components, or why refused
     std::vector<std::string> paths;                      // per file: full path ("" when refused)
-    FdCache fds;
+    std::shared_ptr<FdCache> fds;                    // limits.shared_fds, or one of our own
     std::shared_ptr<ReadCache> cache;                // limits.shared_cache, or one of our own
-    const std::uint32_t cache_owner = ReadCache::next_owner();
+    const std::uint32_t cache_owner = ReadCache::next_owner(); // our id in both shared caches
     std::uint64_t ckey(std::uint32_t index) const { return ReadCache::key(cache_owner, index); }
+    std::uint64_t fkey(std::size_t file) const { return FdCache::key(cache_owner, static_cast<std::uint32_t>(file)); }
     Timer post_timer;
     std::deque<std::function<void()>> posted;        // callbacks for the next loop turn; bounded by the calls made
     std::deque<std::function<void()>> pending_ops;   // waiting for an in-flight slot; bounded by callers' requests
@@ -99,7 +100,8 @@ struct Storage::Impl : std::enable_shared_from_this<Impl> {
     StorageStats stats;
 
     Impl(uv_loop_t* l, const Metainfo& m, std::string r, StorageLimits lim)
-        : loop(l), root(std::move(r)), limits(lim), fds(l, lim.max_open_files),
+        : loop(l), root(std::move(r)), limits(lim),
+          fds(lim.shared_fds ? lim.shared_fds : std::make_shared<FdCache>(l, lim.max_open_files)),
           cache(lim.shared_cache ? lim.shared_cache : std::make_shared<ReadCache>(lim.read_cache_bytes)),
           post_timer(l) {
         meta.info_hash = m.info_hash;
@@ -119,6 +121,16 @@ struct Storage::Impl : std::enable_shared_from_this<Impl> {
             paths.push_back(comps.back() ? join_path(root, *comps.back()) : std::string());
             if (!comps.back()) mark_failed(comps.back().error());
         }
+    }
+
+    // Every operation holds `self`, so none is running now: each descriptor of ours in a shared cache is idle.
+    ~Impl() { fds->close_idle_of(cache_owner); }
+
+    // Runs `job` once the descriptor cache lends us a slot for a descriptor the job opens and closes itself; the
+    // job calls its argument when that descriptor is closed. Counted in the same bound as the files' descriptors.
+    void with_fd_slot(std::function<void(std::function<void()> release)> job) {
+        auto self = shared_from_this();
+        fds->acquire_slot([self, job = std::move(job)]() { job([self] { self->fds->release_slot(); }); });
     }
 
     void mark_failed(const Error& e) {
@@ -231,14 +243,14 @@ struct Storage::Impl : std::enable_shared_from_this<Impl> {
     void io_segment(bool write, Segment s, char* buf, std::function<void(IoStatus)> done) {
         auto self = shared_from_this();
         submit([self, write, s, buf, done = std::move(done)]() mutable {
-            self->fds.acquire(s.file, self->opener(s.file, write),
+            self->fds->acquire(self->fkey(s.file), self->opener(s.file, write),
                               [self, write, s, buf, done = std::move(done)](uv_file fd, IoStatus st) mutable {
                                   if (!st.ok()) {
                                       self->op_done();
                                       return done(std::move(st));
                                   }
                                   self->rw(write, fd, s, buf, 0, [self, s, done = std::move(done)](IoStatus st2) {
-                                      self->fds.release(s.file);
+                                      self->fds->release(self->fkey(s.file));
                                       self->op_done();
                                       done(std::move(st2));
                                   });
@@ -309,13 +321,13 @@ void Storage::open(std::function<void(Status)> done) {
     auto one_done = self->fan_in(self->meta.files.size(), std::move(done));
     for (std::size_t i = 0; i < self->meta.files.size(); ++i) {
         self->submit([self, i, one_done]() {
-            self->fds.acquire(i, self->opener(i, true), [self, i, one_done](uv_file fd, IoStatus st) {
+            self->fds->acquire(self->fkey(i), self->opener(i, true), [self, i, one_done](uv_file fd, IoStatus st) {
                 if (!st.ok()) {
                     self->op_done();
                     return one_done(std::move(st));
                 }
                 auto finish = [self, i, one_done](IoStatus st2) {
-                    self->fds.release(i);
+                    self->fds->release(self->fkey(i));
                     self->op_done();
                     one_done(std::move(st2));
                 };
@@ -496,7 +508,7 @@ void Storage::flush(std::function<void(Status)> done) {
                 if (!st.ok()) self->dirty.insert(i); // still not known to be on disk
                 all_done(std::move(st));
             };
-            self->fds.acquire(i, self->opener(i, false), [self, i, one_done](uv_file fd, IoStatus st) {
+            self->fds->acquire(self->fkey(i), self->opener(i, false), [self, i, one_done](uv_file fd, IoStatus st) {
                 if (!st.ok()) {
                     self->op_done();
                     return one_done(std::move(st));
@@ -505,7 +517,7 @@ void Storage::flush(std::function<void(Status)> done) {
                           [self, i, one_done](uv_fs_t* r) {
                               IoStatus st2 = r->result < 0 ? fsr::io_fail(int(r->result), fsr::uv_error("fsync", self->paths[i], r->result))
                                                            : fsr::io_ok();
-                              self->fds.release(i);
+                              self->fds->release(self->fkey(i));
                               self->op_done();
                               one_done(std::move(st2));
                           });
@@ -536,10 +548,14 @@ void Storage::save_resume(std::vector<bool> have, std::function<void(Status)> do
                           [self, text = std::move(text), done = std::move(done), dir, name](uv_fs_t* r) mutable {
                               if (r->result < 0 || !S_ISDIR(r->statbuf.st_mode))
                                   return self->deliver(std::move(done), make_error("save_resume " + dir, "not a directory"));
-                              write_file_atomic(self->loop, dir, name, std::move(text),
-                                                [self, done = std::move(done)](IoStatus st3) mutable {
-                                                    self->deliver(std::move(done), st3.ok() ? ok_status() : Status(st3.err));
-                                                });
+                              self->with_fd_slot([self, text = std::move(text), done = std::move(done), dir,
+                                                  name](std::function<void()> release) mutable {
+                                  write_file_atomic(self->loop, dir, name, std::move(text),
+                                                    [self, release, done = std::move(done)](IoStatus st3) mutable {
+                                                        release();
+                                                        self->deliver(std::move(done), st3.ok() ? ok_status() : Status(st3.err));
+                                                    });
+                              });
                           });
             });
         });
@@ -551,23 +567,27 @@ void Storage::load_resume(std::function<void(ResumeState)> done) {
     auto finish = [self, done = std::move(done)](ResumeState rs) {
         self->post([done, rs = std::move(rs)]() mutable { done(std::move(rs)); });
     };
-    read_small_file(self->loop, resume_path(), kMaxResumeFileSize, [self, finish](IoStatus st, std::string text) {
-        if (!st.ok()) return finish(ResumeState{false, {}, st.code == UV_ENOENT ? "no resume file" : st.err.str()});
-        auto rd = decode_resume(text);
-        if (!rd) return finish(ResumeState{false, {}, rd.error().str()});
-        if (rd->info_hash != self->meta.info_hash || rd->piece_count != self->meta.piece_count() ||
-            rd->files.size() != self->meta.files.size())
-            return finish(ResumeState{false, {}, "resume file is for another torrent"});
-        auto data = std::make_shared<ResumeData>(std::move(*rd));
-        stat_files(self->loop, self->paths, [data, finish](std::vector<FileStamp> now) {
-            for (std::size_t i = 0; i < now.size(); ++i) {
-                const FileStamp& was = data->files[i];
-                if (now[i] != was)
-                    return finish(ResumeState{false, {}, "file " + std::to_string(i) + " changed: size " + std::to_string(was.size) +
-                                                             " -> " + std::to_string(now[i].size) + ", mtime_ns " +
-                                                             std::to_string(was.mtime_ns) + " -> " + std::to_string(now[i].mtime_ns)});
-            }
-            finish(ResumeState{true, std::move(data->have), {}});
+    self->with_fd_slot([self, path = resume_path(), finish](std::function<void()> release) {
+        read_small_file(self->loop, path, kMaxResumeFileSize, [self, finish, release](IoStatus st, std::string text) {
+            release();
+            if (!st.ok()) return finish(ResumeState{false, {}, st.code == UV_ENOENT ? "no resume file" : st.err.str()});
+            auto rd = decode_resume(text);
+            if (!rd) return finish(ResumeState{false, {}, rd.error().str()});
+            if (rd->info_hash != self->meta.info_hash || rd->piece_count != self->meta.piece_count() ||
+                rd->files.size() != self->meta.files.size())
+                return finish(ResumeState{false, {}, "resume file is for another torrent"});
+            auto data = std::make_shared<ResumeData>(std::move(*rd));
+            stat_files(self->loop, self->paths, [data, finish](std::vector<FileStamp> now) {
+                for (std::size_t i = 0; i < now.size(); ++i) {
+                    const FileStamp& was = data->files[i];
+                    if (now[i] != was)
+                        return finish(ResumeState{false, {}, "file " + std::to_string(i) + " changed: size " +
+                                                                 std::to_string(was.size) + " -> " + std::to_string(now[i].size) +
+                                                                 ", mtime_ns " + std::to_string(was.mtime_ns) + " -> " +
+                                                                 std::to_string(now[i].mtime_ns)});
+                }
+                finish(ResumeState{true, std::move(data->have), {}});
+            });
         });
     });
 }
@@ -579,7 +599,7 @@ void Storage::clear_error() {
     impl_->error = {};
 }
 std::string Storage::file_path(std::size_t i) const { return i < impl_->paths.size() ? impl_->paths[i] : std::string(); }
-std::size_t Storage::open_fds() const { return impl_->fds.slots_used(); }
+std::size_t Storage::open_fds() const { return impl_->fds->slots_used(); }
 std::size_t Storage::cache_bytes() const { return impl_->cache->bytes_of(impl_->cache_owner); }
 const StorageStats& Storage::stats() const { return impl_->stats; }
 

@@ -41,12 +41,13 @@
 #include "base/memory_budget.hpp"
 #include "base/result.hpp"
 #include "proto/metainfo.hpp"
+#include "storage/fd_cache.hpp"
 #include "storage/read_cache.hpp"
 
 namespace p2p {
 
 struct StorageLimits {
-    std::size_t max_open_files = 32;         // descriptors held by this torrent (LRU, fd_cache.hpp)
+    std::size_t max_open_files = 32;         // descriptors held by this torrent (LRU, fd_cache.hpp) without shared_fds
     std::size_t read_cache_bytes = 64u << 20; // whole pieces kept for serving (read_cache.hpp)
     std::size_t max_inflight_ops = 16;       // uv_fs read/write/open/fsync requests at once; more wait in a FIFO
     std::size_t verify_window = 4;           // pieces read + hashed at once by verify_existing
@@ -54,6 +55,9 @@ struct StorageLimits {
     // the budget whose write pool counts pieces queued for the disk. Null: a cache of our own, no accounting.
     std::shared_ptr<ReadCache> shared_cache;
     std::shared_ptr<MemoryBudget> budget;
+    // Set by the Session: one descriptor cache for all its torrents (max_open_files is then unused), which also
+    // counts the resume files being read or written. Null: a cache of our own.
+    std::shared_ptr<FdCache> shared_fds;
 };
 
 struct ResumeState {
@@ -104,7 +108,7 @@ public:
 
     std::string file_path(std::size_t file_index) const; // "" when the metainfo's path is unsafe
     std::string resume_path() const;
-    std::size_t open_fds() const;    // descriptors held now (open + opening + closing)
+    std::size_t open_fds() const;    // descriptors held now by our cache (open + opening + closing + lent)
     std::size_t cache_bytes() const; // bytes held by the read cache
     const StorageStats& stats() const;
 
