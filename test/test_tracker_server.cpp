@@ -5,6 +5,8 @@
 #include <uv.h>
 
 #include <chrono>
+#include <filesystem>
+#include <optional>
 #include <cstring>
 #include <set>
 
@@ -396,6 +398,58 @@ TEST_CASE("tracker server: catalog publish, lookup and paged list") {
     // past the end: empty page, no more
     REQUIRE(f.server->handle(encode_list_request({f.connect(a), 13, 1000}), sa(a), f.reply));
     CHECK(decode_list_response(f.reply)->entries.empty());
+}
+
+TEST_CASE("tracker server: the periodic save runs a part per loop turn while announces are answered") {
+    char tmpl[] = "/tmp/p2pnode-tracker-save-XXXXXX";
+    REQUIRE(mkdtemp(tmpl));
+    const std::string dir = tmpl;
+    ServerConfig cfg;
+    cfg.state_file = dir + "/state.json";
+    Fixture f(cfg);
+    // ~3000 swarms of 20 peers: a document of several parts.
+    for (int i = 0; i < 3000; ++i)
+        for (int p = 0; p < 20; ++p) f.announce(v4("10.1.0.1", 1000 + p), hash_of(i), static_cast<std::uint16_t>(1000 + p));
+    std::optional<Status> saved;
+    REQUIRE(f.server->save_in_background([&](Status st) { saved = std::move(st); }));
+    CHECK_FALSE(f.server->save_in_background([](Status) {})); // one at a time
+    // Between the parts, announces are answered (for new swarms too); count those made while the save ran.
+    int during = 0;
+    uv_check_t probe;
+    uv_check_init(f.loop.get(), &probe);
+    struct Ctx {
+        Fixture* f;
+        std::optional<Status>* saved;
+        int* during;
+    } ctx{&f, &saved, &during};
+    probe.data = &ctx;
+    uv_check_start(&probe, [](uv_check_t* h) {
+        auto* c = static_cast<Ctx*>(h->data);
+        if (c->saved->has_value()) return;
+        auto r = c->f->announce(v4("10.2.0.1", 7000), hash_of(5000 + *c->during), 7000);
+        CHECK(r.leechers == 1);
+        ++*c->during;
+    });
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+    while (!saved && std::chrono::steady_clock::now() < deadline) uv_run(f.loop.get(), UV_RUN_ONCE);
+    uv_close(reinterpret_cast<uv_handle_t*>(&probe), nullptr);
+    uv_run(f.loop.get(), UV_RUN_NOWAIT);
+    REQUIRE(saved.has_value());
+    REQUIRE(saved->ok());
+    CHECK(during >= 4); // the loop turned between the parts (~9) and served meanwhile
+    // The file holds the 3000 swarms the save started with, loadable; the ones announced meanwhile wait for the
+    // next save.
+    SwarmStore store;
+    Catalog catalog;
+    TrackerCounters counters;
+    REQUIRE(load_state(cfg.state_file, TrackerState{store, catalog, counters}, f.wall) == LoadOutcome::loaded);
+    CHECK(store.swarm_count() == 3000);
+    CHECK(store.peer_count() == 3000 * 20);
+    // A save now (as at exit) includes them.
+    REQUIRE(f.server->save().ok());
+    REQUIRE(load_state(cfg.state_file, TrackerState{store, catalog, counters}, f.wall) == LoadOutcome::loaded);
+    CHECK(store.swarm_count() == static_cast<std::size_t>(3000 + during));
+    std::filesystem::remove_all(dir);
 }
 
 TEST_CASE("tracker server: answers over real loopback UDP on an ephemeral port") {

@@ -40,8 +40,9 @@ inline constexpr std::size_t kConnectionCost = 64 * 1024;
 inline constexpr std::size_t kCandidateCost = 256;
 // Tracker, measured with mallinfo2 on the SwarmStore (glibc, x86-64): a swarm holding one IPv4 peer costs
 // 129 bytes (record, hash slot, peer array chunk, vector slack); an IPv6 peer in a swarm of 8 costs 35 bytes
-// with its share of the swarm, ~20 without. Rounded up.
-inline constexpr std::size_t kTrackerSwarmCost = 128;
+// with its share of the swarm, ~20 without. A swarm also costs 20 bytes more while the state file is being saved
+// (the sorted snapshot of info hashes, tracker/state_writer.hpp): 129 + 20, rounded up.
+inline constexpr std::size_t kTrackerSwarmCost = 152;
 inline constexpr std::size_t kTrackerPeerCost = 24;
 inline constexpr std::size_t kTrackerCatalogCost = 256; // name (<= 100 bytes), hash, size, map node
 

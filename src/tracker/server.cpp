@@ -65,7 +65,12 @@ Status TrackerServer::start() {
     if (!config_.state_file.empty()) {
         save_timer_ = std::make_unique<Timer>(loop_);
         save_timer_->start(config_.save_every_s * 1000ull, config_.save_every_s * 1000ull, [this] {
-            if (auto st = save(); !st) log_warn("tracker", "saving state failed: " + st.error().str());
+            const std::uint64_t t0 = uv_now(loop_);
+            const bool started = save_in_background([this, t0](Status st) {
+                if (!st) log_warn("tracker", "saving state failed: " + st.error().str());
+                else log_debug("tracker", "state saved in " + std::to_string(uv_now(loop_) - t0) + " ms");
+            });
+            if (!started) log_warn("tracker", "state save skipped: the previous one is still being written");
         });
         save_timer_->unref();
     }
@@ -145,11 +150,19 @@ void TrackerServer::close() {
     sockets_.clear();
     sweep_timer_.reset();
     save_timer_.reset();
+    if (saver_) saver_->cancel();
 }
 
 Status TrackerServer::save() {
     if (config_.state_file.empty()) return ok_status();
+    if (saver_) saver_->cancel(); // this one is newer; the other's temporary file is removed
     return save_state(config_.state_file, store_, catalog_, counters_, wall_());
+}
+
+bool TrackerServer::save_in_background(std::function<void(Status)> done) {
+    if (config_.state_file.empty()) return false;
+    if (!saver_) saver_ = std::make_unique<StateSaver>(loop_, config_.state_file);
+    return saver_->start(std::make_unique<StateWriter>(store_, catalog_, counters_, wall_()), std::move(done));
 }
 
 void TrackerServer::on_datagram(Socket* s, std::string_view pkt, const sockaddr* from) {

@@ -30,6 +30,7 @@
 #include "tracker/catalog.hpp"
 #include "tracker/connection_id.hpp"
 #include "tracker/state_file.hpp"
+#include "tracker/state_saver.hpp"
 #include "tracker/swarm_store.hpp"
 
 namespace p2p {
@@ -73,7 +74,12 @@ public:
     // The whole protocol, without sockets: fills `reply` (cleared first) and returns true if it must be sent.
     bool handle(std::string_view packet, const sockaddr* from, std::string& reply);
 
-    Status save(); // no-op without a state file
+    // The whole state, now, with blocking writes (exit, console): cancels a background save. No-op without a
+    // state file.
+    Status save();
+    // What the save timer runs: the same document spread over loop turns (state_saver.hpp); `done` gets the
+    // outcome. Returns false when a background save is still running (nothing started) or there is no file.
+    bool save_in_background(std::function<void(Status)> done);
     SwarmStore& store() { return store_; }
     Catalog& catalog() { return catalog_; }
     TrackerCounters& counters() { return counters_; }
@@ -106,6 +112,9 @@ private:
     std::unique_ptr<char[]> slab_; // receive buffer, see the file comment
     std::string reply_;            // reused for every reply
     std::unique_ptr<Timer> sweep_timer_, save_timer_;
+    // The periodic save, a part per loop turn. Declared after the store and catalog its writer reads, so it is
+    // destroyed (and its job cancelled) first.
+    std::unique_ptr<StateSaver> saver_;
 };
 
 } // namespace p2p

@@ -5,38 +5,41 @@
 // and the folder is fsynced, so FILE is always either the old or the new document. Loading never crashes: a
 // missing file is a fresh start; an empty, truncated or otherwise bad file is logged, moved aside to
 // FILE.corrupt (kept for a human to look at) and the tracker starts empty.
-// Plain blocking POSIX calls: the document is written once a minute and at exit. (A tracker with millions of
-// peers would want this on a worker thread; the file is a few tens of MB at the default caps.)
+// save_state: plain blocking POSIX calls, the document produced a part at a time (state_writer.hpp), so memory
+// stays at one part however many peers there are; used at exit. While serving, the server saves through
+// StateSaver (state_saver.hpp): the same document, one part per loop turn, written with libuv.
 #pragma once
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <string_view>
 
 #include "base/result.hpp"
 #include "tracker/catalog.hpp"
+#include "tracker/state_reader.hpp"
 #include "tracker/swarm_store.hpp"
 
 namespace p2p {
 
-struct TrackerState {
-    SwarmStore& store;
-    Catalog& catalog;
-    TrackerCounters& counters;
-};
-
 std::string serialize_state(const SwarmStore& store, const Catalog& catalog, const TrackerCounters& counters,
                             std::uint32_t now);
-// All or nothing: on error (op "state.parse") nothing in `into` is changed.
-Status parse_state(std::string_view text, TrackerState into, std::uint32_t now);
+// parse_state (all or nothing, op "state.parse"): state_reader.hpp.
 
-// Writes data to path atomically (temp file, fsync, rename, fsync folder).
+inline constexpr std::size_t kStateChunk = 256u << 10; // bytes of document produced per part
+
+// Writes data to path atomically (temp file PATH.tmp.<pid>, fsync, rename, fsync folder).
 Status write_file_atomic(const std::string& path, std::string_view data);
+// The same with the data produced in parts: `produce` appends the next part and returns false after the last.
+Status write_atomic_parts(const std::string& path, const std::function<bool(std::string&)>& produce);
 Status save_state(const std::string& path, const SwarmStore& store, const Catalog& catalog,
                   const TrackerCounters& counters, std::uint32_t now);
 
 enum class LoadOutcome { fresh, loaded, corrupt };
 // See the file comment. Returns what happened; a corrupt file is renamed to path + ".corrupt".
 LoadOutcome load_state(const std::string& path, TrackerState into, std::uint32_t now);
+
+// The folder a path is in ("." for a bare name): where the temporary file goes and which folder is fsynced.
+std::string folder_of(const std::string& path);
 
 // Current wall-clock time in seconds, the unit of every stamp in the tracker.
 std::uint32_t wall_seconds();

@@ -488,6 +488,10 @@ void SwarmStore::for_each(const std::function<void(const Hash20&, const Swarm&)>
     for (const auto& r : recs_) fn(r.hash, decode(r));
 }
 
+void SwarmStore::for_each_hash(const std::function<void(const Hash20&)>& fn) const {
+    for (const auto& r : recs_) fn(r.hash);
+}
+
 void SwarmStore::restore(const Hash20& h, std::uint32_t downloaded, std::vector<PeerEntry> peers, std::uint32_t now) {
     tick(now);
     std::uint32_t idx = get_or_create(h, tag_of(h), now);

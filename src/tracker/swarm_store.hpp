@@ -181,6 +181,7 @@ public:
     // Decoded copies (allocate: console, state file, tests).
     std::optional<Swarm> find(const Hash20& h) const;
     void for_each(const std::function<void(const Hash20&, const Swarm&)>& fn) const;
+    void for_each_hash(const std::function<void(const Hash20&)>& fn) const; // no copies: for the state writer
     // For loading saved state: adds a swarm with these peers (sorted and de-duplicated here); caps apply.
     void restore(const Hash20& h, std::uint32_t downloaded, std::vector<PeerEntry> peers, std::uint32_t now);
     void clear();
