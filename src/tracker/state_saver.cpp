@@ -138,15 +138,16 @@ void StateSaver::Job::sync_and_close() {
     });
 }
 
+// On the loop thread, not the threadpool: a synchronous save() (exit) cancels this job and renames its own file;
+// a rename of ours still in flight on the pool could then land after it and put the older document back. A
+// rename is one metadata update; the slow part, the folder's fsync, stays on the pool.
 void StateSaver::Job::rename_into_place() {
-    auto self = shared_from_this();
-    fsr::call([&](uv_fs_t* r, uv_fs_cb cb) { return uv_fs_rename(loop, r, tmp.c_str(), path.c_str(), cb); },
-              [self](uv_fs_t* r) {
-                  // Cancelled after the rename: the new document is in place, which is fine; nothing to remove.
-                  if (r->result < 0) return self->end(fs_error("rename", self->tmp, r->result), true);
-                  if (self->cancelled) return self->end(ok_status(), false);
-                  self->sync_dir();
-              });
+    if (stop_if_cancelled()) return;
+    uv_fs_t req;
+    const int rc = uv_fs_rename(loop, &req, tmp.c_str(), path.c_str(), nullptr);
+    uv_fs_req_cleanup(&req);
+    if (rc < 0) return end(fs_error("rename", tmp, rc), true);
+    sync_dir();
 }
 
 // The rename is durable only once the folder itself is synced.

@@ -4,7 +4,8 @@
 // memory: ~430 MB and 4.5 s at a million peers).
 //
 // Crash-safe like save_state: PATH.tmp.<pid>.bg, fsync, rename over PATH, fsync the folder; PATH is always the
-// old document or the new one. One save at a time: start() refuses while one runs.
+// old document or the new one. One save at a time: start() refuses while one runs. The rename alone is done on
+// the loop thread (see rename_into_place), so a later synchronous save_state always has the last word.
 //
 // Ownership: the saver owns the running job through a shared_ptr that every libuv callback also holds; the
 // writer (and its references to the store and catalog) is only used while the job is not cancelled. cancel()
