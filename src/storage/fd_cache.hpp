@@ -26,7 +26,7 @@
 #include <memory>
 #include <unordered_map>
 
-#include "storage/fs_req.hpp"
+#include "loop/fs_req.hpp"
 
 namespace p2p {
 

@@ -16,7 +16,7 @@
 
 #include "base/result.hpp"
 #include "proto/metainfo.hpp"
-#include "storage/fs_req.hpp"
+#include "loop/fs_req.hpp"
 
 namespace p2p {
 

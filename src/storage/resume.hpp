@@ -16,7 +16,7 @@
 #include <vector>
 
 #include "base/result.hpp"
-#include "storage/fs_req.hpp"
+#include "loop/fs_req.hpp"
 
 namespace p2p {
 

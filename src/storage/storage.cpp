@@ -15,7 +15,7 @@
 #include "loop/timer.hpp"
 #include "storage/fd_cache.hpp"
 #include "storage/file_map.hpp"
-#include "storage/fs_req.hpp"
+#include "loop/fs_req.hpp"
 #include "storage/path_safety.hpp"
 #include "storage/read_cache.hpp"
 #include "storage/resume.hpp"

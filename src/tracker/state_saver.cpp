@@ -3,7 +3,7 @@
 #include <fcntl.h>
 #include <unistd.h>
 
-#include "storage/fs_req.hpp"
+#include "loop/fs_req.hpp"
 #include "tracker/state_file.hpp"
 
 namespace p2p {
