@@ -124,8 +124,9 @@ struct Fixture {
     std::optional<Result<Metainfo>> result;
     std::unique_ptr<MetadataFetch> fetch;
 
-    explicit Fixture(std::size_t per_peer = 3) {
+    explicit Fixture(std::size_t per_peer = 3, std::shared_ptr<ConnectionCount> connections = nullptr) {
         MetadataFetchConfig c;
+        c.connections = std::move(connections);
         c.info_hash = info.hash;
         c.listen_port = 51413;
         c.tick_ms = 0; // the test calls tick()
@@ -306,6 +307,43 @@ TEST_CASE("metadata fetch: peers that cannot help are refused") {
         CHECK(ps[8]->probe->closed);
         CHECK(ps[9]->probe->closed);
     }
+}
+
+TEST_CASE("metadata fetch: its connections and attempts count against the session's cap") {
+    auto count = std::make_shared<ConnectionCount>(3);
+    {
+        Fixture fx(3, count);
+        std::vector<std::unique_ptr<FakePeer>> ps;
+        for (int i = 0; i < 5; ++i) ps.push_back(std::make_unique<FakePeer>(*fx.fetch, i + 1));
+        CHECK(fx.fetch->status().peers == 3); // max_peers is 8: the session's cap of 3 is what refused
+        CHECK(count->open() == 3);
+        CHECK(!ps[2]->probe->closed);
+        CHECK(ps[3]->probe->closed);
+        CHECK(ps[4]->probe->closed);
+
+        // A peer that leaves gives its place back once it is reaped (after the current loop turn).
+        ps[0]->probe->remote_close();
+        CHECK(fx.fetch->status().peers == 2);
+        run_until(fx.loop, [&] { return count->open() == 2; }, 2000);
+        CHECK(count->open() == 2);
+
+        // Connection attempts take places too: one free place, one attempt, however many candidates wait.
+        sockaddr_storage ss{};
+        auto* sin = reinterpret_cast<sockaddr_in*>(&ss);
+        sin->sin_family = AF_INET;
+        inet_pton(AF_INET, "127.0.0.1", &sin->sin_addr);
+        std::vector<sockaddr_storage> addrs;
+        for (int i = 0; i < 4; ++i) {
+            sin->sin_port = htons(static_cast<std::uint16_t>(1 + i)); // nothing listens: refused, later
+            addrs.push_back(ss);
+        }
+        fx.fetch->add_candidates(addrs);
+        CHECK(fx.fetch->status().connecting == 1);
+        CHECK(fx.fetch->status().candidates == 3);
+        CHECK(count->open() == 3);
+    }
+    // The fetch destroyed (its connections and attempts with it): every place is back.
+    CHECK(count->open() == 0);
 }
 
 TEST_CASE("metadata fetch: unanswered and rejected requests are asked of another peer") {

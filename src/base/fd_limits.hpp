@@ -1,11 +1,11 @@
 // File descriptors (RLIMIT_NOFILE): how a peer shares its limit between torrent files and connections.
 //
 // A peer holds descriptors for: torrent files (one session-wide FdCache, which also lends slots to resume files
-// being read or written), peer connections (Session::max_connections counts outgoing attempts too), incoming
-// connections still in their handshake (max_pending_incoming), and a fixed handful (stdio, the epoll and signal
-// descriptors, listeners, tracker sockets, inotify, a torrent being hashed, a share-cache file). Without a plan,
-// 1000 shared files meant 1000 descriptors and, at the common soft limit of 1024, "Too many open files" for
-// resume files and sockets.
+// being read or written), peer connections (Session::max_connections counts outgoing attempts and the connections
+// of metadata fetches too), incoming connections still in their handshake (max_pending_incoming), and a fixed
+// handful (stdio, the epoll and signal descriptors, listeners, tracker sockets, inotify, a torrent being hashed, a
+// share-cache file). Without a plan, 1000 shared files meant 1000 descriptors and, at the common soft limit of
+// 1024, "Too many open files" for resume files and sockets.
 #pragma once
 #include <cstddef>
 #include <cstdint>

@@ -371,6 +371,7 @@ private:
         mc.listen_port = session_.port();
         mc.peer = session_.peer_config();
         mc.max_peers = std::min(mc.max_peers, session_.memory_plan().fetch_peers);
+        mc.connections = session_.connection_counter(); // its sockets count against --max-connections too
         mc.transport = session_.transport_limits();
         f.fetch = std::make_unique<MetadataFetch>(loop_, mc, [this, hash](Result<Metainfo> r) {
             metadata_done(hash, std::move(r));

@@ -21,6 +21,7 @@ struct MetadataFetch::Attempt {
     std::unique_ptr<TcpConnect> connect; // destroying it cancels the attempt
     sockaddr_storage addr{};
     std::string key;
+    ConnectionSlot slot; // passes to the Peer when the connection is made
 };
 
 MetadataFetch::MetadataFetch(Loop& loop, MetadataFetchConfig cfg, Done done)
@@ -68,6 +69,7 @@ void MetadataFetch::add_candidates(const std::vector<sockaddr_storage>& addrs) {
 void MetadataFetch::connect_more() {
     while (!finished_ && !candidates_.empty() && peers_.size() + attempts_.size() < cfg_.max_peers) {
         auto a = std::make_shared<Attempt>();
+        if (!a->slot.take(cfg_.connections)) return; // the session is at its cap: tick() tries again
         a->addr = candidates_.front();
         candidates_.pop_front();
         a->key = key_of(a->addr);
@@ -90,7 +92,7 @@ void MetadataFetch::connect_more() {
                     connect_more();
                     return;
                 }
-                start_peer(std::move(*r), &keep->addr);
+                start_peer(std::move(*r), &keep->addr, std::move(keep->slot));
             },
             cfg_.transport);
     }
@@ -98,11 +100,14 @@ void MetadataFetch::connect_more() {
 
 void MetadataFetch::add_transport(std::unique_ptr<Transport> t) {
     if (finished_ || peers_.size() >= cfg_.max_peers) return; // t closes as it is destroyed here
-    start_peer(std::move(t), nullptr);
+    ConnectionSlot slot;
+    if (!slot.take(cfg_.connections)) return;
+    start_peer(std::move(t), nullptr, std::move(slot));
 }
 
-void MetadataFetch::start_peer(std::unique_ptr<Transport> t, const sockaddr_storage* addr) {
+void MetadataFetch::start_peer(std::unique_ptr<Transport> t, const sockaddr_storage* addr, ConnectionSlot slot) {
     auto p = std::make_unique<Peer>();
+    p->slot = std::move(slot);
     p->address = t->remote_address();
     if (addr) {
         p->addr = *addr;

@@ -21,7 +21,8 @@
 // defer the destruction (Loop::defer). Connections are owned here; one that closes inside its own callback goes to
 // a graveyard emptied from a deferred task (the same pattern as Session::reap), never deleted in its callback.
 //
-// Bounds: max_peers connections plus max_peers connection attempts; max_candidates addresses waiting;
+// Bounds: max_peers connections plus max_peers connection attempts, each also counted in the session's connection
+// cap (cfg.connections); max_candidates addresses waiting;
 // kMaxKnown addresses remembered (tried or barred); max_outstanding_per_peer requests per peer; the metadata
 // itself ext::kMaxMetadataSize.
 #pragma once
@@ -42,6 +43,7 @@
 #include "peer/connection.hpp"
 #include "proto/extension.hpp"
 #include "proto/metainfo.hpp"
+#include "session/connection_count.hpp"
 
 namespace p2p {
 
@@ -51,7 +53,9 @@ struct MetadataFetchConfig {
     std::string info_hash;                    // raw 20 bytes
     std::uint16_t listen_port = 0;            // our TCP port, sent as "p" in the extension handshake (0: left out)
     std::string client = "p2pnode";           // "v"
-    std::size_t max_peers = 8;                // connections at once (and as many connection attempts)
+    std::size_t max_peers = 8;                // connections and connection attempts at once
+    std::shared_ptr<ConnectionCount> connections; // the session's count: each attempt or connection takes a slot
+                                                  // (null: max_peers alone bounds them)
     TransportLimits transport;                // receive limits and memory accounting (the session's plan)
     std::size_t max_candidates = 500;         // addresses waiting to be tried
     std::size_t max_outstanding_per_peer = 3; // metadata pieces asked of one peer at a time
@@ -117,11 +121,12 @@ private:
         std::size_t misses = 0;             // rejects and timeouts
         std::vector<std::uint32_t> avoid;   // pieces it rejected or let time out; bounded: kMaxMisses drops it
         bool dead = false;
+        ConnectionSlot slot;                // its place under the session's connection cap
     };
     struct Attempt; // a TCP connection attempt in flight
 
     void connect_more();
-    void start_peer(std::unique_ptr<Transport> t, const sockaddr_storage* addr);
+    void start_peer(std::unique_ptr<Transport> t, const sockaddr_storage* addr, ConnectionSlot slot);
     void drop(Peer& p, const std::string& why, bool bar); // close, forget, schedule destruction
     void reap(Peer& p);
     void schedule_reap();

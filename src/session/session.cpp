@@ -115,6 +115,7 @@ Session::Session(Loop& loop, SessionConfig cfg)
     transport_.budget = budget_;
     cfg_.max_connections = std::min(cfg_.max_connections, cfg_.memory.max_connections);
     cfg_.max_pending_incoming = std::min(cfg_.max_pending_incoming, cfg_.max_connections);
+    connections_ = std::make_shared<ConnectionCount>(cfg_.max_connections);
     cfg_.peer.max_extended_message = std::min(cfg_.peer.max_extended_message, cfg_.memory.max_extended_message);
     if (cfg_.peer.peer_id.size() != 20) {
         // Azureus-style id: client tag and version, then random bytes (BEP 20).
@@ -156,7 +157,7 @@ std::size_t Session::count_ip(const std::string& ip) const {
 
 void Session::accept(std::unique_ptr<Transport> t) {
     std::string addr = t->remote_address();
-    if (connections_ >= cfg_.max_connections || pending_.size() >= cfg_.max_pending_incoming ||
+    if (!connections_->may_open() || pending_.size() >= cfg_.max_pending_incoming ||
         (!is_loopback_ip(ip_of(addr)) && count_ip(ip_of(addr)) >= cfg_.max_per_ip)) {
         log_debug("session", "refusing connection from " + addr + ": connection limit");
         return; // the transport closes when destroyed here
@@ -169,7 +170,7 @@ void Session::accept(std::unique_ptr<Transport> t) {
     link->conn->set_context(link.get());
     PeerConnection* c = link->conn.get();
     pending_.push_back(std::move(link));
-    ++connections_;
+    connections_->opened();
     c->start();
 }
 
@@ -218,7 +219,7 @@ void Session::remove_torrent(const std::string& info_hash) {
     loop_.defer([owned] { owned->reset(); });
 }
 
-bool Session::may_connect() const { return connections_ < cfg_.max_connections; }
+bool Session::may_connect() const { return connections_->may_open(); }
 
 void Session::reap(std::unique_ptr<PeerLink> link) {
     link->dead = true;

@@ -21,6 +21,7 @@
 #include "loop/loop.hpp"
 #include "loop/timer.hpp"
 #include "net/tcp_transport.hpp"
+#include "session/connection_count.hpp"
 #include "session/peer_link.hpp"
 #include "session/torrent.hpp"
 #include "storage/fd_cache.hpp"
@@ -67,15 +68,17 @@ public:
 
     // New connections are allowed while under the global cap.
     bool may_connect() const;
-    std::size_t connection_count() const { return connections_; }
+    std::size_t connection_count() const { return connections_->open(); }
+    // The count under max_connections, for connections the session does not own (a magnet's metadata fetch).
+    const std::shared_ptr<ConnectionCount>& connection_counter() const { return connections_; }
     // Creates a connection whose events go through the router.
     std::unique_ptr<PeerConnection> make_outgoing(std::unique_ptr<Transport> t, const std::string& info_hash,
                                                   const TorrentGeometry& g, PeerLink* link);
     // Takes a closed link and destroys it after the current callback.
     void reap(std::unique_ptr<PeerLink> link);
     std::uint64_t next_token() { return ++token_counter_; }
-    void connection_opened() { ++connections_; }
-    void connection_closed() { if (connections_) --connections_; }
+    void connection_opened() { connections_->opened(); }
+    void connection_closed() { connections_->closed(); }
     std::size_t count_ip(const std::string& ip) const;
 
     // Upload rate limit (token bucket over all torrents). take_upload() spends n bytes if the bucket holds
@@ -100,6 +103,7 @@ private:
     std::shared_ptr<MemoryBudget> budget_;
     std::shared_ptr<ReadCache> cache_;
     std::shared_ptr<FdCache> fds_;
+    std::shared_ptr<ConnectionCount> connections_; // made once max_connections is final (constructor)
     static constexpr std::uint64_t kIdleDescriptorMs = 60'000; // an unused file descriptor is closed after this
     TransportLimits transport_;
     std::unique_ptr<Router> router_;
@@ -111,7 +115,6 @@ private:
     std::shared_ptr<int> alive_ = std::make_shared<int>(0);
     Timer tick_timer_;
     std::uint64_t token_counter_ = 0;
-    std::size_t connections_ = 0;
     double upload_tokens_ = 0;
     std::uint64_t upload_refill_ms_ = 0;
     std::vector<std::pair<std::string, std::uint64_t>> upload_waiters_; // (info hash, link token), deduplicated
