@@ -18,7 +18,6 @@ public:
     explicit ConnectionCount(std::size_t cap) : cap_(cap) {}
     bool may_open() const { return open_ < cap_; }
     std::size_t open() const { return open_; }
-    std::size_t cap() const { return cap_; }
     void opened() { ++open_; }
     void closed() {
         if (open_) --open_;

@@ -15,8 +15,8 @@
 #include <vector>
 
 #include "base/result.hpp"
-#include "proto/metainfo.hpp"
 #include "loop/fs_req.hpp"
+#include "proto/metainfo.hpp"
 
 namespace p2p {
 
