@@ -1,8 +1,14 @@
 #include "base/log.hpp"
 
+#include <cerrno>
+#include <cstring>
+
 namespace p2p {
 namespace {
 LogLevel g_level = LogLevel::info;
+std::FILE* g_file = nullptr; // null: stderr
+std::string g_path;
+
 const char* level_name(LogLevel l) {
     switch (l) {
     case LogLevel::debug: return "debug";
@@ -12,14 +18,51 @@ const char* level_name(LogLevel l) {
     }
     return "?";
 }
+
+Result<std::FILE*> open_append(const std::string& path) {
+    std::FILE* f = std::fopen(path.c_str(), "ae"); // O_APPEND|O_CLOEXEC: rotation by rename stays safe
+    if (!f) return make_error("log file " + path, std::strerror(errno));
+    std::setvbuf(f, nullptr, _IOLBF, 0); // a line reaches the file when it is logged
+    return f;
+}
 } // namespace
 
 void set_log_level(LogLevel level) { g_level = level; }
 LogLevel log_level() { return g_level; }
+bool log_enabled(LogLevel level) { return level >= g_level; }
+
+std::optional<LogLevel> parse_log_level(std::string_view n) {
+    if (n == "debug") return LogLevel::debug;
+    if (n == "info") return LogLevel::info;
+    if (n == "warn" || n == "warning") return LogLevel::warn;
+    if (n == "error") return LogLevel::error;
+    return std::nullopt;
+}
 
 void log_line(LogLevel level, std::string_view component, std::string_view message) {
     if (level < g_level) return;
-    std::fprintf(stderr, "[%s] %.*s: %.*s\n", level_name(level), static_cast<int>(component.size()), component.data(),
-                 static_cast<int>(message.size()), message.data());
+    std::fprintf(g_file ? g_file : stderr, "[%s] %.*s: %.*s\n", level_name(level), static_cast<int>(component.size()),
+                 component.data(), static_cast<int>(message.size()), message.data());
+}
+
+Status set_log_file(const std::string& path) {
+    auto f = open_append(path);
+    if (!f) return f.error();
+    if (g_file) std::fclose(g_file);
+    g_file = *f;
+    g_path = path;
+    return ok_status();
+}
+
+Status reopen_log() {
+    if (!g_file) return ok_status();
+    auto f = open_append(g_path);
+    if (!f) {
+        log_error("log", "reopening after SIGHUP: " + f.error().str() + " (still writing to the old file)");
+        return f.error();
+    }
+    std::fclose(g_file);
+    g_file = *f;
+    return ok_status();
 }
 } // namespace p2p

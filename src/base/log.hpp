@@ -1,15 +1,30 @@
-// Minimal leveled logging to stderr. Kept tiny: embedded users redirect stderr to syslog.
+// Minimal leveled logging: one line per event, "[level] component: message", to stderr or to a log file.
+// Kept tiny: embedded users redirect stderr to syslog, or give --log-file and rotate it (SIGHUP reopens it).
 #pragma once
 #include <cstdio>
+#include <optional>
+#include <string>
 #include <string_view>
+
+#include "base/result.hpp"
 
 namespace p2p {
 enum class LogLevel { debug = 0, info = 1, warn = 2, error = 3 };
 void set_log_level(LogLevel level);
 LogLevel log_level();
+// "debug", "info", "warn"/"warning", "error"; nullopt for anything else.
+std::optional<LogLevel> parse_log_level(std::string_view name);
+bool log_enabled(LogLevel level);
 void log_line(LogLevel level, std::string_view component, std::string_view message);
 inline void log_info(std::string_view c, std::string_view m) { log_line(LogLevel::info, c, m); }
 inline void log_warn(std::string_view c, std::string_view m) { log_line(LogLevel::warn, c, m); }
 inline void log_error(std::string_view c, std::string_view m) { log_line(LogLevel::error, c, m); }
 inline void log_debug(std::string_view c, std::string_view m) { log_line(LogLevel::debug, c, m); }
+
+// Log lines go to `path` (appended; created 0644) instead of stderr. Fails with the reason if it cannot be
+// opened; the previous destination is kept then.
+Status set_log_file(const std::string& path);
+// After a log rotation (SIGHUP): closes the log file and opens the same path again. A failure keeps writing
+// to the old descriptor and is reported in it. No-op when logging to stderr.
+Status reopen_log();
 } // namespace p2p

@@ -21,6 +21,7 @@ Loop::~Loop() {
         close_own(reinterpret_cast<uv_handle_t*>(&sigint_));
         close_own(reinterpret_cast<uv_handle_t*>(&sigterm_));
     }
+    if (hangup_installed_) close_own(reinterpret_cast<uv_handle_t*>(&sighup_));
     close_own(reinterpret_cast<uv_handle_t*>(&check_));
     close_own(reinterpret_cast<uv_handle_t*>(&idle_));
     std::uint64_t deadline = uv_now(&loop_) + 10'000;
@@ -52,6 +53,19 @@ void Loop::on_terminate(std::function<void(int)> fn) {
     // Signals alone should not keep the loop alive once all work is done.
     uv_unref(reinterpret_cast<uv_handle_t*>(&sigint_));
     uv_unref(reinterpret_cast<uv_handle_t*>(&sigterm_));
+}
+
+void Loop::on_hangup(std::function<void()> fn) {
+    on_hangup_ = std::move(fn);
+    if (hangup_installed_) return;
+    hangup_installed_ = true;
+    uv_signal_init(&loop_, &sighup_);
+    sighup_.data = this;
+    uv_signal_start(&sighup_, [](uv_signal_t* s, int) {
+        auto* self = static_cast<Loop*>(s->data);
+        if (self->on_hangup_) self->on_hangup_();
+    }, SIGHUP);
+    uv_unref(reinterpret_cast<uv_handle_t*>(&sighup_));
 }
 
 void Loop::defer(std::function<void()> fn) {

@@ -23,6 +23,9 @@ public:
 
     // Run fn on SIGINT/SIGTERM (the handler is installed on the loop; no async-signal-safety issues).
     void on_terminate(std::function<void(int signum)> fn);
+    // Run fn on SIGHUP instead of dying of it (its default action): the tracker saves its state and reopens its
+    // log, the peer rescans its share folder. Like the others, the handler does not keep the loop alive.
+    void on_hangup(std::function<void()> fn);
 
     // Queue fn to run after the current callback returns (on the next check phase). Used to act on events
     // that would otherwise destroy the object whose callback is running.
@@ -31,12 +34,14 @@ public:
 private:
     static void on_check(uv_check_t* h);
     uv_loop_t loop_;
-    uv_signal_t sigint_{}, sigterm_{};
+    uv_signal_t sigint_{}, sigterm_{}, sighup_{};
     uv_check_t check_{};
     uv_idle_t idle_{}; // keeps the loop from blocking while deferred work is queued
     bool signals_installed_ = false;
+    bool hangup_installed_ = false;
     std::vector<std::function<void()>> deferred_;
     std::function<void(int)> on_terminate_;
+    std::function<void()> on_hangup_;
 };
 
 } // namespace p2p
