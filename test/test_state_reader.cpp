@@ -139,3 +139,38 @@ TEST_CASE("state reader: all or nothing, from a string or a file") {
     CHECK(a.store.swarm_count() == 200);
     CHECK(serialize_state(a.store, a.catalog, a.counters, kNow) == serialize_state(b.store, b.catalog, b.counters, kNow));
 }
+
+TEST_CASE("state reader: catalog publishers, and files written before they were kept") {
+    auto entry = [](const std::string& name, const std::string& extra) {
+        return R"({"info_hash":")" + kHash + R"(","last_seen":)" + std::to_string(kNow) + R"(,"name":")" + name +
+               R"(",)" + extra + R"("size":1})";
+    };
+    World w;
+    // An older file: no "publisher" at all. It loads; the publisher is unknown.
+    REQUIRE(parse_state(doc("[]", list(entry("old", ""))), w.refs(), kNow).ok());
+    REQUIRE(w.catalog.find_name("old"));
+    CHECK_FALSE(w.catalog.find_name("old")->publisher.known());
+    // IPv4 and IPv6 publishers, kept in their normal form (an IPv4-mapped address is the IPv4 one).
+    // (appended: GCC 12 warns falsely on "literal" + std::string, -Wrestrict)
+    const std::string three = list(std::string(entry("a", R"("publisher":"192.0.2.7",)"))
+                                       .append(",")
+                                       .append(entry("b", R"("publisher":"2001:DB8:0::1",)"))
+                                       .append(",")
+                                       .append(entry("c", R"("publisher":"::ffff:198.51.100.2",)")));
+    REQUIRE(parse_state(doc("[]", three), w.refs(), kNow).ok());
+    REQUIRE(w.catalog.size() == 3);
+    CHECK(w.catalog.find_name("a")->publisher.str() == "192.0.2.7");
+    CHECK(w.catalog.find_name("b")->publisher.str() == "2001:db8::1");
+    CHECK(w.catalog.find_name("c")->publisher.family == 4);
+    CHECK(w.catalog.find_name("c")->publisher.str() == "198.51.100.2");
+    // Written back: the golden bytes of an entry.
+    const std::string text = serialize_state(w.store, w.catalog, w.counters, kNow);
+    CHECK(text.find(R"({"info_hash":")" + kHash + R"(","last_seen":1700000000,"name":"a","publisher":"192.0.2.7","size":1})") !=
+          std::string::npos);
+    CHECK(text.find(R"("name":"c","publisher":"198.51.100.2","size":1})") != std::string::npos);
+    // A publisher that is not an address, or not a string, is refused.
+    CHECK(reason(doc("[]", list(entry("x", R"("publisher":"somewhere",)")))) == "bad catalog entry");
+    CHECK(reason(doc("[]", list(entry("x", R"("publisher":"",)")))) == "bad catalog entry");
+    CHECK(reason(doc("[]", list(entry("x", R"("publisher":7,)")))) == "bad catalog entry");
+    CHECK(reason(doc("[]", list(entry("x", R"("publisher":["192.0.2.7"],)")))) == "unexpected array");
+}

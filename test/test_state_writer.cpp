@@ -61,9 +61,12 @@ std::string dom_dump(const SwarmStore& store, const Catalog& catalog, const Trac
     }
     doc["swarms"] = std::move(swarms);
     json cat = json::array();
-    for (const auto& r : catalog.entries())
-        cat.push_back({{"name", r.name}, {"info_hash", to_hex(r.info_hash.view())}, {"size", r.total_size},
-                       {"last_seen", r.last_seen}});
+    for (const auto& r : catalog.entries()) {
+        json e = {{"name", r.name}, {"info_hash", to_hex(r.info_hash.view())}, {"size", r.total_size},
+                  {"last_seen", r.last_seen}};
+        if (r.publisher.known()) e["publisher"] = r.publisher.str(); // absent when unknown
+        cat.push_back(std::move(e));
+    }
     doc["catalog"] = std::move(cat);
     return doc.dump(-1, ' ', false, json::error_handler_t::replace) + "\n";
 }
@@ -77,7 +80,12 @@ struct World {
 void populate(World& w, std::uint32_t now, int swarms) {
     for (int i = 0; i < swarms; ++i) {
         for (std::uint8_t p = 0; p < 1 + i % 4; ++p) announce(w.store, hash_of(i), p, p == 2, p % 2 == 1, now - 10 * i);
-        if (i % 3 == 0) REQUIRE(w.catalog.publish("name " + std::to_string(i), hash_of(i), 1000u * i, now - i).ok());
+        // Publishers: unknown (as loaded from an older file), IPv4, IPv6.
+        const std::uint8_t v4[4] = {192, 0, 2, static_cast<std::uint8_t>(i)};
+        const std::uint8_t v6[16] = {0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, static_cast<std::uint8_t>(i)};
+        const PublisherAddr from = i % 9 == 0 ? PublisherAddr{} : i % 2 ? PublisherAddr::v4(v4) : PublisherAddr::v6(v6);
+        if (i % 3 == 0)
+            REQUIRE(w.catalog.publish("name " + std::to_string(i), hash_of(i), 1000u * i, now - i, from).ok());
     }
     REQUIRE(w.catalog.publish("quote \" back\\slash ünï", hash_of(1), 7, now).ok());
     w.counters = TrackerCounters{1, 2, 3, 4, 5, 6, 7, 8, 9};
@@ -104,6 +112,9 @@ TEST_CASE("state writer: the same bytes as nlohmann::json's dump, in one part or
     const std::string want = dom_dump(w.store, w.catalog, w.counters, now);
     CHECK(want.find("quote \\\" back\\\\slash ünï") != std::string::npos); // the escapes are exercised
     CHECK(want.find("2001:db8::2") != std::string::npos);                  // and an IPv6 peer
+    CHECK(want.find(R"("publisher":"192.0.2.3")") != std::string::npos);   // publishers of both families
+    CHECK(want.find(R"("publisher":"2001:db8::6")") != std::string::npos);
+    CHECK(want.find(R"("last_seen":1699999991,"name":"name 9","size":9000})") != std::string::npos); // unknown: no key
     CHECK(serialize_state(w.store, w.catalog, w.counters, now) == want);
     std::size_t parts = 0;
     StateWriter one_swarm(w.store, w.catalog, w.counters, now);
@@ -122,7 +133,7 @@ TEST_CASE("state writer: what changes mid-save is written as it is when its turn
     const std::uint32_t now = 1'700'000'000;
     SwarmStore store;
     store.set_peer_ttl(100);
-    Catalog catalog(100, 100); // names expire after 100 s
+    Catalog catalog; // no swarm store: every swarm counts as seeded until told otherwise
     TrackerCounters counters;
     for (int i = 0; i < 6; ++i) announce(store, hash_of(i), 1, false, false, now);
     REQUIRE(catalog.publish("m", hash_of(0), 1, now + 100).ok());
@@ -135,7 +146,7 @@ TEST_CASE("state writer: what changes mid-save is written as it is when its turn
     // after it (written), gone (skipped).
     REQUIRE(catalog.publish("a", hash_of(2), 1, now + 150).ok());
     REQUIRE(catalog.publish("p", hash_of(3), 1, now + 150).ok());
-    CHECK(catalog.expire(now + 150) == 1); // "t"
+    CHECK(catalog.swarm_unseeded(hash_of(1)) == 1); // "t": its swarm lost its last seeder
     // Swarms, none written yet: one is emptied and dropped, one is created.
     std::vector<Hash20> order;
     for (int i = 0; i < 6; ++i) order.push_back(hash_of(i));

@@ -6,6 +6,8 @@
 
 #include <chrono>
 #include <filesystem>
+#include <fstream>
+#include <iterator>
 #include <optional>
 #include <cstring>
 #include <set>
@@ -14,6 +16,7 @@
 #include "loop/loop.hpp"
 #include "proto/udp_tracker.hpp"
 #include "tracker/server.hpp"
+#include "test_util.hpp"
 
 using namespace p2p;
 using namespace p2p::udp;
@@ -337,21 +340,59 @@ TEST_CASE("tracker server: port 0 is answered but not stored") {
     CHECK(f.server->store().peer_count() == 2);
 }
 
+// --- catalog (docs/catalog-protocol.md: a name belongs to a torrent while its swarm has a seeder) ---
+
+namespace {
+
+struct CatalogFixture : Fixture {
+    using Fixture::Fixture;
+    // The reply to a publish from `from`: "" for an ack, else the error message.
+    std::string publish(const sockaddr_storage& from, const std::string& name, const Hash20& h, std::uint64_t size = 1) {
+        std::string pkt = encode_publish_request({connect(from), 11, h, size, name});
+        REQUIRE(server->handle(pkt, sa(from), reply));
+        if (decode_publish_ack(reply).ok()) return "";
+        auto e = decode_error(reply);
+        REQUIRE(e.ok());
+        return e->message;
+    }
+    std::optional<CatalogEntry> lookup(const std::string& name) {
+        auto from = v4("10.9.9.9", 9);
+        REQUIRE(server->handle(encode_lookup_request({connect(from), 12, name}), sa(from), reply));
+        auto l = decode_lookup_response(reply);
+        REQUIRE(l.ok());
+        if (!l->found) return std::nullopt;
+        return l->entry;
+    }
+    std::vector<CatalogEntry> list() {
+        auto from = v4("10.9.9.9", 9);
+        std::vector<CatalogEntry> all;
+        std::uint32_t start = 0;
+        for (int pages = 0; pages < 100; ++pages) {
+            REQUIRE(server->handle(encode_list_request({connect(from), 13, start}), sa(from), reply));
+            auto page = decode_list_response(reply);
+            REQUIRE(page.ok());
+            all.insert(all.end(), page->entries.begin(), page->entries.end());
+            if (page->next == kListNoMore || page->entries.empty()) break;
+            start = page->next;
+        }
+        return all;
+    }
+    void seed(const sockaddr_storage& from, const Hash20& h, std::uint16_t port = 6881) { announce(from, h, port, 0); }
+    void stop(const sockaddr_storage& from, const Hash20& h, std::uint16_t port = 6881) {
+        announce(from, h, port, 0, kEventStopped);
+    }
+};
+
+} // namespace
+
 TEST_CASE("tracker server: catalog publish, lookup and paged list") {
-    Fixture f;
-    auto a = v4("10.0.0.1", 1);
-    auto publish = [&](const std::string& name, const Hash20& h, std::uint64_t size) {
-        std::string pkt = encode_publish_request({f.connect(a), 11, h, size, name});
-        REQUIRE(f.server->handle(pkt, sa(a), f.reply));
-        return std::string(f.reply);
-    };
-    CHECK(decode_publish_ack(publish("debian.iso", hash_of(1), 1000)).ok());
-    f.announce(a, hash_of(1), 6881, 0);
-    // another torrent may not take the name
-    std::string taken = publish("debian.iso", hash_of(2), 5);
-    auto e = decode_error(taken);
-    REQUIRE(e.ok());
-    CHECK(e->message.find("taken") != std::string::npos);
+    CatalogFixture f;
+    auto a = v4("10.0.0.1", 1), b = v4("10.0.0.2", 2);
+    f.seed(a, hash_of(1));
+    CHECK(f.publish(a, "debian.iso", hash_of(1), 1000) == "");
+    // another torrent may not take the name (from anyone but its publisher)
+    f.seed(b, hash_of(2));
+    CHECK(f.publish(b, "debian.iso", hash_of(2), 5) == "name taken by another torrent");
     // invalid name: error reply no larger than the request
     std::string bad = encode_publish_request({f.connect(a), 11, hash_of(3), 1, "x"});
     bad[bad.size() - 1] = '/';
@@ -359,21 +400,19 @@ TEST_CASE("tracker server: catalog publish, lookup and paged list") {
     CHECK(f.reply.size() <= bad.size());
     CHECK(decode_error(f.reply).ok());
 
-    REQUIRE(f.server->handle(encode_lookup_request({f.connect(a), 12, "debian.iso"}), sa(a), f.reply));
-    auto l = decode_lookup_response(f.reply);
-    REQUIRE(l.ok());
-    CHECK(l->found);
-    CHECK(l->entry.info_hash == hash_of(1));
-    CHECK(l->entry.total_size == 1000);
-    CHECK(l->entry.seeders == 1);
-    REQUIRE(f.server->handle(encode_lookup_request({f.connect(a), 12, "nope"}), sa(a), f.reply));
-    CHECK_FALSE(decode_lookup_response(f.reply)->found);
+    auto l = f.lookup("debian.iso");
+    REQUIRE(l);
+    CHECK(l->info_hash == hash_of(1));
+    CHECK(l->total_size == 1000);
+    CHECK(l->seeders == 1);
+    CHECK_FALSE(f.lookup("nope"));
 
     // 40 long names: several pages, each within one datagram, in name order, nothing lost
     for (int i = 0; i < 40; ++i) {
         char name[16];
         std::snprintf(name, sizeof name, "%03d-", i);
-        REQUIRE(decode_publish_ack(publish(name + std::string(200, 'n'), hash_of(100 + i), i)).ok());
+        f.seed(a, hash_of(100 + i));
+        REQUIRE(f.publish(a, name + std::string(200, 'n'), hash_of(100 + i), i) == "");
     }
     std::vector<std::string> names;
     std::uint32_t start = 0;
@@ -398,6 +437,215 @@ TEST_CASE("tracker server: catalog publish, lookup and paged list") {
     // past the end: empty page, no more
     REQUIRE(f.server->handle(encode_list_request({f.connect(a), 13, 1000}), sa(a), f.reply));
     CHECK(decode_list_response(f.reply)->entries.empty());
+}
+
+TEST_CASE("tracker server: a catalog name is freed when its swarm's last seeder stops, expires or leeches") {
+    CatalogFixture f;
+    auto a = v4("10.0.0.1", 1), b = v4("10.0.0.2", 2), c = v4("10.0.0.3", 3);
+    // stopped: two seeders, the name lives until the second one stops
+    f.seed(a, hash_of(1));
+    f.seed(c, hash_of(1));
+    REQUIRE(f.publish(a, "notes.txt", hash_of(1)) == "");
+    f.stop(a, hash_of(1));
+    REQUIRE(f.lookup("notes.txt"));
+    CHECK(f.lookup("notes.txt")->seeders == 1);
+    f.seed(b, hash_of(2));
+    CHECK(f.publish(b, "notes.txt", hash_of(2)) == "name taken by another torrent");
+    f.announce(b, hash_of(1), 7000); // a leecher of the old swarm does not keep the name
+    f.stop(c, hash_of(1));
+    CHECK_FALSE(f.lookup("notes.txt"));
+    CHECK(f.list().empty());
+    CHECK(f.server->catalog().size() == 0);
+    // the name is free: anyone may publish it for another torrent, and becomes its publisher
+    REQUIRE(f.publish(b, "notes.txt", hash_of(2)) == "");
+    REQUIRE(f.lookup("notes.txt"));
+    CHECK(f.lookup("notes.txt")->info_hash == hash_of(2));
+    CHECK(f.server->catalog().find_name("notes.txt")->publisher.str() == "10.0.0.2");
+
+    // expiry: the seeder stops announcing; the sweep that drops it frees the name
+    f.wall += 2 * 1800 + 61;
+    f.seed(c, hash_of(3));
+    REQUIRE(f.publish(c, "other", hash_of(3)) == "");
+    f.server->store().expire(f.wall);
+    CHECK_FALSE(f.lookup("notes.txt"));
+    REQUIRE(f.lookup("other")); // its seeder is fresh
+
+    // the last seeder becomes a leecher (left > 0): no seeder, no name
+    f.announce(c, hash_of(3), 6881, 100, kEventNone);
+    CHECK_FALSE(f.lookup("other"));
+    CHECK(f.list().empty());
+
+    // a swarm evicted by the swarm cap frees its names too
+    ServerConfig cfg;
+    cfg.limits.max_swarms = 1;
+    CatalogFixture g(cfg);
+    g.seed(a, hash_of(5));
+    REQUIRE(g.publish(a, "evicted", hash_of(5)) == "");
+    g.wall += 10;
+    g.seed(b, hash_of(6)); // the cap: the least recently active swarm goes
+    CHECK_FALSE(g.server->store().find(hash_of(5)));
+    CHECK_FALSE(g.lookup("evicted"));
+}
+
+TEST_CASE("tracker server: the publisher moves its name to a new info hash while the old swarm still has seeders") {
+    CatalogFixture f;
+    auto a = v4("10.0.0.1", 1), c = v4("10.0.0.3", 3);
+    f.seed(a, hash_of(1));
+    f.seed(c, hash_of(1));
+    REQUIRE(f.publish(a, "report.pdf", hash_of(1), 10) == "");
+    // c seeds the same content and publishes the same name: a refresh, the publisher stays a
+    REQUIRE(f.publish(c, "report.pdf", hash_of(1), 10) == "");
+    CHECK(f.server->catalog().find_name("report.pdf")->publisher.str() == "10.0.0.1");
+    // a's file changed: a seeds the new torrent and moves the name, from another source port (the address counts)
+    f.seed(a, hash_of(2));
+    auto a_other_port = v4("10.0.0.1", 4444);
+    REQUIRE(f.publish(a_other_port, "report.pdf", hash_of(2), 20) == "");
+    auto e = f.lookup("report.pdf");
+    REQUIRE(e);
+    CHECK(e->info_hash == hash_of(2));
+    CHECK(e->total_size == 20);
+    CHECK(f.server->store().scrape(hash_of(1)).seeders == 2); // the old swarm is untouched
+    // c, still seeding the old torrent, cannot take the name back
+    CHECK(f.publish(c, "report.pdf", hash_of(1), 10) == "name taken by another torrent");
+    // the old swarm emptying does not touch the moved name
+    f.stop(a, hash_of(1));
+    f.stop(c, hash_of(1));
+    REQUIRE(f.lookup("report.pdf"));
+    CHECK(f.lookup("report.pdf")->info_hash == hash_of(2));
+    // an IPv4 publisher over a dual-stack IPv6 socket (::ffff:10.0.0.1) is the same publisher
+    f.seed(a, hash_of(3));
+    REQUIRE(f.publish(v6("::ffff:10.0.0.1", 5), "report.pdf", hash_of(3), 30) == "");
+    CHECK(f.lookup("report.pdf")->info_hash == hash_of(3));
+    // the swarm the name was moved from (hash 2) losing its seeder is not the name's business any more
+    f.stop(a, hash_of(2));
+    REQUIRE(f.lookup("report.pdf"));
+}
+
+TEST_CASE("tracker server: a publish before its seeder's announce waits, unlisted, for a grace period") {
+    ServerConfig cfg;
+    cfg.catalog_grace_s = 100;
+    CatalogFixture f(cfg);
+    auto a = v4("10.0.0.1", 1), b = v4("10.0.0.2", 2);
+    REQUIRE(f.publish(a, "early", hash_of(1)) == ""); // accepted: the seeder is on its way
+    CHECK_FALSE(f.lookup("early"));                   // but never shown without a seeder
+    CHECK(f.list().empty());
+    CHECK(f.server->catalog().pending() == 1);
+    f.seed(b, hash_of(2));
+    CHECK(f.publish(b, "early", hash_of(2)) == "name taken by another torrent"); // held for its publisher
+    f.announce(a, hash_of(1), 6881);                                              // a leecher: still waiting
+    CHECK_FALSE(f.lookup("early"));
+    f.seed(a, hash_of(1)); // its seeder arrives: listed at once
+    REQUIRE(f.lookup("early"));
+    CHECK(f.list().size() == 1);
+    CHECK(f.server->catalog().pending() == 0);
+
+    // No seeder within the grace: the sweep drops it, and the name is free again.
+    REQUIRE(f.publish(a, "never", hash_of(3)) == "");
+    f.wall += 50;
+    f.server->catalog().sweep(f.wall);
+    CHECK(f.server->catalog().pending() == 1);
+    CHECK(f.publish(b, "never", hash_of(2)) == "name taken by another torrent");
+    f.wall += 51;
+    f.server->catalog().sweep(f.wall);
+    CHECK(f.server->catalog().pending() == 0);
+    REQUIRE(f.publish(b, "never", hash_of(2)) == "");
+    CHECK(f.lookup("never")->info_hash == hash_of(2));
+}
+
+TEST_CASE("tracker server: the catalog's publishers are saved; after a restart names without a seeder are gone") {
+    test::TempDir dir("tracker-catalog");
+    ServerConfig cfg;
+    cfg.bind = {"127.0.0.1"};
+    cfg.port = 0;
+    cfg.state_file = dir.str() + "/state.json";
+    auto a = v4("10.0.0.1", 1), b = v4("10.0.0.2", 2);
+    std::uint32_t wall = 0;
+    {
+        CatalogFixture f(cfg);
+        wall = f.wall;
+        REQUIRE(f.server->start().ok());
+        f.seed(a, hash_of(1));
+        REQUIRE(f.publish(a, "kept", hash_of(1)) == "");
+        f.seed(b, hash_of(2));
+        REQUIRE(f.publish(b, "lapses", hash_of(2)) == "");
+        f.wall += 3000; // a announces again later; b does not, so b's seeder is stale by the restart below
+        f.seed(a, hash_of(1));
+        REQUIRE(f.server->save().ok());
+        f.server->close();
+    }
+    std::ifstream in(cfg.state_file);
+    std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    CHECK(text.find(R"("name":"kept","publisher":"10.0.0.1")") != std::string::npos);
+    CHECK(text.find(R"("name":"lapses","publisher":"10.0.0.2")") != std::string::npos);
+    // Restart 1000 s later: b's seeder (last seen 4000 s ago) is past the peer TTL (3660 s), so "lapses" is gone;
+    // "kept" keeps its publisher, who may still move it.
+    CatalogFixture g(cfg);
+    g.wall = wall + 4000;
+    REQUIRE(g.server->start().ok());
+    CHECK(g.lookup("kept"));
+    CHECK_FALSE(g.lookup("lapses"));
+    CHECK(g.server->catalog().size() == 1);
+    g.seed(a, hash_of(3));
+    CHECK(g.publish(b, "kept", hash_of(3)) == "name taken by another torrent");
+    REQUIRE(g.publish(a, "kept", hash_of(3)) == "");
+    CHECK(g.lookup("kept")->info_hash == hash_of(3));
+    g.server->close();
+}
+
+TEST_CASE("tracker server: request_save (SIGHUP) writes the state now, and again if asked while writing") {
+    test::TempDir dir("tracker-hup");
+    ServerConfig cfg;
+    cfg.bind = {"127.0.0.1"};
+    cfg.port = 0;
+    cfg.state_file = dir.str() + "/state.json";
+    CatalogFixture f(cfg);
+    REQUIRE(f.server->start().ok());
+    auto a = v4("10.0.0.1", 1);
+    f.seed(a, hash_of(1));
+    REQUIRE(f.server->request_save()); // the timer would wait a minute
+    f.seed(a, hash_of(2));             // after the save started: needs the second one
+    REQUIRE(f.server->request_save()); // one is being written: queued
+    auto has = [&](const Hash20& h) {
+        std::ifstream in(cfg.state_file);
+        std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+        return text.find(to_hex(h.view())) != std::string::npos;
+    };
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+    while (!has(hash_of(2)) && std::chrono::steady_clock::now() < deadline) uv_run(f.loop.get(), UV_RUN_ONCE);
+    CHECK(has(hash_of(1)));
+    CHECK(has(hash_of(2)));
+    f.server->close();
+    CHECK_FALSE(f.server->request_save()); // closed: nothing to do
+    ServerConfig none;
+    CatalogFixture g(none);
+    CHECK_FALSE(g.server->request_save()); // no state file
+}
+
+TEST_CASE("tracker server: a busy port is one error naming the port and every address") {
+    Loop loop;
+    ServerConfig cfg;
+    cfg.bind = {"127.0.0.1", "::1"}; // one ephemeral port for both (::1 may be missing: it fails below too)
+    cfg.port = 0;
+    TrackerServer first(loop.get(), cfg);
+    REQUIRE(first.start().ok());
+    const std::uint16_t port = first.bound()[0].port;
+    for (const auto& b : first.bound()) REQUIRE(b.port == port);
+    ServerConfig again = cfg;
+    again.port = port;
+    again.bind = {"127.0.0.1"};
+    TrackerServer second(loop.get(), again);
+    Status st = second.start();
+    REQUIRE_FALSE(st);
+    CHECK(st.error().str() == "cannot listen on UDP port " + std::to_string(port) + " (127.0.0.1: address already in use)");
+    // IPv6 addresses in brackets, every failure in the one message.
+    again.bind = {"127.0.0.1", "::1", "not-an-ip"};
+    TrackerServer third(loop.get(), again);
+    st = third.start();
+    REQUIRE_FALSE(st);
+    const std::string want_prefix = "cannot listen on UDP port " + std::to_string(port) + " (127.0.0.1: address already in use; [::1]: ";
+    CHECK(st.error().str().rfind(want_prefix, 0) == 0);
+    CHECK(st.error().str().find("; not-an-ip: not a literal IP address)") != std::string::npos);
+    first.close();
 }
 
 TEST_CASE("tracker server: the periodic save runs a part per loop turn while announces are answered") {
@@ -499,6 +747,94 @@ TEST_CASE("tracker server: answers over real loopback UDP on an ephemeral port")
     CHECK(server.counters().announces == 1);
     CHECK(server.counters().malformed == 1);
     server.close();
+}
+
+// --- the catalog alone (Catalog directly, the seeded swarms a set under test control) ---
+
+TEST_CASE("tracker catalog: publishers, unknown publishers, caps") {
+    std::set<Hash20> seeded;
+    Catalog cat(4, 100);
+    cat.set_seeded([&](const Hash20& h) { return seeded.count(h) > 0; });
+    const std::uint8_t ip_a[4] = {192, 0, 2, 1}, ip_b[4] = {192, 0, 2, 2};
+    const auto a = PublisherAddr::v4(ip_a), b = PublisherAddr::v4(ip_b);
+    const std::uint32_t now = 1000;
+    seeded = {hash_of(1), hash_of(2)};
+    REQUIRE(cat.publish("x", hash_of(1), 1, now, a).ok());
+    CHECK(cat.publish("x", hash_of(2), 1, now, b).error().what == "name taken by another torrent");
+    CHECK(cat.publish("x", hash_of(2), 1, now).error().what == "name taken by another torrent"); // unknown: nobody
+    REQUIRE(cat.publish("x", hash_of(2), 1, now, a).ok());
+    CHECK(cat.find_hash(hash_of(2))->name == "x");
+    CHECK_FALSE(cat.find_hash(hash_of(1)));
+    // An entry restored from an older file has no publisher: nobody may move it while it is seeded...
+    cat.restore(CatalogRecord{"old", hash_of(1), 5, now, {}});
+    CHECK(cat.publish("old", hash_of(2), 1, now, a).error().what == "name taken by another torrent");
+    // ...and it is freed like any other when its swarm loses its last seeder.
+    seeded.erase(hash_of(1));
+    CHECK(cat.swarm_unseeded(hash_of(1)) == 1);
+    CHECK_FALSE(cat.find_name("old"));
+    // Caps: 4 entries in all; unseeded publishes beyond them fail, expired pending ones make room.
+    REQUIRE(cat.publish("p1", hash_of(7), 1, now, a).ok());
+    REQUIRE(cat.publish("p2", hash_of(8), 1, now, a).ok());
+    REQUIRE(cat.publish("s1", hash_of(2), 1, now, b).ok());
+    CHECK(cat.size() == 2);
+    CHECK(cat.pending() == 2);
+    CHECK(cat.publish("s2", hash_of(2), 1, now, b).error().what == "catalog full");
+    REQUIRE(cat.publish("s2", hash_of(2), 1, now + 101, b).ok()); // p1, p2 expired: dropped for room
+    CHECK(cat.pending() == 0);
+    CHECK(cat.size() == 3);
+    // A name moved by its publisher to a torrent with no seeder yet waits (unlisted) like a new publish.
+    REQUIRE(cat.publish("x", hash_of(9), 1, now + 101, a).ok());
+    CHECK_FALSE(cat.find_name("x"));
+    CHECK(cat.pending() == 1);
+    seeded.insert(hash_of(9));
+    CHECK(cat.swarm_seeded(hash_of(9)) == 1);
+    CHECK(cat.find_name("x")->info_hash == hash_of(9));
+}
+
+TEST_CASE("tracker catalog: random publishes and seeder changes keep every listed name seeded") {
+    std::set<Hash20> seeded;
+    Catalog cat(40, 30);
+    cat.set_seeded([&](const Hash20& h) { return seeded.count(h) > 0; });
+    std::uint64_t x = 88172645463325252ull;
+    auto rnd = [&](std::uint32_t n) {
+        x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+        return static_cast<std::uint32_t>(x % n);
+    };
+    std::uint32_t now = 1000;
+    std::size_t ok = 0, taken = 0;
+    for (int step = 0; step < 20000; ++step) {
+        const Hash20 h = hash_of(static_cast<int>(rnd(30)));
+        switch (rnd(4)) {
+        case 0:
+        case 1: {
+            const std::uint8_t ip[4] = {10, 0, 0, static_cast<std::uint8_t>(rnd(3))};
+            const std::string name = std::string("n").append(std::to_string(rnd(50))); // GCC 12 -Wrestrict: no "n" + s
+            Status st = cat.publish(name, h, 1, now, PublisherAddr::v4(ip));
+            if (st) ++ok;
+            else if (st.error().what == "name taken by another torrent") ++taken;
+            break;
+        }
+        case 2: // the swarm's seeder count leaves or reaches 0, as the store reports it
+            if (seeded.insert(h).second) cat.swarm_seeded(h);
+            else seeded.erase(h), cat.swarm_unseeded(h);
+            break;
+        default:
+            now += rnd(10);
+            if (rnd(8) == 0) cat.sweep(now);
+        }
+        // Invariants: live entries are sorted, unique, seeded and found by hash; the caps hold.
+        const auto& es = cat.entries();
+        for (std::size_t i = 0; i < es.size(); ++i) {
+            REQUIRE(seeded.count(es[i].info_hash) == 1);
+            if (i) REQUIRE(es[i - 1].name < es[i].name);
+            const CatalogRecord* r = cat.find_hash(es[i].info_hash);
+            REQUIRE(r);
+            REQUIRE(r->info_hash == es[i].info_hash);
+        }
+        REQUIRE(cat.size() + cat.pending() <= 40);
+    }
+    CHECK(ok > 1000); // both outcomes were exercised
+    CHECK(taken > 100);
 }
 
 // --- the store's compact encoding (SwarmStore directly, no server) ---
@@ -713,4 +1049,33 @@ TEST_CASE("tracker store: many swarms and peers come and go with the counts inta
     out.clear();
     AnnounceCounts c = st.announce(store_in(big, 250, 9999), t + 300, out);
     CHECK(c.peers_written == 10);
+}
+
+TEST_CASE("tracker store: the seeder hook fires only when a swarm's seeder count leaves or reaches 0") {
+    SwarmStore st;
+    std::vector<std::pair<int, bool>> events; // (hash byte 0, has_seeder)
+    st.set_seeder_hook([&](const Hash20& h, bool has) { events.emplace_back(h.b[0], has); });
+    std::string out;
+    const std::uint32_t now = 1'700'000'000;
+    auto in = [&](int h, std::uint8_t host, bool seeder, std::uint32_t event = kEventNone) {
+        AnnounceInput a = store_in(hash_of(h), host, 6881, false, event);
+        a.seeder = seeder;
+        return a;
+    };
+    st.announce(in(1, 1, false), now, out); // a leecher: nothing
+    CHECK(events.empty());
+    st.announce(in(1, 2, true), now, out); // first seeder
+    st.announce(in(1, 3, true), now, out); // second: nothing
+    st.announce(in(1, 2, true, kEventStopped), now, out);
+    CHECK(events == std::vector<std::pair<int, bool>>{{1, true}});
+    st.announce(in(1, 3, false), now, out); // the last seeder now leeches
+    CHECK(events == std::vector<std::pair<int, bool>>{{1, true}, {1, false}});
+    st.announce(in(1, 1, false, kEventCompleted), now, out); // completed counts as a seeder
+    st.expire(now + 3661);                                   // and expires
+    CHECK(events == std::vector<std::pair<int, bool>>{{1, true}, {1, false}, {1, true}, {1, false}});
+    events.clear();
+    st.restore(hash_of(2), 0, {PeerEntry{{192, 0, 2, 1}, 6881, 0, 1, now}}, now + 3661);
+    CHECK(events == std::vector<std::pair<int, bool>>{{2, true}});
+    st.clear(); // the owner clears the catalog itself
+    CHECK(events.size() == 1);
 }

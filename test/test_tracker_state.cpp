@@ -3,8 +3,10 @@
 #include <unistd.h>
 
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
+#include <vector>
 
 #include "tracker/state_file.hpp"
 #include "test_util.hpp"
@@ -171,4 +173,36 @@ TEST_CASE("tracker state: atomic write replaces the file") {
     REQUIRE(write_file_atomic(file, "two").ok());
     CHECK(read(file) == "two");
     CHECK_FALSE(write_file_atomic(dir.str() + "/missing-dir/f.json", "x").ok());
+}
+
+TEST_CASE("tracker state: check_state_path refuses, at start, a path that could never be saved") {
+    test::TempDir dir("state-check");
+    // Fine: a new file in an existing folder (the probe file is gone afterwards), or an existing file.
+    CHECK(check_state_path(dir.str() + "/t.json").ok());
+    write(dir.str() + "/old.json", "not even JSON"); // its contents are the loader's business, not this check's
+    CHECK(check_state_path(dir.str() + "/old.json").ok());
+    std::vector<std::string> left;
+    for (const auto& e : std::filesystem::directory_iterator(dir.path)) left.push_back(e.path().filename());
+    CHECK(left == std::vector<std::string>{"old.json"}); // no probe file left behind
+    // The folder is missing, is a file, or the path is a folder: the reason alone, for "--state PATH: reason".
+    Status st = check_state_path(dir.str() + "/missing/dir/t.json");
+    REQUIRE_FALSE(st);
+    CHECK(st.error().str() == "folder " + dir.str() + "/missing/dir does not exist");
+    st = check_state_path(dir.str() + "/old.json/t.json");
+    REQUIRE_FALSE(st);
+    CHECK(st.error().str() == dir.str() + "/old.json is not a folder");
+    st = check_state_path(dir.str());
+    REQUIRE_FALSE(st);
+    CHECK(st.error().str() == "is a folder, not a file");
+    // A folder that takes no new file (root ignores the mode bits: that case is covered by /proc below).
+    if (::geteuid() != 0) {
+        ::mkdir((dir.str() + "/ro").c_str(), 0555);
+        st = check_state_path(dir.str() + "/ro/t.json");
+        REQUIRE_FALSE(st);
+        CHECK(st.error().str() == "cannot create a file in " + dir.str() + "/ro: Permission denied");
+        ::chmod((dir.str() + "/ro").c_str(), 0755);
+    }
+    st = check_state_path("/proc/p2pnode-state-check.json"); // procfs takes no new files, not even from root
+    REQUIRE_FALSE(st);
+    CHECK(st.error().str().rfind("cannot create a file in /proc: ", 0) == 0);
 }

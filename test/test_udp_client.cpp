@@ -150,7 +150,17 @@ TEST_CASE("udp tracker client: announce, scrape and catalog against the real ser
     });
     REQUIRE(run_until_flag(f.loop, done));
 
-    for (int i = 0; i < 30; ++i) REQUIRE(f.server->catalog().publish("file-" + std::to_string(100 + i) + std::string(100, 'z'), hash_of(10 + i), i, 1).ok());
+    // The catalog shows only names whose swarm has a seeder (docs/catalog-protocol.md): each gets one first.
+    for (int i = 0; i < 30; ++i) {
+        AnnounceInput seed;
+        seed.info_hash = hash_of(10 + i);
+        seed.peer.ip = {127, 0, 0, 1};
+        seed.peer.port = 7000;
+        seed.seeder = true;
+        std::string peers;
+        f.server->store().announce(seed, f.server->now(), peers);
+        REQUIRE(f.server->catalog().publish("file-" + std::to_string(100 + i) + std::string(100, 'z'), hash_of(10 + i), i, 1).ok());
+    }
     done = false;
     client.list_all([&](Result<std::vector<CatalogEntry>> r) {
         REQUIRE(r.ok());
@@ -260,4 +270,42 @@ TEST_CASE("udp tracker client: bad input fails from the loop, and a callback may
     c3.reset();
     for (int i = 0; i < 20; ++i) uv_run(f.loop.get(), UV_RUN_NOWAIT);
     CHECK_FALSE(called);
+}
+
+TEST_CASE("udp tracker client: after the tracker restarts (its connection ids forgotten) the first retransmit "
+          "connects again") {
+    ServerFixture f;
+    const std::uint16_t port = f.server->bound()[0].port;
+    UdpClientOptions opt;
+    opt.retransmit_base_ms = 100; // BEP 15's 15 s, scaled down
+    UdpTrackerClient client(f.loop.get(), f.url, opt);
+    AnnounceParams p;
+    p.info_hash = hash_of(3);
+    p.peer_id = hash_of(4);
+    p.port = 6881;
+    p.left = 1;
+    bool done = false;
+    client.announce(p, [&](Result<AnnounceResult> r) {
+        REQUIRE(r.ok());
+        done = true;
+    });
+    REQUIRE(run_until_flag(f.loop, done));
+    // A new tracker process on the same port: the client's connection id (still under a minute old) is unknown
+    // to it, so it drops the request silently.
+    f.server->close();
+    f.server.reset();
+    ServerConfig cfg;
+    cfg.bind = {"127.0.0.1"};
+    cfg.port = port;
+    f.server = std::make_unique<TrackerServer>(f.loop.get(), cfg);
+    REQUIRE(f.server->start().ok());
+    done = false;
+    const std::uint64_t t0 = f.loop.now_ms();
+    client.announce(p, [&](Result<AnnounceResult> r) {
+        REQUIRE(r.ok());
+        done = true;
+    });
+    REQUIRE(run_until_flag(f.loop, done, 5000));
+    CHECK(f.loop.now_ms() - t0 < 1000); // one retransmit (100 ms), not the id's remaining minute
+    CHECK(f.server->counters().connects == 1);
 }

@@ -20,11 +20,15 @@ struct TrackerConfig {
     std::size_t max_catalog = 100'000; // 0 = this default
     std::uint64_t max_memory = 0;      // --max-memory (>= 4 MiB): lowers the three caps above to fit; 0 = none
     bool console = true;               // read commands from stdin (EOF on stdin does not stop the tracker)
+    bool quiet = false;                // no "tracker listening" lines on stdout: only errors (the log level is the caller's)
 };
 
-// Runs until SIGINT/SIGTERM or the console's `quit`; saves the state file on the way out. On start prints one
-// line per bound socket to stdout, e.g. "tracker listening on udp://0.0.0.0:6969" (the real port when port = 0).
-// Returns 0 on a clean stop, 1 if no address could be bound.
+// Runs until SIGINT/SIGTERM or the console's `quit`; saves the state file on the way out. SIGHUP does not stop
+// it: it reopens the log file (reopen_log) and saves the state file in the background. On start prints one line
+// per bound socket to stdout, e.g. "tracker listening on udp://0.0.0.0:6969" (the real port when port = 0),
+// unless quiet. Returns 0 on a clean stop; 1, after one line on stderr, if the state file's folder cannot take
+// the file ("p2pnode: --state PATH: reason"), if no address could be bound ("p2pnode: tracker: cannot listen on
+// UDP port N (...)"), or if the final save failed.
 int run_tracker(const TrackerConfig& config);
 
 struct CatalogCliConfig {

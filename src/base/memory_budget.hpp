@@ -44,7 +44,10 @@ inline constexpr std::size_t kCandidateCost = 256;
 // (the sorted snapshot of info hashes, tracker/state_writer.hpp): 129 + 20, rounded up.
 inline constexpr std::size_t kTrackerSwarmCost = 152;
 inline constexpr std::size_t kTrackerPeerCost = 24;
-inline constexpr std::size_t kTrackerCatalogCost = 256; // name (<= 100 bytes), hash, size, map node
+// A catalog name: its record in the sorted vector (string, hash, size, last seen, publisher: ~96 bytes + the
+// name) and its (hash, name) node in the index by hash (~96 bytes + the name again when over 15 bytes), for a
+// name of up to ~90 bytes; longer names are rarer and the 10% share is not a hard cap on the process.
+inline constexpr std::size_t kTrackerCatalogCost = 384;
 
 struct PeerMemoryPlan {
     std::uint64_t budget = 0;                  // 0: no --max-memory

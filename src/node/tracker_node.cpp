@@ -10,6 +10,7 @@
 #include "loop/loop.hpp"
 #include "tracker/console.hpp"
 #include "tracker/server.hpp"
+#include "tracker/state_file.hpp"
 #include "tracker/udp_client.hpp"
 
 namespace p2p {
@@ -38,10 +39,17 @@ int run_tracker(const TrackerConfig& cfg) {
         log_info("tracker", plan->describe());
     }
     sc.state_file = cfg.state_file;
+    // A state file we could never save is a configuration error: say so now, not at the first save or at exit.
+    if (!sc.state_file.empty()) {
+        if (auto st = check_state_path(sc.state_file); !st) {
+            std::fprintf(stderr, "p2pnode: --state %s: %s\n", sc.state_file.c_str(), st.error().str().c_str());
+            return 1;
+        }
+    }
     // Destroyed before `loop` (declared after it): their handles close and drain in ~Loop.
     auto server = std::make_unique<TrackerServer>(loop.get(), sc);
     if (auto st = server->start(); !st) {
-        std::fprintf(stderr, "p2pnode: tracker: %s\n", st.error().str().c_str());
+        std::fprintf(stderr, "p2pnode: tracker: %s\n", st.error().str().c_str()); // one line, the whole story
         return 1;
     }
     std::unique_ptr<TrackerConsole> console;
@@ -60,10 +68,20 @@ int run_tracker(const TrackerConfig& cfg) {
         loop.stop();
     };
     loop.on_terminate([&](int sig) { shutdown(sig == SIGINT ? "SIGINT" : "SIGTERM"); });
-    // Only now say we listen: a script that signals us as soon as it reads this line must find the handler
-    // installed (else SIGTERM's default action kills us without the exit save).
-    for (const auto& b : server->bound()) std::printf("tracker listening on %s\n", b.url().c_str());
-    std::fflush(stdout);
+    // SIGHUP (a log rotation, or an operator asking for a checkpoint) must not kill the tracker, its default
+    // action: reopen the log file first, so that what follows goes to the new one, then save in the background.
+    loop.on_hangup([&] {
+        if (stopping) return;
+        (void)reopen_log(); // a failure is reported by reopen_log itself, in the old log
+        if (server->request_save()) log_info("tracker", "SIGHUP: log reopened, saving the state to " + cfg.state_file);
+        else log_info("tracker", "SIGHUP: log reopened (no state file to save)");
+    });
+    // Only now say we listen: a script that signals us as soon as it reads this line must find the handlers
+    // installed (else SIGTERM's default action kills us without the exit save, SIGHUP's without any).
+    if (!cfg.quiet) {
+        for (const auto& b : server->bound()) std::printf("tracker listening on %s\n", b.url().c_str());
+        std::fflush(stdout);
+    }
     if (cfg.console) {
         console = std::make_unique<TrackerConsole>(
             loop.get(), ConsoleView{server->store(), server->catalog(), server->counters()},

@@ -6,6 +6,7 @@
 
 #include "base/bytes.hpp"
 #include "base/log.hpp"
+#include "loop/fence.hpp"
 
 namespace p2p {
 
@@ -21,8 +22,17 @@ std::string BoundAddress::url() const {
 
 TrackerServer::TrackerServer(uv_loop_t* loop, ServerConfig config, WallClock wall, ConnectionIds::Clock id_clock)
     : loop_(loop), config_(std::move(config)), wall_(std::move(wall)), ids_(std::move(id_clock)),
-      store_(config_.limits), catalog_(config_.max_catalog) {
+      store_(config_.limits), catalog_(config_.max_catalog, config_.catalog_grace_s) {
     if (config_.interval == 0) config_.interval = 1800;
+    // The catalog rule (catalog.hpp): a name lives while its swarm has a seeder. The store says when a swarm's
+    // seeder count leaves or reaches 0, so freeing names costs nothing per announce and never scans the catalog.
+    catalog_.set_seeded([this](const udp::Hash20& h) { return store_.scrape(h).seeders > 0; });
+    store_.set_seeder_hook([this](const Hash20& h, bool has_seeder) {
+        if (has_seeder) catalog_.swarm_seeded(h);
+        else if (std::size_t n = catalog_.swarm_unseeded(h))
+            log_debug("tracker", "catalog: " + std::to_string(n) + " name(s) of " + to_hex(h.view()) +
+                                     " freed: its swarm has no seeder");
+    });
     store_.set_peer_ttl(2 * config_.interval + 60);
     if (config_.bind.empty()) config_.bind = {"0.0.0.0", "::"};
     reply_.reserve(udp::kMaxReplySize + 64);
@@ -31,50 +41,89 @@ TrackerServer::TrackerServer(uv_loop_t* loop, ServerConfig config, WallClock wal
 TrackerServer::~TrackerServer() { close(); }
 
 Status TrackerServer::start() {
-    if (!config_.state_file.empty()) {
-        auto outcome = load_state(config_.state_file, {store_, catalog_, counters_}, wall_());
-        if (outcome == LoadOutcome::loaded)
-            log_info("tracker", "loaded " + std::to_string(store_.swarm_count()) + " swarms, " +
-                                    std::to_string(store_.peer_count()) + " peers, " +
-                                    std::to_string(catalog_.size()) + " catalog entries from " + config_.state_file);
-    }
     slab_.reset(new char[kSlabSize]);
     bool has_v4 = false;
     for (const auto& a : config_.bind) has_v4 = has_v4 || a.find(':') == std::string::npos;
     std::uint16_t port = config_.port;
-    std::string failures;
+    std::vector<std::pair<std::string, std::string>> failures; // (address as shown, reason); one per address
     for (const auto& a : config_.bind) {
         Status st = bind_one(a, port, has_v4);
         if (!st && port != config_.port) st = bind_one(a, config_.port, has_v4); // shared ephemeral port taken
         if (!st) {
-            log_warn("tracker", "cannot listen on " + a + ": " + st.error().what);
-            failures += (failures.empty() ? "" : "; ") + a + ": " + st.error().what;
+            failures.emplace_back(a.find(':') == std::string::npos ? a : "[" + a + "]", st.error().what);
             continue;
         }
         if (port == 0) port = bound_.back().port; // bind the other addresses to the same ephemeral port
     }
-    if (bound_.empty()) return make_error("tracker.listen", failures.empty() ? "no address to bind" : failures);
+    if (bound_.empty()) {
+        // One error for the whole failure: the caller prints it as one line, nothing else is logged.
+        std::string why;
+        for (const auto& [addr, what] : failures) why += (why.empty() ? "" : "; ") + addr + ": " + what;
+        return make_error("", (config_.port ? "cannot listen on UDP port " + std::to_string(config_.port)
+                                            : std::string("cannot listen on a UDP port")) +
+                                  " (" + (why.empty() ? "no address to bind" : why) + ")");
+    }
+    // Some addresses bound (e.g. no IPv6 on this host): serve, and say which ones could not be.
+    for (const auto& [addr, what] : failures)
+        log_warn("tracker", "cannot listen on " + addr + " UDP port " + std::to_string(port) + ": " + what);
+    // Load only now: a busy port fails before anything else is said. Nothing is read from the sockets until
+    // the loop runs, so no request sees the state half loaded.
+    if (!config_.state_file.empty()) {
+        auto outcome = load_state(config_.state_file, {store_, catalog_, counters_}, wall_());
+        // Names whose restored swarm has no seeder are free: the seeders left, or expired while we were down
+        // (the store drops those first, telling the catalog; the sweep catches the rest).
+        const std::size_t names = catalog_.size();
+        store_.expire(wall_());
+        catalog_.sweep(wall_());
+        const std::size_t freed = names - catalog_.size();
+        if (outcome == LoadOutcome::loaded)
+            log_info("tracker", "loaded " + std::to_string(store_.swarm_count()) + " swarms, " +
+                                    std::to_string(store_.peer_count()) + " peers, " +
+                                    std::to_string(catalog_.size()) + " catalog entries from " + config_.state_file +
+                                    (freed ? " (" + std::to_string(freed) + " names without a seeder dropped)" : ""));
+    }
 
     sweep_timer_ = std::make_unique<Timer>(loop_);
     sweep_timer_->start(config_.sweep_every_s * 1000ull, config_.sweep_every_s * 1000ull, [this] {
         std::uint32_t now = wall_();
         store_.expire(now);
-        catalog_.expire(now);
+        catalog_.sweep(now);
     });
     sweep_timer_->unref();
     if (!config_.state_file.empty()) {
         save_timer_ = std::make_unique<Timer>(loop_);
         save_timer_->start(config_.save_every_s * 1000ull, config_.save_every_s * 1000ull, [this] {
-            const std::uint64_t t0 = uv_now(loop_);
-            const bool started = save_in_background([this, t0](Status st) {
-                if (!st) log_warn("tracker", "saving state failed: " + st.error().str());
-                else log_debug("tracker", "state saved in " + std::to_string(uv_now(loop_) - t0) + " ms");
-            });
-            if (!started) log_warn("tracker", "state save skipped: the previous one is still being written");
+            if (!background_save(false))
+                log_warn("tracker", "state save skipped: the previous one is still being written");
         });
         save_timer_->unref();
     }
     return ok_status();
+}
+
+bool TrackerServer::background_save(bool requested) {
+    const std::uint64_t t0 = uv_now(loop_);
+    return save_in_background([this, t0, requested](Status st) {
+        const bool again = resave_;
+        resave_ = false;
+        if (!st) {
+            // No immediate retry: the failed job's temporary file is still being removed (the next timer retries).
+            log_warn("tracker", "saving state failed: " + st.error().str());
+            return;
+        }
+        const std::string took = std::to_string(uv_now(loop_) - t0) + " ms";
+        if (requested) log_info("tracker", "state saved to " + config_.state_file + " in " + took);
+        else log_debug("tracker", "state saved in " + took);
+        if (again) background_save(true);
+    });
+}
+
+bool TrackerServer::request_save() {
+    if (config_.state_file.empty() || closed_) return false;
+    if (background_save(true)) return true;
+    // One is being written, from a snapshot older than the request: write another as soon as it is done.
+    resave_ = true;
+    return true;
 }
 
 Status TrackerServer::bind_one(const std::string& address, std::uint16_t port, bool v6only) {
@@ -82,7 +131,7 @@ Status TrackerServer::bind_one(const std::string& address, std::uint16_t port, b
     bool v6 = address.find(':') != std::string::npos;
     int rc = v6 ? uv_ip6_addr(address.c_str(), port, reinterpret_cast<sockaddr_in6*>(&ss))
                 : uv_ip4_addr(address.c_str(), port, reinterpret_cast<sockaddr_in*>(&ss));
-    if (rc != 0) return make_error("tracker.listen", "not a literal IP address: " + address);
+    if (rc != 0) return make_error("tracker.listen", "not a literal IP address");
 
     auto* s = new Socket;
     s->owner = this;
@@ -122,7 +171,10 @@ Status TrackerServer::bind_one(const std::string& address, std::uint16_t port, b
             (void)flags; // UV_UDP_MMSG_FREE needs nothing: the slab belongs to the server
             auto* sock = static_cast<Socket*>(h->data);
             if (!sock->owner || nread <= 0 || !addr) return;
-            sock->owner->on_datagram(sock, std::string_view(buf->base, static_cast<std::size_t>(nread)), addr);
+            // A datagram whose handling throws is dropped, and only it.
+            fence("tracker datagram", [&] {
+                sock->owner->on_datagram(sock, std::string_view(buf->base, static_cast<std::size_t>(nread)), addr);
+            });
         });
     if (rc != 0) {
         close_and_free(s);
@@ -150,6 +202,8 @@ void TrackerServer::close() {
     sockets_.clear();
     sweep_timer_.reset();
     save_timer_.reset();
+    resave_ = false;
+    closed_ = true;
     if (saver_) saver_->cancel();
 }
 
@@ -209,7 +263,7 @@ bool TrackerServer::handle(std::string_view pkt, const sockaddr* from, std::stri
     switch (hdr->action) {
     case udp::kActionAnnounce: return handle_announce(pkt, from, reply);
     case udp::kActionScrape: return handle_scrape(pkt, reply);
-    default: return handle_catalog(hdr->action, pkt, reply);
+    default: return handle_catalog(hdr->action, pkt, from, reply);
     }
 }
 
@@ -270,7 +324,21 @@ udp::CatalogEntry TrackerServer::entry_of(const CatalogRecord& r) const {
     return udp::CatalogEntry{r.info_hash, r.total_size, s.seeders, s.leechers, s.completed, r.name};
 }
 
-bool TrackerServer::handle_catalog(std::uint32_t action, std::string_view pkt, std::string& reply) {
+namespace {
+
+// The publisher of a catalog name is the publish request's source address (never a field of the request).
+PublisherAddr publisher_of(const sockaddr* from) {
+    if (from->sa_family == AF_INET6)
+        return PublisherAddr::v6(reinterpret_cast<const std::uint8_t*>(&reinterpret_cast<const sockaddr_in6*>(from)->sin6_addr));
+    if (from->sa_family == AF_INET)
+        return PublisherAddr::v4(reinterpret_cast<const std::uint8_t*>(&reinterpret_cast<const sockaddr_in*>(from)->sin_addr));
+    return {};
+}
+
+} // namespace
+
+bool TrackerServer::handle_catalog(std::uint32_t action, std::string_view pkt, const sockaddr* from,
+                                   std::string& reply) {
     std::uint32_t tid = read_be32(pkt, 12);
     if (action == udp::kActionPublish) {
         if (pkt.size() < udp::kPublishFixedSize) {
@@ -284,7 +352,7 @@ bool TrackerServer::handle_catalog(std::uint32_t action, std::string_view pkt, s
             return false;
         }
         ++counters_.catalog;
-        if (auto st = catalog_.publish(req->name, req->info_hash, req->total_size, wall_()); !st)
+        if (auto st = catalog_.publish(req->name, req->info_hash, req->total_size, wall_(), publisher_of(from)); !st)
             return error_reply(tid, st.error().what, pkt.size(), reply);
         udp::append_publish_ack(reply, tid);
         return true;
@@ -302,7 +370,9 @@ bool TrackerServer::handle_catalog(std::uint32_t action, std::string_view pkt, s
         std::uint16_t count = 0;
         for (; i < total; ++i) {
             if (reply.size() + udp::catalog_entry_size(all[i].name.size()) > udp::kMaxReplySize) break;
-            udp::append_catalog_entry(reply, entry_of(all[i]));
+            udp::CatalogEntry e = entry_of(all[i]);
+            if (e.seeders == 0) continue; // cannot happen (live entries have a seeder); never list one anyway
+            udp::append_catalog_entry(reply, e);
             ++count;
         }
         auto* p = reinterpret_cast<unsigned char*>(reply.data());
@@ -326,8 +396,8 @@ bool TrackerServer::handle_catalog(std::uint32_t action, std::string_view pkt, s
     udp::LookupResponse r;
     r.transaction_id = tid;
     if (const CatalogRecord* rec = catalog_.find_name(req->name)) {
-        r.found = true;
         r.entry = entry_of(*rec);
+        r.found = r.entry.seeders > 0; // as in list: never an entry whose swarm has no seeder
     }
     reply = udp::encode_lookup_response(r);
     return true;

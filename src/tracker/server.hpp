@@ -42,6 +42,7 @@ struct ServerConfig {
     bool trust_ip_field = false;          // honour the announce "ip" field (IPv4) instead of the source address
     SwarmLimits limits;                   // peer_ttl_s is set to 2 * interval + 60
     std::size_t max_catalog = 100'000;
+    std::uint32_t catalog_grace_s = Catalog::kDefaultGrace; // an unseeded publish waits this long for a seeder
     std::string state_file;               // empty = no persistence
     std::uint32_t save_every_s = 60;
     std::uint32_t sweep_every_s = 60;
@@ -65,7 +66,10 @@ public:
     TrackerServer(const TrackerServer&) = delete;
     TrackerServer& operator=(const TrackerServer&) = delete;
 
-    // Loads the state file (if any), binds every address, starts the timers. Fails only if nothing could be bound.
+    // Binds every address, then loads the state file (if any; catalog names whose swarm has no seeder are
+    // dropped), starts the timers. Fails only if nothing could be bound, with one error whose `what` is the whole
+    // story: "cannot listen on UDP port 6969 (0.0.0.0: address already in use; [::]: ...)". Addresses that fail
+    // while others bind are logged as warnings.
     Status start();
     // Stops receiving and timers; closes sockets (freed in their close callbacks). Safe to call twice.
     void close();
@@ -80,6 +84,10 @@ public:
     // What the save timer runs: the same document spread over loop turns (state_saver.hpp); `done` gets the
     // outcome. Returns false when a background save is still running (nothing started) or there is no file.
     bool save_in_background(std::function<void(Status)> done);
+    // What SIGHUP runs: a background save now, logged ([info]) when written. If one is being written, another
+    // follows it, so the file ends up holding the state of after the request. False (nothing to do) without a
+    // state file or once closed.
+    bool request_save();
     SwarmStore& store() { return store_; }
     Catalog& catalog() { return catalog_; }
     TrackerCounters& counters() { return counters_; }
@@ -95,7 +103,8 @@ private:
     Status bind_one(const std::string& address, std::uint16_t port, bool v6only);
     bool handle_announce(std::string_view pkt, const sockaddr* from, std::string& reply);
     bool handle_scrape(std::string_view pkt, std::string& reply);
-    bool handle_catalog(std::uint32_t action, std::string_view pkt, std::string& reply);
+    bool handle_catalog(std::uint32_t action, std::string_view pkt, const sockaddr* from, std::string& reply);
+    bool background_save(bool requested); // requested: by request_save (logged at info), else by the timer
     bool error_reply(std::uint32_t tid, std::string_view msg, std::size_t request_size, std::string& reply);
     void on_datagram(Socket* s, std::string_view pkt, const sockaddr* from);
     udp::CatalogEntry entry_of(const CatalogRecord& r) const;
@@ -112,6 +121,8 @@ private:
     std::unique_ptr<char[]> slab_; // receive buffer, see the file comment
     std::string reply_;            // reused for every reply
     std::unique_ptr<Timer> sweep_timer_, save_timer_;
+    bool resave_ = false; // request_save() came while a save was being written: save again when it ends
+    bool closed_ = false;
     // The periodic save, a part per loop turn. Declared after the store and catalog its writer reads, so it is
     // destroyed (and its job cancelled) first.
     std::unique_ptr<StateSaver> saver_;

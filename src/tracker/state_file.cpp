@@ -37,6 +37,24 @@ std::string folder_of(const std::string& path) {
     return slash == std::string::npos ? "." : (slash == 0 ? "/" : path.substr(0, slash));
 }
 
+Status check_state_path(const std::string& path) {
+    const std::string dir = folder_of(path);
+    struct stat sb {};
+    if (::stat(dir.c_str(), &sb) != 0) {
+        if (errno == ENOENT) return make_error("", "folder " + dir + " does not exist");
+        return make_error("", "folder " + dir + ": " + std::strerror(errno));
+    }
+    if (!S_ISDIR(sb.st_mode)) return make_error("", dir + " is not a folder");
+    if (::stat(path.c_str(), &sb) == 0 && S_ISDIR(sb.st_mode)) return make_error("", "is a folder, not a file");
+    // Try what a save does first: create a file beside it (access(2) would miss read-only mounts and ACLs).
+    const std::string probe = path + ".check." + std::to_string(::getpid());
+    int fd = ::open(probe.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+    if (fd < 0) return make_error("", "cannot create a file in " + dir + ": " + std::strerror(errno));
+    ::close(fd);
+    ::unlink(probe.c_str());
+    return ok_status();
+}
+
 std::uint32_t wall_seconds() { return static_cast<std::uint32_t>(std::time(nullptr)); }
 
 std::string serialize_state(const SwarmStore& store, const Catalog& catalog, const TrackerCounters& c,

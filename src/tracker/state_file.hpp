@@ -38,6 +38,12 @@ enum class LoadOutcome { fresh, loaded, corrupt };
 // See the file comment. Returns what happened; a corrupt file is renamed to path + ".corrupt".
 LoadOutcome load_state(const std::string& path, TrackerState into, std::uint32_t now);
 
+// Checked once at start, so a bad --state fails then rather than at the first save or at exit: the folder of
+// path exists, is a folder and takes a new file (a temporary one is created and removed there), and path is
+// not itself a folder. Errors carry only the reason in `what` ("folder /x does not exist", "cannot create a
+// file in /x: Permission denied", ...). An existing file is not read here: loading deals with its contents.
+Status check_state_path(const std::string& path);
+
 // The folder a path is in ("." for a bare name): where the temporary file goes and which folder is fsynced.
 std::string folder_of(const std::string& path);
 

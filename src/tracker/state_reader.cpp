@@ -176,7 +176,8 @@ private:
     bool unknown_key_or(Ctx c, const char* why) {
         const Ctx t = top();
         const bool known = (t == Ctx::swarm && (key_ == "info_hash" || key_ == "downloaded" || key_ == "peers")) ||
-                           (t == Ctx::entry && (key_ == "name" || key_ == "info_hash" || key_ == "size" || key_ == "last_seen")) ||
+                           (t == Ctx::entry && (key_ == "name" || key_ == "info_hash" || key_ == "size" || key_ == "last_seen" ||
+                                                 key_ == "publisher")) ||
                            t == Ctx::counters;
         if (known || (t != Ctx::swarm && t != Ctx::entry)) return fail(why);
         return push(c);
@@ -219,6 +220,9 @@ private:
                 if (!u32) return fail("bad catalog entry");
                 entry_.last_seen = static_cast<std::uint32_t>(v.u);
                 entry_fields_ |= 8;
+            } else if (key_ == "publisher") { // optional: older files have none
+                if (v.kind != Value::string || !PublisherAddr::parse(*v.s, entry_.publisher))
+                    return fail("bad catalog entry");
             }
             return true;
         case Ctx::swarm:

@@ -88,6 +88,10 @@ void StateWriter::write_entry(std::string& out, const CatalogRecord& r) {
     append_u64(out, r.last_seen);
     out += ",\"name\":";
     append_json_string(out, r.name);
+    if (r.publisher.known()) { // unknown for entries loaded from a file written before publishers were kept
+        out += ",\"publisher\":";
+        append_json_string(out, r.publisher.str());
+    }
     out += ",\"size\":";
     append_u64(out, r.total_size);
     out += '}';

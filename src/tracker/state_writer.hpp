@@ -3,10 +3,13 @@
 //
 // The bytes are those nlohmann::json's dump() gives for the document (compact, object keys sorted): version 1 of
 // the format, which state_file.cpp's parser reads:
-//   {"catalog":[{"info_hash":H,"last_seen":N,"name":S,"size":N},...],"counters":{...},
+//   {"catalog":[{"info_hash":H,"last_seen":N,"name":S,"publisher":IP,"size":N},...],"counters":{...},
 //    "format":"p2pnode-tracker-state","saved_at":N,"swarms":[{"downloaded":N,"info_hash":H,
 //    "peers":[[IP,PORT,LAST_SEEN,SEEDER],...]},...],"version":1}\n
 // Swarms in info hash order, catalog entries in name order: the same state always gives the same bytes.
+// "publisher" (the address that published the name, catalog.hpp) is absent when unknown: a file written before
+// it was kept still loads (its entries get an unknown publisher) and older readers skip the key. Only live
+// catalog entries are saved: pending ones would be dropped on loading anyway (their swarm has no seeder).
 //
 // Consistency while the tracker keeps serving: the writer snapshots the counters, the time and the sorted info
 // hashes of the swarms at construction (20 bytes a swarm), and reads each swarm and catalog entry when its turn

@@ -258,6 +258,7 @@ void SwarmStore::rebuild_slots(std::size_t n) {
 }
 
 void SwarmStore::erase_rec(std::uint32_t idx) {
+    seeders_changed(recs_[idx].hash, recs_[idx].seeders, 0); // an evicted swarm with seeders
     peers_ -= recs_[idx].peer_count();
     slot_remove(slot_of(tag_of(recs_[idx].hash), idx));
     auto last = static_cast<std::uint32_t>(recs_.size() - 1);
@@ -330,8 +331,10 @@ AnnounceCounts SwarmStore::announce(const AnnounceInput& in, std::uint32_t now, 
     bool v6 = in.peer.v6;
     Peer4 me4 = make_peer<Peer4>(in.peer.ip.data(), in.peer.port);
     Peer6 me6 = make_peer<Peer6>(in.peer.ip.data(), in.peer.port);
+    const std::uint32_t seeders_before = s.seeders;
     if (v6) announce_in(s, s.v6, me6, in, now);
     else announce_in(s, s.v4, me4, in, now);
+    seeders_changed(s.hash, seeders_before, s.seeders);
 
     AnnounceCounts c{s.seeders, s.peer_count() - s.seeders, 0};
     if (in.event != udp::kEventStopped) {
@@ -440,7 +443,9 @@ std::size_t SwarmStore::expire(std::uint32_t now) {
     // Backwards: erasing a record moves the last one (already visited) into its place.
     for (auto i = static_cast<std::uint32_t>(recs_.size()); i-- > 0;) {
         SwarmRec& s = recs_[i];
+        const std::uint32_t seeders_before = s.seeders;
         std::size_t n = expire_in(s, s.v4, now) + expire_in(s, s.v6, now);
+        seeders_changed(s.hash, seeders_before, s.seeders);
         dropped += n;
         peers_ -= n;
         if (s.peer_count() == 0 && stale(s.last_activity, now)) erase_rec(i);
@@ -499,6 +504,7 @@ void SwarmStore::restore(const Hash20& h, std::uint32_t downloaded, std::vector<
     std::sort(peers.begin(), peers.end(), entry_less);
     peers.erase(std::unique(peers.begin(), peers.end(), same_entry), peers.end());
     SwarmRec& s = recs_[idx];
+    const std::uint32_t seeders_before = s.seeders;
     std::size_t room = limits_.max_peers > peers_ ? limits_.max_peers - peers_ : 0;
     if (peers.size() > room) peers.resize(room);
     peers_ -= s.peer_count();
@@ -526,6 +532,7 @@ void SwarmStore::restore(const Hash20& h, std::uint32_t downloaded, std::vector<
     peers_ += s.peer_count();
     s.downloaded = downloaded;
     if (s.peer_count() == 0) s.last_activity = now;
+    seeders_changed(s.hash, seeders_before, s.seeders);
 }
 
 void SwarmStore::clear() {

@@ -191,6 +191,11 @@ public:
     const SwarmLimits& limits() const { return limits_; }
     void set_peer_ttl(std::uint32_t s);
     std::uint64_t capped() const { return capped_; }
+    // Told when a swarm's seeder count leaves 0 (true) or reaches 0 (false; also when a swarm that had seeders
+    // is removed): the catalog frees the names of swarms without a seeder (catalog.hpp). Called from announce,
+    // expire and restore; it must not change the store. clear() calls nothing (its owner clears the catalog).
+    using SeederHook = std::function<void(const Hash20&, bool has_seeder)>;
+    void set_seeder_hook(SeederHook fn) { seeder_hook_ = std::move(fn); }
     // Seconds per last-seen unit (1 unless the TTL is over ~2 h).
     std::uint32_t stamp_unit_s() const { return 1u << codec_.shift; }
 
@@ -223,6 +228,9 @@ private:
     std::size_t expire_in(SwarmRec& s, PeerArray<P>& arr, std::uint32_t now);
     Swarm decode(const SwarmRec& r) const;
     std::uint64_t next_random();
+    void seeders_changed(const Hash20& h, std::uint32_t before, std::uint32_t after) {
+        if ((before == 0) != (after == 0) && seeder_hook_) seeder_hook_(h, after != 0);
+    }
 
     SwarmLimits limits_;
     Hash20Hasher hasher_;
@@ -235,6 +243,7 @@ private:
     std::uint64_t capped_ = 0;
     std::uint32_t last_cap_log_ = 0;
     std::uint64_t rng_; // xorshift64*: peer sampling needs speed, not secrecy
+    SeederHook seeder_hook_;
 };
 
 } // namespace p2p

@@ -5,6 +5,7 @@
 #include <cstring>
 
 #include "base/bytes.hpp"
+#include "loop/fence.hpp"
 #include "crypto/random.hpp"
 #include "loop/timer.hpp"
 
@@ -154,7 +155,8 @@ void UdpTrackerClient::resolve() {
             delete rr;
             if (owner) {
                 owner->resolver_ = nullptr;
-                owner->on_resolved(status, res); // may destroy owner via callbacks; nothing touched after
+                // may destroy owner via callbacks; nothing touched after
+                fence("tracker client resolve", [&] { owner->on_resolved(status, res); });
             }
             uv_freeaddrinfo(res);
         },
@@ -222,7 +224,9 @@ Status UdpTrackerClient::open_socket() {
             [](uv_udp_t* h, ssize_t n, const uv_buf_t* b, const sockaddr* from, unsigned) {
                 auto* sock = static_cast<Socket*>(h->data);
                 if (!sock->owner || n <= 0 || !from) return;
-                sock->owner->on_datagram(std::string_view(b->base, static_cast<std::size_t>(n)), from);
+                fence("tracker client datagram", [&] {
+                    sock->owner->on_datagram(std::string_view(b->base, static_cast<std::size_t>(n)), from);
+                });
             });
     if (rc != 0) {
         uv_close(reinterpret_cast<uv_handle_t*>(&s->handle), [](uv_handle_t* h) { delete static_cast<Socket*>(h->data); });
@@ -277,6 +281,10 @@ void UdpTrackerClient::on_timer(Op* o) {
         return;
     }
     ++o->attempt;
+    // A request sent with a connection id went unanswered: the tracker may have restarted and forgotten the id
+    // (it then drops every packet carrying it, silently). Connect again before resending, rather than resend
+    // with the same id until it is a minute old.
+    if (!o->connecting) have_conn_ = false;
     send_current(o);
     arm(o);
 }

@@ -31,7 +31,8 @@ const std::string& baseline() {
         in.seeder = true;
         std::string out;
         (void)s.store.announce(in, kNow, out);
-        (void)s.catalog.publish("a name", in.info_hash, 1234, kNow);
+        const std::uint8_t publisher[4] = {198, 51, 100, 7};
+        (void)s.catalog.publish("a name", in.info_hash, 1234, kNow, PublisherAddr::v4(publisher));
         s.counters.connects = 3;
         return s.text();
     }();
