@@ -22,6 +22,8 @@ struct PeerNodeConfig {
     std::uint64_t max_upload_rate = 0;      // bytes/s, 0 = unlimited
     std::uint64_t max_memory = 0;          // --max-memory: bound on memory that grows with load (>= 4 MiB), 0 = none
     bool console = false;                  // read console commands from stdin (the CLI sets it unless --no-console)
+    bool overwrite = false;                // --overwrite: a download may replace an existing file that is not its own
+                                           // (default: it goes to a free name such as readme.1.txt)
 };
 
 // Runs until SIGINT/SIGTERM (or completion with exit_when_done). Prints one line per shared item

@@ -1,50 +1,92 @@
 #include "cli/args.hpp"
 
 #include <charconv>
+#include <cstdlib>
+#include <map>
+
+#include "proto/metainfo.hpp" // kMinPieceLength, kMaxPieceLength: the maker's rule for piece sizes
 
 namespace p2p {
 
+namespace {
+constexpr unsigned kMake = mode_bit(Mode::make_torrent);
+constexpr unsigned kTracker = mode_bit(Mode::tracker);
+constexpr unsigned kPeer = mode_bit(Mode::peer);
+constexpr unsigned kList = mode_bit(Mode::list);
+constexpr unsigned kScrape = mode_bit(Mode::scrape);
+constexpr unsigned kWorking = kMake | kTracker | kPeer | kList | kScrape; // every mode but --help/--version
+} // namespace
+
+const char* mode_flag(Mode m) {
+    switch (m) {
+    case Mode::help: return "--help";
+    case Mode::version: return "--version";
+    case Mode::make_torrent: return "--make-torrent";
+    case Mode::tracker: return "--tracker";
+    case Mode::list: return "--list";
+    case Mode::scrape: return "--scrape";
+    case Mode::peer: return "--peer";
+    case Mode::none: break;
+    }
+    return "no mode";
+}
+
 const std::vector<FlagInfo>& all_flags() {
+    // --tracker is two flags in one: alone it selects the tracker mode (handled in parse_args); with a URL it
+    // names a tracker, and the modes below are those of the URL form.
     static const std::vector<FlagInfo> flags = {
-        {"--help", nullptr, "print this help and exit"},
-        {"--version", nullptr, "print the version and exit"},
-        {"--make-torrent", "PATH", "make a .torrent of a file or folder (prints info hash and magnet link)"},
-        {"--tracker", "[URL]", "alone: run a UDP tracker; with a URL: the tracker to use (repeatable)"},
-        {"--piece-size", "BYTES", "piece size for --make-torrent (power of two, 16K..64M; default from size)"},
-        {"--private", nullptr, "mark the torrent private (BEP 27)"},
-        {"-o", "FILE", "where --make-torrent writes the .torrent (default NAME.torrent)"},
-        {"--bind", "ADDR", "address to listen on (tracker: repeatable, default 0.0.0.0 and ::; peer: 0.0.0.0)"},
-        {"--port", "N", "tracker: UDP port (default 6969); peer: TCP port (default 6881); 0 picks a free one"},
-        {"--state", "FILE", "tracker: JSON state file, loaded at start and saved every minute and on exit"},
-        {"--interval", "SECS", "tracker: announce interval given to clients (default 1800)"},
-        {"--trust-ip-field", nullptr, "tracker: honour the IP field of announces (default: use the source address)"},
-        {"--max-swarms", "N", "tracker: cap on stored swarms"},
-        {"--max-peers", "N", "tracker: cap on stored peers over all swarms"},
-        {"--peer", nullptr, "run a peer: seed --share DIR, download --get WHAT"},
-        {"--share", "DIR", "peer: seed every top-level file and folder of DIR (downloads go there too)"},
-        {"--get", "WHAT", "peer: download a .torrent file, magnet link, info hash or catalog name (repeatable)"},
-        {"--into", "DIR", "peer: where downloads go (default: the --share folder, else .)"},
-        {"--exit-when-done", nullptr, "peer: exit 0 once every --get is complete and verified"},
-        {"--max-connections", "N", "peer: cap on peer connections over all torrents (default 400)"},
-        {"--max-upload-rate", "BYTES", "peer: upload limit in bytes per second over all torrents (e.g. 2M)"},
-        {"--max-memory", "BYTES", "peer and tracker: bound the memory that grows with load (e.g. 16M; at least 4M)"},
-        {"--list", nullptr, "print the catalog of the tracker given with --tracker URL"},
-        {"--scrape", "NAME|INFOHASH", "print seeders, leechers and completed counts from the tracker"},
-        {"--timeout", "SECS", "give up on an unanswering tracker (or, with --exit-when-done, the download) after SECS"},
-        {"--no-console", nullptr, "do not read commands from standard input"},
-        {"--quiet", nullptr, "no progress bar or status lines"},
+        {"--help", nullptr, "print this help and exit", mode_bit(Mode::help), false},
+        {"--version", nullptr, "print the version and exit", mode_bit(Mode::version), false},
+        {"--make-torrent", "PATH", "make a .torrent of a file or folder (prints info hash and magnet link)", kMake, false},
+        {"--tracker", "[URL]", "alone: run a UDP tracker; with a udp://, http:// or https:// URL: a tracker to use (repeatable)",
+         kMake | kPeer | kList | kScrape, true},
+        {"--piece-size", "BYTES", "make-torrent: piece size (power of two, 16K..64M; default from size)", kMake, false},
+        {"--private", nullptr, "make-torrent: mark the torrent private (BEP 27)", kMake, false},
+        {"-o", "FILE", "make-torrent: where the .torrent goes (default NAME.torrent; never replaced without --force)", kMake, false},
+        {"--force", nullptr, "make-torrent: replace the output file if it exists", kMake, false},
+        {"--bind", "ADDR", "address to listen on (tracker: repeatable, default 0.0.0.0 and ::; peer: 0.0.0.0)",
+         kTracker | kPeer, true},
+        {"--port", "N", "tracker: UDP port (default 6969); peer: TCP port (default 6881); 0 picks a free one",
+         kTracker | kPeer, false},
+        {"--state", "FILE", "tracker: JSON state file, loaded at start and saved every minute and on exit", kTracker, false},
+        {"--interval", "SECS", "tracker: announce interval given to clients (default 1800)", kTracker, false},
+        {"--trust-ip-field", nullptr, "tracker: honour the IP field of announces (default: use the source address)", kTracker, false},
+        {"--max-swarms", "N", "tracker: cap on stored swarms", kTracker, false},
+        {"--max-peers", "N", "tracker: cap on stored peers over all swarms", kTracker, false},
+        {"--peer", nullptr, "run a peer: seed --share DIR, download --get WHAT", kPeer, false},
+        {"--share", "DIR", "peer: seed every top-level file and folder of DIR (downloads go there too)", kPeer, false},
+        {"--get", "WHAT", "peer: download a .torrent file, magnet link, info hash or catalog name (repeatable)", kPeer, true},
+        {"--into", "DIR", "peer: where downloads go (default: the --share folder, else .)", kPeer, false},
+        {"--overwrite", nullptr, "peer: a download may replace a file that is not its own (default: a free name, NAME.1.EXT)",
+         kPeer, false},
+        {"--exit-when-done", nullptr, "peer: exit 0 once every --get is complete and verified", kPeer, false},
+        {"--max-connections", "N", "peer: cap on peer connections over all torrents (default 400)", kPeer, false},
+        {"--max-upload-rate", "BYTES", "peer: upload limit in bytes per second over all torrents (e.g. 2M)", kPeer, false},
+        {"--max-memory", "BYTES", "peer and tracker: bound the memory that grows with load (e.g. 16M; at least 4M)",
+         kTracker | kPeer, false},
+        {"--list", nullptr, "print the catalog of the tracker given with --tracker URL", kList, false},
+        {"--scrape", "NAME|INFOHASH", "print seeders, leechers and completed counts from the tracker", kScrape, false},
+        {"--timeout", "SECS", "list, scrape: give up on a silent tracker after SECS (default 10); peer --exit-when-done: on the download",
+         kList | kScrape | kPeer, false},
+        {"--no-console", nullptr, "tracker, peer: do not read commands from standard input", kTracker | kPeer, false},
+        {"--quiet", nullptr, "errors and the final summary only (no progress bar, status or info lines)", kWorking, false},
+        {"--log-level", "LEVEL", "debug, info, warn or error: the least severe log line printed (default info)", kWorking, false},
+        {"-v", nullptr, "verbose: the same as --log-level debug", kWorking, false},
+        {"--log-file", "FILE", "append log lines to FILE instead of standard error (reopened on SIGHUP)", kWorking, false},
     };
     return flags;
 }
 
 std::string usage_text() {
     std::string s =
-        "usage: p2pnode --make-torrent PATH --tracker URL [--tracker URL]... [--piece-size BYTES] [--private] [-o FILE]\n"
+        "usage: p2pnode --make-torrent PATH --tracker URL [--tracker URL]... [--piece-size BYTES] [--private]\n"
+        "                              [-o FILE] [--force]\n"
         "       p2pnode --tracker [--bind ADDR]... [--port N] [--state FILE] [--interval SECS] [--max-memory BYTES]\n"
         "       p2pnode --peer [--share DIR] [--get WHAT]... [--into DIR] [--tracker URL]... [--port N]\n"
-        "                      [--bind ADDR] [--exit-when-done [--timeout SECS]] [--max-memory BYTES]\n"
+        "                      [--bind ADDR] [--exit-when-done [--timeout SECS]] [--overwrite] [--max-memory BYTES]\n"
         "       p2pnode --list --tracker URL [--timeout SECS]\n"
         "       p2pnode --scrape NAME|INFOHASH --tracker URL [--timeout SECS]\n"
+        "every mode also takes [--quiet] [--log-level LEVEL | -v] [--log-file FILE]\n"
         "\nflags:\n";
     for (const auto& f : all_flags()) {
         std::string left = std::string("  ") + f.name + (f.arg ? std::string(" ") + f.arg : "");
@@ -74,6 +116,82 @@ Result<std::int64_t> parse_size(const std::string& text) {
 
 namespace {
 
+bool iequal_prefix(std::string_view s, std::string_view prefix) {
+    if (s.size() < prefix.size()) return false;
+    for (std::size_t i = 0; i < prefix.size(); ++i) {
+        char c = s[i];
+        if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+        if (c != prefix[i]) return false;
+    }
+    return true;
+}
+
+// 1..65535, digits only.
+bool valid_port(std::string_view digits) {
+    if (digits.empty() || digits.size() > 5) return false;
+    unsigned v = 0;
+    for (char c : digits) {
+        if (c < '0' || c > '9') return false;
+        v = v * 10 + static_cast<unsigned>(c - '0');
+    }
+    return v >= 1 && v <= 65535;
+}
+
+} // namespace
+
+Status check_tracker_url(std::string_view url) {
+    auto bad = [](std::string why) { return make_error("", std::move(why)); };
+    for (char c : url) {
+        auto b = static_cast<unsigned char>(c);
+        // They would end up in an HTTP request line, and no host or port contains them.
+        if (b <= 0x20 || b >= 0x7f) return bad("space, control or non-ASCII byte in the URL");
+    }
+    std::string_view rest;
+    bool udp = false;
+    // udp:// is matched exactly as the UDP tracker client does (src/tracker/udp_client.cpp); http and https
+    // case-insensitively as the HTTP tracker client does (src/proto/http_tracker.cpp).
+    if (url.substr(0, 6) == "udp://") {
+        udp = true;
+        rest = url.substr(6);
+    } else if (iequal_prefix(url, "http://")) rest = url.substr(7);
+    else if (iequal_prefix(url, "https://")) rest = url.substr(8);
+    else return bad("not a udp://HOST:PORT, http:// or https:// URL");
+    std::size_t auth_end = rest.find_first_of(udp ? "/" : "/?#");
+    std::string_view auth = rest.substr(0, auth_end);
+    if (auth.find('@') != std::string_view::npos) return bad("user info in a tracker URL is not supported");
+    std::string_view host, port;
+    bool has_port = false;
+    if (!auth.empty() && auth.front() == '[') {
+        auto close = auth.find(']');
+        if (close == std::string_view::npos) return bad("unclosed '[' around the IPv6 address");
+        host = auth.substr(1, close - 1);
+        if (host.find(':') == std::string_view::npos ||
+            host.find_first_not_of("0123456789abcdefABCDEF:.") != std::string_view::npos)
+            return bad("bad IPv6 address '" + std::string(host) + "'");
+        std::string_view after = auth.substr(close + 1);
+        if (!after.empty()) {
+            if (after.front() != ':') return bad("unexpected text after the IPv6 address");
+            port = after.substr(1);
+            has_port = true;
+        }
+    } else {
+        auto colon = auth.rfind(':');
+        host = auth.substr(0, colon);
+        if (colon != std::string_view::npos) {
+            port = auth.substr(colon + 1);
+            has_port = true;
+        }
+        if (host.find_first_of("[]:") != std::string_view::npos)
+            return bad("bad host '" + std::string(host) + "' (put IPv6 addresses in brackets)");
+    }
+    if (host.empty()) return bad("missing host");
+    if (udp && !has_port) return bad("missing port (udp://HOST:PORT)");
+    if (has_port && !valid_port(port)) return bad("bad port '" + std::string(port) + "' (1..65535)");
+    return ok_status();
+}
+
+namespace {
+
 Result<std::int64_t> parse_int(const std::string& flag, const std::string& text, std::int64_t lo, std::int64_t hi) {
     std::int64_t v = 0;
     auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
@@ -84,9 +202,31 @@ Result<std::int64_t> parse_int(const std::string& flag, const std::string& text,
 }
 
 Status set_mode(CliOptions& o, Mode m, const std::string& flag) {
-    if (o.mode != Mode::none && o.mode != m) return make_error("", flag + " cannot be combined with another mode");
+    if (o.mode == m) return make_error("", flag + " given twice");
+    if (o.mode != Mode::none) return make_error("", flag + " cannot be combined with another mode");
     o.mode = m;
     return ok_status();
+}
+
+const FlagInfo* find_flag(std::string_view name) {
+    for (const auto& f : all_flags())
+        if (name == f.name) return &f;
+    return nullptr;
+}
+
+// "--peer", "--tracker and --peer", "--make-torrent, --peer, --list and --scrape"
+std::string mode_list(unsigned modes) {
+    static constexpr Mode kOrder[] = {Mode::make_torrent, Mode::tracker, Mode::peer, Mode::list, Mode::scrape,
+                                      Mode::help, Mode::version};
+    std::vector<std::string> names;
+    for (Mode m : kOrder)
+        if (modes & mode_bit(m)) names.emplace_back(mode_flag(m));
+    std::string s;
+    for (std::size_t i = 0; i < names.size(); ++i) {
+        if (i > 0) s += i + 1 == names.size() ? " and " : ", ";
+        s += names[i];
+    }
+    return s;
 }
 
 } // namespace
@@ -94,102 +234,148 @@ Status set_mode(CliOptions& o, Mode m, const std::string& flag) {
 Result<CliOptions> parse_args(const std::vector<std::string>& args) {
     CliOptions o;
     bool tracker_server = false;
+    // Every flag given, in order of first appearance, with how often; the URL form of --tracker is counted as
+    // "--tracker URL" (its server form selects the mode and is not a flag of any mode).
+    std::vector<std::string> given;
+    std::map<std::string, int> count;
+    auto note = [&](const std::string& name) {
+        if (count[name]++ == 0) given.push_back(name);
+    };
     for (std::size_t i = 0; i < args.size(); ++i) {
         const std::string& a = args[i];
+        const FlagInfo* info = find_flag(a == "-h" ? "--help" : a);
+        if (!info) return make_error("", "unknown flag " + a + " (see p2pnode --help)");
+        const std::string name = info->name;
         bool has_next = i + 1 < args.size();
         auto value = [&](std::string& out) -> Status {
             if (!has_next) return make_error("", a + " needs a value");
             out = args[++i];
             return ok_status();
         };
+        // "--tracker URL" names a tracker; "--tracker" followed by a flag or nothing runs one.
+        bool tracker_url = name == "--tracker" && has_next && args[i + 1].rfind("-", 0) != 0;
+        if (tracker_url) note("--tracker URL");
+        else if (name != "--tracker") note(name);
+        if (!info->repeatable && count[name] > 1) return make_error("", name + " given twice");
+        if (name == "-v" && count["--log-level"]) return make_error("", "-v cannot be combined with --log-level");
+        if (name == "--log-level" && count["-v"]) return make_error("", "--log-level cannot be combined with -v");
         std::string v;
         Status st = ok_status();
-        if (a == "--help" || a == "-h") st = set_mode(o, Mode::help, a);
-        else if (a == "--version") st = set_mode(o, Mode::version, a);
-        else if (a == "--make-torrent") {
+        if (name == "--help") st = set_mode(o, Mode::help, a);
+        else if (name == "--version") st = set_mode(o, Mode::version, a);
+        else if (name == "--make-torrent") {
             if (!(st = value(o.make_path))) return st.error();
             st = set_mode(o, Mode::make_torrent, a);
-        } else if (a == "--tracker") {
-            // "--tracker URL" names a tracker; "--tracker" followed by a flag or nothing runs one.
-            if (has_next && args[i + 1].rfind("-", 0) != 0) o.tracker_urls.push_back(args[++i]);
+        } else if (name == "--tracker") {
+            if (tracker_url) {
+                const std::string& url = args[++i];
+                if (auto ok = check_tracker_url(url); !ok) return make_error("", "--tracker " + url + ": " + ok.error().what);
+                o.tracker_urls.push_back(url);
+            } else if (tracker_server) return make_error("", "--tracker given twice");
             else tracker_server = true;
-        } else if (a == "--piece-size") {
+        } else if (name == "--piece-size") {
             if (!(st = value(v))) return st.error();
             auto n = parse_size(v);
             if (!n) return make_error("", "--piece-size: " + n.error().what);
+            // The maker's rule (src/maker/torrent_maker.cpp), checked here so a bad size is a usage error.
+            if (*n < kMinPieceLength || *n > kMaxPieceLength || (*n & (*n - 1)) != 0)
+                return make_error("", "--piece-size " + v + " is not a power of two in 16K..64M");
             o.piece_size = *n;
-        } else if (a == "--private") o.is_private = true;
-        else if (a == "-o") st = value(o.output);
-        else if (a == "--bind") {
+        } else if (name == "--private") o.is_private = true;
+        else if (name == "-o") st = value(o.output);
+        else if (name == "--force") o.force = true;
+        else if (name == "--bind") {
             if (!(st = value(v))) return st.error();
             o.bind.push_back(v);
-        } else if (a == "--port") {
+        } else if (name == "--port") {
             if (!(st = value(v))) return st.error();
             auto n = parse_int(a, v, 0, 65535);
             if (!n) return n.error();
             o.port = static_cast<int>(*n);
-        } else if (a == "--state") st = value(o.state_file);
-        else if (a == "--interval") {
+        } else if (name == "--state") st = value(o.state_file);
+        else if (name == "--interval") {
             if (!(st = value(v))) return st.error();
             auto n = parse_int(a, v, 10, 86400);
             if (!n) return n.error();
             o.interval = static_cast<int>(*n);
-        } else if (a == "--trust-ip-field") o.trust_ip_field = true;
-        else if (a == "--max-swarms" || a == "--max-peers") {
+        } else if (name == "--trust-ip-field") o.trust_ip_field = true;
+        else if (name == "--max-swarms" || name == "--max-peers") {
             if (!(st = value(v))) return st.error();
             auto n = parse_int(a, v, 1, INT64_C(1) << 40);
             if (!n) return n.error();
-            (a == "--max-swarms" ? o.max_swarms : o.max_peers) = *n;
-        } else if (a == "--list") st = set_mode(o, Mode::list, a);
-        else if (a == "--scrape") {
+            (name == "--max-swarms" ? o.max_swarms : o.max_peers) = *n;
+        } else if (name == "--list") st = set_mode(o, Mode::list, a);
+        else if (name == "--scrape") {
             if (!(st = value(o.scrape_what))) return st.error();
             st = set_mode(o, Mode::scrape, a);
-        } else if (a == "--timeout") {
+        } else if (name == "--timeout") {
             if (!(st = value(v))) return st.error();
             char* end = nullptr;
             o.timeout_s = std::strtod(v.c_str(), &end);
-            if (end == v.c_str() || *end || o.timeout_s <= 0 || o.timeout_s > 86400)
+            if (end == v.c_str() || *end || !(o.timeout_s > 0) || o.timeout_s > 86400)
                 return make_error("", "--timeout needs a number of seconds, got '" + v + "'");
-        } else if (a == "--peer") st = set_mode(o, Mode::peer, a);
-        else if (a == "--share") st = value(o.share_dir);
-        else if (a == "--get") {
+        } else if (name == "--peer") st = set_mode(o, Mode::peer, a);
+        else if (name == "--share") st = value(o.share_dir);
+        else if (name == "--get") {
             if (!(st = value(v))) return st.error();
             o.gets.push_back(v);
-        } else if (a == "--into") st = value(o.into_dir);
-        else if (a == "--exit-when-done") o.exit_when_done = true;
-        else if (a == "--max-connections") {
+        } else if (name == "--into") st = value(o.into_dir);
+        else if (name == "--overwrite") o.overwrite = true;
+        else if (name == "--exit-when-done") o.exit_when_done = true;
+        else if (name == "--max-connections") {
             if (!(st = value(v))) return st.error();
             auto n = parse_int(a, v, 1, 100000);
             if (!n) return n.error();
             o.max_connections = *n;
-        } else if (a == "--max-upload-rate") {
+        } else if (name == "--max-upload-rate") {
             if (!(st = value(v))) return st.error();
             auto n = parse_size(v);
             if (!n || *n <= 0) return make_error("", "--max-upload-rate needs a positive size such as 2M, got '" + v + "'");
             o.max_upload_rate = *n;
-        } else if (a == "--max-memory") {
+        } else if (name == "--max-memory") {
             if (!(st = value(v))) return st.error();
             auto n = parse_size(v);
             if (!n || *n <= 0) return make_error("", "--max-memory needs a size such as 16M, got '" + v + "'");
             if (*n < 4 << 20) return make_error("", "--max-memory " + v + " is below the minimum of 4M");
             o.max_memory = *n;
-        } else if (a == "--quiet") o.quiet = true;
-        else if (a == "--no-console") o.no_console = true;
-        else return make_error("", "unknown flag " + a + " (see p2pnode --help)");
+        } else if (name == "--quiet") o.quiet = true;
+        else if (name == "--no-console") o.no_console = true;
+        else if (name == "--log-level") {
+            if (!(st = value(v))) return st.error();
+            o.log_level = parse_log_level(v);
+            if (!o.log_level) return make_error("", "--log-level " + v + ": use debug, info, warn or error");
+        } else if (name == "-v") o.log_level = LogLevel::debug;
+        else if (name == "--log-file") {
+            if (!(st = value(o.log_file))) return st.error();
+            if (o.log_file.empty()) return make_error("", "--log-file needs a file name");
+        }
         if (!st) return st.error();
     }
     if (tracker_server) {
         if (auto st = set_mode(o, Mode::tracker, "--tracker"); !st) return st.error();
     }
     if (o.mode == Mode::none) return make_error("", "nothing to do: give a mode such as --make-torrent, --tracker or --list (see --help)");
+
+    // No flag is silently dropped: each one must apply to the mode it was given with.
+    const unsigned mode = mode_bit(o.mode);
+    for (const auto& name : given) {
+        const bool url = name == "--tracker URL";
+        const FlagInfo* info = find_flag(url ? "--tracker" : name);
+        if (!(info->modes & mode)) return make_error("", name + " applies to " + mode_list(info->modes) + ", not " + mode_flag(o.mode));
+    }
     if (o.mode == Mode::peer && o.share_dir.empty() && o.gets.empty())
         return make_error("", "--peer needs --share DIR or --get FILE.torrent");
     if (o.mode == Mode::peer && o.bind.size() > 1) return make_error("", "--peer takes one --bind address");
-    if (o.max_memory && o.mode != Mode::peer && o.mode != Mode::tracker)
-        return make_error("", "--max-memory applies to --peer and --tracker");
-    if ((o.mode == Mode::list || o.mode == Mode::scrape) && o.tracker_urls.empty())
-        return make_error("", (o.mode == Mode::list ? std::string("--list") : std::string("--scrape")) +
-                                  " needs --tracker URL");
+    if (o.mode == Mode::peer && count["--timeout"] && !o.exit_when_done)
+        return make_error("", "--timeout applies to --peer only with --exit-when-done");
+    if (o.mode == Mode::list || o.mode == Mode::scrape) {
+        const std::string flag = mode_flag(o.mode);
+        if (o.tracker_urls.empty()) return make_error("", flag + " needs --tracker URL");
+        if (o.tracker_urls.size() > 1) return make_error("", flag + " asks one tracker: give --tracker URL once");
+        if (o.timeout_s == 0) o.timeout_s = kDefaultQueryTimeoutS;
+    }
+    if (o.mode == Mode::make_torrent && o.tracker_urls.empty())
+        return make_error("", "--make-torrent needs at least one --tracker URL");
     return o;
 }
 

@@ -1,24 +1,36 @@
 // Command-line parsing. One table (kFlags in args.cpp) is the single source of every flag: --help is printed
-// from it and a test checks that each flag in it appears in man/p2pnode.1.
+// from it, it says which modes each flag applies to and whether it may be repeated (parse_args refuses the rest,
+// so no flag is ever silently dropped), and a test checks that each flag in it appears in man/p2pnode.1.
 #pragma once
 #include <cstdint>
+#include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
+#include "base/log.hpp"
 #include "base/result.hpp"
 
 namespace p2p {
 
 enum class Mode { none, help, version, make_torrent, tracker, list, scrape, peer };
+constexpr unsigned mode_bit(Mode m) { return 1u << static_cast<unsigned>(m); }
+// "--make-torrent", "--tracker" (the server), "--peer", ...: how a mode is named in messages.
+const char* mode_flag(Mode m);
+
+// --list and --scrape without --timeout: give up on an unanswering tracker after this long instead of waiting
+// through BEP 15's whole retransmit schedule (15 * 2^n s, about two hours) with nothing printed.
+inline constexpr double kDefaultQueryTimeoutS = 10;
 
 struct CliOptions {
     Mode mode = Mode::none;
     // --make-torrent
     std::string make_path;
-    std::int64_t piece_size = 0;
+    std::int64_t piece_size = 0; // 0: the maker's default; else checked: power of two in 16K..64M
     bool is_private = false;
     std::string output;
-    // shared by several modes: tracker URLs to announce to / ask
+    bool force = false;          // replace an existing output file
+    // shared by several modes: tracker URLs to announce to / ask (syntax checked: udp, http or https)
     std::vector<std::string> tracker_urls;
     // --tracker (server)
     std::vector<std::string> bind;
@@ -29,7 +41,7 @@ struct CliOptions {
     std::int64_t max_swarms = 0, max_peers = 0;
     // --list / --scrape
     std::string scrape_what;
-    double timeout_s = 0;
+    double timeout_s = 0;        // --list/--scrape: kDefaultQueryTimeoutS unless given
     // --peer
     std::string share_dir;
     std::vector<std::string> gets;
@@ -37,24 +49,33 @@ struct CliOptions {
     bool exit_when_done = false;
     std::int64_t max_connections = 0;
     std::int64_t max_upload_rate = 0;
+    bool overwrite = false;      // a download may replace a file that does not belong to it
     // --peer and --tracker (server): memory budget in bytes, 0 = none (issue 7)
     std::int64_t max_memory = 0;
     // common
     bool quiet = false;
     bool no_console = false;
+    std::optional<LogLevel> log_level; // --log-level or -v; unset: info, or error with --quiet
+    std::string log_file;              // empty: stderr
 };
 
 struct FlagInfo {
     const char* name;  // "--port"
     const char* arg;   // "N", or nullptr for a switch
     const char* help;
+    unsigned modes;    // mode_bit()s of the modes it applies to (a mode flag: its own mode)
+    bool repeatable;   // may be given more than once (in every mode it applies to unless parse_args says so)
 };
 const std::vector<FlagInfo>& all_flags();
 
-// Parses argv (without argv[0]). Errors are one line, e.g. "unknown flag --foo" or "--port needs a value".
+// Parses argv (without argv[0]). Errors are one line, e.g. "unknown flag --foo", "--port needs a value",
+// "--share given twice" or "--piece-size applies to --make-torrent, not --peer".
 Result<CliOptions> parse_args(const std::vector<std::string>& args);
 std::string usage_text();
 // "16M", "256k", "1048576" -> bytes. Suffixes K/M/G (powers of 1024), case-insensitive.
 Result<std::int64_t> parse_size(const std::string& text);
+// Syntax of a tracker URL, no lookup: udp://HOST:PORT[/path], http://HOST[:PORT][/path] or https://...; HOST
+// non-empty (IPv6 literals in brackets), PORT 1..65535. The error says why, e.g. "missing port".
+Status check_tracker_url(std::string_view url);
 
 } // namespace p2p

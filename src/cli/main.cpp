@@ -4,6 +4,7 @@
 #include <string>
 #include <vector>
 
+#include "base/log.hpp"
 #include "cli/args.hpp"
 #include "cli/make_torrent_cmd.hpp"
 #include "crypto/random.hpp"
@@ -18,16 +19,29 @@ int main(int argc, char** argv) {
         std::fprintf(stderr, "p2pnode: %s\n", parsed.error().str().c_str());
         return 2;
     }
+    const CliOptions& o = *parsed;
+    switch (o.mode) {
+    case Mode::help: std::fputs(usage_text().c_str(), stdout); return 0;
+    case Mode::version: std::printf("p2pnode %s\n", P2PNODE_VERSION); return 0;
+    default: break;
+    }
+    // Logging is set up before anything starts, so a log file that cannot be opened stops us at once.
+    // --quiet: errors (and the modes' final summaries, which are not log lines) only, unless a level was given.
+    if (o.log_level) set_log_level(*o.log_level);
+    else if (o.quiet) set_log_level(LogLevel::error);
+    if (!o.log_file.empty()) {
+        if (auto st = set_log_file(o.log_file); !st) {
+            std::fprintf(stderr, "p2pnode: %s\n", st.error().str().c_str());
+            return 1;
+        }
+    }
     // A peer that hung up must not kill us: libuv writes sockets with write(2), so take EPIPE as an error value.
     std::signal(SIGPIPE, SIG_IGN);
     if (!crypto_init()) {
         std::fprintf(stderr, "p2pnode: libsodium failed to initialise\n");
         return 1;
     }
-    const CliOptions& o = *parsed;
     switch (o.mode) {
-    case Mode::help: std::fputs(usage_text().c_str(), stdout); return 0;
-    case Mode::version: std::printf("p2pnode %s\n", P2PNODE_VERSION); return 0;
     case Mode::make_torrent: return run_make_torrent(o);
     case Mode::tracker: {
         TrackerConfig tc;
@@ -40,6 +54,7 @@ int main(int argc, char** argv) {
         if (o.max_peers) tc.max_peers = static_cast<std::size_t>(o.max_peers);
         tc.max_memory = static_cast<std::uint64_t>(o.max_memory);
         tc.console = !o.no_console;
+        tc.quiet = o.quiet;
         return run_tracker(tc);
     }
     case Mode::peer: {
@@ -53,12 +68,14 @@ int main(int argc, char** argv) {
         pc.exit_when_done = o.exit_when_done;
         pc.timeout_s = o.timeout_s;
         pc.quiet = o.quiet;
+        pc.overwrite = o.overwrite;
         pc.console = !o.no_console;
         if (o.max_connections) pc.max_connections = static_cast<std::size_t>(o.max_connections);
         pc.max_upload_rate = static_cast<std::uint64_t>(o.max_upload_rate);
         pc.max_memory = static_cast<std::uint64_t>(o.max_memory);
         return run_peer(pc);
     }
+    // parse_args gives --list/--scrape exactly one tracker URL and a timeout (kDefaultQueryTimeoutS if none).
     case Mode::list: return run_list(CatalogCliConfig{o.tracker_urls.front(), o.timeout_s, ""});
     case Mode::scrape: return run_scrape(CatalogCliConfig{o.tracker_urls.front(), o.timeout_s, o.scrape_what});
     default: break;

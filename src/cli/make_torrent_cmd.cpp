@@ -1,21 +1,85 @@
 #include "cli/make_torrent_cmd.hpp"
 
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
 #include <cstdio>
+#include <cstring>
+#include <filesystem>
 #include <fstream>
 
 #include "base/bytes.hpp"
-#include "cli/progress.hpp"
+#include "base/log.hpp"
+#include "node/progress.hpp"
 #include "loop/loop.hpp"
 #include "maker/torrent_maker.hpp"
 
 namespace p2p {
 
+namespace {
+
+// The torrent's name as the maker derives it (src/maker/torrent_maker.cpp): the last component of the path.
+std::string torrent_name(const std::string& path) {
+    namespace fs = std::filesystem;
+    std::string name = fs::path(path).lexically_normal().filename().string();
+    if (name.empty()) name = fs::path(path).lexically_normal().parent_path().filename().string();
+    return name;
+}
+
+// Before any hashing (which can take minutes): the output must not exist (unless `force`), must not be a
+// folder, and its folder must exist and be writable. Also the temporary `tmp` next to it.
+Status check_output(const std::string& out, const std::string& tmp, bool force) {
+    struct stat st {};
+    if (::lstat(out.c_str(), &st) == 0) {
+        if (S_ISDIR(st.st_mode)) return make_error("", out + " is a folder");
+        if (!force) return make_error("", out + " exists (use --force to replace it)");
+    }
+    if (::lstat(tmp.c_str(), &st) == 0 && !force) return make_error("", tmp + " exists (use --force to replace it)");
+    std::string dir = std::filesystem::path(out).parent_path().string();
+    if (dir.empty()) dir = ".";
+    if (::stat(dir.c_str(), &st) != 0) return make_error("cannot write " + out, "folder " + dir + ": " + std::strerror(errno));
+    if (!S_ISDIR(st.st_mode)) return make_error("cannot write " + out, dir + " is not a folder");
+    if (::access(dir.c_str(), W_OK | X_OK) != 0)
+        return make_error("cannot write " + out, "folder " + dir + ": " + std::strerror(errno));
+    return ok_status();
+}
+
+// tmp -> out. Without `force`, never replaces a file that appeared at `out` while we were hashing.
+Status move_into_place(const std::string& tmp, const std::string& out, bool force) {
+    if (!force) {
+        if (::renameat2(AT_FDCWD, tmp.c_str(), AT_FDCWD, out.c_str(), RENAME_NOREPLACE) == 0) return ok_status();
+        if (errno == EEXIST) return make_error("", out + " exists (use --force to replace it)");
+        if (errno != EINVAL && errno != ENOSYS) return make_error("rename " + tmp, std::strerror(errno));
+        // A file system without RENAME_NOREPLACE: check, then rename (the window is the rename itself).
+        struct stat st {};
+        if (::lstat(out.c_str(), &st) == 0) return make_error("", out + " exists (use --force to replace it)");
+    }
+    if (std::rename(tmp.c_str(), out.c_str()) != 0) return make_error("rename " + tmp, std::strerror(errno));
+    return ok_status();
+}
+
+} // namespace
+
 int run_make_torrent(const CliOptions& opts) {
-    if (opts.tracker_urls.empty()) {
-        std::fprintf(stderr, "p2pnode: --make-torrent needs at least one --tracker URL\n");
-        return 2;
+    std::string out = opts.output;
+    if (out.empty()) {
+        std::string name = torrent_name(opts.make_path);
+        if (auto ok = check_path_component(name); !ok) {
+            std::fprintf(stderr, "p2pnode: make-torrent name: %s\n", ok.error().what.c_str());
+            return 1;
+        }
+        out = name + ".torrent";
+    }
+    // Write to a temporary name and rename, so an interrupted run never leaves a half .torrent.
+    const std::string tmp = out + ".part";
+    if (auto st = check_output(out, tmp, opts.force); !st) {
+        std::fprintf(stderr, "p2pnode: %s\n", st.error().str().c_str());
+        return 1;
     }
     Loop loop;
+    loop.on_hangup([] { (void)reopen_log(); }); // log rotation; a failure is reported in the old log
     MakeTorrentOptions mo{opts.make_path, opts.tracker_urls, opts.piece_size, opts.is_private};
     ProgressPrinter printer(!opts.quiet, stderr_is_terminal());
     std::string label = "hashing";
@@ -32,9 +96,6 @@ int run_make_torrent(const CliOptions& opts) {
             }
             const Metainfo& m = r->metainfo;
             printer.finish(ProgressInfo{label, m.total_length, m.total_length});
-            std::string out = opts.output.empty() ? m.name + ".torrent" : opts.output;
-            // Write to a temporary name and rename, so an interrupted run never leaves a half .torrent.
-            std::string tmp = out + ".part";
             {
                 std::ofstream f(tmp, std::ios::binary | std::ios::trunc);
                 f.write(r->torrent.data(), static_cast<std::streamsize>(r->torrent.size()));
@@ -45,8 +106,9 @@ int run_make_torrent(const CliOptions& opts) {
                     return;
                 }
             }
-            if (std::rename(tmp.c_str(), out.c_str()) != 0) {
-                std::perror(("p2pnode: rename " + tmp).c_str());
+            if (auto st = move_into_place(tmp, out, opts.force); !st) {
+                std::fprintf(stderr, "p2pnode: %s\n", st.error().str().c_str());
+                std::remove(tmp.c_str());
                 return;
             }
             Magnet mag{m.info_hash, m.name, opts.tracker_urls};

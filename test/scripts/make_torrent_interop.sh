@@ -45,7 +45,7 @@ PYEOF
 }
 
 for target in "$work/data/share" "$work/data/single.bin"; do
-  ours=$("$P2PNODE" --make-torrent "$target" --tracker udp://127.0.0.1:6969 --piece-size 256K -o "$work/ours.torrent" --quiet \
+  ours=$("$P2PNODE" --make-torrent "$target" --tracker udp://127.0.0.1:6969 --piece-size 256K -o "$work/ours.torrent" --force --quiet \
          | sed -n 's/^info hash: *//p')
   [ ${#ours} -eq 40 ] || fail "no info hash printed for $target"
   (cd "$work" && rm -f mk.torrent && mktorrent -l 18 -a udp://127.0.0.1:6969 -o mk.torrent "$target" >/dev/null 2>&1) || fail "mktorrent failed"
