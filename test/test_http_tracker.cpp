@@ -695,3 +695,38 @@ TEST_CASE("announcer: http:// trackers in BEP 12 tiers, fallback, stopped on shu
     REQUIRE(srv.requests.size() == 2);
     CHECK(srv.requests[1].find("&event=stopped&") != std::string::npos);
 }
+
+TEST_CASE("announcer: an http tracker's \"min interval\" floors the quick re-announces of a download without peers") {
+    Loop loop;
+    TestServer srv(loop.get());
+    // interval 2 s, min interval 1 s, no peers
+    srv.respond = [](const std::string&) { return http_ok("d8:intervali2e12:min intervali1e5:peers0:e"); };
+    TrackerClients clients(loop.get());
+    AnnouncerConfig cfg;
+    cfg.info_hash = wiki_hash();
+    cfg.peer_id = std::string(20, 'q');
+    cfg.port = 7000;
+    cfg.tiers = {{srv.url()}};
+    cfg.wants_peers = [] { return true; };
+    cfg.wanting_first_ms = 50; // would be 50 ms without the tracker's floor
+    cfg.recheck_ms = 20;
+    cfg.shortest_interval_ms = 0;
+    std::vector<std::uint64_t> at;
+    Announcer a(loop.get(), clients, cfg,
+                [&] {
+                    at.push_back(loop.now_ms());
+                    return AnnounceStats{0, 0, 1234};
+                },
+                [](const std::vector<PeerEndpoint>&) {});
+    a.start();
+    REQUIRE(test::run_until(loop, [&] { return at.size() >= 2 && srv.requests.size() >= 2; }, 3000));
+    CHECK(clients.get(srv.url()).http->min_interval_s() == 1);
+    CHECK_MESSAGE(at[1] - at[0] >= 1000, "gap " << at[1] - at[0]);
+    CHECK_MESSAGE(at[1] - at[0] < 1500, "gap " << at[1] - at[0]);
+    REQUIRE(srv.requests.size() >= 2);
+    CHECK(srv.requests[0].find("&event=started&") != std::string::npos);
+    CHECK(srv.requests[1].find("&event=") == std::string::npos); // a regular announce
+    bool stopped = false;
+    a.stop(2000, [&] { stopped = true; });
+    REQUIRE(run_until_flag(loop, stopped));
+}

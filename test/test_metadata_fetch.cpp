@@ -436,3 +436,110 @@ TEST_CASE("metadata fetch: from a seeding Session over loopback TCP") {
     seed.reset();
     run_until(loop, [] { return false; }, 50);
 }
+
+namespace {
+
+sockaddr_storage loopback_addr(std::uint16_t port) {
+    sockaddr_storage ss{};
+    auto* in = reinterpret_cast<sockaddr_in*>(&ss);
+    in->sin_family = AF_INET;
+    in->sin_port = htons(port);
+    in->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    return ss;
+}
+
+// Two sessions on 127.0.0.1: `seed` seeds a 3 MB file, `mine` has nothing yet (a magnet's metadata to fetch).
+struct SeedAndMine {
+    test::TempDir dir{"fetch-in"};
+    Loop loop;
+    std::optional<Metainfo> meta;
+    std::unique_ptr<Session> seed, mine;
+    Torrent* seeded = nullptr;
+    SeedAndMine() {
+        std::string content = test::pseudo_random(3'000'000, 11);
+        std::ofstream(dir.path / "seeded.bin", std::ios::binary)
+            .write(content.data(), static_cast<std::streamsize>(content.size()));
+        std::string hashes;
+        for (std::size_t off = 0; off < content.size(); off += 16384)
+            hashes += sha1(std::string_view(content).substr(off, 16384));
+        auto m = parse_info_dict(build_info_dict("seeded.bin", 16384, hashes,
+                                                 {TorrentFileInput{{}, static_cast<std::int64_t>(content.size())}},
+                                                 false, false));
+        REQUIRE(m);
+        meta = *m;
+        SessionConfig sc;
+        sc.listen_ip = "127.0.0.1";
+        sc.port = 0;
+        seed = std::make_unique<Session>(loop, sc);
+        mine = std::make_unique<Session>(loop, sc);
+        REQUIRE(seed->listen());
+        REQUIRE(mine->listen());
+        TorrentConfig tc;
+        tc.root_dir = dir.str();
+        seeded = seed->add_torrent(*meta, tc, true);
+        REQUIRE(run_until(loop, [&] { return seeded->status().phase == TorrentPhase::seeding; }, 5000));
+    }
+    // What PeerNode fills in for a magnet (node/peer_node.cpp, fetch_metadata).
+    MetadataFetchConfig fetch_config() const {
+        MetadataFetchConfig fc;
+        fc.info_hash = meta->info_hash;
+        fc.listen_port = mine->port();
+        fc.peer = mine->peer_config();
+        fc.connections = mine->connection_counter();
+        fc.incoming = mine->incoming_fetches();
+        fc.transport = mine->transport_limits();
+        return fc;
+    }
+    ~SeedAndMine() {
+        int down = 0;
+        seed->shutdown([&] { ++down; });
+        mine->shutdown([&] { ++down; });
+        run_until(loop, [&] { return down == 2; }, 5000);
+        seed.reset();
+        mine.reset();
+        run_until(loop, [] { return false; }, 50);
+    }
+};
+
+} // namespace
+
+TEST_CASE("metadata fetch: a seed that dials us first is handed to the fetch by the session (issue 14)") {
+    SeedAndMine s;
+    std::optional<Result<Metainfo>> got;
+    auto fetch = std::make_unique<MetadataFetch>(s.loop, s.fetch_config(), [&](Result<Metainfo> r) { got = std::move(r); });
+    CHECK(s.mine->incoming_fetches()->find(s.meta->info_hash) == fetch.get());
+    // We know no address; the seed learnt ours (from the tracker, say) and dials us.
+    s.seeded->add_candidates({loopback_addr(s.mine->port())});
+    REQUIRE_MESSAGE(run_until(s.loop, [&] { return got.has_value(); }, 10'000),
+                    "the seed's connection never reached the fetch");
+    REQUIRE(got->ok());
+    CHECK(got->value().info_bytes == s.meta->info_bytes);
+    CHECK(fetch->status().tried == 1);
+    // Where the torrent that follows can reach the seed: its address with the port of its BEP 10 "p".
+    REQUIRE(fetch->good_peers().size() == 1);
+    const auto* in = reinterpret_cast<const sockaddr_in*>(&fetch->good_peers()[0]);
+    CHECK(ntohs(in->sin_port) == s.seed->port());
+    // Finished: no longer registered, so later connections for the hash go to the torrent (or are refused).
+    CHECK(s.mine->incoming_fetches()->empty());
+    fetch.reset();
+    run_until(s.loop, [] { return false; }, 50);
+    CHECK(s.mine->connection_count() == 0); // the fetch's slot was given back
+}
+
+TEST_CASE("metadata fetch: a tracker that lists us to ourselves: both ends are dropped, the address barred") {
+    SeedAndMine s;
+    bool done = false;
+    auto fetch = std::make_unique<MetadataFetch>(s.loop, s.fetch_config(), [&](Result<Metainfo>) { done = true; });
+    fetch->add_candidates({loopback_addr(s.mine->port())});
+    // Our dial comes back to our own listener, is handed to this fetch, and each end sees our peer id.
+    REQUIRE(run_until(s.loop, [&] { return fetch->status().tried == 2 && fetch->status().peers == 0 &&
+                                           fetch->status().connecting == 0; }, 5000));
+    fetch->add_candidates({loopback_addr(s.mine->port())});
+    CHECK(fetch->status().connecting == 0);
+    CHECK(fetch->status().candidates == 0);
+    CHECK_FALSE(done);
+    run_until(s.loop, [] { return false; }, 50);
+    CHECK(s.mine->connection_count() == 0);
+    fetch.reset();
+    CHECK(s.mine->incoming_fetches()->empty()); // unregistered when destroyed unfinished
+}

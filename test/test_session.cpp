@@ -20,6 +20,8 @@
 #include "loop/timer.hpp"
 #include "proto/metainfo.hpp"
 #include "proto/wire.hpp"
+#include "proto/extension.hpp"
+#include "session/metadata_fetch.hpp"
 #include "session/session.hpp"
 #include "test_util.hpp"
 
@@ -84,13 +86,17 @@ struct Pair {
     Torrent* ta = nullptr;
     Torrent* tb = nullptr;
 
-    // Memory plans (--max-memory) of A and B; the defaults keep the defaults.
-    explicit Pair(const PeerMemoryPlan& plan_a = {}, const PeerMemoryPlan& plan_b = {}) {
+    // Memory plans (--max-memory) of A and B; the defaults keep the defaults. A nonzero handshake_timeout_ms
+    // shortens A's wait for the handshakes of incoming connections.
+    explicit Pair(const PeerMemoryPlan& plan_a = {}, const PeerMemoryPlan& plan_b = {},
+                  std::uint64_t handshake_timeout_ms = 0) {
         SessionConfig sc;
         sc.listen_ip = "127.0.0.1";
         sc.port = 0;
         sc.memory = plan_a;
+        if (handshake_timeout_ms) sc.peer.handshake_timeout_ms = handshake_timeout_ms;
         a = std::make_unique<Session>(loop, sc);
+        sc.peer.handshake_timeout_ms = SessionConfig{}.peer.handshake_timeout_ms;
         sc.memory = plan_b;
         b = std::make_unique<Session>(loop, sc);
         REQUIRE(a->listen());
@@ -302,4 +308,81 @@ TEST_CASE("session: the read cache the torrents use is the plan's, and stays wit
     CHECK(p.a->read_cache().max_bytes() == plan->read_cache);
     CHECK(p.a->read_cache().bytes() > 0);          // A served from it
     CHECK(p.a->read_cache().bytes() <= plan->read_cache);
+}
+
+// ---- magnets (issue 14): incoming connections for an info hash being fetched
+
+TEST_CASE("session: while a magnet is fetched, incoming connections go where their handshake's info hash says") {
+    Pair p({}, {}, 300);
+    const std::string fetched = sha1("some magnet's info dictionary");
+    MetadataFetchConfig fc;
+    fc.info_hash = fetched;
+    fc.peer = p.a->peer_config();
+    fc.connections = p.a->connection_counter();
+    fc.incoming = p.a->incoming_fetches();
+    bool fetch_done = false;
+    auto fetch = std::make_unique<MetadataFetch>(p.loop, fc, [&](Result<Metainfo>) { fetch_done = true; });
+
+    // 1. A handshake for the fetched hash: the fetch takes it and answers with its own handshake (BEP 10 bit on).
+    std::string hs;
+    wire::encode_handshake(hs, wire::Reserved{}.set_extensions(), fetched, "-XX0000-magnetseed01");
+    auto for_fetch = std::make_shared<RawState>();
+    RawClient::start(p.loop.get(), p.a->port(), hs, for_fetch);
+    // 2. Not BitTorrent at all: refused at once. 3. A handshake cut short: dropped after the handshake timeout.
+    // 4. A handshake for a hash nobody has: refused, as without a fetch.
+    auto garbage = std::make_shared<RawState>();
+    RawClient::start(p.loop.get(), p.a->port(), "GET /announce HTTP/1.1\r\n\r\n", garbage);
+    auto slow = std::make_shared<RawState>();
+    RawClient::start(p.loop.get(), p.a->port(), hs.substr(0, 30), slow);
+    std::string unknown;
+    wire::encode_handshake(unknown, wire::Reserved{}.set_extensions(), sha1("nobody"), "-XX0000-unknown00001");
+    auto nobody = std::make_shared<RawState>();
+    RawClient::start(p.loop.get(), p.a->port(), unknown, nobody);
+
+    REQUIRE(run_until(p.loop, [&] { return for_fetch->received.size() >= wire::kHandshakeSize; }, 5000));
+    CHECK(for_fetch->received.substr(28, 20) == fetched);
+    CHECK(for_fetch->received.substr(48, 20) == p.a->peer_id());
+    CHECK(fetch->status().peers == 1);
+    REQUIRE(run_until(p.loop, [&] { return garbage->peer_closed && nobody->peer_closed; }, 2000));
+    CHECK_FALSE(slow->peer_closed);
+    REQUIRE_MESSAGE(run_until(p.loop, [&] { return slow->peer_closed; }, 3000),
+                    "a connection that never finished its handshake was kept");
+    CHECK(for_fetch->client); // still open: the fetch keeps it
+
+    // 5. B's handshake names A's torrent: routed to it as ever; B downloads everything.
+    p.start_download();
+    REQUIRE_MESSAGE(run_until(p.loop, [&] { return p.tb->complete(); }, 20'000), "B did not complete within 20 s");
+    p.check_identical();
+    CHECK(p.ta->uploaded() > 0);
+    // B's connection ends once both are seeds; A still counts the fetch's, and nothing of the refused ones.
+    run_until(p.loop, [&] { return p.a->connection_count() == 1; }, 2000);
+    CHECK(p.a->connection_count() == 1);
+    CHECK_FALSE(fetch_done);
+    fetch->give_up(make_error("test", "done"));
+    run_until(p.loop, [] { return false; }, 50);
+    CHECK(p.a->connection_count() == 0);
+    REQUIRE(run_until(p.loop, [&] { return !for_fetch->client; }, 2000)); // closed with the fetch
+    fetch.reset();
+}
+
+TEST_CASE("session: without a fetch, a connection for an unknown info hash is refused as before") {
+    Pair p;
+    std::string hs;
+    const std::string hash = sha1("a magnet nobody fetches here");
+    wire::encode_handshake(hs, wire::Reserved{}.set_extensions(), hash, "-XX0000-magnetseed02");
+    auto st = std::make_shared<RawState>();
+    RawClient::start(p.loop.get(), p.a->port(), hs, st);
+    REQUIRE(run_until(p.loop, [&] { return st->peer_closed || st->failed; }, 5000));
+    CHECK(st->received.empty());
+    // And once a fetch of that hash has finished, the same.
+    MetadataFetchConfig fc;
+    fc.info_hash = hash;
+    fc.peer = p.a->peer_config();
+    fc.incoming = p.a->incoming_fetches();
+    auto fetch = std::make_unique<MetadataFetch>(p.loop, fc, [](Result<Metainfo>) {});
+    fetch->give_up(make_error("test", "over"));
+    auto again = std::make_shared<RawState>();
+    RawClient::start(p.loop.get(), p.a->port(), hs, again);
+    REQUIRE(run_until(p.loop, [&] { return again->peer_closed || again->failed; }, 5000));
+    CHECK(again->received.empty());
 }

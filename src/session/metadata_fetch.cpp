@@ -6,6 +6,7 @@
 #include "base/bytes.hpp"
 #include "base/log.hpp"
 #include "net/tcp_transport.hpp"
+#include "session/session.hpp" // ip_of
 
 namespace p2p {
 
@@ -16,6 +17,16 @@ constexpr std::uint64_t kExtHandshakeWaitMs = 15'000; // established, no usable 
 
 std::string key_of(const sockaddr_storage& ss) { return format_sockaddr(reinterpret_cast<const sockaddr*>(&ss)); }
 } // namespace
+
+MetadataFetch* IncomingFetches::find(const std::string& info_hash) const {
+    auto it = by_hash_.find(info_hash);
+    return it == by_hash_.end() ? nullptr : it->second;
+}
+
+void IncomingFetches::remove(const std::string& info_hash, const MetadataFetch* f) {
+    auto it = by_hash_.find(info_hash);
+    if (it != by_hash_.end() && it->second == f) by_hash_.erase(it);
+}
 
 struct MetadataFetch::Attempt {
     std::unique_ptr<TcpConnect> connect; // destroying it cancels the attempt
@@ -35,9 +46,11 @@ MetadataFetch::MetadataFetch(Loop& loop, MetadataFetchConfig cfg, Done done)
     if (cfg_.max_peers == 0) cfg_.max_peers = 1;
     if (cfg_.max_outstanding_per_peer == 0) cfg_.max_outstanding_per_peer = 1;
     if (cfg_.tick_ms) timer_.start(cfg_.tick_ms, cfg_.tick_ms, [this] { tick(); });
+    if (cfg_.incoming) cfg_.incoming->add(cfg_.info_hash, this);
 }
 
 MetadataFetch::~MetadataFetch() {
+    if (cfg_.incoming) cfg_.incoming->remove(cfg_.info_hash, this);
     finished_ = true;
     // Connections make no callbacks once destroyed; attempts are cancelled by destruction.
     attempts_.clear();
@@ -98,11 +111,12 @@ void MetadataFetch::connect_more() {
     }
 }
 
-void MetadataFetch::add_transport(std::unique_ptr<Transport> t) {
-    if (finished_ || peers_.size() >= cfg_.max_peers) return; // t closes as it is destroyed here
+std::unique_ptr<Transport> MetadataFetch::add_transport(std::unique_ptr<Transport> t) {
+    if (finished_ || peers_.size() >= cfg_.max_peers) return t;
     ConnectionSlot slot;
-    if (!slot.take(cfg_.connections)) return;
+    if (!slot.take(cfg_.connections)) return t;
     start_peer(std::move(t), nullptr, std::move(slot));
+    return nullptr;
 }
 
 void MetadataFetch::start_peer(std::unique_ptr<Transport> t, const sockaddr_storage* addr, ConnectionSlot slot) {
@@ -130,7 +144,7 @@ void MetadataFetch::drop(Peer& p, const std::string& why, bool bar) {
     if (bar) {
         if (barred_.size() < kMaxKnown) barred_.insert(p.address);
     } else {
-        known_.erase(p.address); // a later tracker answer may offer it again
+        known_.erase(p.has_addr ? key_of(p.addr) : p.address); // a later tracker answer may offer it again
     }
     reap(p);
 }
@@ -191,6 +205,7 @@ void MetadataFetch::give_up(const Error& why) { finish(why); }
 void MetadataFetch::finish(Result<Metainfo> r) {
     if (finished_) return;
     finished_ = true;
+    if (cfg_.incoming) cfg_.incoming->remove(cfg_.info_hash, this); // the torrent that follows takes them now
     timer_.stop();
     std::vector<Peer*> snapshot;
     for (auto& p : peers_) snapshot.push_back(p.get());
@@ -226,9 +241,15 @@ MetadataFetchStatus MetadataFetch::status() const {
 
 // ---------------------------------------------------------------- PeerOwner
 
-bool MetadataFetch::on_handshake(PeerConnection& conn, const wire::Handshake&) {
+bool MetadataFetch::on_handshake(PeerConnection& conn, const wire::Handshake& hs) {
     Peer& p = peer_of(conn);
     if (finished_) return false;
+    if (hs.peer_id == cfg_.peer.peer_id) {
+        // Trackers list us to ourselves (opentracker does); with incoming connections handed to us, both ends
+        // would be ours. Barred, so the next tracker answer does not bring it back.
+        drop(p, "connected to ourselves", true);
+        return false;
+    }
     if (!conn.supports_extensions()) {
         // Refusing closes the connection without on_closed: reap it here.
         drop(p, "no extension protocol (BEP 10)", false);
@@ -257,6 +278,7 @@ void MetadataFetch::on_extended(PeerConnection& conn, std::uint8_t ext_id, std::
         auto hs = ext::decode_ext_handshake(payload);
         if (!hs) return drop(p, "bad extension handshake: " + hs.error().str(), false);
         p.ut_metadata = hs->id_of(ext::kUtMetadata);
+        if (!p.has_addr && hs->listen_port) remember_listen_address(p, hs->listen_port);
         if (p.ut_metadata == 0) return drop(p, "no ut_metadata", false);
         // decode_ext_handshake reports an oversized size as absent; check again so the cap never depends on it.
         if (hs->metadata_size <= 0 || hs->metadata_size > ext::kMaxMetadataSize)
@@ -287,6 +309,20 @@ void MetadataFetch::on_extended(PeerConnection& conn, std::uint8_t ext_id, std::
         on_data(p, *m);
         return;
     }
+}
+
+// A peer that dialled us: its address with the port its BEP 10 handshake says it listens on ("p") is where the
+// torrent can reach it once the metadata is in (good_peers), and is no candidate of ours meanwhile.
+void MetadataFetch::remember_listen_address(Peer& p, std::uint16_t port) {
+    sockaddr_storage ss{};
+    const std::string ip = ip_of(p.address);
+    auto* v4 = reinterpret_cast<sockaddr_in*>(&ss);
+    auto* v6 = reinterpret_cast<sockaddr_in6*>(&ss);
+    if (uv_ip4_addr(ip.c_str(), port, v4) != 0 && uv_ip6_addr(ip.c_str(), port, v6) != 0) return;
+    p.addr = ss;
+    p.has_addr = true;
+    remember(key_of(ss));
+    if (p.established && good_peers_.size() < kMaxKnown) good_peers_.push_back(ss);
 }
 
 void MetadataFetch::on_closed(PeerConnection& conn, const Error& why) {

@@ -1,7 +1,10 @@
 // MetadataFetch: gets one torrent's info dictionary from peers by its info hash (BEP 9 ut_metadata over the BEP 10
 // extension protocol), for downloads started from a magnet link, a bare info hash or a catalog name.
 //
-// How: addresses come in through add_candidates() (trackers, later PEX). Up to max_peers of them are connected
+// How: addresses come in through add_candidates() (trackers, later PEX), and peers that dial us come in through
+// add_transport(): with cfg.incoming set the fetch registers its info hash there while it runs, and the Session
+// hands it accepted connections whose handshake names that hash (a seed that announced after us learns our
+// address from the tracker before we learn its: issue 14). Up to max_peers of them are connected
 // at once with metadata-only PeerConnections (no geometry: see PeerConnection::outgoing_without_metadata). After
 // the BitTorrent handshake we send our BEP 10 handshake (m = {ut_metadata: ext::kUtMetadataId}, p, v). A peer
 // whose handshake names ut_metadata and a metadata_size is asked for 16 KiB metadata pieces, at most
@@ -21,6 +24,8 @@
 // defer the destruction (Loop::defer). Connections are owned here; one that closes inside its own callback goes to
 // a graveyard emptied from a deferred task (the same pattern as Session::reap), never deleted in its callback.
 //
+// A peer whose handshake carries our own peer id (a tracker that lists us to ourselves) is dropped and barred.
+//
 // Bounds: max_peers connections plus max_peers connection attempts, each also counted in the session's connection
 // cap (cfg.connections); max_candidates addresses waiting;
 // kMaxKnown addresses remembered (tried or barred); max_outstanding_per_peer requests per peer; the metadata
@@ -31,6 +36,7 @@
 #include <cstdint>
 #include <deque>
 #include <functional>
+#include <map>
 #include <memory>
 #include <set>
 #include <string>
@@ -48,6 +54,24 @@
 namespace p2p {
 
 class TcpConnect;
+class MetadataFetch;
+
+// The info hashes being fetched, for the session's listener (Session::incoming_fetches): an incoming connection
+// whose handshake names one is handed to that fetch, since no Torrent exists yet to take it. Shared by the Session
+// and the fetches, so either may be destroyed first. A fetch is registered from its construction until it
+// finishes. Bounded by the fetches alive (the owner caps them); a second fetch of a hash is not registered.
+class IncomingFetches {
+public:
+    MetadataFetch* find(const std::string& info_hash) const;
+    bool empty() const { return by_hash_.empty(); }
+    std::size_t size() const { return by_hash_.size(); }
+
+private:
+    friend class MetadataFetch;
+    void add(const std::string& info_hash, MetadataFetch* f) { by_hash_.emplace(info_hash, f); }
+    void remove(const std::string& info_hash, const MetadataFetch* f);
+    std::map<std::string, MetadataFetch*> by_hash_;
+};
 
 struct MetadataFetchConfig {
     std::string info_hash;                    // raw 20 bytes
@@ -56,6 +80,8 @@ struct MetadataFetchConfig {
     std::size_t max_peers = 8;                // connections and connection attempts at once
     std::shared_ptr<ConnectionCount> connections; // the session's count: each attempt or connection takes a slot
                                                   // (null: max_peers alone bounds them)
+    std::shared_ptr<IncomingFetches> incoming; // the session's registry (Session::incoming_fetches): peers that
+                                               // dial us are handed over (null: only our own connections)
     TransportLimits transport;                // receive limits and memory accounting (the session's plan)
     std::size_t max_candidates = 500;         // addresses waiting to be tried
     std::size_t max_outstanding_per_peer = 3; // metadata pieces asked of one peer at a time
@@ -89,8 +115,10 @@ public:
     // Addresses to try. Deduplicated against what is waiting, connected or barred; bounded by max_candidates.
     void add_candidates(const std::vector<sockaddr_storage>& addrs);
     // Takes an already connected transport (an incoming connection, or a test's FakeTransport) and starts a
-    // metadata-only connection over it. Ignored (transport closed) when full or finished.
-    void add_transport(std::unique_ptr<Transport> t);
+    // metadata-only connection over it: our handshake goes out at once, the peer's may already be waiting in it.
+    // Returns nullptr when taken; the transport itself, untouched (not started), when refused: finished, at
+    // max_peers, or the session's connection cap is full. The caller disposes of it (outside its callbacks).
+    std::unique_ptr<Transport> add_transport(std::unique_ptr<Transport> t);
     // Timeouts, re-asks, keep-alives, more connections. Called by the internal timer every tick_ms.
     void tick();
     // Ends the fetch: done(error) unless done was already called.
@@ -140,6 +168,7 @@ private:
     std::uint64_t now() const { return cfg_.peer.clock(); }
     Peer& peer_of(PeerConnection& c) { return *static_cast<Peer*>(c.context()); }
     void remember(const std::string& key);
+    void remember_listen_address(Peer& p, std::uint16_t port);
 
     // PeerOwner
     bool on_handshake(PeerConnection& conn, const wire::Handshake& hs) override;

@@ -2,9 +2,12 @@
 
 #include <algorithm>
 
+#include "base/bytes.hpp"
 #include "base/log.hpp"
 #include "crypto/random.hpp"
 #include "proto/metainfo.hpp"
+#include "proto/wire.hpp"
+#include "session/metadata_fetch.hpp"
 
 namespace p2p {
 
@@ -90,6 +93,67 @@ private:
     Session& s_;
 };
 
+// An accepted connection whose owner is decided by the info hash of the peer's handshake (only while metadata
+// fetches are registered). It is the inner transport's user: it consumes nothing until the handshake's first 48
+// bytes (protocol string, reserved bytes, info hash) are in, asks the session to route it, and then, in the same
+// call, hands the very same bytes to the user the new owner started it with (a PeerConnection of the Router or of
+// a MetadataFetch). From then on it only forwards, both ways. Owned by the session while sniffing, then by that
+// PeerConnection (as its Transport); it uses the session only while sniffing.
+class Session::Sniffer final : public Transport, private TransportUser {
+public:
+    Sniffer(Session& s, std::unique_ptr<Transport> inner, std::string address, std::uint64_t since_ms)
+        : s_(s), inner_(std::move(inner)), address_(std::move(address)), since_ms_(since_ms) {}
+    void begin() { inner_->start(this); }
+    const std::string& address() const { return address_; }
+    std::uint64_t since_ms() const { return since_ms_; }
+
+    // Transport: the new owner's start() names the user; the inner transport runs already.
+    void start(TransportUser* user) override { user_ = user; }
+    void send(std::string bytes) override { inner_->send(std::move(bytes)); }
+    void send_piece(const unsigned char* header13, std::shared_ptr<const std::string> payload, std::size_t offset,
+                    std::size_t length) override {
+        inner_->send_piece(header13, std::move(payload), offset, length);
+    }
+    std::size_t queued_bytes() const override { return inner_->queued_bytes(); }
+    void cork() override { inner_->cork(); }
+    void uncork() override { inner_->uncork(); }
+    void close() override { inner_->close(); }
+    bool is_open() const override { return inner_->is_open(); }
+    void pause_reading() override { inner_->pause_reading(); }
+    void resume_reading() override { inner_->resume_reading(); }
+    std::string remote_address() const override { return inner_->remote_address(); }
+    void set_limits(const TransportLimits& l) override { inner_->set_limits(l); }
+
+private:
+    static constexpr std::size_t kPeek = 1 + 19 + 8 + wire::kHashSize; // BEP 3: pstrlen, pstr, reserved, info_hash
+
+    std::size_t on_data(std::string_view data) override {
+        if (user_) return user_->on_data(data); // may destroy us: nothing after it
+        static constexpr std::string_view kPrefix("\x13" "BitTorrent protocol", 20);
+        const bool handshake_so_far = kPrefix.substr(0, std::min(data.size(), kPrefix.size())) ==
+                                      data.substr(0, std::min(data.size(), kPrefix.size()));
+        if (handshake_so_far && data.size() < kPeek) return 0; // the rest of it is on its way
+        // Not a BitTorrent handshake (encryption, garbage): routed with no hash, the PeerConnection refuses it.
+        const std::string hash = handshake_so_far ? std::string(data.substr(28, wire::kHashSize)) : std::string();
+        s_.route_sniffed(this, hash); // starts us with a user, or closes us (then nothing more is delivered)
+        if (!user_) return 0;
+        return user_->on_data(data); // the same bytes, now to their owner; may destroy us
+    }
+    void on_drained() override {
+        if (user_) user_->on_drained();
+    }
+    void on_closed(const Error& why) override {
+        if (user_) return user_->on_closed(why);
+        s_.drop_sniffer(this, "closed before its handshake");
+    }
+
+    Session& s_;
+    std::unique_ptr<Transport> inner_;
+    TransportUser* user_ = nullptr;
+    std::string address_;
+    std::uint64_t since_ms_;
+};
+
 namespace {
 // Receive limits under a memory plan: reads of at most read_chunk, and room for the largest legal message
 // (connection.cpp max_message): a 16 KiB block (BEP 3), a BEP 10 message, or a bitfield of the largest torrent we
@@ -111,7 +175,8 @@ Session::Session(Loop& loop, SessionConfig cfg)
     : loop_(loop), cfg_(std::move(cfg)), budget_(std::make_shared<MemoryBudget>(cfg_.memory)),
       cache_(std::make_shared<ReadCache>(cfg_.memory.read_cache)),
       fds_(std::make_shared<FdCache>(loop.get(), cfg_.max_open_files)), transport_(transport_limits_for(cfg_.memory)),
-      router_(std::make_unique<Router>(*this)), tick_timer_(loop.get()), upload_timer_(loop.get()) {
+      router_(std::make_unique<Router>(*this)), fetches_(std::make_shared<IncomingFetches>()),
+      tick_timer_(loop.get()), upload_timer_(loop.get()) {
     transport_.budget = budget_;
     cfg_.max_connections = std::min(cfg_.max_connections, cfg_.memory.max_connections);
     cfg_.max_pending_incoming = std::min(cfg_.max_pending_incoming, cfg_.max_connections);
@@ -132,6 +197,8 @@ Session::Session(Loop& loop, SessionConfig cfg)
 
 Session::~Session() {
     // Destroy connections before torrents: links reference their torrent.
+    sniffing_.clear();
+    closed_transports_.clear();
     pending_.clear();
     graveyard_.clear();
     torrents_.clear();
@@ -152,26 +219,70 @@ std::size_t Session::count_ip(const std::string& ip) const {
             if (!l->dead && ip_of(l->address) == ip) ++n;
     for (const auto& l : pending_)
         if (ip_of(l->address) == ip) ++n;
+    for (const auto& sn : sniffing_)
+        if (ip_of(sn->address()) == ip) ++n;
     return n;
 }
 
 void Session::accept(std::unique_ptr<Transport> t) {
     std::string addr = t->remote_address();
-    if (!connections_->may_open() || pending_.size() >= cfg_.max_pending_incoming ||
+    if (!connections_->may_open() || pending_.size() + sniffing_.size() >= cfg_.max_pending_incoming ||
         (!is_loopback_ip(ip_of(addr)) && count_ip(ip_of(addr)) >= cfg_.max_per_ip)) {
         log_debug("session", "refusing connection from " + addr + ": connection limit");
         return; // the transport closes when destroyed here
     }
+    connections_->opened();
+    if (fetches_->empty()) return start_incoming(std::move(t), addr);
+    // A magnet is being fetched: the handshake's info hash decides who gets the connection.
+    auto sn = std::make_unique<Sniffer>(*this, std::move(t), addr, uv_now(loop_.get()));
+    Sniffer* raw = sn.get();
+    sniffing_.push_back(std::move(sn));
+    raw->begin();
+}
+
+// An incoming connection (counted in connections_ already) whose handshake the Router routes to its torrent.
+void Session::start_incoming(std::unique_ptr<Transport> t, const std::string& address) {
     auto link = std::make_unique<PeerLink>();
     link->token = next_token();
-    link->address = addr;
+    link->address = address;
     link->connected_at_ms = static_cast<std::int64_t>(uv_now(loop_.get()));
     link->conn = PeerConnection::incoming(*router_, std::move(t), cfg_.peer);
     link->conn->set_context(link.get());
     PeerConnection* c = link->conn.get();
     pending_.push_back(std::move(link));
-    connections_->opened();
     c->start();
+}
+
+// Runs inside the sniffer's on_data: it is moved to its new owner (or to the reaper), never destroyed here.
+void Session::route_sniffed(Sniffer* s, const std::string& info_hash) {
+    auto it = std::find_if(sniffing_.begin(), sniffing_.end(), [&](auto& p) { return p.get() == s; });
+    if (it == sniffing_.end()) return;
+    std::unique_ptr<Sniffer> owned = std::move(*it);
+    sniffing_.erase(it);
+    const std::string address = s->address();
+    MetadataFetch* fetch = info_hash.empty() || find(info_hash) ? nullptr : fetches_->find(info_hash);
+    if (!fetch) return start_incoming(std::move(owned), address);
+    log_debug("session", "incoming connection from " + address + " handed to the metadata fetch of " +
+                             to_hex(info_hash));
+    connections_->closed(); // the fetch counts it from here on, in the same cap (its ConnectionSlot)
+    if (std::unique_ptr<Transport> back = fetch->add_transport(std::move(owned))) {
+        log_debug("session", "the metadata fetch of " + to_hex(info_hash) + " is full; refusing " + address);
+        back->close();
+        closed_transports_.push_back(std::move(back));
+        schedule_reap();
+    }
+}
+
+void Session::drop_sniffer(Sniffer* s, const char* why) {
+    auto it = std::find_if(sniffing_.begin(), sniffing_.end(), [&](auto& p) { return p.get() == s; });
+    if (it == sniffing_.end()) return;
+    log_debug("session", "incoming connection from " + s->address() + ": " + why);
+    std::unique_ptr<Sniffer> owned = std::move(*it);
+    sniffing_.erase(it);
+    owned->close();
+    connections_->closed();
+    closed_transports_.push_back(std::move(owned)); // we may be inside its callback: destroyed by the reaper
+    schedule_reap();
 }
 
 std::unique_ptr<PeerConnection> Session::make_outgoing(std::unique_ptr<Transport> t, const std::string& info_hash,
@@ -235,6 +346,7 @@ void Session::schedule_reap() {
         if (alive.expired()) return;
         reap_scheduled_ = false;
         graveyard_.clear();
+        closed_transports_.clear();
     });
 }
 
@@ -245,6 +357,11 @@ void Session::tick() {
     std::vector<PeerConnection*> pending;
     for (auto& l : pending_) pending.push_back(l->conn.get());
     for (PeerConnection* c : pending) c->tick();
+    // A connection that has not shown its handshake's info hash in the handshake timeout goes, like a pending one.
+    std::vector<Sniffer*> slow;
+    for (auto& sn : sniffing_)
+        if (now - sn->since_ms() >= cfg_.peer.handshake_timeout_ms) slow.push_back(sn.get());
+    for (Sniffer* sn : slow) drop_sniffer(sn, "no handshake in time");
     for (Torrent* t : torrents()) t->tick(now);
     // A file nobody asked for in a minute gives its descriptor back: an idle seeder of many files holds none, and
     // a file deleted or replaced behind our back is not kept alive by us.

@@ -2,6 +2,11 @@
 // router that forwards connection events to the right torrent, global connection limits, a one-second tick,
 // and the reaper that destroys closed links after the callback that closed them has returned.
 //
+// Magnets (issue 14): while a MetadataFetch is registered in incoming_fetches(), accepted connections first wait
+// for the start of the peer's handshake (a Sniffer, bounded like the pending handshakes and timed out like them);
+// one that names an info hash being fetched, and no torrent, is handed to that fetch, the rest go the usual way.
+// Without that, a seed that learnt our address from the tracker first could never give a magnet its metadata.
+//
 // Memory (issue 7): the session owns the MemoryBudget of SessionConfig::memory and hands it on: one read cache
 // shared by all torrents (StorageLimits::shared_cache), the write pool (pieces being assembled and queued for the
 // disk: torrents request no new pieces while it is exhausted), the send pool (counted by every transport:
@@ -27,6 +32,8 @@
 #include "storage/fd_cache.hpp"
 
 namespace p2p {
+
+class IncomingFetches; // session/metadata_fetch.hpp
 
 struct SessionConfig {
     std::string listen_ip = "0.0.0.0";
@@ -71,6 +78,11 @@ public:
     std::size_t connection_count() const { return connections_->open(); }
     // The count under max_connections, for connections the session does not own (a magnet's metadata fetch).
     const std::shared_ptr<ConnectionCount>& connection_counter() const { return connections_; }
+    // The one bound on descriptors of files (every torrent's, resume files, a shared item being hashed).
+    const std::shared_ptr<FdCache>& file_descriptors() const { return fds_; }
+    // Where metadata fetches register to be handed incoming connections for their info hash
+    // (MetadataFetchConfig::incoming).
+    const std::shared_ptr<IncomingFetches>& incoming_fetches() const { return fetches_; }
     // Creates a connection whose events go through the router.
     std::unique_ptr<PeerConnection> make_outgoing(std::unique_ptr<Transport> t, const std::string& info_hash,
                                                   const TorrentGeometry& g, PeerLink* link);
@@ -92,7 +104,11 @@ public:
 
 private:
     class Router;
+    class Sniffer;
     void accept(std::unique_ptr<Transport> t);
+    void start_incoming(std::unique_ptr<Transport> t, const std::string& address);
+    void route_sniffed(Sniffer* s, const std::string& info_hash); // info_hash empty: not a BitTorrent handshake
+    void drop_sniffer(Sniffer* s, const char* why);
     void tick();
     void schedule_reap();
 
@@ -109,6 +125,10 @@ private:
     std::unique_ptr<Router> router_;
     std::unique_ptr<TcpListener> listener_;
     std::map<std::string, std::unique_ptr<Torrent>> torrents_;
+    std::shared_ptr<IncomingFetches> fetches_;        // registered metadata fetches (shared with them)
+    std::vector<std::unique_ptr<Sniffer>> sniffing_;  // incoming, info hash not read yet; with pending_ at most
+                                                      // max_pending_incoming
+    std::vector<std::unique_ptr<Transport>> closed_transports_; // sniffed and refused, destroyed by the reaper
     std::vector<std::unique_ptr<PeerLink>> pending_;   // incoming, handshake not yet routed
     std::vector<std::unique_ptr<PeerLink>> graveyard_; // closed links waiting to be destroyed
     bool reap_scheduled_ = false;

@@ -74,8 +74,10 @@ void HttpTrackerClient::announce(const AnnounceParams& p, Callback<AnnounceResul
             log_debug("announce", where() + ": ignored " + std::to_string(decoded->dropped) + " peer entries");
         AnnounceResult out;
         out.interval = decoded->interval;
-        // BEP 3 "min interval": never announce more often than the tracker allows.
-        if (decoded->min_interval && *decoded->min_interval > out.interval) out.interval = *decoded->min_interval;
+        // BEP 3 "min interval": never announce more often than the tracker allows; kept for the Announcer's
+        // quicker re-announces too (min_interval_s()).
+        min_interval_s_ = decoded->min_interval.value_or(0);
+        if (min_interval_s_ > out.interval) out.interval = min_interval_s_;
         out.seeders = decoded->complete;
         out.leechers = decoded->incomplete;
         out.peers = to_endpoints(decoded->peers);

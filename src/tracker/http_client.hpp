@@ -12,6 +12,7 @@
 #pragma once
 #include <uv.h>
 
+#include <cstdint>
 #include <functional>
 #include <memory>
 #include <string>
@@ -40,6 +41,9 @@ public:
 
     const std::string& url() const { return url_; }
     std::size_t pending() const { return ops_.size(); }
+    // The "min interval" of the tracker's last successful answer, in seconds (0: it gave none). The Announcer's
+    // quick re-announces of a download without peers never come sooner (announcer.hpp, AnnounceBackoff).
+    std::uint32_t min_interval_s() const { return min_interval_s_; }
 
 private:
     struct Op {
@@ -54,6 +58,7 @@ private:
     HttpGetOptions opt_;
     Result<http_tracker::Url> parsed_;
     std::vector<std::unique_ptr<Op>> ops_; // bounded by kMaxPending
+    std::uint32_t min_interval_s_ = 0;
 };
 
 

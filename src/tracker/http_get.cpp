@@ -1,4 +1,5 @@
 #include "tracker/http_get.hpp"
+#include "loop/fence.hpp"
 
 #include <http_parser.h>
 #include <strings.h>
@@ -146,7 +147,9 @@ void HttpGet::start(const std::string& url) {
             delete rr;
             if (owner) {
                 owner->resolver_ = nullptr;
-                owner->on_resolved(status, res); // may destroy owner (through done); nothing touched after
+                // may destroy owner (through done); nothing touched after. A throw is logged; the request's own
+                // timeout then ends it.
+                fence("http resolve", [&] { owner->on_resolved(status, res); });
             }
             uv_freeaddrinfo(res);
         },
@@ -190,7 +193,7 @@ void HttpGet::connect_next() {
         conn_ = c;
         rc = uv_tcp_connect(&c->connect_req, &c->tcp, addr, [](uv_connect_t* req, int st) {
             auto* cc = static_cast<Conn*>(req->data);
-            if (cc->owner) cc->owner->on_connected(cc, st);
+            if (cc->owner) fence("http connect", [&] { cc->owner->on_connected(cc, st); });
         });
         if (rc == 0) return;
         last_connect_error_ = uv_strerror(rc);
@@ -214,7 +217,7 @@ void HttpGet::on_connected(Conn* c, int status) {
     uv_buf_t b = uv_buf_init(c->request.data(), static_cast<unsigned>(c->request.size()));
     int rc = uv_write(&c->write_req, reinterpret_cast<uv_stream_t*>(&c->tcp), &b, 1, [](uv_write_t* req, int st) {
         auto* cc = static_cast<Conn*>(req->data);
-        if (cc->owner && st < 0) cc->owner->on_read(cc, st, nullptr);
+        if (cc->owner && st < 0) fence("http write", [&] { cc->owner->on_read(cc, st, nullptr); });
     });
     if (rc == 0)
         rc = uv_read_start(
@@ -225,7 +228,7 @@ void HttpGet::on_connected(Conn* c, int status) {
             },
             [](uv_stream_t* s, ssize_t n, const uv_buf_t* b) {
                 auto* cc = static_cast<Conn*>(s->data);
-                if (cc->owner && n != 0) cc->owner->on_read(cc, n, b->base);
+                if (cc->owner && n != 0) fence("http read", [&] { cc->owner->on_read(cc, n, b->base); });
             });
     if (rc != 0) finish(make_error("send to " + url_.host_header(), uv_strerror(rc)));
 }
@@ -279,7 +282,7 @@ void HttpGet::finish(Result<HttpResponse> r) {
         resolver_ = nullptr;
     }
     drop_conn();
-    d(std::move(r)); // last: the callback may destroy this HttpGet
+    fence("http reply", [&] { d(std::move(r)); }); // last: the callback may destroy this HttpGet
 }
 
 } // namespace p2p
