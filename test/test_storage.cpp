@@ -20,115 +20,14 @@
 #include "storage/read_cache.hpp"
 #include "storage/resume.hpp"
 #include "storage/storage.hpp"
+#include "storage_fixture.hpp"
 #include "test_util.hpp"
 
 namespace fs = std::filesystem;
 using namespace p2p;
+using namespace storage_test;
 
 namespace {
-
-struct TestLoop {
-    uv_loop_t loop;
-    TestLoop() { uv_loop_init(&loop); }
-    ~TestLoop() {
-        uv_run(&loop, UV_RUN_DEFAULT);
-        CHECK(uv_loop_close(&loop) == 0);
-    }
-    uv_loop_t* get() { return &loop; }
-    void run() { uv_run(&loop, UV_RUN_DEFAULT); }
-};
-
-struct FileSpec {
-    std::vector<std::string> path;
-    std::int64_t length;
-};
-
-Metainfo make_meta(const std::string& name, const std::vector<FileSpec>& files, std::int64_t piece_length,
-                   const std::string& content, bool multi = true) {
-    Metainfo m;
-    m.name = name;
-    m.piece_length = piece_length;
-    m.multi_file = multi;
-    std::int64_t off = 0;
-    for (const auto& f : files) {
-        m.files.push_back(FileEntry{multi ? f.path : std::vector<std::string>{name}, f.length, off});
-        off += f.length;
-    }
-    m.total_length = off;
-    REQUIRE(std::int64_t(content.size()) == off);
-    for (std::int64_t p = 0; p < off; p += piece_length)
-        m.piece_hashes += sha1(std::string_view(content).substr(std::size_t(p), std::size_t(piece_length)));
-    m.info_hash = sha1(name + "-info");
-    return m;
-}
-
-std::string piece_of(const Metainfo& m, const std::string& content, std::uint32_t i) {
-    return content.substr(std::size_t(i) * std::size_t(m.piece_length), std::size_t(piece_bytes(m, i)));
-}
-
-std::string slurp(const fs::path& p) {
-    std::ifstream in(p, std::ios::binary);
-    return std::string(std::istreambuf_iterator<char>(in), {});
-}
-
-void spit(const fs::path& p, const std::string& data) {
-    fs::create_directories(p.parent_path());
-    std::ofstream out(p, std::ios::binary | std::ios::trunc);
-    out << data;
-}
-
-// Writes the torrent's content into place the way another client would have left it.
-void lay_out(const Metainfo& m, const fs::path& root, const std::string& content) {
-    for (std::size_t i = 0; i < m.files.size(); ++i) {
-        fs::path p = root / m.name;
-        if (m.multi_file)
-            for (const auto& c : m.files[i].path) p /= c;
-        spit(p, content.substr(std::size_t(m.files[i].offset), std::size_t(m.files[i].length)));
-    }
-}
-
-Status open_sync(TestLoop& loop, Storage& st) {
-    std::optional<Status> got;
-    st.open([&](Status s) { got = std::move(s); });
-    loop.run();
-    REQUIRE(got.has_value());
-    return *got;
-}
-
-Status write_sync(TestLoop& loop, Storage& st, std::uint32_t i, std::string data) {
-    std::optional<Status> got;
-    st.write_piece(i, std::make_shared<const std::string>(std::move(data)), [&](Status s) { got = std::move(s); });
-    loop.run();
-    REQUIRE(got.has_value());
-    return *got;
-}
-
-Result<std::shared_ptr<const std::string>> read_sync(TestLoop& loop, Storage& st, std::uint32_t i) {
-    std::optional<Result<std::shared_ptr<const std::string>>> got;
-    st.read_piece(i, [&](Result<std::shared_ptr<const std::string>> r) { got = std::move(r); });
-    loop.run();
-    REQUIRE(got.has_value());
-    return *got;
-}
-
-struct VerifyOutcome {
-    std::set<std::uint32_t> good, bad;
-    std::size_t reports = 0;
-    std::optional<Status> done;
-};
-
-VerifyOutcome verify_sync(TestLoop& loop, Storage& st) {
-    VerifyOutcome v;
-    st.verify_existing(
-        [&](std::uint32_t i, bool ok) {
-            ++v.reports;
-            (ok ? v.good : v.bad).insert(i);
-        },
-        [&](Status s) { v.done = std::move(s); });
-    loop.run();
-    REQUIRE(v.done.has_value());
-    return v;
-}
 
 std::size_t count_fds() {
     std::size_t n = 0;
@@ -517,7 +416,7 @@ TEST_CASE("storage fd cache shared by many torrents: one bound over their files 
     uv_unref(reinterpret_cast<uv_handle_t*>(&probe));
     // All at once: opens, every piece written, then every resume record saved and loaded back.
     std::size_t ok = 0;
-    for (auto& s : st) s->open([&](Status r) { ok += r.ok(); });
+    for (auto& s : st) s->open(OpenMode::download, [&](Status r) { ok += r.ok(); });
     loop.run();
     REQUIRE(ok == 12);
     for (std::size_t t = 0; t < st.size(); ++t)
@@ -853,7 +752,7 @@ int enospc_child(const std::string& dir) {
         Metainfo m = make_meta("nospace.bin", {{{}, 16 * plen}}, plen, content, false);
         Storage st(&loop, m, dir);
         std::optional<Status> opened;
-        st.open([&](Status s) { opened = std::move(s); });
+        st.open(OpenMode::download, [&](Status s) { opened = std::move(s); });
         uv_run(&loop, UV_RUN_DEFAULT);
         if (!opened || !*opened) rc = 10; // sparse: creating a 1 MiB hole fits
         std::vector<Status> results;

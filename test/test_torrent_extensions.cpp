@@ -116,6 +116,7 @@ struct Fixture {
         SessionConfig sc;
         sc.listen_ip = "127.0.0.1";
         sc.port = 0;
+        sc.peer.client = "p2pnode 9.8.7"; // the node passes its version in; the session knows no version
         session = std::make_unique<Session>(loop, sc);
         REQUIRE(session->listen());
         TorrentConfig tc;
@@ -216,7 +217,7 @@ TEST_CASE("extensions: our BEP 10 handshake follows the bitfield and describes u
     CHECK(hs->id_of(ext::kUtMetadata) == ext::kUtMetadataId);
     CHECK(hs->id_of(ext::kUtPex) == ext::kUtPexId);
     CHECK(hs->listen_port == f.session->port());
-    CHECK(hs->client.rfind("p2pnode ", 0) == 0);
+    CHECK(hs->client == "p2pnode 9.8.7");
     CHECK(hs->metadata_size == std::int64_t(f.meta.info_bytes.size()));
     CHECK(hs->reqq == PeerConfig{}.max_incoming_requests);
     CHECK(hs->yourip == std::string("\xc6\x33\x64\x07", 4)); // 198.51.100.7

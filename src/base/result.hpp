@@ -1,19 +1,35 @@
 // Errors as values. Every fallible operation returns Result<T>: either a value or an Error that names the
 // operation that failed and why. No exceptions cross module boundaries (and never a C callback).
 #pragma once
+#include <cstdint>
 #include <string>
 #include <utility>
 #include <variant>
 
 namespace p2p {
 
+// What kind of failure an Error is, for code that acts on it (compare codes, never the human text).
+enum class Errc : std::uint8_t {
+    unspecified = 0,
+    bad_input,       // malformed bytes or arguments
+    bad_name,        // a catalog name that is not 1..255 bytes of UTF-8 without '/' or control characters
+    io,              // an operating-system call failed
+    changed_on_disk, // a file's size or modification time moved since its pieces were hashed
+    refused,         // a path-safety or policy refusal (a symlink in the download folder, a foreign file)
+    timeout,
+    unsupported,
+};
+
 struct Error {
     std::string op;   // the operation that failed, e.g. "bencode.decode", "open /x/y"
     std::string what; // human-readable reason, e.g. "leading zero in integer at byte 4"
+    Errc code = Errc::unspecified;
     std::string str() const { return op.empty() ? what : op + ": " + what; }
 };
 
-inline Error make_error(std::string op, std::string what) { return Error{std::move(op), std::move(what)}; }
+inline Error make_error(std::string op, std::string what, Errc code = Errc::unspecified) {
+    return Error{std::move(op), std::move(what), code};
+}
 
 template <class T>
 class [[nodiscard]] Result {

@@ -14,6 +14,7 @@
 #include <utility>
 
 #include "base/result.hpp"
+#include "loop/fence.hpp"
 
 namespace p2p::fsr {
 
@@ -27,7 +28,7 @@ struct Req {
 inline void on_done(uv_fs_t* r) {
     auto* self = static_cast<Req*>(r->data);
     Done d = std::move(self->done);
-    d(r);
+    fence("fs request", [&] { d(r); }); // the request is freed either way
     uv_fs_req_cleanup(r);
     delete self;
 }
@@ -60,6 +61,7 @@ namespace p2p::fsr {
 // missing file (UV_ENOENT) or a short file (kShortRead) from a real I/O failure.
 inline constexpr int kShortRead = -100000; // not a libuv code: the file ended before the range did
 inline constexpr int kRefused = -100001;   // path safety refusal (symlink, bad component, not a directory)
+inline constexpr int kChanged = -100002;   // a sealed file's size or mtime moved (storage.hpp, "Sealed files")
 struct IoStatus {
     int code = 0;
     Error err;

@@ -1,14 +1,35 @@
 #include "maker/torrent_maker.hpp"
 
+#include <sys/stat.h>
+
 #include <algorithm>
+#include <cerrno>
+#include <cstring>
 #include <filesystem>
 #include <system_error>
 
+#include "base/utf8.hpp"
 #include "crypto/sha.hpp"
+#include "loop/fence.hpp"
 
 namespace p2p {
 
 namespace fs = std::filesystem;
+
+std::string torrent_safe_name(std::string_view disk_name) {
+    std::string s = utf8_sanitize(disk_name);
+    for (char& c : s)
+        if (c == '\\') c = '_';
+    return s;
+}
+
+namespace {
+Result<FileStamp> lstat_stamp(const std::string& path) {
+    struct stat st {};
+    if (::lstat(path.c_str(), &st) != 0) return make_error("stat " + path, std::strerror(errno));
+    return stamp_of(st);
+}
+} // namespace
 
 Result<std::vector<SourceFile>> list_source_files(const std::string& path, bool& is_folder) {
     std::error_code ec;
@@ -17,9 +38,9 @@ Result<std::vector<SourceFile>> list_source_files(const std::string& path, bool&
     std::vector<SourceFile> out;
     if (fs::is_regular_file(st)) {
         is_folder = false;
-        auto size = fs::file_size(path, ec);
-        if (ec) return make_error("stat " + path, ec.message());
-        out.push_back(SourceFile{path, {}, static_cast<std::int64_t>(size)});
+        auto stamp = lstat_stamp(path);
+        if (!stamp) return stamp.error();
+        out.push_back(SourceFile{path, {}, stamp->size, *stamp});
         return out;
     }
     if (!fs::is_directory(st)) return make_error("make-torrent " + path, "not a regular file or folder");
@@ -37,12 +58,14 @@ Result<std::vector<SourceFile>> list_source_files(const std::string& path, bool&
         SourceFile f;
         f.disk_path = e.path().string();
         for (const auto& c : fs::relative(e.path(), path, ec)) {
-            std::string comp = c.string();
+            std::string comp = torrent_safe_name(c.string());
             if (auto ok = check_path_component(comp); !ok) return make_error("make-torrent " + f.disk_path, ok.error().what);
             f.path.push_back(comp);
         }
-        f.length = static_cast<std::int64_t>(e.file_size(ec));
-        if (ec) return make_error("stat " + f.disk_path, ec.message());
+        auto stamp = lstat_stamp(f.disk_path);
+        if (!stamp) return stamp.error();
+        f.stamp = *stamp;
+        f.length = stamp->size;
         out.push_back(std::move(f));
     }
     if (out.empty()) return make_error("make-torrent " + path, "folder has no files");
@@ -52,6 +75,10 @@ Result<std::vector<SourceFile>> list_source_files(const std::string& path, bool&
         return s;
     };
     std::sort(out.begin(), out.end(), [&](const SourceFile& a, const SourceFile& b) { return joined(a) < joined(b); });
+    for (std::size_t i = 1; i < out.size(); ++i)
+        if (joined(out[i - 1]) == joined(out[i]))
+            return make_error("make-torrent " + out[i].disk_path, "its name is the same as " + out[i - 1].disk_path +
+                                                                      "'s once made UTF-8 (" + joined(out[i]) + ")");
     return out;
 }
 
@@ -89,6 +116,20 @@ struct TorrentMaker::Job : std::enable_shared_from_this<Job> {
         std::shared_ptr<Job> job;
     };
 
+    // The open file still has the size and mtime it was listed with; otherwise the job fails. A synchronous
+    // fstat on an open descriptor reads the inode already in memory: no disk wait on the loop.
+    bool still_as_listed() {
+        const SourceFile& f = files[file_index];
+        uv_fs_t r;
+        const int rc = uv_fs_fstat(nullptr, &r, fd, nullptr);
+        const FileStamp now = rc == 0 ? stamp_of(r.statbuf) : FileStamp{};
+        uv_fs_req_cleanup(&r);
+        if (rc == 0 && now == f.stamp) return true;
+        fail(make_error(f.disk_path, "changed while it was being hashed; hashing it again once it settles",
+                        Errc::changed_on_disk));
+        return false;
+    }
+
     // Closing a read-only fd is cheap; a synchronous close (loop == nullptr form) is fine here.
     void close_fd() {
         if (fd < 0) return;
@@ -101,6 +142,17 @@ struct TorrentMaker::Job : std::enable_shared_from_this<Job> {
     void fail(Error e) {
         close_fd();
         if (!cancelled) { cancelled = true; done(std::move(e)); }
+    }
+
+    // Runs one step from a libuv callback (no exception crosses it: loop/fence.hpp); a step that throws fails
+    // the job, whose callback is fenced in turn.
+    template <class F>
+    void step(const char* where, F&& f) {
+        if (fence(where, f)) return;
+        close_fd();
+        if (cancelled) return;
+        cancelled = true;
+        fence("make-torrent done", [&] { done(make_error("make-torrent " + opts.path, "internal error (see the log)")); });
     }
 
     void begin() {
@@ -134,10 +186,13 @@ struct TorrentMaker::Job : std::enable_shared_from_this<Job> {
                 if (result >= 0) { uv_fs_t c; uv_fs_close(nullptr, &c, result, nullptr); uv_fs_req_cleanup(&c); }
                 return;
             }
-            if (result < 0) return job->fail(make_error("open " + job->files[job->file_index].disk_path, uv_strerror(result)));
-            job->fd = result;
-            job->file_pos = 0;
-            job->read_next();
+            job->step("make-torrent open", [&] {
+                if (result < 0) return job->fail(make_error("open " + job->files[job->file_index].disk_path, uv_strerror(result)));
+                job->fd = result;
+                job->file_pos = 0;
+                if (!job->still_as_listed()) return;
+                job->read_next();
+            });
         });
     }
 
@@ -153,7 +208,7 @@ struct TorrentMaker::Job : std::enable_shared_from_this<Job> {
             uv_fs_req_cleanup(req);
             delete r;
             if (job->cancelled) return job->close_fd();
-            job->on_read(n);
+            job->step("make-torrent read", [&] { job->on_read(n); });
         });
     }
 
@@ -164,7 +219,10 @@ struct TorrentMaker::Job : std::enable_shared_from_this<Job> {
         int ready = reading;
         file_pos += n;
         bool file_done = file_pos >= f.length;
-        if (file_done) close_fd();
+        if (file_done) {
+            if (!still_as_listed()) return; // changed while we read it: these hashes are worthless
+            close_fd();
+        }
         // Start the next read before hashing this chunk so disk and SHA-1 overlap.
         reading ^= 1;
         auto keep = shared_from_this();
@@ -199,6 +257,7 @@ struct TorrentMaker::Job : std::enable_shared_from_this<Job> {
         for (const auto& f : files) inputs.push_back(TorrentFileInput{f.path, f.length});
         std::string name = fs::path(opts.path).lexically_normal().filename().string();
         if (name.empty()) name = fs::path(opts.path).lexically_normal().parent_path().filename().string();
+        name = torrent_safe_name(name);
         if (auto ok = check_path_component(name); !ok) return fail(make_error("make-torrent name", ok.error().what));
         std::string info = build_info_dict(name, opts.piece_length, hashes, inputs, is_folder, opts.is_private);
         MadeTorrent made;
@@ -206,6 +265,7 @@ struct TorrentMaker::Job : std::enable_shared_from_this<Job> {
         auto parsed = parse_torrent(made.torrent);
         if (!parsed) return fail(parsed.error());
         made.metainfo = std::move(*parsed);
+        made.files = files;
         cancelled = true; // finished: no further callbacks
         done(std::move(made));
     }
@@ -218,7 +278,20 @@ std::unique_ptr<TorrentMaker> TorrentMaker::start(uv_loop_t* loop, MakeTorrentOp
     job->progress = std::move(progress);
     job->done = std::move(done);
     std::unique_ptr<TorrentMaker> handle(new TorrentMaker(job));
-    job->begin();
+    // Listing starts from the loop, so `done` never runs inside start() (a caller may be mid-update when it
+    // starts a job). The lstat is a cheap first look at the path on libuv's threadpool.
+    auto* r = new Job::Req{{}, job};
+    const int rc = uv_fs_lstat(loop, &r->fs, job->opts.path.c_str(), [](uv_fs_t* req) {
+        auto* r = reinterpret_cast<Job::Req*>(req);
+        auto j = std::move(r->job);
+        uv_fs_req_cleanup(req);
+        delete r;
+        if (!j->cancelled) j->step("make-torrent list", [&] { j->begin(); });
+    });
+    if (rc < 0) { // cannot happen with a valid loop; begin at once rather than never
+        delete r;
+        job->begin();
+    }
     return handle;
 }
 

@@ -103,6 +103,7 @@ public:
 
 struct PeerConfig {
     std::string peer_id;                           // ours, 20 bytes
+    std::string client = "p2pnode";                // BEP 10 "v": our name and version (the node adds the version)
     // Bits we advertise: BEP 6 fast and BEP 10 extensions (the owner sends the extension handshake).
     wire::Reserved reserved = wire::Reserved{}.set_fast().set_extensions();
     std::size_t max_incoming_requests = 500;       // the peer's queued requests at us; more is a disconnect

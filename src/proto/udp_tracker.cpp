@@ -1,6 +1,7 @@
 #include "proto/udp_tracker.hpp"
 
 #include "base/bytes.hpp"
+#include "base/utf8.hpp"
 
 namespace p2p::udp {
 namespace {
@@ -254,29 +255,9 @@ Result<ErrorResponse> decode_error(std::string_view in) {
 
 // --- catalog extension ---
 bool valid_name(std::string_view s) {
-    if (s.empty() || s.size() > kMaxNameSize) return false;
-    for (std::size_t i = 0; i < s.size();) {
-        unsigned c = static_cast<unsigned char>(s[i]);
-        if (c < 0x80) {
-            if (c < 0x20 || c == 0x7f || c == '/') return false;
-            ++i;
-            continue;
-        }
-        std::size_t n;
-        std::uint32_t cp, min;
-        if ((c & 0xe0) == 0xc0) n = 2, cp = c & 0x1f, min = 0x80;
-        else if ((c & 0xf0) == 0xe0) n = 3, cp = c & 0x0f, min = 0x800;
-        else if ((c & 0xf8) == 0xf0) n = 4, cp = c & 0x07, min = 0x10000;
-        else return false; // continuation byte or 0xf8..0xff as a lead byte
-        if (i + n > s.size()) return false;
-        for (std::size_t k = 1; k < n; ++k) {
-            unsigned cc = static_cast<unsigned char>(s[i + k]);
-            if ((cc & 0xc0) != 0x80) return false;
-            cp = (cp << 6) | (cc & 0x3f);
-        }
-        if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) return false; // overlong/surrogate/range
-        i += n;
-    }
+    if (s.empty() || s.size() > kMaxNameSize || !valid_utf8(s)) return false;
+    for (unsigned char c : s)
+        if (c < 0x20 || c == 0x7f || c == '/') return false;
     return true;
 }
 

@@ -1,6 +1,7 @@
 #include "session/piece_hasher.hpp"
 
 #include "crypto/sha.hpp"
+#include "loop/fence.hpp"
 
 namespace p2p {
 
@@ -29,7 +30,7 @@ void hash_piece_async(uv_loop_t* loop, std::shared_ptr<const std::string> data, 
         [](uv_work_t* r, int status) {
             std::unique_ptr<HashWork> w(static_cast<HashWork*>(r->data));
             if (status != 0 || w->alive.expired()) return;
-            w->done(w->ok);
+            fence("piece hashed", [&] { w->done(w->ok); });
         });
 }
 

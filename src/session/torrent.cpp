@@ -11,6 +11,7 @@
 #include "session/piece_hasher.hpp"
 #include "session/session.hpp"
 #include "session/torrent_extensions.hpp"
+#include "storage/placement.hpp"
 
 namespace p2p {
 
@@ -61,7 +62,7 @@ Torrent::Torrent(Session& session, Metainfo meta, TorrentConfig cfg)
                                 static_cast<std::uint64_t>(meta_.total_length)};
     all_pieces_ = swarm::Bitfield(meta_.piece_count(), true);
     available_ = swarm::Bitfield(meta_.piece_count(), false);
-    storage_ = std::make_unique<Storage>(loop_, meta_, cfg_.root_dir, cfg_.storage);
+    storage_ = std::make_unique<Storage>(loop_, meta_, cfg_.root_dir, cfg_.storage, cfg_.placement);
     ext_ = std::make_unique<TorrentExtensions>(*this);
 }
 
@@ -79,28 +80,23 @@ std::uint64_t Torrent::now_ms() const { return uv_now(loop_); }
 
 void Torrent::start(bool all_present) {
     std::weak_ptr<int> alive = alive_;
-    storage_->open([this, alive, all_present](Status st) {
-        if (alive.expired()) return;
-        if (!st) return set_failed(st.error());
-        if (all_present) return begin_with(std::vector<bool>(meta_.piece_count(), true));
-        storage_->load_resume([this, alive](ResumeState rs) {
+    if (all_present) { // we just hashed these files (a shared item): seed them as they are, read-only
+        storage_->open(OpenMode::seed, [this, alive](Status st) {
             if (alive.expired()) return;
-            if (rs.valid && rs.have.size() == meta_.piece_count()) return begin_with(rs.have);
-            log_debug("torrent", meta_.name + ": re-verifying (" + rs.reason + ")");
-            verify_all();
+            if (!st) return set_failed(st.error());
+            begin_with(std::vector<bool>(meta_.piece_count(), true));
         });
+        return;
+    }
+    prepare_download(*storage_, meta_, cfg_.overwrite, [this, alive](Result<PlacementOutcome> r) {
+        if (alive.expired()) return;
+        if (!r) return set_failed(r.error());
+        placement_note_ = r->note;
+        renamed_ = r->renamed;
+        if (r->renamed) log_info("torrent", meta_.name + ": saving as " + storage_->save_name() + ": " + r->note);
+        else if (!r->note.empty()) log_info("torrent", meta_.name + ": " + r->note);
+        begin_with(r->have);
     });
-}
-
-void Torrent::verify_all() {
-    auto have = std::make_shared<std::vector<bool>>(meta_.piece_count(), false);
-    std::weak_ptr<int> alive = alive_;
-    storage_->verify_existing([have](std::uint32_t i, bool ok) { (*have)[i] = ok; },
-                              [this, alive, have](Status st) {
-                                  if (alive.expired()) return;
-                                  if (!st) return set_failed(st.error());
-                                  begin_with(*have);
-                              });
 }
 
 void Torrent::begin_with(const std::vector<bool>& have) {
@@ -131,10 +127,20 @@ void Torrent::set_failed(const Error& e) {
     if (phase_ == TorrentPhase::failed) return;
     phase_ = TorrentPhase::failed;
     error_ = e;
-    log_error("torrent", meta_.name + ": " + e.str() + " (torrent paused; other torrents keep running)");
-    // Stop downloading: drop our requests; keep serving what is already verified on disk.
-    for (auto& l : links_)
-        if (!l->dead && l->conn->am_interested()) l->conn->not_interested();
+    if (e.code == Errc::changed_on_disk) {
+        // Its files no longer hold what we advertise: serve nothing more, to anyone (the owner re-hashes it).
+        log_warn("torrent", meta_.name + ": " + e.str() + "; no longer served");
+        std::vector<PeerLink*> ls;
+        for (auto& l : links_) ls.push_back(l.get());
+        for (PeerLink* l : ls)
+            if (!l->dead) drop(*l, "its files changed on disk");
+        candidates_.clear();
+    } else {
+        log_error("torrent", meta_.name + ": " + e.str() + " (torrent paused; other torrents keep running)");
+        // Stop downloading: drop our requests; keep serving what is already verified on disk.
+        for (auto& l : links_)
+            if (!l->dead && l->conn->am_interested()) l->conn->not_interested();
+    }
     if (on_failed) on_failed(e);
 }
 
@@ -185,6 +191,7 @@ void Torrent::connect_more() {
                     session_.loop().defer([keep] {});
                 }
                 if (!r) {
+                    log_debug("torrent", meta_.name + ": connecting to " + key + ": " + r.error().str());
                     // Forget it so a later tracker answer may offer it again.
                     known_addresses_.erase(key);
                     return;
@@ -265,6 +272,14 @@ void Torrent::drop(PeerLink& link, const std::string& why) {
 
 bool Torrent::on_handshake(PeerConnection& conn, const wire::Handshake& hs) {
     PeerLink& link = link_of(conn);
+    if (log_enabled(LogLevel::debug)) {
+        std::string id; // the client's tag, e.g. -TR3000-: printable bytes only
+        for (char c : hs.peer_id.substr(0, 8)) id += (c >= 0x20 && c < 0x7f) ? c : '.';
+        log_debug("torrent", meta_.name + ": handshake " +
+                                 (conn.direction() == PeerConnection::Direction::incoming ? "from " : "with ") +
+                                 link.address + " (peer id " + id + "...," + (hs.reserved.extensions() ? " BEP 10" : "") +
+                                 (hs.reserved.fast() ? " fast" : "") + (hs.reserved.dht() ? " DHT" : "") + ")");
+    }
     if (hs.peer_id == session_.peer_id()) {
         known_addresses_.insert(link.address);
         drop(link, "connected to ourselves");
@@ -716,6 +731,8 @@ void Torrent::serve(PeerLink& link, std::uint32_t hint_index, std::shared_ptr<co
                 if (!l || l->dead) return;
                 l->reading_piece = false;
                 if (!res) {
+                    // An edited file: nothing more is served of this torrent (set_failed closes every link).
+                    if (res.error().code == Errc::changed_on_disk) return set_failed(res.error());
                     log_error("torrent", meta_.name + ": " + res.error().str());
                     return drop(*l, "cannot read piece to serve it");
                 }
@@ -805,7 +822,7 @@ void Torrent::check_suggesters() {
 }
 
 void Torrent::save_resume(std::function<void()> done) {
-    if (!picker_ || phase_ == TorrentPhase::failed) return done();
+    if (!picker_ || phase_ == TorrentPhase::failed || is_shared_item()) return done();
     resume_waiters_.push_back(std::move(done));
     if (saving_resume_) return; // the save after the current one covers this caller
     saving_resume_ = true;

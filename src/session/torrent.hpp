@@ -35,7 +35,9 @@ class Session;
 class TorrentExtensions;
 
 struct TorrentConfig {
-    std::string root_dir;                     // files live at root_dir/<name>[/...]
+    std::string root_dir;                     // files live at root_dir/<name>[/...] (storage/placement.hpp)
+    bool overwrite = false;                   // a download may overwrite files that are not its own (--overwrite)
+    StoragePlacement placement;               // a shared item: its files' own paths and stamps (storage.hpp)
     std::size_t max_peers = 60;               // connections for this torrent (both directions)
     std::size_t max_connecting = 8;           // outgoing attempts in flight
     std::size_t max_candidates = 500;         // addresses remembered to try (tracker, PEX)
@@ -99,6 +101,13 @@ public:
     // The session's upload limiter has tokens again for this link.
     void resume_serving(std::uint64_t token);
     const Metainfo& meta() const { return meta_; }
+    // Where the files are: root_dir/save_name(). Not meta().name when a download was given a free name because
+    // the user's own file stood at its path (renamed(); placement_note() says what was found).
+    const std::string& save_name() const { return storage_->save_name(); }
+    bool renamed() const { return renamed_; }
+    const std::string& placement_note() const { return placement_note_; }
+    // A shared item: its files are the user's, seeded where they are; no resume record is kept for them.
+    bool is_shared_item() const { return !cfg_.placement.disk_paths.empty(); }
     const std::string& info_hash() const { return meta_.info_hash; }
     bool complete() const { return available_.all(); }
     std::uint64_t left_bytes() const;
@@ -143,9 +152,7 @@ private:
         std::vector<std::string> block_from; // sender's IP per 16 KiB block
     };
     PeerLink& link_of(PeerConnection& conn) { return *static_cast<PeerLink*>(conn.context()); }
-    void on_storage_open(Status st);
     void begin_with(const std::vector<bool>& have);
-    void verify_all();
     void set_failed(const Error& e);
     void connect_more();
     void attach(std::unique_ptr<PeerLink> link);
@@ -188,6 +195,8 @@ private:
     swarm::Bitfield available_;   // verified and written: what we announce and serve
     swarm::Bitfield all_pieces_;  // a full bitfield, the `peer_has` of HaveAll peers
     TorrentPhase phase_ = TorrentPhase::checking;
+    bool renamed_ = false;
+    std::string placement_note_;
     Error error_;
     std::shared_ptr<int> alive_ = std::make_shared<int>(0); // expires with the torrent: async callbacks check it
 

@@ -8,7 +8,6 @@
 
 #include "base/log.hpp"
 #include "net/tcp_transport.hpp"
-#include "p2pnode/p2pnode.hpp"
 #include "session/session.hpp"
 #include "session/torrent.hpp"
 
@@ -124,7 +123,7 @@ void TorrentExtensions::on_established(PeerLink& link) {
     hs.m[std::string(ext::kUtMetadata)] = ext::kUtMetadataId;
     if (pex_enabled()) hs.m[std::string(ext::kUtPex)] = ext::kUtPexId; // BEP 27: no PEX on private torrents
     hs.listen_port = t_.session_.port();
-    hs.client = std::string("p2pnode ") + version();
+    hs.client = t_.session_.peer_config().client;
     hs.metadata_size = static_cast<std::int64_t>(t_.meta_.info_bytes.size());
     hs.reqq = kOurReqq;
     hs.yourip = raw_ip(ip_of(link.address));

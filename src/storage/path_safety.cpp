@@ -77,9 +77,9 @@ struct ParentWalk : std::enable_shared_from_this<ParentWalk> {
                       if (r->result < 0) return self->done(fsr::io_fail(int(r->result), fsr::uv_error("lstat", p, r->result)));
                       const auto mode = r->statbuf.st_mode;
                       if (S_ISLNK(mode))
-                          return self->done(fsr::io_fail(fsr::kRefused, make_error("open " + p, "refusing to follow a symlink inside the download folder")));
+                          return self->done(fsr::io_fail(fsr::kRefused, make_error("open " + p, "refusing to follow a symlink inside the download folder", Errc::refused)));
                       if (!S_ISDIR(mode))
-                          return self->done(fsr::io_fail(fsr::kRefused, make_error("open " + p, "not a directory")));
+                          return self->done(fsr::io_fail(fsr::kRefused, make_error("open " + p, "not a directory", Errc::refused)));
                       ++self->at;
                       self->step();
                   });

@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include "base/bytes.hpp"
+#include "proto/metainfo.hpp"
 
 namespace p2p {
 
@@ -19,6 +20,7 @@ std::string encode_resume(const ResumeData& r) {
     nlohmann::json j = {{"p2pnode_resume", 1},        {"info_hash", to_hex(r.info_hash)},
                         {"piece_count", r.piece_count}, {"have", to_hex(bits)},
                         {"files", std::move(files)}};
+    if (!r.save_name.empty()) j["save_name_hex"] = to_hex(r.save_name);
     return j.dump();
 }
 
@@ -49,6 +51,11 @@ Result<ResumeData> decode_resume(std::string_view text) {
         if (!f.is_array() || f.size() != 2 || !f[0].is_number_integer() || !f[1].is_number_integer())
             return bad("bad file entry");
         r.files.push_back(FileStamp{f[0].get<std::int64_t>(), f[1].get<std::int64_t>()});
+    }
+    if (auto sn = j.find("save_name_hex"); sn != j.end()) {
+        if (!sn->is_string() || !from_hex(sn->get_ref<const std::string&>(), r.save_name) || r.save_name.empty())
+            return bad("bad save_name_hex");
+        if (auto ok = check_path_component(r.save_name); !ok) return bad("save name: " + ok.error().what);
     }
     return r;
 }
@@ -210,9 +217,9 @@ struct StatMany : std::enable_shared_from_this<StatMany> {
             fsr::call([&](uv_fs_t* r, uv_fs_cb cb) { return uv_fs_lstat(loop, r, paths[i].c_str(), cb); },
                       [self, i](uv_fs_t* r) {
                           if (r->result == 0 && S_ISREG(r->statbuf.st_mode))
-                              self->out[i] = FileStamp{std::int64_t(r->statbuf.st_size),
-                                                       std::int64_t(r->statbuf.st_mtim.tv_sec) * 1'000'000'000 +
-                                                           std::int64_t(r->statbuf.st_mtim.tv_nsec)};
+                              self->out[i] = stamp_of(r->statbuf);
+                          else if (r->result == 0)
+                              self->out[i].size = kStampNotRegular;
                           --self->pending;
                           self->pump();
                       });

@@ -3,7 +3,8 @@
 //
 // File: <root_dir>/.p2pnode/<info-hash-hex>.resume, JSON:
 //   {"p2pnode_resume":1,"info_hash":"<40 hex>","piece_count":N,"have":"<hex of the BEP 3 bitfield>",
-//    "files":[[size, mtime_ns], ...]}      size -1 = the file did not exist (or was not a regular file)
+//    "files":[[size, mtime_ns], ...], "save_name_hex":"<hex>"}   size -1 = the file did not exist, -2 = not a
+//    regular file; save_name_hex (optional) = the name on disk when a free name was chosen (hex: any bytes).
 // The record is trusted only if every file's size and mtime still match exactly; otherwise the caller re-verifies.
 // Saved crash-safely: written to "<name>.tmp" in the same folder, fsync'ed, renamed over, folder fsync'ed.
 #pragma once
@@ -15,22 +16,18 @@
 #include <string_view>
 #include <vector>
 
+#include "base/file_stamp.hpp"
 #include "base/result.hpp"
 #include "loop/fs_req.hpp"
 
 namespace p2p {
-
-struct FileStamp {
-    std::int64_t size = -1; // -1: missing or not a regular file
-    std::int64_t mtime_ns = 0;
-    bool operator==(const FileStamp&) const = default;
-};
 
 struct ResumeData {
     std::string info_hash; // 20 raw bytes
     std::uint32_t piece_count = 0;
     std::vector<bool> have; // piece_count entries
     std::vector<FileStamp> files;
+    std::string save_name; // the top-level name on disk when it is not the torrent's (a free name); "" otherwise
 };
 
 inline constexpr std::size_t kMaxResumeFileSize = 64u << 20; // 2M pieces and many files fit easily
@@ -47,7 +44,8 @@ void write_file_atomic(uv_loop_t* loop, std::string dir, std::string name, std::
 // Reads a whole small file (refuses symlinks and files over max_size). UV_ENOENT when missing.
 void read_small_file(uv_loop_t* loop, std::string path, std::size_t max_size,
                      std::function<void(fsr::IoStatus, std::string)> done);
-// lstat's each path (at most 8 in flight); missing or non-regular files give size -1.
+// lstat's each path (at most 8 in flight); missing paths give size kStampMissing, others that are not regular
+// files kStampNotRegular.
 void stat_files(uv_loop_t* loop, std::vector<std::string> paths, std::function<void(std::vector<FileStamp>)> done);
 
 } // namespace p2p

@@ -19,10 +19,21 @@
 // failed: is_failed()/error() let the torrent pause with that message; write_piece is refused while failed
 // (clear_error() after the user fixed the disk); reads and other torrents keep going.
 //
-// Files: root_dir/name for single-file torrents, root_dir/name/<path...> for multi-file ones (path_safety.hpp).
-// open() creates missing folders and files and extends files shorter than their torrent length to that length
-// (sparse, via ftruncate). A longer existing file is never shrunk: we do not destroy data we did not write; only
-// its first `length` bytes belong to the torrent.
+// Files: root_dir/<save name> for single-file torrents, root_dir/<save name>/<path...> for multi-file ones
+// (path_safety.hpp); the save name is the torrent's name unless a download was given a free name because the
+// user's own file stood there (set_save_name, placement.hpp), or the placement names each file's path outright
+// (a shared item, seeded where it is, whose names on disk are not the torrent's UTF-8 names).
+// open(download) creates missing folders and files and extends files shorter than their torrent length to that
+// length (sparse, via ftruncate). A longer existing file is never shrunk (we do not destroy data we did not
+// write) unless the caller says the user asked for it (--overwrite): only its first `length` bytes belong to the
+// torrent. open(seed) writes nothing: every file is opened read-only and must have exactly its torrent length,
+// so a complete torrent is seeded from read-only files, folders and mounts.
+//
+// Sealed files: once every piece is known to be on disk (open(seed), a valid complete resume record, or a
+// save_resume of a complete torrent) each file's size and mtime are recorded, and every later read from disk
+// checks them on the same descriptor after reading (fstat). A file edited since fails the read with
+// Errc::changed_on_disk and fails the storage: bytes that no longer match the advertised hashes are never
+// served. (Pieces already in the read cache were read while the file matched, so they stay correct.)
 //
 // Resume: <root_dir>/.p2pnode/<info-hash-hex>.resume (resume.hpp). Writing a piece changes its file's mtime, so
 // call save_resume only when no write_piece is outstanding, with the pieces whose write callbacks succeeded: on
@@ -43,6 +54,7 @@
 #include "proto/metainfo.hpp"
 #include "storage/fd_cache.hpp"
 #include "storage/read_cache.hpp"
+#include "storage/resume.hpp"
 
 namespace p2p {
 
@@ -62,8 +74,24 @@ struct StorageLimits {
 
 struct ResumeState {
     bool valid = false;     // true: `have` can be trusted without hashing
+    bool found = false;     // a record of ours exists for this torrent here: its files are ours (maybe stale)
     std::vector<bool> have; // piece_count entries when valid
     std::string reason;     // why not valid ("no resume file", "file 3 changed: size ...")
+};
+
+// Where a torrent's files are, when it is not root_dir/<meta.name>/...
+struct StoragePlacement {
+    // One full path per file: a shared item seeded where it is, under the names it has on disk (which may not be
+    // the torrent's UTF-8 names). Such a storage is opened with OpenMode::seed only and keeps no resume record.
+    std::vector<std::string> disk_paths;
+    // One stamp per file when known: the size and mtime the item had when its pieces were hashed. open(seed)
+    // refuses files that moved since (Errc::changed_on_disk) and seals the files with these stamps.
+    std::vector<FileStamp> stamps;
+};
+
+enum class OpenMode {
+    seed,     // read-only: nothing is created or written; files must be whole
+    download, // creates and extends files (never shrinks one unless truncate_longer)
 };
 
 struct StorageStats {
@@ -76,13 +104,25 @@ class Storage {
 public:
     using PieceCb = std::function<void(Result<std::shared_ptr<const std::string>>)>;
 
-    Storage(uv_loop_t* loop, const Metainfo& meta, std::string root_dir, StorageLimits limits = {});
+    Storage(uv_loop_t* loop, const Metainfo& meta, std::string root_dir, StorageLimits limits = {},
+            StoragePlacement placement = {});
     ~Storage();
     Storage(const Storage&) = delete;
     Storage& operator=(const Storage&) = delete;
 
-    // Creates folders and (sparse) files of the right size.
-    void open(std::function<void(Status)> done);
+    // download: creates folders and (sparse) files of the right size; truncate_longer shrinks a longer file to
+    // its torrent length (only when the user asked to overwrite). seed: see the file comment.
+    void open(OpenMode mode, std::function<void(Status)> done, bool truncate_longer = false);
+    // Before any I/O: the files live at root_dir/name instead of root_dir/<meta.name> (a free name).
+    void set_save_name(const std::string& name);
+    const std::string& save_name() const;
+    // lstat of each file's path now, in file order (size kStampMissing / kStampNotRegular when so), and of the
+    // top-level path root_dir/<save name> last.
+    void inspect(std::function<void(std::vector<FileStamp>)> done);
+    // lstat of root_dir/<name> for each name (to find a free one).
+    void probe_names(std::vector<std::string> names, std::function<void(std::vector<FileStamp>)> done);
+    // The files' stamps when sealed (empty when not): a piece read from disk is served only if they still match.
+    const std::vector<FileStamp>& sealed() const;
     // `data` is the whole verified piece (exact piece size). The buffer is shared, not copied, and kept in the
     // read cache afterwards (fresh pieces are the ones peers ask for).
     void write_piece(std::uint32_t index, std::shared_ptr<const std::string> data, std::function<void(Status)> done);
@@ -97,9 +137,11 @@ public:
     void verify_existing(std::function<void(std::uint32_t index, bool ok)> per_piece, std::function<void(Status)> done);
     // fsync every file written since the last flush.
     void flush(std::function<void(Status)> done);
-    // flush, then record `have` (piece_count entries) with every file's size and mtime, crash-safely.
+    // flush, then record `have` (piece_count entries) with every file's size and mtime and the save name,
+    // crash-safely. A record with every piece seals the files.
     void save_resume(std::vector<bool> have, std::function<void(Status)> done);
-    // Reads the record; valid only if info hash, piece count and every file's size and mtime match.
+    // Reads the record; it moves the files to the save name it recorded; valid only if info hash, piece count
+    // and every file's size and mtime match. A valid record with every piece seals the files.
     void load_resume(std::function<void(ResumeState)> done);
 
     bool is_failed() const;
@@ -112,8 +154,9 @@ public:
     std::size_t cache_bytes() const; // bytes held by the read cache
     const StorageStats& stats() const;
 
+    struct Impl; // storage_impl.hpp: for the files of src/storage/ only
+
 private:
-    struct Impl;
     std::shared_ptr<Impl> impl_;
 };
 

@@ -20,15 +20,19 @@ cp -r "$W/a" "$W/b"
 
 local_tracker
 start_seeds image.iso 4M seedA="$W/a" seedB="$W/b"
-# Corrupt MiB 9..15 (a quarter of the file) of B's copy, in place.
+# Corrupt MiB 9..15 (a quarter of the file) of B's copy, in place, and put its modification time back: a seed
+# notices an edit by size and mtime (and stops serving the file), so this is bit rot, which only the
+# leecher's hash checks can catch.
+touch -r "$W/b/image.iso" "$W/b.stamp"
 head -c $((6 * MIB)) /dev/urandom | dd of="$W/b/image.iso" bs=$MIB seek=9 conv=notrunc status=none
+touch -r "$W/b.stamp" "$W/b/image.iso"
 cmp -s "$W/a/image.iso" "$W/b/image.iso" && fail "seed B's copy was not changed"
 HEX=$(make_torrent "$W/a/image.iso" "$W/image.torrent")
 wait_seeders "$HEX" 2 30
 echo "seed B's copy corrupted (6 MiB from 9 MiB); starting the leecher"
 
 start leech --peer --get "$W/image.torrent" --into "$W/dl" --tracker "$TURL" --bind 127.0.0.1 --port 0 \
-    --exit-when-done --timeout 180 --quiet
+    --exit-when-done --timeout 180
 await leech
 ((RC_leech == 0)) || fail "the leecher exited $RC_leech"
 cmp "$W/a/image.iso" "$W/dl/image.iso" || fail "the download differs from the good data"

@@ -1,0 +1,110 @@
+// Storage's private state and its internal steps, shared by storage.cpp (I/O core, reads and writes),
+// storage_open.cpp (open modes, inspection, sealing), storage_verify.cpp (hash-checking what is on disk) and
+// storage_resume.cpp (resume records). Not for use outside src/storage/.
+#pragma once
+#include <algorithm>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <set>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "loop/fs_req.hpp"
+#include "loop/timer.hpp"
+#include "storage/fd_cache.hpp"
+#include "storage/file_map.hpp"
+#include "storage/read_cache.hpp"
+#include "storage/storage.hpp"
+
+namespace p2p {
+
+// Missing and short files are expected while verifying a partial download; everything else is a real failure.
+inline bool soft_error(const fsr::IoStatus& st) { return st.code == UV_ENOENT || st.code == fsr::kShortRead; }
+
+// Several segment results folded into one: a hard error wins over a soft one, the first of each kind is kept.
+inline void fold(fsr::IoStatus& acc, fsr::IoStatus st) {
+    if (st.ok()) return;
+    if (acc.ok() || (soft_error(acc) && !soft_error(st))) acc = std::move(st);
+}
+
+// SHA-1 of a piece on libuv's threadpool, so a 4 MiB piece does not stall every connection on the loop.
+void hash_async(uv_loop_t* loop, std::shared_ptr<const std::string> data, std::function<void(std::string)> done);
+
+struct Storage::Impl : std::enable_shared_from_this<Impl> {
+    using IoStatus = fsr::IoStatus;
+    using ReadDone = std::function<void(IoStatus, std::shared_ptr<std::string>)>;
+
+    uv_loop_t* loop;
+    Metainfo meta; // layout only (no info_bytes): operations may outlive the caller's Metainfo. meta.name is the
+                   // save name (set_save_name), which is where the files are.
+    std::string placement_name; // the torrent's own name: a save name that differs is recorded in the resume record
+    std::string root;
+    StorageLimits limits;
+    StoragePlacement placement;
+    std::vector<Result<std::vector<std::string>>> comps; // per file: checked components, or why refused
+    std::vector<std::string> paths;                      // per file: full path ("" when refused)
+    std::shared_ptr<FdCache> fds;                    // limits.shared_fds, or one of our own
+    std::shared_ptr<ReadCache> cache;                // limits.shared_cache, or one of our own
+    const std::uint32_t cache_owner = ReadCache::next_owner(); // our id in both shared caches
+    std::uint64_t ckey(std::uint32_t index) const { return ReadCache::key(cache_owner, index); }
+    std::uint64_t fkey(std::size_t file) const { return FdCache::key(cache_owner, static_cast<std::uint32_t>(file)); }
+    Timer post_timer;
+    std::deque<std::function<void()>> posted;        // callbacks for the next loop turn; bounded by the calls made
+    std::deque<std::function<void()>> pending_ops;   // waiting for an in-flight slot; bounded by callers' requests
+    std::size_t inflight = 0;                        // <= limits.max_inflight_ops
+    std::unordered_map<std::uint32_t, std::vector<PieceCb>> reading; // coalesced read_piece callers
+    std::set<std::size_t> dirty;                     // files written since the last flush
+    // Per file: bytes from here to the end are known to be zeros because open() extended the file (sparse) from
+    // this size and nothing was written since; INT64_MAX when nothing is known. Lets verify_existing skip reading
+    // and hashing pieces of a fresh download (a 1 GiB torrent otherwise hashes 1 GiB of zeros before starting).
+    std::vector<std::int64_t> zeros_from;
+    // Opened with OpenMode::seed: descriptors are read-only and nothing is created.
+    bool read_only = false;
+    // Per file, when sealed: the size and mtime every read from disk must still find (storage.hpp).
+    std::vector<FileStamp> sealed;
+    bool closed = false;                             // the Storage is gone: drop user callbacks
+    bool failed = false;
+    Error error;
+    bool root_ready = false;
+    StorageStats stats;
+
+    Impl(uv_loop_t* l, const Metainfo& m, std::string r, StorageLimits lim, StoragePlacement pl);
+    // Every operation holds `self`, so none is running now: each descriptor of ours in a shared cache is idle.
+    ~Impl() { fds->close_idle_of(cache_owner); }
+
+    void compute_paths();
+    bool explicit_paths() const { return !placement.disk_paths.empty(); }
+    void with_fd_slot(std::function<void(std::function<void()> release)> job);
+    void mark_failed(const Error& e);
+
+    // --- delivery of user callbacks: always on a later loop turn, never after the Storage is destroyed ---
+    void post(std::function<void()> fn);
+    void drain_posted();
+    void deliver(std::function<void(Status)> cb, Status st) {
+        if (cb) post([cb = std::move(cb), st = std::move(st)]() mutable { cb(std::move(st)); });
+    }
+    // One user callback for a fan-out of n operations (one per file): results are folded (a hard error wins), and
+    // after the n-th call the storage is marked failed on error and `done` is delivered, exactly once.
+    std::function<void(IoStatus)> fan_in(std::size_t n, std::function<void(Status)> done);
+
+    // --- bounded in-flight operations ---
+    void submit(std::function<void()> op);
+    void op_done();
+
+    // --- files ---
+    void open_file(std::size_t i, bool create, std::function<void(uv_file, IoStatus)> cb);
+    void open_fd(std::size_t i, bool create, int access, std::function<void(uv_file, IoStatus)> cb);
+    FdCache::Opener opener(std::size_t i, bool create);
+    // One segment: acquire the descriptor, pread/pwrite until done, (reads of sealed files: fstat), release.
+    // `buf` points into a buffer kept alive by `done`'s captures.
+    void io_segment(bool write, Segment s, char* buf, std::function<void(IoStatus)> done);
+    void rw(bool write, uv_file fd, Segment s, char* buf, std::int64_t pos, std::function<void(IoStatus)> done);
+    void check_seal(uv_file fd, std::size_t file, std::function<void(IoStatus)> done);
+    // A whole piece read, one request per file segment, all in flight together.
+    void read_whole(std::uint32_t index, ReadDone done);
+    void seal(std::vector<FileStamp> stamps) { sealed = std::move(stamps); }
+};
+
+} // namespace p2p
