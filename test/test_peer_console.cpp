@@ -86,6 +86,16 @@ struct Fake {
             p.am_choking = true;
             return std::vector<PeerSummary>{p};
         };
+        c.trackers = [this] {
+            calls.push_back("trackers");
+            ConsoleTrackerRow r;
+            r.name = "photos";
+            r.url = "http://t.example/announce";
+            r.state = "working";
+            r.last_s = 5;
+            r.next_s = 1795;
+            return std::vector<ConsoleTrackerRow>{r};
+        };
         c.quit = [this] {
             calls.push_back("quit");
             ++quits;
@@ -125,6 +135,27 @@ TEST_CASE("peer console: parsing") {
     CHECK(parse_peer_command("status now").error == "status takes no argument");
     CHECK(parse_peer_command("frobnicate x").error == "unknown command: frobnicate (try help)");
     CHECK(parse_peer_command("STATUS").cmd == PeerCommand::invalid); // commands are lower case
+}
+
+TEST_CASE("peer console: trackers") {
+    CHECK(parse_peer_command("trackers").cmd == PeerCommand::trackers);
+    CHECK(parse_peer_command("trackers x").cmd == PeerCommand::invalid);
+    ConsoleTrackerRow r;
+    r.name = "a.bin";
+    r.info_hash = std::string(20, 'a');
+    r.url = "udp://127.0.0.1:6969";
+    r.tier = 0;
+    r.state = "not working";
+    r.last_s = -1;
+    r.next_s = 12;
+    r.error = "no answer for 45 s (still trying)";
+    const std::string out = format_trackers({r});
+    CHECK(out.find("a.bin") != std::string::npos);
+    CHECK(out.find("udp://127.0.0.1:6969") != std::string::npos);
+    CHECK(out.find("never") != std::string::npos);
+    CHECK(out.find("12 s") != std::string::npos);
+    CHECK(out.find("no answer for 45 s") != std::string::npos);
+    CHECK(format_trackers({}) == "no trackers\n");
 }
 
 TEST_CASE("peer console: formatting") {
@@ -199,6 +230,9 @@ TEST_CASE("peer console: every command reaches the interface; bad input is one l
     CHECK(has(f.out, "DuO\n"));
     con.on_line("peers other");
     CHECK(has(f.out, "peers: other: not one of our torrents"));
+    con.on_line("trackers");
+    CHECK(has(f.out, "http://t.example/announce"));
+    CHECK(has(f.out, "1795 s"));
     con.on_line("help");
     CHECK(has(f.out, "share PATH"));
 
@@ -210,7 +244,7 @@ TEST_CASE("peer console: every command reaches the interface; bad input is one l
     CHECK(f.out.substr(before.size()) == "unknown command: bogus (try help)\nusage: share PATH\nlist takes no argument\n");
     CHECK(joined(f.calls) ==
           "share /data/photos;share /missing;get video.bin;list;scrape video.bin;scrape nothing;status;"
-          "peers photos;peers other;");
+          "peers photos;peers other;trackers;");
     CHECK(f.quits == 0);
 
     con.on_line("quit");

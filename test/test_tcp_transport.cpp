@@ -3,6 +3,7 @@
 #include <uv.h>
 
 #include <functional>
+#include <stdexcept>
 #include <memory>
 #include <string>
 
@@ -251,5 +252,26 @@ TEST_CASE("tcp transport: a small slice of a big buffer is copied, not pinned, w
         REQUIRE(tl.run_until([&] { return at_server.got.size() >= expect.size(); }));
         CHECK(at_server.got == expect);
         REQUIRE(tl.run_until([&] { return small.use_count() == 1; }));
+    }
+}
+
+TEST_CASE("tcp transport: a user callback that throws closes that connection only (no exception crosses libuv)") {
+    TestLoop tl;
+    {
+        Pair p(tl);
+        Sink at_server, at_client;
+        at_server.on_data_hook = [] { throw std::runtime_error("bug in a message handler"); };
+        p.server->start(&at_server);
+        p.client->start(&at_client);
+        p.client->send("hello");
+        REQUIRE(tl.run_until([&] { return at_server.closed && at_client.closed; }));
+        CHECK(at_server.why.find("internal error") != std::string::npos);
+        // The loop, the listener and other connections are fine: a second pair works.
+        Pair q(tl);
+        Sink s2, c2;
+        q.server->start(&s2);
+        q.client->start(&c2);
+        q.client->send("still alive");
+        REQUIRE(tl.run_until([&] { return s2.got == "still alive"; }));
     }
 }

@@ -1,4 +1,5 @@
 #include "loop/line_reader.hpp"
+#include "loop/fence.hpp"
 
 #include <fcntl.h>
 #include <unistd.h>
@@ -178,8 +179,9 @@ bool LineReader::start(int fd) {
         [](uv_stream_t* s, ssize_t n, const uv_buf_t* in) {
             auto* blk = static_cast<Block*>(s->data);
             if (blk->closed) return;
-            if (n > 0) Block::feed(blk, std::string_view(in->base, static_cast<std::size_t>(n)));
-            else if (n < 0) Block::end(blk); // UV_EOF or a read error: either way the input is over
+            // A line whose handling throws is dropped (logged); the console reads on.
+            if (n > 0) fence("console input", [&] { Block::feed(blk, std::string_view(in->base, static_cast<std::size_t>(n))); });
+            else if (n < 0) fence("console end", [&] { Block::end(blk); }); // UV_EOF or a read error: the input is over
         });
     return true;
 }

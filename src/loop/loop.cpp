@@ -1,5 +1,7 @@
 #include "loop/loop.hpp"
 
+#include "loop/fence.hpp"
+
 namespace p2p {
 
 Loop::Loop() {
@@ -43,7 +45,7 @@ void Loop::on_terminate(std::function<void(int)> fn) {
     signals_installed_ = true;
     auto cb = [](uv_signal_t* s, int signum) {
         auto* self = static_cast<Loop*>(s->data);
-        if (self->on_terminate_) self->on_terminate_(signum);
+        if (self->on_terminate_) fence("signal", [&] { self->on_terminate_(signum); });
     };
     uv_signal_init(&loop_, &sigint_);
     uv_signal_init(&loop_, &sigterm_);
@@ -63,7 +65,7 @@ void Loop::on_hangup(std::function<void()> fn) {
     sighup_.data = this;
     uv_signal_start(&sighup_, [](uv_signal_t* s, int) {
         auto* self = static_cast<Loop*>(s->data);
-        if (self->on_hangup_) self->on_hangup_();
+        if (self->on_hangup_) fence("SIGHUP", self->on_hangup_);
     }, SIGHUP);
     uv_unref(reinterpret_cast<uv_handle_t*>(&sighup_));
 }
@@ -80,7 +82,7 @@ void Loop::on_check(uv_check_t* h) {
     auto* self = static_cast<Loop*>(h->data);
     auto batch = std::move(self->deferred_);
     self->deferred_.clear();
-    for (auto& fn : batch) fn();
+    for (auto& fn : batch) fence("deferred task", fn);
     if (self->deferred_.empty()) {
         uv_check_stop(&self->check_);
         uv_idle_stop(&self->idle_);

@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <vector>
 
 namespace p2p {
@@ -30,6 +31,14 @@ public:
     // Queue fn to run after the current callback returns (on the next check phase). Used to act on events
     // that would otherwise destroy the object whose callback is running.
     void defer(std::function<void()> fn);
+    // Destroys `obj` after the current callback returns: the one way to let go of an object from inside one of
+    // its own callbacks (a tracker client answering, a fetch reporting its result).
+    template <class T>
+    void defer_delete(std::unique_ptr<T> obj) {
+        if (!obj) return;
+        std::shared_ptr<T> keep(std::move(obj));
+        defer([keep] {}); // freed with the deferred batch, after it ran
+    }
 
 private:
     static void on_check(uv_check_t* h);

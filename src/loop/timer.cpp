@@ -1,5 +1,7 @@
 #include "loop/timer.hpp"
 
+#include "loop/fence.hpp"
+
 namespace p2p {
 
 Timer::Timer(uv_loop_t* loop) : block_(new Block) {
@@ -23,7 +25,7 @@ void Timer::start(std::uint64_t timeout_ms, std::uint64_t repeat_ms, std::functi
             auto* b = static_cast<Block*>(t->data);
             // Copy: the callback may call start() again and replace b->fn while it runs.
             auto fn = b->fn;
-            if (fn) fn();
+            if (fn) fence("timer", fn); // a throwing tick is logged and dropped; the timer keeps its schedule
         },
         timeout_ms, repeat_ms);
 }

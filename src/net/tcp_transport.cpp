@@ -5,6 +5,8 @@
 #include <deque>
 #include <vector>
 
+#include "loop/fence.hpp"
+
 namespace p2p {
 
 namespace {
@@ -99,7 +101,7 @@ void on_close(uv_handle_t* h) {
     if (b->owner && b->user && b->report) {
         b->report = false;
         b->in_close_cb = true;
-        b->user->on_closed(b->error); // may destroy the TcpTransport (it then leaves the block to us)
+        fence("tcp close", [&] { b->user->on_closed(b->error); }); // may destroy the TcpTransport
         b->in_close_cb = false;
     }
     if (!b->owner) delete b;
@@ -133,7 +135,10 @@ void on_write(uv_write_t* req, int status) {
     if (b->closing) return; // cancelled by close; the close callback follows
     if (status < 0) return fail(b, uv_error("tcp.write", status));
     if (!b->queue.empty()) return flush(b);
-    if (b->owner && b->user) b->user->on_drained(); // may destroy the transport; nothing follows
+    if (!(b->owner && b->user)) return;
+    // May destroy the transport; nothing follows. A throw closes this connection only.
+    if (!fence("tcp drained", [&] { b->user->on_drained(); }) && b->owner && !b->closing)
+        fail(b, make_error("tcp.write", "internal error while sending (see the log)"));
 }
 
 void flush(TcpBlock* b) {
@@ -201,9 +206,11 @@ void on_read(uv_stream_t* s, ssize_t nread, const uv_buf_t* buf) {
     if (nread == 0 || b->closing || !b->owner) return;
     b->last_read_filled = static_cast<std::size_t>(nread) == buf->len;
     b->rlen += static_cast<std::size_t>(nread);
-    std::size_t used = b->user->on_data(std::string_view(b->rbuf.data(), b->rlen));
+    std::size_t used = 0;
+    const bool ok = fence("tcp read", [&] { used = b->user->on_data(std::string_view(b->rbuf.data(), b->rlen)); });
     // The user may have closed or destroyed the transport; the block (and rbuf) are still valid here.
     if (b->closing || !b->owner) return;
+    if (!ok) return fail(b, make_error("tcp.read", "internal error while handling received data (see the log)"));
     used = std::min(used, b->rlen);
     if (used > 0 && used < b->rlen) std::memmove(b->rbuf.data(), b->rbuf.data() + used, b->rlen - used);
     b->rlen -= used;
@@ -363,7 +370,7 @@ struct TcpConnect::Op {
         if (h) {
             h->op_ = nullptr;
             Callback fn = std::move(cb);
-            fn(std::move(r));
+            fence("tcp connect", [&] { fn(std::move(r)); }); // a transport handed over and dropped closes
         }
     }
 };
@@ -459,7 +466,8 @@ Result<std::unique_ptr<TcpListener>> TcpListener::listen(uv_loop_t* loop, const 
                 start_close(tb); // owner is null: freed in the close callback
                 return;
             }
-            blk->cb(std::unique_ptr<Transport>(new TcpTransport(tb))); // may destroy the listener
+            std::unique_ptr<Transport> t(new TcpTransport(tb));
+            fence("tcp accept", [&] { blk->cb(std::move(t)); }); // may destroy the listener
         });
     if (r < 0) {
         close_block(b);

@@ -4,7 +4,7 @@
 
 #include "base/bytes.hpp"
 #include "base/log.hpp"
-#include "cli/progress.hpp"
+#include "node/progress.hpp"
 
 namespace p2p {
 namespace {
@@ -45,6 +45,7 @@ constexpr CommandInfo kCommands[] = {
     {"scrape", PeerCommand::scrape, true, "scrape NAME|INFOHASH"},
     {"status", PeerCommand::status, false, "status"},
     {"peers", PeerCommand::peers, true, "peers NAME|INFOHASH"},
+    {"trackers", PeerCommand::trackers, false, "trackers"},
     {"help", PeerCommand::help, false, "help"},
     {"quit", PeerCommand::quit, false, "quit"},
     {"exit", PeerCommand::quit, false, "quit"},
@@ -77,6 +78,7 @@ const char* const kPeerConsoleHelp =
     "  status                 each torrent: state, percent, rates, peers, bytes moved\n"
     "  peers NAME|INFOHASH    each connected peer of a torrent; flags: D/d we download (unchoked/choked),\n"
     "                         U/u it downloads (unchoked/choked), S snubbed, I/O incoming/outgoing\n"
+    "  trackers               each tracker of each torrent: working or not, last and next announce, last error\n"
     "  help                   this text\n"
     "  quit                   announce 'stopped', save resume data and exit\n";
 
@@ -122,6 +124,20 @@ std::string format_status(const std::vector<ConsoleTorrentRow>& rows) {
                lpad(format_bytes(static_cast<double>(r.uploaded)), 11) + "  " + to_hex(r.info_hash) + "\n";
     }
     out += std::to_string(rows.size()) + (rows.size() == 1 ? " torrent\n" : " torrents\n");
+    return out;
+}
+
+std::string format_trackers(const std::vector<ConsoleTrackerRow>& rows) {
+    if (rows.empty()) return "no trackers\n";
+    auto secs = [](std::int64_t s, const char* none) { return s < 0 ? std::string(none) : std::to_string(s) + " s"; };
+    std::string out = pad("NAME", 24) + " " + lpad("TIER", 4) + " " + pad("TRACKER", 36) + " " + pad("STATE", 11) + " " +
+                      lpad("LAST", 8) + " " + lpad("NEXT", 8) + " " + lpad("SEEDERS", 7) + " " + lpad("LEECHERS", 8) +
+                      "  ERROR\n";
+    for (const auto& r : rows)
+        out += pad(r.name, 24) + " " + lpad(std::to_string(r.tier), 4) + " " + pad(r.url, 36) + " " + pad(r.state, 11) + " " +
+               lpad(secs(r.last_s, "never"), 8) + " " + lpad(secs(r.next_s, "-"), 8) + " " +
+               lpad(std::to_string(r.seeders), 7) + " " + lpad(std::to_string(r.leechers), 8) + "  " +
+               (r.error.empty() ? "-" : r.error) + "\n";
     return out;
 }
 
@@ -250,6 +266,7 @@ void PeerConsole::execute(const std::string& line) {
         break;
     }
     case PeerCommand::status: write(format_status(cmds_.status())); break;
+    case PeerCommand::trackers: write(format_trackers(cmds_.trackers ? cmds_.trackers() : std::vector<ConsoleTrackerRow>{})); break;
     case PeerCommand::peers: {
         auto r = cmds_.peers(c.arg);
         write(r ? format_peers(*r) : "peers: " + r.error().str() + "\n");

@@ -6,6 +6,7 @@
 //   scrape WHAT  seeders/leechers/completed of a catalog name, an info hash or one of our torrents
 //   status       each of our torrents: state, percent, rates, peers, bytes moved
 //   peers WHAT   each connected peer of one of our torrents (name or info hash)
+//   trackers     each tracker of each torrent: working or not, last and next announce, counts, last error
 //   help, quit   (quit announces `stopped`, saves resume data and exits)
 //
 // The console knows nothing of PeerNode: the node hands it a PeerConsoleCommands of callbacks, so a test drives
@@ -33,7 +34,7 @@ namespace p2p {
 
 // ---- the command language
 
-enum class PeerCommand { none, share, get, list, scrape, status, peers, help, quit, invalid };
+enum class PeerCommand { none, share, get, list, scrape, status, peers, trackers, help, quit, invalid };
 
 struct ParsedPeerCommand {
     PeerCommand cmd = PeerCommand::none; // none: an empty line
@@ -62,6 +63,18 @@ struct ConsoleScrape {
 
 using PeerSummary = Torrent::PeerSummary;
 
+struct ConsoleTrackerRow {
+    std::string name;            // the torrent (or the label of a metadata fetch)
+    std::string info_hash;       // raw 20 bytes
+    std::string url;
+    std::size_t tier = 0;
+    std::string state;           // "working", "updating", "not working", "not yet", "unusable"
+    std::int64_t last_s = -1;    // seconds since its last answer; -1 never
+    std::int64_t next_s = -1;    // seconds until its next announce; -1 none scheduled
+    std::uint32_t seeders = 0, leechers = 0;
+    std::string error;           // the last error, "" if none
+};
+
 struct PeerConsoleCommands {
     template <class T>
     using Done = std::function<void(Result<T>)>;
@@ -71,6 +84,7 @@ struct PeerConsoleCommands {
     std::function<void(const std::string& what, Done<ConsoleScrape>)> scrape;
     std::function<std::vector<ConsoleTorrentRow>()> status;
     std::function<Result<std::vector<PeerSummary>>(const std::string& what)> peers;
+    std::function<std::vector<ConsoleTrackerRow>()> trackers;
     std::function<void()> quit; // called last: it may tear the console down
 };
 
@@ -79,6 +93,7 @@ std::string format_status(const std::vector<ConsoleTorrentRow>& rows);
 std::string format_catalog(const std::vector<udp::CatalogEntry>& entries);
 std::string format_scrape(const ConsoleScrape& s);
 std::string format_peers(const std::vector<PeerSummary>& peers);
+std::string format_trackers(const std::vector<ConsoleTrackerRow>& rows);
 // "Transmission 3.00 (-TR3000-)", "p2pnode (-PN0100-)", or the printable prefix of an unknown id.
 std::string client_of(std::string_view peer_id);
 // Flags of one peer: D/d we want its data and it unchokes/chokes us; U/u it wants ours and we unchoke/choke

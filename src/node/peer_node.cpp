@@ -1,8 +1,16 @@
+// PeerNode: the composition root of `p2pnode --peer`. It builds the Session, the shared tracker clients, the
+// catalog lookups, metadata fetches, share queue and watcher, the console and the progress display, and wires
+// them: every decision of its own is about what to print and when to exit. The parts with logic of their own
+// live in their own files (catalog_lookup, metadata_fetches, share_queue, share_watcher, tracker_tiers).
 #include "node/peer_node.hpp"
 
+#include "p2pnode/p2pnode.hpp"
+
+#include <unistd.h>
+
 #include <algorithm>
+#include <cstdarg>
 #include <cstdio>
-#include <deque>
 #include <filesystem>
 #include <map>
 #include <memory>
@@ -13,16 +21,17 @@
 #include "base/log.hpp"
 #include "base/memory_budget.hpp"
 #include "base/read_file.hpp"
-#include "cli/progress.hpp"
 #include "loop/loop.hpp"
 #include "loop/timer.hpp"
-#include "maker/torrent_maker.hpp"
+#include "node/catalog_lookup.hpp"
+#include "node/metadata_fetches.hpp"
 #include "node/peer_console.hpp"
-#include "node/share_cache.hpp"
+#include "node/progress.hpp"
+#include "node/share_queue.hpp"
 #include "node/share_watcher.hpp"
 #include "node/tracker_query.hpp"
+#include "node/tracker_tiers.hpp"
 #include "session/announcer.hpp"
-#include "session/metadata_fetch.hpp"
 #include "session/session.hpp"
 
 namespace p2p {
@@ -31,30 +40,63 @@ namespace fs = std::filesystem;
 
 namespace {
 
+constexpr std::uint64_t kStopTimeoutMs = 3000; // `stopped` announces: wait this long at most
+
+// A folder we can list (--share) or write into (--into, or --share when downloads go there). One line each.
+Status check_folder(const std::string& flag, const std::string& dir, bool writable) {
+    std::error_code ec;
+    auto st = fs::status(dir, ec);
+    if (ec || !fs::exists(st)) {
+        if (!writable) return make_error(flag + " " + dir, "no such folder");
+        fs::create_directories(dir, ec);
+        if (ec) return make_error(flag + " " + dir, "cannot create it: " + ec.message());
+        return ok_status();
+    }
+    if (!fs::is_directory(st)) return make_error(flag + " " + dir, "not a folder");
+    if (::access(dir.c_str(), R_OK | X_OK) != 0) return make_error(flag + " " + dir, "cannot read it (permission denied)");
+    if (writable && ::access(dir.c_str(), W_OK) != 0)
+        return make_error(flag + " " + dir, "cannot write into it (downloads go there)");
+    return ok_status();
+}
+
 class PeerNode {
 public:
     explicit PeerNode(const PeerNodeConfig& cfg)
         : cfg_(cfg), session_(loop_, session_config(cfg)), clients_(loop_.get()), status_timer_(loop_.get()),
-          deadline_(loop_.get()),
-          printer_(!cfg.quiet, stderr_is_terminal()), query_(loop_.get(), cfg.trackers) {}
+          deadline_(loop_.get()), printer_(!cfg.quiet, stderr_is_terminal()), query_(loop_.get(), cfg.trackers),
+          lookups_(loop_, cfg.trackers, lookup_timeout(cfg)),
+          fetches_(loop_, session_, clients_, cfg.trackers, [this](FetchedMetadata m) { metadata_done(std::move(m)); }),
+          shares_(
+              loop_, cfg.trackers, [this](const ShareJob& j, ShareSource s) { announce_share(j, std::move(s)); },
+              [this](const ShareJob& j, const Error& e) { share_failed(j, e); },
+              [this](const ShareJob& j) { return being_downloaded_here(j); }, session_.file_descriptors()) {}
 
     int run() {
         if (auto plan = plan_peer_memory(cfg_.max_memory); !plan) {
             std::fprintf(stderr, "p2pnode: %s\n", plan.error().str().c_str());
             return 2;
         }
+        // Fail at start, not later: every folder is checked before we listen or announce anything.
+        if (!cfg_.share_dir.empty()) {
+            if (auto st = check_folder("--share", cfg_.share_dir, false); !st) return fail_start(st.error());
+        }
+        if (!cfg_.gets.empty()) {
+            const std::string flag = cfg_.into_dir.empty() ? (cfg_.share_dir.empty() ? "" : "--share") : "--into";
+            if (auto st = check_folder(flag.empty() ? "download folder" : flag, data_root(), true); !st)
+                return fail_start(st.error());
+        }
         if (cfg_.max_memory) log_info("peer", session_.memory_plan().describe());
         if (auto st = session_.listen(); !st) {
-            std::fprintf(stderr, "p2pnode: listen on %s:%d: %s\n", cfg_.listen_ip.c_str(), cfg_.port,
-                         st.error().str().c_str());
+            std::fprintf(stderr, "p2pnode: cannot listen on %s:%d: %s\n", cfg_.listen_ip.c_str(), cfg_.port,
+                         st.error().what.c_str());
             return 1;
         }
         loop_.on_terminate([this](int) { quit(0, ""); }); // before the line below: scripts may signal on it
-        std::printf("peer listening on %s:%u\n", cfg_.listen_ip.c_str(), session_.port());
-        std::fflush(stdout);
+        loop_.on_hangup([this] { hangup(); });
+        say("peer listening on %s:%u\n", cfg_.listen_ip.c_str(), session_.port());
         for (const auto& g : cfg_.gets)
-            if (!add_download(g)) return 1;
-        if (!cfg_.share_dir.empty() && !start_sharing()) return 1;
+            if (!add_download(g)) return stop_now(1);
+        if (!cfg_.share_dir.empty()) start_sharing();
         if (cfg_.console) {
             console_ = std::make_unique<PeerConsole>(loop_.get(), console_commands());
             console_->start(0);
@@ -75,8 +117,8 @@ private:
         s.port = static_cast<std::uint16_t>(c.port);
         s.max_connections = c.max_connections;
         s.max_upload_rate = c.max_upload_rate;
-        // --max-memory (issue 7): the CLI has refused budgets below the minimum; a library caller's invalid one
-        // is reported by run() and keeps the defaults meanwhile.
+        // --max-memory: the CLI has refused budgets below the minimum; a library caller's invalid one is reported
+        // by run() and keeps the defaults meanwhile.
         if (auto plan = plan_peer_memory(c.max_memory)) s.memory = *plan;
         // Descriptors: the soft limit raised to the hard one, then shared between files and connections, so
         // sharing many files cannot starve the sockets and resume files of descriptors (base/fd_limits.hpp).
@@ -87,7 +129,15 @@ private:
                                  ") and " + std::to_string(fd.files) + " open files; raise it with ulimit -n");
         s.max_connections = fd.connections;
         s.max_open_files = fd.files;
+        s.peer.client = std::string("p2pnode ") + version();
         return s;
+    }
+
+    // A name lookup's time per tracker: short, and within --timeout when the run has one.
+    static double lookup_timeout(const PeerNodeConfig& c) {
+        double t = CatalogLookups::kDefaultTimeoutS;
+        if (c.exit_when_done && c.timeout_s > 0) t = std::max(1.0, std::min(t, c.timeout_s / 2));
+        return t;
     }
 
     std::string data_root() const {
@@ -96,25 +146,41 @@ private:
         return ".";
     }
 
+    // Result lines on stdout, one per event a user or script waits for. --quiet: none (errors go to stderr and
+    // the final summary lines are printed anyway).
+    void say(const char* fmt, ...) __attribute__((format(printf, 2, 3))) {
+        if (cfg_.quiet) return;
+        va_list ap;
+        va_start(ap, fmt);
+        std::vfprintf(stdout, fmt, ap);
+        va_end(ap);
+        std::fflush(stdout);
+    }
+    static void error_line(const std::string& msg) { std::fprintf(stderr, "p2pnode: %s\n", msg.c_str()); }
+    int fail_start(const Error& e) {
+        error_line(e.str());
+        return 1;
+    }
+
+    // ---- torrents: one Item per info hash, seeded or downloaded
+
     struct Item {
         Torrent* torrent = nullptr;
         std::unique_ptr<Announcer> announcer;
         bool download = false;
         bool reported_done = false;
-        bool failed = false; // paused by an error (e.g. EIO, full disk): finished, not complete
+        bool failed = false;          // paused by an error (e.g. EIO, full disk): finished, not complete
+        bool stopped_sent = false;    // the announcer was told `stopped` (a failed torrent is not a leecher)
+        std::string share_key;        // a shared item: root/name on disk
     };
 
-    Torrent* add(Metainfo meta, bool all_present, bool download, bool publish, const std::string& root) {
+    Torrent* add(Metainfo meta, bool all_present, bool download, bool publish, const std::string& root,
+                 StoragePlacement placement = {}) {
         TorrentConfig tc;
         tc.root_dir = root;
-        std::vector<std::vector<std::string>> tiers = meta.trackers;
-        // Trackers given on the command line come first, each a tier of its own.
-        for (auto it = cfg_.trackers.rbegin(); it != cfg_.trackers.rend(); ++it) {
-            bool present = false;
-            for (auto& t : tiers)
-                if (std::find(t.begin(), t.end(), *it) != t.end()) present = true;
-            if (!present) tiers.insert(tiers.begin(), std::vector<std::string>{*it});
-        }
+        tc.overwrite = cfg_.overwrite;
+        tc.placement = std::move(placement);
+        TrackerTiers tiers = merge_tiers(cfg_.trackers, meta.trackers);
         std::string hash = meta.info_hash;
         std::uint64_t total = static_cast<std::uint64_t>(meta.total_length);
         std::string name = meta.name;
@@ -129,6 +195,7 @@ private:
         ac.tiers = tiers;
         if (publish) ac.publish_name = name;
         ac.total_size = total;
+        ac.wants_peers = [t] { return !t->complete() && t->num_links() == 0; }; // ask again soon (announcer.hpp)
         item.announcer = std::make_unique<Announcer>(
             loop_.get(), clients_, ac,
             [t] { return AnnounceStats{t->downloaded(), t->uploaded(), t->left_bytes()}; },
@@ -145,21 +212,43 @@ private:
                 TorrentStatus s = ip->torrent->status();
                 printer_.finish(ProgressInfo{s.name, static_cast<std::int64_t>(s.have_bytes),
                                              static_cast<std::int64_t>(s.total)});
-                std::printf("complete %s %s\n", s.name.c_str(), to_hex(hash).c_str());
-                std::fflush(stdout);
+                const bool renamed = ip->torrent->renamed();
+                say("complete %s %s%s%s\n", s.name.c_str(), to_hex(hash).c_str(), renamed ? " as " : "",
+                    renamed ? ip->torrent->save_name().c_str() : "");
             }
             check_done();
         };
-        t->on_failed = [this, ip](const Error& e) {
-            std::fprintf(stderr, "p2pnode: %s: %s\n", ip->torrent->meta().name.c_str(), e.str().c_str());
-            if (!ip->download) return;
-            ip->failed = true;
-            any_failed_ = true;
-            check_done(); // the other downloads go on; the exit status will be 1
-        };
+        t->on_failed = [this, hash](const Error& e) { torrent_failed(hash, e); };
         // Announce once checking is over, so the first announce tells the tracker what we really have.
-        t->on_ready = [ip] { ip->announcer->start(); };
+        t->on_ready = [this, ip] {
+            if (ip->download && ip->torrent->renamed())
+                say("saving %s as %s: %s\n", ip->torrent->meta().name.c_str(), ip->torrent->save_name().c_str(),
+                    ip->torrent->placement_note().c_str());
+            if (!ip->stopped_sent) ip->announcer->start();
+        };
         return t;
+    }
+
+    // A torrent paused by an error. A download's trackers are told `stopped` (a paused torrent is no leecher);
+    // a shared item whose files changed is taken down and shared anew once its files settle.
+    void torrent_failed(const std::string& hash, const Error& e) {
+        auto it = items_.find(hash);
+        if (it == items_.end()) return;
+        Item& item = it->second;
+        if (!item.share_key.empty() && e.code == Errc::changed_on_disk) {
+            // We run inside the torrent's on_failed, which reshare() clears: act after it returns.
+            loop_.defer([this, key = item.share_key] { reshare(key); });
+            return;
+        }
+        error_line(item.torrent->meta().name + ": " + e.str());
+        if (!item.stopped_sent) {
+            item.stopped_sent = true;
+            item.announcer->stop(kStopTimeoutMs, [] {});
+        }
+        if (!item.download) return;
+        item.failed = true;
+        any_failed_ = true;
+        check_done(); // the other downloads go on; the exit status will be 1
     }
 
     // ---- downloads: WHAT is a .torrent file, a magnet link, an info hash (40 hex / 32 base32) or a catalog name.
@@ -172,7 +261,7 @@ private:
         if (what.rfind("magnet:", 0) == 0) {
             auto m = parse_magnet(what);
             if (!m) {
-                std::fprintf(stderr, "p2pnode: %s: %s\n", what.c_str(), m.error().str().c_str());
+                error_line(what + ": " + m.error().str());
                 return false;
             }
             return fetch_metadata(m->info_hash, m->display_name, m->trackers);
@@ -186,12 +275,12 @@ private:
     bool add_torrent_file(const std::string& what) {
         auto bytes = read_file(what, kMaxTorrentFileSize);
         if (!bytes) {
-            std::fprintf(stderr, "p2pnode: %s\n", bytes.error().str().c_str());
+            error_line(bytes.error().str());
             return false;
         }
         auto meta = parse_torrent(*bytes);
         if (!meta) {
-            std::fprintf(stderr, "p2pnode: %s: %s\n", what.c_str(), meta.error().str().c_str());
+            error_line(what + ": " + meta.error().str());
             return false;
         }
         start_download(std::move(*meta), {});
@@ -200,11 +289,11 @@ private:
 
     // What a .torrent, or fetched metadata, continues with. `hint` addresses are peers known to have it.
     void start_download(Metainfo meta, const std::vector<sockaddr_storage>& hint) {
-        std::error_code ec;
-        fs::create_directories(data_root(), ec);
-        std::printf("downloading %s %s into %s\n", meta.name.c_str(), to_hex(meta.info_hash).c_str(),
-                    data_root().c_str());
-        std::fflush(stdout);
+        if (items_.count(meta.info_hash)) {
+            say("already have %s %s\n", meta.name.c_str(), to_hex(meta.info_hash).c_str());
+            return;
+        }
+        say("downloading %s %s into %s\n", meta.name.c_str(), to_hex(meta.info_hash).c_str(), data_root().c_str());
         Torrent* t = add(std::move(meta), false, true, false, data_root());
         if (t && !hint.empty()) t->add_candidates(hint);
     }
@@ -222,260 +311,93 @@ private:
         return std::nullopt;
     }
 
-    // ---- catalog names: looked up on the --tracker URLs (udp:// only: the catalog is our BEP 15 extension),
-    // one after the other, each with a short timeout so an unreachable tracker gives an error line, not the hour
-    // of BEP 15 retransmissions.
-    struct Lookup {
-        std::string name;
-        std::vector<std::string> urls;
-        std::size_t next = 0;
-        std::vector<std::string> not_found; // URLs that answered "not in the catalog"
-        std::string last_error;
-        std::unique_ptr<UdpTrackerClient> client;
-    };
-    static constexpr std::size_t kMaxLookups = 64; // catalog lookups in flight (console `get` included)
-
     bool lookup_name(const std::string& name) {
-        std::vector<std::string> urls;
-        for (const auto& u : cfg_.trackers)
-            if (parse_udp_tracker_url(u)) urls.push_back(u);
-        if (cfg_.trackers.empty()) {
-            std::fprintf(stderr, "p2pnode: no tracker given to look up %s (use --tracker udp://HOST:PORT)\n",
-                         name.c_str());
-            return false;
-        }
-        if (urls.empty()) {
-            std::fprintf(stderr, "p2pnode: %s: looking up a name needs a udp:// tracker (the catalog is a BEP 15 "
-                                 "extension)\n", name.c_str());
-            return false;
-        }
-        if (lookups_.size() >= kMaxLookups) {
-            std::fprintf(stderr, "p2pnode: %s: too many lookups in flight\n", name.c_str());
-            return false;
-        }
-        auto l = std::make_unique<Lookup>();
-        l->name = name;
-        l->urls = std::move(urls);
-        Lookup* raw = l.get();
-        lookups_.push_back(std::move(l));
-        std::printf("looking up %s\n", name.c_str());
-        std::fflush(stdout);
-        lookup_next(raw);
-        return true;
-    }
-
-    void lookup_next(Lookup* l) {
-        if (l->next >= l->urls.size()) {
-            std::string msg;
-            if (!l->not_found.empty()) {
-                msg = l->name + ": not in the catalog of";
-                for (const auto& u : l->not_found) msg += " " + u;
-                if (!l->last_error.empty()) msg += " (other trackers: " + l->last_error + ")";
-            } else {
-                msg = l->name + ": " + l->last_error;
-            }
-            end_lookup(l);
-            download_failed(msg);
-            return;
-        }
-        const std::string url = l->urls[l->next++];
-        UdpClientOptions o;
-        o.timeout_s = kLookupTimeoutS;
-        if (cfg_.exit_when_done && cfg_.timeout_s > 0) o.timeout_s = std::max(1.0, std::min(o.timeout_s, cfg_.timeout_s / 2));
-        if (l->client) retire_client(std::move(l->client)); // we may be inside its callback
-        l->client = std::make_unique<UdpTrackerClient>(loop_.get(), url, o);
-        l->client->lookup(l->name, [this, l, url](Result<std::optional<udp::CatalogEntry>> r) {
+        auto st = lookups_.start(name, [this](Result<CatalogHit> r) {
             if (quitting_) return;
-            if (!r) {
-                l->last_error = "tracker " + url + " unreachable: " + r.error().str();
-                return lookup_next(l);
-            }
-            if (!*r) {
-                l->not_found.push_back(url);
-                return lookup_next(l);
-            }
-            std::string hash = (*r)->info_hash.str();
-            std::string name = l->name;
-            std::printf("found %s %s (%llu bytes)\n", name.c_str(), to_hex(hash).c_str(),
-                        static_cast<unsigned long long>((*r)->total_size));
-            std::fflush(stdout);
-            end_lookup(l);
-            if (!fetch_metadata(hash, name, {})) download_failed("");
+            if (!r) return download_failed(r.error().str());
+            say("found %s %s (%llu bytes)\n", r->name.c_str(), to_hex(r->info_hash).c_str(),
+                static_cast<unsigned long long>(r->total_size));
+            if (!fetch_metadata(r->info_hash, r->name, {})) download_failed("");
         });
-    }
-
-    void end_lookup(Lookup* l) {
-        auto it = std::find_if(lookups_.begin(), lookups_.end(), [&](auto& x) { return x.get() == l; });
-        if (it == lookups_.end()) return;
-        if ((*it)->client) retire_client(std::move((*it)->client)); // we may be inside its callback
-        lookups_.erase(it);
-    }
-
-    // Destroys a tracker client after the current callback (which may be its own).
-    void retire_client(std::unique_ptr<UdpTrackerClient> c) {
-        auto keep = std::make_shared<std::unique_ptr<UdpTrackerClient>>(std::move(c));
-        loop_.defer([keep] { keep->reset(); });
+        if (!st) {
+            error_line(st.error().str());
+            return false;
+        }
+        say("looking up %s\n", name.c_str());
+        return true;
     }
 
     // A download that had started (lookup or metadata fetch) failed. Under --exit-when-done the run fails once
     // the other downloads are finished.
     void download_failed(const std::string& msg) {
-        if (!msg.empty()) std::fprintf(stderr, "p2pnode: %s\n", msg.c_str());
+        if (!msg.empty()) error_line(msg);
         any_failed_ = true;
         check_done();
     }
 
-    // ---- metadata (BEP 9): announce the info hash to the trackers as a leecher with `left` unknown, feed the
-    // peers to a MetadataFetch, and on success continue exactly like a .torrent download.
-    struct Fetching {
-        std::string label;                              // dn or catalog name, for the progress line
-        std::vector<std::vector<std::string>> tiers;    // the magnet's trackers (BEP 12: one tier each)
-        std::unique_ptr<MetadataFetch> fetch;
-        std::unique_ptr<Announcer> announcer;
-        std::unique_ptr<Timer> deadline;
-    };
-    static constexpr std::size_t kMaxFetching = 64;      // metadata fetches at once
-    static constexpr double kLookupTimeoutS = 20;        // per tracker, for a catalog name
-
+    // ---- metadata (BEP 9): metadata_fetches.hpp; on success continue exactly like a .torrent download.
     bool fetch_metadata(const std::string& hash, const std::string& label, const std::vector<std::string>& trackers) {
         const std::string hex = to_hex(hash);
         if (items_.count(hash)) {
-            std::printf("already have %s %s\n", label.c_str(), hex.c_str());
-            std::fflush(stdout);
+            say("already have %s %s\n", label.c_str(), hex.c_str());
             return true;
         }
-        if (fetching_.count(hash)) return true;
-        if (fetching_.size() >= std::min(kMaxFetching, session_.memory_plan().max_fetches)) {
-            std::fprintf(stderr, "p2pnode: %s: too many metadata fetches at once\n", hex.c_str());
-            return false;
-        }
-        std::vector<std::vector<std::string>> magnet_tiers;
-        for (const auto& t : trackers) magnet_tiers.push_back({t});
-        // The same tiers add() will use for the torrent: --tracker URLs first, then the magnet's.
-        std::vector<std::vector<std::string>> tiers = magnet_tiers;
-        for (auto it = cfg_.trackers.rbegin(); it != cfg_.trackers.rend(); ++it)
-            if (std::find(trackers.begin(), trackers.end(), *it) == trackers.end())
-                tiers.insert(tiers.begin(), std::vector<std::string>{*it});
-        if (tiers.empty()) {
-            std::fprintf(stderr, "p2pnode: %s: no tracker to find peers on (give --tracker URL, or a magnet with "
-                                 "tr=)\n", hex.c_str());
-            return false;
-        }
-        std::printf("fetching metadata %s%s%s\n", hex.c_str(), label.empty() ? "" : " ", label.c_str());
-        std::fflush(stdout);
-        Fetching& f = fetching_[hash];
-        f.label = label.empty() ? hex.substr(0, 12) : label;
-        f.tiers = magnet_tiers;
-        MetadataFetchConfig mc;
-        mc.info_hash = hash;
-        mc.listen_port = session_.port();
-        mc.peer = session_.peer_config();
-        mc.max_peers = std::min(mc.max_peers, session_.memory_plan().fetch_peers);
-        mc.connections = session_.connection_counter(); // its sockets count against --max-connections too
-        mc.transport = session_.transport_limits();
-        f.fetch = std::make_unique<MetadataFetch>(loop_, mc, [this, hash](Result<Metainfo> r) {
-            metadata_done(hash, std::move(r));
-        });
-        AnnouncerConfig ac;
-        ac.info_hash = hash;
-        ac.peer_id = session_.peer_id();
-        ac.port = session_.port();
-        ac.tiers = tiers;
-        f.announcer = std::make_unique<Announcer>(
-            loop_.get(), clients_, ac, [] { return AnnounceStats{0, 0, 1}; }, // left: unknown, but not 0 (a seed)
-            [this, hash](const std::vector<PeerEndpoint>& peers) {
-                auto it = fetching_.find(hash);
-                if (it == fetching_.end() || !it->second.fetch) return;
-                std::vector<sockaddr_storage> addrs;
-                for (const auto& p : peers) addrs.push_back(p.addr);
-                it->second.fetch->add_candidates(addrs);
-            });
-        f.announcer->start();
+        if (fetches_.has(hash)) return true;
+        std::uint64_t give_up_ms = 0;
         if (cfg_.exit_when_done && cfg_.timeout_s > 0) {
             // Due a moment before the run's own deadline (which counts from the start too), so this clearer
             // message wins.
-            const std::uint64_t limit = static_cast<std::uint64_t>(cfg_.timeout_s * 1000);
+            const auto limit = static_cast<std::uint64_t>(cfg_.timeout_s * 1000);
             const std::uint64_t used = loop_.now_ms() - born_ms_ + 50;
-            f.deadline = std::make_unique<Timer>(loop_.get());
-            f.deadline->start(limit > used ? limit - used : 0, 0, [this, hash, hex] {
-                auto it = fetching_.find(hash);
-                if (it == fetching_.end()) return;
-                MetadataFetchStatus st = it->second.fetch->status();
-                it->second.fetch->give_up(make_error(
-                    hex, "no peer sent the metadata within " + std::to_string(static_cast<long>(cfg_.timeout_s)) +
-                             " s (" + std::to_string(st.tried) + " peers tried, " + std::to_string(st.with_metadata) +
-                             " offering it now)"));
-            });
+            give_up_ms = limit > used ? limit - used : 1;
         }
+        if (auto st = fetches_.start(hash, label, trackers, give_up_ms); !st) {
+            error_line(st.error().str());
+            return false;
+        }
+        say("fetching metadata %s%s%s\n", hex.c_str(), label.empty() ? "" : " ", label.c_str());
         return true;
     }
 
-    // Runs inside the fetch's callback: the fetch, its announcer and timer are destroyed after it returns.
-    void metadata_done(const std::string& hash, Result<Metainfo> r) {
-        auto it = fetching_.find(hash);
-        if (it == fetching_.end()) return;
-        auto f = std::make_shared<Fetching>(std::move(it->second));
-        fetching_.erase(it);
-        std::vector<sockaddr_storage> hint = f->fetch->good_peers();
-        loop_.defer([f] { f->fetch.reset(); f->announcer.reset(); f->deadline.reset(); });
+    void metadata_done(FetchedMetadata m) {
         if (quitting_) return;
-        if (!r) return download_failed(r.error().str());
-        Metainfo meta = std::move(*r);
-        meta.trackers = f->tiers;
-        std::printf("metadata %s %s (%zu bytes from peers)\n", to_hex(hash).c_str(), meta.name.c_str(),
-                    meta.info_bytes.size());
-        start_download(std::move(meta), hint);
-    }
-
-    void show_fetch_status() {
-        for (auto& [h, f] : fetching_) {
-            MetadataFetchStatus st = f.fetch->status();
-            std::int64_t total = st.metadata_size;
-            std::int64_t done = std::min<std::int64_t>(total, std::int64_t{st.pieces_have} * 16384);
-            ProgressInfo p{"fetching metadata " + f.label, done, total, -1, -1, static_cast<int>(st.peers)};
-            printer_.update(p, uv_now(loop_.get()));
-        }
+        if (!m.meta) return download_failed(m.meta.error().str());
+        Metainfo meta = std::move(*m.meta);
+        meta.trackers = std::move(m.tiers);
+        say("metadata %s %s (%zu bytes from peers)\n", to_hex(m.info_hash).c_str(), meta.name.c_str(),
+            meta.info_bytes.size());
+        start_download(std::move(meta), m.hint);
     }
 
     // ---- sharing (files stay where they are; a torrent's root is the folder that holds the item)
 
-    struct ShareJob {
-        std::string root, name;
-    };
-    static constexpr std::size_t kMaxShareQueue = 4096; // items waiting to be hashed; more are refused
-    static constexpr std::size_t kSharesPerTurn = 16;   // cached items added per loop turn
-    static std::string share_key(const std::string& root, const std::string& name) {
-        return (fs::path(root) / name).string();
-    }
-
-    // Every top-level entry of the share folder becomes a torrent with --make-torrent's defaults. Entries are
-    // hashed one at a time, to bound memory and disk load. Then the folder is watched: entries copied in later
-    // are shared once complete, entries deleted stop being shared.
-    bool start_sharing() {
-        std::error_code ec;
-        if (!fs::is_directory(cfg_.share_dir, ec)) {
-            std::fprintf(stderr, "p2pnode: --share %s: not a folder\n", cfg_.share_dir.c_str());
-            return false;
-        }
+    // Every top-level entry of the share folder becomes a torrent; then the folder is watched: entries copied in
+    // later are shared once complete, entries deleted stop being shared, entries edited are shared anew.
+    void start_sharing() {
         std::vector<std::string> names;
-        for (const auto& e : fs::directory_iterator(cfg_.share_dir, ec)) {
-            std::string n = e.path().filename().string();
+        std::error_code ec;
+        fs::directory_iterator it(cfg_.share_dir, ec), end;
+        for (; !ec && it != end; it.increment(ec)) {
+            std::string n = it->path().filename().string();
             if (n.empty() || n[0] == '.') continue; // hidden files and our .p2pnode folder
-            if (!e.is_regular_file(ec) && !e.is_directory(ec)) continue;
-            if (e.is_symlink(ec)) continue;
+            std::error_code e2;
+            auto st = it->symlink_status(e2);
+            if (e2 || !(fs::is_regular_file(st) || fs::is_directory(st))) continue;
             names.push_back(n);
         }
+        if (ec) log_warn("share", "listing " + cfg_.share_dir + ": " + ec.message());
         std::sort(names.begin(), names.end());
-        for (const auto& n : names) share_queue_.push_back(ShareJob{cfg_.share_dir, n});
+        for (const auto& n : names) enqueue_share(ShareJob{cfg_.share_dir, n});
         watcher_ = std::make_unique<ShareWatcher>(
             loop_.get(), cfg_.share_dir, ShareWatcherOptions{},
             [this](const std::string& name) { enqueue_share(ShareJob{cfg_.share_dir, name}); },
-            [this](const std::string& name) { unshare(share_key(cfg_.share_dir, name)); });
+            [this](const std::string& name) { unshare(share_key(cfg_.share_dir, name), "removed from disk"); },
+            [this](const std::string& name) { unshare(share_key(cfg_.share_dir, name), "changed on disk"); });
         if (auto st = watcher_->start(std::set<std::string>(names.begin(), names.end())); !st)
             log_warn("share", st.error().str());
-        share_next();
-        return true;
     }
+
+    static std::string share_key(const std::string& root, const std::string& name) { return root + "/" + name; }
 
     // The console's `share PATH`: any file or folder, shared in place.
     Result<std::string> share_path(const std::string& path) {
@@ -492,81 +414,48 @@ private:
         return "hashing " + p.string() + "; a 'sharing' line follows when it is ready";
     }
 
-    bool enqueue_share(ShareJob job) {
-        if (quitting_ || share_queue_.size() >= kMaxShareQueue) return false;
-        share_queue_.push_back(std::move(job));
-        if (!share_busy_) share_next(); // else the running chain picks it up
-        return true;
-    }
-
-    // Works through share_queue_: hashes one item at a time (TorrentMaker), and adds items whose torrent is
-    // cached at most kSharesPerTurn per loop turn, so a folder of thousands neither recurses nor opens thousands
-    // of storages in one turn. share_busy_ is true while a maker runs or a continuation is deferred: exactly one
-    // chain works the queue.
-    void share_next() {
-        share_busy_ = false;
-        for (std::size_t n = 0; n < kSharesPerTurn; ++n) {
-            if (share_queue_.empty() || quitting_) {
-                maker_.reset();
-                return;
-            }
-            ShareJob job = std::move(share_queue_.front());
-            share_queue_.pop_front();
-            if (being_downloaded_here(job)) continue;
-            if (auto cached = load_cached_share(job.root, job.name, cfg_.trackers)) {
-                announce_share(std::move(*cached), job.root);
-                continue;
-            }
-            share_busy_ = true;
-            start_maker(job);
-            return;
-        }
-        share_busy_ = true;
-        loop_.defer([this] { share_next(); });
-    }
+    bool enqueue_share(ShareJob job) { return !quitting_ && shares_.push(std::move(job)); }
 
     // An item we are downloading into the share folder is not re-shared from its partial data.
     bool being_downloaded_here(const ShareJob& job) const {
         for (const auto& [h, it] : items_)
-            if (it.download && it.torrent && it.torrent->meta().name == job.name && job.root == data_root())
+            if (it.download && it.torrent && it.torrent->save_name() == job.name && job.root == data_root())
                 return true;
         return false;
     }
 
-    void start_maker(const ShareJob& job) {
-        MakeTorrentOptions mo{share_key(job.root, job.name), cfg_.trackers, 0, false};
-        maker_ = TorrentMaker::start(loop_.get(), mo, nullptr, [this, job](Result<MadeTorrent> r) {
-            if (!r) {
-                std::fprintf(stderr, "p2pnode: sharing %s: %s\n", job.name.c_str(), r.error().str().c_str());
-                // E.g. an empty folder: shared once something is copied into it.
-                if (watcher_ && job.root == cfg_.share_dir) watcher_->failed(job.name);
-            } else {
-                if (auto st = save_cached_share(job.root, job.name, r->torrent); !st)
-                    log_debug("share", "not caching " + job.name + ": " + st.error().str());
-                announce_share(r->metainfo, job.root);
-            }
-            // Continue after this callback returns: it runs inside the maker we are about to replace.
-            loop_.defer([this] { share_next(); });
-        });
+    void share_failed(const ShareJob& job, const Error& e) {
+        if (e.code == Errc::changed_on_disk) log_info("share", e.str());
+        else error_line("sharing " + job.name + ": " + e.str());
+        // E.g. an empty folder, or a file edited while hashed: shared once it changes and settles.
+        if (watcher_ && job.root == cfg_.share_dir) watcher_->failed(job.name);
     }
 
-    void announce_share(Metainfo m, const std::string& root) {
+    void announce_share(const ShareJob& job, ShareSource src) {
         if (quitting_) return;
+        Metainfo& m = src.meta;
         if (items_.count(m.info_hash)) { // the same content twice (e.g. `share` of a file already in --share)
-            std::printf("already sharing %s %s\n", m.name.c_str(), to_hex(m.info_hash).c_str());
-            std::fflush(stdout);
+            say("already sharing %s %s\n", m.name.c_str(), to_hex(m.info_hash).c_str());
             return;
         }
         Magnet mag{m.info_hash, m.name, cfg_.trackers};
-        std::printf("sharing %s %s %s\n", m.name.c_str(), to_hex(m.info_hash).c_str(), make_magnet(mag).c_str());
-        std::fflush(stdout);
-        shared_[share_key(root, m.name)] = m.info_hash;
-        add(std::move(m), true, false, true, root);
+        say("sharing %s %s %s\n", m.name.c_str(), to_hex(m.info_hash).c_str(), make_magnet(mag).c_str());
+        const std::string key = share_key(job.root, job.name);
+        shared_[key] = m.info_hash;
+        StoragePlacement pl;
+        for (const auto& f : src.files) {
+            pl.disk_paths.push_back(f.disk_path);
+            pl.stamps.push_back(f.stamp);
+        }
+        const std::string hash = m.info_hash;
+        add(std::move(m), true, false, true, job.root, std::move(pl));
+        items_[hash].share_key = key;
     }
 
-    // The item at `key` is gone from disk: drop its torrent and announce `stopped` (its catalog entry expires
-    // on the tracker). Downloads are left alone: their own storage errors say what happened.
-    void unshare(const std::string& key) {
+    // The item at `key` is gone from disk or changed: drop its torrent and announce `stopped` (the tracker frees
+    // its catalog name once no seeder is left; docs/catalog-protocol.md). Downloads are left alone: their own
+    // storage errors say what happened.
+    void unshare(const std::string& key, const std::string& why) {
         auto s = shared_.find(key);
         if (s == shared_.end()) return;
         std::string hash = s->second;
@@ -581,20 +470,41 @@ private:
         item.torrent->on_failed = nullptr;
         std::string name = item.torrent->meta().name;
         session_.remove_torrent(hash);
-        Announcer* a = item.announcer.get();
-        retired_.push_back(std::move(item.announcer));
-        a->stop(3000, [this, a] {
-            // Destroyed after this callback, which runs inside the announcer.
-            loop_.defer([this, a] {
-                for (auto r = retired_.begin(); r != retired_.end(); ++r)
-                    if (r->get() == a) {
-                        retired_.erase(r);
-                        break;
-                    }
-            });
+        retire_announcer(std::move(item.announcer), nullptr);
+        say("stopped sharing %s %s (%s)\n", name.c_str(), to_hex(hash).c_str(), why.c_str());
+    }
+
+    // A shared item that changed on disk (its seeder refused to serve it): stop sharing it now and share it
+    // anew once it settles: the watcher's for the share folder, at once for a console `share PATH`.
+    void reshare(const std::string& key) {
+        const fs::path p(key);
+        const std::string root = p.parent_path().string(), name = p.filename().string();
+        unshare(key, "changed on disk");
+        if (watcher_ && root == cfg_.share_dir) watcher_->changed(name);
+        else enqueue_share(ShareJob{root, name});
+    }
+
+    // Sends `stopped` and destroys the announcer once answered (or after kStopTimeoutMs); then `done`.
+    void retire_announcer(std::unique_ptr<Announcer> a, std::function<void()> done) {
+        if (!a) {
+            if (done) done();
+            return;
+        }
+        Announcer* raw = a.get();
+        auto holder = std::make_shared<std::unique_ptr<Announcer>>(std::move(a));
+        raw->stop(kStopTimeoutMs, [this, holder, done = std::move(done)] {
+            loop_.defer_delete(std::move(*holder)); // we run inside the announcer
+            if (done) done();
         });
-        std::printf("stopped sharing %s %s (removed from disk)\n", name.c_str(), to_hex(hash).c_str());
-        std::fflush(stdout);
+    }
+
+    // ---- signals
+
+    // SIGHUP: the log is reopened (rotation), the share folder looked at again now. Nothing stops.
+    void hangup() {
+        (void)reopen_log();
+        log_info("peer", "SIGHUP: log reopened" + std::string(watcher_ ? ", share folder rescanned" : ""));
+        if (watcher_) watcher_->rescan_now();
     }
 
     // ---- the console
@@ -632,14 +542,12 @@ private:
                 rows.push_back(ConsoleTorrentRow{s.name, h, phase_name(s.phase), s.have_bytes, s.total, s.down_rate,
                                                  s.up_rate, s.peers, s.downloaded, s.uploaded});
             }
-            for (auto& [h, f] : fetching_) { // magnets and names: no metainfo yet (BEP 9)
-                if (!f.fetch) continue;
-                MetadataFetchStatus st = f.fetch->status();
+            for (const auto& f : fetches_.rows()) { // magnets and names: no metainfo yet (BEP 9)
                 ConsoleTorrentRow r;
                 r.name = f.label.empty() ? "?" : f.label;
-                r.info_hash = h;
+                r.info_hash = f.info_hash;
                 r.state = "fetching metadata";
-                r.peers = st.peers;
+                r.peers = f.status.peers;
                 rows.push_back(std::move(r));
             }
             return rows;
@@ -649,8 +557,35 @@ private:
             if (!it) return make_error(what, "not one of our torrents (see status)");
             return it->torrent->peer_summaries();
         };
+        c.trackers = [this] {
+            std::vector<ConsoleTrackerRow> rows;
+            const std::uint64_t now = loop_.now_ms();
+            auto add_rows = [&](const std::string& name, const std::string& hash, const std::vector<TrackerStatus>& ts) {
+                for (const auto& t : ts) rows.push_back(tracker_row(name, hash, t, now));
+            };
+            for (auto& [h, it] : items_)
+                if (it.torrent && it.announcer) add_rows(it.torrent->meta().name, h, it.announcer->trackers());
+            for (const auto& f : fetches_.rows()) add_rows(f.label, f.info_hash, f.trackers);
+            return rows;
+        };
         c.quit = [this] { quit(0, ""); };
         return c;
+    }
+
+    static ConsoleTrackerRow tracker_row(const std::string& name, const std::string& hash, const TrackerStatus& t,
+                                         std::uint64_t now) {
+        ConsoleTrackerRow r;
+        r.name = name;
+        r.info_hash = hash;
+        r.url = t.url;
+        r.tier = t.tier;
+        r.state = t.updating ? "updating" : t.working ? "working" : !t.last_error.empty() ? "not working" : "not yet";
+        r.last_s = t.last_announce_ms ? static_cast<std::int64_t>((now - std::min(now, t.last_announce_ms)) / 1000) : -1;
+        r.next_s = t.next_announce_ms ? static_cast<std::int64_t>((std::max(now, t.next_announce_ms) - now + 999) / 1000) : -1;
+        r.seeders = t.seeders;
+        r.leechers = t.leechers;
+        r.error = t.last_error;
+        return r;
     }
 
     void show_status() {
@@ -661,12 +596,19 @@ private:
                            s.down_rate, s.up_rate, static_cast<int>(s.peers)};
             printer_.update(p, uv_now(loop_.get()));
         }
-        show_fetch_status();
+        for (const auto& f : fetches_.rows()) {
+            std::int64_t total = f.status.metadata_size;
+            std::int64_t done = std::min<std::int64_t>(total, std::int64_t{f.status.pieces_have} * 16384);
+            ProgressInfo p{"fetching metadata " + f.label, done, total, -1, -1, static_cast<int>(f.status.peers)};
+            printer_.update(p, uv_now(loop_.get()));
+        }
     }
+
+    // ---- exit
 
     void check_done() {
         if (!cfg_.exit_when_done || quitting_) return;
-        if (!fetching_.empty() || !lookups_.empty()) return; // downloads still being resolved
+        if (!fetches_.empty() || lookups_.active() > 0) return; // downloads still being resolved
         bool any = any_failed_;
         for (auto& [h, it] : items_) {
             if (!it.download) continue;
@@ -676,28 +618,46 @@ private:
         if (any) quit(any_failed_ ? 1 : 0, "");
     }
 
+    // Every exit path comes here (signal, console quit, --exit-when-done, its deadline): every torrent and
+    // metadata fetch tells its trackers `stopped` (bounded wait), resume data is saved, then the summary lines.
     void quit(int code, const std::string& why) {
         if (quitting_) return;
         quitting_ = true;
         exit_code_ = code;
-        if (!why.empty()) std::fprintf(stderr, "p2pnode: %s\n", why.c_str());
+        if (!why.empty()) error_line(why);
         status_timer_.stop();
         deadline_.stop();
-        maker_.reset();
-        share_queue_.clear();
+        shares_.clear();
+        lookups_.cancel_all();
         if (watcher_) watcher_->stop();
         if (console_) console_->close();
-        auto remaining = std::make_shared<std::size_t>(items_.size() + 1);
+        auto remaining = std::make_shared<std::size_t>(items_.size() + 2);
         auto after_announces = [this, remaining] {
             if (--*remaining) return;
             session_.shutdown([this] { loop_.defer([this] { teardown(); }); });
         };
-        for (auto& [h, it] : items_) it.announcer->stop(3000, after_announces);
+        for (auto& [h, it] : items_) {
+            if (it.stopped_sent) {
+                after_announces();
+                continue;
+            }
+            it.stopped_sent = true;
+            it.announcer->stop(kStopTimeoutMs, after_announces);
+        }
+        fetches_.stop_all(after_announces);
         after_announces();
     }
 
+    // Before anything was announced (a bad --get at start): nothing to tell the trackers.
+    int stop_now(int code) {
+        exit_code_ = code;
+        quit(code, "");
+        loop_.run();
+        return exit_code_;
+    }
+
     void teardown() {
-        // One line per torrent, for scripts and logs: what this run moved.
+        // One line per torrent, for scripts and logs: what this run moved. Printed even with --quiet.
         for (auto& [h, it] : items_) {
             TorrentStatus s = it.torrent->status();
             std::printf("summary %s %s uploaded=%llu downloaded=%llu have=%llu/%llu resent=%llu idle_slot_s=%llu\n",
@@ -717,19 +677,16 @@ private:
     TrackerClients clients_;
     Timer status_timer_, deadline_;
     ProgressPrinter printer_;
-    std::map<std::string, Item> items_;
-    std::deque<ShareJob> share_queue_;                  // bounded by kMaxShareQueue (+ the folder at start)
-    bool share_busy_ = false;  // a maker runs or share_next() is deferred
-    bool any_failed_ = false;  // a download failed: --exit-when-done exits 1 once the rest are finished
-    std::unique_ptr<TorrentMaker> maker_;
-    std::map<std::string, std::string> shared_;         // root/name -> info hash of what we seed from disk
-    std::vector<std::unique_ptr<Announcer>> retired_;   // sending `stopped` for unshared items (~3 s each)
     TrackerQuery query_;                                // the console's list/scrape
+    std::map<std::string, Item> items_;                 // by info hash
+    std::map<std::string, std::string> shared_;         // root/name -> info hash of what we seed from disk
+    CatalogLookups lookups_;                            // --get NAME
+    MetadataFetches fetches_;                           // magnets, info hashes, names (BEP 9)
+    ShareQueue shares_;                                 // items waiting to be hashed
     std::unique_ptr<ShareWatcher> watcher_;             // --share DIR, live
     std::unique_ptr<PeerConsole> console_;              // stdin, unless --no-console
-    std::map<std::string, Fetching> fetching_;          // metadata fetches by info hash; bounded by kMaxFetching
-    std::vector<std::unique_ptr<Lookup>> lookups_;      // catalog lookups; bounded by kMaxLookups
     std::uint64_t born_ms_ = loop_.now_ms();            // --timeout counts from here
+    bool any_failed_ = false;  // a download failed: --exit-when-done exits 1 once the rest are finished
     bool quitting_ = false;
     int exit_code_ = 0;
 };

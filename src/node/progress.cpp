@@ -1,4 +1,4 @@
-#include "cli/progress.hpp"
+#include "node/progress.hpp"
 
 #include <unistd.h>
 

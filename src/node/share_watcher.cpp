@@ -1,10 +1,12 @@
 #include "node/share_watcher.hpp"
 
+#include <algorithm>
 #include <chrono>
 #include <filesystem>
 #include <vector>
 
 #include "base/log.hpp"
+#include "loop/fence.hpp"
 
 namespace p2p {
 
@@ -50,6 +52,7 @@ Result<EntrySignature> entry_signature(const std::string& path) {
         return s;
     }
     if (!fs::is_directory(st)) return make_error("stat " + path, "not a regular file or folder");
+    s.folder = true;
     s.mtime_ns = mtime_ns(path, ec); // a new empty subfolder changes it
     fs::recursive_directory_iterator it(path, fs::directory_options::skip_permission_denied, ec);
     for (; !ec && it != fs::recursive_directory_iterator(); it.increment(ec)) {
@@ -77,14 +80,15 @@ struct ShareWatcher::FsEvent {
 };
 
 ShareWatcher::ShareWatcher(uv_loop_t* loop, std::string dir, ShareWatcherOptions opt, OnName on_ready,
-                           OnName on_removed)
+                           OnName on_removed, OnName on_changed)
     : loop_(loop), dir_(std::move(dir)), opt_(opt), on_ready_(std::move(on_ready)),
-      on_removed_(std::move(on_removed)), timer_(loop), periodic_(loop) {}
+      on_removed_(std::move(on_removed)), on_changed_(std::move(on_changed)), timer_(loop), periodic_(loop) {}
 
 ShareWatcher::~ShareWatcher() { stop(); }
 
 Status ShareWatcher::start(const std::set<std::string>& known) {
-    known_ = known;
+    known_.clear();
+    for (const auto& n : known) known_.emplace(n, std::nullopt);
     auto* ev = new FsEvent;
     ev->owner = this;
     ev->handle.data = ev;
@@ -93,7 +97,7 @@ Status ShareWatcher::start(const std::set<std::string>& known) {
         &ev->handle,
         [](uv_fs_event_t* h, const char*, int, int) {
             auto* e = static_cast<FsEvent*>(h->data);
-            if (e->owner) e->owner->on_fs_event();
+            if (e->owner) fence("share folder event", [&] { e->owner->on_fs_event(); });
         },
         dir_.c_str(), 0);
     if (rc != 0) {
@@ -104,7 +108,7 @@ Status ShareWatcher::start(const std::set<std::string>& known) {
     } else {
         event_ = ev;
     }
-    periodic_.start(opt_.rescan_ms, opt_.rescan_ms, [this] { rescan(); });
+    periodic_.start(opt_.rescan_ms, opt_.rescan_ms, [this] { rescan(true); });
     schedule(0); // entries present now and not known settle like new ones; first look from the loop
     return ok_status();
 }
@@ -130,6 +134,13 @@ void ShareWatcher::failed(const std::string& name) {
     schedule(opt_.check_ms * 5);
 }
 
+void ShareWatcher::changed(const std::string& name) {
+    known_.erase(name);
+    failed_.erase(name);
+    pending_.erase(name);
+    schedule(0); // settles from the next look on, like a new entry
+}
+
 void ShareWatcher::on_fs_event() { schedule(opt_.debounce_ms); }
 
 void ShareWatcher::schedule(std::uint64_t delay_ms) {
@@ -139,11 +150,11 @@ void ShareWatcher::schedule(std::uint64_t delay_ms) {
     due_ms_ = due;
     timer_.start(delay_ms, 0, [this] {
         scheduled_ = false;
-        rescan();
+        rescan(false);
     });
 }
 
-void ShareWatcher::rescan() {
+void ShareWatcher::rescan(bool full) {
     auto listed = list_entries(dir_);
     if (!listed) {
         log_warn("share", listed.error().str());
@@ -151,16 +162,29 @@ void ShareWatcher::rescan() {
     }
     const std::set<std::string>& now_names = *listed;
     const std::uint64_t now = uv_now(loop_);
-    std::vector<std::string> removed, ready;
+    std::vector<std::string> removed, ready, changed;
     bool overflow = false; // entries left out by max_pending: look again soon
 
     for (auto it = known_.begin(); it != known_.end();) {
-        if (now_names.count(*it)) {
+        if (!now_names.count(it->first)) {
+            removed.push_back(it->first);
+            it = known_.erase(it);
+            continue;
+        }
+        const std::string path = dir_ + "/" + it->first;
+        if (!full && it->second && it->second->folder) { // a folder: walked on full rescans only
             ++it;
             continue;
         }
-        removed.push_back(*it);
-        it = known_.erase(it);
+        auto sig = entry_signature(path);
+        if (!sig || (it->second && !(*it->second == *sig))) {
+            // Edited in place (or replaced): settle again, then share the new content.
+            changed.push_back(it->first);
+            it = known_.erase(it);
+            continue;
+        }
+        it->second = *sig;
+        ++it;
     }
     for (auto it = pending_.begin(); it != pending_.end();) {
         if (now_names.count(it->first)) {
@@ -177,7 +201,7 @@ void ShareWatcher::rescan() {
         it = failed_.erase(it);
     }
     for (const auto& n : now_names) {
-        if (known_.count(n)) continue;
+        if (known_.count(n) || std::find(changed.begin(), changed.end(), n) != changed.end()) continue;
         auto sig = entry_signature(dir_ + "/" + n);
         if (!sig) continue;
         if (auto f = failed_.find(n); f != failed_.end()) {
@@ -204,10 +228,10 @@ void ShareWatcher::rescan() {
         pe.last_ms = now;
         if (++pe.stable < opt_.stable_checks) continue;
         ready.push_back(n);
-        known_.insert(n);
+        known_[n] = pe.sig;
         pending_.erase(p);
     }
-    if (!pending_.empty() || overflow) schedule(opt_.check_ms);
+    if (!pending_.empty() || overflow || !changed.empty()) schedule(opt_.check_ms);
     // A change inside a subfolder raises no event on DIR: failed entries (e.g. an empty folder being filled)
     // are looked at every few checks.
     else if (!failed_.empty()) schedule(opt_.check_ms * 5);
@@ -216,6 +240,10 @@ void ShareWatcher::rescan() {
     std::weak_ptr<int> alive = alive_;
     for (const auto& n : removed) {
         on_removed_(n);
+        if (alive.expired()) return;
+    }
+    for (const auto& n : changed) {
+        if (on_changed_) on_changed_(n);
         if (alive.expired()) return;
     }
     for (const auto& n : ready) {

@@ -6,9 +6,13 @@
 // ready only once it is complete: its signature (size and mtime; for a folder the total size, the latest mtime
 // and the file count of everything under it) has stayed the same over `stable_checks` consecutive checks
 // check_ms apart, so a file still being copied is never hashed half-written. An entry that was reported ready
-// and then disappears is reported removed. inotify sees only the top level: changes inside a subfolder are
-// noticed by the checks of entries still settling (or failed) and by the periodic rescan. Hidden names (leading '.', which includes our .p2pnode folder),
-// symlinks and special files are ignored.
+// and then disappears is reported removed. An entry that was reported ready and whose signature then moves (a
+// shared file edited in place) is reported changed and settles again like a new one: ready once stable. Files
+// at the top level are re-checked on every rescan (a stat each); folders, whose signature walks them, on the
+// periodic rescan and on rescan_now() (SIGHUP). inotify sees only the top level: changes inside a subfolder are
+// noticed by the checks of entries still settling (or failed) and by the periodic rescan. Hidden names (leading
+// '.', which includes our .p2pnode folder), symlinks and special files are ignored. (The seeder itself also
+// refuses to serve a file whose stamp moved, at once: storage.hpp "Sealed files".)
 //
 // Bounds: at most max_pending entries are watched for stability at once (more wait for a later rescan); a
 // folder's signature walks at most kMaxWalk files (a bigger one is reported after its first kMaxWalk files are
@@ -23,6 +27,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <set>
 #include <string>
 
@@ -44,6 +49,7 @@ struct EntrySignature {
     std::uint64_t size = 0;
     std::int64_t mtime_ns = 0;
     std::uint64_t files = 0;
+    bool folder = false;
     bool operator==(const EntrySignature&) const = default;
 };
 // The signature of DIR/name now; an error if it vanished or is not a regular file or folder.
@@ -54,7 +60,8 @@ public:
     using OnName = std::function<void(const std::string& name)>;
     static constexpr std::uint64_t kMaxWalk = 100'000;
 
-    ShareWatcher(uv_loop_t* loop, std::string dir, ShareWatcherOptions opt, OnName on_ready, OnName on_removed);
+    ShareWatcher(uv_loop_t* loop, std::string dir, ShareWatcherOptions opt, OnName on_ready, OnName on_removed,
+                 OnName on_changed = nullptr);
     ~ShareWatcher();
     ShareWatcher(const ShareWatcher&) = delete;
     ShareWatcher& operator=(const ShareWatcher&) = delete;
@@ -66,6 +73,11 @@ public:
     // The owner could not share `name` (e.g. an empty folder): it is reported ready again once its content
     // changes and settles, not before.
     void failed(const std::string& name);
+    // The owner found `name` changed (its seeder refused a read): it settles again and is reported ready once
+    // stable, as after an on_changed report.
+    void changed(const std::string& name);
+    // Look at everything now, folders included (SIGHUP).
+    void rescan_now() { rescan(true); }
     std::size_t pending() const { return pending_.size(); }
 
 private:
@@ -76,19 +88,21 @@ private:
     };
     struct FsEvent; // the uv_fs_event_t block, freed in its close callback
     void on_fs_event();
-    void rescan();
+    void rescan(bool full);
     void schedule(std::uint64_t delay_ms);
 
     uv_loop_t* loop_;
     std::string dir_;
     ShareWatcherOptions opt_;
-    OnName on_ready_, on_removed_;
+    OnName on_ready_, on_removed_, on_changed_;
     FsEvent* event_ = nullptr;
     Timer timer_;      // the next rescan: debounce or stability check
     Timer periodic_;   // the slow fallback rescan
     bool scheduled_ = false;
     std::uint64_t due_ms_ = 0;
-    std::set<std::string> known_;               // reported ready (or known at start); bounded by the folder
+    // Reported ready (or known at start), with the signature last seen (unset until first looked at); bounded by
+    // the folder.
+    std::map<std::string, std::optional<EntrySignature>> known_;
     std::map<std::string, Pending> pending_;    // settling; at most opt_.max_pending
     std::map<std::string, EntrySignature> failed_; // not shareable as they were; bounded by the folder
     std::shared_ptr<int> alive_ = std::make_shared<int>(0);

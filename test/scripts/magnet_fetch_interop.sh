@@ -29,7 +29,7 @@ magnet_get() {
     local name=$1 magnet=$2 dir=$3
     shift 3
     timeout 130 "$P2PNODE" --peer --get "$magnet" --into "$dir" --bind 127.0.0.1 --port 0 --exit-when-done \
-        --timeout 120 --no-console --quiet "$@" >"$W/$name.out" 2>"$W/$name.err" </dev/null ||
+        --timeout 120 --no-console "$@" >"$W/$name.out" 2>"$W/$name.err" </dev/null ||
         fail "$name: p2pnode exited with $? for $magnet"
 }
 # check_order NAME HEX FILE: the run fetched the metadata first, then downloaded and completed FILE.

@@ -31,7 +31,7 @@ random_file "$W/share/magnet.bin" $((2 * 1024 * 1024 + 4321))
 mkdir -p "$W/lt-dl" "$W/aria2-dl"
 
 local_tracker
-start seed --peer --share "$W/share" --tracker "$TURL" --bind 127.0.0.1 --port 0 --no-console --quiet
+start seed --peer --share "$W/share" --tracker "$TURL" --bind 127.0.0.1 --port 0 --no-console
 line=$(wait_line "$W/seed.out" '^sharing magnet.bin [0-9a-f]{40} magnet:[^ ]+' "$PID_seed" 60) ||
     fail "p2pnode did not print 'sharing magnet.bin HEX MAGNET'"
 read -r _ _ HEX MAGNET <<<"$line"

@@ -50,7 +50,7 @@ tr_start 3 "$W/tr-dl"
 
 # ---- 1. p2pnode (host 2) serves the metadata; transmission (host 3) has only the magnet link ----
 spawn p2p_seed netns_exec "$NS" 2 "$P2PNODE" --peer --share "$W/share" --tracker "$TURL" --bind "$PIP" --port 0 \
-    --no-console --quiet
+    --no-console
 line=$(wait_line "$W/p2p_seed.out" '^sharing srv.bin [0-9a-f]{40} magnet:[^ ]+' "$(pid_of p2p_seed)" 60) ||
     fail "p2pnode did not print 'sharing srv.bin HEX MAGNET'"
 read -r _ _ SRV_HASH SRV_MAGNET <<<"$line"

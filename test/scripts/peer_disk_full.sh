@@ -37,7 +37,7 @@ mkdir -p "$DL"
 spawn leech timeout -k 5 90 unshare -m --propagation private sh -c \
     'mount -t tmpfs -o size=2m tmpfs "$1" && shift && exec "$@"' sh "$DL" \
     "$P2PNODE" --peer --get "$W/small.torrent" --get "$W/big.torrent" --into "$DL" --tracker "$TURL" \
-    --bind 127.0.0.1 --port 0 --exit-when-done --timeout 60 --no-console --quiet
+    --bind 127.0.0.1 --port 0 --exit-when-done --timeout 60 --no-console
 await leech
 say "leecher exited $RC_leech"
 ((RC_leech != 124 && RC_leech != 137)) || fail "the leecher did not stop by itself within 90 s"

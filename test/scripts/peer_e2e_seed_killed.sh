@@ -22,7 +22,7 @@ wait_seeders "$HEX" 2 30
 echo "two seeds of $HEX announced; starting the leecher"
 
 start leech --peer --get "$W/movie.torrent" --into "$W/dl" --tracker "$TURL" --bind 127.0.0.1 --port 0 \
-    --exit-when-done --timeout 150 --quiet
+    --exit-when-done --timeout 150
 # Wait until 20% .. 70% of the data is on disk, then kill seed B.
 wait_blocks leech "$W/dl/movie.bin" $((SIZE / 5)) "20% of the data"
 got=$GOT

@@ -33,7 +33,7 @@ echo "seed shares both items; starting 3 leechers"
 
 for i in 1 2 3; do
     start "leech$i" --peer --get "$W/big.bin.torrent" --get "$W/album.torrent" --into "$W/dl$i" \
-        --tracker "$TURL" --bind 127.0.0.1 --port 0 --exit-when-done --timeout 150 --quiet
+        --tracker "$TURL" --bind 127.0.0.1 --port 0 --exit-when-done --timeout 150
 done
 for i in 1 2 3; do
     await "leech$i"

@@ -27,7 +27,7 @@ echo "two seeds of $HEX announced; starting the leecher"
 
 SECONDS=0
 start leech --peer --get "$W/pack.torrent" --into "$W/dl" --tracker "$TURL" --bind 127.0.0.1 --port 0 \
-    --exit-when-done --timeout 150 --quiet
+    --exit-when-done --timeout 150
 await leech
 ((RC_leech == 0)) || fail "the leecher exited $RC_leech"
 echo "leecher done in ${SECONDS}s"

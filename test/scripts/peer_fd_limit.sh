@@ -24,7 +24,7 @@ local_tracker
 # The seed and the leecher get a hard limit of $LIMIT (p2pnode raises its soft limit only up to the hard one).
 # `exec` twice, so PID_seed is p2pnode itself.
 limited() { exec bash -c "ulimit -n $LIMIT && exec \"\$@\"" limited "$@"; }
-spawn seed limited "$P2PNODE" --peer --share "$W/share" --tracker "$TURL" --bind 127.0.0.1 --port 0 --no-console --quiet
+spawn seed limited "$P2PNODE" --peer --share "$W/share" --tracker "$TURL" --bind 127.0.0.1 --port 0 --no-console
 for ((t = 0; t < 50; t++)); do
     [[ $(readlink /proc/"$PID_seed"/exe 2>/dev/null) == "$P2PNODE" ]] && break
     sleep 0.1
@@ -59,7 +59,7 @@ done
 RC=0
 timeout 100 bash -c "ulimit -n $LIMIT && exec \"\$@\"" limited "$P2PNODE" --peer --get f0.bin --get f199.bin \
     --get f399.bin --into "$W/dl" --tracker "$TURL" --bind 127.0.0.1 --port 0 --exit-when-done --timeout 90 \
-    --no-console --quiet >"$W/leech.out" 2>"$W/leech.err" </dev/null || RC=$?
+    --no-console >"$W/leech.out" 2>"$W/leech.err" </dev/null || RC=$?
 ((RC == 0)) || fail "the leecher exited with $RC"
 for f in f0.bin f199.bin f399.bin; do same_bytes "$f" "$W/share/$f" "$W/dl/$f"; done
 if grep -i 'too many open files' "$W/seed.err" "$W/leech.err"; then fail "ran out of descriptors while serving"; fi

@@ -19,7 +19,7 @@ t_init p2p-byname 60 stamp
 random_file "$W/share/byname.bin" $((1536 * 1024 + 7))
 mkdir -p "$W/dl-name" "$W/dl-hash" "$W/dl-none"
 local_tracker
-start seed --peer --share "$W/share" --tracker "$TURL" --bind 127.0.0.1 --port 0 --no-console --quiet
+start seed --peer --share "$W/share" --tracker "$TURL" --bind 127.0.0.1 --port 0 --no-console
 LINE=$(wait_line "$W/seed.out" '^sharing byname.bin [0-9a-f]{40}' "$PID_seed" 60) || fail "seed is not sharing"
 HEX=${LINE##* }
 # The name is published after the seed's first announce: wait until the catalog knows it.
@@ -35,8 +35,10 @@ get() {
     local name=$1 what=$2 dir=$3
     shift 3
     RC=0
+    local t=(--timeout 60) # unless the call gives its own (a flag given twice is a usage error)
+    [[ " $* " == *" --timeout "* ]] && t=()
     timeout 80 "$P2PNODE" --peer --get "$what" --into "$dir" --bind 127.0.0.1 --port 0 --exit-when-done \
-        --timeout 60 --no-console --quiet "$@" >"$W/$name.out" 2>"$W/$name.err" </dev/null || RC=$?
+        "${t[@]}" --no-console "$@" >"$W/$name.out" 2>"$W/$name.err" </dev/null || RC=$?
 }
 
 # ---- 1. by name ----

@@ -32,7 +32,7 @@ SIP=$(netns_ip "$NS" 1)
 random_file "$W/share/data.bin" $((4 * 1024 * 1024 + 4321))
 HASH=$(make_torrent "$W/share/data.bin" "$W/data.torrent" udp://127.0.0.1:9/announce)
 
-spawn seed netns_exec "$NS" 1 "$P2PNODE" --peer --share "$W/share" --bind "$SIP" --port 0 --no-console --quiet
+spawn seed netns_exec "$NS" 1 "$P2PNODE" --peer --share "$W/share" --bind "$SIP" --port 0 --no-console
 wait_sharing seed data.bin "$HASH" 60
 line=$(wait_line "$W/seed.out" "peer listening on [0-9.]+:[0-9]+" "$PID_seed" 10) || fail "seed printed no port"
 SPORT=${line##*:}

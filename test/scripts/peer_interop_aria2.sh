@@ -33,7 +33,7 @@ aria2_args
 ARIA2+=(--bt-tracker-interval=5 --follow-torrent=false --auto-save-interval=0)
 
 # ---- forward: p2pnode seeds, aria2 downloads ----
-start p2p_seed --peer --share "$W/share" --tracker "$TURL" --bind 127.0.0.1 --port 0 --no-console --quiet
+start p2p_seed --peer --share "$W/share" --tracker "$TURL" --bind 127.0.0.1 --port 0 --no-console
 wait_sharing p2p_seed fwd.bin "$FWD_HASH" 30
 say "forward: p2pnode seeding; aria2c downloading"
 timeout 90 aria2c "${ARIA2[@]}" --seed-time=0 --listen-port="$(free_port tcp)" \

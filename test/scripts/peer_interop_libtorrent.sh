@@ -43,7 +43,7 @@ fi
 say "tracker ($IMPL) at $TURL; fwd=$FWD_HASH rev=$REV_HASH"
 
 # ---- forward: p2pnode seeds, libtorrent downloads ----
-start p2p_seed --peer --share "$W/share" --tracker "$TURL" --bind 127.0.0.1 --port 0 --no-console --quiet
+start p2p_seed --peer --share "$W/share" --tracker "$TURL" --bind 127.0.0.1 --port 0 --no-console
 wait_sharing p2p_seed fwd.bin "$FWD_HASH" 30
 say "forward: p2pnode seeding; libtorrent downloading"
 timeout 90 "$PY" "$LIB/lt_client.py" download "$W/fwd.torrent" "$W/lt-dl" >"$W/lt-download.log" 2>&1 ||

@@ -47,7 +47,7 @@ tr_start 3 "$W/tr-dl"
 
 # ---- forward: p2pnode (host 2) seeds, transmission (host 3) downloads ----
 spawn p2p_seed netns_exec "$NS" 2 "$P2PNODE" --peer --share "$W/share" --tracker "$TURL" --bind "$PIP" --port 0 \
-    --no-console --quiet
+    --no-console
 wait_sharing p2p_seed fwd.bin "$FWD_HASH" 30
 tr_remote -a "$W/fwd.torrent" >"$W/remote-add-fwd.out" 2>&1 || fail "transmission-remote -a fwd.torrent failed"
 say "forward: p2pnode seeding in $NS-2; transmission downloading in $NS-3"

@@ -27,7 +27,7 @@ hwm_kb() { sed -n 's/^VmHWM:[[:space:]]*\([0-9]*\) kB/\1/p' "/proc/$(pid_of "$1"
 
 # ---- the idle footprint
 mkdir -p "$W/empty" "$W/seed" "$W/dl" "$W/dl2"
-start idle --peer --share "$W/empty" --bind 127.0.0.1 --port 0 --max-memory 8M --no-console --quiet
+start idle --peer --share "$W/empty" --bind 127.0.0.1 --port 0 --max-memory 8M --no-console
 wait_lines idle '^peer listening on ' 1 20
 sleep 1
 BASE_KB=$(hwm_kb idle)
@@ -39,7 +39,7 @@ say "idle footprint ${BASE_KB} kB; bound for seed and leecher ${BOUND_KB} kB"
 # ---- seed and leecher with --max-memory 8M
 head -c $((64 * 1024 * 1024)) /dev/urandom >"$W/seed/big.bin"
 local_tracker
-start seed --peer --share "$W/seed" --tracker "$TURL" --bind 127.0.0.1 --port 0 --max-memory 8M --no-console --quiet
+start seed --peer --share "$W/seed" --tracker "$TURL" --bind 127.0.0.1 --port 0 --max-memory 8M --no-console
 wait_lines seed '^sharing big.bin ' 1 90
 grep -q 'memory budget 8 MiB: read cache 2 MiB, write 2 MiB, send 1 MiB' "$W/seed.err" ||
     fail "the seed did not log its derived limits"
@@ -48,7 +48,7 @@ wait_seeders "$HEX" 1 30
 
 SECONDS=0
 start leech --peer --get "$W/big.torrent" --into "$W/dl" --tracker "$TURL" --bind 127.0.0.1 --port 0 \
-    --max-memory 8M --no-console --quiet
+    --max-memory 8M --no-console
 wait_lines leech "^complete big.bin $HEX" 1 150
 say "leecher complete in ${SECONDS}s"
 LEECH_KB=$(hwm_kb leech)
@@ -63,7 +63,7 @@ fi
 
 # ---- control: the same download without a budget goes over the bound
 start leech2 --peer --get "$W/big.torrent" --into "$W/dl2" --tracker "$TURL" --bind 127.0.0.1 --port 0 \
-    --no-console --quiet
+    --no-console
 wait_lines leech2 "^complete big.bin $HEX" 1 150
 FREE_KB=$(hwm_kb leech2)
 stop leech2

@@ -32,12 +32,12 @@ HEX=$(make_torrent "$W/s/pex.bin" "$W/pex.torrent" "$DEAD")
 say "T1=$T1 T2=$T2 hash=$HEX"
 
 # S: 256 KiB/s, so neither leecher is done before PEX (first message ~5 s after the handshakes) has run.
-start S --peer --share "$W/s" --tracker "$T1" --bind 127.0.0.1 --port 0 --no-console --quiet --max-upload-rate 256K
+start S --peer --share "$W/s" --tracker "$T1" --bind 127.0.0.1 --port 0 --no-console --max-upload-rate 256K
 wait_sharing S pex.bin "$HEX" 60
-start L2 --peer --get "$W/pex.torrent" --into "$W/l2" --tracker "$T2" --bind 127.0.0.1 --port 0 --no-console --quiet
+start L2 --peer --get "$W/pex.torrent" --into "$W/l2" --tracker "$T2" --bind 127.0.0.1 --port 0 --no-console
 sleep 1 # L2's first announce reaches T2 before L1's, so T2 tells L1 about L2
 start L1 --peer --get "$W/pex.torrent" --into "$W/l1" --tracker "$T1" --tracker "$T2" --bind 127.0.0.1 --port 0 \
-    --no-console --quiet
+    --no-console
 say "S, L2, L1 started"
 
 # PEX must bring S and L2 together: L2 hears of S, or S hears of L2 (whichever message is first).

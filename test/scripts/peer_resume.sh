@@ -23,7 +23,7 @@ start_seeds video.bin 2M seed="$W/share"
 HEX=$(make_torrent "$W/share/video.bin" "$W/video.torrent")
 wait_seeders "$HEX" 1 30
 GET=(--peer --get "$W/video.torrent" --into "$W/dl" --tracker "$TURL" --bind 127.0.0.1 --port 0 --exit-when-done
-    --timeout 150 --quiet)
+    --timeout 150)
 # present NAME: "N T" from NAME's "N/T pieces present" log line.
 present() { sed -n 's/.*: \([0-9]*\)\/\([0-9]*\) pieces present.*/\1 \2/p' "$W/$1.err" | head -n1; }
 

@@ -11,7 +11,7 @@ t_init p2p-share-live
 
 local_tracker
 mkdir -p "$W/share" "$W/dl" "$W/src"
-start seed --peer --share "$W/share" --tracker "$TURL" --bind 127.0.0.1 --port 0 --no-console --quiet
+start seed --peer --share "$W/share" --tracker "$TURL" --bind 127.0.0.1 --port 0 --no-console
 wait_line "$W/seed.out" '^peer listening on ' "$PID_seed" 20 >/dev/null || fail "the seed did not start"
 
 # The expected info hash: the whole file, made elsewhere first.
@@ -31,7 +31,7 @@ for ((i = 0; i < 40; i++)); do # the name is published after the seed's first an
     sleep 0.25
 done
 timeout 100 "$P2PNODE" --peer --get "$what" --into "$W/dl" --tracker "$TURL" --bind 127.0.0.1 --port 0 \
-    --exit-when-done --timeout 90 --no-console --quiet >"$W/get.out" 2>"$W/get.err" </dev/null ||
+    --exit-when-done --timeout 90 --no-console >"$W/get.out" 2>"$W/get.err" </dev/null ||
     fail "p2pnode --get $what failed (rc=$?)"
 same_bytes live.bin "$W/src/live.bin" "$W/dl/live.bin"
 
