@@ -38,9 +38,9 @@ Status CatalogLookups::start(const std::string& name, Done done) {
     Lookup* raw = l.get();
     lookups_.push_back(std::move(l));
     // From the loop, never inside start(): the caller's state is settled before its callback runs.
-    std::weak_ptr<int> alive = alive_;
+    auto alive = life_.watch();
     loop_.defer([this, alive, raw] {
-        if (alive.expired()) return;
+        if (!alive) return;
         if (std::any_of(lookups_.begin(), lookups_.end(), [&](auto& x) { return x.get() == raw; })) next(raw);
     });
     return ok_status();
@@ -63,9 +63,9 @@ void CatalogLookups::next(Lookup* l) {
     o.timeout_s = timeout_s_;
     loop_.defer_delete(std::move(l->client)); // we may be inside its callback
     l->client = std::make_unique<UdpTrackerClient>(loop_.get(), url, o);
-    std::weak_ptr<int> alive = alive_;
+    auto alive = life_.watch();
     l->client->lookup(l->name, [this, alive, l, url](Result<std::optional<udp::CatalogEntry>> r) {
-        if (alive.expired()) return;
+        if (!alive) return;
         if (!r) {
             l->last_error = "tracker " + url + " unreachable: " + r.error().str();
             return next(l);

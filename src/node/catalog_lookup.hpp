@@ -16,6 +16,7 @@
 #include "base/result.hpp"
 #include "loop/loop.hpp"
 #include "tracker/udp_client.hpp"
+#include "loop/life_token.hpp"
 
 namespace p2p {
 
@@ -51,7 +52,7 @@ private:
     std::vector<std::string> all_urls_, udp_urls_;
     double timeout_s_;
     std::vector<std::unique_ptr<Lookup>> lookups_; // bounded by kMaxLookups
-    std::shared_ptr<int> alive_ = std::make_shared<int>(0);
+    LifeToken life_;
 };
 
 } // namespace p2p

@@ -26,6 +26,7 @@
 #include "session/announcer.hpp"
 #include "session/metadata_fetch.hpp"
 #include "session/session.hpp"
+#include "loop/life_token.hpp"
 
 namespace p2p {
 
@@ -84,7 +85,7 @@ private:
     std::vector<std::string> cli_trackers_;
     Done done_;
     std::map<std::string, Fetch> fetches_; // by info hash; bounded by kMaxFetches
-    std::shared_ptr<int> alive_ = std::make_shared<int>(0);
+    LifeToken life_;
 };
 
 } // namespace p2p

@@ -250,7 +250,7 @@ void PeerConsole::finish_async(std::string text) {
 void PeerConsole::execute(const std::string& line) {
     ParsedPeerCommand c = parse_peer_command(line);
     executing_ = true;
-    std::weak_ptr<int> alive = alive_;
+    auto alive = life_.watch();
     switch (c.cmd) {
     case PeerCommand::none: break;
     case PeerCommand::invalid: write(c.error + "\n"); break;
@@ -275,14 +275,14 @@ void PeerConsole::execute(const std::string& line) {
     case PeerCommand::list:
         busy_ = true;
         cmds_.list([this, alive](Result<std::vector<udp::CatalogEntry>> r) {
-            if (alive.expired()) return;
+            if (!alive) return;
             finish_async(r ? format_catalog(*r) : "list: " + r.error().str() + "\n");
         });
         break;
     case PeerCommand::scrape:
         busy_ = true;
         cmds_.scrape(c.arg, [this, alive](Result<ConsoleScrape> r) {
-            if (alive.expired()) return;
+            if (!alive) return;
             finish_async(r ? format_scrape(*r) : "scrape: " + r.error().str() + "\n");
         });
         break;

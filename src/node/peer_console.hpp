@@ -29,6 +29,7 @@
 #include "loop/line_reader.hpp"
 #include "proto/udp_tracker.hpp"
 #include "session/torrent.hpp"
+#include "loop/life_token.hpp"
 
 namespace p2p {
 
@@ -134,7 +135,7 @@ private:
     bool busy_ = false;              // a list/scrape answer is outstanding
     bool executing_ = false;         // inside execute(): an answer given at once must not drain recursively
     bool quitting_ = false;
-    std::shared_ptr<int> alive_ = std::make_shared<int>(0); // late tracker answers check it
+    LifeToken life_; // late tracker answers check it
 };
 
 } // namespace p2p

@@ -35,9 +35,9 @@ void ShareQueue::release_slot() {
 void ShareQueue::schedule() {
     if (scheduled_) return;
     scheduled_ = true;
-    std::weak_ptr<int> alive = alive_;
+    auto alive = life_.watch();
     loop_.defer([this, alive] {
-        if (alive.expired()) return;
+        if (!alive) return;
         scheduled_ = false;
         work();
     });
@@ -45,7 +45,7 @@ void ShareQueue::schedule() {
 
 void ShareQueue::work() {
     if (maker_ || awaiting_slot_) return;
-    std::weak_ptr<int> alive = alive_;
+    auto alive = life_.watch();
     for (std::size_t n = 0; n < kPerTurn; ++n) {
         if (queue_.empty()) return;
         ShareJob job = std::move(queue_.front());
@@ -54,7 +54,7 @@ void ShareQueue::work() {
         auto cached = load_cached_share(job.root, job.name, trackers_);
         if (!cached) return make(job);
         ready_(job, std::move(*cached));
-        if (alive.expired() || maker_ || awaiting_slot_) return;
+        if (!alive || maker_ || awaiting_slot_) return;
     }
     schedule();
 }
@@ -62,10 +62,10 @@ void ShareQueue::work() {
 void ShareQueue::make(const ShareJob& job) {
     if (!fds_) return start_maker(job);
     awaiting_slot_ = true;
-    std::weak_ptr<int> alive = alive_;
+    auto alive = life_.watch();
     auto fds = fds_;
     fds_->acquire_slot([this, alive, fds, job, gen = generation_] { // maybe at once
-        if (alive.expired() || gen != generation_) return fds->release_slot(); // cleared meanwhile: give it back
+        if (!alive || gen != generation_) return fds->release_slot(); // cleared meanwhile: give it back
         awaiting_slot_ = false;
         holding_slot_ = true;
         start_maker(job);
@@ -74,9 +74,9 @@ void ShareQueue::make(const ShareJob& job) {
 
 void ShareQueue::start_maker(const ShareJob& job) {
     MakeTorrentOptions mo{job.path(), trackers_, 0, false};
-    std::weak_ptr<int> alive = alive_;
+    auto alive = life_.watch();
     maker_ = TorrentMaker::start(loop_.get(), mo, nullptr, [this, alive, job](Result<MadeTorrent> r) {
-        if (alive.expired()) return;
+        if (!alive) return;
         loop_.defer_delete(std::move(maker_)); // we run inside it; its file is closed already
         release_slot();
         schedule();                            // the next item, from the next turn

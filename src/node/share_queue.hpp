@@ -22,6 +22,7 @@
 #include "maker/torrent_maker.hpp"
 #include "node/share_cache.hpp"
 #include "storage/fd_cache.hpp"
+#include "loop/life_token.hpp"
 
 namespace p2p {
 
@@ -69,7 +70,7 @@ private:
     bool awaiting_slot_ = false;           // make() waits for a descriptor slot
     bool holding_slot_ = false;            // the maker's descriptor is counted in fds_
     std::uint64_t generation_ = 0;         // bumped by clear(): a slot granted to a cleared job is given back
-    std::shared_ptr<int> alive_ = std::make_shared<int>(0);
+    LifeToken life_;
 };
 
 } // namespace p2p

@@ -237,18 +237,18 @@ void ShareWatcher::rescan(bool full) {
     else if (!failed_.empty()) schedule(opt_.check_ms * 5);
 
     // Report last, checking after each call: a callback may destroy the watcher.
-    std::weak_ptr<int> alive = alive_;
+    auto alive = life_.watch();
     for (const auto& n : removed) {
         on_removed_(n);
-        if (alive.expired()) return;
+        if (!alive) return;
     }
     for (const auto& n : changed) {
         if (on_changed_) on_changed_(n);
-        if (alive.expired()) return;
+        if (!alive) return;
     }
     for (const auto& n : ready) {
         on_ready_(n);
-        if (alive.expired()) return;
+        if (!alive) return;
     }
 }
 

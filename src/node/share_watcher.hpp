@@ -33,6 +33,7 @@
 
 #include "base/result.hpp"
 #include "loop/timer.hpp"
+#include "loop/life_token.hpp"
 
 namespace p2p {
 
@@ -105,7 +106,7 @@ private:
     std::map<std::string, std::optional<EntrySignature>> known_;
     std::map<std::string, Pending> pending_;    // settling; at most opt_.max_pending
     std::map<std::string, EntrySignature> failed_; // not shareable as they were; bounded by the folder
-    std::shared_ptr<int> alive_ = std::make_shared<int>(0);
+    LifeToken life_;
 };
 
 } // namespace p2p
