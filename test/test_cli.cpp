@@ -93,7 +93,7 @@ TEST_CASE("cli: --max-memory for --peer and --tracker, refused below 4M with the
           "--max-memory applies to --tracker and --peer, not --list");
 }
 
-// ---- issue 14: honest messages and flags ----
+// ---- honest messages and flags ----
 
 TEST_CASE("cli: a single-valued flag given twice is refused, repeatable ones stay repeatable") {
     CHECK(parse({"--peer", "--share", "a", "--share", "b"}).error().what == "--share given twice");

@@ -50,7 +50,7 @@ struct CliOptions {
     std::int64_t max_connections = 0;
     std::int64_t max_upload_rate = 0;
     bool overwrite = false;      // a download may replace a file that does not belong to it
-    // --peer and --tracker (server): memory budget in bytes, 0 = none (issue 7)
+    // --peer and --tracker (server): memory budget in bytes, 0 = none
     std::int64_t max_memory = 0;
     // common
     bool quiet = false;

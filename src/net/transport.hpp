@@ -54,7 +54,7 @@ public:
 struct TransportLimits {
     std::size_t max_unconsumed = (1u << 20) + 64 * 1024; // receive buffer bound: max message + slack
     std::size_t max_queued = 64u << 20;                  // send queue hard bound (bytes), see above
-    // Receive buffer growth (issue 7, --max-memory): it starts at initial_read and grows to at most
+    // Receive buffer growth (--max-memory): it starts at initial_read and grows to at most
     // max_read + what is unconsumed; under a budget a buffer grown for one big message shrinks back afterwards.
     std::size_t initial_read = 64 * 1024;
     std::size_t max_read = 1u << 20;

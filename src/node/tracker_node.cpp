@@ -26,7 +26,7 @@ int run_tracker(const TrackerConfig& cfg) {
     if (cfg.max_swarms) sc.limits.max_swarms = cfg.max_swarms;
     if (cfg.max_peers) sc.limits.max_peers = cfg.max_peers;
     if (cfg.max_catalog) sc.max_catalog = cfg.max_catalog;
-    // --max-memory (issue 7): the caps shrink to what fits; explicit smaller caps stay.
+    // --max-memory: the caps shrink to what fits; explicit smaller caps stay.
     auto plan = plan_tracker_memory(cfg.max_memory);
     if (!plan) {
         std::fprintf(stderr, "p2pnode: %s\n", plan.error().str().c_str());

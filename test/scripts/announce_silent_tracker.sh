@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Issue 14: a tracker that never answers is not silent. A p2pnode seed shares two files whose only tracker is a
+# a tracker that never answers is not silent. A p2pnode seed shares two files whose only tracker is a
 # UDP socket on 127.0.0.1 that swallows every datagram (the BEP 15 client retransmits at 15, 45, 105 s ... and
 # reports a failure only hours later). Within 60 s the seed must warn, exactly once for the tracker however many
 # torrents use it:

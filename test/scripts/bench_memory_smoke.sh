@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Issue 7, smoke: tools/bench-memory runs every scenario at tiny sizes (idle seeders of 1 and of 20 files, a 16 MiB
+# Smoke: tools/bench-memory runs every scenario at tiny sizes (idle seeders of 1 and of 20 files, a 16 MiB
 # transfer, and -- as root with the cgroup v1 memory controller -- a 16 MiB download inside a 32 MiB memory
 # cgroup) and writes sane JSON: every figure present and positive, RSS = anon + file + shmem, the copies
 # byte-identical, no OOM kill, and the cgroup removed afterwards. No speed or memory thresholds beyond a generous

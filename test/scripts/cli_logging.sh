@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Issue 14: the logging flags reach the program. A peer with --max-memory logs its derived limits at info level
+# the logging flags reach the program. A peer with --max-memory logs its derived limits at info level
 # at start: on stderr by default, not with --quiet (errors only) or --log-level warn, again with --quiet
 # --log-level info, and into the file (not stderr) with --log-file.
 set -uo pipefail

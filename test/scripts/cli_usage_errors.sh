@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Issue 14, honest messages and flags, against the real binary: each bad command line of the issue is a usage
+# Honest messages and flags, against the real binary: each bad command line of the issue is a usage
 # error (exit 2, exactly one line on stderr, nothing on stdout, the reason named); a log file that cannot be
 # opened is one line and exit 1 before anything starts; --list against a tracker that never answers gives up by
 # itself (default timeout) with one line and exit 1 instead of waiting through BEP 15's retransmit schedule.

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Smoke test of the libFuzzer targets (issue 6): builds every target (incrementally, in build-fuzz/ or
+# Smoke test of the libFuzzer targets: builds every target (incrementally, in build-fuzz/ or
 # $FUZZ_BUILD) and replays its committed seed corpus once (-runs=0: no fuzzing), so CI sees that the targets
 # build and that no seed crashes, leaks or breaks an invariant. Skipped (77) without clang++.
 # Writes nothing outside the build folder; tools/fuzz never touches the committed corpus.

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Issue 14, as reported: aria2c seeds a 24 MiB file through Debian's opentracker (UDP, whitelist mode), and
+# As reported by a user: aria2c seeds a 24 MiB file through Debian's opentracker (UDP, whitelist mode), and
 # p2pnode, started a second later with nothing but 'magnet:?xt=urn:btih:HEX&tr=udp://127.0.0.1:PORT', must fetch
 # the metadata and the file, byte-identical, within 60 s. Before the fix it printed "fetching metadata ... 0 peers"
 # until its deadline: its first announce reached the tracker before aria2's (0 peers) and the next one was due

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Issue 14: --make-torrent never replaces an existing file without --force (the file stays byte for byte), and
+# --make-torrent never replaces an existing file without --force (the file stays byte for byte), and
 # refuses an existing or unwritable output before hashing anything: a missing output folder or an existing
 # output next to a 16 GiB sparse file ends at once (hashing it would take a minute or more). --force replaces
 # the file; --quiet prints no progress on stderr but keeps the summary on stdout.

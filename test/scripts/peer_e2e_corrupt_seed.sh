@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Issue 4, end to end: one of two seeds serves corrupt data. Seeds A and B share separate copies of one ~24 MiB
+# End to end: one of two seeds serves corrupt data. Seeds A and B share separate copies of one ~24 MiB
 # file (4 MB/s upload limit each, so the leecher uses both). After both have hashed their copy and printed
 # "sharing", a quarter of seed B's file (in the middle) is overwritten on disk: B verified it at start and
 # reads pieces from disk only when asked, so it now serves bad data for those pieces. The leecher must end with

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Issue 4, end to end: a seed dies mid-download. Two seeds (separate copies of one folder, 4 MB/s upload limit
+# End to end: a seed dies mid-download. Two seeds (separate copies of one folder, 4 MB/s upload limit
 # each) and one leecher; once the leecher has some but not all of the ~32 MiB (measured by the blocks allocated
 # on disk: downloads are preallocated sparse files, so their size says nothing), seed B gets kill -9. The
 # leecher must still complete from seed A alone, byte-identical.

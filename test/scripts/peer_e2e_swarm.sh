@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Issue 4, end to end: a tracker, one seed and three leechers of p2pnode on 127.0.0.1 (ephemeral ports).
+# End to end: a tracker, one seed and three leechers of p2pnode on 127.0.0.1 (ephemeral ports).
 #   The seed shares a folder holding a ~16 MiB single file and a multi-file folder (nested folders, an empty
 #   file, sizes that do not fall on piece boundaries). The three leechers start at the same time, each gets both
 #   torrents (--get x2 --exit-when-done) and must exit 0; every file must be byte-identical (cmp) in every one.

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Issue 4, end to end: one leecher downloads from two seeds at once. The seeds share two separate copies of the
+# End to end: one leecher downloads from two seeds at once. The seeds share two separate copies of the
 # same folder (so the same info hash), each limited to 4 MB/s upload so the ~24 MiB download takes a few seconds
 # and both are used. After the leecher completes (byte-identical), both seeds get SIGTERM and both of their
 # "summary" lines must show uploaded > 0.

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Every way a download ends tells the tracker `stopped` (issue 14: a failed download, a metadata timeout and
+# Every way a download ends tells the tracker `stopped` (a failed download, a metadata timeout and
 # --into a file all left ghost leechers):
 #   1. a metadata fetch that times out (an info hash nobody has, --exit-when-done --timeout 5): exit 1, and the
 #      tracker counts no leecher of that hash afterwards;

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Issue 6, hostile peers that hold connections: a real `p2pnode --peer --share DIR` seed in network namespace
+# Hostile peers that hold connections: a real `p2pnode --peer --share DIR` seed in network namespace
 # host 1 (tools/netns: the per-address limit exempts 127.0.0.0/8, so the clients need addresses of their own).
 #   host 2: slowloris - a valid handshake sent one byte every 2 s. The seed must hang up at its handshake timeout
 #           (PeerConfig::handshake_timeout_ms = 20 s; the check runs on the 1 s tick): closed within 18..35 s,

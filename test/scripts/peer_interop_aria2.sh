@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Interop (issue 4): the p2pnode peer with aria2c 1.36 on 127.0.0.1, both directions, peers found only through
+# Interop: the p2pnode peer with aria2c 1.36 on 127.0.0.1, both directions, peers found only through
 # p2pnode's UDP tracker.
 #   1. Tracker: p2pnode --tracker on 127.0.0.1, ephemeral port.
 #   2. Forward: p2pnode --peer --share seeds a random file (3 MiB + an odd tail, so the last piece is short);

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Interop (issue 4): the p2pnode peer with python3-libtorrent 2.x on 127.0.0.1, both directions, peers found
+# Interop: the p2pnode peer with python3-libtorrent 2.x on 127.0.0.1, both directions, peers found
 # only through a UDP tracker.
 #   1. Tracker: p2pnode --tracker (default) or Debian's opentracker (TRACKER_IMPL=opentracker; whitelist mode,
 #      so the info hashes are written to its whitelist before it starts, on a port picked in advance).

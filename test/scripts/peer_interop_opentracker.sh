@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Interop (issue 4) through a third-party tracker: the p2pnode peer and python3-libtorrent exchange files both
+# Interop through a third-party tracker: the p2pnode peer and python3-libtorrent exchange files both
 # ways (p2pnode seeds -> libtorrent downloads; libtorrent seeds -> p2pnode --exit-when-done downloads), finding
 # each other only through Debian's opentracker (UDP, whitelist mode: the script writes both info hashes to the
 # whitelist before opentracker starts, on a port picked in advance, bound to 127.0.0.1). This checks that

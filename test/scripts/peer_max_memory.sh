@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Issue 7, end to end: --max-memory bounds what grows with load.
+# End to end: --max-memory bounds what grows with load.
 #  1. A seed and a leecher, both --max-memory 8M, on 127.0.0.1: the leecher downloads a 64 MiB file
 #     byte-identical. Their VmHWM (peak resident set, /proc/PID/status) must stay under
 #         idle footprint + budget + 4 MiB

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Issue 4, end to end: resuming a download, and noticing a changed file.
+# End to end: resuming a download, and noticing a changed file.
 #   1. A leecher downloads ~16 MiB from a seed limited to 2 MB/s and gets kill -9 partway (measured by the blocks
 #      allocated on disk: downloads are preallocated sparse files).
 #   2. Restarted with the same --into, it must find the pieces already there ("N/T pieces present" with 0<N<T),

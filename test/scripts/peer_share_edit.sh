@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# A shared file edited in place is never served under its old hash (issue 14).
+# A shared file edited in place is never served under its old hash.
 #   1. notes.txt is shared and downloaded by name. It is then rewritten while seeding: the seed must say it
 #      stopped sharing the old torrent ("changed on disk"), share the new content under the same name, the
 #      tracker's catalog name must move to the new info hash, the old hash's swarm must lose its seeder, and a

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Signals a peer gets in service (issue 14): SIGHUP must not kill it (it was exit 129 with no `stopped` sent):
+# Signals a peer gets in service: SIGHUP must not kill it (it was exit 129 with no `stopped` sent):
 # the log file is reopened (logrotate moves it away first) and the share folder is looked at again at once
 # (a change inside a shared subfolder, which inotify on the share folder does not report, is found within
 # seconds, not at the 30 s periodic rescan). SIGPIPE is ignored. SIGTERM then still stops it cleanly: exit 0,

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # A peer that cannot do what it was asked says so in one line and exits 1 at start, before it listens or
-# announces anything (issue 14: a missing --share printed "peer listening..." first; an unreadable one ran on
+# announces anything (a missing --share printed "peer listening..." first; an unreadable one ran on
 # with two warnings; --into a read-only folder printed three lines). The unprivileged cases run as nobody.
 #   missing --share; --share a file; unreadable --share (nobody); --into a read-only folder (nobody); a busy port.
 # Exit 0 pass, 77 skip, other fail. Limit 90 s.

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Files a user owns (issue 14), end to end on loopback:
+# Files a user owns, end to end on loopback:
 #   1. The reported case: clob/readme.txt holds 68 bytes of the user's own text; `--get readme.txt --into clob`
 #      of a 13-byte torrent must leave it byte for byte, download into readme.1.txt, say so, and exit 0.
 #   2. --overwrite: the same, but the download replaces readme.txt, which ends with exactly the torrent's bytes.

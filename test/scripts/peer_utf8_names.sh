@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# A file name that is not valid UTF-8 must not kill the peer (issue 14: `share/album/caf\xe9.txt` made the share
+# A file name that is not valid UTF-8 must not kill the peer (`share/album/caf\xe9.txt` made the share
 # cache's JSON dump throw and the peer abort with exit 134). Such names are shared under a UTF-8-safe name (each
 # bad byte becomes '_', as libtorrent does) and still read from their real path: a top-level file
 # "caf\xe9.txt" is shared as "caf_.txt", a folder holding "men\xfa.txt" as that folder with "men_.txt".

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Issue 7, smoke: tools/swarm runs a tiny swarm (1 seed + 3 leechers, 8 MiB, 20 Mbit/s, p2pnode only) in network
+# Smoke: tools/swarm runs a tiny swarm (1 seed + 3 leechers, 8 MiB, 20 Mbit/s, p2pnode only) in network
 # namespaces it makes itself, and must write a JSON whose efficiency is > 0 with every leecher done, an SVG with
 # one progress polyline per leecher and the T_min line, and a one-line summary.
 # Exit 0 pass, 77 skip (not root, no namespaces, p2pnode not built), other fail. Total limit 90 s.
