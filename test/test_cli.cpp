@@ -311,3 +311,12 @@ TEST_CASE("cli: --make-torrent fails before hashing when the output folder is mi
     spit(d.path / "file", "x");
     CHECK(run_make_torrent(make_opts(d, {"-o", (d.path / "file" / "x.torrent").string()})) == 1);
 }
+
+TEST_CASE("cli: every flag of the table is handled by the parser") {
+    for (const auto& f : all_flags()) {
+        std::vector<std::string> args{f.name};
+        if (f.arg && std::string(f.name) != "--tracker") args.push_back("1");
+        auto r = parse_args(args);
+        if (!r) CHECK_MESSAGE(r.error().what.find("not handled") == std::string::npos, f.name);
+    }
+}

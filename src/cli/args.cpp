@@ -231,142 +231,150 @@ std::string mode_list(unsigned modes) {
 
 } // namespace
 
-Result<CliOptions> parse_args(const std::vector<std::string>& args) {
-    CliOptions o;
-    bool tracker_server = false;
-    // Every flag given, in order of first appearance, with how often; the URL form of --tracker is counted as
-    // "--tracker URL" (its server form selects the mode and is not a flag of any mode).
-    std::vector<std::string> given;
-    std::map<std::string, int> count;
-    auto note = [&](const std::string& name) {
-        if (count[name]++ == 0) given.push_back(name);
-    };
-    for (std::size_t i = 0; i < args.size(); ++i) {
-        const std::string& a = args[i];
-        const FlagInfo* info = find_flag(a == "-h" ? "--help" : a);
-        if (!info) return make_error("", "unknown flag " + a + " (see p2pnode --help)");
-        const std::string name = info->name;
-        bool has_next = i + 1 < args.size();
-        auto value = [&](std::string& out) -> Status {
-            if (!has_next) return make_error("", a + " needs a value");
-            out = args[++i];
-            return ok_status();
-        };
-        // "--tracker URL" names a tracker; "--tracker" followed by a flag or nothing runs one.
-        bool tracker_url = name == "--tracker" && has_next && args[i + 1].rfind("-", 0) != 0;
-        if (tracker_url) note("--tracker URL");
-        else if (name != "--tracker") note(name);
-        if (!info->repeatable && count[name] > 1) return make_error("", name + " given twice");
-        if (name == "-v" && count["--log-level"]) return make_error("", "-v cannot be combined with --log-level");
-        if (name == "--log-level" && count["-v"]) return make_error("", "--log-level cannot be combined with -v");
-        std::string v;
-        Status st = ok_status();
-        if (name == "--help") st = set_mode(o, Mode::help, a);
-        else if (name == "--version") st = set_mode(o, Mode::version, a);
-        else if (name == "--make-torrent") {
-            if (!(st = value(o.make_path))) return st.error();
-            st = set_mode(o, Mode::make_torrent, a);
-        } else if (name == "--tracker") {
-            if (tracker_url) {
-                const std::string& url = args[++i];
-                if (auto ok = check_tracker_url(url); !ok) return make_error("", "--tracker " + url + ": " + ok.error().what);
-                o.tracker_urls.push_back(url);
-            } else if (tracker_server) return make_error("", "--tracker given twice");
-            else tracker_server = true;
-        } else if (name == "--piece-size") {
-            if (!(st = value(v))) return st.error();
-            auto n = parse_size(v);
-            if (!n) return make_error("", "--piece-size: " + n.error().what);
-            // The maker's rule (src/maker/torrent_maker.cpp), checked here so a bad size is a usage error.
-            if (*n < kMinPieceLength || *n > kMaxPieceLength || (*n & (*n - 1)) != 0)
-                return make_error("", "--piece-size " + v + " is not a power of two in 16K..64M");
-            o.piece_size = *n;
-        } else if (name == "--private") o.is_private = true;
-        else if (name == "-o") st = value(o.output);
-        else if (name == "--force") o.force = true;
-        else if (name == "--bind") {
-            if (!(st = value(v))) return st.error();
-            o.bind.push_back(v);
-        } else if (name == "--port") {
-            if (!(st = value(v))) return st.error();
-            auto n = parse_int(a, v, 0, 65535);
-            if (!n) return n.error();
-            o.port = static_cast<int>(*n);
-        } else if (name == "--state") st = value(o.state_file);
-        else if (name == "--interval") {
-            if (!(st = value(v))) return st.error();
-            auto n = parse_int(a, v, 10, 86400);
-            if (!n) return n.error();
-            o.interval = static_cast<int>(*n);
-        } else if (name == "--trust-ip-field") o.trust_ip_field = true;
-        else if (name == "--max-swarms" || name == "--max-peers") {
-            if (!(st = value(v))) return st.error();
-            auto n = parse_int(a, v, 1, INT64_C(1) << 40);
-            if (!n) return n.error();
-            (name == "--max-swarms" ? o.max_swarms : o.max_peers) = *n;
-        } else if (name == "--list") st = set_mode(o, Mode::list, a);
-        else if (name == "--scrape") {
-            if (!(st = value(o.scrape_what))) return st.error();
-            st = set_mode(o, Mode::scrape, a);
-        } else if (name == "--timeout") {
-            if (!(st = value(v))) return st.error();
-            char* end = nullptr;
-            o.timeout_s = std::strtod(v.c_str(), &end);
-            if (end == v.c_str() || *end || !(o.timeout_s > 0) || o.timeout_s > 86400)
-                return make_error("", "--timeout needs a number of seconds, got '" + v + "'");
-        } else if (name == "--peer") st = set_mode(o, Mode::peer, a);
-        else if (name == "--share") st = value(o.share_dir);
-        else if (name == "--get") {
-            if (!(st = value(v))) return st.error();
-            o.gets.push_back(v);
-        } else if (name == "--into") st = value(o.into_dir);
-        else if (name == "--overwrite") o.overwrite = true;
-        else if (name == "--exit-when-done") o.exit_when_done = true;
-        else if (name == "--max-connections") {
-            if (!(st = value(v))) return st.error();
-            auto n = parse_int(a, v, 1, 100000);
-            if (!n) return n.error();
-            o.max_connections = *n;
-        } else if (name == "--max-upload-rate") {
-            if (!(st = value(v))) return st.error();
-            auto n = parse_size(v);
-            if (!n || *n <= 0) return make_error("", "--max-upload-rate needs a positive size such as 2M, got '" + v + "'");
-            o.max_upload_rate = *n;
-        } else if (name == "--max-memory") {
-            if (!(st = value(v))) return st.error();
-            auto n = parse_size(v);
-            if (!n || *n <= 0) return make_error("", "--max-memory needs a size such as 16M, got '" + v + "'");
-            if (*n < 4 << 20) return make_error("", "--max-memory " + v + " is below the minimum of 4M");
-            o.max_memory = *n;
-        } else if (name == "--quiet") o.quiet = true;
-        else if (name == "--no-console") o.no_console = true;
-        else if (name == "--log-level") {
-            if (!(st = value(v))) return st.error();
-            o.log_level = parse_log_level(v);
-            if (!o.log_level) return make_error("", "--log-level " + v + ": use debug, info, warn or error");
-        } else if (name == "-v") o.log_level = LogLevel::debug;
-        else if (name == "--log-file") {
-            if (!(st = value(o.log_file))) return st.error();
-            if (o.log_file.empty()) return make_error("", "--log-file needs a file name");
-        }
-        if (!st) return st.error();
-    }
-    if (tracker_server) {
-        if (auto st = set_mode(o, Mode::tracker, "--tracker"); !st) return st.error();
-    }
-    if (o.mode == Mode::none) return make_error("", "nothing to do: give a mode such as --make-torrent, --tracker or --list (see --help)");
+namespace {
 
-    // No flag is silently dropped: each one must apply to the mode it was given with.
+// What each flag does to the options, by name; `v` is its value ("" for a switch). --tracker is handled in
+// parse_args (its two forms). Every flag of kFlags but --tracker has exactly one row.
+using Apply = Status (*)(CliOptions& o, const std::string& flag, const std::string& v);
+struct Setter {
+    const char* name;
+    Apply apply;
+};
+
+Status set_int(const std::string& flag, const std::string& v, std::int64_t lo, std::int64_t hi, std::int64_t& out) {
+    auto n = parse_int(flag, v, lo, hi);
+    if (!n) return n.error();
+    out = *n;
+    return ok_status();
+}
+
+Status set_piece_size(CliOptions& o, const std::string&, const std::string& v) {
+    auto n = parse_size(v);
+    if (!n) return make_error("", "--piece-size: " + n.error().what);
+    // The maker's rule (src/maker/torrent_maker.cpp), checked here so a bad size is a usage error.
+    if (*n < kMinPieceLength || *n > kMaxPieceLength || (*n & (*n - 1)) != 0)
+        return make_error("", "--piece-size " + v + " is not a power of two in 16K..64M");
+    o.piece_size = *n;
+    return ok_status();
+}
+
+Status set_timeout(CliOptions& o, const std::string&, const std::string& v) {
+    char* end = nullptr;
+    o.timeout_s = std::strtod(v.c_str(), &end);
+    if (end == v.c_str() || *end || !(o.timeout_s > 0) || o.timeout_s > 86400)
+        return make_error("", "--timeout needs a number of seconds, got '" + v + "'");
+    return ok_status();
+}
+
+Status set_rate(CliOptions& o, const std::string&, const std::string& v) {
+    auto n = parse_size(v);
+    if (!n || *n <= 0) return make_error("", "--max-upload-rate needs a positive size such as 2M, got '" + v + "'");
+    o.max_upload_rate = *n;
+    return ok_status();
+}
+
+Status set_memory(CliOptions& o, const std::string&, const std::string& v) {
+    auto n = parse_size(v);
+    if (!n || *n <= 0) return make_error("", "--max-memory needs a size such as 16M, got '" + v + "'");
+    if (*n < 4 << 20) return make_error("", "--max-memory " + v + " is below the minimum of 4M");
+    o.max_memory = *n;
+    return ok_status();
+}
+
+Status set_log_level_flag(CliOptions& o, const std::string&, const std::string& v) {
+    o.log_level = parse_log_level(v);
+    if (!o.log_level) return make_error("", "--log-level " + v + ": use debug, info, warn or error");
+    return ok_status();
+}
+
+Status set_log_file_flag(CliOptions& o, const std::string&, const std::string& v) {
+    if (v.empty()) return make_error("", "--log-file needs a file name");
+    o.log_file = v;
+    return ok_status();
+}
+
+#define P2P_SWITCH(field) [](CliOptions& o, const std::string&, const std::string&) { o.field = true; return ok_status(); }
+#define P2P_STRING(field) [](CliOptions& o, const std::string&, const std::string& v) { o.field = v; return ok_status(); }
+#define P2P_MODE(m) [](CliOptions& o, const std::string& f, const std::string&) { return set_mode(o, m, f); }
+
+const Setter kSetters[] = {
+    {"--help", P2P_MODE(Mode::help)},
+    {"--version", P2P_MODE(Mode::version)},
+    {"--make-torrent",
+     [](CliOptions& o, const std::string& f, const std::string& v) {
+         o.make_path = v;
+         return set_mode(o, Mode::make_torrent, f);
+     }},
+    {"--piece-size", set_piece_size},
+    {"--private", P2P_SWITCH(is_private)},
+    {"-o", P2P_STRING(output)},
+    {"--force", P2P_SWITCH(force)},
+    {"--bind", [](CliOptions& o, const std::string&, const std::string& v) { o.bind.push_back(v); return ok_status(); }},
+    {"--port",
+     [](CliOptions& o, const std::string& f, const std::string& v) {
+         std::int64_t n = 0;
+         if (auto st = set_int(f, v, 0, 65535, n); !st) return st;
+         o.port = static_cast<int>(n);
+         return ok_status();
+     }},
+    {"--state", P2P_STRING(state_file)},
+    {"--interval",
+     [](CliOptions& o, const std::string& f, const std::string& v) {
+         std::int64_t n = 0;
+         if (auto st = set_int(f, v, 10, 86400, n); !st) return st;
+         o.interval = static_cast<int>(n);
+         return ok_status();
+     }},
+    {"--trust-ip-field", P2P_SWITCH(trust_ip_field)},
+    {"--max-swarms", [](CliOptions& o, const std::string& f, const std::string& v) { return set_int(f, v, 1, INT64_C(1) << 40, o.max_swarms); }},
+    {"--max-peers", [](CliOptions& o, const std::string& f, const std::string& v) { return set_int(f, v, 1, INT64_C(1) << 40, o.max_peers); }},
+    {"--list", P2P_MODE(Mode::list)},
+    {"--scrape",
+     [](CliOptions& o, const std::string& f, const std::string& v) {
+         o.scrape_what = v;
+         return set_mode(o, Mode::scrape, f);
+     }},
+    {"--timeout", set_timeout},
+    {"--peer", P2P_MODE(Mode::peer)},
+    {"--share", P2P_STRING(share_dir)},
+    {"--get", [](CliOptions& o, const std::string&, const std::string& v) { o.gets.push_back(v); return ok_status(); }},
+    {"--into", P2P_STRING(into_dir)},
+    {"--overwrite", P2P_SWITCH(overwrite)},
+    {"--exit-when-done", P2P_SWITCH(exit_when_done)},
+    {"--max-connections", [](CliOptions& o, const std::string& f, const std::string& v) { return set_int(f, v, 1, 100000, o.max_connections); }},
+    {"--max-upload-rate", set_rate},
+    {"--max-memory", set_memory},
+    {"--quiet", P2P_SWITCH(quiet)},
+    {"--no-console", P2P_SWITCH(no_console)},
+    {"--log-level", set_log_level_flag},
+    {"-v", [](CliOptions& o, const std::string&, const std::string&) { o.log_level = LogLevel::debug; return ok_status(); }},
+    {"--log-file", set_log_file_flag},
+};
+
+#undef P2P_SWITCH
+#undef P2P_STRING
+#undef P2P_MODE
+
+Apply setter_of(std::string_view name) {
+    for (const auto& s : kSetters)
+        if (name == s.name) return s.apply;
+    return nullptr;
+}
+
+// After parsing: every flag given applies to the mode (none is silently dropped), and the mode has what it needs.
+Status check_mode(CliOptions& o, const std::vector<std::string>& given, const std::map<std::string, int>& count) {
+    if (o.mode == Mode::none)
+        return make_error("", "nothing to do: give a mode such as --make-torrent, --tracker or --list (see --help)");
     const unsigned mode = mode_bit(o.mode);
     for (const auto& name : given) {
-        const bool url = name == "--tracker URL";
-        const FlagInfo* info = find_flag(url ? "--tracker" : name);
-        if (!(info->modes & mode)) return make_error("", name + " applies to " + mode_list(info->modes) + ", not " + mode_flag(o.mode));
+        const FlagInfo* info = find_flag(name == "--tracker URL" ? "--tracker" : name);
+        if (!(info->modes & mode))
+            return make_error("", name + " applies to " + mode_list(info->modes) + ", not " + mode_flag(o.mode));
     }
     if (o.mode == Mode::peer && o.share_dir.empty() && o.gets.empty())
         return make_error("", "--peer needs --share DIR or --get FILE.torrent");
     if (o.mode == Mode::peer && o.bind.size() > 1) return make_error("", "--peer takes one --bind address");
-    if (o.mode == Mode::peer && count["--timeout"] && !o.exit_when_done)
+    if (o.mode == Mode::peer && count.count("--timeout") && !o.exit_when_done)
         return make_error("", "--timeout applies to --peer only with --exit-when-done");
     if (o.mode == Mode::list || o.mode == Mode::scrape) {
         const std::string flag = mode_flag(o.mode);
@@ -376,6 +384,56 @@ Result<CliOptions> parse_args(const std::vector<std::string>& args) {
     }
     if (o.mode == Mode::make_torrent && o.tracker_urls.empty())
         return make_error("", "--make-torrent needs at least one --tracker URL");
+    return ok_status();
+}
+
+} // namespace
+
+Result<CliOptions> parse_args(const std::vector<std::string>& args) {
+    CliOptions o;
+    bool tracker_server = false;
+    // Every flag given, in order of first appearance, with how often; the URL form of --tracker is counted as
+    // "--tracker URL" (its server form selects the mode and is not a flag of any mode).
+    std::vector<std::string> given;
+    std::map<std::string, int> count;
+    for (std::size_t i = 0; i < args.size(); ++i) {
+        const std::string& a = args[i];
+        const FlagInfo* info = find_flag(a == "-h" ? "--help" : a);
+        if (!info) return make_error("", "unknown flag " + a + " (see p2pnode --help)");
+        const std::string name = info->name;
+        const bool has_next = i + 1 < args.size();
+        // "--tracker URL" names a tracker; "--tracker" followed by a flag or nothing runs one.
+        const bool tracker_url = name == "--tracker" && has_next && args[i + 1].rfind("-", 0) != 0;
+        const std::string counted = tracker_url ? "--tracker URL" : name;
+        if (name != "--tracker" || tracker_url)
+            if (count[counted]++ == 0) given.push_back(counted);
+        if (!info->repeatable && count[name] > 1) return make_error("", name + " given twice");
+        if (name == "-v" && count.count("--log-level")) return make_error("", "-v cannot be combined with --log-level");
+        if (name == "--log-level" && count.count("-v")) return make_error("", "--log-level cannot be combined with -v");
+        if (name == "--tracker") {
+            if (!tracker_url) {
+                if (tracker_server) return make_error("", "--tracker given twice");
+                tracker_server = true;
+                continue;
+            }
+            const std::string& url = args[++i];
+            if (auto ok = check_tracker_url(url); !ok) return make_error("", "--tracker " + url + ": " + ok.error().what);
+            o.tracker_urls.push_back(url);
+            continue;
+        }
+        std::string v;
+        if (info->arg) {
+            if (!has_next) return make_error("", a + " needs a value");
+            v = args[++i];
+        }
+        Apply apply = setter_of(name);
+        if (!apply) return make_error("", name + " is in the flag table but not handled (a bug)");
+        if (auto st = apply(o, a, v); !st) return st.error();
+    }
+    if (tracker_server) {
+        if (auto st = set_mode(o, Mode::tracker, "--tracker"); !st) return st.error();
+    }
+    if (auto st = check_mode(o, given, count); !st) return st.error();
     return o;
 }
 

@@ -11,8 +11,60 @@
 #include "node/peer_node.hpp"
 #include "node/tracker_node.hpp"
 
+namespace {
+
+using namespace p2p;
+
+TrackerConfig tracker_config(const CliOptions& o) {
+    TrackerConfig tc;
+    tc.bind = o.bind;
+    if (o.port >= 0) tc.port = static_cast<std::uint16_t>(o.port);
+    tc.state_file = o.state_file;
+    if (o.interval) tc.interval = o.interval;
+    tc.trust_ip_field = o.trust_ip_field;
+    if (o.max_swarms) tc.max_swarms = static_cast<std::size_t>(o.max_swarms);
+    if (o.max_peers) tc.max_peers = static_cast<std::size_t>(o.max_peers);
+    tc.max_memory = static_cast<std::uint64_t>(o.max_memory);
+    tc.console = !o.no_console;
+    tc.quiet = o.quiet;
+    return tc;
+}
+
+PeerNodeConfig peer_config(const CliOptions& o) {
+    PeerNodeConfig pc;
+    pc.share_dir = o.share_dir;
+    pc.gets = o.gets;
+    pc.into_dir = o.into_dir;
+    pc.trackers = o.tracker_urls;
+    if (!o.bind.empty()) pc.listen_ip = o.bind.front();
+    if (o.port >= 0) pc.port = o.port;
+    pc.exit_when_done = o.exit_when_done;
+    pc.timeout_s = o.timeout_s;
+    pc.quiet = o.quiet;
+    pc.overwrite = o.overwrite;
+    pc.console = !o.no_console;
+    if (o.max_connections) pc.max_connections = static_cast<std::size_t>(o.max_connections);
+    pc.max_upload_rate = static_cast<std::uint64_t>(o.max_upload_rate);
+    pc.max_memory = static_cast<std::uint64_t>(o.max_memory);
+    return pc;
+}
+
+// Logging is set up before anything starts, so a log file that cannot be opened stops us at once. --quiet:
+// errors (and the modes' final summaries, which are not log lines) only, unless a level was given.
+bool setup_logging(const CliOptions& o) {
+    if (o.log_level) set_log_level(*o.log_level);
+    else if (o.quiet) set_log_level(LogLevel::error);
+    if (o.log_file.empty()) return true;
+    if (auto st = set_log_file(o.log_file); !st) {
+        std::fprintf(stderr, "p2pnode: %s\n", st.error().str().c_str());
+        return false;
+    }
+    return true;
+}
+
+} // namespace
+
 int main(int argc, char** argv) {
-    using namespace p2p;
     std::vector<std::string> args(argv + 1, argv + argc);
     auto parsed = parse_args(args);
     if (!parsed) {
@@ -20,21 +72,9 @@ int main(int argc, char** argv) {
         return 2;
     }
     const CliOptions& o = *parsed;
-    switch (o.mode) {
-    case Mode::help: std::fputs(usage_text().c_str(), stdout); return 0;
-    case Mode::version: std::printf("p2pnode %s\n", P2PNODE_VERSION); return 0;
-    default: break;
-    }
-    // Logging is set up before anything starts, so a log file that cannot be opened stops us at once.
-    // --quiet: errors (and the modes' final summaries, which are not log lines) only, unless a level was given.
-    if (o.log_level) set_log_level(*o.log_level);
-    else if (o.quiet) set_log_level(LogLevel::error);
-    if (!o.log_file.empty()) {
-        if (auto st = set_log_file(o.log_file); !st) {
-            std::fprintf(stderr, "p2pnode: %s\n", st.error().str().c_str());
-            return 1;
-        }
-    }
+    if (o.mode == Mode::help) return std::fputs(usage_text().c_str(), stdout) < 0;
+    if (o.mode == Mode::version) return std::printf("p2pnode %s\n", P2PNODE_VERSION) < 0;
+    if (!setup_logging(o)) return 1;
     // A peer that hung up must not kill us: libuv writes sockets with write(2), so take EPIPE as an error value.
     std::signal(SIGPIPE, SIG_IGN);
     if (!crypto_init()) {
@@ -43,38 +83,8 @@ int main(int argc, char** argv) {
     }
     switch (o.mode) {
     case Mode::make_torrent: return run_make_torrent(o);
-    case Mode::tracker: {
-        TrackerConfig tc;
-        tc.bind = o.bind;
-        if (o.port >= 0) tc.port = static_cast<std::uint16_t>(o.port);
-        tc.state_file = o.state_file;
-        if (o.interval) tc.interval = o.interval;
-        tc.trust_ip_field = o.trust_ip_field;
-        if (o.max_swarms) tc.max_swarms = static_cast<std::size_t>(o.max_swarms);
-        if (o.max_peers) tc.max_peers = static_cast<std::size_t>(o.max_peers);
-        tc.max_memory = static_cast<std::uint64_t>(o.max_memory);
-        tc.console = !o.no_console;
-        tc.quiet = o.quiet;
-        return run_tracker(tc);
-    }
-    case Mode::peer: {
-        PeerNodeConfig pc;
-        pc.share_dir = o.share_dir;
-        pc.gets = o.gets;
-        pc.into_dir = o.into_dir;
-        pc.trackers = o.tracker_urls;
-        if (!o.bind.empty()) pc.listen_ip = o.bind.front();
-        if (o.port >= 0) pc.port = o.port;
-        pc.exit_when_done = o.exit_when_done;
-        pc.timeout_s = o.timeout_s;
-        pc.quiet = o.quiet;
-        pc.overwrite = o.overwrite;
-        pc.console = !o.no_console;
-        if (o.max_connections) pc.max_connections = static_cast<std::size_t>(o.max_connections);
-        pc.max_upload_rate = static_cast<std::uint64_t>(o.max_upload_rate);
-        pc.max_memory = static_cast<std::uint64_t>(o.max_memory);
-        return run_peer(pc);
-    }
+    case Mode::tracker: return run_tracker(tracker_config(o));
+    case Mode::peer: return run_peer(peer_config(o));
     // parse_args gives --list/--scrape exactly one tracker URL and a timeout (kDefaultQueryTimeoutS if none).
     case Mode::list: return run_list(CatalogCliConfig{o.tracker_urls.front(), o.timeout_s, ""});
     case Mode::scrape: return run_scrape(CatalogCliConfig{o.tracker_urls.front(), o.timeout_s, o.scrape_what});

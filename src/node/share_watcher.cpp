@@ -154,67 +154,55 @@ void ShareWatcher::schedule(std::uint64_t delay_ms) {
     });
 }
 
-void ShareWatcher::rescan(bool full) {
-    auto listed = list_entries(dir_);
-    if (!listed) {
-        log_warn("share", listed.error().str());
-        return;
-    }
-    const std::set<std::string>& now_names = *listed;
-    const std::uint64_t now = uv_now(loop_);
-    std::vector<std::string> removed, ready, changed;
+// What one rescan found, reported after all the bookkeeping is done (a callback may destroy the watcher).
+struct ShareWatcher::Findings {
+    std::vector<std::string> removed, changed, ready;
     bool overflow = false; // entries left out by max_pending: look again soon
+};
 
+// Known entries: gone (removed) or with a signature that moved (changed: they settle again like new ones).
+// Folders are walked on full rescans only.
+void ShareWatcher::check_known(const std::set<std::string>& now_names, bool full, Findings& f) {
     for (auto it = known_.begin(); it != known_.end();) {
         if (!now_names.count(it->first)) {
-            removed.push_back(it->first);
+            f.removed.push_back(it->first);
             it = known_.erase(it);
             continue;
         }
-        const std::string path = dir_ + "/" + it->first;
-        if (!full && it->second && it->second->folder) { // a folder: walked on full rescans only
+        if (!full && it->second && it->second->folder) {
             ++it;
             continue;
         }
-        auto sig = entry_signature(path);
+        auto sig = entry_signature(dir_ + "/" + it->first);
         if (!sig || (it->second && !(*it->second == *sig))) {
-            // Edited in place (or replaced): settle again, then share the new content.
-            changed.push_back(it->first);
+            f.changed.push_back(it->first); // edited in place, or replaced
             it = known_.erase(it);
             continue;
         }
         it->second = *sig;
         ++it;
     }
-    for (auto it = pending_.begin(); it != pending_.end();) {
-        if (now_names.count(it->first)) {
-            ++it;
-            continue;
-        }
-        it = pending_.erase(it); // gone before it settled: nothing was shared
-    }
-    for (auto it = failed_.begin(); it != failed_.end();) {
-        if (now_names.count(it->first)) {
-            ++it;
-            continue;
-        }
-        it = failed_.erase(it);
-    }
+    // Settling or failed entries that vanished are simply forgotten: nothing was shared.
+    std::erase_if(pending_, [&](const auto& p) { return !now_names.count(p.first); });
+    std::erase_if(failed_, [&](const auto& p) { return !now_names.count(p.first); });
+}
+
+// Entries not known: each settles (its signature the same over stable_checks checks check_ms apart) before it is
+// reported ready.
+void ShareWatcher::check_new(const std::set<std::string>& now_names, Findings& f) {
+    const std::uint64_t now = uv_now(loop_);
     for (const auto& n : now_names) {
-        if (known_.count(n) || std::find(changed.begin(), changed.end(), n) != changed.end()) continue;
+        if (known_.count(n) || std::find(f.changed.begin(), f.changed.end(), n) != f.changed.end()) continue;
         auto sig = entry_signature(dir_ + "/" + n);
         if (!sig) continue;
-        if (auto f = failed_.find(n); f != failed_.end()) {
-            if (f->second == *sig) continue; // unchanged since sharing it failed
-            failed_.erase(f);
+        if (auto fl = failed_.find(n); fl != failed_.end()) {
+            if (fl->second == *sig) continue; // unchanged since sharing it failed
+            failed_.erase(fl);
         }
         auto p = pending_.find(n);
         if (p == pending_.end()) {
-            if (pending_.size() >= opt_.max_pending) {
-                overflow = true; // picked up by a later rescan
-                continue;
-            }
-            pending_.emplace(n, Pending{*sig, 0, now});
+            if (pending_.size() >= opt_.max_pending) f.overflow = true; // picked up by a later rescan
+            else pending_.emplace(n, Pending{*sig, 0, now});
             continue;
         }
         Pending& pe = p->second;
@@ -227,26 +215,37 @@ void ShareWatcher::rescan(bool full) {
         if (now - pe.last_ms + 5 < opt_.check_ms) continue;
         pe.last_ms = now;
         if (++pe.stable < opt_.stable_checks) continue;
-        ready.push_back(n);
+        f.ready.push_back(n);
         known_[n] = pe.sig;
         pending_.erase(p);
     }
-    if (!pending_.empty() || overflow || !changed.empty()) schedule(opt_.check_ms);
+}
+
+void ShareWatcher::rescan(bool full) {
+    auto listed = list_entries(dir_);
+    if (!listed) {
+        log_warn("share", listed.error().str());
+        return;
+    }
+    Findings f;
+    check_known(*listed, full, f);
+    check_new(*listed, f);
+    if (!pending_.empty() || f.overflow || !f.changed.empty()) schedule(opt_.check_ms);
     // A change inside a subfolder raises no event on DIR: failed entries (e.g. an empty folder being filled)
     // are looked at every few checks.
     else if (!failed_.empty()) schedule(opt_.check_ms * 5);
 
     // Report last, checking after each call: a callback may destroy the watcher.
     auto alive = life_.watch();
-    for (const auto& n : removed) {
+    for (const auto& n : f.removed) {
         on_removed_(n);
         if (!alive) return;
     }
-    for (const auto& n : changed) {
+    for (const auto& n : f.changed) {
         if (on_changed_) on_changed_(n);
         if (!alive) return;
     }
-    for (const auto& n : ready) {
+    for (const auto& n : f.ready) {
         on_ready_(n);
         if (!alive) return;
     }

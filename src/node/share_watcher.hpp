@@ -89,7 +89,10 @@ private:
     };
     struct FsEvent; // the uv_fs_event_t block, freed in its close callback
     void on_fs_event();
+    struct Findings;
     void rescan(bool full);
+    void check_known(const std::set<std::string>& now_names, bool full, Findings& f);
+    void check_new(const std::set<std::string>& now_names, Findings& f);
     void schedule(std::uint64_t delay_ms);
 
     uv_loop_t* loop_;

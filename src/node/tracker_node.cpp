@@ -15,23 +15,21 @@
 
 namespace p2p {
 
-int run_tracker(const TrackerConfig& cfg) {
-    Loop loop;
+namespace {
+
+// The server's settings from the public config: 0 means "not given" for the caps (a cap of 0 would refuse
+// everything); --max-memory shrinks them to what fits, explicit smaller caps stay.
+Result<ServerConfig> server_config(const TrackerConfig& cfg) {
     ServerConfig sc;
     sc.bind = cfg.bind;
     sc.port = cfg.port;
     sc.interval = cfg.interval > 0 ? static_cast<std::uint32_t>(cfg.interval) : 1800;
     sc.trust_ip_field = cfg.trust_ip_field;
-    // 0 = "not given": keep the defaults (a cap of 0 would refuse everything).
     if (cfg.max_swarms) sc.limits.max_swarms = cfg.max_swarms;
     if (cfg.max_peers) sc.limits.max_peers = cfg.max_peers;
     if (cfg.max_catalog) sc.max_catalog = cfg.max_catalog;
-    // --max-memory: the caps shrink to what fits; explicit smaller caps stay.
     auto plan = plan_tracker_memory(cfg.max_memory);
-    if (!plan) {
-        std::fprintf(stderr, "p2pnode: %s\n", plan.error().str().c_str());
-        return 2;
-    }
+    if (!plan) return plan.error();
     if (plan->budget) {
         sc.limits.max_swarms = std::min(sc.limits.max_swarms, plan->max_swarms);
         sc.limits.max_peers = std::min(sc.limits.max_peers, plan->max_peers);
@@ -39,15 +37,27 @@ int run_tracker(const TrackerConfig& cfg) {
         log_info("tracker", plan->describe());
     }
     sc.state_file = cfg.state_file;
+    return sc;
+}
+
+} // namespace
+
+int run_tracker(const TrackerConfig& cfg) {
+    Loop loop;
+    auto sc = server_config(cfg);
+    if (!sc) {
+        std::fprintf(stderr, "p2pnode: %s\n", sc.error().str().c_str());
+        return 2;
+    }
     // A state file we could never save is a configuration error: say so now, not at the first save or at exit.
-    if (!sc.state_file.empty()) {
-        if (auto st = check_state_path(sc.state_file); !st) {
-            std::fprintf(stderr, "p2pnode: --state %s: %s\n", sc.state_file.c_str(), st.error().str().c_str());
+    if (!sc->state_file.empty()) {
+        if (auto st = check_state_path(sc->state_file); !st) {
+            std::fprintf(stderr, "p2pnode: --state %s: %s\n", sc->state_file.c_str(), st.error().str().c_str());
             return 1;
         }
     }
     // Destroyed before `loop` (declared after it): their handles close and drain in ~Loop.
-    auto server = std::make_unique<TrackerServer>(loop.get(), sc);
+    auto server = std::make_unique<TrackerServer>(loop.get(), *sc);
     if (auto st = server->start(); !st) {
         std::fprintf(stderr, "p2pnode: tracker: %s\n", st.error().str().c_str()); // one line, the whole story
         return 1;

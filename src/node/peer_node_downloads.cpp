@@ -1,0 +1,124 @@
+// PeerNode, downloads (--get and the console's `get`): WHAT is a .torrent file, a magnet link, an info hash (40 hex
+// or 32 base32) or a catalog name; a name is looked up, a hash's metadata fetched from the swarm (BEP 9), and
+// each then continues exactly like a .torrent download.
+#include "node/peer_node_impl.hpp"
+
+#include <filesystem>
+
+#include "base/bytes.hpp"
+#include "base/read_file.hpp"
+
+namespace p2p {
+
+namespace fs = std::filesystem;
+
+bool PeerNode::add_download(const std::string& what) {
+    std::error_code ec;
+    if (fs::is_regular_file(what, ec)) return add_torrent_file(what);
+    if (what.rfind("magnet:", 0) == 0) {
+        auto m = parse_magnet(what);
+        if (!m) {
+            error_line(what + ": " + m.error().str());
+            return false;
+        }
+        return fetch_metadata(m->info_hash, m->display_name, m->trackers);
+    }
+    if (auto hash = parse_info_hash_arg(what)) return fetch_metadata(*hash, "", {});
+    // Not a catalog name either: most likely a .torrent path with a typo, so say that.
+    if (!udp::valid_name(what) || what.find('/') != std::string::npos) return add_torrent_file(what);
+    return lookup_name(what);
+}
+
+bool PeerNode::add_torrent_file(const std::string& what) {
+    auto bytes = read_file(what, kMaxTorrentFileSize);
+    if (!bytes) {
+        error_line(bytes.error().str());
+        return false;
+    }
+    auto meta = parse_torrent(*bytes);
+    if (!meta) {
+        error_line(what + ": " + meta.error().str());
+        return false;
+    }
+    start_download(std::move(*meta), {});
+    return true;
+}
+
+void PeerNode::start_download(Metainfo meta, const std::vector<sockaddr_storage>& hint) {
+    if (items_.count(meta.info_hash)) {
+        say("already have %s %s\n", meta.name.c_str(), to_hex(meta.info_hash).c_str());
+        return;
+    }
+    say("downloading %s %s into %s\n", meta.name.c_str(), to_hex(meta.info_hash).c_str(), data_root().c_str());
+    Torrent* t = add(std::move(meta), false, true, false, data_root());
+    if (t && !hint.empty()) t->add_candidates(hint);
+}
+
+std::optional<std::string> PeerNode::parse_info_hash_arg(const std::string& what) {
+    if (what.size() == 40) {
+        std::string raw;
+        if (from_hex(what, raw) && raw.size() == 20) return raw;
+    }
+    if (what.size() == 32) {
+        auto m = parse_magnet("magnet:?xt=urn:btih:" + what);
+        if (m) return m->info_hash;
+    }
+    return std::nullopt;
+}
+
+bool PeerNode::lookup_name(const std::string& name) {
+    auto st = lookups_.start(name, [this](Result<CatalogHit> r) {
+        if (quitting_) return;
+        if (!r) return download_failed(r.error().str());
+        say("found %s %s (%llu bytes)\n", r->name.c_str(), to_hex(r->info_hash).c_str(),
+            static_cast<unsigned long long>(r->total_size));
+        if (!fetch_metadata(r->info_hash, r->name, {})) download_failed("");
+    });
+    if (!st) {
+        error_line(st.error().str());
+        return false;
+    }
+    say("looking up %s\n", name.c_str());
+    return true;
+}
+
+void PeerNode::download_failed(const std::string& msg) {
+    if (!msg.empty()) error_line(msg);
+    any_failed_ = true;
+    check_done();
+}
+
+bool PeerNode::fetch_metadata(const std::string& hash, const std::string& label, const std::vector<std::string>& trackers) {
+    const std::string hex = to_hex(hash);
+    if (items_.count(hash)) {
+        say("already have %s %s\n", label.c_str(), hex.c_str());
+        return true;
+    }
+    if (fetches_.has(hash)) return true;
+    std::uint64_t give_up_ms = 0;
+    if (cfg_.exit_when_done && cfg_.timeout_s > 0) {
+        // Due a moment before the run's own deadline (which counts from the start too), so this clearer
+        // message wins.
+        const auto limit = static_cast<std::uint64_t>(cfg_.timeout_s * 1000);
+        const std::uint64_t used = loop_.now_ms() - born_ms_ + 50;
+        give_up_ms = limit > used ? limit - used : 1;
+    }
+    if (auto st = fetches_.start(hash, label, trackers, give_up_ms); !st) {
+        error_line(st.error().str());
+        return false;
+    }
+    say("fetching metadata %s%s%s\n", hex.c_str(), label.empty() ? "" : " ", label.c_str());
+    return true;
+}
+
+void PeerNode::metadata_done(FetchedMetadata m) {
+    if (quitting_) return;
+    if (!m.meta) return download_failed(m.meta.error().str());
+    Metainfo meta = std::move(*m.meta);
+    meta.trackers = std::move(m.tiers);
+    say("metadata %s %s (%zu bytes from peers)\n", to_hex(m.info_hash).c_str(), meta.name.c_str(),
+        meta.info_bytes.size());
+    start_download(std::move(meta), m.hint);
+}
+
+} // namespace p2p

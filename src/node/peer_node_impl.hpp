@@ -1,0 +1,179 @@
+// PeerNode's declaration, for the files that define it: peer_node.cpp (start, torrents, exit), peer_node_downloads.cpp
+// (--get: .torrent files, magnets, info hashes, catalog names), peer_node_shares.cpp (the share folder and
+// `share PATH`) and peer_node_console.cpp (the console and the progress display). Private to src/node/.
+#pragma once
+#include <cstdio>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "loop/loop.hpp"
+#include "loop/timer.hpp"
+#include "node/catalog_lookup.hpp"
+#include "node/metadata_fetches.hpp"
+#include "node/peer_console.hpp"
+#include "node/peer_node.hpp"
+#include "node/progress.hpp"
+#include "node/share_queue.hpp"
+#include "node/share_watcher.hpp"
+#include "node/tracker_query.hpp"
+#include "session/announcer.hpp"
+#include "session/session.hpp"
+
+namespace p2p {
+
+class PeerNode {
+public:
+    static constexpr std::uint64_t kStopTimeoutMs = 3000; // `stopped` announces: wait this long at most
+    explicit PeerNode(const PeerNodeConfig& cfg)
+        : cfg_(cfg), session_(loop_, session_config(cfg)), clients_(loop_.get()), status_timer_(loop_.get()),
+          deadline_(loop_.get()), printer_(!cfg.quiet, stderr_is_terminal()), query_(loop_.get(), cfg.trackers),
+          lookups_(loop_, cfg.trackers, lookup_timeout(cfg)),
+          fetches_(loop_, session_, clients_, cfg.trackers, [this](FetchedMetadata m) { metadata_done(std::move(m)); }),
+          shares_(
+              loop_, cfg.trackers, [this](const ShareJob& j, ShareSource s) { announce_share(j, std::move(s)); },
+              [this](const ShareJob& j, const Error& e) { share_failed(j, e); },
+              [this](const ShareJob& j) { return being_downloaded_here(j); }, session_.file_descriptors()) {}
+
+    int run();
+
+private:
+    static SessionConfig session_config(const PeerNodeConfig& c);
+
+    // A name lookup's time per tracker: short, and within --timeout when the run has one.
+    static double lookup_timeout(const PeerNodeConfig& c);
+
+    std::string data_root() const;
+
+    // Result lines on stdout, one per event a user or script waits for. --quiet: none (errors go to stderr and
+    // the final summary lines are printed anyway).
+    void say(const char* fmt, ...) __attribute__((format(printf, 2, 3)));
+    static void error_line(const std::string& msg) { std::fprintf(stderr, "p2pnode: %s\n", msg.c_str()); }
+    int fail_start(const Error& e);
+
+    // ---- torrents: one Item per info hash, seeded or downloaded
+
+    struct Item {
+        Torrent* torrent = nullptr;
+        std::unique_ptr<Announcer> announcer;
+        bool download = false;
+        bool reported_done = false;
+        bool failed = false;          // paused by an error (e.g. EIO, full disk): finished, not complete
+        bool stopped_sent = false;    // the announcer was told `stopped` (a failed torrent is not a leecher)
+        std::string share_key;        // a shared item: root/name on disk
+    };
+
+    Torrent* add(Metainfo meta, bool all_present, bool download, bool publish, const std::string& root, StoragePlacement placement = {});
+
+    // A torrent paused by an error. A download's trackers are told `stopped` (a paused torrent is no leecher);
+    // a shared item whose files changed is taken down and shared anew once its files settle.
+    void torrent_failed(const std::string& hash, const Error& e);
+
+    // ---- downloads: WHAT is a .torrent file, a magnet link, an info hash (40 hex / 32 base32) or a catalog name.
+    // Returns false when the download cannot start (the reason is on stderr); failures found later (an unknown
+    // name, an unreachable tracker, no peer with the metadata) are printed then, and end the run under
+    // --exit-when-done.
+    bool add_download(const std::string& what);
+
+    bool add_torrent_file(const std::string& what);
+
+    // What a .torrent, or fetched metadata, continues with. `hint` addresses are peers known to have it.
+    void start_download(Metainfo meta, const std::vector<sockaddr_storage>& hint);
+
+    // 40 hex digits or 32 base32 characters (BEP 9's two spellings of a v1 info hash): the raw 20 bytes.
+    static std::optional<std::string> parse_info_hash_arg(const std::string& what);
+
+    bool lookup_name(const std::string& name);
+
+    // A download that had started (lookup or metadata fetch) failed. Under --exit-when-done the run fails once
+    // the other downloads are finished.
+    void download_failed(const std::string& msg);
+
+    // ---- metadata (BEP 9): metadata_fetches.hpp; on success continue exactly like a .torrent download.
+    bool fetch_metadata(const std::string& hash, const std::string& label, const std::vector<std::string>& trackers);
+
+    void metadata_done(FetchedMetadata m);
+
+    // ---- sharing (files stay where they are; a torrent's root is the folder that holds the item)
+
+    // Every top-level entry of the share folder becomes a torrent; then the folder is watched: entries copied in
+    // later are shared once complete, entries deleted stop being shared, entries edited are shared anew.
+    void start_sharing();
+
+    static std::string share_key(const std::string& root, const std::string& name) { return root + "/" + name; }
+
+    // The console's `share PATH`: any file or folder, shared in place.
+    Result<std::string> share_path(const std::string& path);
+
+    bool enqueue_share(ShareJob job) { return !quitting_ && shares_.push(std::move(job)); }
+
+    // An item we are downloading into the share folder is not re-shared from its partial data.
+    bool being_downloaded_here(const ShareJob& job) const;
+
+    void share_failed(const ShareJob& job, const Error& e);
+
+    void announce_share(const ShareJob& job, ShareSource src);
+
+    // The item at `key` is gone from disk or changed: drop its torrent and announce `stopped` (the tracker frees
+    // its catalog name once no seeder is left; docs/catalog-protocol.md). Downloads are left alone: their own
+    // storage errors say what happened.
+    void unshare(const std::string& key, const std::string& why);
+
+    // A shared item that changed on disk (its seeder refused to serve it): stop sharing it now and share it
+    // anew once it settles: the watcher's for the share folder, at once for a console `share PATH`.
+    void reshare(const std::string& key);
+
+    // Sends `stopped` and destroys the announcer once answered (or after kStopTimeoutMs); then `done`.
+    void retire_announcer(std::unique_ptr<Announcer> a, std::function<void()> done);
+
+    // ---- signals
+
+    // SIGHUP: the log is reopened (rotation), the share folder looked at again now. Nothing stops.
+    void hangup();
+
+    // ---- the console
+
+    Item* find_item(const std::string& what);
+
+    PeerConsoleCommands console_commands();
+
+    static ConsoleTrackerRow tracker_row(const std::string& name, const std::string& hash, const TrackerStatus& t, std::uint64_t now);
+
+    void show_status();
+
+    // ---- exit
+
+    void check_done();
+
+    // Every exit path comes here (signal, console quit, --exit-when-done, its deadline): every torrent and
+    // metadata fetch tells its trackers `stopped` (bounded wait), resume data is saved, then the summary lines.
+    void quit(int code, const std::string& why);
+
+    // Before anything was announced (a bad --get at start): nothing to tell the trackers.
+    int stop_now(int code);
+
+    void teardown();
+
+    PeerNodeConfig cfg_;
+    Loop loop_;
+    Session session_;
+    TrackerClients clients_;
+    Timer status_timer_, deadline_;
+    ProgressPrinter printer_;
+    TrackerQuery query_;                                // the console's list/scrape
+    std::map<std::string, Item> items_;                 // by info hash
+    std::map<std::string, std::string> shared_;         // root/name -> info hash of what we seed from disk
+    CatalogLookups lookups_;                            // --get NAME
+    MetadataFetches fetches_;                           // magnets, info hashes, names (BEP 9)
+    ShareQueue shares_;                                 // items waiting to be hashed
+    std::unique_ptr<ShareWatcher> watcher_;             // --share DIR, live
+    std::unique_ptr<PeerConsole> console_;              // stdin, unless --no-console
+    std::uint64_t born_ms_ = loop_.now_ms();            // --timeout counts from here
+    bool any_failed_ = false;  // a download failed: --exit-when-done exits 1 once the rest are finished
+    bool quitting_ = false;
+    int exit_code_ = 0;
+};
+
+} // namespace p2p
