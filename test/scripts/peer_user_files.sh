@@ -2,7 +2,8 @@
 # Files a user owns, end to end on loopback:
 #   1. The reported case: clob/readme.txt holds 68 bytes of the user's own text; `--get readme.txt --into clob`
 #      of a 13-byte torrent must leave it byte for byte, download into readme.1.txt, say so, and exit 0.
-#   2. --overwrite: the same, but the download replaces readme.txt, which ends with exactly the torrent's bytes.
+#   2. --overwrite: the same, but the download replaces readme.txt, which ends with exactly the torrent's bytes
+#      (run with --quiet: nothing but the summary line is printed).
 #   3. A partial copy of the same content is resumed from: pieces that verify are kept (the download moves fewer
 #      bytes than the file), the finished file is exact.
 #   4. Read-only seeding: as the unprivileged user nobody, a mode-444 file in a read-only folder is shared, and a
@@ -52,8 +53,12 @@ say "1. $(grep -m1 '^saving' "$W/get-readme.txt.out")"
 
 # ---- 2. --overwrite
 cp "$W/mine.txt" "$W/clob2/readme.txt"
-get readme.txt "$W/clob2" --overwrite
+get readme.txt "$W/clob2" --overwrite --quiet
 ((RC == 0)) || fail "--overwrite exited $RC"
+# --quiet: errors and the final summary only (it printed eight result lines and [info] lines before).
+grep -qv '^summary ' "$W/get-readme.txt.out" && fail "--quiet printed more than summary lines: $(cat "$W/get-readme.txt.out")"
+grep -q '^summary readme.txt ' "$W/get-readme.txt.out" || fail "--quiet: no summary line"
+[[ ! -s $W/get-readme.txt.err ]] || fail "--quiet printed on stderr: $(cat "$W/get-readme.txt.err")"
 same_bytes "readme.txt (--overwrite)" "$W/share/readme.txt" "$W/clob2/readme.txt"
 [[ ! -e $W/clob2/readme.1.txt ]] || fail "--overwrite went to a free name anyway"
 say "2. --overwrite: readme.txt replaced, exactly 13 bytes"
