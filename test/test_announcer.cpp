@@ -1,4 +1,4 @@
-// The Announcer's schedule and tracker state (issue 14): AnnounceBackoff alone (pure), then an Announcer against
+// The Announcer's schedule (soon while peers are wanted) and tracker state: AnnounceBackoff alone (pure), then an Announcer against
 // the real UDP TrackerServer on 127.0.0.1 with millisecond intervals, and against a UDP socket that never answers.
 // (http:// trackers, BEP 12 fallback and "min interval": test_http_tracker.cpp.)
 #include <doctest/doctest.h>

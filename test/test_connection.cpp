@@ -674,3 +674,32 @@ TEST_CASE("connection: without metadata (BEP 9 fetch)") {
         CHECK(o.closed());
     }
 }
+
+// Kept for the DHT (BEP 5), which will advertise the bit and send its port to peers that set theirs.
+TEST_CASE("connection: the DHT reserved bit both ways, and the PORT message (BEP 5)") {
+    Owner o;
+    auto t = std::make_unique<FakeTransport>();
+    o.probe = t->probe();
+    PeerConfig cfg = o.config();
+    cfg.reserved.set_dht();
+    o.conn = PeerConnection::outgoing(o, std::move(t), cfg, kHash, geometry());
+    o.conn->send_port(6881); // before our handshake: ignored
+    o.conn->start();
+    REQUIRE(o.probe->sent.size() == 68);
+    CHECK(static_cast<std::uint8_t>(o.probe->sent[20 + 7]) == 0x05); // BEP 5: the last bit; BEP 6 fast: 0x04
+    CHECK_FALSE(o.conn->peer_reserved().dht());
+    wire::Reserved theirs;
+    theirs.set_fast().set_extensions().set_dht();
+    std::string hs;
+    wire::encode_handshake(hs, theirs, kHash, kTheirId);
+    o.probe->inject(hs);
+    CHECK(o.conn->peer_reserved().dht());
+    CHECK(o.conn->peer_reserved().fast());
+    o.probe->take_sent();
+    o.conn->send_port(6881);
+    CHECK(o.probe->sent == hx("00000003091ae1")); // length 3, id 9, port 6881
+    o.conn->close();
+    o.probe->take_sent();
+    o.conn->send_port(6881); // closed: ignored
+    CHECK(o.probe->sent.empty());
+}

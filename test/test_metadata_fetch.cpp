@@ -140,7 +140,7 @@ struct Fixture {
     }
     ~Fixture() {
         fetch.reset();
-        // Let deferred reaps and close callbacks run.
+        // Let deferred deletions and close callbacks run.
         Timer t(loop.get());
         t.start(10, 0, [this] { loop.stop(); });
         loop.run();
@@ -321,7 +321,7 @@ TEST_CASE("metadata fetch: its connections and attempts count against the sessio
         CHECK(ps[3]->probe->closed);
         CHECK(ps[4]->probe->closed);
 
-        // A peer that leaves gives its place back once it is reaped (after the current loop turn).
+        // A peer that leaves gives its place back once it is destroyed (after the current loop turn).
         ps[0]->probe->remote_close();
         CHECK(fx.fetch->status().peers == 2);
         run_until(fx.loop, [&] { return count->open() == 2; }, 2000);
@@ -503,7 +503,7 @@ struct SeedAndMine {
 
 } // namespace
 
-TEST_CASE("metadata fetch: a seed that dials us first is handed to the fetch by the session (issue 14)") {
+TEST_CASE("metadata fetch: a seed that dials us first is handed to the fetch by the session") {
     SeedAndMine s;
     std::optional<Result<Metainfo>> got;
     auto fetch = std::make_unique<MetadataFetch>(s.loop, s.fetch_config(), [&](Result<Metainfo> r) { got = std::move(r); });

@@ -236,12 +236,12 @@ TEST_CASE("session: A drops a client sending a 0xFFFFFFFF length prefix and keep
     REQUIRE_MESSAGE(done, "B did not complete within 20 s after the hostile client");
     p.check_identical();
     CHECK(p.ta->uploaded() > 0);
-    // Only B's connection is left on A (the hostile one was reaped).
+    // Only B's connection is left on A (the hostile one was dropped and destroyed).
     run_until(p.loop, std::function<bool()>([] { return false; }), 50);
     CHECK(p.ta->num_links() <= 1);
 }
 
-// ---- --max-memory (issue 7)
+// ---- --max-memory: one budget over every torrent and connection of the session
 
 TEST_CASE("session under a memory budget: a nearly full write pool leaves few blocks in flight; still completes") {
     auto plan = plan_peer_memory(4u << 20);
@@ -310,7 +310,7 @@ TEST_CASE("session: the read cache the torrents use is the plan's, and stays wit
     CHECK(p.a->read_cache().bytes() <= plan->read_cache);
 }
 
-// ---- magnets (issue 14): incoming connections for an info hash being fetched
+// ---- magnets: incoming connections for an info hash being fetched (a seed may learn our address first)
 
 TEST_CASE("session: while a magnet is fetched, incoming connections go where their handshake's info hash says") {
     Pair p({}, {}, 300);

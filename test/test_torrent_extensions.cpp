@@ -1,193 +1,26 @@
-// BEP 10 / 9 / 11 inside a running Torrent: a real Session and Torrent (seeding a small torrent from a temp
-// folder) with peers attached through FakeTransport, so every byte we send can be read back and the peer's
-// messages injected. No network: the torrent's max_connecting is 0, so PEX candidates are only recorded.
+// BEP 10 / 9 / 11 inside a running Torrent (torrent_fixture.hpp: a real Session and Torrent, peers on
+// FakeTransport). No network: the torrent's max_connecting is 0, so PEX candidates are only recorded.
 #include <doctest/doctest.h>
 
 #include <arpa/inet.h>
 
 #include <algorithm>
-#include <cstdio>
-#include <filesystem>
-#include <fstream>
-#include <functional>
-#include <map>
-#include <memory>
 #include <set>
 #include <string>
-#include <utility>
 #include <vector>
 
 #include "crypto/sha.hpp"
-#include "loop/loop.hpp"
-#include "loop/timer.hpp"
-#include "net/fake_transport.hpp"
-#include "net/tcp_transport.hpp"
 #include "proto/extension.hpp"
-#include "proto/metainfo.hpp"
 #include "proto/wire.hpp"
-#include "session/session.hpp"
 #include "session/torrent_extensions.hpp"
-#include "test_util.hpp"
-
-using p2p::test::run_until;
+#include "torrent_fixture.hpp"
 
 using namespace p2p;
-namespace fs = std::filesystem;
+using test::Fixture;
+using test::Peer;
+using test::Sent;
 
 namespace {
-
-// One data file plus many empty files with long names: the info dictionary spans three 16 KiB metadata
-// pieces (the last one short), while the payload stays small.
-Metainfo make_content(const fs::path& dir, bool is_private) {
-    std::vector<TorrentFileInput> inputs;
-    std::string data = test::pseudo_random(100'000, 7);
-    fs::create_directories(dir / "content");
-    std::ofstream(dir / "content" / "data.bin", std::ios::binary).write(data.data(), std::streamsize(data.size()));
-    inputs.push_back(TorrentFileInput{{"data.bin"}, std::int64_t(data.size())});
-    for (int i = 0; i < 450; ++i) {
-        char name[96];
-        std::snprintf(name, sizeof name, "empty-file-%04d-with-a-rather-long-name-to-grow-the-info-dict.txt", i);
-        std::ofstream(dir / "content" / name);
-        inputs.push_back(TorrentFileInput{{name}, 0});
-    }
-    const std::size_t pl = 16 * 1024;
-    std::string hashes;
-    for (std::size_t off = 0; off < data.size(); off += pl) hashes += sha1(std::string_view(data).substr(off, pl));
-    auto m = parse_info_dict(build_info_dict("content", pl, hashes, inputs, true, is_private));
-    REQUIRE(m);
-    return *m;
-}
-
-// Extended messages (ext id, payload) and other message ids we sent on one fake connection.
-struct Sent {
-    std::vector<std::uint8_t> ids;
-    std::vector<std::pair<std::uint8_t, std::string>> ext;
-    std::vector<std::uint32_t> suggests; // BEP 6 suggest_piece indices, in order
-};
-
-struct Peer {
-    std::shared_ptr<FakeProbe> probe;
-    PeerConnection* conn = nullptr;
-    std::string address;
-    bool outgoing = true;
-    std::string buf;          // what we sent, not yet parsed
-    bool handshake_skipped = false;
-
-    void send_ext(std::uint8_t id, const std::string& payload) {
-        std::string out;
-        wire::encode_extended(out, id, payload);
-        probe->inject(out);
-    }
-    Sent take() {
-        buf += probe->take_sent();
-        Sent s;
-        if (!handshake_skipped) {
-            if (buf.size() < wire::kHandshakeSize) return s;
-            buf.erase(0, wire::kHandshakeSize);
-            handshake_skipped = true;
-        }
-        std::size_t pos = 0;
-        for (;;) {
-            auto d = wire::decode_message(std::string_view(buf).substr(pos), 4u << 20);
-            if (d.status != Decode::ok) break;
-            pos += d.consumed;
-            if (d.msg.keepalive) continue;
-            s.ids.push_back(d.msg.id);
-            if (d.msg.id == 20) s.ext.emplace_back(d.msg.ext_id, std::string(d.msg.payload));
-            if (d.msg.id == 13) s.suggests.push_back(d.msg.index);
-        }
-        buf.erase(0, pos);
-        return s;
-    }
-};
-
-struct Fixture {
-    test::TempDir dir{"ext"};
-    Loop loop;
-    Metainfo meta;
-    std::unique_ptr<Session> session;
-    Torrent* t = nullptr;
-    int next_id = 0;
-
-    // seeding: the torrent has every piece; otherwise it downloads into an empty folder (and is interested in
-    // seeds instead of dropping them).
-    explicit Fixture(bool is_private = false, bool seeding = true) {
-        meta = make_content(dir.path, is_private);
-        SessionConfig sc;
-        sc.listen_ip = "127.0.0.1";
-        sc.port = 0;
-        sc.peer.client = "p2pnode 9.8.7"; // the node passes its version in; the session knows no version
-        session = std::make_unique<Session>(loop, sc);
-        REQUIRE(session->listen());
-        TorrentConfig tc;
-        tc.root_dir = seeding ? dir.path.string() : (dir.path / "download").string();
-        tc.max_connecting = 0; // candidates are recorded, never dialled
-        t = session->add_torrent(meta, tc, seeding);
-        REQUIRE(t);
-        TorrentPhase want = seeding ? TorrentPhase::seeding : TorrentPhase::downloading;
-        REQUIRE(run_until(loop, [&] { return t->status().phase == want; }, 10'000));
-    }
-    ~Fixture() {
-        bool done = false;
-        session->shutdown([&] { done = true; });
-        run_until(loop, [&] { return done; }, 5000);
-        session.reset();
-        run_until(loop, std::function<bool()>([] { return false; }), 30);
-    }
-
-    // A peer attached to the torrent over a fake transport; its BitTorrent handshake is injected (with the
-    // BEP 10 bit when `ext`), so the connection is established when this returns.
-    Peer attach(const std::string& address, bool outgoing = true, bool ext = true, std::string id = {}) {
-        auto ft = std::make_unique<FakeTransport>(address);
-        Peer p;
-        p.probe = ft->probe();
-        p.address = address;
-        p.outgoing = outgoing;
-        PeerConfig pc;
-        pc.peer_id = session->peer_id();
-        uv_loop_t* uv = loop.get();
-        pc.clock = [uv] { return uv_now(uv); };
-        const Metainfo& m = t->meta();
-        TorrentGeometry g{m.piece_count(), std::uint32_t(m.piece_length), std::uint64_t(m.total_length)};
-        std::unique_ptr<PeerConnection> c = outgoing ? PeerConnection::outgoing(*t, std::move(ft), pc, m.info_hash, g)
-                                                     : PeerConnection::incoming(*t, std::move(ft), pc);
-        if (!outgoing) REQUIRE(c->set_torrent(g));
-        auto link = std::make_unique<PeerLink>();
-        link->token = session->next_token();
-        link->torrent = t;
-        link->address = address;
-        link->connected_at_ms = std::int64_t(uv_now(uv));
-        c->set_context(link.get());
-        p.conn = c.get();
-        link->conn = std::move(c);
-        session->connection_opened();
-        REQUIRE(t->adopt(std::move(link)));
-        p.conn->start();
-        const bool explicit_id = !id.empty();
-        if (id.empty()) id = "-XX0100-peer" + std::to_string(10'000'000 + ++next_id); // 20 bytes
-        wire::Reserved r;
-        r.set_fast(true).set_extensions(ext);
-        std::string hs;
-        wire::encode_handshake(hs, r, m.info_hash, id);
-        bool delivered = p.probe->inject(hs); // false only when the torrent refused the handshake
-        if (!explicit_id) REQUIRE(delivered);
-        return p;
-    }
-
-    static std::string handshake_payload(std::map<std::string, std::uint8_t> m, std::uint16_t port = 0) {
-        ext::ExtHandshake hs;
-        hs.m = std::move(m);
-        hs.listen_port = port;
-        hs.client = "test 1.0";
-        return ext::encode_ext_handshake(hs);
-    }
-    std::vector<std::string> candidate_keys() const {
-        std::vector<std::string> out;
-        for (const auto& ss : t->candidates()) out.push_back(format_sockaddr(reinterpret_cast<const sockaddr*>(&ss)));
-        std::sort(out.begin(), out.end());
-        return out;
-    }
-};
 
 udp::CompactPeer cp(const std::string& ip, std::uint16_t port) {
     auto p = compact_peer(ip, port);
@@ -446,86 +279,4 @@ TEST_CASE("extensions: a simultaneous open keeps the connection dialled by the s
         CHECK(out.probe->closed == they_are_smaller);
         CHECK(f.t->num_links() == 1);
     }
-}
-
-// Not an extension, but this file has the fixture that drives a real Torrent byte by byte.
-TEST_CASE("choking: a slot freed between rechoke rounds goes to a waiting peer at once") {
-    Fixture f;
-    std::vector<Peer> peers;
-    for (int i = 0; i < 6; ++i) peers.push_back(f.attach("198.51.100." + std::to_string(20 + i) + ":6881"));
-    const std::string interested = std::string("\0\0\0\1\2", 5);
-    const std::string not_interested = std::string("\0\0\0\1\3", 5);
-    for (auto& p : peers) p.probe->inject(interested);
-    auto unchoked = [&](std::size_t from) {
-        std::size_t n = 0;
-        for (std::size_t i = from; i < peers.size(); ++i) n += peers[i].conn->am_choking() ? 0 : 1;
-        return n;
-    };
-    CHECK(unchoked(0) == 4); // the default four upload slots, no more
-    REQUIRE_FALSE(peers[0].conn->am_choking());
-    CHECK(peers[5].conn->am_choking());
-    peers[0].probe->inject(not_interested); // frees its slot...
-    CHECK(unchoked(1) == 4);                // ...and a waiting peer has it now, not after the next round
-    peers[1].probe->remote_close();         // a peer holding a slot leaves
-    CHECK(unchoked(2) == 4);
-}
-
-TEST_CASE("choking: slots of unchoked peers that request nothing are lent out, one a tick, up to twice the slots") {
-    Fixture f;
-    std::vector<Peer> peers;
-    for (int i = 0; i < 10; ++i) peers.push_back(f.attach("198.51.100." + std::to_string(60 + i) + ":6881"));
-    const std::string interested = std::string("\0\0\0\1\2", 5);
-    for (auto& p : peers) p.probe->inject(interested);
-    auto unchoked = [&] {
-        std::size_t n = 0;
-        for (auto& p : peers) n += p.conn->am_choking() ? 0 : 1;
-        return n;
-    };
-    REQUIRE(unchoked() == 4);
-    const std::uint64_t now = uv_now(f.loop.get());
-    f.t->tick(now); // the first tick is also a rechoke round; nobody has been idle for two ticks yet
-    CHECK(unchoked() == 4);
-    f.t->tick(now + 1000); // the four have requested nothing at two ticks: one slot is lent
-    CHECK(unchoked() == 5);
-    for (int i = 0; i < 7; ++i) f.t->tick(now + 2000 + 1000 * std::uint64_t(i)); // before the next round (10 s)
-    CHECK(unchoked() == 8); // twice the four slots, no more
-    CHECK(f.t->status().idle_slot_seconds > 0);
-}
-
-// BEP 6 suggest from a seed (swarm/seed_suggest.hpp): the content has 7 pieces of 16 KiB.
-TEST_CASE("suggest: a seed steers two peers to distinct pieces before unchoking them, and takes them back") {
-    Fixture f;
-    REQUIRE(f.meta.piece_count() == 7);
-    Peer a = f.attach("198.51.100.40:6881");
-    Peer b = f.attach("198.51.100.41:6881");
-    a.take();
-    b.take();
-    a.probe->inject(std::string("\0\0\0\2\5\xF8", 6)); // bitfield: A has pieces 0-4
-    b.probe->inject(std::string("\0\0\0\1\x0F", 5));    // have_none
-    const std::string interested = std::string("\0\0\0\1\2", 5);
-    a.probe->inject(interested);
-    b.probe->inject(interested);
-    Sent sa = a.take(), sb = b.take();
-    // A lacks only 5 and 6; B gets the rest. Every suggestion precedes the unchoke (id 1).
-    std::set<std::uint32_t> ga(sa.suggests.begin(), sa.suggests.end()), gb(sb.suggests.begin(), sb.suggests.end());
-    CHECK(ga == std::set<std::uint32_t>{5, 6});
-    CHECK(gb == std::set<std::uint32_t>{0, 1, 2, 3, 4});
-    REQUIRE(sa.ids.size() == 3);
-    CHECK(sa.ids.back() == 1);
-    REQUIRE_FALSE(sb.ids.empty());
-    CHECK(sb.ids.back() == 1);
-    // A loses interest: its suggestions (none requested) return, and B's next request tops B up with them.
-    a.probe->inject(std::string("\0\0\0\1\3", 5));
-    std::string req;
-    wire::encode_request(req, 0, 0, 16 * 1024);
-    b.probe->inject(req);
-    Sent sb2 = b.take();
-    std::set<std::uint32_t> gb2(sb2.suggests.begin(), sb2.suggests.end());
-    CHECK(gb2 == std::set<std::uint32_t>{5, 6});
-    // B leaves: what it was suggested and did not request (1-6) goes back; A, interested again, gets 5 and 6.
-    b.probe->remote_close();
-    a.probe->inject(interested);
-    Sent sa2 = a.take();
-    std::set<std::uint32_t> ga2(sa2.suggests.begin(), sa2.suggests.end());
-    CHECK(ga2 == std::set<std::uint32_t>{5, 6});
 }

@@ -37,7 +37,6 @@ PeerConnection::PeerConnection(Owner& owner, std::unique_ptr<Transport> transpor
 }
 
 PeerConnection::~PeerConnection() {
-    *alive_ = false;
     // transport_ is destroyed with us: it closes the socket and makes no further callbacks.
 }
 
@@ -116,7 +115,7 @@ bool PeerConnection::tick() {
 
 std::size_t PeerConnection::on_data(std::string_view data) {
     if (state_ == State::Closing) return data.size();
-    std::shared_ptr<bool> alive = alive_;
+    LifeToken::Watch alive = life_.watch();
     last_received_ = now();
     // Everything we answer while handling this read leaves in one write.
     ScopedCork cork(*transport_);
@@ -150,7 +149,7 @@ std::size_t PeerConnection::on_data(std::string_view data) {
         if (!preamble) state_ = State::Active;
         if (!dispatch(d.msg)) break;
     }
-    if (!*alive) cork.release(); // destroyed with us
+    if (!alive) cork.release(); // destroyed with us
     return pos;
 }
 

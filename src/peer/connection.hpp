@@ -13,9 +13,9 @@
 //  - The Owner owns the PeerConnection (and the PeerConnection owns its Transport). The connection never deletes
 //    itself.
 //  - Every Owner callback may call close() on the connection, or even destroy it. The connection notices (a
-//    liveness token and the Closing state), stops parsing immediately and never touches `this` afterwards.
+//    LifeToken watch and the Closing state), stops parsing immediately and never touches `this` afterwards.
 //    Destroying is allowed but the recommended pattern is close() in the callback and deletion later (e.g.
-//    Loop::defer), which keeps the Owner's own iteration over its connections safe too.
+//    Loop::defer_delete), which keeps the Owner's own iteration over its connections safe too.
 //  - on_closed(conn, why) is called exactly once when the connection closes itself: peer hung up, socket error,
 //    protocol violation, timeout. It is NOT called when the Owner calls close() (or refuses the handshake): the
 //    Owner already knows. After on_closed the connection makes no further callbacks; delete it after it returns.
@@ -33,6 +33,7 @@
 #include <vector>
 
 #include "base/result.hpp"
+#include "loop/life_token.hpp"
 #include "net/transport.hpp"
 #include "peer/rate_meter.hpp"
 #include "proto/wire.hpp"
@@ -240,9 +241,9 @@ private:
     // Calls fn (an Owner event); returns false if the owner closed or destroyed the connection meanwhile.
     template <class F>
     bool emit(F&& fn) {
-        std::shared_ptr<bool> alive = alive_;
+        LifeToken::Watch alive = life_.watch();
         fn();
-        return *alive && state_ != State::Closing;
+        return alive && state_ != State::Closing; // state_ is read only while we live
     }
     // Self-close: closes the transport and reports on_closed. Returns false (for `return fail(...)`).
     bool fail(std::string what);
@@ -262,7 +263,6 @@ private:
     PeerConfig cfg_;
     Direction direction_;
     State state_ = State::AwaitHandshake;
-    std::shared_ptr<bool> alive_ = std::make_shared<bool>(true); // false once destroyed
     void* context_ = nullptr;
 
     std::string info_hash_;
@@ -289,6 +289,7 @@ private:
     std::uint64_t downloaded_ = 0, uploaded_ = 0;
     RateMeter down_rate_, up_rate_;
     std::uint64_t started_at_ = 0, last_received_ = 0, last_sent_ = 0;
+    LifeToken life_; // expires when we are destroyed, e.g. by the owner inside one of its callbacks
 };
 
 } // namespace p2p

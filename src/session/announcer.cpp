@@ -1,3 +1,4 @@
+// TrackerClients, AnnounceBackoff and the Announcer: see announcer.hpp.
 #include "session/announcer.hpp"
 
 #include <algorithm>
@@ -154,13 +155,12 @@ void Announcer::announce(std::size_t ti, std::uint32_t event) {
     const std::uint64_t seq = ++t.seq;
     t.in_flight = true;
     t.due_at = 0;
-    std::weak_ptr<int> alive = alive_;
     // The UDP client keeps retransmitting for hours (BEP 15) before it reports a failure: say something sooner.
     t.silence->start(cfg_.silent_warn_ms, 0, [this, ti, seq, url] { on_silent(ti, seq, url); });
-    client.announce(params(event), [this, alive, ti, event, url, seq](Result<AnnounceResult> r) {
-        if (alive.expired() || stopping_) return;
+    client.announce(params(event), life_.bind([this, ti, event, url, seq](Result<AnnounceResult> r) {
+        if (stopping_) return;
         on_answer(ti, event, url, seq, std::move(r));
-    });
+    }));
 }
 
 void Announcer::on_silent(std::size_t ti, std::uint64_t seq, const std::string& url) {
@@ -234,14 +234,18 @@ void Announcer::on_answer(std::size_t ti, std::uint32_t event, const std::string
                                       std::to_string((delay + 999) / 1000) + " s");
         arm(ti, t.answered_at + delay);
     }
+    publish_once(t, url);
+}
+
+// After the tier's first answer: our name in the tracker's catalog, if we have one to publish.
+void Announcer::publish_once(Tier& t, const std::string& url) {
     UdpTrackerClient* catalog = clients_.get(url).udp; // the catalog is a BEP 15 extension: UDP only
-    if (!cfg_.publish_name.empty() && !t.published && catalog) {
-        t.published = true;
-        catalog->publish(cfg_.publish_name, udp::Hash20::from(cfg_.info_hash), cfg_.total_size,
-                         [url, name = cfg_.publish_name](Result<Unit> pr) {
-                             if (!pr) log_warn("announce", url + ": publishing " + name + ": " + pr.error().str());
-                         });
-    }
+    if (cfg_.publish_name.empty() || t.published || !catalog) return;
+    t.published = true;
+    catalog->publish(cfg_.publish_name, udp::Hash20::from(cfg_.info_hash), cfg_.total_size,
+                     [url, name = cfg_.publish_name](Result<Unit> pr) {
+                         if (!pr) log_warn("announce", url + ": publishing " + name + ": " + pr.error().str());
+                     });
 }
 
 // The timer fires at the due time, or earlier (every recheck_ms) to look at wants_peers again, so a download

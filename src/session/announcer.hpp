@@ -6,7 +6,7 @@
 // wants peers (AnnouncerConfig::wants_peers: downloading and no connected peer): then it is due 15 s after the
 // answer, then 30, 60, ... doubling up to the interval, never sooner than an HTTP tracker's "min interval"
 // (AnnounceBackoff). Why: a download whose first announce found nobody (its seed announced a moment later) would
-// otherwise wait opentracker's 30 minutes to hear of it (issue 14). After a failure (the UDP client already
+// otherwise wait opentracker's 30 minutes to hear of it. After a failure (the UDP client already
 // retransmitted on BEP 15's 15*2^n schedule; the HTTP client gave up after its whole-request timeout) the next
 // tracker of the tier is tried after retry_after_fail_ms. An announce still unanswered after silent_warn_ms is
 // warned about once per tracker (TrackerClients::note_silent), since the UDP client's own failure comes hours
@@ -23,6 +23,7 @@
 #include <string>
 #include <vector>
 
+#include "loop/life_token.hpp"
 #include "loop/timer.hpp"
 #include "tracker/http_client.hpp"
 #include "tracker/udp_client.hpp"
@@ -52,8 +53,6 @@ public:
     TrackerRef get(const std::string& url);
     // Why get(url) is empty, for the log.
     static std::string unsupported_reason(const std::string& url);
-    UdpClientOptions& options() { return opts_; }
-    HttpGetOptions& http_options() { return http_opts_; }
 
     // Silence warnings, once per tracker however many torrents use it: note_silent(url) is true the first time an
     // announce to url goes unanswered since url last answered (the caller warns then); note_answer(url) re-arms
@@ -72,7 +71,8 @@ private:
     std::size_t silent_warnings_ = 0;
 };
 
-// When the next announce to one tracker is due, as a delay from its last answer (issue 14). Pure: no loop.
+// When the next announce to one tracker is due, as a delay from its last answer: soon while peers are wanted, so
+// a download does not wait a whole interval for a seed that announced just after it. Pure: no loop.
 //  - nobody wants peers: the tracker's interval;
 //  - peers are wanted: first_ms (15 s), then twice the previous step after each answer that still leaves us
 //    wanting, up to the interval; never below the tracker's "min interval" (BEP 3 practice, HTTP only);
@@ -159,6 +159,7 @@ private:
     void on_answer(std::size_t tier, std::uint32_t event, const std::string& url, std::uint64_t seq,
                    Result<AnnounceResult> r);
     void on_silent(std::size_t tier, std::uint64_t seq, const std::string& url);
+    void publish_once(Tier& t, const std::string& url);
     void arm(std::size_t tier, std::uint64_t due);
     void on_due(std::size_t tier);
     bool wants() const { return cfg_.wants_peers && cfg_.wants_peers(); }
@@ -176,7 +177,7 @@ private:
     std::uint32_t key_;
     std::string last_result_ = "not yet announced";
     bool stopping_ = false;
-    std::shared_ptr<int> alive_ = std::make_shared<int>(0);
+    LifeToken life_; // tracker answers may come after we are gone: they check it
 };
 
 } // namespace p2p

@@ -55,7 +55,6 @@ MetadataFetch::~MetadataFetch() {
     // Connections make no callbacks once destroyed; attempts are cancelled by destruction.
     attempts_.clear();
     peers_.clear();
-    graveyard_.clear();
 }
 
 void MetadataFetch::remember(const std::string& key) {
@@ -81,32 +80,31 @@ void MetadataFetch::add_candidates(const std::vector<sockaddr_storage>& addrs) {
 
 void MetadataFetch::connect_more() {
     while (!finished_ && !candidates_.empty() && peers_.size() + attempts_.size() < cfg_.max_peers) {
-        auto a = std::make_shared<Attempt>();
+        auto a = std::make_unique<Attempt>();
         if (!a->slot.take(cfg_.connections)) return; // the session is at its cap: tick() tries again
         a->addr = candidates_.front();
         candidates_.pop_front();
         a->key = key_of(a->addr);
-        attempts_.push_back(a);
-        std::weak_ptr<int> alive = alive_;
         Attempt* raw = a.get();
-        a->connect = tcp_connect(
-            loop_.get(), reinterpret_cast<const sockaddr*>(&a->addr), cfg_.connect_timeout_ms,
-            [this, alive, raw](Result<std::unique_ptr<Transport>> r) {
-                if (alive.expired()) return;
+        attempts_.push_back(std::move(a));
+        raw->connect = tcp_connect(
+            loop_.get(), reinterpret_cast<const sockaddr*>(&raw->addr), cfg_.connect_timeout_ms,
+            life_.bind([this, raw](Result<std::unique_ptr<Transport>> r) {
                 auto it = std::find_if(attempts_.begin(), attempts_.end(), [&](auto& x) { return x.get() == raw; });
                 if (it == attempts_.end()) return;
-                std::shared_ptr<Attempt> keep = std::move(*it);
+                std::unique_ptr<Attempt> keep = std::move(*it);
                 attempts_.erase(it);
-                loop_.defer([keep] {}); // the attempt is destroyed after its own callback has returned
+                Attempt& at = *keep;
+                loop_.defer_delete(std::move(keep)); // the attempt is destroyed after its own callback has returned
                 if (finished_) return;
                 if (!r) {
-                    log_debug("metadata", keep->key + ": " + r.error().str());
-                    known_.erase(keep->key); // a later tracker answer may offer it again
+                    log_debug("metadata", at.key + ": " + r.error().str());
+                    known_.erase(at.key); // a later tracker answer may offer it again
                     connect_more();
                     return;
                 }
-                start_peer(std::move(*r), &keep->addr, std::move(keep->slot));
-            },
+                start_peer(std::move(*r), &at.addr, std::move(at.slot));
+            }),
             cfg_.transport);
     }
 }
@@ -132,7 +130,7 @@ void MetadataFetch::start_peer(std::unique_ptr<Transport> t, const sockaddr_stor
     PeerConnection* c = p->conn.get();
     peers_.push_back(std::move(p));
     ++tried_;
-    c->start(); // sends our handshake; a failure here comes back through on_closed, which reaps the peer
+    c->start(); // sends our handshake; a failure here comes back through on_closed, which drops the peer
 }
 
 void MetadataFetch::drop(Peer& p, const std::string& why, bool bar) {
@@ -146,26 +144,15 @@ void MetadataFetch::drop(Peer& p, const std::string& why, bool bar) {
     } else {
         known_.erase(p.has_addr ? key_of(p.addr) : p.address); // a later tracker answer may offer it again
     }
-    reap(p);
+    retire(p);
 }
 
-void MetadataFetch::reap(Peer& p) {
+void MetadataFetch::retire(Peer& p) {
     auto it = std::find_if(peers_.begin(), peers_.end(), [&](auto& x) { return x.get() == &p; });
     if (it == peers_.end()) return;
-    graveyard_.push_back(std::move(*it));
+    std::unique_ptr<Peer> owned = std::move(*it);
     peers_.erase(it);
-    schedule_reap();
-}
-
-void MetadataFetch::schedule_reap() {
-    if (reap_scheduled_) return;
-    reap_scheduled_ = true;
-    std::weak_ptr<int> alive = alive_;
-    loop_.defer([this, alive] {
-        if (alive.expired()) return;
-        reap_scheduled_ = false;
-        graveyard_.clear();
-    });
+    loop_.defer_delete(std::move(owned)); // we may be inside one of its connection's callbacks
 }
 
 void MetadataFetch::forget_asks_of(Peer& p) {
@@ -212,12 +199,11 @@ void MetadataFetch::finish(Result<Metainfo> r) {
     for (Peer* p : snapshot) {
         p->dead = true;
         p->conn->close();
-        reap(*p);
+        retire(*p);
     }
     // Cancel the attempts after the current callback (this may run inside a connection's callback).
-    auto attempts = std::make_shared<std::vector<std::shared_ptr<Attempt>>>(std::move(attempts_));
+    for (auto& a : attempts_) loop_.defer_delete(std::move(a));
     attempts_.clear();
-    loop_.defer([attempts] { attempts->clear(); });
     candidates_.clear();
     Done done = std::move(done_);
     done_ = nullptr;
@@ -251,7 +237,7 @@ bool MetadataFetch::on_handshake(PeerConnection& conn, const wire::Handshake& hs
         return false;
     }
     if (!conn.supports_extensions()) {
-        // Refusing closes the connection without on_closed: reap it here.
+        // Refusing closes the connection without on_closed: drop it here.
         drop(p, "no extension protocol (BEP 10)", false);
         return false;
     }

@@ -4,15 +4,16 @@
 // How: addresses come in through add_candidates() (trackers, later PEX), and peers that dial us come in through
 // add_transport(): with cfg.incoming set the fetch registers its info hash there while it runs, and the Session
 // hands it accepted connections whose handshake names that hash (a seed that announced after us learns our
-// address from the tracker before we learn its: issue 14). Up to max_peers of them are connected
+// address from the tracker before we learn its, and only its dialling us can bring the metadata). Up to
+// max_peers of them are connected
 // at once with metadata-only PeerConnections (no geometry: see PeerConnection::outgoing_without_metadata). After
 // the BitTorrent handshake we send our BEP 10 handshake (m = {ut_metadata: ext::kUtMetadataId}, p, v). A peer
 // whose handshake names ut_metadata and a metadata_size is asked for 16 KiB metadata pieces, at most
 // max_outstanding_per_peer at a time, spread over the peers; a piece not answered within request_timeout_ms (or
 // rejected) is asked again, of another peer when there is one. When every piece is in, the whole is checked
 // against the info hash (MetadataAssembler::verify): on a mismatch every peer that sent a piece is dropped and
-// the fetch starts over, from one peer at a time; a sole contributor of bad metadata is barred. metadata_size above ext::kMaxMetadataSize, or a piece that does not fit,
-// drops that peer.
+// the fetch starts over, from one peer at a time; a sole contributor of bad metadata is barred. metadata_size
+// above ext::kMaxMetadataSize, or a piece that does not fit, drops that peer.
 //
 // done(Result<Metainfo>) is called exactly once: with the parsed info dict (parse_info_dict checks the hash
 // again; trackers are empty, the caller adds them), with an error when the owner calls give_up(), or with
@@ -21,8 +22,8 @@
 // is closed and nothing else is called back.
 //
 // Lifetime: the owner owns the MetadataFetch and must not destroy it inside done() (or any other callback of it):
-// defer the destruction (Loop::defer). Connections are owned here; one that closes inside its own callback goes to
-// a graveyard emptied from a deferred task (the same pattern as Session::reap), never deleted in its callback.
+// defer the destruction (Loop::defer_delete). Connections are owned here; a dropped one is marked dead at once
+// and destroyed after the current callback (Loop::defer_delete), never inside its own callback.
 //
 // A peer whose handshake carries our own peer id (a tracker that lists us to ourselves) is dropped and barred.
 //
@@ -43,6 +44,7 @@
 #include <vector>
 
 #include "base/result.hpp"
+#include "loop/life_token.hpp"
 #include "loop/loop.hpp"
 #include "loop/timer.hpp"
 #include "net/transport.hpp"
@@ -148,16 +150,15 @@ private:
         std::vector<std::uint32_t> sent;    // pieces this peer gave for the current attempt
         std::size_t misses = 0;             // rejects and timeouts
         std::vector<std::uint32_t> avoid;   // pieces it rejected or let time out; bounded: kMaxMisses drops it
-        bool dead = false;
+        bool dead = false;                  // closed: no callback follows; destroyed after the current callback
         ConnectionSlot slot;                // its place under the session's connection cap
     };
     struct Attempt; // a TCP connection attempt in flight
 
     void connect_more();
     void start_peer(std::unique_ptr<Transport> t, const sockaddr_storage* addr, ConnectionSlot slot);
-    void drop(Peer& p, const std::string& why, bool bar); // close, forget, schedule destruction
-    void reap(Peer& p);
-    void schedule_reap();
+    void drop(Peer& p, const std::string& why, bool bar); // close, forget, destroy later
+    void retire(Peer& p);                                  // out of peers_, destroyed after the current callback
     void pump();                                           // sends requests to peers with free slots
     bool ask_one(Peer& p, std::uint64_t now);              // one more request of this peer; false if none
     void on_metadata_size(Peer& p, std::int64_t size);
@@ -180,12 +181,9 @@ private:
     MetadataFetchConfig cfg_;
     Done done_;
     bool finished_ = false;
-    std::shared_ptr<int> alive_ = std::make_shared<int>(0); // deferred tasks and connect callbacks check it
 
     std::vector<std::unique_ptr<Peer>> peers_;       // bounded by cfg_.max_peers
-    std::vector<std::unique_ptr<Peer>> graveyard_;   // closed, destroyed from a deferred task
-    bool reap_scheduled_ = false;
-    std::vector<std::shared_ptr<Attempt>> attempts_; // bounded by cfg_.max_peers
+    std::vector<std::unique_ptr<Attempt>> attempts_; // bounded by cfg_.max_peers
     std::deque<sockaddr_storage> candidates_;        // bounded by cfg_.max_candidates
     std::set<std::string> known_;                    // waiting, connected or tried; bounded by kMaxKnown
     std::set<std::string> barred_;                   // sent pieces of bad metadata; bounded by kMaxKnown
@@ -202,6 +200,7 @@ private:
     // its culprit (a sole contributor of bad metadata is barred; an honest one among several never is).
     bool single_source_ = false;
     Timer timer_;
+    LifeToken life_; // connect callbacks check it; last, so it expires first
 };
 
 } // namespace p2p

@@ -1,13 +1,14 @@
 // One peer connection as the session layer sees it: the connection plus what the torrent tracks about it.
 // Owned by its Torrent (or by the Session while an incoming connection has not said which torrent it wants).
-// A link is never destroyed inside one of its connection's callbacks: it is marked dead and handed to
-// Session::reap(), which destroys it after the current callback has returned.
+// A link is never destroyed inside one of its connection's callbacks: once closed it is marked dead and handed to
+// retire_link(), which destroys it after the current callback has returned (Loop::defer_delete).
 #pragma once
 #include <cstdint>
 #include <memory>
 #include <set>
 #include <string>
 
+#include "loop/loop.hpp"
 #include "peer/connection.hpp"
 
 namespace p2p {
@@ -42,10 +43,19 @@ struct PeerLink {
     bool has_all = false;                    // counted through add_have_all()
     bool snubbed = false;
     std::uint32_t upload_idle_ticks = 0;     // ticks in a row it was unchoked, interested and requesting nothing
-    std::uint32_t suggest_idle_ticks = 0;    // ticks in a row its pending suggestions left us idle (torrent.cpp)
+    std::uint32_t suggest_idle_ticks = 0;    // ticks in a row its pending suggestions left us idle (torrent_choke.cpp)
     bool reading_piece = false;              // a storage read for its front request is in flight
-    bool dead = false;                       // closed; waiting for the reaper
+    // Closed: no callback of its connection follows, and code still holding a pointer to it (a loop over a
+    // snapshot of the links, a caller up the stack) must leave it alone. Destroyed after the current callback.
+    bool dead = false;
     LinkExtensions ext;                      // BEP 10 / 9 / 11 state of this peer
 };
+
+// Lets go of a closed link from anywhere, its own callbacks included: marks it dead and destroys it after the
+// current callback has returned.
+inline void retire_link(Loop& loop, std::unique_ptr<PeerLink> link) {
+    link->dead = true;
+    loop.defer_delete(std::move(link));
+}
 
 } // namespace p2p

@@ -10,8 +10,9 @@
 
 namespace p2p {
 
-// Calls done(ok) on the loop thread. If `alive` has expired by then (the torrent is gone) done is not called.
+// Calls done(ok) on the loop thread once the hash is known. The caller may be gone by then: it binds done to its
+// life (LifeToken::bind) so that done does nothing after it.
 void hash_piece_async(uv_loop_t* loop, std::shared_ptr<const std::string> data, std::string expected_sha1,
-                      std::weak_ptr<void> alive, std::function<void(bool ok)> done);
+                      std::function<void(bool ok)> done);
 
 } // namespace p2p

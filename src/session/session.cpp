@@ -1,3 +1,5 @@
+// Session: the listener, the Router of connection events, the Sniffer of magnet handshakes, the global limits
+// (connections, upload rate) and the one-second tick. See session.hpp.
 #include "session/session.hpp"
 
 #include <algorithm>
@@ -32,19 +34,18 @@ public:
     static PeerLink& link(PeerConnection& c) { return *static_cast<PeerLink*>(c.context()); }
     static Torrent& t(PeerConnection& c) { return *link(c).torrent; }
 
+    // Refusing (false) closes the connection without on_closed; the refused link is retired here.
     bool on_handshake(PeerConnection& c, const wire::Handshake& hs) override {
         PeerLink& l = link(c);
         if (l.torrent) return l.torrent->on_handshake(c, hs);
         // Incoming: find the torrent, hand the link over.
         Torrent* tor = s_.find(hs.info_hash);
-        auto it = std::find_if(s_.pending_.begin(), s_.pending_.end(), [&](auto& p) { return p.get() == &l; });
-        if (it == s_.pending_.end()) return false;
-        std::unique_ptr<PeerLink> owned = std::move(*it);
-        s_.pending_.erase(it);
+        std::unique_ptr<PeerLink> owned = s_.take_pending(l);
+        if (!owned) return false;
         if (!tor) {
             log_debug("session", "incoming connection for an unknown torrent from " + l.address);
             s_.connection_closed();
-            s_.reap(std::move(owned));
+            retire_link(s_.loop_, std::move(owned));
             return false;
         }
         const Metainfo& m = tor->meta();
@@ -52,12 +53,12 @@ public:
                           static_cast<std::uint64_t>(m.total_length)};
         if (!c.set_torrent(g)) {
             s_.connection_closed();
-            s_.reap(std::move(owned));
+            retire_link(s_.loop_, std::move(owned));
             return false;
         }
         owned->torrent = tor;
         PeerLink* raw = owned.get();
-        if (!tor->adopt(std::move(owned))) return false; // adopt reaped it
+        if (!tor->adopt(std::move(owned))) return false; // adopt retired it
         return raw->torrent->on_handshake(c, hs);
     }
     void on_established(PeerConnection& c) override { t(c).on_established(c); }
@@ -81,12 +82,10 @@ public:
     void on_closed(PeerConnection& c, const Error& why) override {
         PeerLink& l = link(c);
         if (l.torrent) return l.torrent->on_closed(c, why);
-        auto it = std::find_if(s_.pending_.begin(), s_.pending_.end(), [&](auto& p) { return p.get() == &l; });
-        if (it == s_.pending_.end()) return;
-        std::unique_ptr<PeerLink> owned = std::move(*it);
-        s_.pending_.erase(it);
+        std::unique_ptr<PeerLink> owned = s_.take_pending(l);
+        if (!owned) return;
         s_.connection_closed();
-        s_.reap(std::move(owned));
+        retire_link(s_.loop_, std::move(owned));
     }
 
 private:
@@ -196,11 +195,10 @@ Session::Session(Loop& loop, SessionConfig cfg)
 }
 
 Session::~Session() {
-    // Destroy connections before torrents: links reference their torrent.
+    // Destroy connections before torrents: links reference their torrent. (Retired links may outlive both: they
+    // are closed, and a closed connection makes no callbacks.)
     sniffing_.clear();
-    closed_transports_.clear();
     pending_.clear();
-    graveyard_.clear();
     torrents_.clear();
 }
 
@@ -253,7 +251,7 @@ void Session::start_incoming(std::unique_ptr<Transport> t, const std::string& ad
     c->start();
 }
 
-// Runs inside the sniffer's on_data: it is moved to its new owner (or to the reaper), never destroyed here.
+// Runs inside the sniffer's on_data: it is moved to its new owner (or destroyed later), never destroyed here.
 void Session::route_sniffed(Sniffer* s, const std::string& info_hash) {
     auto it = std::find_if(sniffing_.begin(), sniffing_.end(), [&](auto& p) { return p.get() == s; });
     if (it == sniffing_.end()) return;
@@ -268,8 +266,7 @@ void Session::route_sniffed(Sniffer* s, const std::string& info_hash) {
     if (std::unique_ptr<Transport> back = fetch->add_transport(std::move(owned))) {
         log_debug("session", "the metadata fetch of " + to_hex(info_hash) + " is full; refusing " + address);
         back->close();
-        closed_transports_.push_back(std::move(back));
-        schedule_reap();
+        loop_.defer_delete(std::move(back)); // we are inside its on_data
     }
 }
 
@@ -281,8 +278,7 @@ void Session::drop_sniffer(Sniffer* s, const char* why) {
     sniffing_.erase(it);
     owned->close();
     connections_->closed();
-    closed_transports_.push_back(std::move(owned)); // we may be inside its callback: destroyed by the reaper
-    schedule_reap();
+    loop_.defer_delete(std::move(owned)); // we may be inside its callback
 }
 
 std::unique_ptr<PeerConnection> Session::make_outgoing(std::unique_ptr<Transport> t, const std::string& info_hash,
@@ -323,37 +319,26 @@ std::vector<Torrent*> Session::torrents() {
 void Session::remove_torrent(const std::string& info_hash) {
     auto it = torrents_.find(info_hash);
     if (it == torrents_.end()) return;
-    // Destroy after the current callback: it may be one of this torrent's.
-    auto owned = std::make_shared<std::unique_ptr<Torrent>>(std::move(it->second));
+    std::unique_ptr<Torrent> owned = std::move(it->second);
     torrents_.erase(it);
-    (*owned)->shutdown([owned] {});
-    loop_.defer([owned] { owned->reset(); });
+    owned->shutdown([] {});
+    loop_.defer_delete(std::move(owned)); // after the current callback: it may be one of this torrent's
 }
 
 bool Session::may_connect() const { return connections_->may_open(); }
 
-void Session::reap(std::unique_ptr<PeerLink> link) {
-    link->dead = true;
-    graveyard_.push_back(std::move(link));
-    schedule_reap();
-}
-
-void Session::schedule_reap() {
-    if (reap_scheduled_) return;
-    reap_scheduled_ = true;
-    std::weak_ptr<int> alive = alive_;
-    loop_.defer([this, alive] {
-        if (alive.expired()) return;
-        reap_scheduled_ = false;
-        graveyard_.clear();
-        closed_transports_.clear();
-    });
+std::unique_ptr<PeerLink> Session::take_pending(PeerLink& l) {
+    auto it = std::find_if(pending_.begin(), pending_.end(), [&](auto& p) { return p.get() == &l; });
+    if (it == pending_.end()) return nullptr;
+    std::unique_ptr<PeerLink> owned = std::move(*it);
+    pending_.erase(it);
+    return owned;
 }
 
 void Session::tick() {
     std::uint64_t now = uv_now(loop_.get());
-    // Pending incoming connections time out through their own tick(). Links are only destroyed by the reaper
-    // (after this callback), so the pointers stay valid while a tick routes or closes one.
+    // Pending incoming connections time out through their own tick(). Links are only destroyed after this
+    // callback (retire_link), so the pointers stay valid while a tick routes or closes one.
     std::vector<PeerConnection*> pending;
     for (auto& l : pending_) pending.push_back(l->conn.get());
     for (PeerConnection* c : pending) c->tick();

@@ -1,17 +1,18 @@
 // The peer side's composition of torrents and connections: one TCP listener, the torrents by info hash, a
-// router that forwards connection events to the right torrent, global connection limits, a one-second tick,
-// and the reaper that destroys closed links after the callback that closed them has returned.
+// router that forwards connection events to the right torrent, global connection limits and a one-second tick.
+// Closed links and transports are let go with Loop::defer_delete (retire_link), never inside their callbacks.
 //
-// Magnets (issue 14): while a MetadataFetch is registered in incoming_fetches(), accepted connections first wait
-// for the start of the peer's handshake (a Sniffer, bounded like the pending handshakes and timed out like them);
-// one that names an info hash being fetched, and no torrent, is handed to that fetch, the rest go the usual way.
-// Without that, a seed that learnt our address from the tracker first could never give a magnet its metadata.
+// Magnets: while a MetadataFetch is registered in incoming_fetches(), accepted connections first wait for the
+// start of the peer's handshake (a Sniffer, bounded like the pending handshakes and timed out like them); one that
+// names an info hash being fetched, and no torrent, is handed to that fetch, the rest go the usual way. Without
+// that, a seed that learnt our address from the tracker first could never give a magnet its metadata.
 //
-// Memory (issue 7): the session owns the MemoryBudget of SessionConfig::memory and hands it on: one read cache
-// shared by all torrents (StorageLimits::shared_cache), the write pool (pieces being assembled and queued for the
-// disk: torrents request no new pieces while it is exhausted), the send pool (counted by every transport:
-// serving pauses while it is exhausted) and the per-connection receive limits (TransportLimits, applied to
-// incoming connections and, through make_outgoing, to the torrents' outgoing ones).
+// Memory: the session owns the MemoryBudget of SessionConfig::memory (--max-memory) and hands it on, so that one
+// bound holds over every torrent and connection: one read cache shared by all torrents
+// (StorageLimits::shared_cache), the write pool (pieces being assembled and queued for the disk: torrents request
+// no new pieces while it is exhausted), the send pool (counted by every transport: serving pauses while it is
+// exhausted) and the per-connection receive limits (TransportLimits, applied to incoming connections and, through
+// make_outgoing, to the torrents' outgoing ones).
 // Descriptors: one FdCache of max_open_files for every torrent's files and resume files (fd_cache.hpp); with
 // max_connections it keeps the process under its RLIMIT_NOFILE (base/fd_limits.hpp sizes both).
 #pragma once
@@ -86,8 +87,6 @@ public:
     // Creates a connection whose events go through the router.
     std::unique_ptr<PeerConnection> make_outgoing(std::unique_ptr<Transport> t, const std::string& info_hash,
                                                   const TorrentGeometry& g, PeerLink* link);
-    // Takes a closed link and destroys it after the current callback.
-    void reap(std::unique_ptr<PeerLink> link);
     std::uint64_t next_token() { return ++token_counter_; }
     void connection_opened() { connections_->opened(); }
     void connection_closed() { connections_->closed(); }
@@ -110,7 +109,7 @@ private:
     void route_sniffed(Sniffer* s, const std::string& info_hash); // info_hash empty: not a BitTorrent handshake
     void drop_sniffer(Sniffer* s, const char* why);
     void tick();
-    void schedule_reap();
+    std::unique_ptr<PeerLink> take_pending(PeerLink& l); // null when not pending
 
     Loop& loop_;
     SessionConfig cfg_;
@@ -128,11 +127,7 @@ private:
     std::shared_ptr<IncomingFetches> fetches_;        // registered metadata fetches (shared with them)
     std::vector<std::unique_ptr<Sniffer>> sniffing_;  // incoming, info hash not read yet; with pending_ at most
                                                       // max_pending_incoming
-    std::vector<std::unique_ptr<Transport>> closed_transports_; // sniffed and refused, destroyed by the reaper
     std::vector<std::unique_ptr<PeerLink>> pending_;   // incoming, handshake not yet routed
-    std::vector<std::unique_ptr<PeerLink>> graveyard_; // closed links waiting to be destroyed
-    bool reap_scheduled_ = false;
-    std::shared_ptr<int> alive_ = std::make_shared<int>(0);
     Timer tick_timer_;
     std::uint64_t token_counter_ = 0;
     double upload_tokens_ = 0;

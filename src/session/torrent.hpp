@@ -10,20 +10,35 @@
 // Serving: a request is answered from the storage read cache (whole pieces, shared buffers) or after one read of
 // the piece; a peer's queued payload is capped (TorrentConfig::max_send_queue) and serving resumes when its
 // transport drains.
+//
+// One class, several files, each with one job (the private section below is grouped the same way):
+//   torrent.cpp           lifecycle: start, failure, the tick, resume saves, shutdown, status
+//   torrent_links.cpp     dialling and admission, handshake checks, dropping a link
+//   torrent_requests.cpp  availability, interest, request pipelining under the write budget, snubs
+//   torrent_pieces.cpp    piece assembly, hashing, smart ban, writes and HAVE broadcast
+//   torrent_serve.cpp     answering requests under the send queue caps and the upload limit
+//   torrent_choke.cpp     choking, idle-slot lending, BEP 6 suggestions
+//   torrent_peers.cpp     the console's per-peer rows
+// They stay members of one class because every one of them works on the same links, picker and counters: helper
+// classes would each need most of the torrent's state, and the state would lose its single owner.
 #pragma once
 #include <uv.h>
 
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <set>
 #include <string>
 #include <unordered_map>
 #include <vector>
 
+#include "loop/life_token.hpp"
+#include "net/tcp_transport.hpp"
 #include "peer/connection.hpp"
 #include "proto/metainfo.hpp"
 #include "session/peer_link.hpp"
+#include "session/torrent_extensions.hpp"
 #include "storage/storage.hpp"
 #include "swarm/choker.hpp"
 #include "swarm/picker.hpp"
@@ -32,7 +47,6 @@
 namespace p2p {
 
 class Session;
-class TorrentExtensions;
 
 struct TorrentConfig {
     std::string root_dir;                     // files live at root_dir/<name>[/...] (storage/placement.hpp)
@@ -66,7 +80,7 @@ struct TorrentStatus {
     std::string error;
 };
 
-class Torrent final : public PeerOwner {
+class Torrent final : public PeerOwner, private ExtensionHost {
 public:
     Torrent(Session& session, Metainfo meta, TorrentConfig cfg);
     ~Torrent() override;
@@ -77,7 +91,7 @@ public:
     // otherwise resume data is used when it matches the files, else every piece is re-verified.
     void start(bool all_present);
     // Addresses to connect to (from trackers). Deduplicated, bounded by max_candidates.
-    void add_candidates(const std::vector<sockaddr_storage>& addrs);
+    void add_candidates(const std::vector<sockaddr_storage>& addrs) override;
     // An incoming connection whose handshake named this torrent; the link moves in here.
     bool adopt(std::unique_ptr<PeerLink> link);
     // Once a second from the session: timeouts, snubs, connecting, rechoke every 10 s.
@@ -100,7 +114,7 @@ public:
     std::vector<PeerSummary> peer_summaries() const;
     // The session's upload limiter has tokens again for this link.
     void resume_serving(std::uint64_t token);
-    const Metainfo& meta() const { return meta_; }
+    const Metainfo& meta() const override { return meta_; }
     // Where the files are: root_dir/save_name(). Not meta().name when a download was given a free name because
     // the user's own file stood at its path (renamed(); placement_note() says what was found).
     const std::string& save_name() const { return storage_->save_name(); }
@@ -118,9 +132,10 @@ public:
     std::function<void()> on_complete;
     std::function<void(const Error&)> on_failed;
 
+    // Every connection, closed ones included (`dead`): for the session's per-IP count, the extensions and tests.
+    const std::vector<std::unique_ptr<PeerLink>>& links() const override { return links_; }
     // Test hooks.
     std::size_t num_links() const { return links_.size(); }
-    const std::vector<std::unique_ptr<PeerLink>>& links() const { return links_; }
     const std::vector<sockaddr_storage>& candidates() const { return candidates_; }
 
     // ---- PeerOwner
@@ -145,28 +160,57 @@ public:
     void on_closed(PeerConnection& conn, const Error& why) override;
 
 private:
-    friend class TorrentExtensions; // BEP 10/9/11 (torrent_extensions.hpp) works on the links and candidates
     // A piece being assembled in memory, and who sent each block (for banning).
     struct Assembly {
         std::shared_ptr<std::string> data;
-        std::vector<std::string> block_from; // sender's IP per 16 KiB block
+        std::vector<std::string> block_from; // sender's ban_key per 16 KiB block
     };
     PeerLink& link_of(PeerConnection& conn) { return *static_cast<PeerLink*>(conn.context()); }
+    std::uint64_t now_ms() const override;
+
+    // ---- torrent.cpp: lifecycle
     void begin_with(const std::vector<bool>& have);
     void set_failed(const Error& e);
+    void save_resume(std::function<void()> done);
+
+    // ---- torrent_links.cpp: dialling, admission, dropping
     void connect_more();
+    void dial(const sockaddr_storage& addr);
+    void dialled(std::uint64_t attempt, const std::string& key, Result<std::unique_ptr<Transport>> r);
+    void cancel_dials();
     void attach(std::unique_ptr<PeerLink> link);
-    void drop(PeerLink& link, const std::string& why); // closes and schedules reaping; no callbacks follow
+    PeerLink* same_peer(const PeerLink& link, const std::string& peer_id); // another live link to that peer id
+    void drop(PeerLink& link, const std::string& why) override; // closes, destroys it later; no callbacks follow
+    void forget_peer(PeerLink& link);
+    PeerLink* find_token(std::uint64_t token);
+    std::vector<PeerLink*> link_snapshot() const; // links_ may change while we iterate: iterate over this
+
+    // ---- torrent_requests.cpp: interest and requests
     void update_interest(PeerLink& link);
     void fill_requests(PeerLink& link);
-    void serve(PeerLink& link, std::uint32_t hint_index = UINT32_MAX,
-               std::shared_ptr<const std::string> hint = nullptr);
-    void count_sent(const BlockRequest& r);
+    void fill_all_requests();
+    void check_snubs(std::uint64_t now_ms);
+
+    // ---- torrent_pieces.cpp: assembly, hashing, banning, writing
+    void store_block(PeerLink& link, std::uint32_t index, std::uint32_t begin, std::string_view block);
     void piece_assembled(std::uint32_t index);
     void piece_hashed(std::uint32_t index, Assembly a, bool ok);
+    void piece_failed(std::uint32_t index, const Assembly& a);
     void smart_ban(std::uint32_t index, const std::string& good);
     void ban_ip(const std::string& ip, const std::string& why);
+    void strike(std::uint64_t token);
     void piece_written(std::uint32_t index, Status st);
+    void became_seed(const std::vector<PeerLink*>& ls);
+    // Bans are per IP; on loopback, where every peer shares one IP, per ip:port.
+    static std::string ban_key(const std::string& address);
+
+    // ---- torrent_serve.cpp: serving
+    void serve(PeerLink& link, std::uint32_t hint_index = UINT32_MAX,
+               std::shared_ptr<const std::string> hint = nullptr);
+    void read_to_serve(PeerLink& link, std::uint32_t index);
+    void count_sent(const BlockRequest& r);
+
+    // ---- torrent_choke.cpp: choking and suggestions
     void rechoke(std::uint64_t now_ms);
     void unchoke(PeerLink& link);
     void choke(PeerLink& link);
@@ -175,11 +219,13 @@ private:
     void fill_free_slot();
     bool upload_idle(const PeerLink& l) const;
     std::size_t track_idle_uploads();
-    void check_snubs(std::uint64_t now_ms);
-    void save_resume(std::function<void()> done);
-    void strike(std::uint64_t token);
-    PeerLink* find_token(std::uint64_t token);
-    std::uint64_t now_ms() const;
+    void check_suggesters();
+
+    // ---- ExtensionHost (the rest of it is public above, or drop/now_ms)
+    std::uint16_t listen_port() const override;
+    const std::string& client_name() const override;
+    bool knows_address(const std::string& key) const override { return known_addresses_.count(key) > 0; }
+    void add_known_address(const std::string& key) override { known_addresses_.insert(key); }
 
     Session& session_;
     uv_loop_t* loop_;
@@ -191,14 +237,12 @@ private:
     swarm::Choker choker_;
     // While seeding: which never-sent pieces each unchoked fast peer is steered to (BEP 6 suggest; null before).
     std::unique_ptr<swarm::SeedSuggest> suggest_;
-    void check_suggesters();
     swarm::Bitfield available_;   // verified and written: what we announce and serve
     swarm::Bitfield all_pieces_;  // a full bitfield, the `peer_has` of HaveAll peers
     TorrentPhase phase_ = TorrentPhase::checking;
     bool renamed_ = false;
     std::string placement_note_;
     Error error_;
-    std::shared_ptr<int> alive_ = std::make_shared<int>(0); // expires with the torrent: async callbacks check it
 
     std::vector<std::unique_ptr<PeerLink>> links_;
     std::unordered_map<std::uint64_t, PeerLink*> by_token_;
@@ -207,7 +251,9 @@ private:
     std::set<std::string> banned_;                      // addresses that sent bad data repeatedly
     std::unordered_map<std::uint64_t, int> strikes_;    // per token
     std::size_t connecting_ = 0;
-    std::vector<std::shared_ptr<void>> connect_attempts_; // TcpConnect handles in flight
+    // Outgoing attempts in flight, by a number of their own; bounded by max_connecting.
+    std::map<std::uint64_t, std::unique_ptr<TcpConnect>> connect_attempts_;
+    std::uint64_t last_attempt_ = 0;
 
     // Pieces being assembled: index -> buffer of the piece's size, and who sent each block. Bounded by the
     // session's write pool (fill_requests).
@@ -239,6 +285,8 @@ private:
     bool shutting_down_ = false;
     std::function<void()> pending_shutdown_;
     std::unique_ptr<TorrentExtensions> ext_; // BEP 10 handshake, BEP 9 serving, BEP 11 PEX
+    // Last: it expires first, so a storage, hashing or connect callback that finds it expired touches nothing.
+    LifeToken life_;
 };
 
 } // namespace p2p

@@ -1,3 +1,4 @@
+// TorrentExtensions (BEP 10 handshake, BEP 9 serving, BEP 11 PEX) and its address helpers: see the header.
 #include "session/torrent_extensions.hpp"
 
 #include <arpa/inet.h>
@@ -8,8 +9,8 @@
 
 #include "base/log.hpp"
 #include "net/tcp_transport.hpp"
-#include "session/session.hpp"
-#include "session/torrent.hpp"
+#include "session/peer_link.hpp"
+#include "session/session.hpp" // ip_of, is_loopback_ip
 
 namespace p2p {
 
@@ -112,9 +113,9 @@ bool pex_address_ok(const udp::CompactPeer& p, bool from_loopback) {
 
 // ---------------------------------------------------------------- TorrentExtensions
 
-TorrentExtensions::TorrentExtensions(Torrent& torrent) : t_(torrent) {}
+TorrentExtensions::TorrentExtensions(ExtensionHost& host) : host_(host) {}
 
-bool TorrentExtensions::pex_enabled() const { return !t_.meta_.is_private; }
+bool TorrentExtensions::pex_enabled() const { return !host_.meta().is_private; }
 
 void TorrentExtensions::on_established(PeerLink& link) {
     PeerConnection& c = *link.conn;
@@ -122,9 +123,9 @@ void TorrentExtensions::on_established(PeerLink& link) {
     ext::ExtHandshake hs;
     hs.m[std::string(ext::kUtMetadata)] = ext::kUtMetadataId;
     if (pex_enabled()) hs.m[std::string(ext::kUtPex)] = ext::kUtPexId; // BEP 27: no PEX on private torrents
-    hs.listen_port = t_.session_.port();
-    hs.client = t_.session_.peer_config().client;
-    hs.metadata_size = static_cast<std::int64_t>(t_.meta_.info_bytes.size());
+    hs.listen_port = host_.listen_port();
+    hs.client = host_.client_name();
+    hs.metadata_size = static_cast<std::int64_t>(host_.meta().info_bytes.size());
     hs.reqq = kOurReqq;
     hs.yourip = raw_ip(ip_of(link.address));
     c.send_extended(ext::kHandshakeId, ext::encode_ext_handshake(hs));
@@ -142,7 +143,7 @@ void TorrentExtensions::on_extended(PeerLink& link, std::uint8_t ext_id, std::st
 
 void TorrentExtensions::on_handshake(PeerLink& link, std::string_view payload) {
     auto hs = ext::decode_ext_handshake(payload);
-    if (!hs) return t_.drop(link, "malformed extension handshake: " + hs.error().str());
+    if (!hs) return host_.drop(link, "malformed extension handshake: " + hs.error().str());
     LinkExtensions& e = link.ext;
     // BEP 10 allows later handshakes that change the ids; each one replaces the last.
     e.handshake_seen = true;
@@ -153,13 +154,13 @@ void TorrentExtensions::on_handshake(PeerLink& link, std::string_view payload) {
         e.listen_port = hs->listen_port;
         // An incoming peer's listen address is where a tracker or PEX would send us: it is connected already.
         if (link.conn->direction() == PeerConnection::Direction::incoming)
-            if (auto p = compact_peer(ip_of(link.address), e.listen_port)) t_.known_addresses_.insert(address_key(*p));
+            if (auto p = compact_peer(ip_of(link.address), e.listen_port)) host_.add_known_address(address_key(*p));
     }
     if ((hs->yourip.size() == 4 || hs->yourip.size() == 16) && self_ips_.size() < kMaxSelfIps)
         self_ips_.insert(hs->yourip);
     if (!e.ut_pex) e.pex_due_ms = 0;
-    else if (!e.pex_due_ms) e.pex_due_ms = t_.now_ms() + kPexFirstDelayMs;
-    log_debug("ext", t_.meta_.name + ": " + link.address + " is " + (hs->client.empty() ? "?" : hs->client) +
+    else if (!e.pex_due_ms) e.pex_due_ms = host_.now_ms() + kPexFirstDelayMs;
+    log_debug("ext", host_.meta().name + ": " + link.address + " is " + (hs->client.empty() ? "?" : hs->client) +
                          " (ut_metadata " + std::to_string(e.ut_metadata) + ", ut_pex " + std::to_string(e.ut_pex) +
                          ", p " + std::to_string(e.listen_port) + ", reqq " + std::to_string(e.reqq) + ")");
 }
@@ -168,13 +169,13 @@ void TorrentExtensions::on_handshake(PeerLink& link, std::string_view payload) {
 void TorrentExtensions::on_metadata(PeerLink& link, std::string_view payload) {
     auto m = ext::decode_metadata_message(payload);
     if (!m) {
-        log_debug("ext", t_.meta_.name + ": ignoring a malformed ut_metadata message from " + link.address);
+        log_debug("ext", host_.meta().name + ": ignoring a malformed ut_metadata message from " + link.address);
         return;
     }
     if (m->type != ext::MetadataType::request) return; // data / reject: we have the metadata already
     LinkExtensions& e = link.ext;
     if (!e.ut_metadata) return; // the peer did not advertise ut_metadata: nothing may be sent to it
-    const std::string& info = t_.meta_.info_bytes;
+    const std::string& info = host_.meta().info_bytes;
     const auto size = static_cast<std::int64_t>(info.size());
     const std::uint32_t count = ext::metadata_piece_count(size);
     // Each request gets one answer (so the peer's requests bound what we queue), and a connection gets at most
@@ -190,7 +191,7 @@ void TorrentExtensions::on_metadata(PeerLink& link, std::string_view payload) {
 }
 
 bool TorrentExtensions::is_self(const udp::CompactPeer& p) const {
-    if (p.port != t_.session_.port()) return false;
+    if (p.port != host_.listen_port()) return false;
     std::string raw(reinterpret_cast<const char*>(p.ip.data()), p.v6 ? 16 : 4);
     return self_ips_.count(raw) > 0 || is_loopback_ip(ip_string(p));
 }
@@ -198,14 +199,14 @@ bool TorrentExtensions::is_self(const udp::CompactPeer& p) const {
 void TorrentExtensions::on_pex(PeerLink& link, std::string_view payload) {
     if (!pex_enabled()) return; // BEP 27: private torrents learn peers from their tracker only
     LinkExtensions& e = link.ext;
-    std::uint64_t now = t_.now_ms();
+    std::uint64_t now = host_.now_ms();
     if (e.pex_in_seen && now - e.last_pex_in_ms < kPexMinInboundMs) {
-        log_debug("ext", t_.meta_.name + ": ignoring a PEX message from " + link.address + " (too soon)");
+        log_debug("ext", host_.meta().name + ": ignoring a PEX message from " + link.address + " (too soon)");
         return;
     }
     auto m = ext::decode_pex(payload);
     if (!m) {
-        log_debug("ext", t_.meta_.name + ": ignoring a malformed PEX message from " + link.address + ": " +
+        log_debug("ext", host_.meta().name + ": ignoring a malformed PEX message from " + link.address + ": " +
                              m.error().str());
         return;
     }
@@ -221,20 +222,20 @@ void TorrentExtensions::on_pex(PeerLink& link, std::string_view payload) {
         }
         auto ss = to_sockaddr(p);
         if (!ss) continue;
-        if (!t_.known_addresses_.count(format_sockaddr(reinterpret_cast<const sockaddr*>(&*ss)))) ++fresh;
+        if (!host_.knows_address(format_sockaddr(reinterpret_cast<const sockaddr*>(&*ss)))) ++fresh;
         addrs.push_back(*ss);
     }
     // "dropped" is advice only: we keep any connection we have; a closed one fails on its own.
     if (fresh)
-        log_info("pex", t_.meta_.name + ": " + std::to_string(fresh) + " new candidates from " + link.address);
+        log_info("pex", host_.meta().name + ": " + std::to_string(fresh) + " new candidates from " + link.address);
     if (bogus)
-        log_debug("pex", t_.meta_.name + ": dropped " + std::to_string(bogus) + " bogus addresses from " + link.address);
-    if (!addrs.empty()) t_.add_candidates(addrs); // deduplicates and bounds (TorrentConfig::max_candidates)
+        log_debug("pex", host_.meta().name + ": dropped " + std::to_string(bogus) + " bogus addresses from " + link.address);
+    if (!addrs.empty()) host_.add_candidates(addrs); // deduplicates and bounds (TorrentConfig::max_candidates)
 }
 
 std::map<std::string, TorrentExtensions::PexEntry> TorrentExtensions::connected_peers() const {
     std::map<std::string, PexEntry> out;
-    for (const auto& l : t_.links_) {
+    for (const auto& l : host_.links()) {
         if (l->dead || !established(*l)) continue;
         bool outgoing = l->conn->direction() == PeerConnection::Direction::outgoing;
         // The address we connected to is its listen address; an incoming peer's is its IP and its "p".
@@ -282,7 +283,7 @@ void TorrentExtensions::send_pex(PeerLink& link, const std::map<std::string, Pex
     msg.added.insert(msg.added.end(), added6.begin(), added6.end());
     msg.added_flags = std::move(flags4);
     msg.dropped = std::move(dropped);
-    log_debug("pex", t_.meta_.name + ": telling " + link.address + " of " + std::to_string(added_keys.size()) +
+    log_debug("pex", host_.meta().name + ": telling " + link.address + " of " + std::to_string(added_keys.size()) +
                          " added, " + std::to_string(dropped_keys.size()) + " dropped peers");
     link.conn->send_extended(e.ut_pex, ext::encode_pex(msg));
 }
@@ -290,16 +291,16 @@ void TorrentExtensions::send_pex(PeerLink& link, const std::map<std::string, Pex
 void TorrentExtensions::tick(std::uint64_t now) {
     if (!pex_enabled()) return;
     bool due = false;
-    for (const auto& l : t_.links_)
+    for (const auto& l : host_.links())
         if (!l->dead && l->ext.ut_pex && l->ext.pex_due_ms && l->ext.pex_due_ms <= now) due = true;
     if (!due) return;
     auto current = connected_peers();
-    for (const auto& l : t_.links_) {
+    for (const auto& l : host_.links()) {
         LinkExtensions& e = l->ext;
         if (l->dead || !e.ut_pex || !e.pex_due_ms || e.pex_due_ms > now) continue;
         if (!established(*l)) continue;
         e.pex_due_ms = now + kPexIntervalMs;
-        send_pex(*l, current); // sending never calls back (connection.hpp), so links_ stays as it is
+        send_pex(*l, current); // sending never calls back (connection.hpp), so links() stays as it is
     }
 }
 

@@ -2,25 +2,55 @@
 // (BEP 9 ut_metadata) and peer exchange both ways (BEP 11 ut_pex). Owned by its Torrent; the per-peer state
 // lives in PeerLink::ext so it dies with the link. Pure helpers for addresses are at the bottom (tested alone).
 //
+// It sees its torrent only through ExtensionHost: the connections, dropping one, the addresses known, adding
+// candidates, and what our handshake says about us. Nothing else of the torrent (picker, storage, choking) is
+// its business.
+//
 // Re-entrancy: on_extended() runs inside a connection callback. When it must close the peer (a malformed
-// handshake) it calls Torrent::drop(), which only closes and hands the link to the reaper; nothing here touches
-// the link afterwards.
+// handshake) it calls ExtensionHost::drop(), which closes the link and destroys it only after the current
+// callback (Loop::defer_delete); nothing here touches the link afterwards.
 #pragma once
 #include <sys/socket.h>
 
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <optional>
 #include <set>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "proto/extension.hpp"
+#include "proto/metainfo.hpp"
 
 namespace p2p {
 
-class Torrent;
 struct PeerLink;
+
+// What TorrentExtensions needs of its torrent (the Torrent implements it).
+class ExtensionHost {
+public:
+    // The metainfo: its name for the log, the info dictionary we serve (BEP 9), the private flag (BEP 27).
+    virtual const Metainfo& meta() const = 0;
+    // What our extension handshake says about us: our TCP listen port ("p") and client name ("v").
+    virtual std::uint16_t listen_port() const = 0;
+    virtual const std::string& client_name() const = 0;
+    virtual std::uint64_t now_ms() const = 0;
+    // Every connection of the torrent; closed ones are still listed with `dead` set (skip them).
+    virtual const std::vector<std::unique_ptr<PeerLink>>& links() const = 0;
+    // Closes the link: no callback of it follows, and it is destroyed after the current callback.
+    virtual void drop(PeerLink& link, const std::string& why) = 0;
+    // Addresses ("ip:port") we are connected to or tried: a PEX entry naming one is not new.
+    virtual bool knows_address(const std::string& key) const = 0;
+    // An incoming peer's listen address: connected already, so never a candidate to dial.
+    virtual void add_known_address(const std::string& key) = 0;
+    // Addresses learnt by PEX: the torrent deduplicates and bounds them (TorrentConfig::max_candidates).
+    virtual void add_candidates(const std::vector<sockaddr_storage>& addrs) = 0;
+
+protected:
+    ~ExtensionHost() = default; // not owned through this interface
+};
 
 // BEP 11: "peers should not send PEX messages more often than once a minute".
 inline constexpr std::uint64_t kPexIntervalMs = 60'000;
@@ -43,7 +73,7 @@ inline constexpr std::size_t kMaxSelfIps = 8;
 
 class TorrentExtensions {
 public:
-    explicit TorrentExtensions(Torrent& torrent);
+    explicit TorrentExtensions(ExtensionHost& host);
 
     // Both BitTorrent handshakes are done and the bitfield is out: send our extension handshake if the peer
     // speaks BEP 10.
@@ -67,7 +97,7 @@ private:
     void send_pex(PeerLink& link, const std::map<std::string, PexEntry>& current);
     bool is_self(const udp::CompactPeer& p) const;
 
-    Torrent& t_;
+    ExtensionHost& host_;
     std::set<std::string> self_ips_; // raw 4/16 bytes from "yourip"; bounded by kMaxSelfIps
 };
 
