@@ -38,3 +38,22 @@ TEST_CASE("fence: a throwing timer tick, deferred task or fs callback does not s
     t.stop();
     set_log_level(LogLevel::info);
 }
+
+TEST_CASE("loop: an object still waiting in defer_delete when the loop goes is destroyed before the loop closes") {
+    struct Handle {
+        uv_timer_t* t = new uv_timer_t;
+        explicit Handle(uv_loop_t* l) { uv_timer_init(l, t); }
+        ~Handle() { uv_close(reinterpret_cast<uv_handle_t*>(t), [](uv_handle_t* h) { delete reinterpret_cast<uv_timer_t*>(h); }); }
+    };
+    bool destroyed = false;
+    struct Flag {
+        bool& f;
+        ~Flag() { f = true; }
+    };
+    {
+        Loop loop;
+        loop.defer_delete(std::make_unique<Handle>(loop.get())); // needs the loop in its destructor
+        loop.defer_delete(std::make_unique<Flag>(Flag{destroyed}));
+    } // ~Loop: uv_loop_close would fail (and leak the timer) if the Handle outlived it
+    CHECK(destroyed);
+}

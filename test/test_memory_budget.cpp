@@ -1,4 +1,4 @@
-// Tests for src/base/memory_budget (issue 7, --max-memory): the derived plans, the pool accounting, the send and
+// Tests for src/base/memory_budget (--max-memory): the derived plans, the pool accounting, the send and
 // receive accounting of TCP transports, the shared read cache, and the tracker store under a budget's caps.
 #include <doctest/doctest.h>
 #include <uv.h>

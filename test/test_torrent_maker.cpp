@@ -78,8 +78,8 @@ TEST_CASE("torrent maker: folder pieces span files in sorted order") {
     CHECK(again->torrent == r->torrent);
 }
 
-// The read buffers are sized to the biggest file, at most one read chunk (1 MiB): a file bigger than a chunk, one
-// of exactly a chunk and a tiny one must still hash as one byte stream (issue 7: buffer sizing).
+// The read buffers are sized to the biggest file, at most one read chunk (1 MiB), to save memory: a file bigger
+// than a chunk, one of exactly a chunk and a tiny one must still hash as one byte stream.
 TEST_CASE("torrent maker: files larger than, equal to and smaller than a read chunk") {
     test::TempDir d;
     std::string a = pattern(7, 5), b = pattern((5u << 19) + 3, 6), c = pattern(1u << 20, 7);

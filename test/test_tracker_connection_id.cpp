@@ -4,22 +4,12 @@
 
 #include "crypto/random.hpp"
 #include "tracker/connection_id.hpp"
+#include "tracker_fixture.hpp"
 
 using namespace p2p;
-
-namespace {
-sockaddr_storage v4(const char* ip, int port) {
-    sockaddr_storage ss{};
-    uv_ip4_addr(ip, port, reinterpret_cast<sockaddr_in*>(&ss));
-    return ss;
-}
-sockaddr_storage v6(const char* ip, int port) {
-    sockaddr_storage ss{};
-    uv_ip6_addr(ip, port, reinterpret_cast<sockaddr_in6*>(&ss));
-    return ss;
-}
-const sockaddr* sa(const sockaddr_storage& s) { return reinterpret_cast<const sockaddr*>(&s); }
-} // namespace
+using p2p::test::sa;
+using p2p::test::v4;
+using p2p::test::v6;
 
 TEST_CASE("tracker connection id: accepted from the asker, rejected from anyone else") {
     std::uint64_t now = 6000;

@@ -17,23 +17,17 @@
 #include "proto/udp_tracker.hpp"
 #include "tracker/server.hpp"
 #include "test_util.hpp"
+#include "tracker_fixture.hpp"
 
 using namespace p2p;
 using namespace p2p::udp;
 
 namespace {
 
-sockaddr_storage v4(const char* ip, int port) {
-    sockaddr_storage ss{};
-    uv_ip4_addr(ip, port, reinterpret_cast<sockaddr_in*>(&ss));
-    return ss;
-}
-sockaddr_storage v6(const char* ip, int port) {
-    sockaddr_storage ss{};
-    uv_ip6_addr(ip, port, reinterpret_cast<sockaddr_in6*>(&ss));
-    return ss;
-}
-const sockaddr* sa(const sockaddr_storage& s) { return reinterpret_cast<const sockaddr*>(&s); }
+using p2p::test::sa;
+using p2p::test::v4;
+using p2p::test::v6;
+
 Hash20 hash_of(int i) {
     Hash20 h;
     h.b[0] = static_cast<std::uint8_t>(i);

@@ -15,7 +15,8 @@ std::string format_bytes(std::uint64_t n) {
 namespace {
 Error too_small(std::uint64_t budget) {
     return make_error("--max-memory", format_bytes(budget) + " is below the minimum of " +
-                                          format_bytes(kMinMemoryBudget) + " (4M)");
+                                          format_bytes(kMinMemoryBudget) + " (4M)",
+                      Errc::bad_input);
 }
 } // namespace
 

@@ -1,4 +1,4 @@
-// --max-memory BYTES (issue 7): one number bounds what p2pnode allocates as load grows, so a router or NAS can
+// --max-memory BYTES: one number bounds what p2pnode allocates as load grows, so a router or NAS can
 // run it without the OOM killer. Under pressure p2pnode slows down (fewer blocks requested, serving paused,
 // fewer connections) instead of growing.
 //

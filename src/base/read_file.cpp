@@ -10,7 +10,7 @@ namespace p2p {
 
 Result<std::string> read_file(const std::string& path, std::size_t max) {
     const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return make_error("read " + path, std::strerror(errno));
+    if (fd < 0) return make_error("read " + path, std::strerror(errno), Errc::io);
     std::string out;
     char buf[16384];
     for (;;) {
@@ -21,7 +21,8 @@ Result<std::string> read_file(const std::string& path, std::size_t max) {
             ::close(fd);
             if (n == 0) return out;
             return make_error("read " + path,
-                              n < 0 ? std::string(std::strerror(err)) : "larger than " + std::to_string(max) + " bytes");
+                              n < 0 ? std::string(std::strerror(err)) : "larger than " + std::to_string(max) + " bytes",
+                              n < 0 ? Errc::io : Errc::bad_input);
         }
         out.append(buf, static_cast<std::size_t>(n));
     }

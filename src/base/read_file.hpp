@@ -1,6 +1,6 @@
 // Reading a small file whole (a .torrent, a share-cache stamp), with a size bound so a wrong path (a device, a
 // huge file) costs an error, not memory. Plain open/read, not an ifstream: the first iostream of a process sets up
-// every locale facet, ~100 KiB more of libstdc++ resident in an idle seeder for nothing (issue 7).
+// every locale facet, ~100 KiB more of libstdc++ resident in an idle seeder for nothing (docs/memory-bench.md).
 #pragma once
 #include <cstddef>
 #include <string>

@@ -18,6 +18,9 @@ enum class Errc : std::uint8_t {
     refused,         // a path-safety or policy refusal (a symlink in the download folder, a foreign file)
     timeout,
     unsupported,
+    not_found,  // a file or folder that is not there (ENOENT)
+    short_read, // a file ended before the byte range asked for (shorter than its torrent says)
+    rejected,   // the other side answered with a refusal of its own (a tracker's "failure reason")
 };
 
 struct Error {

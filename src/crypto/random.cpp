@@ -6,7 +6,6 @@ namespace p2p {
 bool crypto_init() { return sodium_init() >= 0; }
 void random_bytes(void* out, std::size_t n) { randombytes_buf(out, n); }
 std::uint32_t random_u32() { return randombytes_random(); }
-std::uint32_t random_uniform(std::uint32_t upper) { return upper ? randombytes_uniform(upper) : 0; }
 std::uint64_t short_mac(const unsigned char key[16], std::string_view msg) {
     static_assert(crypto_shorthash_BYTES == 8 && crypto_shorthash_KEYBYTES == 16);
     unsigned char out[8];

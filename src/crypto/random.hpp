@@ -9,7 +9,6 @@ namespace p2p {
 bool crypto_init();
 void random_bytes(void* out, std::size_t n);
 std::uint32_t random_u32();
-std::uint32_t random_uniform(std::uint32_t upper_exclusive);
 // 64-bit keyed MAC (libsodium crypto_shorthash, SipHash-2-4) of msg under a 16-byte key.
 std::uint64_t short_mac(const unsigned char key[16], std::string_view msg);
 } // namespace p2p

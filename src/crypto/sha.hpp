@@ -1,8 +1,7 @@
-// SHA-1 (BitTorrent v1 piece and info hashes, BEP 3) and SHA-256 through nettle, which uses the CPU's SHA
-// instructions where present. Digests are returned as raw 20/32-byte strings.
+// SHA-1 (BitTorrent v1 piece and info hashes, BEP 3) through nettle, which uses the CPU's SHA instructions where
+// present. Digests are returned as raw 20-byte strings.
 #pragma once
 #include <nettle/sha1.h>
-#include <nettle/sha2.h>
 #include <string>
 #include <string_view>
 
@@ -31,15 +30,6 @@ inline std::string sha1(std::string_view data) {
     Sha1 h;
     h.update(data);
     return h.finish();
-}
-
-inline std::string sha256(std::string_view data) {
-    sha256_ctx ctx;
-    sha256_init(&ctx);
-    sha256_update(&ctx, data.size(), reinterpret_cast<const std::uint8_t*>(data.data()));
-    std::string out(SHA256_DIGEST_SIZE, '\0');
-    sha256_digest(&ctx, SHA256_DIGEST_SIZE, reinterpret_cast<std::uint8_t*>(out.data()));
-    return out;
 }
 
 } // namespace p2p

@@ -46,28 +46,15 @@ void call(Start&& start, Done done) {
     }
 }
 
-// "op path: reason" from a libuv error code, e.g. "write /x/y: No space left on device". On Unix libuv codes are
-// negated errno values, so strerror gives the wording users know from other tools.
+// The Errc of a libuv filesystem result: a missing path is not_found (callers treat a missing file while checking
+// a partial download as "not there yet", not as a failing disk); anything else is io.
+inline Errc uv_errc(long code) { return code == UV_ENOENT ? Errc::not_found : Errc::io; }
+
+// "op path: reason" from a libuv error code, e.g. "write /x/y: No space left on device", with its Errc (uv_errc).
+// On Unix libuv codes are negated errno values, so strerror gives the wording users know from other tools.
 inline Error uv_error(const std::string& op, const std::string& path, long code) {
-    return make_error(op + " " + path, code < 0 && code > -4096 ? std::strerror(static_cast<int>(-code))
-                                                                  : uv_strerror(static_cast<int>(code)));
+    const int c = static_cast<int>(code);
+    return make_error(op + " " + path, code < 0 && code > -4096 ? std::strerror(-c) : uv_strerror(c), uv_errc(code));
 }
-
-} // namespace p2p::fsr
-
-namespace p2p::fsr {
-
-// Internal outcome of a filesystem step: the libuv code (0 = ok) travels with the message so callers can tell a
-// missing file (UV_ENOENT) or a short file (kShortRead) from a real I/O failure.
-inline constexpr int kShortRead = -100000; // not a libuv code: the file ended before the range did
-inline constexpr int kRefused = -100001;   // path safety refusal (symlink, bad component, not a directory)
-inline constexpr int kChanged = -100002;   // a sealed file's size or mtime moved (storage.hpp, "Sealed files")
-struct IoStatus {
-    int code = 0;
-    Error err;
-    bool ok() const { return code == 0; }
-};
-inline IoStatus io_ok() { return {}; }
-inline IoStatus io_fail(int code, Error e) { return IoStatus{code, std::move(e)}; }
 
 } // namespace p2p::fsr

@@ -12,6 +12,14 @@ Loop::Loop() {
 }
 
 Loop::~Loop() {
+    // Tasks still deferred are dropped, not run (their owners are gone), but dropped now, while the loop lives:
+    // an object handed to defer_delete is destroyed here and may close handles, which the run below drains.
+    // Destroying one may defer more.
+    for (int round = 0; round < 16 && !deferred_.empty(); ++round) {
+        auto batch = std::move(deferred_);
+        deferred_.clear();
+        batch.clear();
+    }
     // By now the modules are gone, but objects kept alive by in-flight requests (a Storage whose last writes are
     // still on the threadpool) may still own handles; they close them in their own destructors once those
     // requests complete. So: close our own handles, let the loop run out by itself (bounded), and only then

@@ -26,7 +26,7 @@ std::string torrent_safe_name(std::string_view disk_name) {
 namespace {
 Result<FileStamp> lstat_stamp(const std::string& path) {
     struct stat st {};
-    if (::lstat(path.c_str(), &st) != 0) return make_error("stat " + path, std::strerror(errno));
+    if (::lstat(path.c_str(), &st) != 0) return make_error("stat " + path, std::strerror(errno), Errc::io);
     return stamp_of(st);
 }
 } // namespace
@@ -34,7 +34,7 @@ Result<FileStamp> lstat_stamp(const std::string& path) {
 Result<std::vector<SourceFile>> list_source_files(const std::string& path, bool& is_folder) {
     std::error_code ec;
     auto st = fs::symlink_status(path, ec);
-    if (ec) return make_error("stat " + path, ec.message());
+    if (ec) return make_error("stat " + path, ec.message(), Errc::io);
     std::vector<SourceFile> out;
     if (fs::is_regular_file(st)) {
         is_folder = false;
@@ -43,12 +43,13 @@ Result<std::vector<SourceFile>> list_source_files(const std::string& path, bool&
         out.push_back(SourceFile{path, {}, stamp->size, *stamp});
         return out;
     }
-    if (!fs::is_directory(st)) return make_error("make-torrent " + path, "not a regular file or folder");
+    if (!fs::is_directory(st))
+        return make_error("make-torrent " + path, "not a regular file or folder", Errc::unsupported);
     is_folder = true;
     fs::recursive_directory_iterator it(path, fs::directory_options::none, ec), end;
-    if (ec) return make_error("list " + path, ec.message());
+    if (ec) return make_error("list " + path, ec.message(), Errc::io);
     for (; it != end; it.increment(ec)) {
-        if (ec) return make_error("list " + path, ec.message());
+        if (ec) return make_error("list " + path, ec.message(), Errc::io);
         const fs::directory_entry& e = *it;
         if (e.path().filename() == ".p2pnode" && e.is_directory(ec)) {
             it.disable_recursion_pending();
@@ -59,7 +60,8 @@ Result<std::vector<SourceFile>> list_source_files(const std::string& path, bool&
         f.disk_path = e.path().string();
         for (const auto& c : fs::relative(e.path(), path, ec)) {
             std::string comp = torrent_safe_name(c.string());
-            if (auto ok = check_path_component(comp); !ok) return make_error("make-torrent " + f.disk_path, ok.error().what);
+            if (auto ok = check_path_component(comp); !ok)
+                return make_error("make-torrent " + f.disk_path, ok.error().what, ok.error().code);
             f.path.push_back(comp);
         }
         auto stamp = lstat_stamp(f.disk_path);
@@ -68,7 +70,7 @@ Result<std::vector<SourceFile>> list_source_files(const std::string& path, bool&
         f.length = stamp->size;
         out.push_back(std::move(f));
     }
-    if (out.empty()) return make_error("make-torrent " + path, "folder has no files");
+    if (out.empty()) return make_error("make-torrent " + path, "folder has no files", Errc::bad_input);
     auto joined = [](const SourceFile& f) {
         std::string s;
         for (const auto& c : f.path) { if (!s.empty()) s += '/'; s += c; }
@@ -77,8 +79,10 @@ Result<std::vector<SourceFile>> list_source_files(const std::string& path, bool&
     std::sort(out.begin(), out.end(), [&](const SourceFile& a, const SourceFile& b) { return joined(a) < joined(b); });
     for (std::size_t i = 1; i < out.size(); ++i)
         if (joined(out[i - 1]) == joined(out[i]))
-            return make_error("make-torrent " + out[i].disk_path, "its name is the same as " + out[i - 1].disk_path +
-                                                                      "'s once made UTF-8 (" + joined(out[i]) + ")");
+            return make_error("make-torrent " + out[i].disk_path,
+                              "its name is the same as " + out[i - 1].disk_path + "'s once made UTF-8 (" +
+                                  joined(out[i]) + ")",
+                              Errc::bad_input);
     return out;
 }
 
@@ -160,11 +164,13 @@ struct TorrentMaker::Job : std::enable_shared_from_this<Job> {
         if (!listed) return fail(listed.error());
         files = std::move(*listed);
         for (const auto& f : files) total += f.length;
-        if (total == 0) return fail(make_error("make-torrent " + opts.path, "no data (all files are empty)"));
+        if (total == 0)
+            return fail(make_error("make-torrent " + opts.path, "no data (all files are empty)", Errc::bad_input));
         if (opts.piece_length == 0) opts.piece_length = default_piece_length(total);
         if (opts.piece_length < kMinPieceLength || opts.piece_length > kMaxPieceLength ||
             (opts.piece_length & (opts.piece_length - 1)))
-            return fail(make_error("make-torrent", "piece size must be a power of two in 16 KiB..64 MiB"));
+            return fail(
+                make_error("make-torrent", "piece size must be a power of two in 16 KiB..64 MiB", Errc::bad_input));
         std::int64_t largest = 0;
         for (const auto& f : files) largest = std::max(largest, f.length);
         const auto size = static_cast<std::size_t>(std::min<std::int64_t>(kChunk, largest));
@@ -187,7 +193,9 @@ struct TorrentMaker::Job : std::enable_shared_from_this<Job> {
                 return;
             }
             job->step("make-torrent open", [&] {
-                if (result < 0) return job->fail(make_error("open " + job->files[job->file_index].disk_path, uv_strerror(result)));
+                if (result < 0)
+                    return job->fail(
+                        make_error("open " + job->files[job->file_index].disk_path, uv_strerror(result), Errc::io));
                 job->fd = result;
                 job->file_pos = 0;
                 if (!job->still_as_listed()) return;
@@ -214,7 +222,7 @@ struct TorrentMaker::Job : std::enable_shared_from_this<Job> {
 
     void on_read(ssize_t n) {
         const SourceFile& f = files[file_index];
-        if (n < 0) return fail(make_error("read " + f.disk_path, uv_strerror(static_cast<int>(n))));
+        if (n < 0) return fail(make_error("read " + f.disk_path, uv_strerror(static_cast<int>(n)), Errc::io));
         if (n == 0) return fail(make_error("read " + f.disk_path, "file shrank while hashing"));
         int ready = reading;
         file_pos += n;
@@ -258,7 +266,8 @@ struct TorrentMaker::Job : std::enable_shared_from_this<Job> {
         std::string name = fs::path(opts.path).lexically_normal().filename().string();
         if (name.empty()) name = fs::path(opts.path).lexically_normal().parent_path().filename().string();
         name = torrent_safe_name(name);
-        if (auto ok = check_path_component(name); !ok) return fail(make_error("make-torrent name", ok.error().what));
+        if (auto ok = check_path_component(name); !ok)
+            return fail(make_error("make-torrent name", ok.error().what, ok.error().code));
         std::string info = build_info_dict(name, opts.piece_length, hashes, inputs, is_folder, opts.is_private);
         MadeTorrent made;
         made.torrent = build_torrent(info, opts.trackers);

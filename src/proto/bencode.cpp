@@ -66,11 +66,11 @@ private:
     }
     Decode need_more() {
         if (truncated_by_limit_) return fail("document larger than " + std::to_string(lim_.max_input) + " bytes");
-        err_ = make_error("bencode.decode", "truncated input at byte " + std::to_string(pos_));
+        err_ = make_error("bencode.decode", "truncated input at byte " + std::to_string(pos_), Errc::bad_input);
         return Decode::need_more;
     }
     Decode fail(std::string what) {
-        err_ = make_error("bencode.decode", what + " at byte " + std::to_string(pos_));
+        err_ = make_error("bencode.decode", what + " at byte " + std::to_string(pos_), Errc::bad_input);
         return Decode::error;
     }
 
@@ -201,7 +201,7 @@ Result<Value> decode(std::string_view in, const Limits& limits) {
     Prefix p = decode_prefix(in, limits);
     if (p.status != Decode::ok) return p.error;
     if (p.consumed != in.size())
-        return make_error("bencode.decode", "trailing data at byte " + std::to_string(p.consumed));
+        return make_error("bencode.decode", "trailing data at byte " + std::to_string(p.consumed), Errc::bad_input);
     return std::move(p.value);
 }
 

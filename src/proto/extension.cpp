@@ -22,7 +22,7 @@ constexpr std::size_t kMaxClientName = 100;
 constexpr std::size_t kPexV4Size = 6;
 constexpr std::size_t kPexV6Size = 18;
 
-Error bad(const char* op, std::string what) { return make_error(op, std::move(what)); }
+Error bad(const char* op, std::string what) { return make_error(op, std::move(what), Errc::bad_input); }
 
 } // namespace
 

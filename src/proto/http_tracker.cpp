@@ -23,7 +23,7 @@ bool iequal_prefix(std::string_view s, std::string_view prefix) {
     return true;
 }
 
-Error decode_error(std::string what) { return make_error("http_tracker.decode", std::move(what)); }
+Error decode_error(std::string what) { return make_error("http_tracker.decode", std::move(what), Errc::bad_input); }
 
 std::uint32_t clamp_u32(std::int64_t v) {
     if (v < 0) return 0;
@@ -104,7 +104,9 @@ std::string Url::host_header() const {
 std::string Url::origin() const { return "http://" + host_header(); }
 
 Result<Url> parse_url(std::string_view url) {
-    auto bad = [&](const char* why) { return make_error("http tracker url", std::string(why) + ": " + std::string(url)); };
+    auto bad = [&](const char* why) {
+        return make_error("http tracker url", std::string(why) + ": " + std::string(url), Errc::bad_input);
+    };
     if (iequal_prefix(url, "https://")) return bad("https trackers are not supported");
     if (!iequal_prefix(url, "http://")) return bad("not an http:// URL");
     for (char c : url) {
@@ -210,7 +212,8 @@ Result<std::string> scrape_url(std::string_view announce_url) {
     constexpr std::string_view kAnnounce = "announce";
     if (last.substr(0, kAnnounce.size()) != kAnnounce)
         return make_error("http tracker url", "no scrape URL (BEP 48: the last path component must start with "
-                                              "\"announce\"): " + std::string(announce_url));
+                                              "\"announce\"): " + std::string(announce_url),
+                          Errc::unsupported);
     std::string path = u->path.substr(0, slash + 1) + "scrape" + std::string(last.substr(kAnnounce.size()));
     return u->origin() + path + (u->query.empty() ? "" : "?" + u->query);
 }
@@ -224,7 +227,7 @@ Result<AnnounceResponse> decode_announce_response(std::string_view body) {
     if (!v) return decode_error(v.error().str());
     if (!v->is_dict()) return decode_error("the response is not a dictionary");
     if (const std::string* f = v->find_string("failure reason")) // BEP 3
-        return make_error("tracker", "failure reason: " + *f);
+        return make_error("tracker", "failure reason: " + *f, Errc::rejected);
 
     AnnounceResponse out;
     if (const std::int64_t* i = v->find_int("interval")) out.interval = clamp_u32(*i); // BEP 3

@@ -68,7 +68,7 @@ bool base32_decode(std::string_view in, std::string& out) {
     return true;
 }
 
-Error bad(std::string what) { return make_error("magnet", std::move(what)); }
+Error bad(std::string what) { return make_error("magnet", std::move(what), Errc::bad_input); }
 
 } // namespace
 

@@ -12,7 +12,7 @@ constexpr std::size_t kMaxComponentBytes = 255; // common filesystem NAME_MAX
 constexpr std::size_t kMaxPathDepth = 64;
 constexpr std::size_t kMaxFiles = 100'000;
 
-Error bad(std::string what) { return make_error("metainfo", std::move(what)); }
+Error bad(std::string what) { return make_error("metainfo", std::move(what), Errc::bad_input); }
 
 bool is_power_of_two(std::int64_t v) { return v > 0 && (v & (v - 1)) == 0; }
 } // namespace
@@ -33,15 +33,16 @@ std::string Metainfo::relative_path(std::size_t file_index) const {
 }
 
 Status check_path_component(std::string_view c) {
-    if (c.empty()) return make_error("path", "empty path component");
-    if (c == "." || c == "..") return make_error("path", "path component '" + std::string(c) + "' is not allowed");
+    auto unsafe = [](std::string what) { return make_error("path", std::move(what), Errc::bad_input); };
+    if (c.empty()) return unsafe("empty path component");
+    if (c == "." || c == "..") return unsafe("path component '" + std::string(c) + "' is not allowed");
     if (c.size() > kMaxComponentBytes)
-        return make_error("path", "path component longer than " + std::to_string(kMaxComponentBytes) + " bytes");
+        return unsafe("path component longer than " + std::to_string(kMaxComponentBytes) + " bytes");
     for (unsigned char ch : c) {
-        if (ch == '/') return make_error("path", "path component contains '/'");
-        if (ch == '\\') return make_error("path", "path component contains a backslash");
-        if (ch == 0) return make_error("path", "path component contains NUL");
-        if (ch < 0x20 || ch == 0x7f) return make_error("path", "path component contains a control character");
+        if (ch == '/') return unsafe("path component contains '/'");
+        if (ch == '\\') return unsafe("path component contains a backslash");
+        if (ch == 0) return unsafe("path component contains NUL");
+        if (ch < 0x20 || ch == 0x7f) return unsafe("path component contains a control character");
     }
     return ok_status();
 }

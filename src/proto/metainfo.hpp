@@ -11,10 +11,14 @@
 
 namespace p2p {
 
-inline constexpr std::int64_t kMinPieceLength = 16 * 1024;        // issue 2: 16 KiB .. 64 MiB, power of two
+// Piece sizes we make and accept: a power of two from one 16 KiB block (BEP 3) up to 64 MiB, past which a single
+// piece's buffers (assembly, verification, the read cache) would dominate a small device's memory.
+inline constexpr std::int64_t kMinPieceLength = 16 * 1024;
 inline constexpr std::int64_t kMaxPieceLength = 64 * 1024 * 1024;
 inline constexpr std::size_t kMaxTorrentFileSize = 10u << 20;     // .torrent files above 10 MB are refused
-inline constexpr std::size_t kMaxPieces = 2'000'000;              // issue 6: over 2 million pieces is refused
+// Over 2 million pieces is refused: a hostile .torrent must not make us allocate per-piece state (hashes, picker,
+// bitfields) without bound, and real torrents stay far below (1 TiB in 1 MiB pieces is ~1 million).
+inline constexpr std::size_t kMaxPieces = 2'000'000;
 
 struct FileEntry {
     std::vector<std::string> path; // sanitised components, relative to the torrent's root folder

@@ -9,9 +9,10 @@ namespace {
 Error truncated(std::string_view what, std::size_t need, std::size_t got) {
     return make_error("udp_tracker.decode",
                       "truncated " + std::string(what) + ": need " + std::to_string(need) + " bytes, got " +
-                          std::to_string(got));
+                          std::to_string(got),
+                      Errc::bad_input);
 }
-Error bad(std::string what) { return make_error("udp_tracker.decode", std::move(what)); }
+Error bad(std::string what, Errc code = Errc::bad_input) { return make_error("udp_tracker.decode", std::move(what), code); }
 
 void put_header(std::string& out, std::uint64_t conn, std::uint32_t action, std::uint32_t tid) {
     put_be64(out, conn);
@@ -47,7 +48,7 @@ Result<std::string> read_name_to_end(std::string_view in, std::size_t at) {
     if (have > len) return bad("bad length: name length " + std::to_string(len) + " but " + std::to_string(have) +
                                " bytes follow");
     std::string name(in.substr(at + 2, len));
-    if (!valid_name(name)) return bad("bad name");
+    if (!valid_name(name)) return bad("bad name", Errc::bad_name);
     return name;
 }
 
@@ -65,7 +66,7 @@ Result<CatalogEntry> read_entry(std::string_view in, std::size_t& at) {
     if (in.size() - at < len) return truncated("catalog entry name", len, in.size() - at);
     e.name.assign(in.substr(at, len));
     at += len;
-    if (!valid_name(e.name)) return bad("bad name in catalog entry");
+    if (!valid_name(e.name)) return bad("bad name in catalog entry", Errc::bad_name);
     return e;
 }
 

@@ -30,7 +30,7 @@ HandshakeDecode decode_handshake(std::string_view buf) {
     HandshakeDecode r;
     auto fail = [&](std::string what) {
         r.status = Decode::error;
-        r.error = make_error("wire.handshake", std::move(what));
+        r.error = make_error("wire.handshake", std::move(what), Errc::bad_input);
         return r;
     };
     if (buf.empty()) {
@@ -101,7 +101,7 @@ MessageDecode decode_message(std::string_view buf, std::size_t max_len) {
     MessageDecode r;
     auto fail = [&](std::string what) {
         r.status = Decode::error;
-        r.error = make_error("wire.decode", std::move(what));
+        r.error = make_error("wire.decode", std::move(what), Errc::bad_input);
         return r;
     };
     if (buf.size() < 4) {

@@ -1,11 +1,13 @@
 #include "storage/fd_cache.hpp"
 
+#include "base/assert.hpp"
+#include "loop/fs_req.hpp"
+
 namespace p2p {
 
 FdCache::FdCache(uv_loop_t* loop, std::size_t max_open) : loop_(loop), max_(max_open ? max_open : 1) {}
 
 FdCache::~FdCache() {
-    *alive_ = false;
     for (auto& [key, e] : map_)
         if (e.state == State::open) close_fd(e.fd);
 }
@@ -21,7 +23,7 @@ void FdCache::acquire(std::uint64_t key, Opener opener, Acquired done) {
         ++e.refs;
         e.last_used_ms = uv_now(loop_);
         lru_.splice(lru_.begin(), lru_, e.lru);
-        done(e.fd, fsr::io_ok());
+        done(e.fd, ok_status());
         return;
     }
     queue_.push_back(Waiter{key, std::move(opener), std::move(done), {}});
@@ -30,6 +32,9 @@ void FdCache::acquire(std::uint64_t key, Opener opener, Acquired done) {
 
 void FdCache::release(std::uint64_t key) {
     auto it = map_.find(key);
+    // A busy descriptor is never closed, so a balanced release always finds its entry open with refs > 0.
+    P2P_ASSERT(it != map_.end() && it->second.state == State::open && it->second.refs > 0,
+               "fd cache: release of a descriptor that is not acquired");
     if (it == map_.end()) return;
     it->second.last_used_ms = uv_now(loop_);
     if (--it->second.refs <= 0) {
@@ -44,6 +49,7 @@ void FdCache::acquire_slot(std::function<void()> granted) {
 }
 
 void FdCache::release_slot() {
+    P2P_ASSERT(used_ > 0, "fd cache: release_slot without a slot in use");
     if (used_ > 0) --used_;
     pump();
 }
@@ -59,10 +65,6 @@ void FdCache::close_idle_if(Pred pred) {
             ++it;
         }
     }
-}
-
-void FdCache::close_idle() {
-    close_idle_if([](std::uint64_t, const Entry&) { return true; });
 }
 
 void FdCache::close_idle_of(std::uint32_t owner) {
@@ -93,6 +95,7 @@ void FdCache::pump() {
                 auto granted = std::move(w.granted);
                 queue_.pop_front();
                 ++used_;
+                P2P_ASSERT(used_ <= max_, "fd cache: more slots in use than max_open");
                 granted();
                 continue;
             }
@@ -132,23 +135,28 @@ bool FdCache::evict_one() {
 
 void FdCache::close_fd(uv_file fd) {
     ++closing_;
-    auto alive = alive_;
     fsr::call([&](uv_fs_t* r, uv_fs_cb cb) { return uv_fs_close(loop_, r, fd, cb); },
-              [this, alive](uv_fs_t*) {
-                  if (!*alive) return;
-                  --closing_;
-                  --used_;
+              [this, alive = life_.watch()](uv_fs_t*) {
+                  if (!alive) return;
+                  // Every descriptor being closed holds a slot until its close completes.
+                  P2P_ASSERT(closing_ > 0 && used_ > 0, "fd cache: a close completed that was not counted");
+                  if (closing_ > 0) --closing_;
+                  if (used_ > 0) --used_;
                   pump();
               });
 }
 
 void FdCache::start_open(std::uint64_t key, Opener opener, Acquired done) {
     ++used_;
+    P2P_ASSERT(used_ <= max_, "fd cache: more slots in use than max_open");
     Entry& e = map_[key];
     e.state = State::opening;
     e.waiters.push_back(std::move(done));
-    opener([this, key](uv_file fd, fsr::IoStatus st) {
+    opener([this, key](uv_file fd, Status st) {
         auto it = map_.find(key);
+        // Nothing removes an entry while it is opening (eviction and the close_* calls take open, idle ones only).
+        P2P_ASSERT(it != map_.end() && it->second.state == State::opening, "fd cache: an open completed for no entry");
+        if (it == map_.end()) return;
         std::vector<Acquired> waiters = std::move(it->second.waiters);
         if (!st.ok()) {
             map_.erase(it);
@@ -162,7 +170,7 @@ void FdCache::start_open(std::uint64_t key, Opener opener, Acquired done) {
             e.last_used_ms = uv_now(loop_);
             lru_.push_front(key);
             e.lru = lru_.begin();
-            for (auto& w : waiters) w(fd, fsr::io_ok());
+            for (auto& w : waiters) w(fd, ok_status());
         }
         pump();
     });

@@ -25,17 +25,19 @@
 #include <list>
 #include <memory>
 #include <unordered_map>
+#include <vector>
 
-#include "loop/fs_req.hpp"
+#include "base/result.hpp"
+#include "loop/life_token.hpp"
 
 namespace p2p {
 
 class FdCache {
 public:
     // Opens the file for `key` asynchronously; must call its argument exactly once.
-    using Opener = std::function<void(std::function<void(uv_file fd, fsr::IoStatus st)>)>;
+    using Opener = std::function<void(std::function<void(uv_file fd, Status st)>)>;
     // Called with the descriptor (st.ok()) or the open error. After success the caller must release(key) once.
-    using Acquired = std::function<void(uv_file fd, fsr::IoStatus st)>;
+    using Acquired = std::function<void(uv_file fd, Status st)>;
 
     static std::uint64_t key(std::uint32_t owner, std::uint32_t file) { return (std::uint64_t{owner} << 32) | file; }
 
@@ -52,7 +54,6 @@ public:
     void acquire_slot(std::function<void()> granted);
     void release_slot();
 
-    void close_idle();                                 // every idle descriptor (busy ones stay)
     void close_idle_of(std::uint32_t owner);           // the idle descriptors of one owner (it is going away)
     void close_unused_since(std::uint64_t before_ms);  // idle descriptors last used before this uv_now() time
 
@@ -90,7 +91,7 @@ private:
     std::list<std::uint64_t> lru_; // front = most recently used, only entries in state open
     std::deque<Waiter> queue_;     // acquirers waiting for a free slot, FIFO
     bool pumping_ = false, repump_ = false;
-    std::shared_ptr<bool> alive_ = std::make_shared<bool>(true); // close completions check it after we are gone
+    LifeToken life_; // close completions check it: they may run after we are gone
 };
 
 } // namespace p2p

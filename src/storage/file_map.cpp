@@ -14,8 +14,10 @@ Result<std::vector<Segment>> map_range(const Metainfo& m, std::uint32_t index, s
                                        std::int64_t length) {
     const std::int64_t psize = piece_bytes(m, index);
     if (index >= m.piece_count() || begin < 0 || length < 0 || begin + length > psize)
-        return make_error("storage.map", "range piece " + std::to_string(index) + " +" + std::to_string(begin) + " len " +
-                                             std::to_string(length) + " is outside the torrent");
+        return make_error("storage.map",
+                          "range piece " + std::to_string(index) + " +" + std::to_string(begin) + " len " +
+                              std::to_string(length) + " is outside the torrent",
+                          Errc::bad_input);
     std::int64_t abs = std::int64_t(index) * m.piece_length + begin;
     std::int64_t left = length;
     std::vector<Segment> out;
@@ -27,14 +29,14 @@ Result<std::vector<Segment>> map_range(const Metainfo& m, std::uint32_t index, s
         if (it->length == 0) continue; // zero-length files hold no bytes
         const std::int64_t in_file = abs - it->offset;
         if (in_file < 0 || in_file >= it->length)
-            return make_error("storage.map", "file list has a gap at byte " + std::to_string(abs));
+            return make_error("storage.map", "file list has a gap at byte " + std::to_string(abs), Errc::bad_input);
         const std::int64_t n = std::min(left, it->length - in_file);
         out.push_back(Segment{static_cast<std::size_t>(it - m.files.begin()), in_file, n, buf});
         abs += n;
         buf += n;
         left -= n;
     }
-    if (left > 0) return make_error("storage.map", "files end before byte " + std::to_string(abs));
+    if (left > 0) return make_error("storage.map", "files end before byte " + std::to_string(abs), Errc::bad_input);
     return out;
 }
 

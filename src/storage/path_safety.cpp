@@ -5,20 +5,24 @@
 
 #include <memory>
 
+#include "loop/fs_req.hpp"
+
 namespace p2p {
 
 Result<std::vector<std::string>> file_components(const Metainfo& m, std::size_t i) {
-    if (i >= m.files.size()) return make_error("storage.path", "no file " + std::to_string(i));
+    if (i >= m.files.size()) return make_error("storage.path", "no file " + std::to_string(i), Errc::bad_input);
     std::vector<std::string> comps;
     comps.push_back(m.name);
     if (m.multi_file) {
-        if (m.files[i].path.empty()) return make_error("storage.path", "file " + std::to_string(i) + " has an empty path");
+        if (m.files[i].path.empty())
+            return make_error("storage.path", "file " + std::to_string(i) + " has an empty path", Errc::refused);
         for (const auto& c : m.files[i].path) comps.push_back(c);
     }
     for (const auto& c : comps)
         if (auto st = check_path_component(c); !st)
             return make_error("storage.path", "unsafe path component \"" + c + "\" in file " + std::to_string(i) + ": " +
-                                                  st.error().what);
+                                                  st.error().what,
+                              Errc::refused);
     return comps;
 }
 
@@ -40,16 +44,16 @@ struct MkdirWalk : std::enable_shared_from_this<MkdirWalk> {
     uv_loop_t* loop;
     std::vector<std::string> prefixes;
     std::size_t at = 0;
-    std::function<void(fsr::IoStatus)> done;
+    std::function<void(Status)> done;
 
     void step() {
-        if (at == prefixes.size()) return done(fsr::io_ok());
+        if (at == prefixes.size()) return done(ok_status());
         auto self = shared_from_this();
         const std::string& p = prefixes[at];
         fsr::call([&](uv_fs_t* r, uv_fs_cb cb) { return uv_fs_mkdir(loop, r, p.c_str(), 0755, cb); },
                   [self](uv_fs_t* r) {
                       if (r->result < 0 && r->result != UV_EEXIST)
-                          return self->done(fsr::io_fail(int(r->result), fsr::uv_error("mkdir", self->prefixes[self->at], r->result)));
+                          return self->done(fsr::uv_error("mkdir", self->prefixes[self->at], r->result));
                       ++self->at;
                       self->step();
                   });
@@ -62,24 +66,24 @@ struct ParentWalk : std::enable_shared_from_this<ParentWalk> {
     std::vector<std::string> comps;
     bool create = false;
     std::size_t at = 1; // number of components in the prefix being checked
-    std::function<void(fsr::IoStatus)> done;
+    std::function<void(Status)> done;
 
     void step() {
-        if (at >= comps.size()) return done(fsr::io_ok()); // the last component is the file: O_NOFOLLOW covers it
+        if (at >= comps.size()) return done(ok_status()); // the last component is the file: O_NOFOLLOW covers it
         auto self = shared_from_this();
         std::string p = join_path(root, comps, at);
         fsr::call([&](uv_fs_t* r, uv_fs_cb cb) { return uv_fs_lstat(loop, r, p.c_str(), cb); },
                   [self, p](uv_fs_t* r) {
                       if (r->result == UV_ENOENT) {
-                          if (!self->create) return self->done(fsr::io_fail(UV_ENOENT, fsr::uv_error("open", p, UV_ENOENT)));
+                          if (!self->create) return self->done(fsr::uv_error("open", p, UV_ENOENT));
                           return self->make(p);
                       }
-                      if (r->result < 0) return self->done(fsr::io_fail(int(r->result), fsr::uv_error("lstat", p, r->result)));
+                      if (r->result < 0) return self->done(fsr::uv_error("lstat", p, r->result));
                       const auto mode = r->statbuf.st_mode;
                       if (S_ISLNK(mode))
-                          return self->done(fsr::io_fail(fsr::kRefused, make_error("open " + p, "refusing to follow a symlink inside the download folder", Errc::refused)));
-                      if (!S_ISDIR(mode))
-                          return self->done(fsr::io_fail(fsr::kRefused, make_error("open " + p, "not a directory", Errc::refused)));
+                          return self->done(make_error("open " + p, "refusing to follow a symlink inside the download folder",
+                                                       Errc::refused));
+                      if (!S_ISDIR(mode)) return self->done(make_error("open " + p, "not a directory", Errc::refused));
                       ++self->at;
                       self->step();
                   });
@@ -90,7 +94,7 @@ struct ParentWalk : std::enable_shared_from_this<ParentWalk> {
                   [self, p](uv_fs_t* r) {
                       // EEXIST: someone created it meanwhile; re-check it with lstat (it could be a link).
                       if (r->result < 0 && r->result != UV_EEXIST)
-                          return self->done(fsr::io_fail(int(r->result), fsr::uv_error("mkdir", p, r->result)));
+                          return self->done(fsr::uv_error("mkdir", p, r->result));
                       if (r->result == 0) ++self->at; // we made it ourselves: a real directory
                       self->step();
                   });
@@ -99,7 +103,7 @@ struct ParentWalk : std::enable_shared_from_this<ParentWalk> {
 
 } // namespace
 
-void make_root_dirs(uv_loop_t* loop, std::string root, std::function<void(fsr::IoStatus)> done) {
+void make_root_dirs(uv_loop_t* loop, std::string root, std::function<void(Status)> done) {
     auto w = std::make_shared<MkdirWalk>();
     w->loop = loop;
     w->done = std::move(done);
@@ -110,7 +114,7 @@ void make_root_dirs(uv_loop_t* loop, std::string root, std::function<void(fsr::I
 }
 
 void check_parents(uv_loop_t* loop, std::string root, std::vector<std::string> comps, bool create,
-                   std::function<void(fsr::IoStatus)> done) {
+                   std::function<void(Status)> done) {
     auto w = std::make_shared<ParentWalk>();
     w->loop = loop;
     w->root = std::move(root);

@@ -15,12 +15,12 @@
 #include <vector>
 
 #include "base/result.hpp"
-#include "loop/fs_req.hpp"
 #include "proto/metainfo.hpp"
 
 namespace p2p {
 
-// Checked components of file `i` relative to root_dir (the first is always the torrent name).
+// Checked components of file `i` relative to root_dir (the first is always the torrent name); an unsafe one is
+// refused (Errc::refused).
 Result<std::vector<std::string>> file_components(const Metainfo& m, std::size_t i);
 
 // root + "/" + the first n components (all when n is npos).
@@ -28,11 +28,11 @@ std::string join_path(const std::string& root, const std::vector<std::string>& c
                       std::size_t n = std::string::npos);
 
 // mkdir -p root (async). Existing directories are fine; no symlink checks (the user chose root).
-void make_root_dirs(uv_loop_t* loop, std::string root, std::function<void(fsr::IoStatus)> done);
+void make_root_dirs(uv_loop_t* loop, std::string root, std::function<void(Status)> done);
 
 // Async: lstat root/c0, root/c0/c1, ... for every component except the last. A symlink or non-directory is
-// refused (code kRefused); a missing directory is created when `create`, else reported as UV_ENOENT.
+// refused (Errc::refused); a missing directory is created when `create`, else reported as Errc::not_found.
 void check_parents(uv_loop_t* loop, std::string root, std::vector<std::string> comps, bool create,
-                   std::function<void(fsr::IoStatus)> done);
+                   std::function<void(Status)> done);
 
 } // namespace p2p

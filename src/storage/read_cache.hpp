@@ -7,7 +7,7 @@
 // Recycling: a piece put with `recyclable` (a buffer the storage allocated itself, never handed out as mutable)
 // that nobody else holds when it is evicted is kept as a spare (at most kMaxSpares, outside max_bytes) and handed
 // back by take_spare for the next read of that size, which saves zero-filling and page-faulting a fresh buffer.
-// Sharing: one cache may serve every torrent of a session (--max-memory bounds the sum, issue 7). Keys are
+// Sharing: one cache may serve every torrent of a session (--max-memory bounds the sum). Keys are
 // key(owner, index); each Storage takes an owner id from next_owner() and drops its pieces with erase_owner().
 // Eviction is LRU over all owners, so a busy torrent takes room from an idle one.
 #pragma once

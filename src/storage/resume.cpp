@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include "base/bytes.hpp"
+#include "loop/fs_req.hpp"
 #include "proto/metainfo.hpp"
 
 namespace p2p {
@@ -25,7 +26,7 @@ std::string encode_resume(const ResumeData& r) {
 }
 
 Result<ResumeData> decode_resume(std::string_view text) {
-    auto bad = [](std::string what) { return make_error("resume.decode", std::move(what)); };
+    auto bad = [](std::string what) { return make_error("resume.decode", std::move(what), Errc::bad_input); };
     nlohmann::json j = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
     if (j.is_discarded() || !j.is_object()) return bad("not a JSON object");
     auto ver = j.find("p2pnode_resume");
@@ -67,13 +68,13 @@ struct AtomicWrite : std::enable_shared_from_this<AtomicWrite> {
     std::string dir, tmp, final_path, bytes;
     std::size_t written = 0;
     uv_file fd = -1;
-    std::function<void(fsr::IoStatus)> done;
+    std::function<void(Status)> done;
 
     // `done` runs once our descriptor is closed: a caller counting descriptors (FdCache::acquire_slot) may hand
     // the slot on at once.
     void fail(const char* op, const std::string& path, long code) {
         auto d = std::move(done);
-        fsr::IoStatus st = fsr::io_fail(int(code), fsr::uv_error(op, path, code));
+        Status st = fsr::uv_error(op, path, code);
         if (fd < 0) return d(std::move(st));
         const uv_file f = fd;
         fd = -1;
@@ -139,7 +140,7 @@ struct AtomicWrite : std::enable_shared_from_this<AtomicWrite> {
                                     fsr::call([&](uv_fs_t* r3, uv_fs_cb cb) { return uv_fs_close(self->loop, r3, f, cb); },
                                               [self](uv_fs_t*) {
                                                   auto d = std::move(self->done);
-                                                  d(fsr::io_ok());
+                                                  d(ok_status());
                                               });
                                 });
                   });
@@ -153,10 +154,10 @@ struct SmallRead : std::enable_shared_from_this<SmallRead> {
     uv_file fd = -1;
     std::string data;
     std::size_t got = 0;
-    std::function<void(fsr::IoStatus, std::string)> done;
+    std::function<void(Status, std::string)> done;
 
     // `done` runs once the descriptor is closed (see AtomicWrite::fail).
-    void finish(fsr::IoStatus st) {
+    void finish(Status st) {
         auto d = std::move(done);
         std::string out = st.ok() ? std::move(data) : std::string();
         if (fd < 0) return d(std::move(st), std::move(out));
@@ -171,29 +172,28 @@ struct SmallRead : std::enable_shared_from_this<SmallRead> {
         auto self = shared_from_this();
         fsr::call([&](uv_fs_t* r, uv_fs_cb cb) { return uv_fs_open(loop, r, path.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC, 0, cb); },
                   [self](uv_fs_t* r) {
-                      if (r->result < 0) return self->finish(fsr::io_fail(int(r->result), fsr::uv_error("open", self->path, r->result)));
+                      if (r->result < 0) return self->finish(fsr::uv_error("open", self->path, r->result));
                       self->fd = static_cast<uv_file>(r->result);
                       fsr::call([&](uv_fs_t* r2, uv_fs_cb cb) { return uv_fs_fstat(self->loop, r2, self->fd, cb); },
                                 [self](uv_fs_t* r2) {
-                                    if (r2->result < 0)
-                                        return self->finish(fsr::io_fail(int(r2->result), fsr::uv_error("fstat", self->path, r2->result)));
+                                    if (r2->result < 0) return self->finish(fsr::uv_error("fstat", self->path, r2->result));
                                     if (r2->statbuf.st_size > self->max_size)
-                                        return self->finish(fsr::io_fail(UV_EFBIG, make_error("read " + self->path, "file too large")));
+                                        return self->finish(make_error("read " + self->path, "file too large", Errc::io));
                                     self->data.resize(r2->statbuf.st_size);
                                     self->read_more();
                                 });
                   });
     }
     void read_more() {
-        if (got == data.size()) return finish(fsr::io_ok());
+        if (got == data.size()) return finish(ok_status());
         auto self = shared_from_this();
         uv_buf_t b = uv_buf_init(data.data() + got, static_cast<unsigned>(data.size() - got));
         fsr::call([&](uv_fs_t* r, uv_fs_cb cb) { return uv_fs_read(loop, r, fd, &b, 1, std::int64_t(got), cb); },
                   [self](uv_fs_t* r) {
-                      if (r->result < 0) return self->finish(fsr::io_fail(int(r->result), fsr::uv_error("read", self->path, r->result)));
+                      if (r->result < 0) return self->finish(fsr::uv_error("read", self->path, r->result));
                       if (r->result == 0) { // shrank while we read: use what is there
                           self->data.resize(self->got);
-                          return self->finish(fsr::io_ok());
+                          return self->finish(ok_status());
                       }
                       self->got += static_cast<std::size_t>(r->result);
                       self->read_more();
@@ -235,7 +235,7 @@ struct StatMany : std::enable_shared_from_this<StatMany> {
 } // namespace
 
 void write_file_atomic(uv_loop_t* loop, std::string dir, std::string name, std::string bytes,
-                       std::function<void(fsr::IoStatus)> done) {
+                       std::function<void(Status)> done) {
     auto w = std::make_shared<AtomicWrite>();
     w->loop = loop;
     w->final_path = dir + "/" + name;
@@ -247,7 +247,7 @@ void write_file_atomic(uv_loop_t* loop, std::string dir, std::string name, std::
 }
 
 void read_small_file(uv_loop_t* loop, std::string path, std::size_t max_size,
-                     std::function<void(fsr::IoStatus, std::string)> done) {
+                     std::function<void(Status, std::string)> done) {
     auto r = std::make_shared<SmallRead>();
     r->loop = loop;
     r->path = std::move(path);

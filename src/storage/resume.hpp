@@ -18,7 +18,6 @@
 
 #include "base/file_stamp.hpp"
 #include "base/result.hpp"
-#include "loop/fs_req.hpp"
 
 namespace p2p {
 
@@ -40,10 +39,10 @@ Result<ResumeData> decode_resume(std::string_view text);
 // closing it, so a caller may count them as one descriptor each (FdCache::acquire_slot).
 // Writes `bytes` to dir/name via dir/name.tmp + fsync + rename + fsync(dir).
 void write_file_atomic(uv_loop_t* loop, std::string dir, std::string name, std::string bytes,
-                       std::function<void(fsr::IoStatus)> done);
-// Reads a whole small file (refuses symlinks and files over max_size). UV_ENOENT when missing.
+                       std::function<void(Status)> done);
+// Reads a whole small file (refuses symlinks and files over max_size). Errc::not_found when missing.
 void read_small_file(uv_loop_t* loop, std::string path, std::size_t max_size,
-                     std::function<void(fsr::IoStatus, std::string)> done);
+                     std::function<void(Status, std::string)> done);
 // lstat's each path (at most 8 in flight); missing paths give size kStampMissing, others that are not regular
 // files kStampNotRegular.
 void stat_files(uv_loop_t* loop, std::vector<std::string> paths, std::function<void(std::vector<FileStamp>)> done);

@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <sys/stat.h>
 
+#include "base/assert.hpp"
 #include "base/bytes.hpp"
 #include "base/log.hpp"
 #include "crypto/sha.hpp"
@@ -13,17 +14,6 @@
 // The I/O core of Storage: descriptors, bounded in-flight operations, reading and writing whole pieces, flushing.
 // Opening, verifying and resume records are in storage_open.cpp, storage_verify.cpp and storage_resume.cpp.
 namespace p2p {
-
-using fsr::IoStatus;
-
-namespace {
-// A libuv failure as an Error with Errc::io.
-Error io_error(const std::string& op, const std::string& path, long code) {
-    Error e = fsr::uv_error(op, path, code);
-    e.code = Errc::io;
-    return e;
-}
-} // namespace
 
 // Owned by itself: freed in the after-work callback.
 struct HashWork {
@@ -75,7 +65,8 @@ Storage::Impl::Impl(uv_loop_t* l, const Metainfo& m, std::string r, StorageLimit
     zeros_from.assign(meta.files.size(), INT64_MAX);
     if (explicit_paths() && placement.disk_paths.size() != meta.files.size()) {
         mark_failed(make_error("storage", "placement names " + std::to_string(placement.disk_paths.size()) +
-                                              " paths for " + std::to_string(meta.files.size()) + " files"));
+                                              " paths for " + std::to_string(meta.files.size()) + " files",
+                               Errc::bad_input));
         placement.disk_paths.assign(meta.files.size(), std::string());
     }
     compute_paths();
@@ -123,22 +114,19 @@ void Storage::Impl::drain_posted() {
         if (!closed) fn();
 }
 
-std::function<void(IoStatus)> Storage::Impl::fan_in(std::size_t n, std::function<void(Status)> done) {
+std::function<void(Status)> Storage::Impl::fan_in(std::size_t n, std::function<void(Status)> done) {
     struct Job {
         std::size_t remaining;
-        IoStatus st;
+        Status st;
         std::function<void(Status)> done;
     };
-    auto job = std::make_shared<Job>(Job{n, fsr::io_ok(), std::move(done)});
+    auto job = std::make_shared<Job>(Job{n, ok_status(), std::move(done)});
     auto self = shared_from_this();
-    return [self, job](IoStatus st) {
+    return [self, job](Status st) {
         fold(job->st, std::move(st));
         if (--job->remaining > 0) return;
-        if (!job->st.ok()) {
-            self->mark_failed(job->st.err);
-            return self->deliver(std::move(job->done), job->st.err);
-        }
-        self->deliver(std::move(job->done), ok_status());
+        if (!job->st.ok()) self->mark_failed(job->st.error());
+        self->deliver(std::move(job->done), std::move(job->st));
     };
 }
 
@@ -152,7 +140,9 @@ void Storage::Impl::submit(std::function<void()> op) {
 }
 
 void Storage::Impl::op_done() {
-    --inflight;
+    // Each operation calls op_done once, after submit ran it: below zero would let the bound grow without limit.
+    P2P_ASSERT(inflight > 0, "storage: an operation finished that was not in flight");
+    if (inflight > 0) --inflight;
     while (inflight < limits.max_inflight_ops && !pending_ops.empty()) {
         auto op = std::move(pending_ops.front());
         pending_ops.pop_front();
@@ -161,20 +151,20 @@ void Storage::Impl::op_done() {
     }
 }
 
-void Storage::Impl::open_file(std::size_t i, bool create, std::function<void(uv_file, IoStatus)> cb) {
+void Storage::Impl::open_file(std::size_t i, bool create, std::function<void(uv_file, Status)> cb) {
     const int access = read_only ? O_RDONLY : O_RDWR;
     // A shared item's own paths: the user chose them, there is no download folder to keep writes inside.
     if (explicit_paths()) return open_fd(i, false, O_RDONLY, std::move(cb));
-    if (!comps[i]) return cb(-1, fsr::io_fail(fsr::kRefused, comps[i].error()));
+    if (!comps[i]) return cb(-1, comps[i].error());
     auto self = shared_from_this();
     auto after_root = [self, i, create, access, cb]() {
-        check_parents(self->loop, self->root, *self->comps[i], create, [self, i, create, access, cb](IoStatus st) {
+        check_parents(self->loop, self->root, *self->comps[i], create, [self, i, create, access, cb](Status st) {
             if (!st.ok()) return cb(-1, std::move(st));
             self->open_fd(i, create, access, cb);
         });
     };
     if (create && !root_ready) {
-        make_root_dirs(loop, root, [self, cb, after_root](IoStatus st) {
+        make_root_dirs(loop, root, [self, cb, after_root](Status st) {
             if (!st.ok()) return cb(-1, std::move(st));
             self->root_ready = true;
             after_root();
@@ -183,39 +173,38 @@ void Storage::Impl::open_file(std::size_t i, bool create, std::function<void(uv_
         after_root();
     }
 }
-void Storage::Impl::open_fd(std::size_t i, bool create, int access, std::function<void(uv_file, IoStatus)> cb) {
+void Storage::Impl::open_fd(std::size_t i, bool create, int access, std::function<void(uv_file, Status)> cb) {
     auto self = shared_from_this();
     const int flags = access | O_NOFOLLOW | O_CLOEXEC | (create ? O_CREAT : 0);
     fsr::call([&](uv_fs_t* r, uv_fs_cb fcb) { return uv_fs_open(loop, r, paths[i].c_str(), flags, 0644, fcb); },
               [self, i, create, access, cb](uv_fs_t* r) {
                   const auto rc = r->result;
-                  if (rc >= 0) return cb(static_cast<uv_file>(rc), fsr::io_ok());
+                  if (rc >= 0) return cb(static_cast<uv_file>(rc), ok_status());
                   if (rc == UV_ELOOP)
-                      return cb(-1, fsr::io_fail(fsr::kRefused, make_error("open " + self->paths[i],
-                                                                           "refusing to follow a symlink inside the download folder",
-                                                                           Errc::refused)));
+                      return cb(-1, make_error("open " + self->paths[i],
+                                               "refusing to follow a symlink inside the download folder", Errc::refused));
                   // Reading what is there (verifying a partial download) needs no write access.
                   if (!create && access == O_RDWR && (rc == UV_EACCES || rc == UV_EROFS || rc == UV_EPERM))
                       return self->open_fd(i, false, O_RDONLY, cb);
-                  cb(-1, fsr::io_fail(int(rc), io_error("open", self->paths[i], rc)));
+                  cb(-1, fsr::uv_error("open", self->paths[i], rc));
               });
 }
 FdCache::Opener Storage::Impl::opener(std::size_t i, bool create) {
     auto self = shared_from_this();
-    return [self, i, create](std::function<void(uv_file, IoStatus)> cb) { self->open_file(i, create, std::move(cb)); };
+    return [self, i, create](std::function<void(uv_file, Status)> cb) { self->open_file(i, create, std::move(cb)); };
 }
 
-void Storage::Impl::io_segment(bool write, Segment s, char* buf, std::function<void(IoStatus)> done) {
+void Storage::Impl::io_segment(bool write, Segment s, char* buf, std::function<void(Status)> done) {
     auto self = shared_from_this();
     submit([self, write, s, buf, done = std::move(done)]() mutable {
         self->fds->acquire(self->fkey(s.file), self->opener(s.file, write),
-                          [self, write, s, buf, done = std::move(done)](uv_file fd, IoStatus st) mutable {
+                          [self, write, s, buf, done = std::move(done)](uv_file fd, Status st) mutable {
                               if (!st.ok()) {
                                   self->op_done();
                                   return done(std::move(st));
                               }
-                              self->rw(write, fd, s, buf, 0, [self, write, fd, s, done = std::move(done)](IoStatus st2) {
-                                  auto finish = [self, s, done = std::move(done)](IoStatus st3) {
+                              self->rw(write, fd, s, buf, 0, [self, write, fd, s, done = std::move(done)](Status st2) {
+                                  auto finish = [self, s, done = std::move(done)](Status st3) {
                                       self->fds->release(self->fkey(s.file));
                                       self->op_done();
                                       done(std::move(st3));
@@ -228,7 +217,7 @@ void Storage::Impl::io_segment(bool write, Segment s, char* buf, std::function<v
                           });
     });
 }
-void Storage::Impl::rw(bool write, uv_file fd, Segment s, char* buf, std::int64_t pos, std::function<void(IoStatus)> done) {
+void Storage::Impl::rw(bool write, uv_file fd, Segment s, char* buf, std::int64_t pos, std::function<void(Status)> done) {
     auto self = shared_from_this();
     uv_buf_t b = uv_buf_init(buf + s.buf_offset + pos, static_cast<unsigned>(s.length - pos));
     const std::int64_t at = s.file_offset + pos;
@@ -239,37 +228,35 @@ void Storage::Impl::rw(bool write, uv_file fd, Segment s, char* buf, std::int64_
         [self, write, fd, s, buf, pos, done = std::move(done)](uv_fs_t* r) mutable {
             const auto rc = r->result;
             const std::string& path = self->paths[s.file];
-            if (rc < 0) return done(fsr::io_fail(int(rc), io_error(write ? "write" : "read", path, rc)));
+            if (rc < 0) return done(fsr::uv_error(write ? "write" : "read", path, rc));
             if (rc == 0)
-                return done(write ? fsr::io_fail(UV_EIO, make_error("write " + path, "wrote 0 bytes"))
-                                  : fsr::io_fail(fsr::kShortRead, make_error("read " + path,
-                                                                             "file is shorter than the torrent says")));
-            if (pos + rc == s.length) return done(fsr::io_ok());
+                return done(write ? make_error("write " + path, "wrote 0 bytes", Errc::io)
+                                  : make_error("read " + path, "file is shorter than the torrent says", Errc::short_read));
+            if (pos + rc == s.length) return done(ok_status());
             self->rw(write, fd, s, buf, pos + rc, std::move(done)); // short transfer: continue where it stopped
         });
 }
 
-void Storage::Impl::check_seal(uv_file fd, std::size_t file, std::function<void(IoStatus)> done) {
+void Storage::Impl::check_seal(uv_file fd, std::size_t file, std::function<void(Status)> done) {
     auto self = shared_from_this();
     fsr::call([&](uv_fs_t* r, uv_fs_cb cb) { return uv_fs_fstat(loop, r, fd, cb); },
               [self, file, done = std::move(done)](uv_fs_t* r) {
                   const std::string& path = self->paths[file];
-                  if (r->result < 0) return done(fsr::io_fail(int(r->result), io_error("fstat", path, r->result)));
-                  if (file >= self->sealed.size() || stamp_of(r->statbuf) == self->sealed[file]) return done(fsr::io_ok());
-                  done(fsr::io_fail(fsr::kChanged,
-                                    make_error(path, "changed on disk since it was hashed (size or modification time)",
-                                               Errc::changed_on_disk)));
+                  if (r->result < 0) return done(fsr::uv_error("fstat", path, r->result));
+                  if (file >= self->sealed.size() || stamp_of(r->statbuf) == self->sealed[file]) return done(ok_status());
+                  done(make_error(path, "changed on disk since it was hashed (size or modification time)",
+                                  Errc::changed_on_disk));
               });
 }
 
 void Storage::Impl::read_whole(std::uint32_t index, ReadDone done) {
     auto segs = map_range(meta, index, 0, piece_bytes(meta, index));
-    if (!segs) return done(fsr::io_fail(UV_EINVAL, segs.error()), nullptr);
+    if (!segs) return done(segs.error(), nullptr);
     ++stats.pieces_read;
     struct Job {
         std::shared_ptr<std::string> buf;
         std::size_t remaining;
-        IoStatus st;
+        Status st = ok_status();
         ReadDone done;
     };
     auto job = std::make_shared<Job>();
@@ -279,10 +266,10 @@ void Storage::Impl::read_whole(std::uint32_t index, ReadDone done) {
     job->remaining = segs->size();
     job->done = std::move(done);
     for (const auto& s : *segs)
-        io_segment(false, s, job->buf->data(), [job](IoStatus st) {
+        io_segment(false, s, job->buf->data(), [job](Status st) {
             fold(job->st, std::move(st));
             if (--job->remaining == 0) {
-                if (job->st.ok()) job->done(fsr::io_ok(), std::move(job->buf));
+                if (job->st.ok()) job->done(ok_status(), std::move(job->buf));
                 else job->done(std::move(job->st), nullptr);
             }
         });
@@ -307,12 +294,20 @@ void Storage::write_piece(std::uint32_t index, std::shared_ptr<const std::string
     if (!data || index >= self->meta.piece_count() || std::int64_t(data->size()) != want)
         return self->deliver(std::move(done), make_error("write_piece " + std::to_string(index),
                                                          "piece has " + std::to_string(data ? data->size() : 0) +
-                                                             " bytes, expected " + std::to_string(want)));
+                                                             " bytes, expected " + std::to_string(want),
+                                                         Errc::bad_input));
     auto segs = map_range(self->meta, index, 0, want);
     if (!segs) return self->deliver(std::move(done), segs.error());
+    // The segments must cover the piece exactly: a gap would leave stale bytes on disk under a verified piece, an
+    // overlap or overrun would write past the buffer.
+    std::int64_t covered = 0;
+    for (const auto& s : *segs) covered += s.length;
+    P2P_ASSERT(covered == want, "storage: a piece's file segments do not add up to the piece");
+    if (covered != want)
+        return self->deliver(std::move(done), make_error("write_piece " + std::to_string(index), "bad file layout", Errc::bad_input));
     struct Job {
         std::size_t remaining;
-        IoStatus st;
+        Status st = ok_status();
         std::shared_ptr<const std::string> data;
         std::function<void(Status)> done;
     };
@@ -329,13 +324,13 @@ void Storage::write_piece(std::uint32_t index, std::shared_ptr<const std::string
     for (const auto& s : *segs) {
         self->dirty.insert(s.file);
         self->zeros_from[s.file] = INT64_MAX; // conservative: the whole file is no longer known
-        self->io_segment(true, s, buf, [self, index, job, counted](IoStatus st) {
+        self->io_segment(true, s, buf, [self, index, job, counted](Status st) {
             fold(job->st, std::move(st));
             if (--job->remaining > 0) return;
             if (self->limits.budget) self->limits.budget->release(MemPool::write, counted);
             if (!job->st.ok()) {
-                self->mark_failed(job->st.err);
-                return self->deliver(std::move(job->done), job->st.err);
+                self->mark_failed(job->st.error());
+                return self->deliver(std::move(job->done), std::move(job->st));
             }
             ++self->stats.pieces_written;
             if (!self->closed) self->cache->put(self->ckey(index), job->data);
@@ -357,21 +352,21 @@ void Storage::read_piece(std::uint32_t index, PieceCb done) {
         return self->post([done = std::move(done), hit]() { done(hit); });
     }
     if (index >= self->meta.piece_count()) {
-        Error e = make_error("read_piece " + std::to_string(index), "no such piece");
+        Error e = make_error("read_piece " + std::to_string(index), "no such piece", Errc::bad_input);
         return self->post([done = std::move(done), e]() { done(e); });
     }
     auto [it, fresh] = self->reading.try_emplace(index);
     it->second.push_back(std::move(done));
     if (!fresh) return; // a read of this piece is already in flight: share it
-    self->read_whole(index, [self, index](IoStatus st, std::shared_ptr<std::string> buf) {
+    self->read_whole(index, [self, index](Status st, std::shared_ptr<std::string> buf) {
         auto node = self->reading.extract(index);
         if (node.empty()) return; // Storage destroyed meanwhile
         std::shared_ptr<const std::string> piece = std::move(buf);
         if (st.ok()) self->cache->put(self->ckey(index), piece, true); // read_whole's buffer: ours, so recyclable
-        else self->mark_failed(st.err);
+        else self->mark_failed(st.error());
         for (auto& cb : node.mapped()) {
             if (st.ok()) self->post([cb = std::move(cb), piece]() { cb(piece); });
-            else self->post([cb = std::move(cb), e = st.err]() { cb(e); });
+            else self->post([cb = std::move(cb), e = st.error()]() { cb(e); });
         }
     });
 }
@@ -384,19 +379,19 @@ void Storage::flush(std::function<void(Status)> done) {
     auto all_done = self->fan_in(files.size(), std::move(done));
     for (std::size_t i : files) {
         self->submit([self, i, all_done]() {
-            auto one_done = [self, i, all_done](IoStatus st) {
+            auto one_done = [self, i, all_done](Status st) {
                 if (!st.ok()) self->dirty.insert(i); // still not known to be on disk
                 all_done(std::move(st));
             };
-            self->fds->acquire(self->fkey(i), self->opener(i, false), [self, i, one_done](uv_file fd, IoStatus st) {
+            self->fds->acquire(self->fkey(i), self->opener(i, false), [self, i, one_done](uv_file fd, Status st) {
                 if (!st.ok()) {
                     self->op_done();
                     return one_done(std::move(st));
                 }
                 fsr::call([&](uv_fs_t* r, uv_fs_cb cb) { return uv_fs_fsync(self->loop, r, fd, cb); },
                           [self, i, one_done](uv_fs_t* r) {
-                              IoStatus st2 = r->result < 0 ? fsr::io_fail(int(r->result), io_error("fsync", self->paths[i], r->result))
-                                                           : fsr::io_ok();
+                              Status st2 = r->result < 0 ? Status(fsr::uv_error("fsync", self->paths[i], r->result))
+                                                         : ok_status();
                               self->fds->release(self->fkey(i));
                               self->op_done();
                               one_done(std::move(st2));

@@ -21,10 +21,12 @@
 namespace p2p {
 
 // Missing and short files are expected while verifying a partial download; everything else is a real failure.
-inline bool soft_error(const fsr::IoStatus& st) { return st.code == UV_ENOENT || st.code == fsr::kShortRead; }
+inline bool soft_error(const Status& st) {
+    return !st.ok() && (st.error().code == Errc::not_found || st.error().code == Errc::short_read);
+}
 
 // Several segment results folded into one: a hard error wins over a soft one, the first of each kind is kept.
-inline void fold(fsr::IoStatus& acc, fsr::IoStatus st) {
+inline void fold(Status& acc, Status st) {
     if (st.ok()) return;
     if (acc.ok() || (soft_error(acc) && !soft_error(st))) acc = std::move(st);
 }
@@ -33,8 +35,7 @@ inline void fold(fsr::IoStatus& acc, fsr::IoStatus st) {
 void hash_async(uv_loop_t* loop, std::shared_ptr<const std::string> data, std::function<void(std::string)> done);
 
 struct Storage::Impl : std::enable_shared_from_this<Impl> {
-    using IoStatus = fsr::IoStatus;
-    using ReadDone = std::function<void(IoStatus, std::shared_ptr<std::string>)>;
+    using ReadDone = std::function<void(Status, std::shared_ptr<std::string>)>;
 
     uv_loop_t* loop;
     Metainfo meta; // layout only (no info_bytes): operations may outlive the caller's Metainfo. meta.name is the
@@ -87,21 +88,21 @@ struct Storage::Impl : std::enable_shared_from_this<Impl> {
     }
     // One user callback for a fan-out of n operations (one per file): results are folded (a hard error wins), and
     // after the n-th call the storage is marked failed on error and `done` is delivered, exactly once.
-    std::function<void(IoStatus)> fan_in(std::size_t n, std::function<void(Status)> done);
+    std::function<void(Status)> fan_in(std::size_t n, std::function<void(Status)> done);
 
     // --- bounded in-flight operations ---
     void submit(std::function<void()> op);
     void op_done();
 
     // --- files ---
-    void open_file(std::size_t i, bool create, std::function<void(uv_file, IoStatus)> cb);
-    void open_fd(std::size_t i, bool create, int access, std::function<void(uv_file, IoStatus)> cb);
+    void open_file(std::size_t i, bool create, std::function<void(uv_file, Status)> cb);
+    void open_fd(std::size_t i, bool create, int access, std::function<void(uv_file, Status)> cb);
     FdCache::Opener opener(std::size_t i, bool create);
     // One segment: acquire the descriptor, pread/pwrite until done, (reads of sealed files: fstat), release.
     // `buf` points into a buffer kept alive by `done`'s captures.
-    void io_segment(bool write, Segment s, char* buf, std::function<void(IoStatus)> done);
-    void rw(bool write, uv_file fd, Segment s, char* buf, std::int64_t pos, std::function<void(IoStatus)> done);
-    void check_seal(uv_file fd, std::size_t file, std::function<void(IoStatus)> done);
+    void io_segment(bool write, Segment s, char* buf, std::function<void(Status)> done);
+    void rw(bool write, uv_file fd, Segment s, char* buf, std::int64_t pos, std::function<void(Status)> done);
+    void check_seal(uv_file fd, std::size_t file, std::function<void(Status)> done);
     // A whole piece read, one request per file segment, all in flight together.
     void read_whole(std::uint32_t index, ReadDone done);
     void seal(std::vector<FileStamp> stamps) { sealed = std::move(stamps); }

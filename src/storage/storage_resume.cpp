@@ -9,8 +9,6 @@
 
 namespace p2p {
 
-using fsr::IoStatus;
-
 namespace {
 
 // One save: flush the written files, stat them, make the record folder (a real folder, not a planted link),
@@ -36,8 +34,8 @@ struct SaveResume : std::enable_shared_from_this<SaveResume> {
         if (self->meta.name != self->placement_name) rd.save_name = self->meta.name;
         text = encode_resume(rd);
         auto job = shared_from_this();
-        make_root_dirs(self->loop, dir, [job](IoStatus st) {
-            if (!st.ok()) return job->fail(st.err);
+        make_root_dirs(self->loop, dir, [job](Status st) {
+            if (!st.ok()) return job->fail(st.error());
             job->check_folder();
         });
     }
@@ -53,11 +51,10 @@ struct SaveResume : std::enable_shared_from_this<SaveResume> {
     void write() {
         auto job = shared_from_this();
         self->with_fd_slot([job](std::function<void()> release) {
-            write_file_atomic(job->self->loop, job->dir, job->name, std::move(job->text),
-                              [job, release](IoStatus st) {
-                                  release();
-                                  job->self->deliver(std::move(job->done), st.ok() ? ok_status() : Status(st.err));
-                              });
+            write_file_atomic(job->self->loop, job->dir, job->name, std::move(job->text), [job, release](Status st) {
+                release();
+                job->self->deliver(std::move(job->done), std::move(st));
+            });
         });
     }
 };
@@ -69,11 +66,14 @@ std::string Storage::resume_path() const { return impl_->root + "/.p2pnode/" + t
 void Storage::save_resume(std::vector<bool> have, std::function<void(Status)> done) {
     auto self = impl_;
     if (self->explicit_paths())
-        return self->deliver(std::move(done), make_error("save_resume", "a shared item keeps no resume record"));
+        return self->deliver(std::move(done),
+                             make_error("save_resume", "a shared item keeps no resume record", Errc::unsupported));
     if (have.size() != self->meta.piece_count())
-        return self->deliver(std::move(done), make_error("save_resume", "bitfield has " + std::to_string(have.size()) +
-                                                                            " pieces, expected " +
-                                                                            std::to_string(self->meta.piece_count())));
+        return self->deliver(std::move(done),
+                             make_error("save_resume",
+                                        "bitfield has " + std::to_string(have.size()) + " pieces, expected " +
+                                            std::to_string(self->meta.piece_count()),
+                                        Errc::bad_input));
     auto job = std::make_shared<SaveResume>();
     job->self = self;
     job->have = std::move(have);
@@ -93,9 +93,11 @@ void Storage::load_resume(std::function<void(ResumeState)> done) {
     };
     if (self->explicit_paths()) return finish(ResumeState{false, false, {}, "a shared item keeps no resume record"});
     self->with_fd_slot([self, path = resume_path(), finish](std::function<void()> release) {
-        read_small_file(self->loop, path, kMaxResumeFileSize, [self, finish, release](IoStatus st, std::string text) {
+        read_small_file(self->loop, path, kMaxResumeFileSize, [self, finish, release](Status st, std::string text) {
             release();
-            if (!st.ok()) return finish(ResumeState{false, false, {}, st.code == UV_ENOENT ? "no resume file" : st.err.str()});
+            if (!st.ok())
+                return finish(ResumeState{
+                    false, false, {}, st.error().code == Errc::not_found ? "no resume file" : st.error().str()});
             auto rd = decode_resume(text);
             if (!rd) return finish(ResumeState{false, false, {}, rd.error().str()});
             if (rd->info_hash != self->meta.info_hash || rd->piece_count != self->meta.piece_count() ||

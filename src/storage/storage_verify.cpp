@@ -7,8 +7,6 @@
 
 namespace p2p {
 
-using fsr::IoStatus;
-
 void Storage::verify_existing(std::function<void(std::uint32_t, bool)> per_piece, std::function<void(Status)> done) {
     struct Verify : std::enable_shared_from_this<Verify> {
         std::shared_ptr<Impl> self;
@@ -27,10 +25,10 @@ void Storage::verify_existing(std::function<void(std::uint32_t, bool)> per_piece
                 }
                 ++inflight;
                 auto v = shared_from_this();
-                self->read_whole(i, [v, i](IoStatus st, std::shared_ptr<std::string> buf) {
+                self->read_whole(i, [v, i](Status st, std::shared_ptr<std::string> buf) {
                     if (!st.ok()) {
                         if (soft_error(st)) v->report(i, false);
-                        else if (!v->err) v->err = st.err;
+                        else if (!v->err) v->err = st.error();
                         return v->finished_one();
                     }
                     hash_async(v->self->loop, std::move(buf), [v, i](std::string digest) {

@@ -42,15 +42,17 @@ bool Bitfield::has_any_not_in(const Bitfield& other) const {
 
 Result<Bitfield> Bitfield::from_wire(std::string_view bytes, std::size_t nbits) {
     if (bytes.size() != wire_size(nbits))
-        return make_error("bitfield.from_wire", "length " + std::to_string(bytes.size()) + " bytes, expected " +
-                                                    std::to_string(wire_size(nbits)) + " for " +
-                                                    std::to_string(nbits) + " pieces");
+        return make_error("bitfield.from_wire",
+                          "length " + std::to_string(bytes.size()) + " bytes, expected " +
+                              std::to_string(wire_size(nbits)) + " for " + std::to_string(nbits) + " pieces",
+                          Errc::bad_input);
     // BEP 3: "Spare bits at the end are set to zero. Clients receiving a bitfield of the wrong length should drop
     // the connection" — same for non-zero spare bits.
     if (nbits & 7) {
         const auto last = static_cast<std::uint8_t>(bytes.back());
         const std::uint8_t spare_mask = static_cast<std::uint8_t>(0xffu >> (nbits & 7));
-        if (last & spare_mask) return make_error("bitfield.from_wire", "spare bits set in the last byte");
+        if (last & spare_mask)
+            return make_error("bitfield.from_wire", "spare bits set in the last byte", Errc::bad_input);
     }
     Bitfield b(nbits);
     std::size_t count = 0;

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <bit>
 
+#include "base/assert.hpp"
 #include "swarm/splitmix.hpp"
 
 namespace p2p::swarm {
@@ -17,13 +18,16 @@ void add_unique(std::vector<PeerToken>& v, PeerToken p) {
 Result<PiecePicker> PiecePicker::create(std::uint32_t num_pieces, std::uint32_t piece_length,
                                         std::uint64_t total_length, const Bitfield* have, PickerOptions options) {
     const char* op = "picker.create";
-    if (num_pieces == 0 || piece_length == 0) return make_error(op, "no pieces or zero piece length");
-    if (num_pieces == kNone) return make_error(op, "too many pieces");
+    if (num_pieces == 0 || piece_length == 0) return make_error(op, "no pieces or zero piece length", Errc::bad_input);
+    if (num_pieces == kNone) return make_error(op, "too many pieces", Errc::bad_input);
     const std::uint64_t before_last = std::uint64_t(num_pieces - 1) * piece_length;
     if (total_length <= before_last || total_length > before_last + piece_length)
-        return make_error(op, "total length " + std::to_string(total_length) + " does not fit " +
-                                  std::to_string(num_pieces) + " pieces of " + std::to_string(piece_length));
-    if (have && have->size() != num_pieces) return make_error(op, "have bitfield size differs from piece count");
+        return make_error(op,
+                          "total length " + std::to_string(total_length) + " does not fit " +
+                              std::to_string(num_pieces) + " pieces of " + std::to_string(piece_length),
+                          Errc::bad_input);
+    if (have && have->size() != num_pieces)
+        return make_error(op, "have bitfield size differs from piece count", Errc::bad_input);
 
     PiecePicker p;
     p.num_pieces_ = num_pieces;
@@ -77,6 +81,9 @@ std::uint64_t PiecePicker::next_random() { return splitmix64(rng_state_); }
 // ---- availability buckets
 
 void PiecePicker::bucket_insert(std::uint32_t piece) {
+    // Only not-started pieces sit in the buckets, each once: a second entry would be picked twice.
+    P2P_ASSERT(state_[piece] == PieceState::missing && pos_[piece] == kNone, "picker: piece put in a bucket twice");
+    if (pos_[piece] != kNone) return;
     const std::uint32_t a = avail_[piece];
     if (a >= buckets_.size()) buckets_.resize(std::size_t(a) + 1);
     pos_[piece] = static_cast<std::uint32_t>(buckets_[a].size());
@@ -85,6 +92,11 @@ void PiecePicker::bucket_insert(std::uint32_t piece) {
 }
 
 void PiecePicker::bucket_erase(std::uint32_t piece) {
+    // The piece must be where its availability says: erasing another slot would lose an unrelated piece.
+    const bool in_place = avail_[piece] < buckets_.size() && pos_[piece] < buckets_[avail_[piece]].size() &&
+                          buckets_[avail_[piece]][pos_[piece]] == piece;
+    P2P_ASSERT(in_place, "picker: piece not in the bucket of its availability");
+    if (!in_place) return;
     auto& b = buckets_[avail_[piece]];
     const std::uint32_t at = pos_[piece];
     const std::uint32_t moved = b.back();
@@ -131,6 +143,8 @@ void PiecePicker::peer_have(std::uint32_t piece) {
 // ---- downloads
 
 std::uint32_t PiecePicker::start_download(std::uint32_t piece) {
+    P2P_ASSERT(state_[piece] == PieceState::missing && slot_of_[piece] == kNone,
+               "picker: starting a piece that is already started or present");
     bucket_erase(piece);
     std::uint32_t slot;
     if (!free_slots_.empty()) {
@@ -158,11 +172,17 @@ std::uint32_t PiecePicker::start_download(std::uint32_t piece) {
 
 // Drop a slot from active_ (the piece stops being pickable: verifying, or abandoned).
 void PiecePicker::deactivate(std::uint32_t slot) {
-    active_.erase(std::find(active_.begin(), active_.end(), slot));
-    total_free_ -= slots_[slot].num_free;
+    auto it = std::find(active_.begin(), active_.end(), slot);
+    P2P_ASSERT(it != active_.end(), "picker: deactivating a piece that is not in progress");
+    if (it == active_.end()) return;
+    active_.erase(it);
+    // total_free_ counts the free blocks of exactly the pieces in active_.
+    P2P_ASSERT(total_free_ >= slots_[slot].num_free, "picker: free block count below a piece's free blocks");
+    total_free_ -= std::min<std::size_t>(total_free_, slots_[slot].num_free);
 }
 
 void PiecePicker::free_slot(std::uint32_t slot) {
+    P2P_ASSERT(slot_of_[slots_[slot].piece] == slot, "picker: freeing a slot its piece does not use");
     slot_of_[slots_[slot].piece] = kNone;
     free_slots_.push_back(slot);
 }
@@ -186,6 +206,7 @@ std::size_t PiecePicker::request_free(Download& d, PeerToken peer, std::size_t m
     for (; i < n && got < max && d.num_free > 0; ++i) {
         Block& b = d.blocks[i];
         if (b.state != BlockState::free) continue;
+        P2P_ASSERT(total_free_ > 0, "picker: a free block that total_free_ does not count");
         b.state = BlockState::requested;
         b.nreq = 1;
         b.req[0] = peer;
@@ -391,8 +412,10 @@ BlockReceived PiecePicker::on_block_received(PeerToken peer, const BlockRequest&
     if (b.state == BlockState::requested) {
         for (std::uint8_t k = 0; k < b.nreq; ++k)
             if (b.req[k] != peer) r.cancel.push_back(b.req[k]);
+        P2P_ASSERT(d->num_requested > 0, "picker: a requested block that num_requested does not count");
         --d->num_requested;
     } else {
+        P2P_ASSERT(d->num_free > 0 && total_free_ > 0, "picker: a free block that the free counts do not count");
         --d->num_free;
         --total_free_;
     }
@@ -418,6 +441,7 @@ bool PiecePicker::on_request_timeout(PeerToken peer, const BlockRequest& br) {
     Block& b = d->blocks[idx];
     if (b.state != BlockState::requested || !remove_requester(b, peer)) return false;
     if (b.nreq == 0) {
+        P2P_ASSERT(d->num_requested > 0, "picker: a requested block that num_requested does not count");
         b.state = BlockState::free;
         --d->num_requested;
         ++d->num_free;
@@ -441,6 +465,7 @@ std::size_t PiecePicker::on_peer_gone(PeerToken peer) {
             if (b.state != BlockState::requested || !remove_requester(b, peer)) continue;
             ++released;
             if (b.nreq == 0) {
+                P2P_ASSERT(d.num_requested > 0, "picker: a requested block that num_requested does not count");
                 b.state = BlockState::free;
                 --d.num_requested;
                 ++d.num_free;
@@ -462,10 +487,16 @@ std::vector<PeerToken> PiecePicker::on_piece_verified(std::uint32_t piece, bool 
     if (piece >= num_pieces_ || state_[piece] != PieceState::verifying) return contributors;
     const std::uint32_t slot = slot_of_[piece];
     if (ok) {
+        // A verifying piece is not present yet: counting it twice would make num_have_ and left_ lie to the
+        // tracker and end the download early.
+        P2P_ASSERT(!have_bits_.get(piece) && num_have_ < num_pieces_ && left_ >= piece_size(piece),
+                   "picker: a piece marked have twice");
         state_[piece] = PieceState::have;
-        have_bits_.set(piece);
-        ++num_have_;
-        left_ -= piece_size(piece);
+        if (!have_bits_.get(piece)) {
+            have_bits_.set(piece);
+            ++num_have_;
+            left_ -= std::min<std::uint64_t>(left_, piece_size(piece));
+        }
     } else {
         for (const Block& b : slots_[slot].blocks) add_unique(contributors, b.from);
         state_[piece] = PieceState::missing;

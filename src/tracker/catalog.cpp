@@ -80,14 +80,14 @@ std::size_t Catalog::drop_expired_pending(std::uint32_t now) {
 
 Status Catalog::publish(std::string_view name, const udp::Hash20& h, std::uint64_t size, std::uint32_t now,
                         const PublisherAddr& from) {
-    if (!udp::valid_name(name)) return make_error("catalog.publish", "invalid name");
+    if (!udp::valid_name(name)) return make_error("catalog.publish", "invalid name", Errc::bad_name);
     const bool live_now = seeded(h);
     const std::size_t pending_cap = std::min(kMaxPending, max_entries_);
     auto owns = [&](const CatalogRecord& r) { return from.known() && r.publisher == from; };
     // Room for one more pending entry (expired ones go first).
     auto pending_room = [&] { return pending_.size() < pending_cap || (drop_expired_pending(now), pending_.size() < pending_cap); };
-    auto taken = [] { return make_error("catalog.publish", "name taken by another torrent"); };
-    auto full = [] { return make_error("catalog.publish", "catalog full"); };
+    auto taken = [] { return make_error("catalog.publish", "name taken by another torrent", Errc::refused); };
+    auto full = [] { return make_error("catalog.publish", "catalog full", Errc::refused); };
 
     if (auto it = lower(name); it != entries_.end() && it->name == name) {
         if (it->info_hash == h) {

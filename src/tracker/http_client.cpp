@@ -59,16 +59,16 @@ void HttpTrackerClient::announce(const AnnounceParams& p, Callback<AnnounceResul
     // HttpGet::finish holds the running callback on its own stack, so destroying the HttpGet inside it is safe.
     o->get = std::make_unique<HttpGet>(loop_, full, opt_, [this, o, cb = std::move(cb)](Result<HttpResponse> res) {
         take(o).reset();
-        if (!res) return cb(make_error(where(), res.error().str()));
+        if (!res) return cb(make_error(where(), res.error().str(), res.error().code));
         auto decoded = http_tracker::decode_announce_response(res->body);
         if (res->status != 200) {
             std::string msg = "HTTP status " + std::to_string(res->status) + " " +
                               http_status_str(static_cast<http_status>(res->status));
             // Some trackers send their refusal with a 4xx status and a bencoded body: keep its reason.
-            if (!decoded && decoded.error().op == "tracker") msg += " (" + decoded.error().what + ")";
-            return cb(make_error(where(), msg));
+            if (!decoded && decoded.error().code == Errc::rejected) msg += " (" + decoded.error().what + ")";
+            return cb(make_error(where(), msg, Errc::rejected));
         }
-        if (!decoded) return cb(make_error(where(), decoded.error().str()));
+        if (!decoded) return cb(make_error(where(), decoded.error().str(), decoded.error().code));
         if (decoded->warning) log_warn("announce", where() + ": warning message: " + *decoded->warning);
         if (decoded->dropped)
             log_debug("announce", where() + ": ignored " + std::to_string(decoded->dropped) + " peer entries");

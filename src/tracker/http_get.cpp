@@ -6,20 +6,13 @@
 
 #include <algorithm>
 #include <cstdio>
-#include <cstring>
 
 namespace p2p {
 
 namespace {
-constexpr std::size_t kMaxAddrs = 8;        // resolved addresses tried in turn (IPv6 and IPv4 of one name)
 constexpr std::size_t kMaxLocation = 4096;  // a longer Location header is not a redirect we follow
 constexpr std::size_t kReadBuf = 16 * 1024; // one read's worth; parsed before the next read
 } // namespace
-
-struct HttpGet::Resolver {
-    uv_getaddrinfo_t req;
-    HttpGet* owner = nullptr; // nulled when the HttpGet lets go; the callback then only frees this
-};
 
 // One TCP connection and the parse of its response. Owned by the HttpGet while owner is set; once detached it
 // is uv_close'd and freed in the close callback (libuv runs pending connect/write callbacks, with
@@ -102,23 +95,18 @@ bool is_redirect(unsigned status) {
 } // namespace
 
 HttpGet::HttpGet(uv_loop_t* loop, std::string url, HttpGetOptions options, Done done)
-    : loop_(loop), opt_(std::move(options)), done_(std::move(done)), timer_(loop) {
+    : loop_(loop), opt_(std::move(options)), done_(std::move(done)), timer_(loop), resolver_(loop) {
     timer_.start(opt_.timeout_ms, 0, [this] {
         char secs[32];
         std::snprintf(secs, sizeof secs, "%g", static_cast<double>(opt_.timeout_ms) / 1000.0);
-        finish(make_error(where(), std::string("no complete response within ") + secs + " s (timeout)"));
+        finish(make_error(where(), std::string("no complete response within ") + secs + " s (timeout)", Errc::timeout));
     });
     start(url);
 }
 
 HttpGet::~HttpGet() {
     done_ = nullptr;
-    if (resolver_) {
-        resolver_->owner = nullptr;
-        uv_cancel(reinterpret_cast<uv_req_t*>(&resolver_->req)); // its callback still runs and frees it
-        resolver_ = nullptr;
-    }
-    drop_conn();
+    drop_conn(); // resolver_'s destructor cancels a lookup in flight
 }
 
 std::string HttpGet::where() const { return "http " + (url_.host.empty() ? std::string("?") : url_.origin()); }
@@ -132,45 +120,15 @@ void HttpGet::start(const std::string& url) {
     if (!u) return fail_soon(u.error());
     url_ = std::move(*u);
     target_ = url_.path + (url_.query.empty() ? "" : "?" + url_.query);
-    auto* r = new Resolver;
-    r->owner = this;
-    r->req.data = r;
-    addrinfo hints{};
-    hints.ai_family = AF_UNSPEC;
-    hints.ai_socktype = SOCK_STREAM;
-    std::string port = std::to_string(url_.port);
-    int rc = uv_getaddrinfo(
-        loop_, &r->req,
-        [](uv_getaddrinfo_t* req, int status, addrinfo* res) {
-            auto* rr = static_cast<Resolver*>(req->data);
-            HttpGet* owner = rr->owner;
-            delete rr;
-            if (owner) {
-                owner->resolver_ = nullptr;
-                // may destroy owner (through done); nothing touched after. A throw is logged; the request's own
-                // timeout then ends it.
-                fence("http resolve", [&] { owner->on_resolved(status, res); });
-            }
-            uv_freeaddrinfo(res);
-        },
-        url_.host.c_str(), port.c_str(), &hints);
-    if (rc != 0) {
-        delete r;
-        return fail_soon(make_error("resolve " + url_.host, uv_strerror(rc)));
-    }
-    resolver_ = r;
+    // on_resolved may destroy this HttpGet (through done); the Resolver touches nothing after it returns.
+    auto st = resolver_.start(url_.host, url_.port, SOCK_STREAM,
+                              [this](Result<Resolver::Addrs> addrs) { on_resolved(std::move(addrs)); });
+    if (!st) fail_soon(st.error());
 }
 
-void HttpGet::on_resolved(int status, addrinfo* res) {
-    if (status != 0 || !res)
-        return finish(make_error("resolve " + url_.host, status ? uv_strerror(status) : "no address"));
-    addrs_.clear();
-    for (addrinfo* a = res; a && addrs_.size() < kMaxAddrs; a = a->ai_next) {
-        if (a->ai_family != AF_INET && a->ai_family != AF_INET6) continue;
-        sockaddr_storage s{};
-        std::memcpy(&s, a->ai_addr, a->ai_addrlen);
-        addrs_.push_back(s);
-    }
+void HttpGet::on_resolved(Result<Resolver::Addrs> addrs) {
+    if (!addrs) return finish(addrs.error());
+    addrs_ = std::move(*addrs);
     next_addr_ = 0;
     last_connect_error_ = "no usable address";
     connect_next();
@@ -249,7 +207,8 @@ void HttpGet::on_read(Conn* c, ssize_t n, const char* data) {
     if (!c->complete) {
         auto err = HTTP_PARSER_ERRNO(&c->parser);
         if (err != HPE_OK)
-            return finish(make_error(where(), std::string("malformed HTTP response: ") + http_errno_description(err)));
+            return finish(make_error(where(), std::string("malformed HTTP response: ") + http_errno_description(err),
+                                     Errc::bad_input));
         return; // need more bytes
     }
     unsigned status = c->parser.status_code;
@@ -276,11 +235,7 @@ void HttpGet::finish(Result<HttpResponse> r) {
     Done d = std::move(done_);
     done_ = nullptr;
     timer_.stop();
-    if (resolver_) {
-        resolver_->owner = nullptr;
-        uv_cancel(reinterpret_cast<uv_req_t*>(&resolver_->req));
-        resolver_ = nullptr;
-    }
+    resolver_.cancel();
     drop_conn();
     fence("http reply", [&] { d(std::move(r)); }); // last: the callback may destroy this HttpGet
 }

@@ -9,9 +9,9 @@
 // Result: the final response's status and body (any status; the caller decides what a 404 means), or an Error
 // (resolve, connect, timeout, malformed response, body over max_body, too many redirects).
 //
-// Ownership and lifetime: the HttpGet owns a Timer; the resolver request and the TCP connection live in heap
-// blocks that point back at the HttpGet. Destroying the HttpGet detaches them (the callback then never runs):
-// the lookup is cancelled and freed in its callback, the socket is uv_close'd and freed in its close callback.
+// Ownership and lifetime: the HttpGet owns a Timer and a Resolver (tracker/resolver.hpp: destroying it cancels the
+// lookup); the TCP connection lives in a heap block that points back at the HttpGet. Destroying the HttpGet
+// detaches it (its callbacks then never reach us): the socket is uv_close'd and freed in its close callback.
 // The done callback runs once, from the loop, never inside the constructor; the HttpGet may be destroyed from
 // inside it (nothing of the HttpGet is touched after done returns).
 #pragma once
@@ -26,6 +26,7 @@
 #include "base/result.hpp"
 #include "loop/timer.hpp"
 #include "proto/http_tracker.hpp"
+#include "tracker/resolver.hpp"
 
 namespace p2p {
 
@@ -51,12 +52,11 @@ public:
 
     bool finished() const { return !done_; }
 
-    struct Resolver; // public so the C callbacks in the .cpp can name them
-    struct Conn;
+    struct Conn; // public so the C callbacks in the .cpp can name it
 
 private:
     void start(const std::string& url); // (re)starts at the lookup, for the first URL and each redirect
-    void on_resolved(int status, addrinfo* res);
+    void on_resolved(Result<Resolver::Addrs> addrs);
     void connect_next();
     void on_connected(Conn* c, int status);
     void on_read(Conn* c, ssize_t n, const char* data);
@@ -72,9 +72,9 @@ private:
     http_tracker::Url url_;
     std::string target_;
     unsigned redirects_ = 0;
-    Resolver* resolver_ = nullptr; // in-flight lookup; frees itself in its callback
-    Conn* conn_ = nullptr;         // freed in its close callback
-    std::vector<sockaddr_storage> addrs_; // resolved addresses (at most kMaxAddrs), tried in order
+    Resolver resolver_;
+    Conn* conn_ = nullptr;      // freed in its close callback
+    Resolver::Addrs addrs_;     // resolved addresses (at most Resolver::kMaxAddrs), tried in order
     std::size_t next_addr_ = 0;
     std::string last_connect_error_;
 };

@@ -347,7 +347,7 @@ bool TrackerServer::handle_catalog(std::uint32_t action, std::string_view pkt, c
         }
         auto req = udp::decode_publish_request(pkt);
         if (!req) {
-            if (req.error().what == "bad name") return error_reply(tid, "invalid name", pkt.size(), reply);
+            if (req.error().code == Errc::bad_name) return error_reply(tid, "invalid name", pkt.size(), reply);
             ++counters_.malformed;
             return false;
         }
@@ -388,7 +388,7 @@ bool TrackerServer::handle_catalog(std::uint32_t action, std::string_view pkt, c
     }
     auto req = udp::decode_lookup_request(pkt);
     if (!req) {
-        if (req.error().what == "bad name") return error_reply(tid, "invalid name", pkt.size(), reply);
+        if (req.error().code == Errc::bad_name) return error_reply(tid, "invalid name", pkt.size(), reply);
         ++counters_.malformed;
         return false;
     }

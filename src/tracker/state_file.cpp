@@ -17,16 +17,16 @@
 namespace p2p {
 namespace {
 
-Error corrupt(std::string what) { return make_error("state.parse", std::move(what)); }
+Error corrupt(std::string what) { return make_error("state.parse", std::move(what), Errc::bad_input); }
 
 Status fsync_dir_of(const std::string& path) {
     const std::string dir = folder_of(path);
     int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd < 0) return make_error("open " + dir, std::strerror(errno));
+    if (fd < 0) return make_error("open " + dir, std::strerror(errno), Errc::io);
     int rc = ::fsync(fd);
     int err = errno;
     ::close(fd);
-    if (rc != 0) return make_error("fsync " + dir, std::strerror(err));
+    if (rc != 0) return make_error("fsync " + dir, std::strerror(err), Errc::io);
     return ok_status();
 }
 
@@ -69,11 +69,11 @@ std::string serialize_state(const SwarmStore& store, const Catalog& catalog, con
 Status write_atomic_parts(const std::string& path, const std::function<bool(std::string&)>& produce) {
     std::string tmp = path + ".tmp." + std::to_string(::getpid());
     int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (fd < 0) return make_error("open " + tmp, std::strerror(errno));
+    if (fd < 0) return make_error("open " + tmp, std::strerror(errno), Errc::io);
     auto fail = [&](const char* op, int err) {
         ::close(fd);
         ::unlink(tmp.c_str());
-        return make_error(op + (" " + tmp), std::strerror(err));
+        return make_error(op + (" " + tmp), std::strerror(err), Errc::io);
     };
     std::string part;
     for (bool more = true; more;) {
@@ -92,7 +92,7 @@ Status write_atomic_parts(const std::string& path, const std::function<bool(std:
     if (::rename(tmp.c_str(), path.c_str()) != 0) {
         int err = errno;
         ::unlink(tmp.c_str());
-        return make_error("rename " + tmp, std::strerror(err));
+        return make_error("rename " + tmp, std::strerror(err), Errc::io);
     }
     return fsync_dir_of(path);
 }

@@ -306,7 +306,7 @@ Status pass(Input&& input, TrackerState* apply, std::uint32_t now) {
     StateSax sax(apply, now);
     const bool ok = json::sax_parse(std::forward<Input>(input), &sax);
     if (ok && sax.error.empty()) return ok_status();
-    return make_error("state.parse", sax.error.empty() ? "not valid JSON" : sax.error);
+    return make_error("state.parse", sax.error.empty() ? "not valid JSON" : sax.error, Errc::bad_input);
 }
 
 void clear(TrackerState& into) {

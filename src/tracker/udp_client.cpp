@@ -12,7 +12,9 @@
 namespace p2p {
 
 Result<UdpTrackerUrl> parse_udp_tracker_url(std::string_view url) {
-    auto bad = [&](const char* why) { return make_error("tracker url", std::string(why) + ": " + std::string(url)); };
+    auto bad = [&](const char* why) {
+        return make_error("tracker url", std::string(why) + ": " + std::string(url), Errc::bad_input);
+    };
     constexpr std::string_view scheme = "udp://";
     if (url.substr(0, scheme.size()) != scheme) return bad("not a udp:// URL");
     std::string_view rest = url.substr(scheme.size());
@@ -77,11 +79,6 @@ struct UdpTrackerClient::Op {
     std::optional<Error> pending_error; // fail on the next loop turn (never inside the starting call)
 };
 
-struct UdpTrackerClient::Resolver {
-    uv_getaddrinfo_t req;
-    UdpTrackerClient* owner = nullptr; // nulled by the client's destructor
-};
-
 struct UdpTrackerClient::Socket {
     uv_udp_t handle;
     UdpTrackerClient* owner = nullptr;
@@ -89,16 +86,10 @@ struct UdpTrackerClient::Socket {
 };
 
 UdpTrackerClient::UdpTrackerClient(uv_loop_t* loop, std::string url, UdpClientOptions options)
-    : loop_(loop), url_(std::move(url)), opt_(options), parsed_(parse_udp_tracker_url(url_)),
-      alive_(std::make_shared<bool>(true)) {}
+    : loop_(loop), url_(std::move(url)), opt_(options), parsed_(parse_udp_tracker_url(url_)), resolver_(loop) {}
 
 UdpTrackerClient::~UdpTrackerClient() {
-    *alive_ = false;
-    ops_.clear(); // Timer destructors hand their handles to uv_close
-    if (resolver_) {
-        resolver_->owner = nullptr;
-        uv_cancel(reinterpret_cast<uv_req_t*>(&resolver_->req)); // its callback still runs and frees it
-    }
+    ops_.clear(); // Timer destructors hand their handles to uv_close; resolver_'s destructor cancels the lookup
     if (socket_) {
         socket_->owner = nullptr;
         uv_close(reinterpret_cast<uv_handle_t*>(&socket_->handle),
@@ -139,47 +130,25 @@ void UdpTrackerClient::submit(std::uint32_t action, Build build, Done done, std:
 }
 
 void UdpTrackerClient::resolve() {
-    if (resolver_) return;
-    auto* r = new Resolver;
-    r->owner = this;
-    r->req.data = r;
-    addrinfo hints{};
-    hints.ai_family = AF_UNSPEC;
-    hints.ai_socktype = SOCK_DGRAM;
-    std::string port = std::to_string(parsed_->port);
-    int rc = uv_getaddrinfo(
-        loop_, &r->req,
-        [](uv_getaddrinfo_t* req, int status, addrinfo* res) {
-            auto* rr = static_cast<Resolver*>(req->data);
-            UdpTrackerClient* owner = rr->owner;
-            delete rr;
-            if (owner) {
-                owner->resolver_ = nullptr;
-                // may destroy owner via callbacks; nothing touched after
-                fence("tracker client resolve", [&] { owner->on_resolved(status, res); });
-            }
-            uv_freeaddrinfo(res);
-        },
-        parsed_->host.c_str(), port.c_str(), &hints);
-    if (rc != 0) {
-        delete r;
-        // Fail every waiting op on the next loop turn.
-        for (auto& op : ops_)
-            if (!op->started && !op->pending_error) {
-                op->pending_error = make_error("resolve " + parsed_->host, uv_strerror(rc));
-                Op* o = op.get();
-                o->timer->start(0, 0, [this, o] { finish(o, *o->pending_error); });
-            }
-        return;
-    }
-    resolver_ = r;
+    if (resolver_.busy()) return;
+    // on_resolved may destroy this client (through the ops' callbacks); the Resolver touches nothing after it.
+    auto st = resolver_.start(parsed_->host, parsed_->port, SOCK_DGRAM,
+                              [this](Result<Resolver::Addrs> addrs) { on_resolved(std::move(addrs)); });
+    if (st) return;
+    // Fail every waiting op on the next loop turn.
+    for (auto& op : ops_)
+        if (!op->started && !op->pending_error) {
+            op->pending_error = st.error();
+            Op* o = op.get();
+            o->timer->start(0, 0, [this, o] { finish(o, *o->pending_error); });
+        }
 }
 
-void UdpTrackerClient::on_resolved(int status, const addrinfo* res) {
+void UdpTrackerClient::on_resolved(Result<Resolver::Addrs> addrs) {
     std::optional<Error> err;
-    if (status != 0 || !res) err = make_error("resolve " + parsed_->host, status ? uv_strerror(status) : "no address");
+    if (!addrs) err = addrs.error();
     else {
-        std::memcpy(&tracker_, res->ai_addr, res->ai_addrlen);
+        tracker_ = addrs->front(); // Resolver: never an empty list
         if (auto st = open_socket(); !st) err = st.error();
         else resolved_ = true;
     }
@@ -191,9 +160,9 @@ void UdpTrackerClient::on_resolved(int status, const addrinfo* res) {
         for (Op* o : waiting) begin(o);
         return;
     }
-    auto alive = alive_;
+    const LifeToken::Watch alive = life_.watch();
     for (Op* o : waiting) {
-        if (!*alive) return;
+        if (!alive) return;
         bool still = false;
         for (auto& op : ops_) still = still || op.get() == o;
         if (still) finish(o, *err);
@@ -272,12 +241,12 @@ void UdpTrackerClient::on_timer(Op* o) {
     if (o->deadline_ms && now >= o->deadline_ms) {
         char secs[32];
         std::snprintf(secs, sizeof secs, "%g", opt_.timeout_s);
-        finish(o, make_error(where(), std::string("no answer within ") + secs + " s (timeout)"));
+        finish(o, make_error(where(), std::string("no answer within ") + secs + " s (timeout)", Errc::timeout));
         return;
     }
     if (!o->started) return arm(o);
     if (o->attempt >= opt_.max_retransmits) {
-        finish(o, make_error(where(), "no answer after " + std::to_string(o->attempt + 1) + " tries"));
+        finish(o, make_error(where(), "no answer after " + std::to_string(o->attempt + 1) + " tries", Errc::timeout));
         return;
     }
     ++o->attempt;
@@ -309,7 +278,7 @@ void UdpTrackerClient::on_datagram(std::string_view data, const sockaddr* from) 
     if (!o) return;
     if (hdr->action == udp::kActionError) {
         auto e = udp::decode_error(data);
-        finish(o, make_error(where(), "tracker error: " + (e ? e->message : std::string("?"))));
+        finish(o, make_error(where(), "tracker error: " + (e ? e->message : std::string("?")), Errc::rejected));
         return;
     }
     if (o->connecting) {
@@ -364,7 +333,7 @@ void UdpTrackerClient::announce(const AnnounceParams& p, Callback<AnnounceResult
         // BEP 15 IPv6: the peer format follows the family the request went over.
         bool over_v6 = tracker_.ss_family == AF_INET6;
         auto r = udp::decode_announce_response(*raw, over_v6);
-        if (!r) return cb(make_error(where(), r.error().str()));
+        if (!r) return cb(make_error(where(), r.error().str(), r.error().code));
         AnnounceResult out{r->interval, r->leechers, r->seeders, {}};
         out.peers = to_endpoints(r->peers);
         cb(std::move(out));
@@ -374,7 +343,7 @@ void UdpTrackerClient::announce(const AnnounceParams& p, Callback<AnnounceResult
 void UdpTrackerClient::scrape(std::vector<udp::Hash20> hashes, Callback<std::vector<udp::ScrapeEntry>> cb) {
     std::optional<Error> pre;
     if (hashes.empty() || hashes.size() > udp::kMaxScrapeHashes)
-        pre = make_error("udp scrape", "1 to 74 info hashes per scrape");
+        pre = make_error("udp scrape", "1 to 74 info hashes per scrape", Errc::bad_input);
     std::size_t n = hashes.size();
     auto build = [hashes = std::move(hashes)](std::uint64_t conn, std::uint32_t tid) {
         return udp::encode_scrape_request(conn, tid, hashes);
@@ -382,8 +351,9 @@ void UdpTrackerClient::scrape(std::vector<udp::Hash20> hashes, Callback<std::vec
     submit(udp::kActionScrape, build, [this, n, cb = std::move(cb)](Result<std::string> raw) {
         if (!raw) return cb(raw.error());
         auto r = udp::decode_scrape_response(*raw);
-        if (!r) return cb(make_error(where(), r.error().str()));
-        if (r->entries.size() != n) return cb(make_error(where(), "scrape reply has the wrong number of entries"));
+        if (!r) return cb(make_error(where(), r.error().str(), r.error().code));
+        if (r->entries.size() != n)
+            return cb(make_error(where(), "scrape reply has the wrong number of entries", Errc::bad_input));
         cb(std::move(r->entries));
     }, std::move(pre));
 }
@@ -395,7 +365,7 @@ void UdpTrackerClient::publish(std::string name, const udp::Hash20& h, std::uint
     submit(udp::kActionPublish, build, [this, cb = std::move(cb)](Result<std::string> raw) {
         if (!raw) return cb(raw.error());
         auto r = udp::decode_publish_ack(*raw);
-        if (!r) return cb(make_error(where(), r.error().str()));
+        if (!r) return cb(make_error(where(), r.error().str(), r.error().code));
         cb(Unit{});
     });
 }
@@ -405,7 +375,7 @@ void UdpTrackerClient::list(std::uint32_t start, Callback<CatalogPage> cb) {
     submit(udp::kActionList, build, [this, cb = std::move(cb)](Result<std::string> raw) {
         if (!raw) return cb(raw.error());
         auto r = udp::decode_list_response(*raw);
-        if (!r) return cb(make_error(where(), r.error().str()));
+        if (!r) return cb(make_error(where(), r.error().str(), r.error().code));
         cb(CatalogPage{r->total, r->next, std::move(r->entries)});
     });
 }
@@ -432,7 +402,7 @@ void UdpTrackerClient::lookup(std::string name, Callback<std::optional<udp::Cata
     submit(udp::kActionLookup, build, [this, cb = std::move(cb)](Result<std::string> raw) {
         if (!raw) return cb(raw.error());
         auto r = udp::decode_lookup_response(*raw);
-        if (!r) return cb(make_error(where(), r.error().str()));
+        if (!r) return cb(make_error(where(), r.error().str(), r.error().code));
         if (!r->found) return cb(std::optional<udp::CatalogEntry>{});
         cb(std::optional<udp::CatalogEntry>(std::move(r->entry)));
     });

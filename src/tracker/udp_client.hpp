@@ -1,7 +1,7 @@
 // Asynchronous BEP 15 client on the libuv loop, for our peers' announces and for the CLI's catalog commands.
 //
 // One client talks to one tracker URL (udp://host:port or udp://host:port/announce). The host is resolved
-// once with uv_getaddrinfo (never blocking the loop). Each operation runs connect -> request; a connection
+// once (tracker/resolver.hpp: never blocking the loop); the first address is the tracker's. Each operation runs connect -> request; a connection
 // id is reused for up to 60 s (BEP 15). Lost packets are retransmitted on the BEP 15 schedule: wait
 // 15 * 2^n seconds, n = 0..8, then give up; options.timeout_s > 0 cuts an operation short after that many
 // seconds in total. Results come back through callbacks as Result<...>, always from the loop, never from
@@ -22,7 +22,9 @@
 #include <vector>
 
 #include "base/result.hpp"
+#include "loop/life_token.hpp"
 #include "proto/udp_tracker.hpp"
+#include "tracker/resolver.hpp"
 
 namespace p2p {
 
@@ -91,14 +93,13 @@ public:
 
 private:
     struct Op;
-    struct Resolver;
     struct Socket;
     using Build = std::function<std::string(std::uint64_t conn, std::uint32_t tid)>;
     using Done = std::function<void(Result<std::string>)>; // the raw reply of the expected action, or an error
 
     void submit(std::uint32_t action, Build build, Done done, std::optional<Error> pre = std::nullopt);
     void resolve();
-    void on_resolved(int status, const addrinfo* res);
+    void on_resolved(Result<Resolver::Addrs> addrs);
     Status open_socket();
     void begin(Op* op);
     void send_current(Op* op);
@@ -116,13 +117,13 @@ private:
     UdpClientOptions opt_;
     Result<UdpTrackerUrl> parsed_;
     std::vector<std::unique_ptr<Op>> ops_; // bounded by kMaxPending
-    Resolver* resolver_ = nullptr;         // in-flight getaddrinfo; frees itself in its callback
+    Resolver resolver_;                    // the tracker's address, looked up once
     Socket* socket_ = nullptr;             // freed in its close callback
     sockaddr_storage tracker_{};
     bool resolved_ = false;
     std::uint64_t conn_id_ = 0, conn_at_ms_ = 0;
     bool have_conn_ = false;
-    std::shared_ptr<bool> alive_;
+    LifeToken life_; // for on_resolved, whose callbacks may destroy the client
 };
 
 } // namespace p2p

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Magnet links (BEP 9 ut_metadata over BEP 10) between p2pnode and transmission-daemon 3.00, both directions, in
-# three network namespaces on one bridge (tools/netns); Transmission ignores peers on 127.0.0.0/8, hence the hosts.
+# three network namespaces on one bridge (lib/transmission.sh); Transmission ignores peers on 127.0.0.0/8, hence
+# the hosts.
 #   host 1: p2pnode --tracker bound to its 10.77.x address (ephemeral port)
 #   host 2: p2pnode --peer (serve: --share seeds srv.bin; fetch: --get MAGNET --exit-when-done downloads fet.bin)
 #   host 3: transmission-daemon (own config dir: no uTP, DHT, LPD or PEX; RPC on 127.0.0.1 inside the namespace),
@@ -20,28 +21,18 @@ set -euo pipefail
 # shellcheck source=lib/common.sh
 source "$(dirname "$0")/lib/common.sh"
 t_wrap 240 "$@"
-t_need_root
+# shellcheck source=lib/transmission.sh
+source "$LIB/transmission.sh"
 t_need_p2pnode
-t_need_tools ip transmission-daemon transmission-remote cmp "$PY"
+t_need_tools "$PY"
+tr_netns_init p2p-magnet-transmission p2pm 80 stamp
 
-# shellcheck source-path=SCRIPTDIR/../.. source=tools/netns
-source "$ROOT/tools/netns"
-t_init p2p-magnet-transmission 80 stamp
-NS=p2pm$$
-
-netns_setup "$NS" 3 || fail "netns_setup failed"
-TIP=$(netns_ip "$NS" 1)
-PIP=$(netns_ip "$NS" 2)
-
-SRV_SIZE=$((2 * 1024 * 1024 + 12345))
-FET_SIZE=$((2 * 1024 * 1024 + 777))
-random_file "$W/share/srv.bin" "$SRV_SIZE"
-random_file "$W/tr-dl/fet.bin" "$FET_SIZE"   # Transmission's download dir = its seed for part 2
+random_file "$W/share/srv.bin" $((2 * 1024 * 1024 + 12345))
+random_file "$W/tr-dl/fet.bin" $((2 * 1024 * 1024 + 777))   # Transmission's download dir = its seed for part 2
 mkdir -p "$W/p2p-dl"
 
 # ---- host 1: tracker ----
-IN=(netns_exec "$NS" 1)
-tracker_start tracker --bind "$TIP" --port 0 --no-console || fail "p2pnode --tracker did not start"
+tr_p2p_tracker --no-console
 IN=()
 say "tracker at $TURL in $NS-1"
 
@@ -49,8 +40,7 @@ say "tracker at $TURL in $NS-1"
 tr_start 3 "$W/tr-dl"
 
 # ---- 1. p2pnode (host 2) serves the metadata; transmission (host 3) has only the magnet link ----
-spawn p2p_seed netns_exec "$NS" 2 "$P2PNODE" --peer --share "$W/share" --tracker "$TURL" --bind "$PIP" --port 0 \
-    --no-console
+p2p_seed_host2 "$W/share"
 line=$(wait_line "$W/p2p_seed.out" '^sharing srv.bin [0-9a-f]{40} magnet:[^ ]+' "$(pid_of p2p_seed)" 60) ||
     fail "p2pnode did not print 'sharing srv.bin HEX MAGNET'"
 read -r _ _ SRV_HASH SRV_MAGNET <<<"$line"
@@ -72,10 +62,7 @@ tr_remote -t "$SRV_HASH" -r >>"$W/remote-add-srv.out" 2>&1 || true
 # ---- 2. transmission (host 3) seeds; p2pnode (host 2) fetches the metadata from a magnet link ----
 FET_HASH=$(make_torrent "$W/tr-dl/fet.bin" "$W/fet.torrent")
 [[ $FET_HASH =~ ^[0-9a-f]{40}$ ]] || fail "p2pnode --make-torrent printed no info hash"
-tr_remote -a "$W/fet.torrent" >"$W/remote-add-fet.out" 2>&1 || fail "transmission-remote -a fet.torrent failed"
-tr_remote -t "$FET_HASH" --verify >>"$W/remote-add-fet.out" 2>&1 || true
-tr_wait_done "$FET_HASH" 60 "fetch: transmission's verify"
-tr_remote -t "$FET_HASH" -s >>"$W/remote-add-fet.out" 2>&1 || true
+tr_seed_verified "$W/fet.torrent" "$FET_HASH" "fetch: transmission's verify" "$W/remote-add-fet.out"
 # Wait (up to 60 s) until the tracker counts Transmission as a seeder, so a failure below is p2pnode's.
 IN=(netns_exec "$NS" 2)
 seeders=0
@@ -88,9 +75,7 @@ IN=()
 ((seeders >= 1)) || fail "the tracker does not count transmission as a seeder of $FET_HASH after 60 s"
 say "fetch: transmission seeding fet.bin $FET_HASH; p2pnode in $NS-2 fetching by magnet"
 rc=0
-netns_exec "$NS" 2 timeout 160 "$P2PNODE" --peer --get "magnet:?xt=urn:btih:$FET_HASH&tr=$TURL" \
-    --into "$W/p2p-dl" --bind "$PIP" --port 0 --exit-when-done --timeout 150 --no-console \
-    >"$W/p2p-fetch.out" 2>"$W/p2p-fetch.err" </dev/null || rc=$?
+p2p_get_host2 p2p-fetch "magnet:?xt=urn:btih:$FET_HASH&tr=$TURL" "$W/p2p-dl" 150 || rc=$?
 ((rc == 0)) || fail "p2pnode did not fetch the magnet link from transmission (rc=$rc)"
 a=$(grep -n -m1 "^fetching metadata $FET_HASH" "$W/p2p-fetch.out" | cut -d: -f1 || true)
 b=$(grep -n -m1 "^downloading fet.bin $FET_HASH" "$W/p2p-fetch.out" | cut -d: -f1 || true)

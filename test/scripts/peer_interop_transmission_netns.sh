@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Interop (issue 4) across hosts: the p2pnode peer with transmission-daemon 3.00, both directions, in three
-# network namespaces on one bridge (tools/netns); Transmission ignores peers on 127.0.0.0/8, hence the hosts.
+# Interop across hosts: the p2pnode peer with transmission-daemon 3.00, both directions, in three network
+# namespaces on one bridge (lib/transmission.sh); Transmission ignores peers on 127.0.0.0/8, hence the hosts.
 #   host 1: p2pnode --tracker bound to its 10.77.x address (ephemeral port)
 #   host 2: p2pnode --peer (forward: --share seeds fwd.bin; reverse: --get --exit-when-done downloads rev.bin)
 #   host 3: transmission-daemon (own config dir: no uTP, DHT, LPD or PEX; RPC on 127.0.0.1 inside the
@@ -17,26 +17,18 @@ set -euo pipefail
 # shellcheck source=lib/common.sh
 source "$(dirname "$0")/lib/common.sh"
 t_wrap 240 "$@"
-t_need_root
+# shellcheck source=lib/transmission.sh
+source "$LIB/transmission.sh"
 t_need_p2pnode
-t_need_tools ip transmission-daemon transmission-remote cmp "$PY"
+t_need_tools "$PY"
+tr_netns_init p2p-peer-transmission p2pi 80 stamp
 
-# shellcheck source-path=SCRIPTDIR/../.. source=tools/netns
-source "$ROOT/tools/netns"
-t_init p2p-peer-transmission 80 stamp
-NS=p2pi$$
-
-netns_setup "$NS" 3 || fail "netns_setup failed"
-TIP=$(netns_ip "$NS" 1)
-PIP=$(netns_ip "$NS" 2)
-
-mkdir -p "$W/share" "$W/tr-dl" "$W/p2p-dl"
-head -c $((2 * 1024 * 1024 + 12345)) /dev/urandom >"$W/share/fwd.bin"
-head -c $((2 * 1024 * 1024 + 777)) /dev/urandom >"$W/tr-dl/rev.bin"   # Transmission's download dir = its seed
+random_file "$W/share/fwd.bin" $((2 * 1024 * 1024 + 12345))
+random_file "$W/tr-dl/rev.bin" $((2 * 1024 * 1024 + 777))   # Transmission's download dir = its seed
+mkdir -p "$W/p2p-dl"
 
 # ---- host 1: tracker ----
-IN=(netns_exec "$NS" 1)
-tracker_start tracker --bind "$TIP" --port 0 --no-console || fail "p2pnode --tracker did not start"
+tr_p2p_tracker --no-console
 FWD_HASH=$(make_torrent "$W/share/fwd.bin" "$W/fwd.torrent")
 REV_HASH=$(make_torrent "$W/tr-dl/rev.bin" "$W/rev.torrent")
 [[ $FWD_HASH =~ ^[0-9a-f]{40}$ && $REV_HASH =~ ^[0-9a-f]{40}$ ]] || fail "p2pnode --make-torrent printed no info hash"
@@ -46,8 +38,7 @@ say "tracker at $TURL in $NS-1; fwd=$FWD_HASH rev=$REV_HASH"
 tr_start 3 "$W/tr-dl"
 
 # ---- forward: p2pnode (host 2) seeds, transmission (host 3) downloads ----
-spawn p2p_seed netns_exec "$NS" 2 "$P2PNODE" --peer --share "$W/share" --tracker "$TURL" --bind "$PIP" --port 0 \
-    --no-console
+p2p_seed_host2 "$W/share"
 wait_sharing p2p_seed fwd.bin "$FWD_HASH" 30
 tr_remote -a "$W/fwd.torrent" >"$W/remote-add-fwd.out" 2>&1 || fail "transmission-remote -a fwd.torrent failed"
 say "forward: p2pnode seeding in $NS-2; transmission downloading in $NS-3"
@@ -56,14 +47,10 @@ same_bytes forward "$W/share/fwd.bin" "$W/tr-dl/fwd.bin"
 kill -TERM "$PID_p2p_seed" 2>/dev/null || true   # the reverse download must not see this process as a peer
 
 # ---- reverse: transmission (host 3) verifies and seeds, p2pnode (host 2) downloads ----
-tr_remote -a "$W/rev.torrent" >"$W/remote-add-rev.out" 2>&1 || fail "transmission-remote -a rev.torrent failed"
-tr_remote -t "$REV_HASH" --verify >>"$W/remote-add-rev.out" 2>&1 || true
-tr_wait_done "$REV_HASH" 60 "reverse seed verify"
-tr_remote -t "$REV_HASH" -s >>"$W/remote-add-rev.out" 2>&1 || true
+tr_seed_verified "$W/rev.torrent" "$REV_HASH" "reverse seed verify" "$W/remote-add-rev.out"
 say "reverse: transmission seeding; p2pnode downloading"
-netns_exec "$NS" 2 timeout 130 "$P2PNODE" --peer --get "$W/rev.torrent" --into "$W/p2p-dl" --tracker "$TURL" \
-    --bind "$PIP" --port 0 --exit-when-done --timeout 120 --no-console \
-    >"$W/p2p-download.out" 2>"$W/p2p-download.err" </dev/null || fail "p2pnode did not download from transmission (rc=$?)"
+p2p_get_host2 p2p-download "$W/rev.torrent" "$W/p2p-dl" 120 --tracker "$TURL" ||
+    fail "p2pnode did not download from transmission (rc=$?)"
 same_bytes reverse "$W/tr-dl/rev.bin" "$W/p2p-dl/rev.bin"
 
 PASSED=1

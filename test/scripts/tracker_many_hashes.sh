@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Issue 6: a million distinct info hashes announced to p2pnode --tracker --max-swarms 100000 (127.0.0.1,
+# The tracker under a flood of swarms: a million distinct info hashes announced to p2pnode --tracker --max-swarms 100000 (127.0.0.1,
 # ephemeral port). lib/announce_many.py sends them in bursts of 256 on one UDP socket (one seeder each).
 # Asserts: the tracker stays up; its VmRSS (sampled every 0.2 s) stays under RSS_MAX_KB (64 MB: at the cap it
 # needs ~17 MB, while a million uncapped swarms would need well over 64 MB); `stats` on its console says

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Issue 6: the tracker's state file cannot be written (EIO). p2pnode --tracker --state FILE on 127.0.0.1:
+# A failing disk under the tracker: its state file cannot be written (EIO). p2pnode --tracker --state FILE on 127.0.0.1:
 #   1. run 1 (no fault): swarm A announced (1 seeder), SIGTERM -> FILE written; a copy is kept.
 #   2. run 2 with test/fault/eio_shim.c preloaded (built here with cc; EIO_DIR = FILE's folder, EIO_AFTER=0,
 #      EIO_FSYNC=1): it loads A, swarm B is announced. Its periodic save (every 60 s) fails: stderr must carry a

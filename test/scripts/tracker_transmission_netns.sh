@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Interop across hosts: p2pnode's UDP tracker with Transmission, in three network namespaces on one bridge
-# (tools/netns). Transmission 3.00 ignores peers on 127.0.0.0/8, hence the namespaces.
+# (lib/transmission.sh). Transmission 3.00 ignores peers on 127.0.0.0/8, hence the namespaces.
 #   host 1: p2pnode --tracker bound to its 10.77.x address (ephemeral port)
 #   host 2: python3-libtorrent seeding a 2 MiB random file announced to that tracker
 #   host 3: transmission-daemon (own config dir: no uTP, DHT, LPD or PEX; RPC on 127.0.0.1 inside the namespace);
@@ -12,25 +12,18 @@ set -euo pipefail
 # shellcheck source=lib/common.sh
 source "$(dirname "$0")/lib/common.sh"
 t_wrap 180 "$@"
+# shellcheck source=lib/transmission.sh
+source "$LIB/transmission.sh"
 IMPL=${TRACKER_IMPL:-p2pnode}
-t_need_root
-t_need_tools ip transmission-daemon transmission-remote mktorrent cmp
+t_need_tools mktorrent
 t_need_libtorrent
 if [[ $IMPL == opentracker ]]; then t_need_tools opentracker; fi
-
-# shellcheck source-path=SCRIPTDIR/../.. source=tools/netns
-source "$ROOT/tools/netns"
 TRACKER_SKIP_IF_MISSING=1   # skip (77) when $P2PNODE has no --tracker mode yet
-t_init p2p-transmission 60
-NS=p2pt$$
-
-netns_setup "$NS" 3
-TIP=$(netns_ip "$NS" 1)
-SIP=$(netns_ip "$NS" 2)
+tr_netns_init p2p-transmission p2pt 60
 
 # ---- data and torrent ----
-mkdir -p "$W/seed" "$W/tr-dl"
-head -c $((2 * 1024 * 1024)) /dev/urandom >"$W/seed/data.bin"
+random_file "$W/seed/data.bin" $((2 * 1024 * 1024))
+mkdir -p "$W/tr-dl"
 
 # ---- host 1: tracker ----
 tracker_console
@@ -42,14 +35,13 @@ if [[ $IMPL == opentracker ]]; then
     opentracker_start "$TIP" "$TPORT" 1
 else
     t_need_p2pnode
-    IN=(netns_exec "$NS" 1)
-    tracker_start tracker --bind "$TIP" --port 0 --state "$W/tracker.state" || fail "p2pnode --tracker did not start"
+    tr_p2p_tracker --state "$W/tracker.state"
     HASH=$(mktorrent_hash "$W/seed/data.bin" "$W/data.torrent" "$TURL")
 fi
 echo "tracker ($IMPL) on $TURL in $NS-1; info hash $HASH"
 
 # ---- host 2: libtorrent seed ----
-spawn_log lt_seed netns_exec "$NS" 2 "$PY" "$LIB/lt_client.py" seed "$W/data.torrent" "$W/seed" --ip "$SIP"
+spawn_log lt_seed netns_exec "$NS" 2 "$PY" "$LIB/lt_client.py" seed "$W/data.torrent" "$W/seed" --ip "$PIP"
 
 # ---- host 3: transmission ----
 tr_start 3 "$W/tr-dl"
