@@ -34,14 +34,12 @@ int run_tracker(const TrackerConfig& config);
 struct CatalogCliConfig {
     std::string tracker_url; // udp://host:port[/announce]
     double timeout_s = 0;    // 0 = the full BEP 15 retransmit schedule (about 2 hours)
-    std::string what;        // run_scrape: a catalog name or a 40-hex info hash; run_publish: the name
+    std::string what;        // run_scrape: a catalog name or a 40-hex info hash
 };
 
 // Prints the whole catalog as a table: NAME SIZE SEEDERS LEECHERS INFOHASH. 0 = ok, 1 = error (stderr).
 int run_list(const CatalogCliConfig& config);
 // Prints seeders/leechers/completed for a name or an info hash. 1 on an unknown name or an unreachable tracker.
 int run_scrape(const CatalogCliConfig& config);
-// Publishes config.what as the name of info_hash_hex (40 hex) with total_size bytes. 0 = ok.
-int run_publish(const CatalogCliConfig& config, const std::string& info_hash_hex, std::uint64_t total_size);
 
 } // namespace p2p

@@ -28,7 +28,6 @@ Result<std::FILE*> open_append(const std::string& path) {
 } // namespace
 
 void set_log_level(LogLevel level) { g_level = level; }
-LogLevel log_level() { return g_level; }
 bool log_enabled(LogLevel level) { return level >= g_level; }
 
 std::optional<LogLevel> parse_log_level(std::string_view n) {

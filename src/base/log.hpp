@@ -11,7 +11,6 @@
 namespace p2p {
 enum class LogLevel { debug = 0, info = 1, warn = 2, error = 3 };
 void set_log_level(LogLevel level);
-LogLevel log_level();
 // "debug", "info", "warn"/"warning", "error"; nullopt for anything else.
 std::optional<LogLevel> parse_log_level(std::string_view name);
 bool log_enabled(LogLevel level);

@@ -223,7 +223,7 @@ struct TorrentMaker::Job : std::enable_shared_from_this<Job> {
     void on_read(ssize_t n) {
         const SourceFile& f = files[file_index];
         if (n < 0) return fail(make_error("read " + f.disk_path, uv_strerror(static_cast<int>(n)), Errc::io));
-        if (n == 0) return fail(make_error("read " + f.disk_path, "file shrank while hashing"));
+        if (n == 0) return fail(make_error("read " + f.disk_path, "file shrank while hashing", Errc::changed_on_disk));
         int ready = reading;
         file_pos += n;
         bool file_done = file_pos >= f.length;

@@ -180,24 +180,4 @@ int run_scrape(const CatalogCliConfig& cfg) {
     });
 }
 
-int run_publish(const CatalogCliConfig& cfg, const std::string& info_hash_hex, std::uint64_t total_size) {
-    std::string raw;
-    if (info_hash_hex.size() != 40 || !from_hex(info_hash_hex, raw)) {
-        std::fprintf(stderr, "p2pnode: not a 40-hex info hash: '%s'\n", info_hash_hex.c_str());
-        return 1;
-    }
-    if (!udp::valid_name(cfg.what)) {
-        std::fprintf(stderr, "p2pnode: invalid catalog name: '%s'\n", cfg.what.c_str());
-        return 1;
-    }
-    udp::Hash20 h = udp::Hash20::from(raw);
-    std::string name = cfg.what;
-    return run_client(cfg, [&](UdpTrackerClient& c, auto done) {
-        c.publish(name, h, total_size, [done](Result<Unit> r) {
-            if (!r) return done(fail(r.error()));
-            done(0);
-        });
-    });
-}
-
 } // namespace p2p

@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-# Issue 6, hostile peers that flood a seed: a real `p2pnode --peer --share DIR` on 127.0.0.1 (ephemeral port, no
+# Hostile peers that flood a seed: a real `p2pnode --peer --share DIR` on 127.0.0.1 (ephemeral port, no
 # tracker) against raw-socket clients (lib/hostile_peer.py):
 #  (c) a length prefix of 0xFFFFFFFF after the handshake: disconnected at once (within 3 s), seed RSS flat.
 #  (a) handshake, interested, unchoked, then 100 000 requests in one burst: disconnected (max_incoming_requests =
