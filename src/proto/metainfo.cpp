@@ -49,6 +49,46 @@ Status check_path_component(std::string_view c) {
 
 namespace {
 
+// info.files (BEP 3, multi-file): each file's length and checked path; no duplicate path, no path that is also
+// another's folder; the lengths within what the pieces cover.
+Status parse_files(const bencode::List& list, std::int64_t max_total, Metainfo& m) {
+    const bencode::List* files = &list;
+    m.multi_file = true;
+    if (files->empty()) return bad("info.files is empty");
+    if (files->size() > kMaxFiles) return bad("more than " + std::to_string(kMaxFiles) + " files");
+    std::set<std::vector<std::string>> seen;
+    std::int64_t offset = 0;
+    for (std::size_t i = 0; i < files->size(); ++i) {
+        const bencode::Value& f = (*files)[i];
+        std::string where = "info.files[" + std::to_string(i) + "]";
+        const std::int64_t* flen = f.find_int("length");
+        const bencode::List* path = f.find_list("path");
+        if (!flen || *flen < 0) return bad(where + ".length missing or negative");
+        if (!path || path->empty()) return bad(where + ".path missing or empty");
+        if (path->size() > kMaxPathDepth) return bad(where + ".path is too deep");
+        FileEntry e;
+        for (const bencode::Value& c : *path) {
+            if (!c.is_string()) return bad(where + ".path has a non-string component");
+            if (auto st = check_path_component(c.as_string()); !st) return bad(where + ".path: " + st.error().what);
+            e.path.push_back(c.as_string());
+        }
+        if (!seen.insert(e.path).second) return bad(where + ".path duplicates an earlier file");
+        if (*flen > max_total - offset) return bad("file sizes exceed the pieces' total");
+        e.length = *flen;
+        e.offset = offset;
+        offset += *flen;
+        m.files.push_back(std::move(e));
+    }
+    // A file path that is a prefix of another ("a" and "a/b") would need "a" to be both a file and a folder.
+    for (auto it = seen.begin(); it != seen.end(); ++it) {
+        auto next = std::next(it);
+        if (next != seen.end() && next->size() > it->size() && std::equal(it->begin(), it->end(), next->begin()))
+            return bad("a file path is also used as a folder");
+    }
+    m.total_length = offset;
+    return ok_status();
+}
+
 Result<Metainfo> parse_info_value(const bencode::Value& info, std::string_view raw_info) {
     if (!info.is_dict()) return bad("info is not a dictionary");
     Metainfo m;
@@ -87,39 +127,8 @@ Result<Metainfo> parse_info_value(const bencode::Value& info, std::string_view r
         m.files.push_back(FileEntry{{m.name}, *length, 0});
         m.total_length = *length;
     } else {
-        m.multi_file = true;
-        if (files->empty()) return bad("info.files is empty");
-        if (files->size() > kMaxFiles) return bad("more than " + std::to_string(kMaxFiles) + " files");
-        std::set<std::vector<std::string>> seen;
-        std::int64_t offset = 0;
-        for (std::size_t i = 0; i < files->size(); ++i) {
-            const bencode::Value& f = (*files)[i];
-            std::string where = "info.files[" + std::to_string(i) + "]";
-            const std::int64_t* flen = f.find_int("length");
-            const bencode::List* path = f.find_list("path");
-            if (!flen || *flen < 0) return bad(where + ".length missing or negative");
-            if (!path || path->empty()) return bad(where + ".path missing or empty");
-            if (path->size() > kMaxPathDepth) return bad(where + ".path is too deep");
-            FileEntry e;
-            for (const bencode::Value& c : *path) {
-                if (!c.is_string()) return bad(where + ".path has a non-string component");
-                if (auto st = check_path_component(c.as_string()); !st) return bad(where + ".path: " + st.error().what);
-                e.path.push_back(c.as_string());
-            }
-            if (!seen.insert(e.path).second) return bad(where + ".path duplicates an earlier file");
-            if (*flen > max_total - offset) return bad("file sizes exceed the pieces' total");
-            e.length = *flen;
-            e.offset = offset;
-            offset += *flen;
-            m.files.push_back(std::move(e));
-        }
-        // A file path that is a prefix of another ("a" and "a/b") would need "a" to be both a file and a folder.
-        for (auto it = seen.begin(); it != seen.end(); ++it) {
-            auto next = std::next(it);
-            if (next != seen.end() && next->size() > it->size() && std::equal(it->begin(), it->end(), next->begin()))
-                return bad("a file path is also used as a folder");
-        }
-        m.total_length = offset;
+        auto st = parse_files(*files, max_total, m);
+        if (!st) return st.error();
     }
     std::int64_t expected_pieces = (m.total_length + m.piece_length - 1) / m.piece_length;
     if (m.total_length == 0) return bad("torrent has no data");

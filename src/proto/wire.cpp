@@ -97,6 +97,45 @@ LengthRule length_rule(std::uint8_t id) {
 
 } // namespace
 
+namespace {
+
+// The fields of a message whose length was checked against its id's rule: `body` is everything after the id.
+void fill_fields(Message& m, std::string_view body) {
+    switch (static_cast<MsgId>(m.id)) {
+    case MsgId::have:
+    case MsgId::suggest:
+    case MsgId::allowed_fast: m.index = read_be32(body, 0); break;
+    case MsgId::request:
+    case MsgId::cancel:
+    case MsgId::reject:
+        m.index = read_be32(body, 0);
+        m.begin = read_be32(body, 4);
+        m.length = read_be32(body, 8);
+        break;
+    case MsgId::piece:
+        m.index = read_be32(body, 0);
+        m.begin = read_be32(body, 4);
+        m.payload = body.substr(8);
+        m.length = static_cast<std::uint32_t>(m.payload.size());
+        break;
+    case MsgId::port: m.port = read_be16(body, 0); break;
+    case MsgId::extended:
+        m.ext_id = byte_at(body, 0);
+        m.payload = body.substr(1);
+        break;
+    case MsgId::choke:
+    case MsgId::unchoke:
+    case MsgId::interested:
+    case MsgId::not_interested:
+    case MsgId::have_all:
+    case MsgId::have_none: break;
+    case MsgId::bitfield:
+    default: m.payload = body; break;
+    }
+}
+
+} // namespace
+
 MessageDecode decode_message(std::string_view buf, std::size_t max_len) {
     MessageDecode r;
     auto fail = [&](std::string what) {
@@ -129,40 +168,8 @@ MessageDecode decode_message(std::string_view buf, std::size_t max_len) {
         r.status = Decode::need_more;
         return r;
     }
-    Message& m = r.msg;
-    m.id = id;
-    std::string_view body = buf.substr(5, len - 1);
-    switch (static_cast<MsgId>(id)) {
-    case MsgId::have:
-    case MsgId::suggest:
-    case MsgId::allowed_fast: m.index = read_be32(body, 0); break;
-    case MsgId::request:
-    case MsgId::cancel:
-    case MsgId::reject:
-        m.index = read_be32(body, 0);
-        m.begin = read_be32(body, 4);
-        m.length = read_be32(body, 8);
-        break;
-    case MsgId::piece:
-        m.index = read_be32(body, 0);
-        m.begin = read_be32(body, 4);
-        m.payload = body.substr(8);
-        m.length = static_cast<std::uint32_t>(m.payload.size());
-        break;
-    case MsgId::port: m.port = read_be16(body, 0); break;
-    case MsgId::extended:
-        m.ext_id = byte_at(body, 0);
-        m.payload = body.substr(1);
-        break;
-    case MsgId::choke:
-    case MsgId::unchoke:
-    case MsgId::interested:
-    case MsgId::not_interested:
-    case MsgId::have_all:
-    case MsgId::have_none: break;
-    case MsgId::bitfield:
-    default: m.payload = body; break;
-    }
+    r.msg.id = id;
+    fill_fields(r.msg, buf.substr(5, len - 1));
     r.status = Decode::ok;
     r.consumed = 4 + std::size_t{len};
     return r;

@@ -70,6 +70,9 @@ public:
 
 private:
     std::uint64_t next_random();
+    std::vector<bool> choose_regular(std::span<const ChokePeer> peers, bool seeding, std::uint32_t regular_slots,
+                                     ChokeDecision& out);
+    void draw_optimistic(std::span<const ChokePeer> peers, const std::vector<bool>& regular, std::int64_t now_ms);
 
     ChokerOptions opt_;
     std::uint64_t rounds_ = 0;             // rechoke() calls so far
