@@ -35,7 +35,7 @@ struct FileSpec {
 };
 
 inline Metainfo make_meta(const std::string& name, const std::vector<FileSpec>& files, std::int64_t piece_length,
-                   const std::string& content, bool multi = true) {
+                          const std::string& content, bool multi = true) {
     Metainfo m;
     m.name = name;
     m.piece_length = piece_length;

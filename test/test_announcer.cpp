@@ -36,7 +36,8 @@ struct SilentSocket {
         uv_udp_getsockname(h, reinterpret_cast<sockaddr*>(&name), &len);
         port = ntohs(name.sin_port);
         uv_udp_recv_start(
-            h, [](uv_handle_t*, std::size_t, uv_buf_t* b) {
+            h,
+            [](uv_handle_t*, std::size_t, uv_buf_t* b) {
                 static char buf[2048];
                 *b = uv_buf_init(buf, sizeof buf);
             },
@@ -77,7 +78,8 @@ struct Fixture {
     }
     ~Fixture() {
         server->close();
-        run_until(loop, [] { return false; }, 20);
+        run_until(
+            loop, [] { return false; }, 20);
     }
     std::function<AnnounceStats()> stats() {
         return [this] {
@@ -87,7 +89,8 @@ struct Fixture {
     }
     // Runs until n announces were sent and the tracker counted them all (at most timeout_ms).
     bool wait_announces(std::size_t n, std::uint64_t timeout_ms) {
-        return run_until(loop, [&] { return at.size() >= n && server->counters().announces >= n; }, timeout_ms);
+        return run_until(
+            loop, [&] { return at.size() >= n && server->counters().announces >= n; }, timeout_ms);
     }
     std::uint64_t gap(std::size_t i) const { return at[i] - at[i - 1]; } // between announces i-1 and i
 };
@@ -149,7 +152,8 @@ TEST_CASE("announcer: without peers it asks again soon, doubling; at the interva
     }
     // The last peer leaves 300 ms into an interval: an announce follows at once (50 ms since the last answer
     // are long past), not 700 ms later.
-    run_until(f.loop, [] { return false; }, 300);
+    run_until(
+        f.loop, [] { return false; }, 300);
     wants = true;
     const std::uint64_t lost_at = f.loop.now_ms();
     REQUIRE(f.wait_announces(8, 3000));
@@ -163,7 +167,8 @@ TEST_CASE("announcer: without peers it asks again soon, doubling; at the interva
     CHECK(st[0].last_announce_ms > 0);
     bool stopped = false;
     a.stop(1000, [&] { stopped = true; });
-    REQUIRE(run_until(f.loop, [&] { return stopped; }, 2000));
+    REQUIRE(run_until(
+        f.loop, [&] { return stopped; }, 2000));
 }
 
 TEST_CASE("announcer: with no wants_peers the next announce waits the whole interval (as before)") {
@@ -176,7 +181,8 @@ TEST_CASE("announcer: with no wants_peers the next announce waits the whole inte
     REQUIRE(f.wait_announces(2, 3000));
     CHECK_MESSAGE(f.gap(1) >= 1000, "gap = " << f.gap(1));
     // The state after an answer: when the next is due, what the tracker said; unusable URLs are listed too.
-    REQUIRE(run_until(f.loop, [&] { return !a.trackers().empty() && !a.trackers()[0].updating; }, 2000));
+    REQUIRE(run_until(
+        f.loop, [&] { return !a.trackers().empty() && !a.trackers()[0].updating; }, 2000));
     auto st = a.trackers();
     REQUIRE(st.size() == 1);
     CHECK(st[0].working);
@@ -203,7 +209,8 @@ TEST_CASE("announcer: trackers() lists every tracker by tier, the unusable ones 
     a.start();
     CHECK(a.trackers()[1].updating);
     CHECK(a.trackers()[1].next_announce_ms == 0);
-    REQUIRE(run_until(f.loop, [&] { return a.trackers()[1].working; }, 3000));
+    REQUIRE(run_until(
+        f.loop, [&] { return a.trackers()[1].working; }, 3000));
     auto st = a.trackers();
     CHECK_FALSE(st[1].updating);
     CHECK(st[1].next_announce_ms >= st[1].last_announce_ms + 600'000);
@@ -211,7 +218,8 @@ TEST_CASE("announcer: trackers() lists every tracker by tier, the unusable ones 
     CHECK(st[2].updating); // the silent one
     bool stopped = false;
     a.stop(200, [&] { stopped = true; });
-    REQUIRE(run_until(f.loop, [&] { return stopped; }, 2000));
+    REQUIRE(run_until(
+        f.loop, [&] { return stopped; }, 2000));
     CHECK(a.trackers()[1].next_announce_ms == 0);
 }
 
@@ -223,16 +231,29 @@ TEST_CASE("announcer: a tracker that never answers is warned about once, however
     TrackerClients clients(loop.get(), uo);
     auto cfg = config_for({{silent.url()}});
     cfg.silent_warn_ms = 100;
-    Announcer a(loop.get(), clients, cfg, [] { return AnnounceStats{0, 0, 1}; }, [](const std::vector<PeerEndpoint>&) {});
+    Announcer a(
+        loop.get(), clients, cfg,
+        [] {
+            return AnnounceStats{0, 0, 1};
+        },
+        [](const std::vector<PeerEndpoint>&) {});
     cfg.info_hash = std::string(19, 'j') + "2";
-    Announcer b(loop.get(), clients, cfg, [] { return AnnounceStats{0, 0, 1}; }, [](const std::vector<PeerEndpoint>&) {});
+    Announcer b(
+        loop.get(), clients, cfg,
+        [] {
+            return AnnounceStats{0, 0, 1};
+        },
+        [](const std::vector<PeerEndpoint>&) {});
     a.start();
     b.start();
-    run_until(loop, [] { return false; }, 60);
+    run_until(
+        loop, [] { return false; }, 60);
     CHECK(clients.silent_warnings() == 0); // not before silent_warn_ms
     CHECK(a.trackers()[0].last_error.empty());
-    REQUIRE(run_until(loop, [&] { return clients.silent_warnings() > 0; }, 2000));
-    run_until(loop, [] { return false; }, 200);
+    REQUIRE(run_until(
+        loop, [&] { return clients.silent_warnings() > 0; }, 2000));
+    run_until(
+        loop, [] { return false; }, 200);
     CHECK(clients.silent_warnings() == 1);
     CHECK(silent.received >= 4); // both announcers kept trying (connect requests, retransmitted)
     for (Announcer* x : {&a, &b}) {

@@ -76,7 +76,8 @@ TEST_CASE("bencode: token and size limits") {
     Limits lim;
     lim.max_tokens = 10;
     std::string many = "l" + std::string(20, '0') + "e";
-    for (auto& c : many) if (c == '0') c = 'i';
+    for (auto& c : many)
+        if (c == '0') c = 'i';
     std::string list = "l";
     for (int i = 0; i < 20; ++i) list += "i1e";
     list += "e";
@@ -102,7 +103,8 @@ TEST_CASE("bencode: truncation, trailing data, bad keys") {
 }
 
 TEST_CASE("bencode: prefix decoding reports consumed bytes and keeps raw ranges") {
-    std::string in = "d4:infod6:lengthi5eee" "TRAILING";
+    std::string in = "d4:infod6:lengthi5eee"
+                     "TRAILING";
     auto p = decode_prefix(in);
     REQUIRE(p.status == Decode::ok);
     CHECK(p.consumed == in.size() - 8);

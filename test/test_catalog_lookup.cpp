@@ -69,7 +69,8 @@ TEST_CASE("catalog lookup: the first tracker that knows the name answers; never 
     }));
     started = true;
     CHECK(lookups.active() == 1);
-    REQUIRE(test::run_until(loop, [&] { return got.has_value(); }, 10'000));
+    REQUIRE(test::run_until(
+        loop, [&] { return got.has_value(); }, 10'000));
     REQUIRE(*got);
     CHECK((*got)->info_hash == hash_of(7).str());
     CHECK((*got)->total_size == 12345);
@@ -83,7 +84,8 @@ TEST_CASE("catalog lookup: a name no tracker knows is one error naming them, wit
     CatalogLookups lookups(loop, {dead, known.url}, 0.3);
     std::optional<Result<CatalogHit>> got;
     REQUIRE(lookups.start("missing", [&](Result<CatalogHit> r) { got = std::move(r); }));
-    REQUIRE(test::run_until(loop, [&] { return got.has_value(); }, 10'000));
+    REQUIRE(test::run_until(
+        loop, [&] { return got.has_value(); }, 10'000));
     REQUIRE_FALSE(*got);
     const std::string msg = got->error().str();
     CHECK(msg.find("missing: not in the catalog of " + known.url) == 0);
@@ -107,6 +109,7 @@ TEST_CASE("catalog lookup: a callback may destroy the lookups; cancel_all drops 
     int calls = 0;
     REQUIRE(again.start("a", [&](Result<CatalogHit>) { ++calls; }));
     again.cancel_all();
-    test::run_until(loop, [] { return false; }, 300);
+    test::run_until(
+        loop, [] { return false; }, 300);
     CHECK(calls == 0);
 }

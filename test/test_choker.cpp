@@ -71,8 +71,8 @@ TEST_CASE("choker: idle unchoked peers ride along without using a slot, at most 
     };
     // Ranked 1 (idle), 2 (idle), 3 (idle), 4, 5, 6: the regular slot goes past the idle ones to 4; two idle ones
     // stay unchoked (the cap), the third idle one is not kept.
-    std::vector<ChokePeer> ps = {idle(peer(1, 900)), idle(peer(2, 800)), idle(peer(3, 700)), peer(4, 500),
-                                 peer(5, 400), peer(6, 300)};
+    std::vector<ChokePeer> ps = {idle(peer(1, 900)), idle(peer(2, 800)), idle(peer(3, 700)),
+                                 peer(4, 500),       peer(5, 400),       peer(6, 300)};
     auto d = c.rechoke(ps, false, kLater);
     const auto un = as_set(d.unchoke);
     CHECK(un.count(1));
@@ -97,8 +97,8 @@ TEST_CASE("choker: snubbed peers get no regular slot") {
     ps[0].snubbed = true;
     auto d = c.rechoke(ps, false, kLater);
     REQUIRE(d.unchoke.size() == 2);
-    CHECK(d.unchoke[0] == 2);  // regular slot: the best non-snubbed
-    CHECK(d.optimistic == 1);  // anti-snubbing: only as the optimistic unchoke
+    CHECK(d.unchoke[0] == 2); // regular slot: the best non-snubbed
+    CHECK(d.optimistic == 1); // anti-snubbing: only as the optimistic unchoke
 
     o.upload_slots = 1; // no optimistic slot: the snubbed peer stays choked
     Choker one(o);
@@ -149,7 +149,7 @@ TEST_CASE("choker: optimistic replaced at once when it leaves, loses interest or
     // It disconnects.
     ps.erase(std::remove_if(ps.begin(), ps.end(), [&](const ChokePeer& p) { return p.token == other; }), ps.end());
     auto f = c.rechoke(ps, false, kLater);
-    CHECK_FALSE(f.has_optimistic); // the remaining one is not interested
+    CHECK_FALSE(f.has_optimistic);                 // the remaining one is not interested
     CHECK(f.unchoke == std::vector<PeerToken>{1}); // uninterested peers ranked below the cut stay choked
     // It earns a regular slot.
     std::vector<ChokePeer> qs = {peer(1, 10), peer(2, 0), peer(3, 0)};
@@ -189,8 +189,7 @@ TEST_CASE("choker: seeding ranks by upload rate to the peer") {
     o.upload_slots = 3;
     Choker c(o);
     // Download rates would choose 1 and 2; as a seed we rank by what they take from us.
-    std::vector<ChokePeer> ps = {peer(1, 900, 10), peer(2, 800, 20), peer(3, 0, 700), peer(4, 0, 600),
-                                 peer(5, 0, 5)};
+    std::vector<ChokePeer> ps = {peer(1, 900, 10), peer(2, 800, 20), peer(3, 0, 700), peer(4, 0, 600), peer(5, 0, 5)};
     auto d = c.rechoke(ps, true, kLater);
     REQUIRE(d.unchoke.size() == 3);
     CHECK(d.unchoke[0] == 3);
@@ -228,12 +227,12 @@ TEST_CASE("choker: zero slots choke everyone; empty input is fine") {
 
 TEST_CASE("choker: pipeline depth follows the bandwidth-delay product") {
     CHECK(pipeline_depth(0, 0.05) == 4);
-    CHECK(pipeline_depth(20'000, 0.05) == 4);             // 2.4 blocks -> floor 4
-    CHECK(pipeline_depth(1'000'000, 0.05) == 62);         // 1 MB/s * 1 s / 16 KiB = 61.04
-    CHECK(pipeline_depth(1'000'000, 2.0) == 245);         // long RTT: 2 * rtt = 4 s
-    CHECK(pipeline_depth(100e6, 0.001) == 250);           // cap
-    CHECK(pipeline_depth(100e6, 0.001, 64) == 64);        // the peer's reqq is lower
-    CHECK(pipeline_depth(100e6, 0.001, 0) == 1);          // nonsense reqq still allows one request
+    CHECK(pipeline_depth(20'000, 0.05) == 4);      // 2.4 blocks -> floor 4
+    CHECK(pipeline_depth(1'000'000, 0.05) == 62);  // 1 MB/s * 1 s / 16 KiB = 61.04
+    CHECK(pipeline_depth(1'000'000, 2.0) == 245);  // long RTT: 2 * rtt = 4 s
+    CHECK(pipeline_depth(100e6, 0.001) == 250);    // cap
+    CHECK(pipeline_depth(100e6, 0.001, 64) == 64); // the peer's reqq is lower
+    CHECK(pipeline_depth(100e6, 0.001, 0) == 1);   // nonsense reqq still allows one request
     CHECK(pipeline_depth(-5, -1) == 4);
     CHECK(pipeline_depth(1.0 / 0.0, 0.1) == 250);
 }

@@ -24,7 +24,8 @@ TEST_CASE("cli: --tracker alone runs a tracker, with a URL names one") {
     CHECK(t->port == 0);
     CHECK(t->bind == std::vector<std::string>{"127.0.0.1"});
     CHECK(t->state_file == "s.json");
-    auto m = parse({"--make-torrent", "dir", "--tracker", "udp://a:1", "--tracker", "udp://b:2", "--piece-size", "256K"});
+    auto m =
+        parse({"--make-torrent", "dir", "--tracker", "udp://a:1", "--tracker", "udp://b:2", "--piece-size", "256K"});
     REQUIRE(m.ok());
     CHECK(m->mode == Mode::make_torrent);
     CHECK(m->tracker_urls == std::vector<std::string>{"udp://a:1", "udp://b:2"});
@@ -39,7 +40,8 @@ TEST_CASE("cli: usage errors are one clear line") {
     CHECK(parse({"--tracker", "--port"}).error().what == "--port needs a value");
     CHECK(parse({"--tracker", "--port", "70000"}).error().what == "--port needs an integer in 0..65535, got '70000'");
     CHECK(parse({"--list"}).error().what == "--list needs --tracker URL");
-    CHECK(parse({"--list", "--make-torrent", "x"}).error().what == "--make-torrent cannot be combined with another mode");
+    CHECK(parse({"--list", "--make-torrent", "x"}).error().what ==
+          "--make-torrent cannot be combined with another mode");
     CHECK(parse({"--scrape", "abc", "--tracker", "udp://x:1", "--timeout", "soon"}).error().what ==
           "--timeout needs a number of seconds, got 'soon'");
     CHECK(parse({}).error().what.find("nothing to do") == 0);
@@ -100,7 +102,8 @@ TEST_CASE("cli: a single-valued flag given twice is refused, repeatable ones sta
     CHECK(parse({"--tracker", "--port", "1", "--port", "2"}).error().what == "--port given twice");
     CHECK(parse({"--make-torrent", "a", "--make-torrent", "b", "--tracker", "udp://x:1"}).error().what ==
           "--make-torrent given twice");
-    CHECK(parse({"--make-torrent", "a", "--tracker", "udp://x:1", "-o", "x", "-o", "y"}).error().what == "-o given twice");
+    CHECK(parse({"--make-torrent", "a", "--tracker", "udp://x:1", "-o", "x", "-o", "y"}).error().what ==
+          "-o given twice");
     CHECK(parse({"--peer", "--peer", "--share", "d"}).error().what == "--peer given twice");
     CHECK(parse({"--tracker", "--tracker"}).error().what == "--tracker given twice");
     CHECK(parse({"--peer", "--share", "d", "--quiet", "--quiet"}).error().what == "--quiet given twice");
@@ -139,8 +142,8 @@ TEST_CASE("cli: a flag given for a mode it does not apply to is refused, naming 
     CHECK(parse({"--list", "--tracker", "udp://a:1", "--tracker", "udp://b:2"}).error().what ==
           "--list asks one tracker: give --tracker URL once");
     // the flags a mode does take still parse
-    auto m = parse({"--make-torrent", "f", "--tracker", "udp://x:1", "--private", "-o", "o.torrent", "--force", "--quiet",
-                    "--piece-size", "16K", "--log-level", "warn", "--log-file", "l.log"});
+    auto m = parse({"--make-torrent", "f", "--tracker", "udp://x:1", "--private", "-o", "o.torrent", "--force",
+                    "--quiet", "--piece-size", "16K", "--log-level", "warn", "--log-file", "l.log"});
     REQUIRE(m.ok());
     CHECK(m->force);
     CHECK(m->is_private);
@@ -175,7 +178,9 @@ TEST_CASE("cli: tracker URLs are checked when given") {
                              "https://t.example/announce", "https://t.example:443/a", "https://[::1]/a"}) {
         CHECK_MESSAGE(check_tracker_url(good).ok(), good);
     }
-    auto why = [](const char* url) { return check_tracker_url(url).ok() ? std::string("ok") : check_tracker_url(url).error().what; };
+    auto why = [](const char* url) {
+        return check_tracker_url(url).ok() ? std::string("ok") : check_tracker_url(url).error().what;
+    };
     CHECK(why("garbage") == "not a udp://HOST:PORT, http:// or https:// URL");
     CHECK(why("ftp://x/a") == "not a udp://HOST:PORT, http:// or https:// URL");
     CHECK(why("udp://host") == "missing port (udp://HOST:PORT)");
@@ -203,7 +208,8 @@ TEST_CASE("cli: tracker URLs are checked when given") {
 TEST_CASE("cli: tracker URLs the CLI accepts are accepted by the clients that use them") {
     for (const char* url : {"udp://tracker.example:6969", "udp://tracker.example:6969/announce", "udp://[::1]:80"})
         CHECK_MESSAGE(parse_udp_tracker_url(url).ok(), url);
-    for (const char* url : {"http://t.example/announce", "http://t.example:8080/announce?pk=1", "http://[2001:db8::1]:80/a"})
+    for (const char* url :
+         {"http://t.example/announce", "http://t.example:8080/announce?pk=1", "http://[2001:db8::1]:80/a"})
         CHECK_MESSAGE(http_tracker::parse_url(url).ok(), url);
 }
 
@@ -216,8 +222,10 @@ TEST_CASE("cli: --list and --scrape give up after 10 s unless --timeout says oth
 }
 
 TEST_CASE("cli: --log-level, -v, --log-file and --quiet for every mode") {
-    for (std::vector<std::string> base : {std::vector<std::string>{"--tracker"}, {"--peer", "--share", "d"},
-                                          {"--list", "--tracker", "udp://x:1"}, {"--scrape", "n", "--tracker", "udp://x:1"},
+    for (std::vector<std::string> base : {std::vector<std::string>{"--tracker"},
+                                          {"--peer", "--share", "d"},
+                                          {"--list", "--tracker", "udp://x:1"},
+                                          {"--scrape", "n", "--tracker", "udp://x:1"},
                                           {"--make-torrent", "f", "--tracker", "udp://x:1"}}) {
         auto with = [&](std::vector<std::string> extra) {
             auto a = base;
@@ -259,7 +267,8 @@ std::string slurp(const std::filesystem::path& p) {
 }
 void spit(const std::filesystem::path& p, const std::string& s) { std::ofstream(p, std::ios::binary) << s; }
 CliOptions make_opts(const test::TempDir& d, std::vector<std::string> extra) {
-    std::vector<std::string> a = {"--make-torrent", (d.path / "data.bin").string(), "--tracker", "udp://x:1", "--quiet"};
+    std::vector<std::string> a = {"--make-torrent", (d.path / "data.bin").string(), "--tracker", "udp://x:1",
+                                  "--quiet"};
     a.insert(a.end(), extra.begin(), extra.end());
     auto r = parse_args(a);
     REQUIRE(r.ok());

@@ -65,7 +65,9 @@ struct Owner : PeerOwner {
         rec("established");
         if (unchoke_on_established && conn) c.unchoke();
     }
-    void on_bitfield(PeerConnection&, const swarm::Bitfield& b) override { rec("bitfield " + std::to_string(b.count())); }
+    void on_bitfield(PeerConnection&, const swarm::Bitfield& b) override {
+        rec("bitfield " + std::to_string(b.count()));
+    }
     void on_have_all(PeerConnection&) override { rec("have_all"); }
     void on_have_none(PeerConnection&) override { rec("have_none"); }
     void on_have(PeerConnection&, std::uint32_t i) override { rec("have " + std::to_string(i)); }
@@ -76,7 +78,8 @@ struct Owner : PeerOwner {
     void on_request(PeerConnection&, const BlockRequest& r) override { rec("request " + blk(r)); }
     void on_cancel(PeerConnection&, const BlockRequest& r) override { rec("cancel " + blk(r)); }
     void on_piece(PeerConnection&, std::uint32_t i, std::uint32_t b, std::string_view data, bool req) override {
-        rec("piece " + std::to_string(i) + ":" + std::to_string(b) + " " + std::string(data) + (req ? "" : " unrequested"));
+        rec("piece " + std::to_string(i) + ":" + std::to_string(b) + " " + std::string(data) +
+            (req ? "" : " unrequested"));
     }
     void on_reject(PeerConnection&, const BlockRequest& r) override { rec("reject " + blk(r)); }
     void on_suggest(PeerConnection&, std::uint32_t i) override { rec("suggest " + std::to_string(i)); }
@@ -115,14 +118,46 @@ struct Owner : PeerOwner {
     bool closed() const { return !events.empty() && events.back().rfind("closed", 0) == 0; }
 };
 
-std::string msg_have(std::uint32_t i) { std::string s; wire::encode_have(s, i); return s; }
-std::string msg_request(std::uint32_t i, std::uint32_t b, std::uint32_t l) { std::string s; wire::encode_request(s, i, b, l); return s; }
-std::string msg_cancel(std::uint32_t i, std::uint32_t b, std::uint32_t l) { std::string s; wire::encode_cancel(s, i, b, l); return s; }
-std::string msg_reject(std::uint32_t i, std::uint32_t b, std::uint32_t l) { std::string s; wire::encode_reject(s, i, b, l); return s; }
-std::string msg_piece(std::uint32_t i, std::uint32_t b, std::string_view d) { std::string s; wire::encode_piece(s, i, b, d); return s; }
-std::string msg_simple(wire::MsgId id) { std::string s; wire::encode_simple(s, id); return s; }
-std::string msg_bitfield(std::string_view bits) { std::string s; wire::encode_bitfield(s, bits); return s; }
-std::string hx(std::string_view h) { std::string o; from_hex(h, o); return o; }
+std::string msg_have(std::uint32_t i) {
+    std::string s;
+    wire::encode_have(s, i);
+    return s;
+}
+std::string msg_request(std::uint32_t i, std::uint32_t b, std::uint32_t l) {
+    std::string s;
+    wire::encode_request(s, i, b, l);
+    return s;
+}
+std::string msg_cancel(std::uint32_t i, std::uint32_t b, std::uint32_t l) {
+    std::string s;
+    wire::encode_cancel(s, i, b, l);
+    return s;
+}
+std::string msg_reject(std::uint32_t i, std::uint32_t b, std::uint32_t l) {
+    std::string s;
+    wire::encode_reject(s, i, b, l);
+    return s;
+}
+std::string msg_piece(std::uint32_t i, std::uint32_t b, std::string_view d) {
+    std::string s;
+    wire::encode_piece(s, i, b, d);
+    return s;
+}
+std::string msg_simple(wire::MsgId id) {
+    std::string s;
+    wire::encode_simple(s, id);
+    return s;
+}
+std::string msg_bitfield(std::string_view bits) {
+    std::string s;
+    wire::encode_bitfield(s, bits);
+    return s;
+}
+std::string hx(std::string_view h) {
+    std::string o;
+    from_hex(h, o);
+    return o;
+}
 
 // A conversation covering every message type, valid for an outgoing fast+extensions connection whose owner
 // unchokes on establishment and has requested block 9:0+1000.
@@ -143,14 +178,15 @@ std::string full_stream() {
     wire::encode_port(tmp, 6881);
     wire::encode_keepalive(tmp);
     s += tmp;
-    s += hx("00000003ee6162"); // unknown id: ignored
-    s += msg_reject(9, 0, 1000);  // nothing outstanding any more: ignored
+    s += hx("00000003ee6162");   // unknown id: ignored
+    s += msg_reject(9, 0, 1000); // nothing outstanding any more: ignored
     s += msg_simple(wire::MsgId::not_interested);
     s += msg_simple(wire::MsgId::choke);
     return s;
 }
 
-std::vector<std::string> run_split(const std::string& stream, const std::vector<std::size_t>& cuts, std::string* sent = nullptr) {
+std::vector<std::string> run_split(const std::string& stream, const std::vector<std::size_t>& cuts,
+                                   std::string* sent = nullptr) {
     Owner o;
     o.unchoke_on_established = true;
     o.make_outgoing();
@@ -171,14 +207,27 @@ TEST_CASE("connection: full conversation produces the expected events") {
     std::string sent;
     auto ev = run_split(full_stream(), {}, &sent);
     std::vector<std::string> expect = {
-        "handshake " + kTheirId, "established", "bitfield 3", "have 5", "unchoke", "interested",
-        "request 3:16384+16384", "request 9:0+1000", "cancel 9:0+1000", "piece 9:0 " + std::string(1000, 'p'),
-        "suggest 4", "allowed_fast 6", "extended 3 hello", "port 6881", "not_interested", "choke",
+        "handshake " + kTheirId,
+        "established",
+        "bitfield 3",
+        "have 5",
+        "unchoke",
+        "interested",
+        "request 3:16384+16384",
+        "request 9:0+1000",
+        "cancel 9:0+1000",
+        "piece 9:0 " + std::string(1000, 'p'),
+        "suggest 4",
+        "allowed_fast 6",
+        "extended 3 hello",
+        "port 6881",
+        "not_interested",
+        "choke",
     };
     CHECK(ev == expect);
     // What we sent: handshake, request, unchoke, then the reject answering the cancel (BEP 6), and on
     // nothing else.
-    std::string expect_sent = handshake(true, true).substr(0, 20) ; // same pstr + reserved prefix
+    std::string expect_sent = handshake(true, true).substr(0, 20); // same pstr + reserved prefix
     CHECK(sent.substr(0, 20) == expect_sent);
     CHECK(sent.substr(20, 8) == std::string("\0\0\0\0\0\x10\0\x04", 8));
     CHECK(sent.substr(28, 20) == kHash);
@@ -470,9 +519,9 @@ TEST_CASE("connection: our requests, choke and reject bookkeeping") {
     o.make_outgoing(false);
     o.probe->inject(handshake());
     CHECK(o.conn->request(0, 0, 16384));
-    CHECK_FALSE(o.conn->request(0, 0, 16384));   // duplicate
-    CHECK_FALSE(o.conn->request(9, 0, 1001));    // beyond the last piece
-    CHECK_FALSE(o.conn->request(0, 0, 16385));   // larger than a block
+    CHECK_FALSE(o.conn->request(0, 0, 16384)); // duplicate
+    CHECK_FALSE(o.conn->request(9, 0, 1001));  // beyond the last piece
+    CHECK_FALSE(o.conn->request(0, 0, 16385)); // larger than a block
     CHECK(o.conn->request(0, 16384, 16384));
     CHECK(o.conn->outgoing_requests().size() == 2);
     o.probe->inject(msg_simple(wire::MsgId::choke)); // BEP 3: choke drops all requests
@@ -580,7 +629,7 @@ TEST_CASE("connection: without metadata (BEP 9 fetch)") {
         std::string s = handshake();
         wire::encode_extended(s, 0, "de");
         s += msg_bitfield(std::string(1000, '\xff')); // any length: the piece count is unknown
-        s += msg_have(123456);                          // any index
+        s += msg_have(123456);                        // any index
         s += msg_simple(wire::MsgId::unchoke);
         s += msg_cancel(7, 0, 16384);
         wire::encode_suggest(s, 99);

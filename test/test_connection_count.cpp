@@ -68,7 +68,7 @@ TEST_CASE("connection slot: outlives the session that made the count") {
     {
         auto count = std::make_shared<ConnectionCount>(1);
         REQUIRE(s.take(count));
-    } // the session's reference is gone; the slot keeps the count alive
+    }            // the session's reference is gone; the slot keeps the count alive
     s.release(); // no use of a freed counter (ASan would say)
     CHECK(!s.held());
 }

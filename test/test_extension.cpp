@@ -150,11 +150,13 @@ TEST_CASE("ext handshake: range checks on p, metadata_size, reqq, v, yourip") {
 
 TEST_CASE("ext handshake: malformed payloads are refused") {
     CHECK_FALSE(decode_ext_handshake("").ok());
-    CHECK_FALSE(decode_ext_handshake("le").ok());             // a list, not a dict
-    CHECK_FALSE(decode_ext_handshake("i5e").ok());            // an int
-    CHECK_FALSE(decode_ext_handshake("4:spam").ok());         // a string
-    CHECK_FALSE(decode_ext_handshake("d1:md").ok());          // truncated
-    CHECK_FALSE(decode_ext_handshake("d1:mdee" "x").ok());    // trailing garbage
+    CHECK_FALSE(decode_ext_handshake("le").ok());     // a list, not a dict
+    CHECK_FALSE(decode_ext_handshake("i5e").ok());    // an int
+    CHECK_FALSE(decode_ext_handshake("4:spam").ok()); // a string
+    CHECK_FALSE(decode_ext_handshake("d1:md").ok());  // truncated
+    CHECK_FALSE(decode_ext_handshake("d1:mdee"
+                                     "x")
+                    .ok());                                         // trailing garbage
     CHECK_FALSE(decode_ext_handshake("d1:md6:ut_pexi256eee").ok()); // id is one byte (BEP 10)
     CHECK_FALSE(decode_ext_handshake("d1:md6:ut_pexi-1eee").ok());
     CHECK(decode_ext_handshake("d1:md6:ut_pexi255eee")->id_of("ut_pex") == 255);
@@ -220,17 +222,17 @@ TEST_CASE("ut_metadata: round trips") {
 
 TEST_CASE("ut_metadata: malformed and oversized messages are refused") {
     CHECK_FALSE(decode_metadata_message("").ok());
-    CHECK_FALSE(decode_metadata_message("li0ee").ok());                         // not a dict
-    CHECK_FALSE(decode_metadata_message("d8:msg_typei0e5:piecei0e").ok());      // truncated dict
-    CHECK_FALSE(decode_metadata_message("d5:piecei0ee").ok());                  // no msg_type
-    CHECK_FALSE(decode_metadata_message("d8:msg_type1:05:piecei0ee").ok());     // msg_type not an int
-    CHECK_FALSE(decode_metadata_message("d8:msg_typei3e5:piecei0ee").ok());     // unknown msg_type
+    CHECK_FALSE(decode_metadata_message("li0ee").ok());                     // not a dict
+    CHECK_FALSE(decode_metadata_message("d8:msg_typei0e5:piecei0e").ok());  // truncated dict
+    CHECK_FALSE(decode_metadata_message("d5:piecei0ee").ok());              // no msg_type
+    CHECK_FALSE(decode_metadata_message("d8:msg_type1:05:piecei0ee").ok()); // msg_type not an int
+    CHECK_FALSE(decode_metadata_message("d8:msg_typei3e5:piecei0ee").ok()); // unknown msg_type
     CHECK_FALSE(decode_metadata_message("d8:msg_typei-1e5:piecei0ee").ok());
-    CHECK_FALSE(decode_metadata_message("d8:msg_typei0ee").ok());               // no piece
-    CHECK_FALSE(decode_metadata_message("d8:msg_typei0e5:piece1:0e").ok());     // piece not an int
-    CHECK_FALSE(decode_metadata_message("d8:msg_typei0e5:piecei-1ee").ok());    // negative piece
+    CHECK_FALSE(decode_metadata_message("d8:msg_typei0ee").ok());            // no piece
+    CHECK_FALSE(decode_metadata_message("d8:msg_typei0e5:piece1:0e").ok());  // piece not an int
+    CHECK_FALSE(decode_metadata_message("d8:msg_typei0e5:piecei-1ee").ok()); // negative piece
     CHECK_FALSE(decode_metadata_message("d8:msg_typei0e5:piecei4294967296ee").ok());
-    CHECK_FALSE(decode_metadata_message("d8:msg_typei1e5:piecei0eexyz").ok());  // data without total_size
+    CHECK_FALSE(decode_metadata_message("d8:msg_typei1e5:piecei0eexyz").ok()); // data without total_size
     CHECK_FALSE(decode_metadata_message("d8:msg_typei1e5:piecei0e10:total_sizei0eexyz").ok());
     CHECK_FALSE(decode_metadata_message("d8:msg_typei1e5:piecei0e10:total_sizei-5eexyz").ok());
 
@@ -293,10 +295,10 @@ TEST_CASE("metadata assembler: wrong index or length refused, assemble and verif
     const std::string hash = sha1(meta);
     MetadataAssembler a;
     REQUIRE(a.init(static_cast<std::int64_t>(meta.size())));
-    CHECK_FALSE(a.add(3, meta.substr(0, 16384)).ok());            // index out of range
-    CHECK_FALSE(a.add(0, meta.substr(0, 16383)).ok());            // short
-    CHECK_FALSE(a.add(0, meta.substr(0, 16385)).ok());            // long
-    CHECK_FALSE(a.add(2, meta.substr(32768, 7231)).ok());         // last piece is 7232 bytes
+    CHECK_FALSE(a.add(3, meta.substr(0, 16384)).ok());    // index out of range
+    CHECK_FALSE(a.add(0, meta.substr(0, 16383)).ok());    // short
+    CHECK_FALSE(a.add(0, meta.substr(0, 16385)).ok());    // long
+    CHECK_FALSE(a.add(2, meta.substr(32768, 7231)).ok()); // last piece is 7232 bytes
     CHECK_FALSE(a.have(0));
     CHECK_FALSE(a.have(99));
 
@@ -366,9 +368,9 @@ TEST_CASE("ut_pex: golden encoding matches libtorrent's bencode") {
     m.dropped = {v4(1, 2, 3, 4, 1)};
     // python3 -c "import libtorrent as lt; print(lt.bencode({'added':bytes([10,0,0,1,0x1a,0xe1,192,168,1,2,0,80]),
     // 'added.f':bytes([0x10,0x02]),'dropped':bytes([1,2,3,4,0,1])}))"
-    const std::string golden =
-        "d5:added12:\n\x00\x00\x01\x1a\xe1\xc0\xa8\x01\x02\x00P7:added.f2:\x10\x02" "7:dropped6:\x01\x02\x03\x04\x00\x01"
-        "e"s;
+    const std::string golden = "d5:added12:\n\x00\x00\x01\x1a\xe1\xc0\xa8\x01\x02\x00P7:added.f2:\x10\x02"
+                               "7:dropped6:\x01\x02\x03\x04\x00\x01"
+                               "e"s;
     CHECK(encode_pex(m) == golden);
 
     auto d = decode_pex(golden);
@@ -431,7 +433,7 @@ TEST_CASE("ut_pex: malformed messages are refused") {
     CHECK_FALSE(decode_pex("").ok());
     CHECK_FALSE(decode_pex("le").ok());
     CHECK_FALSE(decode_pex("d5:added").ok());
-    CHECK_FALSE(decode_pex("d5:added5:abcdee").ok());                         // 5 is not a multiple of 6
+    CHECK_FALSE(decode_pex("d5:added5:abcdee").ok()); // 5 is not a multiple of 6
     CHECK_FALSE(decode_pex("d5:added7:abcdefge").ok());
     CHECK_FALSE(decode_pex("d7:dropped1:xe").ok());
     CHECK_FALSE(decode_pex("d6:added6" + bstr(std::string(6, 'a')) + "e").ok()); // v6 needs 18
@@ -453,7 +455,8 @@ TEST_CASE("ut_pex: at most kMaxPexPeers per list, on decode and encode") {
     CHECK_FALSE(decode_pex("d7:dropped" + bstr(many_v4(kMaxPexPeers + 1)) + "e").ok());
 
     PexMessage m;
-    for (std::size_t i = 0; i < kMaxPexPeers + 50; ++i) m.added.push_back(v4(10, 1, std::uint8_t(i >> 8), std::uint8_t(i), 1));
+    for (std::size_t i = 0; i < kMaxPexPeers + 50; ++i)
+        m.added.push_back(v4(10, 1, std::uint8_t(i >> 8), std::uint8_t(i), 1));
     m.added.push_back(v6(1, 1)); // IPv6 has its own list and cap
     auto d = decode_pex(encode_pex(m));
     REQUIRE(d.ok());

@@ -34,7 +34,8 @@ TEST_CASE("fence: a throwing timer tick, deferred task or fs callback does not s
                   ++fs_done;
                   throw std::bad_alloc();
               });
-    REQUIRE(test::run_until(loop, [&] { return ticks >= 3 && deferred == 1 && fs_done == 1; }, 5000));
+    REQUIRE(test::run_until(
+        loop, [&] { return ticks >= 3 && deferred == 1 && fs_done == 1; }, 5000));
     t.stop();
     set_log_level(LogLevel::info);
 }
@@ -43,7 +44,10 @@ TEST_CASE("loop: an object still waiting in defer_delete when the loop goes is d
     struct Handle {
         uv_timer_t* t = new uv_timer_t;
         explicit Handle(uv_loop_t* l) { uv_timer_init(l, t); }
-        ~Handle() { uv_close(reinterpret_cast<uv_handle_t*>(t), [](uv_handle_t* h) { delete reinterpret_cast<uv_timer_t*>(h); }); }
+        ~Handle() {
+            uv_close(reinterpret_cast<uv_handle_t*>(t),
+                     [](uv_handle_t* h) { delete reinterpret_cast<uv_timer_t*>(h); });
+        }
     };
     bool destroyed = false;
     struct Flag {

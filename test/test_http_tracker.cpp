@@ -16,9 +16,9 @@
 #include "proto/bencode.hpp"
 #include "proto/http_tracker.hpp"
 #include "session/announcer.hpp"
+#include "test_util.hpp"
 #include "tracker/http_client.hpp"
 #include "tracker/http_get.hpp"
-#include "test_util.hpp"
 
 using namespace p2p;
 namespace ht = p2p::http_tracker;
@@ -92,7 +92,8 @@ struct TestServer {
         port = ntohs(name.sin_port);
     }
     ~TestServer() {
-        uv_close(reinterpret_cast<uv_handle_t*>(listener), [](uv_handle_t* h) { delete reinterpret_cast<uv_tcp_t*>(h); });
+        uv_close(reinterpret_cast<uv_handle_t*>(listener),
+                 [](uv_handle_t* h) { delete reinterpret_cast<uv_tcp_t*>(h); });
         for (Conn* c : conns) close(c, false);
     }
     std::string url(const std::string& path = "/announce") const {
@@ -109,7 +110,8 @@ struct TestServer {
         uv_tcp_init(loop, &c->tcp);
         c->tcp.data = c;
         if (uv_accept(reinterpret_cast<uv_stream_t*>(listener), reinterpret_cast<uv_stream_t*>(&c->tcp)) != 0) {
-            uv_close(reinterpret_cast<uv_handle_t*>(&c->tcp), [](uv_handle_t* h) { delete static_cast<Conn*>(h->data); });
+            uv_close(reinterpret_cast<uv_handle_t*>(&c->tcp),
+                     [](uv_handle_t* h) { delete static_cast<Conn*>(h->data); });
             return;
         }
         conns.insert(c);
@@ -276,16 +278,16 @@ TEST_CASE("http tracker: scrape URL (BEP 48 examples)") {
     ok("http://example.com/announce?x2%0644", "http://example.com/scrape?x2%0644");
     ok("http://example.com/announce?x=2/4", "http://example.com/scrape?x=2/4");
     ok("http://example.com:8080/a/announce?pk=1", "http://example.com:8080/a/scrape?pk=1");
-    for (const char* none : {"http://example.com/a", "http://example.com/x%064announce", "http://example.com/announce/x",
-                             "http://example.com", "https://example.com/announce"})
+    for (const char* none : {"http://example.com/a", "http://example.com/x%064announce",
+                             "http://example.com/announce/x", "http://example.com", "https://example.com/announce"})
         CHECK_MESSAGE(!ht::scrape_url(none).ok(), none);
 }
 
 TEST_CASE("http tracker: compact response (BEP 23), counts, intervals, warning") {
-    std::string body = "d8:completei5e10:incompletei7e8:intervali1800e12:min intervali60e5:peers" +
-                       bstr(compact4("10", 0, 0, 1, 6881) + compact4("192", 168, 1, 2, 0) +
-                            compact4("127", 0, 0, 1, 51413)) +
-                       "15:warning message4:slowe\r\n"; // trailing newline: tolerated
+    std::string body =
+        "d8:completei5e10:incompletei7e8:intervali1800e12:min intervali60e5:peers" +
+        bstr(compact4("10", 0, 0, 1, 6881) + compact4("192", 168, 1, 2, 0) + compact4("127", 0, 0, 1, 51413)) +
+        "15:warning message4:slowe\r\n"; // trailing newline: tolerated
     auto r = ht::decode_announce_response(body);
     REQUIRE(r.ok());
     CHECK(r->interval == 1800);
@@ -325,7 +327,8 @@ TEST_CASE("http tracker: dict-list peers (BEP 3) and peers6 (BEP 7)") {
                        "d2:ip7:1.2.3.44:porti70000ee"       // port out of range: dropped
                        "d4:porti5ee"                        // no ip: dropped
                        "i5e"                                // not a dict: dropped
-                       "e6:peers6" + bstr(six) + "e";
+                       "e6:peers6" +
+                       bstr(six) + "e";
     auto r = ht::decode_announce_response(body);
     REQUIRE_MESSAGE(r.ok(), (r.ok() ? "" : r.error().str()));
     CHECK(r->interval == 60);
@@ -347,9 +350,9 @@ TEST_CASE("http tracker: failure reason, bad bodies, defaults") {
     CHECK(f.error().op == "tracker");
     CHECK(f.error().what == "failure reason: torrent not found");
 
-    for (const char* bad : {"", "d8:intervali60e5:peers6:abc", "d8:intervali60e", "<html>not found</html>", "i5e",
-                            "le", "d5:peersi5ee", "d5:peers5:abcdee", "d6:peers67:abcdefghijklmnopqe", "d6:peers6i1ee",
-                            "d8:intervali60ee trailing"}) {
+    for (const char* bad :
+         {"", "d8:intervali60e5:peers6:abc", "d8:intervali60e", "<html>not found</html>", "i5e", "le", "d5:peersi5ee",
+          "d5:peers5:abcdee", "d6:peers67:abcdefghijklmnopqe", "d6:peers6i1ee", "d8:intervali60ee trailing"}) {
         auto r = ht::decode_announce_response(bad);
         CHECK_MESSAGE(!r.ok(), bad);
         if (!r.ok()) CHECK(r.error().op == "http_tracker.decode");
@@ -386,8 +389,8 @@ TEST_CASE("http tracker: oversize peer lists are capped") {
         six += std::string(15, '\x20') + static_cast<char>(i);
         put_be16(six, 2000);
     }
-    auto both = ht::decode_announce_response("d8:intervali60e5:peers" + bstr(compact.substr(0, 6 * 900)) +
-                                             "6:peers6" + bstr(six) + "e");
+    auto both = ht::decode_announce_response("d8:intervali60e5:peers" + bstr(compact.substr(0, 6 * 900)) + "6:peers6" +
+                                             bstr(six) + "e");
     REQUIRE(both.ok());
     CHECK(both->peers.size() == ht::kMaxPeers);
     CHECK(both->dropped == 200);
@@ -484,7 +487,9 @@ TEST_CASE("http get: errors - body over the cap, timeout, refused, malformed, tr
         auto m = get_once(loop, srv.url());
         REQUIRE_FALSE(m.ok());
         CHECK(m.error().what.find("malformed HTTP response") != std::string::npos);
-        srv.respond = [](const std::string&) { return std::string("HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nshort"); };
+        srv.respond = [](const std::string&) {
+            return std::string("HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nshort");
+        };
         auto t = get_once(loop, srv.url());
         REQUIRE_FALSE(t.ok());
         CHECK(t.error().what.find("closed before") != std::string::npos);
@@ -531,7 +536,8 @@ TEST_CASE("http get: destroying the request while in flight never calls back and
     TestServer srv(loop.get());
     srv.respond = nullptr; // never answers
     bool called = false;
-    auto g = std::make_unique<HttpGet>(loop.get(), srv.url(), HttpGetOptions{}, [&](Result<HttpResponse>) { called = true; });
+    auto g = std::make_unique<HttpGet>(loop.get(), srv.url(), HttpGetOptions{},
+                                       [&](Result<HttpResponse>) { called = true; });
     // wait until the server has the request: the GET is connected and reading
     Timer guard(loop.get());
     guard.start(5000, 0, [] {});
@@ -575,10 +581,11 @@ TEST_CASE("http tracker client: announce, errors, and a callback that destroys t
     REQUIRE(run_until_flag(loop, done));
     CHECK(client->pending() == 0);
     REQUIRE(srv.requests.size() == 1);
-    CHECK(srv.requests[0].rfind(std::string("GET /announce?passkey=k&info_hash=") + kWikiHashEncoded +
-                                    "&peer_id=pppppppppppppppppppp&port=6881&uploaded=0&downloaded=0&left=1000&compact=1"
-                                    "&no_peer_id=1&event=started&numwant=50&key=00000007 HTTP/1.1\r\n",
-                                0) == 0);
+    CHECK(
+        srv.requests[0].rfind(std::string("GET /announce?passkey=k&info_hash=") + kWikiHashEncoded +
+                                  "&peer_id=pppppppppppppppppppp&port=6881&uploaded=0&downloaded=0&left=1000&compact=1"
+                                  "&no_peer_id=1&event=started&numwant=50&key=00000007 HTTP/1.1\r\n",
+                              0) == 0);
 
     auto expect_error = [&](const std::string& path, const std::string& what) {
         HttpTrackerClient c(loop.get(), srv.url(path));
@@ -675,8 +682,12 @@ TEST_CASE("announcer: http:// trackers in BEP 12 tiers, fallback, stopped on shu
     cfg.publish_name = "name"; // must not be attempted on an http tracker
     cfg.retry_after_fail_ms = 20;
     std::vector<PeerEndpoint> got;
-    Announcer a(loop.get(), clients, cfg, [] { return AnnounceStats{0, 0, 1234}; },
-                [&](const std::vector<PeerEndpoint>& p) { got.insert(got.end(), p.begin(), p.end()); });
+    Announcer a(
+        loop.get(), clients, cfg,
+        [] {
+            return AnnounceStats{0, 0, 1234};
+        },
+        [&](const std::vector<PeerEndpoint>& p) { got.insert(got.end(), p.begin(), p.end()); });
     a.start();
     bool have = false;
     Timer poll(loop.get());
@@ -712,14 +723,16 @@ TEST_CASE("announcer: an http tracker's \"min interval\" floors the quick re-ann
     cfg.recheck_ms = 20;
     cfg.shortest_interval_ms = 0;
     std::vector<std::uint64_t> at;
-    Announcer a(loop.get(), clients, cfg,
-                [&] {
-                    at.push_back(loop.now_ms());
-                    return AnnounceStats{0, 0, 1234};
-                },
-                [](const std::vector<PeerEndpoint>&) {});
+    Announcer a(
+        loop.get(), clients, cfg,
+        [&] {
+            at.push_back(loop.now_ms());
+            return AnnounceStats{0, 0, 1234};
+        },
+        [](const std::vector<PeerEndpoint>&) {});
     a.start();
-    REQUIRE(test::run_until(loop, [&] { return at.size() >= 2 && srv.requests.size() >= 2; }, 3000));
+    REQUIRE(test::run_until(
+        loop, [&] { return at.size() >= 2 && srv.requests.size() >= 2; }, 3000));
     CHECK(clients.get(srv.url()).http->min_interval_s() == 1);
     CHECK_MESSAGE(at[1] - at[0] >= 1000, "gap " << at[1] - at[0]);
     CHECK_MESSAGE(at[1] - at[0] < 1500, "gap " << at[1] - at[0]);

@@ -30,11 +30,13 @@ TEST_CASE("line reader: a regular file gives its lines, the unterminated last on
     Loop loop;
     std::vector<std::string> lines;
     int eofs = 0;
-    LineReader r(loop.get(), [&](std::string_view l, bool) { lines.emplace_back(l); }, [&] { ++eofs; });
+    LineReader r(
+        loop.get(), [&](std::string_view l, bool) { lines.emplace_back(l); }, [&] { ++eofs; });
     const int fd = open_file_with(dir, "status\nlist\npeers x");
     REQUIRE(fd >= 0);
     REQUIRE(r.start(fd));
-    CHECK(test::run_until(loop, [&] { return eofs > 0; }, 5000));
+    CHECK(test::run_until(
+        loop, [&] { return eofs > 0; }, 5000));
     CHECK(lines == std::vector<std::string>{"status", "list", "peers x"});
     CHECK(eofs == 1);
     CHECK_FALSE(r.active());
@@ -58,8 +60,10 @@ TEST_CASE("line reader: a line callback that closes the reader ends the lines th
     const int fd = open_file_with(dir, "status\nquit\nafter\n");
     REQUIRE(fd >= 0);
     REQUIRE(r.start(fd));
-    test::run_until(loop, [&] { return !r.active(); }, 5000);
-    test::run_until(loop, [] { return false; }, 50); // let any pending callback run
+    test::run_until(
+        loop, [&] { return !r.active(); }, 5000);
+    test::run_until(
+        loop, [] { return false; }, 50); // let any pending callback run
     CHECK(lines == std::vector<std::string>{"status", "quit"});
     CHECK(eofs == 0);
     ::close(fd);

@@ -84,7 +84,8 @@ TEST_CASE("memory budget: a TCP transport counts its queued bytes in the send po
     lim.max_read = 32 * 1024;
     std::unique_ptr<Transport> server, client;
     {
-        auto lr = TcpListener::listen(&loop, "127.0.0.1", 0, [&](std::unique_ptr<Transport> t) { server = std::move(t); });
+        auto lr =
+            TcpListener::listen(&loop, "127.0.0.1", 0, [&](std::unique_ptr<Transport> t) { server = std::move(t); });
         REQUIRE(lr);
         auto listener = std::move(*lr);
         auto addr = make_sockaddr("127.0.0.1", listener->port());
@@ -100,7 +101,10 @@ TEST_CASE("memory budget: a TCP transport counts its queued bytes in the send po
     client->set_limits(lim);
     struct Sink : TransportUser {
         std::size_t n = 0;
-        std::size_t on_data(std::string_view d) override { n += d.size(); return d.size(); }
+        std::size_t on_data(std::string_view d) override {
+            n += d.size();
+            return d.size();
+        }
         void on_closed(const Error&) override {}
     } at_client, at_server;
     client->start(&at_client);
@@ -159,7 +163,8 @@ TEST_CASE("tracker under --max-memory: peers and swarms stay under the derived c
     REQUIRE(plan);
     MESSAGE(plan->describe());
     CHECK(plan->max_peers * kTrackerPeerCost + plan->max_swarms * kTrackerSwarmCost +
-              plan->max_catalog * kTrackerCatalogCost <= plan->budget);
+              plan->max_catalog * kTrackerCatalogCost <=
+          plan->budget);
     SwarmLimits lim;
     lim.max_peers = plan->max_peers;
     lim.max_swarms = plan->max_swarms;
@@ -185,7 +190,8 @@ TEST_CASE("tracker under --max-memory: peers and swarms stay under the derived c
     for (std::size_t i = 0; i < plan->max_peers + 500; ++i) {
         AnnounceInput in{};
         in.info_hash.b[0] = 2;
-        in.peer.ip = {10, static_cast<std::uint8_t>(i >> 16), static_cast<std::uint8_t>(i >> 8), static_cast<std::uint8_t>(i)};
+        in.peer.ip = {10, static_cast<std::uint8_t>(i >> 16), static_cast<std::uint8_t>(i >> 8),
+                      static_cast<std::uint8_t>(i)};
         in.peer.port = 6881;
         in.num_want = 10;
         out.clear();

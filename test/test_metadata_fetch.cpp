@@ -37,8 +37,8 @@ struct Info {
     std::string bytes, hash;
     Info() {
         std::string hashes = test::pseudo_random(2200 * 20, 42);
-        bytes = build_info_dict("fetched.bin", 16 * 1024, hashes, {TorrentFileInput{{}, 2200ll * 16 * 1024 - 5}},
-                                false, false);
+        bytes = build_info_dict("fetched.bin", 16 * 1024, hashes, {TorrentFileInput{{}, 2200ll * 16 * 1024 - 5}}, false,
+                                false);
         hash = sha1(bytes);
     }
     std::string piece(std::uint32_t i) const {
@@ -324,7 +324,8 @@ TEST_CASE("metadata fetch: its connections and attempts count against the sessio
         // A peer that leaves gives its place back once it is destroyed (after the current loop turn).
         ps[0]->probe->remote_close();
         CHECK(fx.fetch->status().peers == 2);
-        run_until(fx.loop, [&] { return count->open() == 2; }, 2000);
+        run_until(
+            fx.loop, [&] { return count->open() == 2; }, 2000);
         CHECK(count->open() == 2);
 
         // Connection attempts take places too: one free place, one attempt, however many candidates wait.
@@ -385,7 +386,6 @@ TEST_CASE("metadata fetch: our peer's metadata requests are rejected; give_up re
     CHECK(fx.done_calls == 1);
 }
 
-
 TEST_CASE("metadata fetch: from a seeding Session over loopback TCP") {
     namespace fs = std::filesystem;
     test::TempDir dir("fetch");
@@ -397,9 +397,8 @@ TEST_CASE("metadata fetch: from a seeding Session over loopback TCP") {
     std::string hashes;
     for (std::size_t off = 0; off < content.size(); off += 16384)
         hashes += sha1(std::string_view(content).substr(off, 16384));
-    auto meta = parse_info_dict(build_info_dict("seeded.bin", 16384, hashes,
-                                                {TorrentFileInput{{}, static_cast<std::int64_t>(content.size())}},
-                                                false, false));
+    auto meta = parse_info_dict(build_info_dict(
+        "seeded.bin", 16384, hashes, {TorrentFileInput{{}, static_cast<std::int64_t>(content.size())}}, false, false));
     REQUIRE(meta);
 
     Loop loop;
@@ -411,7 +410,8 @@ TEST_CASE("metadata fetch: from a seeding Session over loopback TCP") {
     TorrentConfig tc;
     tc.root_dir = dir.str();
     Torrent* t = seed->add_torrent(*meta, tc, true);
-    REQUIRE(run_until(loop, [&] { return t->status().phase == TorrentPhase::seeding; }, 5000));
+    REQUIRE(run_until(
+        loop, [&] { return t->status().phase == TorrentPhase::seeding; }, 5000));
 
     std::optional<Result<Metainfo>> got;
     MetadataFetchConfig fc;
@@ -424,7 +424,8 @@ TEST_CASE("metadata fetch: from a seeding Session over loopback TCP") {
     in->sin_port = htons(seed->port());
     in->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
     fetch->add_candidates({ss});
-    CHECK(run_until(loop, [&] { return got.has_value(); }, 10'000));
+    CHECK(run_until(
+        loop, [&] { return got.has_value(); }, 10'000));
     REQUIRE(got);
     REQUIRE(got->ok());
     CHECK(got->value().info_bytes == meta->info_bytes);
@@ -432,9 +433,11 @@ TEST_CASE("metadata fetch: from a seeding Session over loopback TCP") {
     fetch.reset();
     int down = 0;
     seed->shutdown([&] { ++down; });
-    run_until(loop, [&] { return down == 1; }, 5000);
+    run_until(
+        loop, [&] { return down == 1; }, 5000);
     seed.reset();
-    run_until(loop, [] { return false; }, 50);
+    run_until(
+        loop, [] { return false; }, 50);
 }
 
 namespace {
@@ -477,7 +480,8 @@ struct SeedAndMine {
         TorrentConfig tc;
         tc.root_dir = dir.str();
         seeded = seed->add_torrent(*meta, tc, true);
-        REQUIRE(run_until(loop, [&] { return seeded->status().phase == TorrentPhase::seeding; }, 5000));
+        REQUIRE(run_until(
+            loop, [&] { return seeded->status().phase == TorrentPhase::seeding; }, 5000));
     }
     // What PeerNode fills in for a magnet (node/peer_node.cpp, fetch_metadata).
     MetadataFetchConfig fetch_config() const {
@@ -494,10 +498,12 @@ struct SeedAndMine {
         int down = 0;
         seed->shutdown([&] { ++down; });
         mine->shutdown([&] { ++down; });
-        run_until(loop, [&] { return down == 2; }, 5000);
+        run_until(
+            loop, [&] { return down == 2; }, 5000);
         seed.reset();
         mine.reset();
-        run_until(loop, [] { return false; }, 50);
+        run_until(
+            loop, [] { return false; }, 50);
     }
 };
 
@@ -506,11 +512,13 @@ struct SeedAndMine {
 TEST_CASE("metadata fetch: a seed that dials us first is handed to the fetch by the session") {
     SeedAndMine s;
     std::optional<Result<Metainfo>> got;
-    auto fetch = std::make_unique<MetadataFetch>(s.loop, s.fetch_config(), [&](Result<Metainfo> r) { got = std::move(r); });
+    auto fetch =
+        std::make_unique<MetadataFetch>(s.loop, s.fetch_config(), [&](Result<Metainfo> r) { got = std::move(r); });
     CHECK(s.mine->incoming_fetches()->find(s.meta->info_hash) == fetch.get());
     // We know no address; the seed learnt ours (from the tracker, say) and dials us.
     s.seeded->add_candidates({loopback_addr(s.mine->port())});
-    REQUIRE_MESSAGE(run_until(s.loop, [&] { return got.has_value(); }, 10'000),
+    REQUIRE_MESSAGE(run_until(
+                        s.loop, [&] { return got.has_value(); }, 10'000),
                     "the seed's connection never reached the fetch");
     REQUIRE(got->ok());
     CHECK(got->value().info_bytes == s.meta->info_bytes);
@@ -522,7 +530,8 @@ TEST_CASE("metadata fetch: a seed that dials us first is handed to the fetch by 
     // Finished: no longer registered, so later connections for the hash go to the torrent (or are refused).
     CHECK(s.mine->incoming_fetches()->empty());
     fetch.reset();
-    run_until(s.loop, [] { return false; }, 50);
+    run_until(
+        s.loop, [] { return false; }, 50);
     CHECK(s.mine->connection_count() == 0); // the fetch's slot was given back
 }
 
@@ -532,13 +541,16 @@ TEST_CASE("metadata fetch: a tracker that lists us to ourselves: both ends are d
     auto fetch = std::make_unique<MetadataFetch>(s.loop, s.fetch_config(), [&](Result<Metainfo>) { done = true; });
     fetch->add_candidates({loopback_addr(s.mine->port())});
     // Our dial comes back to our own listener, is handed to this fetch, and each end sees our peer id.
-    REQUIRE(run_until(s.loop, [&] { return fetch->status().tried == 2 && fetch->status().peers == 0 &&
-                                           fetch->status().connecting == 0; }, 5000));
+    REQUIRE(run_until(
+        s.loop,
+        [&] { return fetch->status().tried == 2 && fetch->status().peers == 0 && fetch->status().connecting == 0; },
+        5000));
     fetch->add_candidates({loopback_addr(s.mine->port())});
     CHECK(fetch->status().connecting == 0);
     CHECK(fetch->status().candidates == 0);
     CHECK_FALSE(done);
-    run_until(s.loop, [] { return false; }, 50);
+    run_until(
+        s.loop, [] { return false; }, 50);
     CHECK(s.mine->connection_count() == 0);
     fetch.reset();
     CHECK(s.mine->incoming_fetches()->empty()); // unregistered when destroyed unfinished

@@ -64,27 +64,32 @@ TEST_CASE("metadata fetches: a fetch that gives up leaves no leecher on its trac
     Fixture f;
     REQUIRE(f.fetches->start(f.hash, "movie", {}, 1500));
     CHECK(f.fetches->has(f.hash));
-    REQUIRE(test::run_until(f.loop, [&] { return f.leechers() == 1; }, 5000)); // announced `started`
+    REQUIRE(test::run_until(
+        f.loop, [&] { return f.leechers() == 1; }, 5000)); // announced `started`
     auto rows = f.fetches->rows();
     REQUIRE(rows.size() == 1);
     CHECK(rows[0].label == "movie");
     REQUIRE(rows[0].trackers.size() == 1);
     CHECK(rows[0].trackers[0].url == f.url);
-    REQUIRE(test::run_until(f.loop, [&] { return !f.done.empty(); }, 5000));
+    REQUIRE(test::run_until(
+        f.loop, [&] { return !f.done.empty(); }, 5000));
     REQUIRE_FALSE(f.done[0].meta);
     CHECK(f.done[0].meta.error().code == Errc::timeout);
     CHECK(f.done[0].meta.error().what.find("no peer sent the metadata within 2 s") == 0);
     CHECK(f.fetches->empty());
-    REQUIRE(test::run_until(f.loop, [&] { return f.leechers() == 0; }, 5000)); // and `stopped`
+    REQUIRE(test::run_until(
+        f.loop, [&] { return f.leechers() == 0; }, 5000)); // and `stopped`
 }
 
 TEST_CASE("metadata fetches: stop_all (quit) tells the trackers too, then calls back once") {
     Fixture f;
     REQUIRE(f.fetches->start(f.hash, "", {}, 0));
-    REQUIRE(test::run_until(f.loop, [&] { return f.leechers() == 1; }, 5000));
+    REQUIRE(test::run_until(
+        f.loop, [&] { return f.leechers() == 1; }, 5000));
     int stopped = 0;
     f.fetches->stop_all([&] { ++stopped; });
-    REQUIRE(test::run_until(f.loop, [&] { return stopped == 1 && f.leechers() == 0; }, 5000));
+    REQUIRE(test::run_until(
+        f.loop, [&] { return stopped == 1 && f.leechers() == 0; }, 5000));
     CHECK(f.done.empty()); // no callback for a fetch ended by quit
     CHECK(f.fetches->empty());
 }

@@ -9,9 +9,7 @@ using namespace p2p;
 namespace {
 std::string hello_hash() { return sha1("hello"); }
 // Golden single-file info dict; its SHA-1 was computed independently with Python's hashlib.
-std::string golden_info() {
-    return "d6:lengthi5e4:name5:a.txt12:piece lengthi16384e6:pieces20:" + hello_hash() + "e";
-}
+std::string golden_info() { return "d6:lengthi5e4:name5:a.txt12:piece lengthi16384e6:pieces20:" + hello_hash() + "e"; }
 std::string wrap(const std::string& info, const std::string& extra = "") {
     return "d8:announce22:udp://127.0.0.1:6969/a" + extra + "4:info" + info + "e";
 }
@@ -92,8 +90,8 @@ TEST_CASE("metainfo: pieces length and size consistency") {
 
 TEST_CASE("metainfo: hostile paths are rejected") {
     auto multi = [](const std::string& path_list) {
-        return wrap("d5:filesld6:lengthi5e4:path" + path_list + "ee4:name1:d12:piece lengthi16384e6:pieces20:" +
-                    std::string(20, 'h') + "e");
+        return wrap("d5:filesld6:lengthi5e4:path" + path_list +
+                    "ee4:name1:d12:piece lengthi16384e6:pieces20:" + std::string(20, 'h') + "e");
     };
     CHECK(err_of(multi("l2:..e")) == "info.files[0].path: path component '..' is not allowed");
     CHECK(err_of(multi("l1:a2:..2:..1:be")) == "info.files[0].path: path component '..' is not allowed");
@@ -109,10 +107,12 @@ TEST_CASE("metainfo: hostile paths are rejected") {
           "info.name: path component '..' is not allowed");
     // duplicates
     std::string dup = wrap("d5:filesld6:lengthi3e4:pathl1:aeed6:lengthi2e4:pathl1:aeee4:name1:d12:piece lengthi16384e"
-                           "6:pieces20:" + std::string(20, 'h') + "e");
+                           "6:pieces20:" +
+                           std::string(20, 'h') + "e");
     CHECK(err_of(dup) == "info.files[1].path duplicates an earlier file");
     std::string file_and_folder = wrap("d5:filesld6:lengthi3e4:pathl1:aeed6:lengthi2e4:pathl1:a1:beee4:name1:d"
-                                       "12:piece lengthi16384e6:pieces20:" + std::string(20, 'h') + "e");
+                                       "12:piece lengthi16384e6:pieces20:" +
+                                       std::string(20, 'h') + "e");
     CHECK(err_of(file_and_folder) == "a file path is also used as a folder");
 }
 
@@ -134,7 +134,7 @@ TEST_CASE("metainfo: size limits") {
 TEST_CASE("metainfo: default piece length aims at 1000-2000 pieces") {
     CHECK(default_piece_length(1) == 16384);
     CHECK(default_piece_length(16384 * 2000) == 16384);
-    CHECK(default_piece_length(1LL << 30) == 1 << 20); // 1 GiB -> 1 MiB pieces, 1024 of them
+    CHECK(default_piece_length(1LL << 30) == 1 << 20);  // 1 GiB -> 1 MiB pieces, 1024 of them
     CHECK(default_piece_length(1LL << 40) == 16 << 20); // capped at 16 MiB
     for (std::int64_t total : {100LL << 20, 700LL << 20, 3LL << 30}) {
         std::int64_t n = (total + default_piece_length(total) - 1) / default_piece_length(total);

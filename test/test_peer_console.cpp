@@ -52,15 +52,19 @@ struct Fake {
             e.seeders = 1;
             e.leechers = 2;
             v.push_back(e);
-            if (answer_at_once) done(v);
-            else pending_list = [done, v](Result<std::vector<udp::CatalogEntry>>) { done(v); };
+            if (answer_at_once)
+                done(v);
+            else
+                pending_list = [done, v](Result<std::vector<udp::CatalogEntry>>) { done(v); };
         };
         c.scrape = [this](const std::string& w, PeerConsoleCommands::Done<ConsoleScrape> done) {
             calls.push_back("scrape " + w);
             if (w == "nothing") return done(make_error("", "no torrent named 'nothing' in the tracker's catalog"));
             ConsoleScrape s{w, std::string(hash_of(3).view()), 4, 5, 6};
-            if (answer_at_once) done(s);
-            else pending_scrape = [done, s](Result<ConsoleScrape>) { done(s); };
+            if (answer_at_once)
+                done(s);
+            else
+                pending_scrape = [done, s](Result<ConsoleScrape>) { done(s); };
         };
         c.status = [this] {
             calls.push_back("status");
@@ -241,7 +245,8 @@ TEST_CASE("peer console: every command reaches the interface; bad input is one l
     con.on_line("share");
     con.on_line("list everything");
     con.on_line("");
-    CHECK(f.out.substr(before.size()) == "unknown command: bogus (try help)\nusage: share PATH\nlist takes no argument\n");
+    CHECK(f.out.substr(before.size()) ==
+          "unknown command: bogus (try help)\nusage: share PATH\nlist takes no argument\n");
     CHECK(joined(f.calls) ==
           "share /data/photos;share /missing;get video.bin;list;scrape video.bin;scrape nothing;status;"
           "peers photos;peers other;trackers;");

@@ -155,8 +155,8 @@ TEST_CASE("picker: geometry, last piece and last block sizes") {
     CHECK(e.piece_size(1) == B);
 
     // Inconsistent geometry is an error value.
-    CHECK_FALSE(PiecePicker::create(3, 4 * B, 2ull * 4 * B).ok());         // last piece would be empty
-    CHECK_FALSE(PiecePicker::create(3, 4 * B, 3ull * 4 * B + 1).ok());     // a 4th piece needed
+    CHECK_FALSE(PiecePicker::create(3, 4 * B, 2ull * 4 * B).ok());     // last piece would be empty
+    CHECK_FALSE(PiecePicker::create(3, 4 * B, 3ull * 4 * B + 1).ok()); // a 4th piece needed
     CHECK_FALSE(PiecePicker::create(0, 4 * B, 1).ok());
     CHECK_FALSE(PiecePicker::create(1, 0, 1).ok());
     Bitfield wrong(4);
@@ -214,7 +214,7 @@ TEST_CASE("picker: rarest first only among pieces the peer has") {
     auto r = pick(p, 1, bits(3, {1, 2}), 1);
     REQUIRE(r.size() == 1);
     CHECK(r[0].piece == 1);
-    CHECK(pick(p, 2, Bitfield(3), 5).empty()); // a peer with nothing gets nothing
+    CHECK(pick(p, 2, Bitfield(3), 5).empty());       // a peer with nothing gets nothing
     CHECK(pick(p, 2, Bitfield(4, true), 5).empty()); // wrong-size bitfield: ignored
 }
 
@@ -536,7 +536,7 @@ TEST_CASE("picker: request timeout returns the block") {
     REQUIRE(a.size() == 4);
     CHECK_FALSE(p.on_request_timeout(2, a[2])); // not peer 2's
     CHECK(p.on_request_timeout(1, a[2]));
-    CHECK_FALSE(p.on_request_timeout(1, a[2])); // already released
+    CHECK_FALSE(p.on_request_timeout(1, a[2]));                  // already released
     CHECK_FALSE(p.on_request_timeout(1, BlockRequest{0, 5, B})); // bad offset
     CHECK_FALSE(p.is_endgame());
     auto b = pick(p, 2, all, 1); // the released block; with max 1 no endgame duplicates follow
@@ -644,7 +644,7 @@ TEST_CASE("picker: blocks nobody asked for and bad geometry") {
     CHECK(r.piece_complete); // piece 1 is a single block
     CHECK(p.on_piece_verified(1, true).empty());
     CHECK(p.have(1));
-    CHECK_FALSE(p.on_block_received(8, BlockRequest{1, 0, B}).accepted); // have it
+    CHECK_FALSE(p.on_block_received(8, BlockRequest{1, 0, B}).accepted);     // have it
     CHECK_FALSE(p.on_block_received(8, BlockRequest{0, 0, B - 1}).accepted); // wrong length
     CHECK_FALSE(p.on_block_received(8, BlockRequest{0, 1, B}).accepted);     // unaligned
     CHECK_FALSE(p.on_block_received(8, BlockRequest{0, 2 * B, B}).accepted); // beyond the piece
@@ -724,9 +724,9 @@ TEST_CASE("picker: randomized swarm keeps invariants and completes") {
                 q.clear();
             }
             break;
-        case 2: case 3: case 4:
-            p.pick(peer, has[peer], 1 + rnd(8), q);
-            break;
+        case 2:
+        case 3:
+        case 4: p.pick(peer, has[peer], 1 + rnd(8), q); break;
         default: // deliver the oldest outstanding block
             if (!q.empty()) {
                 const BlockRequest b = q.front();
@@ -769,8 +769,10 @@ TEST_CASE("picker: throughput of pick/receive/verify (not O(pieces) per block)")
             x = x * 6364136223846793005ull + 1442695040888963407ull;
             if (i == 0 || (x >> 33) % 10 < 6) has[i].set(k);
         }
-        if (i == 0) p.add_have_all();
-        else p.add_peer_bitfield(has[i]);
+        if (i == 0)
+            p.add_have_all();
+        else
+            p.add_peer_bitfield(has[i]);
     }
     std::vector<BlockRequest> out;
     std::size_t blocks = 0;

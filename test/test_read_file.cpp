@@ -8,9 +8,7 @@
 using namespace p2p;
 
 namespace {
-void write(const std::filesystem::path& p, const std::string& bytes) {
-    std::ofstream(p, std::ios::binary) << bytes;
-}
+void write(const std::filesystem::path& p, const std::string& bytes) { std::ofstream(p, std::ios::binary) << bytes; }
 } // namespace
 
 TEST_CASE("read_file: the whole file, across read chunks and with NUL bytes") {

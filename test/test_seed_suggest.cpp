@@ -29,9 +29,9 @@ TEST_CASE("seed suggest: two peers get distinct never-sent pieces they lack") {
     REQUIRE(b.size() == 4);
     std::set<std::uint32_t> all(a.begin(), a.end());
     all.insert(b.begin(), b.end());
-    CHECK(all.size() == 8); // no piece suggested twice
+    CHECK(all.size() == 8);                  // no piece suggested twice
     for (auto piece : a) CHECK(piece >= 10); // only pieces peer 1 lacks
-    CHECK(top_up(s, 1, has_a, 4).empty()); // its window is full
+    CHECK(top_up(s, 1, has_a, 4).empty());   // its window is full
     CHECK(s.unsent_pool() == 12);
     // A request takes the piece out of the window for good, and the window is topped up with another.
     s.on_request(1, a[0]);

@@ -18,9 +18,9 @@
 #include "crypto/sha.hpp"
 #include "loop/loop.hpp"
 #include "loop/timer.hpp"
+#include "proto/extension.hpp"
 #include "proto/metainfo.hpp"
 #include "proto/wire.hpp"
-#include "proto/extension.hpp"
 #include "session/metadata_fetch.hpp"
 #include "session/session.hpp"
 #include "test_util.hpp"
@@ -106,7 +106,8 @@ struct Pair {
         ca.root_dir = dir_a.path.string();
         ta = a->add_torrent(content.meta, ca, true);
         REQUIRE(ta);
-        REQUIRE(run_until(loop, [&] { return ta->status().phase == TorrentPhase::seeding; }, 5000));
+        REQUIRE(run_until(
+            loop, [&] { return ta->status().phase == TorrentPhase::seeding; }, 5000));
     }
     void start_download() {
         TorrentConfig cb;
@@ -120,7 +121,8 @@ struct Pair {
         int done = 0;
         a->shutdown([&] { ++done; });
         b->shutdown([&] { ++done; });
-        run_until(loop, [&] { return done == 2; }, 5000);
+        run_until(
+            loop, [&] { return done == 2; }, 5000);
         a.reset();
         b.reset();
         run_until(loop, std::function<bool()>([] { return false; }), 50); // close callbacks of the connections
@@ -161,11 +163,14 @@ struct RawClient {
             c->finish(true);
     }
     void finish(bool failed) {
-        if (failed) st->failed = true;
-        else st->peer_closed = true;
+        if (failed)
+            st->failed = true;
+        else
+            st->peer_closed = true;
         st->client = nullptr;
         if (!uv_is_closing(reinterpret_cast<uv_handle_t*>(&tcp)))
-            uv_close(reinterpret_cast<uv_handle_t*>(&tcp), [](uv_handle_t* h) { delete static_cast<RawClient*>(h->data); });
+            uv_close(reinterpret_cast<uv_handle_t*>(&tcp),
+                     [](uv_handle_t* h) { delete static_cast<RawClient*>(h->data); });
     }
     // The bytes and the request live in one heap block freed by the write callback.
     void send(const std::string& bytes) {
@@ -204,7 +209,8 @@ struct RawClient {
 TEST_CASE("session: B downloads a multi-file torrent from A, byte-identical, A counts the upload") {
     Pair p;
     p.start_download();
-    bool done = run_until(p.loop, [&] { return p.tb->complete(); }, 20'000);
+    bool done = run_until(
+        p.loop, [&] { return p.tb->complete(); }, 20'000);
     REQUIRE_MESSAGE(done, "B did not complete within 20 s");
     p.check_identical();
     CHECK(p.ta->uploaded() > 0);
@@ -221,18 +227,21 @@ TEST_CASE("session: A drops a client sending a 0xFFFFFFFF length prefix and keep
     RawClient::start(p.loop.get(), p.a->port(), hostile, st);
     p.start_download();
     // First a valid handshake: A answers it and keeps the connection (so what follows is what gets it dropped).
-    bool answered = run_until(p.loop, [&] { return st->received.size() >= wire::kHandshakeSize || !st->client; }, 10'000);
+    bool answered = run_until(
+        p.loop, [&] { return st->received.size() >= wire::kHandshakeSize || !st->client; }, 10'000);
     REQUIRE_MESSAGE(answered, "A did not answer the raw client's handshake within 10 s");
     REQUIRE_MESSAGE(st->client, "A closed the raw client after a valid handshake");
     CHECK(st->received.substr(28, 20) == p.content.meta.info_hash);
     // Then a 4 GiB length prefix and a little of its "message": A must not wait for (or allocate) the rest.
     st->client->send(std::string("\xFF\xFF\xFF\xFF", 4) + std::string(64, 'A'));
-    bool dropped = run_until(p.loop, [&] { return st->peer_closed || st->failed; }, 10'000);
+    bool dropped = run_until(
+        p.loop, [&] { return st->peer_closed || st->failed; }, 10'000);
     REQUIRE_MESSAGE(dropped, "A did not close the hostile connection within 10 s");
     CHECK(st->connected);
     CHECK_FALSE(st->failed);
 
-    bool done = run_until(p.loop, [&] { return p.tb->complete(); }, 20'000);
+    bool done = run_until(
+        p.loop, [&] { return p.tb->complete(); }, 20'000);
     REQUIRE_MESSAGE(done, "B did not complete within 20 s after the hostile client");
     p.check_identical();
     CHECK(p.ta->uploaded() > 0);
@@ -267,7 +276,8 @@ TEST_CASE("session under a memory budget: a nearly full write pool leaves few bl
         for (const auto& l : pr->t->links())
             if (!l->dead && l->conn) pr->max_out = std::max(pr->max_out, l->conn->outgoing_requests().size());
     });
-    bool done = run_until(p.loop, [&] { return p.tb->complete(); }, 30'000);
+    bool done = run_until(
+        p.loop, [&] { return p.tb->complete(); }, 30'000);
     uv_close(reinterpret_cast<uv_handle_t*>(&probe.h), nullptr);
     run_until(p.loop, std::function<bool()>([] { return false; }), 10); // the close callback
     const std::size_t max_out = probe.max_out;
@@ -290,11 +300,14 @@ TEST_CASE("session under a memory budget: serving pauses while the send pool is 
     const std::size_t cap = m.cap(MemPool::send);
     m.reserve(MemPool::send, cap); // every other connection's queue is full
     p.start_download();
-    run_until(p.loop, [&] { return p.tb->downloaded() > 0; }, 1500);
+    run_until(
+        p.loop, [&] { return p.tb->downloaded() > 0; }, 1500);
     CHECK(p.tb->downloaded() == 0);
     CHECK(p.ta->uploaded() == 0);
     m.release(MemPool::send, cap);
-    REQUIRE_MESSAGE(run_until(p.loop, [&] { return p.tb->complete(); }, 20'000), "B did not complete after the pool freed");
+    REQUIRE_MESSAGE(run_until(
+                        p.loop, [&] { return p.tb->complete(); }, 20'000),
+                    "B did not complete after the pool freed");
     p.check_identical();
     CHECK(m.peak(MemPool::send) <= cap + 16384 + 13); // the soft edge: at most one block queued over the cap
 }
@@ -304,9 +317,10 @@ TEST_CASE("session: the read cache the torrents use is the plan's, and stays wit
     REQUIRE(plan);
     Pair p(*plan, {});
     p.start_download();
-    REQUIRE(run_until(p.loop, [&] { return p.tb->complete(); }, 20'000));
+    REQUIRE(run_until(
+        p.loop, [&] { return p.tb->complete(); }, 20'000));
     CHECK(p.a->read_cache().max_bytes() == plan->read_cache);
-    CHECK(p.a->read_cache().bytes() > 0);          // A served from it
+    CHECK(p.a->read_cache().bytes() > 0); // A served from it
     CHECK(p.a->read_cache().bytes() <= plan->read_cache);
 }
 
@@ -339,29 +353,37 @@ TEST_CASE("session: while a magnet is fetched, incoming connections go where the
     auto nobody = std::make_shared<RawState>();
     RawClient::start(p.loop.get(), p.a->port(), unknown, nobody);
 
-    REQUIRE(run_until(p.loop, [&] { return for_fetch->received.size() >= wire::kHandshakeSize; }, 5000));
+    REQUIRE(run_until(
+        p.loop, [&] { return for_fetch->received.size() >= wire::kHandshakeSize; }, 5000));
     CHECK(for_fetch->received.substr(28, 20) == fetched);
     CHECK(for_fetch->received.substr(48, 20) == p.a->peer_id());
     CHECK(fetch->status().peers == 1);
-    REQUIRE(run_until(p.loop, [&] { return garbage->peer_closed && nobody->peer_closed; }, 2000));
+    REQUIRE(run_until(
+        p.loop, [&] { return garbage->peer_closed && nobody->peer_closed; }, 2000));
     CHECK_FALSE(slow->peer_closed);
-    REQUIRE_MESSAGE(run_until(p.loop, [&] { return slow->peer_closed; }, 3000),
+    REQUIRE_MESSAGE(run_until(
+                        p.loop, [&] { return slow->peer_closed; }, 3000),
                     "a connection that never finished its handshake was kept");
     CHECK(for_fetch->client); // still open: the fetch keeps it
 
     // 5. B's handshake names A's torrent: routed to it as ever; B downloads everything.
     p.start_download();
-    REQUIRE_MESSAGE(run_until(p.loop, [&] { return p.tb->complete(); }, 20'000), "B did not complete within 20 s");
+    REQUIRE_MESSAGE(run_until(
+                        p.loop, [&] { return p.tb->complete(); }, 20'000),
+                    "B did not complete within 20 s");
     p.check_identical();
     CHECK(p.ta->uploaded() > 0);
     // B's connection ends once both are seeds; A still counts the fetch's, and nothing of the refused ones.
-    run_until(p.loop, [&] { return p.a->connection_count() == 1; }, 2000);
+    run_until(
+        p.loop, [&] { return p.a->connection_count() == 1; }, 2000);
     CHECK(p.a->connection_count() == 1);
     CHECK_FALSE(fetch_done);
     fetch->give_up(make_error("test", "done"));
-    run_until(p.loop, [] { return false; }, 50);
+    run_until(
+        p.loop, [] { return false; }, 50);
     CHECK(p.a->connection_count() == 0);
-    REQUIRE(run_until(p.loop, [&] { return !for_fetch->client; }, 2000)); // closed with the fetch
+    REQUIRE(run_until(
+        p.loop, [&] { return !for_fetch->client; }, 2000)); // closed with the fetch
     fetch.reset();
 }
 
@@ -372,7 +394,8 @@ TEST_CASE("session: without a fetch, a connection for an unknown info hash is re
     wire::encode_handshake(hs, wire::Reserved{}.set_extensions(), hash, "-XX0000-magnetseed02");
     auto st = std::make_shared<RawState>();
     RawClient::start(p.loop.get(), p.a->port(), hs, st);
-    REQUIRE(run_until(p.loop, [&] { return st->peer_closed || st->failed; }, 5000));
+    REQUIRE(run_until(
+        p.loop, [&] { return st->peer_closed || st->failed; }, 5000));
     CHECK(st->received.empty());
     // And once a fetch of that hash has finished, the same.
     MetadataFetchConfig fc;
@@ -383,6 +406,7 @@ TEST_CASE("session: without a fetch, a connection for an unknown info hash is re
     fetch->give_up(make_error("test", "over"));
     auto again = std::make_shared<RawState>();
     RawClient::start(p.loop.get(), p.a->port(), hs, again);
-    REQUIRE(run_until(p.loop, [&] { return again->peer_closed || again->failed; }, 5000));
+    REQUIRE(run_until(
+        p.loop, [&] { return again->peer_closed || again->failed; }, 5000));
     CHECK(again->received.empty());
 }

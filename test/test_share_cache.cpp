@@ -29,8 +29,8 @@ std::vector<SourceFile> files_of(const fs::path& item) {
     return *f;
 }
 std::string torrent_for(const std::string& name, const std::vector<std::string>& trackers) {
-    std::string info = build_info_dict(name, 16384, std::string(60, 'h'),
-                                       {{{"a.jpg"}, 40000}, {{"b.txt"}, 3}}, true, false);
+    std::string info =
+        build_info_dict(name, 16384, std::string(60, 'h'), {{{"a.jpg"}, 40000}, {{"b.txt"}, 3}}, true, false);
     return build_torrent(info, trackers);
 }
 } // namespace
@@ -39,7 +39,8 @@ TEST_CASE("share cache: unchanged files reuse the torrent; any change or other t
     ShareDir d;
     std::vector<std::string> trackers{"udp://127.0.0.1:6969"};
     CHECK_FALSE(load_cached_share(d.path.string(), "album", trackers).ok()); // nothing cached yet
-    REQUIRE(save_cached_share(d.path.string(), "album", torrent_for("album", trackers), files_of(d.path / "album")).ok());
+    REQUIRE(
+        save_cached_share(d.path.string(), "album", torrent_for("album", trackers), files_of(d.path / "album")).ok());
     auto hit = load_cached_share(d.path.string(), "album", trackers);
     REQUIRE(hit.ok());
     CHECK(hit->meta.name == "album");
@@ -60,7 +61,8 @@ TEST_CASE("share cache: unchanged files reuse the torrent; any change or other t
     CHECK(changed.error().what == "files changed since they were hashed");
 
     // A new file in the folder is a change too.
-    REQUIRE(save_cached_share(d.path.string(), "album", torrent_for("album", trackers), files_of(d.path / "album")).ok());
+    REQUIRE(
+        save_cached_share(d.path.string(), "album", torrent_for("album", trackers), files_of(d.path / "album")).ok());
     CHECK(load_cached_share(d.path.string(), "album", trackers).ok());
     std::ofstream(d.path / "album" / "c.new") << "new";
     CHECK_FALSE(load_cached_share(d.path.string(), "album", trackers).ok());
@@ -69,7 +71,8 @@ TEST_CASE("share cache: unchanged files reuse the torrent; any change or other t
 TEST_CASE("share cache: a damaged stamp file means hashing again, not a crash") {
     ShareDir d;
     std::vector<std::string> trackers{"udp://127.0.0.1:6969"};
-    REQUIRE(save_cached_share(d.path.string(), "album", torrent_for("album", trackers), files_of(d.path / "album")).ok());
+    REQUIRE(
+        save_cached_share(d.path.string(), "album", torrent_for("album", trackers), files_of(d.path / "album")).ok());
     std::ofstream(d.path / ".p2pnode" / "album.stamp", std::ios::trunc) << "{not json";
     auto r = load_cached_share(d.path.string(), "album", trackers);
     REQUIRE_FALSE(r.ok());
@@ -88,7 +91,8 @@ TEST_CASE("share cache: a name that is not UTF-8 is cached under its disk name a
     auto files = files_of(dir.path / disk);
     REQUIRE(files.size() == 1);
     CHECK(files[0].path == std::vector<std::string>{"menu-_.txt"});
-    std::string info = build_info_dict(torrent_safe_name(disk), 16384, std::string(20, 'h'), {{{"menu-_.txt"}, 4}}, true, false);
+    std::string info =
+        build_info_dict(torrent_safe_name(disk), 16384, std::string(20, 'h'), {{{"menu-_.txt"}, 4}}, true, false);
     REQUIRE(save_cached_share(dir.path.string(), disk, build_torrent(info, trackers), files).ok()); // no throw
     auto hit = load_cached_share(dir.path.string(), disk, trackers);
     REQUIRE(hit.ok());

@@ -20,7 +20,7 @@ void write(const fs::path& p, const std::string& data) {
 }
 
 struct Run {
-    std::vector<std::string> ready, failed;  // names, in order
+    std::vector<std::string> ready, failed; // names, in order
     std::vector<ShareSource> sources;
 };
 
@@ -50,7 +50,8 @@ TEST_CASE("share queue: items are made in order, each with its files' disk paths
     Queue qu(loop);
     for (const char* n : {"a.txt", "b", "empty", "caf\xe9.txt"}) CHECK(qu.q->push(ShareJob{dir.str(), n}));
     CHECK(qu.run.ready.empty()); // never inside push()
-    REQUIRE(test::run_until(loop, [&] { return qu.run.ready.size() + qu.run.failed.size() == 4; }, 10'000));
+    REQUIRE(test::run_until(
+        loop, [&] { return qu.run.ready.size() + qu.run.failed.size() == 4; }, 10'000));
     CHECK(qu.run.ready == std::vector<std::string>{"a.txt", "b", std::string("caf\xe9.txt")});
     CHECK(qu.run.failed == std::vector<std::string>{"empty"});
     REQUIRE(qu.run.sources.size() == 3);
@@ -72,7 +73,8 @@ TEST_CASE("share queue: an unchanged item comes from the share cache; a skipped 
     {
         Queue qu(loop);
         qu.q->push(ShareJob{dir.str(), "a.txt"});
-        REQUIRE(test::run_until(loop, [&] { return qu.run.ready.size() == 1; }, 10'000));
+        REQUIRE(test::run_until(
+            loop, [&] { return qu.run.ready.size() == 1; }, 10'000));
         first_hash = qu.run.sources[0].meta.info_hash;
     }
     // Same size and mtime, other bytes: only a cache hit can still give the first hash.
@@ -84,7 +86,8 @@ TEST_CASE("share queue: an unchanged item comes from the share cache; a skipped 
     Queue cached(loop, nullptr, [](const ShareJob& j) { return j.name == "skip.me"; });
     cached.q->push(ShareJob{dir.str(), "skip.me"});
     cached.q->push(ShareJob{dir.str(), "a.txt"});
-    REQUIRE(test::run_until(loop, [&] { return cached.run.ready.size() == 1; }, 10'000));
+    REQUIRE(test::run_until(
+        loop, [&] { return cached.run.ready.size() == 1; }, 10'000));
     CHECK(cached.run.ready == std::vector<std::string>{"a.txt"});
     CHECK(cached.run.sources[0].meta.info_hash == first_hash);
 }
@@ -100,25 +103,31 @@ TEST_CASE("share queue: hashing waits for a descriptor slot of the session's bou
     {
         Queue qu(loop, fds);
         qu.q->push(ShareJob{dir.str(), "a.txt"});
-        test::run_until(loop, [] { return false; }, 200);
+        test::run_until(
+            loop, [] { return false; }, 200);
         CHECK(qu.run.ready.empty()); // waiting for the slot
         CHECK(qu.q->busy());
         fds->release_slot();
-        REQUIRE(test::run_until(loop, [&] { return qu.run.ready.size() == 1; }, 10'000));
+        REQUIRE(test::run_until(
+            loop, [&] { return qu.run.ready.size() == 1; }, 10'000));
         CHECK(fds->slots_used() <= 1);
     }
-    test::run_until(loop, [] { return false; }, 50);
+    test::run_until(
+        loop, [] { return false; }, 50);
     CHECK(fds->slots_used() == 0); // the maker's slot was given back
     {
         Queue qu(loop, fds);
         write(dir.path / "big.bin", std::string(8 << 20, 'b'));
         qu.q->push(ShareJob{dir.str(), "big.bin"});
-        test::run_until(loop, [&] { return qu.q->busy(); }, 1000);
+        test::run_until(
+            loop, [&] { return qu.q->busy(); }, 1000);
         qu.q->clear(); // mid-hash
-        test::run_until(loop, [] { return false; }, 300);
+        test::run_until(
+            loop, [] { return false; }, 300);
         CHECK(qu.run.ready.empty());
         CHECK(qu.run.failed.empty());
     }
-    test::run_until(loop, [] { return false; }, 50);
+    test::run_until(
+        loop, [] { return false; }, 50);
     CHECK(fds->slots_used() == 0);
 }

@@ -99,7 +99,8 @@ TEST_CASE("share watcher: a file written in two steps is shared only after it st
     CHECK(w.pending() == 0);
 }
 
-TEST_CASE("share watcher: a folder settles as a whole; known entries are not reported; failed entries wait for a change") {
+TEST_CASE(
+    "share watcher: a folder settles as a whole; known entries are not reported; failed entries wait for a change") {
     test::TempDir dir("watch");
     Loop loop;
     Events ev;
@@ -154,8 +155,8 @@ TEST_CASE("share watcher: bursts of events are bounded by max_pending") {
     Events ev;
     ShareWatcherOptions o = fast();
     o.max_pending = 3;
-    ShareWatcher w(loop.get(), dir.str(), o, [&](const std::string& n) { ev.ready.push_back(n); },
-                   [&](const std::string&) {});
+    ShareWatcher w(
+        loop.get(), dir.str(), o, [&](const std::string& n) { ev.ready.push_back(n); }, [&](const std::string&) {});
     REQUIRE(w.start({}).ok());
     for (int i = 0; i < 10; ++i) {
         std::string name = "f";

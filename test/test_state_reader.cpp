@@ -5,9 +5,9 @@
 #include <cstdio>
 #include <string>
 
+#include "test_util.hpp"
 #include "tracker/state_file.hpp"
 #include "tracker/state_reader.hpp"
-#include "test_util.hpp"
 
 using namespace p2p;
 using namespace p2p::udp;
@@ -47,12 +47,11 @@ std::string reason(const std::string& text) {
 
 TEST_CASE("state reader: a document in any key order, unknown keys skipped at every level") {
     World w;
-    const std::string text =
-        R"({"version":1,"future":{"a":[1,{"b":null}]},"format":"p2pnode-tracker-state",)" + kCounters +
-        R"(,"swarms":[{"peers":[["192.0.2.1",6881,)" + std::to_string(kNow - 5) +
-        R"(,1,"x"]],"info_hash":")" + kHash + R"(","later":[[]],"downloaded":3}],)" +
-        R"("catalog":[{"size":5,"name":"n","extra":{"k":1},"info_hash":")" + kHash + R"(","last_seen":)" +
-        std::to_string(kNow) + "}]}";
+    const std::string text = R"({"version":1,"future":{"a":[1,{"b":null}]},"format":"p2pnode-tracker-state",)" +
+                             kCounters + R"(,"swarms":[{"peers":[["192.0.2.1",6881,)" + std::to_string(kNow - 5) +
+                             R"(,1,"x"]],"info_hash":")" + kHash + R"(","later":[[]],"downloaded":3}],)" +
+                             R"("catalog":[{"size":5,"name":"n","extra":{"k":1},"info_hash":")" + kHash +
+                             R"(","last_seen":)" + std::to_string(kNow) + "}]}";
     // A peer with a fifth element is refused (the format has four); without it the rest is accepted.
     CHECK(reason(text) == "bad peer");
     std::string fixed = text;
@@ -78,7 +77,8 @@ TEST_CASE("state reader: what is wrong is named") {
     CHECK(reason("[1,2]") == "top level is not an object");
     CHECK(reason("7") == "top level is not an object");
     std::string d = doc("[]");
-    CHECK(reason(std::string(d).replace(d.find("p2pnode-tracker-state"), 7, "p2pnodX")) == "missing or wrong \"format\"");
+    CHECK(reason(std::string(d).replace(d.find("p2pnode-tracker-state"), 7, "p2pnodX")) ==
+          "missing or wrong \"format\"");
     CHECK(reason(std::string(d).replace(d.find("\"version\":1"), 11, "\"version\":2")) == "unsupported version");
     CHECK(reason(std::string(d).replace(d.find("\"announces\":1,"), 14, "")) == "bad counters");
     CHECK(reason(std::string(d).replace(d.find("\"announces\":1"), 13, "\"announces\":-1")) == "bad counters");
@@ -97,11 +97,13 @@ TEST_CASE("state reader: what is wrong is named") {
           "bad catalog entry");
     CHECK(reason(doc("[]", R"([{"name":"ok","size":1,"last_seen":1}])")) == "bad catalog entry");
     // Deeply nested unknown values are refused rather than followed without end.
-    CHECK(reason(doc("[]", "[]", "\"deep\":" + std::string(100, '[') + std::string(100, ']') + ",")) == "nested too deeply");
+    CHECK(reason(doc("[]", "[]", "\"deep\":" + std::string(100, '[') + std::string(100, ']') + ",")) ==
+          "nested too deeply");
     // Missing sections.
     CHECK(reason(R"({"format":"p2pnode-tracker-state","version":1})") == "missing counters");
     CHECK(reason(R"({"format":"p2pnode-tracker-state","version":1,)" + kCounters + "}") == "missing swarms");
-    CHECK(reason(R"({"format":"p2pnode-tracker-state","version":1,)" + kCounters + R"(,"swarms":[]})") == "missing catalog");
+    CHECK(reason(R"({"format":"p2pnode-tracker-state","version":1,)" + kCounters + R"(,"swarms":[]})") ==
+          "missing catalog");
 }
 
 TEST_CASE("state reader: all or nothing, from a string or a file") {
@@ -117,7 +119,8 @@ TEST_CASE("state reader: all or nothing, from a string or a file") {
     for (int i = 0; i < 200; ++i) {
         char h[41];
         std::snprintf(h, sizeof h, "%040x", i + 1);
-        swarms += std::string(i ? "," : "") + R"({"downloaded":1,"info_hash":")" + h + R"(","peers":[["10.0.0.1",1,1,0]]})";
+        swarms +=
+            std::string(i ? "," : "") + R"({"downloaded":1,"info_hash":")" + h + R"(","peers":[["10.0.0.1",1,1,0]]})";
     }
     const std::string good = doc(swarms + "]");
     const std::string bad = doc(swarms + R"(,{"downloaded":1,"info_hash":"zz","peers":[]}])");
@@ -137,7 +140,8 @@ TEST_CASE("state reader: all or nothing, from a string or a file") {
     std::fclose(f);
     REQUIRE(parse_state(good, b.refs(), kNow).ok());
     CHECK(a.store.swarm_count() == 200);
-    CHECK(serialize_state(a.store, a.catalog, a.counters, kNow) == serialize_state(b.store, b.catalog, b.counters, kNow));
+    CHECK(serialize_state(a.store, a.catalog, a.counters, kNow) ==
+          serialize_state(b.store, b.catalog, b.counters, kNow));
 }
 
 TEST_CASE("state reader: catalog publishers, and files written before they were kept") {
@@ -165,8 +169,8 @@ TEST_CASE("state reader: catalog publishers, and files written before they were 
     CHECK(w.catalog.find_name("c")->publisher.str() == "198.51.100.2");
     // Written back: the golden bytes of an entry.
     const std::string text = serialize_state(w.store, w.catalog, w.counters, kNow);
-    CHECK(text.find(R"({"info_hash":")" + kHash + R"(","last_seen":1700000000,"name":"a","publisher":"192.0.2.7","size":1})") !=
-          std::string::npos);
+    CHECK(text.find(R"({"info_hash":")" + kHash +
+                    R"(","last_seen":1700000000,"name":"a","publisher":"192.0.2.7","size":1})") != std::string::npos);
     CHECK(text.find(R"("name":"c","publisher":"198.51.100.2","size":1})") != std::string::npos);
     // A publisher that is not an address, or not a string, is refused.
     CHECK(reason(doc("[]", list(entry("x", R"("publisher":"somewhere",)")))) == "bad catalog entry");

@@ -9,9 +9,9 @@
 #include <tuple>
 
 #include "loop/loop.hpp"
+#include "test_util.hpp"
 #include "tracker/state_file.hpp"
 #include "tracker/state_saver.hpp"
-#include "test_util.hpp"
 
 using namespace p2p;
 using namespace p2p::udp;
@@ -74,7 +74,8 @@ struct Saved {
 
 TEST_CASE("state saver: the whole document, over many loop turns, renamed into place; one save at a time") {
     Saved t;
-    [[maybe_unused]] auto [loop, dir, file, store, catalog, counters] = std::tie(t.loop, t.dir, t.file, t.store, t.catalog, t.counters);
+    [[maybe_unused]] auto [loop, dir, file, store, catalog, counters] =
+        std::tie(t.loop, t.dir, t.file, t.store, t.catalog, t.counters);
     const std::uint32_t now = Saved::now;
     counters.announces = 42;
     const std::string want = serialize_state(store, catalog, counters, now);
@@ -91,7 +92,8 @@ TEST_CASE("state saver: the whole document, over many loop turns, renamed into p
     CHECK(saver.busy());
     CHECK_FALSE(saver.start(std::make_unique<StateWriter>(store, catalog, counters, now), [](Status) {}));
     CHECK(slurp(file) == "old"); // nothing replaced until the new document is complete
-    REQUIRE(test::run_until(loop, [&] { return got.has_value(); }, 20'000));
+    REQUIRE(test::run_until(
+        loop, [&] { return got.has_value(); }, 20'000));
     REQUIRE(got->ok());
     CHECK(calls == 1);
     CHECK_FALSE(saver.busy());
@@ -100,8 +102,10 @@ TEST_CASE("state saver: the whole document, over many loop turns, renamed into p
     CHECK(turns.turns > want.size() / kStateChunk); // the loop turned between the parts
     // A second save after the first: allowed, and the loaded state is what was saved.
     got.reset();
-    REQUIRE(saver.start(std::make_unique<StateWriter>(store, catalog, counters, now + 1), [&](Status st) { got = std::move(st); }));
-    REQUIRE(test::run_until(loop, [&] { return got.has_value(); }, 20'000));
+    REQUIRE(saver.start(std::make_unique<StateWriter>(store, catalog, counters, now + 1),
+                        [&](Status st) { got = std::move(st); }));
+    REQUIRE(test::run_until(
+        loop, [&] { return got.has_value(); }, 20'000));
     REQUIRE(got->ok());
     SwarmStore store2;
     Catalog catalog2;
@@ -113,19 +117,22 @@ TEST_CASE("state saver: the whole document, over many loop turns, renamed into p
 
 TEST_CASE("state saver: cancelled mid-way, nothing is reported and the old file and folder are as they were") {
     Saved t;
-    [[maybe_unused]] auto [loop, dir, file, store, catalog, counters] = std::tie(t.loop, t.dir, t.file, t.store, t.catalog, t.counters);
+    [[maybe_unused]] auto [loop, dir, file, store, catalog, counters] =
+        std::tie(t.loop, t.dir, t.file, t.store, t.catalog, t.counters);
     const std::uint32_t now = Saved::now;
     bool called = false;
     {
         auto saver = std::make_unique<StateSaver>(loop.get(), file);
-        REQUIRE(saver->start(std::make_unique<StateWriter>(store, catalog, counters, now), [&](Status) { called = true; }));
+        REQUIRE(
+            saver->start(std::make_unique<StateWriter>(store, catalog, counters, now), [&](Status) { called = true; }));
         // Let a few parts go out, then the store changes and the saver is destroyed (as the server does on close).
-        REQUIRE(test::run_until(loop, [&] { return fs::exists(saver->temp_path()) && fs::file_size(saver->temp_path()) > 0; },
-                                10'000));
+        REQUIRE(test::run_until(
+            loop, [&] { return fs::exists(saver->temp_path()) && fs::file_size(saver->temp_path()) > 0; }, 10'000));
         store.clear();
         saver.reset();
     }
-    test::run_until(loop, [] { return false; }, 300); // let the close and unlink complete
+    test::run_until(
+        loop, [] { return false; }, 300); // let the close and unlink complete
     CHECK_FALSE(called);
     CHECK(slurp(file) == "old");
     std::size_t entries = 0;
@@ -142,8 +149,10 @@ TEST_CASE("state saver: a folder that is not there gives an error naming the tem
     TrackerCounters counters;
     StateSaver saver(loop.get(), file);
     std::optional<Status> got;
-    REQUIRE(saver.start(std::make_unique<StateWriter>(store, catalog, counters, 1), [&](Status st) { got = std::move(st); }));
-    REQUIRE(test::run_until(loop, [&] { return got.has_value(); }, 10'000));
+    REQUIRE(saver.start(std::make_unique<StateWriter>(store, catalog, counters, 1),
+                        [&](Status st) { got = std::move(st); }));
+    REQUIRE(test::run_until(
+        loop, [&] { return got.has_value(); }, 10'000));
     REQUIRE_FALSE(got->ok());
     CHECK(got->error().str().find("open " + saver.temp_path()) == 0);
     CHECK(got->error().str().find("No such file or directory") != std::string::npos);

@@ -27,8 +27,10 @@ void announce(SwarmStore& store, const Hash20& h, std::uint8_t host, bool v6, bo
     AnnounceInput in;
     in.info_hash = h;
     in.peer.v6 = v6;
-    if (v6) in.peer.ip = {0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, host};
-    else in.peer.ip = {198, 51, 100, host};
+    if (v6)
+        in.peer.ip = {0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, host};
+    else
+        in.peer.ip = {198, 51, 100, host};
     in.peer.port = static_cast<std::uint16_t>(6881 + host);
     in.seeder = seeder;
     in.event = seeder ? kEventCompleted : kEventStarted;
@@ -43,9 +45,9 @@ std::string dom_dump(const SwarmStore& store, const Catalog& catalog, const Trac
     doc["format"] = "p2pnode-tracker-state";
     doc["version"] = 1;
     doc["saved_at"] = now;
-    doc["counters"] = {{"connects", c.connects}, {"announces", c.announces}, {"scrapes", c.scrapes},
-                       {"catalog", c.catalog},   {"malformed", c.malformed}, {"bad_connection", c.bad_connection},
-                       {"send_drops", c.send_drops}, {"errors", c.errors},   {"capped", c.capped}};
+    doc["counters"] = {{"connects", c.connects},     {"announces", c.announces}, {"scrapes", c.scrapes},
+                       {"catalog", c.catalog},       {"malformed", c.malformed}, {"bad_connection", c.bad_connection},
+                       {"send_drops", c.send_drops}, {"errors", c.errors},       {"capped", c.capped}};
     std::vector<std::pair<Hash20, Swarm>> order;
     store.for_each([&](const Hash20& h, const Swarm& s) { order.emplace_back(h, s); });
     std::sort(order.begin(), order.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
@@ -62,7 +64,9 @@ std::string dom_dump(const SwarmStore& store, const Catalog& catalog, const Trac
     doc["swarms"] = std::move(swarms);
     json cat = json::array();
     for (const auto& r : catalog.entries()) {
-        json e = {{"name", r.name}, {"info_hash", to_hex(r.info_hash.view())}, {"size", r.total_size},
+        json e = {{"name", r.name},
+                  {"info_hash", to_hex(r.info_hash.view())},
+                  {"size", r.total_size},
                   {"last_seen", r.last_seen}};
         if (r.publisher.known()) e["publisher"] = r.publisher.str(); // absent when unknown
         cat.push_back(std::move(e));
@@ -82,7 +86,8 @@ void populate(World& w, std::uint32_t now, int swarms) {
         for (std::uint8_t p = 0; p < 1 + i % 4; ++p) announce(w.store, hash_of(i), p, p == 2, p % 2 == 1, now - 10 * i);
         // Publishers: unknown (as loaded from an older file), IPv4, IPv6.
         const std::uint8_t v4[4] = {192, 0, 2, static_cast<std::uint8_t>(i)};
-        const std::uint8_t v6[16] = {0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, static_cast<std::uint8_t>(i)};
+        const std::uint8_t v6[16] = {0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0,
+                                     0,    0,    0,    0,    0, 0, 0, static_cast<std::uint8_t>(i)};
         const PublisherAddr from = i % 9 == 0 ? PublisherAddr{} : i % 2 ? PublisherAddr::v4(v4) : PublisherAddr::v6(v6);
         if (i % 3 == 0)
             REQUIRE(w.catalog.publish("name " + std::to_string(i), hash_of(i), 1000u * i, now - i, from).ok());
@@ -156,8 +161,7 @@ TEST_CASE("state writer: what changes mid-save is written as it is when its turn
     store.expire(now + 150);
     REQUIRE_FALSE(store.find(order[4]).has_value());
     announce(store, hash_of(99), 1, false, false, now + 150);
-    while (writer.next(doc, 1)) {
-    }
+    while (writer.next(doc, 1)) {}
     CHECK(doc.find("\"name\":\"a\"") == std::string::npos);
     CHECK(doc.find("\"name\":\"p\"") != std::string::npos);
     CHECK(doc.find("\"name\":\"t\"") == std::string::npos);

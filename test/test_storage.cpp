@@ -4,8 +4,8 @@
 #include <sched.h>
 #include <sys/mount.h>
 #include <sys/resource.h>
-#include <sys/wait.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <csignal>
@@ -129,8 +129,8 @@ TEST_CASE("storage write with many segments in flight and a large piece") {
     TestLoop loop;
     test::TempDir dir;
     // 6 files of odd sizes, 64 KiB pieces, all pieces written at once (more requests than the in-flight bound).
-    std::vector<FileSpec> files = {{{"f1"}, 100000}, {{"f2"}, 1}, {{"d", "f3"}, 70000}, {{"f4"}, 0},
-                                   {{"f5"}, 200003}, {{"f6"}, 65536}};
+    std::vector<FileSpec> files = {{{"f1"}, 100000}, {{"f2"}, 1},      {{"d", "f3"}, 70000},
+                                   {{"f4"}, 0},      {{"f5"}, 200003}, {{"f6"}, 65536}};
     std::int64_t total = 0;
     for (auto& f : files) total += f.length;
     const std::string content = test::pseudo_random(std::size_t(total), 4);
@@ -265,7 +265,7 @@ TEST_CASE("storage refuses symlinks inside the download folder") {
     spit(dir.path / "outside" / "canary", "canary");
     fs::create_directories(dir.path / "dl" / "t");
     fs::create_directory_symlink(dir.path / "outside", dir.path / "dl" / "t" / "sub"); // parent link
-    fs::create_symlink(dir.path / "outside" / "canary", dir.path / "dl" / "t" / "f");   // file link
+    fs::create_symlink(dir.path / "outside" / "canary", dir.path / "dl" / "t" / "f");  // file link
     const std::string content = test::pseudo_random(32, 7);
     {
         Metainfo m = make_meta("t", {{{"sub", "x"}, 32}}, 16, content);
@@ -326,7 +326,8 @@ TEST_CASE("storage fd cache keeps at most max_open_files descriptors") {
         CHECK(st.open_fds() <= 8);
         std::size_t ok = 0;
         for (std::uint32_t i = 0; i < m.piece_count(); ++i)
-            st.write_piece(i, std::make_shared<const std::string>(piece_of(m, content, i)), [&](Status s) { ok += s.ok(); });
+            st.write_piece(i, std::make_shared<const std::string>(piece_of(m, content, i)),
+                           [&](Status s) { ok += s.ok(); });
         loop.run();
         CHECK(ok == m.piece_count());
         CHECK(st.open_fds() <= 8);
@@ -340,7 +341,8 @@ TEST_CASE("storage fd cache keeps at most max_open_files descriptors") {
     CHECK(peak > before);      // the probe saw descriptors in use
     CHECK(peak <= before + 8); // and never more than the bound
     for (int i : {0, 77, 199})
-        CHECK(slurp(dir.path / "many" / (std::string("f").append(std::to_string(i)))) == content.substr(std::size_t(i) * 1000, 1000));
+        CHECK(slurp(dir.path / "many" / (std::string("f").append(std::to_string(i)))) ==
+              content.substr(std::size_t(i) * 1000, 1000));
 }
 
 TEST_CASE("storage fd cache: busy descriptors are not evicted and waiters are served in turn") {
@@ -446,7 +448,8 @@ TEST_CASE("storage fd cache shared by many torrents: one bound over their files 
     CHECK(count_fds() == before);
     uv_close(reinterpret_cast<uv_handle_t*>(&probe), nullptr);
     loop.run();
-    for (int t : {0, 11}) CHECK(slurp(dir.path / std::string("t").append(std::to_string(t)) / "c") == content.substr(15, 20));
+    for (int t : {0, 11})
+        CHECK(slurp(dir.path / std::string("t").append(std::to_string(t)) / "c") == content.substr(15, 20));
 }
 
 TEST_CASE("storage fd cache: unused descriptors close with age; a lent slot waits for a free one") {
@@ -536,19 +539,19 @@ TEST_CASE("storage read cache recycles evicted buffers nobody holds, only when a
     ReadCache rc(100);
     auto a = std::make_shared<std::string>(60, 'a');
     rc.put(1, a, true);
-    rc.put(2, std::make_shared<const std::string>(60, 'b'));  // evicts 1, but `a` is still held here
+    rc.put(2, std::make_shared<const std::string>(60, 'b')); // evicts 1, but `a` is still held here
     CHECK(rc.take_spare(60) == nullptr);
     a.reset();
     auto c = std::make_shared<std::string>(60, 'c');
     const std::string* c_raw = c.get();
-    rc.put(3, std::move(c), true);                            // evicts 2: not recyclable
+    rc.put(3, std::move(c), true); // evicts 2: not recyclable
     CHECK(rc.take_spare(60) == nullptr);
-    rc.put(4, std::make_shared<const std::string>(60, 'd'));  // evicts 3: recyclable and unheld
-    CHECK(rc.take_spare(59) == nullptr);                       // sizes must match exactly
+    rc.put(4, std::make_shared<const std::string>(60, 'd')); // evicts 3: recyclable and unheld
+    CHECK(rc.take_spare(59) == nullptr);                     // sizes must match exactly
     auto spare = rc.take_spare(60);
     REQUIRE(spare);
     CHECK(spare.get() == c_raw);
-    CHECK(rc.take_spare(60) == nullptr);                       // handed out once
+    CHECK(rc.take_spare(60) == nullptr); // handed out once
     CHECK(rc.bytes() == 60);
 }
 
@@ -724,8 +727,7 @@ TEST_CASE("storage reports a failing disk (RLIMIT_FSIZE -> EFBIG) and marks itse
     lim.rlim_cur = rlim_t(2 * plen + 1000); // piece 2 gets a short write, then EFBIG
     REQUIRE(setrlimit(RLIMIT_FSIZE, &lim) == 0);
     std::vector<Status> results;
-    for (std::uint32_t i = 0; i < 4; ++i)
-        results.push_back(write_sync(loop, st, i, piece_of(m, content, i)));
+    for (std::uint32_t i = 0; i < 4; ++i) results.push_back(write_sync(loop, st, i, piece_of(m, content, i)));
     // Put everything back before checking so a failed CHECK cannot leak the limit into other tests.
     setrlimit(RLIMIT_FSIZE, &old);
     std::signal(SIGXFSZ, old_handler);
@@ -759,7 +761,8 @@ TEST_CASE("storage destroyed with work in flight drops callbacks and leaks nothi
     {
         Storage st(loop.get(), m, dir.str(), StorageLimits{4, 1024, 2, 4, nullptr, nullptr, nullptr});
         for (std::uint32_t i = 0; i < m.piece_count(); ++i)
-            st.write_piece(i, std::make_shared<const std::string>(piece_of(m, content, i)), [&](Status) { ++callbacks; });
+            st.write_piece(i, std::make_shared<const std::string>(piece_of(m, content, i)),
+                           [&](Status) { ++callbacks; });
         st.read_piece(0, [&](auto) { ++callbacks; });
         st.verify_existing([&](std::uint32_t, bool) { ++callbacks; }, [&](Status) { ++callbacks; });
     }
@@ -874,7 +877,7 @@ TEST_CASE("storage: torrents sharing one read cache (--max-memory) evict each ot
         }
         CHECK(shared->bytes() <= 64);
         CHECK(s2.cache_bytes() == 48);
-        CHECK(s1.cache_bytes() == 16);     // the least recently used pieces of s1 went
+        CHECK(s1.cache_bytes() == 16); // the least recently used pieces of s1 went
         CHECK(s1.cached_piece(3));
         CHECK(s1.cached_piece(0) == nullptr);
     }

@@ -3,8 +3,8 @@
 #include <uv.h>
 
 #include <functional>
-#include <stdexcept>
 #include <memory>
+#include <stdexcept>
 #include <string>
 
 #include "loop/timer.hpp"
@@ -60,7 +60,8 @@ struct Pair {
     std::unique_ptr<Transport> server, client;
     std::unique_ptr<TcpConnect> connecting;
     explicit Pair(TestLoop& l) : tl(l) {
-        auto lr = TcpListener::listen(&tl.loop, "127.0.0.1", 0, [this](std::unique_ptr<Transport> t) { server = std::move(t); });
+        auto lr = TcpListener::listen(&tl.loop, "127.0.0.1", 0,
+                                      [this](std::unique_ptr<Transport> t) { server = std::move(t); });
         REQUIRE(lr.ok());
         listener = std::move(lr.value());
         REQUIRE(listener->port() != 0);
@@ -218,11 +219,11 @@ TEST_CASE("tcp transport: connect timeout") {
     REQUIRE(addr.ok());
     bool called = false;
     std::string err;
-    auto c = tcp_connect(&tl.loop, reinterpret_cast<const sockaddr*>(&*addr), 50,
-                         [&](Result<std::unique_ptr<Transport>> r) {
-                             called = true;
-                             if (!r.ok()) err = r.error().str();
-                         });
+    auto c =
+        tcp_connect(&tl.loop, reinterpret_cast<const sockaddr*>(&*addr), 50, [&](Result<std::unique_ptr<Transport>> r) {
+            called = true;
+            if (!r.ok()) err = r.error().str();
+        });
     REQUIRE(tl.run_until([&] { return called; }, 5000));
     CHECK_FALSE(err.empty());
 }
@@ -234,8 +235,8 @@ TEST_CASE("tcp transport: a small slice of a big buffer is copied, not pinned, w
         Sink at_server, at_client;
         p.client->start(&at_client);
         // The server does not read yet, so the slices stay queued (corked) at the client.
-        auto big = std::make_shared<const std::string>(pattern(1 << 20, 3));   // a 1 MiB piece
-        auto small = std::make_shared<const std::string>(pattern(32768, 4));   // a 32 KiB piece
+        auto big = std::make_shared<const std::string>(pattern(1 << 20, 3)); // a 1 MiB piece
+        auto small = std::make_shared<const std::string>(pattern(32768, 4)); // a 32 KiB piece
         unsigned char hdr[13] = {};
         std::string expect;
         {

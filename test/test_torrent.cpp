@@ -57,7 +57,7 @@ TEST_CASE("choking: slots of unchoked peers that request nothing are lent out, o
     f.t->tick(now + 1000); // the four have requested nothing at two ticks: one slot is lent
     CHECK(unchoked() == 5);
     for (int i = 0; i < 7; ++i) f.t->tick(now + 2000 + 1000 * std::uint64_t(i)); // before the next round (10 s)
-    CHECK(unchoked() == 8); // twice the four slots, no more
+    CHECK(unchoked() == 8);                                                      // twice the four slots, no more
     CHECK(f.t->status().idle_slot_seconds > 0);
 }
 
@@ -70,7 +70,7 @@ TEST_CASE("suggest: a seed steers two peers to distinct pieces before unchoking 
     a.take();
     b.take();
     a.probe->inject(std::string("\0\0\0\2\5\xF8", 6)); // bitfield: A has pieces 0-4
-    b.probe->inject(std::string("\0\0\0\1\x0F", 5));    // have_none
+    b.probe->inject(std::string("\0\0\0\1\x0F", 5));   // have_none
     const std::string interested = std::string("\0\0\0\1\2", 5);
     a.probe->inject(interested);
     b.probe->inject(interested);
@@ -107,7 +107,8 @@ TEST_CASE("links: a link dropped inside its connection's callback is destroyed o
     CHECK(p.probe->closed);
     CHECK(f.t->num_links() == 0);
     CHECK(p.probe->transport != nullptr); // closed, not yet destroyed: the callback was still running
-    test::run_until(f.loop, [&] { return p.probe->transport == nullptr; }, 1000);
+    test::run_until(
+        f.loop, [&] { return p.probe->transport == nullptr; }, 1000);
     CHECK(p.probe->transport == nullptr);
 }
 

@@ -147,14 +147,15 @@ TEST_CASE("extensions: PEX from a peer becomes candidates; bogus entries are dro
     Peer p = f.attach("198.51.100.7:6881");
     p.send_ext(ext::kHandshakeId, Fixture::handshake_payload({{"ut_pex", 5}}));
     ext::PexMessage pm;
-    pm.added = {cp("203.0.113.5", 6881),   cp("203.0.113.6", 51413), cp("2001:db8::5", 6881),
-                cp("224.1.1.1", 6881),     cp("255.255.255.255", 6881), cp("0.1.2.3", 6881),
-                cp("127.0.0.1", 1234),     cp("127.0.0.1", f.session->port()), cp("ff02::1", 6881),
+    pm.added = {cp("203.0.113.5", 6881), cp("203.0.113.6", 51413),           cp("2001:db8::5", 6881),
+                cp("224.1.1.1", 6881),   cp("255.255.255.255", 6881),        cp("0.1.2.3", 6881),
+                cp("127.0.0.1", 1234),   cp("127.0.0.1", f.session->port()), cp("ff02::1", 6881),
                 cp("::1", 6881)};
     pm.added_flags = {0x10, 0, 0, 0, 0, 0, 0};
     pm.dropped = {cp("203.0.113.9", 6881)};
     p.send_ext(ext::kUtPexId, ext::encode_pex(pm));
-    CHECK(f.candidate_keys() == std::vector<std::string>{"203.0.113.5:6881", "203.0.113.6:51413", "[2001:db8::5]:6881"});
+    CHECK(f.candidate_keys() ==
+          std::vector<std::string>{"203.0.113.5:6881", "203.0.113.6:51413", "[2001:db8::5]:6881"});
     CHECK(f.t->status().candidates == 3);
 
     // The next message from the same peer within 45 s is ignored.
@@ -182,10 +183,10 @@ TEST_CASE("extensions: loopback PEX entries are accepted from a loopback peer, n
 }
 
 TEST_CASE("extensions: we send each PEX peer the diff of our peers, never itself") {
-    Fixture f(false, false); // downloading: a seed peer is kept (and flagged as one)
-    Peer a = f.attach("198.51.100.7:6881");                 // we dialled it: its address is its listen address
-    Peer b = f.attach("198.51.100.8:40000", false);         // it dialled us: its listen port comes from "p"
-    Peer c = f.attach("198.51.100.9:6881", true, false);    // no extensions: listed, never sent to
+    Fixture f(false, false);                             // downloading: a seed peer is kept (and flagged as one)
+    Peer a = f.attach("198.51.100.7:6881");              // we dialled it: its address is its listen address
+    Peer b = f.attach("198.51.100.8:40000", false);      // it dialled us: its listen port comes from "p"
+    Peer c = f.attach("198.51.100.9:6881", true, false); // no extensions: listed, never sent to
     a.send_ext(ext::kHandshakeId, Fixture::handshake_payload({{"ut_pex", 7}}, 6881));
     b.send_ext(ext::kHandshakeId, Fixture::handshake_payload({{"ut_pex", 9}}, 51413));
     // c is a seed: flag 0x02.

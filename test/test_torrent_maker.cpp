@@ -26,7 +26,10 @@ Result<MadeTorrent> make(const MakeTorrentOptions& o, int* progress_calls = null
     Loop loop;
     Result<MadeTorrent> out = make_error("test", "not finished");
     auto job = TorrentMaker::start(
-        loop.get(), o, [&](std::int64_t, std::int64_t) { if (progress_calls) ++*progress_calls; },
+        loop.get(), o,
+        [&](std::int64_t, std::int64_t) {
+            if (progress_calls) ++*progress_calls;
+        },
         [&](Result<MadeTorrent> r) { out = std::move(r); });
     loop.run();
     return out;

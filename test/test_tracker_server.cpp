@@ -5,18 +5,18 @@
 #include <uv.h>
 
 #include <chrono>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <iterator>
 #include <optional>
-#include <cstring>
 #include <set>
 
 #include "base/bytes.hpp"
 #include "loop/loop.hpp"
 #include "proto/udp_tracker.hpp"
-#include "tracker/server.hpp"
 #include "test_util.hpp"
+#include "tracker/server.hpp"
 #include "tracker_fixture.hpp"
 
 using namespace p2p;
@@ -72,7 +72,8 @@ struct Fixture {
         return *r;
     }
     AnnounceResponse announce(const sockaddr_storage& from, const Hash20& h, std::uint16_t port,
-                              std::uint64_t left = 100, std::uint32_t event = kEventStarted, std::int32_t numwant = -1) {
+                              std::uint64_t left = 100, std::uint32_t event = kEventStarted,
+                              std::int32_t numwant = -1) {
         auto a = announce_req(from, h, port);
         a.left = left;
         a.event = event;
@@ -91,8 +92,10 @@ struct Fixture {
     void fill(const Hash20& h, int n, bool six = false) {
         for (int i = 0; i < n; ++i) {
             char ip[64];
-            if (six) std::snprintf(ip, sizeof ip, "2001:db8::%x:%x", i >> 16, i & 0xffff);
-            else std::snprintf(ip, sizeof ip, "10.%d.%d.%d", (i >> 16) & 255, (i >> 8) & 255, i & 255);
+            if (six)
+                std::snprintf(ip, sizeof ip, "2001:db8::%x:%x", i >> 16, i & 0xffff);
+            else
+                std::snprintf(ip, sizeof ip, "10.%d.%d.%d", (i >> 16) & 255, (i >> 8) & 255, i & 255);
             auto from = six ? v6(ip, 40000) : v4(ip, 40000);
             announce(from, h, 6881, 100, kEventStarted, 0);
         }
@@ -233,7 +236,7 @@ TEST_CASE("tracker server: global caps on peers and swarms") {
     Fixture f(cfg);
     f.fill(hash_of(6), 3);
     auto r = f.announce(v4("10.9.9.9", 1), hash_of(6), 1000);
-    CHECK(r.peers.size() == 3);  // still answered
+    CHECK(r.peers.size() == 3);                 // still answered
     CHECK(f.server->store().peer_count() == 3); // but not stored
     CHECK(f.server->store().capped() >= 1);
     // a second swarm fits; a third evicts the empty one first
@@ -341,7 +344,8 @@ namespace {
 struct CatalogFixture : Fixture {
     using Fixture::Fixture;
     // The reply to a publish from `from`: "" for an ack, else the error message.
-    std::string publish(const sockaddr_storage& from, const std::string& name, const Hash20& h, std::uint64_t size = 1) {
+    std::string publish(const sockaddr_storage& from, const std::string& name, const Hash20& h,
+                        std::uint64_t size = 1) {
         std::string pkt = encode_publish_request({connect(from), 11, h, size, name});
         REQUIRE(server->handle(pkt, sa(from), reply));
         if (decode_publish_ack(reply).ok()) return "";
@@ -526,7 +530,7 @@ TEST_CASE("tracker server: a publish before its seeder's announce waits, unliste
     CHECK(f.server->catalog().pending() == 1);
     f.seed(b, hash_of(2));
     CHECK(f.publish(b, "early", hash_of(2)) == "name taken by another torrent"); // held for its publisher
-    f.announce(a, hash_of(1), 6881);                                              // a leecher: still waiting
+    f.announce(a, hash_of(1), 6881);                                             // a leecher: still waiting
     CHECK_FALSE(f.lookup("early"));
     f.seed(a, hash_of(1)); // its seeder arrives: listed at once
     REQUIRE(f.lookup("early"));
@@ -630,13 +634,15 @@ TEST_CASE("tracker server: a busy port is one error naming the port and every ad
     TrackerServer second(loop.get(), again);
     Status st = second.start();
     REQUIRE_FALSE(st);
-    CHECK(st.error().str() == "cannot listen on UDP port " + std::to_string(port) + " (127.0.0.1: address already in use)");
+    CHECK(st.error().str() ==
+          "cannot listen on UDP port " + std::to_string(port) + " (127.0.0.1: address already in use)");
     // IPv6 addresses in brackets, every failure in the one message.
     again.bind = {"127.0.0.1", "::1", "not-an-ip"};
     TrackerServer third(loop.get(), again);
     st = third.start();
     REQUIRE_FALSE(st);
-    const std::string want_prefix = "cannot listen on UDP port " + std::to_string(port) + " (127.0.0.1: address already in use; [::1]: ";
+    const std::string want_prefix =
+        "cannot listen on UDP port " + std::to_string(port) + " (127.0.0.1: address already in use; [::1]: ";
     CHECK(st.error().str().rfind(want_prefix, 0) == 0);
     CHECK(st.error().str().find("; not-an-ip: not a literal IP address)") != std::string::npos);
     first.close();
@@ -651,7 +657,8 @@ TEST_CASE("tracker server: the periodic save runs a part per loop turn while ann
     Fixture f(cfg);
     // ~3000 swarms of 20 peers: a document of several parts.
     for (int i = 0; i < 3000; ++i)
-        for (int p = 0; p < 20; ++p) f.announce(v4("10.1.0.1", 1000 + p), hash_of(i), static_cast<std::uint16_t>(1000 + p));
+        for (int p = 0; p < 20; ++p)
+            f.announce(v4("10.1.0.1", 1000 + p), hash_of(i), static_cast<std::uint16_t>(1000 + p));
     std::optional<Status> saved;
     REQUIRE(f.server->save_in_background([&](Status st) { saved = std::move(st); }));
     CHECK_FALSE(f.server->save_in_background([](Status) {})); // one at a time
@@ -711,7 +718,8 @@ TEST_CASE("tracker server: answers over real loopback UDP on an ephemeral port")
     REQUIRE(fd >= 0);
     auto to = v4("127.0.0.1", port);
     auto exchange = [&](const std::string& pkt) {
-        REQUIRE(::sendto(fd, pkt.data(), pkt.size(), 0, sa(to), sizeof(sockaddr_in)) == static_cast<ssize_t>(pkt.size()));
+        REQUIRE(::sendto(fd, pkt.data(), pkt.size(), 0, sa(to), sizeof(sockaddr_in)) ==
+                static_cast<ssize_t>(pkt.size()));
         char buf[2048];
         auto until = std::chrono::steady_clock::now() + std::chrono::seconds(3);
         while (std::chrono::steady_clock::now() < until) {
@@ -804,13 +812,17 @@ TEST_CASE("tracker catalog: random publishes and seeder changes keep every liste
             const std::uint8_t ip[4] = {10, 0, 0, static_cast<std::uint8_t>(rnd(3))};
             const std::string name = std::string("n").append(std::to_string(rnd(50))); // GCC 12 -Wrestrict: no "n" + s
             Status st = cat.publish(name, h, 1, now, PublisherAddr::v4(ip));
-            if (st) ++ok;
-            else if (st.error().what == "name taken by another torrent") ++taken;
+            if (st)
+                ++ok;
+            else if (st.error().what == "name taken by another torrent")
+                ++taken;
             break;
         }
         case 2: // the swarm's seeder count leaves or reaches 0, as the store reports it
-            if (seeded.insert(h).second) cat.swarm_seeded(h);
-            else seeded.erase(h), cat.swarm_unseeded(h);
+            if (seeded.insert(h).second)
+                cat.swarm_seeded(h);
+            else
+                seeded.erase(h), cat.swarm_unseeded(h);
             break;
         default:
             now += rnd(10);
@@ -839,8 +851,10 @@ AnnounceInput store_in(const Hash20& h, std::uint8_t last, std::uint16_t port, b
     AnnounceInput in;
     in.info_hash = h;
     in.peer.v6 = six;
-    if (six) in.peer.ip = {0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, last};
-    else in.peer.ip = {10, 0, 0, last};
+    if (six)
+        in.peer.ip = {0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, last};
+    else
+        in.peer.ip = {10, 0, 0, last};
     in.peer.port = port;
     in.event = event;
     return in;
@@ -1004,7 +1018,8 @@ TEST_CASE("tracker store: many swarms and peers come and go with the counts inta
         return h;
     };
     for (int i = 0; i < 3000; ++i)
-        for (std::uint8_t p = 1; p <= static_cast<std::uint8_t>(1 + i % 7); ++p) st.announce(store_in(hash_n(i), p, 1), t, out);
+        for (std::uint8_t p = 1; p <= static_cast<std::uint8_t>(1 + i % 7); ++p)
+            st.announce(store_in(hash_n(i), p, 1), t, out);
     CHECK(st.swarm_count() == 3000);
     std::size_t expect = 0;
     for (int i = 0; i < 3000; ++i) expect += 1 + i % 7;

@@ -8,8 +8,8 @@
 #include <sstream>
 #include <vector>
 
-#include "tracker/state_file.hpp"
 #include "test_util.hpp"
+#include "tracker/state_file.hpp"
 
 using namespace p2p;
 using namespace p2p::udp;
@@ -20,9 +20,7 @@ bool exists(const std::string& p) {
     struct stat st;
     return ::stat(p.c_str(), &st) == 0;
 }
-void write(const std::string& p, const std::string& data) {
-    std::ofstream(p, std::ios::binary) << data;
-}
+void write(const std::string& p, const std::string& data) { std::ofstream(p, std::ios::binary) << data; }
 std::string read(const std::string& p) {
     std::ifstream in(p, std::ios::binary);
     std::stringstream ss;
@@ -134,12 +132,12 @@ TEST_CASE("tracker state: truncated, empty and garbage files are moved aside and
     populate(a, now);
     std::string good = serialize_state(a.store, a.catalog, a.counters, now);
     const std::vector<std::string> bad_docs = {
-        good.substr(0, good.size() / 2),                       // truncated
-        "",                                                    // empty
-        std::string("\x00\xff\x13garbage", 10),                // garbage
-        "[1,2,3]",                                             // wrong top-level type
+        good.substr(0, good.size() / 2),        // truncated
+        "",                                     // empty
+        std::string("\x00\xff\x13garbage", 10), // garbage
+        "[1,2,3]",                              // wrong top-level type
         R"({"format":"p2pnode-tracker-state","version":1,"counters":{},"swarms":[],"catalog":[]})", // bad counters
-        R"({"format":"p2pnode-tracker-state","version":99})",  // future version
+        R"({"format":"p2pnode-tracker-state","version":99})",                                       // future version
     };
     for (const auto& doc : bad_docs) {
         CAPTURE(doc.substr(0, 40));

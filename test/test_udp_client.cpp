@@ -5,8 +5,8 @@
 
 #include "loop/loop.hpp"
 #include "loop/timer.hpp"
-#include "tracker/server.hpp"
 #include "test_util.hpp"
+#include "tracker/server.hpp"
 #include "tracker/udp_client.hpp"
 
 using namespace p2p;
@@ -38,7 +38,8 @@ struct SilentSocket {
         uv_udp_getsockname(h, reinterpret_cast<sockaddr*>(&name), &len);
         port = ntohs(name.sin_port);
         uv_udp_recv_start(
-            h, [](uv_handle_t*, std::size_t, uv_buf_t* b) {
+            h,
+            [](uv_handle_t*, std::size_t, uv_buf_t* b) {
                 static char buf[2048];
                 *b = uv_buf_init(buf, sizeof buf);
             },
@@ -159,7 +160,9 @@ TEST_CASE("udp tracker client: announce, scrape and catalog against the real ser
         seed.seeder = true;
         std::string peers;
         f.server->store().announce(seed, f.server->now(), peers);
-        REQUIRE(f.server->catalog().publish("file-" + std::to_string(100 + i) + std::string(100, 'z'), hash_of(10 + i), i, 1).ok());
+        REQUIRE(f.server->catalog()
+                    .publish("file-" + std::to_string(100 + i) + std::string(100, 'z'), hash_of(10 + i), i, 1)
+                    .ok());
     }
     done = false;
     client.list_all([&](Result<std::vector<CatalogEntry>> r) {

@@ -18,20 +18,30 @@ const std::string kB20 = "4242424242424242424242424242424242424242";
 } // namespace
 
 TEST_CASE("udp tracker proto: connect request and response golden bytes") {
-    CHECK(to_hex(encode_connect_request(0x01020304)) == "0000041727101980" "00000000" "01020304");
-    auto tid = decode_connect_request(unhex("0000041727101980" "00000000" "a1b2c3d4"));
+    CHECK(to_hex(encode_connect_request(0x01020304)) == "0000041727101980"
+                                                        "00000000"
+                                                        "01020304");
+    auto tid = decode_connect_request(unhex("0000041727101980"
+                                            "00000000"
+                                            "a1b2c3d4"));
     REQUIRE(tid.ok());
     CHECK(*tid == 0xa1b2c3d4u);
-    auto bad = decode_connect_request(unhex("0000041727101981" "00000000" "a1b2c3d4"));
+    auto bad = decode_connect_request(unhex("0000041727101981"
+                                            "00000000"
+                                            "a1b2c3d4"));
     REQUIRE_FALSE(bad.ok());
     CHECK(bad.error().what == "bad protocol id");
-    auto shortp = decode_connect_request(unhex("0000041727101980" "00000000" "a1b2c3"));
+    auto shortp = decode_connect_request(unhex("0000041727101980"
+                                               "00000000"
+                                               "a1b2c3"));
     REQUIRE_FALSE(shortp.ok());
     CHECK(shortp.error().what.rfind("truncated", 0) == 0);
 
     std::string resp;
     append_connect_response(resp, 0xa1b2c3d4, 0x1122334455667788ULL);
-    CHECK(to_hex(resp) == "00000000" "a1b2c3d4" "1122334455667788");
+    CHECK(to_hex(resp) == "00000000"
+                          "a1b2c3d4"
+                          "1122334455667788");
     auto r = decode_connect_response(resp);
     REQUIRE(r.ok());
     CHECK(r->transaction_id == 0xa1b2c3d4u);
@@ -54,9 +64,18 @@ TEST_CASE("udp tracker proto: announce request golden bytes both directions") {
     a.key = 0x0a0b0c0d;
     a.num_want = -1;
     a.port = 6881;
-    const std::string golden = "1122334455667788" "00000001" "deadbeef" + kA20 + kB20 +
-                               "0000000000000001" "0000000000000002" "0000000000000003" "00000002" "7f000001"
-                               "0a0b0c0d" "ffffffff" "1ae1";
+    const std::string golden = "1122334455667788"
+                               "00000001"
+                               "deadbeef" +
+                               kA20 + kB20 +
+                               "0000000000000001"
+                               "0000000000000002"
+                               "0000000000000003"
+                               "00000002"
+                               "7f000001"
+                               "0a0b0c0d"
+                               "ffffffff"
+                               "1ae1";
     std::string enc = encode_announce_request(a);
     CHECK(enc.size() == kAnnounceRequestSize);
     CHECK(to_hex(enc) == golden);
@@ -94,16 +113,26 @@ TEST_CASE("udp tracker proto: announce response with IPv4 and IPv6 peers") {
     p4.ip = {10, 0, 0, 1};
     p4.port = 6881;
     r.peers.push_back(p4);
-    CHECK(to_hex(encode_announce_response(r, false)) == "00000001" "00000007" "00000708" "00000002" "00000001"
-                                                        "0a000001" "1ae1");
+    CHECK(to_hex(encode_announce_response(r, false)) == "00000001"
+                                                        "00000007"
+                                                        "00000708"
+                                                        "00000002"
+                                                        "00000001"
+                                                        "0a000001"
+                                                        "1ae1");
     CompactPeer p6;
     p6.v6 = true;
     p6.ip = {0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x01};
     p6.port = 51413;
     r.peers = {p6};
     std::string v6 = encode_announce_response(r, true);
-    CHECK(to_hex(v6) == "00000001" "00000007" "00000708" "00000002" "00000001"
-                        "20010db8000000000000000000000001" "c8d5");
+    CHECK(to_hex(v6) == "00000001"
+                        "00000007"
+                        "00000708"
+                        "00000002"
+                        "00000001"
+                        "20010db8000000000000000000000001"
+                        "c8d5");
     auto d6 = decode_announce_response(v6, true);
     REQUIRE(d6.ok());
     REQUIRE(d6->peers.size() == 1);
@@ -124,7 +153,10 @@ TEST_CASE("udp tracker proto: announce response with IPv4 and IPv6 peers") {
 TEST_CASE("udp tracker proto: scrape request and response") {
     std::vector<Hash20> hs{filled('A'), filled('B')};
     std::string req = encode_scrape_request(0x0102030405060708ULL, 9, hs);
-    CHECK(to_hex(req) == "0102030405060708" "00000002" "00000009" + kA20 + kB20);
+    CHECK(to_hex(req) == "0102030405060708"
+                         "00000002"
+                         "00000009" +
+                             kA20 + kB20);
     auto d = decode_scrape_request(req);
     REQUIRE(d.ok());
     CHECK(d->count() == 2);
@@ -135,11 +167,19 @@ TEST_CASE("udp tracker proto: scrape request and response") {
     std::vector<Hash20> many(74, filled('C'));
     CHECK(decode_scrape_request(encode_scrape_request(1, 1, many)).ok());
     many.push_back(filled('D'));
-    CHECK(decode_scrape_request(encode_scrape_request(1, 1, many)).error().what == "bad length: more than 74 info hashes");
+    CHECK(decode_scrape_request(encode_scrape_request(1, 1, many)).error().what ==
+          "bad length: more than 74 info hashes");
 
     ScrapeResponse r{9, {{5, 6, 7}, {0, 1, 2}}};
     std::string enc = encode_scrape_response(r);
-    CHECK(to_hex(enc) == "00000002" "00000009" "00000005" "00000006" "00000007" "00000000" "00000001" "00000002");
+    CHECK(to_hex(enc) == "00000002"
+                         "00000009"
+                         "00000005"
+                         "00000006"
+                         "00000007"
+                         "00000000"
+                         "00000001"
+                         "00000002");
     auto rd = decode_scrape_response(enc);
     REQUIRE(rd.ok());
     REQUIRE(rd->entries.size() == 2);
@@ -151,7 +191,9 @@ TEST_CASE("udp tracker proto: scrape request and response") {
 
 TEST_CASE("udp tracker proto: error response and size cap") {
     std::string e = encode_error(0x55, "no such torrent");
-    CHECK(to_hex(e) == "00000003" "00000055" + to_hex("no such torrent"));
+    CHECK(to_hex(e) == "00000003"
+                       "00000055" +
+                           to_hex("no such torrent"));
     auto d = decode_error(e);
     REQUIRE(d.ok());
     CHECK(d->message == "no such torrent");
@@ -164,7 +206,12 @@ TEST_CASE("udp tracker proto: error response and size cap") {
 TEST_CASE("udp tracker proto: catalog publish golden bytes and bad lengths") {
     PublishRequest p{0x0102030405060708ULL, 0x0a, filled('A'), 0x10000, "ubuntu.iso"};
     std::string enc = encode_publish_request(p);
-    CHECK(to_hex(enc) == "0102030405060708" "00000100" "0000000a" + kA20 + "0000000000010000" "000a" +
+    CHECK(to_hex(enc) == "0102030405060708"
+                         "00000100"
+                         "0000000a" +
+                             kA20 +
+                             "0000000000010000"
+                             "000a" +
                              to_hex("ubuntu.iso"));
     auto d = decode_publish_request(enc);
     REQUIRE(d.ok());
@@ -179,14 +226,18 @@ TEST_CASE("udp tracker proto: catalog publish golden bytes and bad lengths") {
 
     std::string ack;
     append_publish_ack(ack, 0x0a);
-    CHECK(to_hex(ack) == "00000100" "0000000a");
+    CHECK(to_hex(ack) == "00000100"
+                         "0000000a");
     CHECK(*decode_publish_ack(ack) == 0x0a);
     CHECK_FALSE(decode_publish_ack(ack + "z").ok());
 }
 
 TEST_CASE("udp tracker proto: catalog list golden bytes") {
     std::string req = encode_list_request({0x0102030405060708ULL, 3, 40});
-    CHECK(to_hex(req) == "0102030405060708" "00000101" "00000003" "00000028");
+    CHECK(to_hex(req) == "0102030405060708"
+                         "00000101"
+                         "00000003"
+                         "00000028");
     auto d = decode_list_request(req);
     REQUIRE(d.ok());
     CHECK(d->start == 40);
@@ -199,8 +250,18 @@ TEST_CASE("udp tracker proto: catalog list golden bytes") {
     r.next = kListNoMore;
     r.entries.push_back({filled('B'), 1234, 1, 2, 3, "x"});
     std::string enc = encode_list_response(r);
-    CHECK(to_hex(enc) == "00000101" "00000003" "00000029" "ffffffff" "0001" + kB20 + "00000000000004d2" "00000001"
-                             "00000002" "00000003" "0001" "78");
+    CHECK(to_hex(enc) == "00000101"
+                         "00000003"
+                         "00000029"
+                         "ffffffff"
+                         "0001" +
+                             kB20 +
+                             "00000000000004d2"
+                             "00000001"
+                             "00000002"
+                             "00000003"
+                             "0001"
+                             "78");
     CHECK(enc.size() == kListResponseHeaderSize + catalog_entry_size(1));
     auto rd = decode_list_response(enc);
     REQUIRE(rd.ok());
@@ -216,7 +277,11 @@ TEST_CASE("udp tracker proto: catalog list golden bytes") {
 
 TEST_CASE("udp tracker proto: catalog lookup golden bytes") {
     std::string req = encode_lookup_request({0x0102030405060708ULL, 4, "deb"});
-    CHECK(to_hex(req) == "0102030405060708" "00000102" "00000004" "0003" "646562");
+    CHECK(to_hex(req) == "0102030405060708"
+                         "00000102"
+                         "00000004"
+                         "0003"
+                         "646562");
     auto d = decode_lookup_request(req);
     REQUIRE(d.ok());
     CHECK(d->name == "deb");
@@ -224,7 +289,9 @@ TEST_CASE("udp tracker proto: catalog lookup golden bytes") {
     CHECK(decode_lookup_request(req + "!").error().what.rfind("bad length", 0) == 0);
 
     LookupResponse none{4, false, {}};
-    CHECK(to_hex(encode_lookup_response(none)) == "00000102" "00000004" "0000");
+    CHECK(to_hex(encode_lookup_response(none)) == "00000102"
+                                                  "00000004"
+                                                  "0000");
     auto dn = decode_lookup_response(encode_lookup_response(none));
     REQUIRE(dn.ok());
     CHECK_FALSE(dn->found);
@@ -258,7 +325,9 @@ TEST_CASE("udp tracker proto: catalog name validation") {
 
 TEST_CASE("udp tracker proto: headers") {
     CHECK_FALSE(decode_header(std::string(15, '\0')).ok());
-    auto h = decode_header(unhex("0102030405060708" "00000101" "00000003"));
+    auto h = decode_header(unhex("0102030405060708"
+                                 "00000101"
+                                 "00000003"));
     REQUIRE(h.ok());
     CHECK(h->connection_id == 0x0102030405060708ULL);
     CHECK(h->action == kActionList);

@@ -57,7 +57,8 @@ inline bool run_until(Loop& loop, const std::function<bool()>& pred, std::uint64
 // Runs the loop until flag is set (true) or timeout_ms passes (false). Use as REQUIRE(run_until_flag(loop, done)).
 // (Not an overload of run_until: a captureless lambda converts to bool, which would make calls ambiguous.)
 inline bool run_until_flag(Loop& loop, const bool& flag, std::uint64_t timeout_ms = 10'000) {
-    return run_until(loop, [&] { return flag; }, timeout_ms);
+    return run_until(
+        loop, [&] { return flag; }, timeout_ms);
 }
 
 } // namespace p2p::test

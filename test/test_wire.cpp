@@ -44,8 +44,11 @@ TEST_CASE("wire: handshake golden bytes and reserved bits") {
 TEST_CASE("wire: malformed handshakes fail as soon as the wrong byte arrives") {
     CHECK(decode_handshake("\x12").status == Decode::error);
     CHECK(decode_handshake(std::string(1, '\0')).status == Decode::error);
-    CHECK(decode_handshake("\x13" "BitTorrent").status == Decode::need_more);
-    auto d = decode_handshake("\x13" "BitTorrenX");
+    CHECK(decode_handshake("\x13"
+                           "BitTorrent")
+              .status == Decode::need_more);
+    auto d = decode_handshake("\x13"
+                              "BitTorrenX");
     CHECK(d.status == Decode::error);
     CHECK(d.error.what.find("protocol name") != std::string::npos);
     // An HTTP request is not a handshake.
@@ -60,24 +63,45 @@ struct Golden {
 static std::vector<Golden> goldens() {
     std::vector<Golden> g;
     std::string s;
-    auto take = [&] { std::string r = std::move(s); s.clear(); return r; };
-    encode_keepalive(s); g.push_back({"keepalive", take()});
-    encode_simple(s, MsgId::choke); g.push_back({"choke", take()});
-    encode_simple(s, MsgId::unchoke); g.push_back({"unchoke", take()});
-    encode_simple(s, MsgId::interested); g.push_back({"interested", take()});
-    encode_simple(s, MsgId::not_interested); g.push_back({"not_interested", take()});
-    encode_have(s, 0x01020304); g.push_back({"have", take()});
-    encode_bitfield(s, hx("ff80")); g.push_back({"bitfield", take()});
-    encode_request(s, 1, 0x4000, 0x4000); g.push_back({"request", take()});
-    encode_piece(s, 2, 0x8000, "abc"); g.push_back({"piece", take()});
-    encode_cancel(s, 1, 0x4000, 0x4000); g.push_back({"cancel", take()});
-    encode_port(s, 6881); g.push_back({"port", take()});
-    encode_suggest(s, 7); g.push_back({"suggest", take()});
-    encode_simple(s, MsgId::have_all); g.push_back({"have_all", take()});
-    encode_simple(s, MsgId::have_none); g.push_back({"have_none", take()});
-    encode_reject(s, 3, 0, 0x4000); g.push_back({"reject", take()});
-    encode_allowed_fast(s, 9); g.push_back({"allowed_fast", take()});
-    encode_extended(s, 0, "d1:md11:ut_metadatai1eee"); g.push_back({"extended", take()});
+    auto take = [&] {
+        std::string r = std::move(s);
+        s.clear();
+        return r;
+    };
+    encode_keepalive(s);
+    g.push_back({"keepalive", take()});
+    encode_simple(s, MsgId::choke);
+    g.push_back({"choke", take()});
+    encode_simple(s, MsgId::unchoke);
+    g.push_back({"unchoke", take()});
+    encode_simple(s, MsgId::interested);
+    g.push_back({"interested", take()});
+    encode_simple(s, MsgId::not_interested);
+    g.push_back({"not_interested", take()});
+    encode_have(s, 0x01020304);
+    g.push_back({"have", take()});
+    encode_bitfield(s, hx("ff80"));
+    g.push_back({"bitfield", take()});
+    encode_request(s, 1, 0x4000, 0x4000);
+    g.push_back({"request", take()});
+    encode_piece(s, 2, 0x8000, "abc");
+    g.push_back({"piece", take()});
+    encode_cancel(s, 1, 0x4000, 0x4000);
+    g.push_back({"cancel", take()});
+    encode_port(s, 6881);
+    g.push_back({"port", take()});
+    encode_suggest(s, 7);
+    g.push_back({"suggest", take()});
+    encode_simple(s, MsgId::have_all);
+    g.push_back({"have_all", take()});
+    encode_simple(s, MsgId::have_none);
+    g.push_back({"have_none", take()});
+    encode_reject(s, 3, 0, 0x4000);
+    g.push_back({"reject", take()});
+    encode_allowed_fast(s, 9);
+    g.push_back({"allowed_fast", take()});
+    encode_extended(s, 0, "d1:md11:ut_metadatai1eee");
+    g.push_back({"extended", take()});
     return g;
 }
 
@@ -92,7 +116,8 @@ TEST_CASE("wire: golden bytes of every message") {
         "000000050401020304",
         "0000000305ff80",
         "0000000d06000000010000400000004000",
-        "0000000c07000000020000800061626" "3",
+        "0000000c07000000020000800061626"
+        "3",
         "0000000d08000000010000400000004000",
         "00000003091ae1",
         "000000050d00000007",
@@ -100,7 +125,8 @@ TEST_CASE("wire: golden bytes of every message") {
         "000000010f",
         "0000000d10000000030000000000004000",
         "000000051100000009",
-        "0000001a1400" "64313a6d6431313a75745f6d657461646174616931656565",
+        "0000001a1400"
+        "64313a6d6431313a75745f6d657461646174616931656565",
     };
     REQUIRE(g.size() == std::size(expect));
     for (std::size_t i = 0; i < g.size(); ++i) {
@@ -169,19 +195,19 @@ TEST_CASE("wire: huge length prefix is rejected before buffering") {
 
 TEST_CASE("wire: fixed-size messages with the wrong length are errors before the body arrives") {
     const char* bad[] = {
-        "0000000200",           // choke with a byte of payload
-        "0000000204",           // have with 1-byte body
-        "0000000604",           // have with 5-byte body
-        "0000000c06",           // request 12
-        "0000000e08",           // cancel 14
-        "0000000209",           // port 2
-        "000000040d",           // suggest 4
-        "000000020e",           // have_all 2
-        "000000020f",           // have_none 2
-        "0000000c10",           // reject 12
-        "0000000611",           // allowed_fast 6
-        "0000000807",           // piece shorter than its 8-byte header
-        "0000000114",           // extended without ext id
+        "0000000200", // choke with a byte of payload
+        "0000000204", // have with 1-byte body
+        "0000000604", // have with 5-byte body
+        "0000000c06", // request 12
+        "0000000e08", // cancel 14
+        "0000000209", // port 2
+        "000000040d", // suggest 4
+        "000000020e", // have_all 2
+        "000000020f", // have_none 2
+        "0000000c10", // reject 12
+        "0000000611", // allowed_fast 6
+        "0000000807", // piece shorter than its 8-byte header
+        "0000000114", // extended without ext id
     };
     for (const char* b : bad) {
         CAPTURE(b);

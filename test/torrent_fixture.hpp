@@ -62,7 +62,7 @@ struct Peer {
     PeerConnection* conn = nullptr;
     std::string address;
     bool outgoing = true;
-    std::string buf;          // what we sent, not yet parsed
+    std::string buf; // what we sent, not yet parsed
     bool handshake_skipped = false;
 
     void send_ext(std::uint8_t id, const std::string& payload) {
@@ -119,12 +119,14 @@ struct Fixture {
         t = session->add_torrent(meta, tc, seeding);
         REQUIRE(t);
         TorrentPhase want = seeding ? TorrentPhase::seeding : TorrentPhase::downloading;
-        REQUIRE(run_until(loop, [&] { return t->status().phase == want; }, 10'000));
+        REQUIRE(run_until(
+            loop, [&] { return t->status().phase == want; }, 10'000));
     }
     ~Fixture() {
         bool done = false;
         session->shutdown([&] { done = true; });
-        run_until(loop, [&] { return done; }, 5000);
+        run_until(
+            loop, [&] { return done; }, 5000);
         session.reset();
         run_until(loop, std::function<bool()>([] { return false; }), 30);
     }

@@ -45,12 +45,12 @@ struct Options {
     double duration_s = 20;
     int sockets = 8;
     std::uint32_t torrents = 10000;
-    int inflight = 64;            // per socket
+    int inflight = 64; // per socket
     std::uint32_t peers_per_torrent = 10;
     std::uint64_t seed = 1;
     int timeout_ms = 1000;
-    int scrape_every = 100;       // one scrape per this many announces
-    int scrape_hashes = 10;       // hashes per load scrape
+    int scrape_every = 100; // one scrape per this many announces
+    int scrape_hashes = 10; // hashes per load scrape
     int numwant = 30;
     bool print_hashes = false;
     bool final_scrape = true;
@@ -85,11 +85,11 @@ struct Rng { // xorshift64*: fast, good enough to pick torrents
     std::uint32_t below(std::uint32_t n) { return static_cast<std::uint32_t>((next() >> 32) % n); }
 };
 
-constexpr int kMaxInflight = 1000;            // tid low 10 bits = slot; 1023 marks a connect
+constexpr int kMaxInflight = 1000; // tid low 10 bits = slot; 1023 marks a connect
 constexpr std::uint32_t kConnectSlot = 1023;
-constexpr std::size_t kSendBuf = 16 + 20 * 74; // largest request we send: a full scrape (BEP 15: 74 hashes)
-constexpr int kRecvBatch = 64;                 // replies read per recvmmsg call
-constexpr std::size_t kRecvBuf = 2048;         // > p2p::udp::kMaxReplySize and opentracker's replies
+constexpr std::size_t kSendBuf = 16 + 20 * 74;            // largest request we send: a full scrape (BEP 15: 74 hashes)
+constexpr int kRecvBatch = 64;                            // replies read per recvmmsg call
+constexpr std::size_t kRecvBuf = 2048;                    // > p2p::udp::kMaxReplySize and opentracker's replies
 constexpr std::uint64_t kReconnectNs = 60'000'000'000ULL; // BEP 15: ids last 2 min; renew each minute
 
 enum class Kind : std::uint8_t { none, announce, scrape };
@@ -104,11 +104,11 @@ struct Sock {
     int fd = -1;
     std::uint64_t conn_id = 0;
     bool have_conn = false;
-    std::uint64_t conn_at_ns = 0;      // when the current id arrived
-    std::uint32_t connect_tid = 0;     // 0 = no connect in flight
+    std::uint64_t conn_at_ns = 0;  // when the current id arrived
+    std::uint32_t connect_tid = 0; // 0 = no connect in flight
     std::uint64_t connect_sent_ns = 0;
-    std::vector<Slot> slots;           // bounded by --inflight
-    std::vector<std::uint32_t> free;   // indices of idle slots
+    std::vector<Slot> slots;         // bounded by --inflight
+    std::vector<std::uint32_t> free; // indices of idle slots
     std::uint32_t seq = 1;
     // Batch buffers, owned here for the socket's life: one request per slot plus one connect.
     std::vector<std::array<unsigned char, kSendBuf>> out;
@@ -192,8 +192,7 @@ struct Load {
     // Fill the socket's free slots (and a connect if due) and send them in one sendmmsg.
     void fill(Sock& s, std::uint64_t now) {
         std::size_t n = 0;
-        const bool connect_due = s.connect_tid == 0 &&
-                                 (!s.have_conn || now - s.conn_at_ns > kReconnectNs);
+        const bool connect_due = s.connect_tid == 0 && (!s.have_conn || now - s.conn_at_ns > kReconnectNs);
         auto add = [&](std::size_t len) {
             s.out_iov[n] = {s.out[n].data(), len};
             s.out_msgs[n] = {};
@@ -376,14 +375,13 @@ Sweep final_sweep(const addrinfo* ai, const Load& L) {
 }
 
 void usage() {
-    std::fputs(
-        "usage: udp-load --target HOST:PORT [--duration S] [--sockets N] [--torrents N] [--inflight N]\n"
-        "                [--peers-per-torrent N] [--seed N] [--timeout-ms MS] [--scrape-every N] [--numwant N]\n"
-        "                [--no-final-scrape]\n"
-        "       udp-load --print-hashes [--torrents N] [--seed N]   (hex info hashes, one a line: a whitelist)\n"
-        "defaults: --duration 20 --sockets 8 --torrents 10000 --inflight 64 --peers-per-torrent 10 --seed 1\n"
-        "          --timeout-ms 1000 --scrape-every 100 --numwant 30\n",
-        stderr);
+    std::fputs("usage: udp-load --target HOST:PORT [--duration S] [--sockets N] [--torrents N] [--inflight N]\n"
+               "                [--peers-per-torrent N] [--seed N] [--timeout-ms MS] [--scrape-every N] [--numwant N]\n"
+               "                [--no-final-scrape]\n"
+               "       udp-load --print-hashes [--torrents N] [--seed N]   (hex info hashes, one a line: a whitelist)\n"
+               "defaults: --duration 20 --sockets 8 --torrents 10000 --inflight 64 --peers-per-torrent 10 --seed 1\n"
+               "          --timeout-ms 1000 --scrape-every 100 --numwant 30\n",
+               stderr);
 }
 
 bool parse(int argc, char** argv, Options& o) {
@@ -411,18 +409,30 @@ bool parse(int argc, char** argv, Options& o) {
             o.host = t.substr(0, colon);
             if (o.host.size() > 2 && o.host.front() == '[') o.host = o.host.substr(1, o.host.size() - 2);
             o.port = t.substr(colon + 1);
-        } else if (a == "--duration") ok = num(o.duration_s, 0.1, 86400);
-        else if (a == "--sockets") ok = num(o.sockets, 1, 1024);
-        else if (a == "--torrents") ok = num(o.torrents, 1, 100'000'000);
-        else if (a == "--inflight") ok = num(o.inflight, 1, kMaxInflight);
-        else if (a == "--peers-per-torrent") ok = num(o.peers_per_torrent, 1, 1'000'000);
-        else if (a == "--seed") ok = num(o.seed, 0, 1e15);
-        else if (a == "--timeout-ms") ok = num(o.timeout_ms, 1, 600'000);
-        else if (a == "--scrape-every") ok = num(o.scrape_every, 0, 1e9);
-        else if (a == "--numwant") ok = num(o.numwant, -1, 10000);
-        else if (a == "--print-hashes") o.print_hashes = true;
-        else if (a == "--no-final-scrape") o.final_scrape = false;
-        else if (a == "--help" || a == "-h") return false;
+        } else if (a == "--duration")
+            ok = num(o.duration_s, 0.1, 86400);
+        else if (a == "--sockets")
+            ok = num(o.sockets, 1, 1024);
+        else if (a == "--torrents")
+            ok = num(o.torrents, 1, 100'000'000);
+        else if (a == "--inflight")
+            ok = num(o.inflight, 1, kMaxInflight);
+        else if (a == "--peers-per-torrent")
+            ok = num(o.peers_per_torrent, 1, 1'000'000);
+        else if (a == "--seed")
+            ok = num(o.seed, 0, 1e15);
+        else if (a == "--timeout-ms")
+            ok = num(o.timeout_ms, 1, 600'000);
+        else if (a == "--scrape-every")
+            ok = num(o.scrape_every, 0, 1e9);
+        else if (a == "--numwant")
+            ok = num(o.numwant, -1, 10000);
+        else if (a == "--print-hashes")
+            o.print_hashes = true;
+        else if (a == "--no-final-scrape")
+            o.final_scrape = false;
+        else if (a == "--help" || a == "-h")
+            return false;
         else {
             std::fprintf(stderr, "udp-load: unknown flag %s\n", a.c_str());
             return false;
@@ -492,8 +502,7 @@ int main(int argc, char** argv) {
     }
 
     std::fprintf(stderr, "udp-load: %s:%s for %.1f s, %d sockets x %d in flight, %u torrents x %u peers\n",
-                 o.host.c_str(), o.port.c_str(), o.duration_s, o.sockets, o.inflight, o.torrents,
-                 o.peers_per_torrent);
+                 o.host.c_str(), o.port.c_str(), o.duration_s, o.sockets, o.inflight, o.torrents, o.peers_per_torrent);
     const std::uint64_t start = now_ns();
     const std::uint64_t end = start + static_cast<std::uint64_t>(o.duration_s * 1e9);
     std::uint64_t last_expire = start;
@@ -547,16 +556,18 @@ int main(int argc, char** argv) {
                 (unsigned long long)st.drops, sent ? 100.0 * double(st.drops) / double(sent) : 0.0,
                 (unsigned long long)st.late, (unsigned long long)st.errors, (unsigned long long)st.bad);
     std::printf("latency us        p50 %u  p90 %u  p99 %u  p99.9 %u  max %u\n", p50, p90, p99, p999, pmax);
-    std::printf("peers per reply   %.1f\n", st.resp_announce ? double(st.peers_returned) / double(st.resp_announce) : 0.0);
+    std::printf("peers per reply   %.1f\n",
+                st.resp_announce ? double(st.peers_returned) / double(st.resp_announce) : 0.0);
     std::printf("distinct peers    %llu announced\n", (unsigned long long)L.distinct_peers);
     Sweep sw;
     if (o.final_scrape) {
         sw = final_sweep(ai, L);
         if (sw.ok)
-            std::printf("stored peers      %llu by scrape (seeders %llu, leechers %llu, completed %llu; %llu torrents)\n",
-                        (unsigned long long)(sw.seeders + sw.leechers), (unsigned long long)sw.seeders,
-                        (unsigned long long)sw.leechers, (unsigned long long)sw.completed,
-                        (unsigned long long)sw.torrents_with_peers);
+            std::printf(
+                "stored peers      %llu by scrape (seeders %llu, leechers %llu, completed %llu; %llu torrents)\n",
+                (unsigned long long)(sw.seeders + sw.leechers), (unsigned long long)sw.seeders,
+                (unsigned long long)sw.leechers, (unsigned long long)sw.completed,
+                (unsigned long long)sw.torrents_with_peers);
         else
             std::printf("stored peers      unknown (final scrape sweep failed)\n");
     }
@@ -564,8 +575,8 @@ int main(int argc, char** argv) {
     std::printf("RESULT responses_per_s=%.0f drops=%llu sent=%llu p50_us=%u p99_us=%u distinct_peers=%llu "
                 "stored_peers=%lld errors=%llu\n",
                 double(answered) / secs, (unsigned long long)st.drops, (unsigned long long)sent, p50, p99,
-                (unsigned long long)L.distinct_peers,
-                sw.ok ? (long long)(sw.seeders + sw.leechers) : -1LL, (unsigned long long)st.errors);
+                (unsigned long long)L.distinct_peers, sw.ok ? (long long)(sw.seeders + sw.leechers) : -1LL,
+                (unsigned long long)st.errors);
     freeaddrinfo(ai);
     for (auto& s : L.socks) close(s.fd);
     return answered > 0 ? 0 : 1;

@@ -9,21 +9,21 @@
 namespace p2p {
 
 struct PeerNodeConfig {
-    std::string share_dir;                 // every top-level file/folder becomes a torrent and is seeded
-    std::vector<std::string> gets;         // .torrent files to download
-    std::string into_dir;                  // where downloads go (default: share_dir, else ".")
-    std::vector<std::string> trackers;     // announce URLs (also written into torrents made from share_dir)
+    std::string share_dir;             // every top-level file/folder becomes a torrent and is seeded
+    std::vector<std::string> gets;     // .torrent files to download
+    std::string into_dir;              // where downloads go (default: share_dir, else ".")
+    std::vector<std::string> trackers; // announce URLs (also written into torrents made from share_dir)
     std::string listen_ip = "0.0.0.0";
-    int port = 6881;                       // 0: ephemeral (printed)
-    bool exit_when_done = false;           // exit 0 once every --get is complete and verified
-    double timeout_s = 0;                  // with exit_when_done: give up after this long (0 = never)
+    int port = 6881;             // 0: ephemeral (printed)
+    bool exit_when_done = false; // exit 0 once every --get is complete and verified
+    double timeout_s = 0;        // with exit_when_done: give up after this long (0 = never)
     bool quiet = false;
     std::size_t max_connections = 400;
-    std::uint64_t max_upload_rate = 0;      // bytes/s, 0 = unlimited
-    std::uint64_t max_memory = 0;          // --max-memory: bound on memory that grows with load (>= 4 MiB), 0 = none
-    bool console = false;                  // read console commands from stdin (the CLI sets it unless --no-console)
-    bool overwrite = false;                // --overwrite: a download may replace an existing file that is not its own
-                                           // (default: it goes to a free name such as readme.1.txt)
+    std::uint64_t max_upload_rate = 0; // bytes/s, 0 = unlimited
+    std::uint64_t max_memory = 0;      // --max-memory: bound on memory that grows with load (>= 4 MiB), 0 = none
+    bool console = false;              // read console commands from stdin (the CLI sets it unless --no-console)
+    bool overwrite = false;            // --overwrite: a download may replace an existing file that is not its own
+                                       // (default: it goes to a free name such as readme.1.txt)
 };
 
 // Runs until SIGINT/SIGTERM (or completion with exit_when_done). Prints one line per shared item

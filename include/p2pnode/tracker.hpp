@@ -10,17 +10,18 @@
 namespace p2p {
 
 struct TrackerConfig {
-    std::vector<std::string> bind;     // literal IPs; empty = 0.0.0.0 and :: (IPv6 optional)
-    std::uint16_t port = 6969;         // 0 = an ephemeral port (printed on start)
-    std::string state_file;            // empty = no persistence
-    int interval = 1800;               // <= 0 = this default; seconds between announces told to clients (peers expire after 2x + 60 s)
+    std::vector<std::string> bind; // literal IPs; empty = 0.0.0.0 and :: (IPv6 optional)
+    std::uint16_t port = 6969;     // 0 = an ephemeral port (printed on start)
+    std::string state_file;        // empty = no persistence
+    int interval =
+        1800; // <= 0 = this default; seconds between announces told to clients (peers expire after 2x + 60 s)
     bool trust_ip_field = false;       // honour the announce IPv4 "ip" field
     std::size_t max_swarms = 200'000;  // 0 = this default
     std::size_t max_peers = 4'000'000; // 0 = this default (24 bytes each)
     std::size_t max_catalog = 100'000; // 0 = this default
     std::uint64_t max_memory = 0;      // --max-memory (>= 4 MiB): lowers the three caps above to fit; 0 = none
     bool console = true;               // read commands from stdin (EOF on stdin does not stop the tracker)
-    bool quiet = false;                // no "tracker listening" lines on stdout: only errors (the log level is the caller's)
+    bool quiet = false; // no "tracker listening" lines on stdout: only errors (the log level is the caller's)
 };
 
 // Runs until SIGINT/SIGTERM or the console's `quit`; saves the state file on the way out. SIGHUP does not stop

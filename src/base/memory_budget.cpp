@@ -7,15 +7,16 @@ namespace p2p {
 std::string format_bytes(std::uint64_t n) {
     if (n == SIZE_MAX) return "unlimited";
     if (n >= (1u << 20) && n % (1u << 20) == 0) return std::to_string(n >> 20) + " MiB";
-    if (n >= (1u << 20)) return std::to_string((n * 10 >> 20) / 10) + "." + std::to_string((n * 10 >> 20) % 10) + " MiB";
+    if (n >= (1u << 20))
+        return std::to_string((n * 10 >> 20) / 10) + "." + std::to_string((n * 10 >> 20) % 10) + " MiB";
     if (n >= 1024) return std::to_string(n >> 10) + " KiB";
     return std::to_string(n) + " B";
 }
 
 namespace {
 Error too_small(std::uint64_t budget) {
-    return make_error("--max-memory", format_bytes(budget) + " is below the minimum of " +
-                                          format_bytes(kMinMemoryBudget) + " (4M)",
+    return make_error("--max-memory",
+                      format_bytes(budget) + " is below the minimum of " + format_bytes(kMinMemoryBudget) + " (4M)",
                       Errc::bad_input);
 }
 } // namespace
@@ -54,7 +55,8 @@ std::string PeerMemoryPlan::describe() const {
     s += ": read cache " + format_bytes(read_cache) + ", write " + format_bytes(write) + ", send " +
          format_bytes(send) + " (" + format_bytes(send_per_peer) + " per peer), connections " +
          std::to_string(max_connections) + ", candidates " + std::to_string(max_candidates) +
-         " per torrent, metadata fetches " + std::to_string(max_fetches) + ", receive chunk " + format_bytes(read_chunk);
+         " per torrent, metadata fetches " + std::to_string(max_fetches) + ", receive chunk " +
+         format_bytes(read_chunk);
     return s;
 }
 

@@ -50,20 +50,20 @@ inline constexpr std::size_t kTrackerPeerCost = 24;
 inline constexpr std::size_t kTrackerCatalogCost = 384;
 
 struct PeerMemoryPlan {
-    std::uint64_t budget = 0;                  // 0: no --max-memory
-    std::size_t read_cache = 64u << 20;        // one LRU of whole pieces for the session
-    std::size_t write = 64u << 20;             // assembling + queued for disk, all torrents
-    std::size_t send = SIZE_MAX;               // payload queued to peers, all connections
+    std::uint64_t budget = 0;           // 0: no --max-memory
+    std::size_t read_cache = 64u << 20; // one LRU of whole pieces for the session
+    std::size_t write = 64u << 20;      // assembling + queued for disk, all torrents
+    std::size_t send = SIZE_MAX;        // payload queued to peers, all connections
     std::size_t send_per_peer = 4u << 20;
     std::size_t max_connections = 400;
-    std::size_t max_candidates = 500;          // per torrent
-    std::size_t max_fetches = 64;              // metadata fetches at once
-    std::size_t fetch_peers = 8;               // connections of one metadata fetch
+    std::size_t max_candidates = 500;            // per torrent
+    std::size_t max_fetches = 64;                // metadata fetches at once
+    std::size_t fetch_peers = 8;                 // connections of one metadata fetch
     std::size_t max_extended_message = 1u << 20; // BEP 10 message bound (BEP 9 pieces are 16 KiB + a dict)
-    std::size_t read_chunk = 1u << 20;         // largest single socket read (transport receive buffer growth)
-    std::size_t initial_read = 64 * 1024;      // first receive buffer
-    std::size_t pin_factor = 4;                // see tcp_transport.cpp kMaxPinFactor; 1 = copy every slice
-    std::string describe() const;              // one line for the log
+    std::size_t read_chunk = 1u << 20;           // largest single socket read (transport receive buffer growth)
+    std::size_t initial_read = 64 * 1024;        // first receive buffer
+    std::size_t pin_factor = 4;                  // see tcp_transport.cpp kMaxPinFactor; 1 = copy every slice
+    std::string describe() const;                // one line for the log
 };
 // budget 0 = the defaults above. Error below kMinMemoryBudget, naming the minimum.
 Result<PeerMemoryPlan> plan_peer_memory(std::uint64_t budget);

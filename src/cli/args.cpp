@@ -37,42 +37,53 @@ const std::vector<FlagInfo>& all_flags() {
     static const std::vector<FlagInfo> flags = {
         {"--help", nullptr, "print this help and exit", mode_bit(Mode::help), false},
         {"--version", nullptr, "print the version and exit", mode_bit(Mode::version), false},
-        {"--make-torrent", "PATH", "make a .torrent of a file or folder (prints info hash and magnet link)", kMake, false},
-        {"--tracker", "[URL]", "alone: run a UDP tracker; with a udp://, http:// or https:// URL: a tracker to use (repeatable)",
+        {"--make-torrent", "PATH", "make a .torrent of a file or folder (prints info hash and magnet link)", kMake,
+         false},
+        {"--tracker", "[URL]",
+         "alone: run a UDP tracker; with a udp://, http:// or https:// URL: a tracker to use (repeatable)",
          kMake | kPeer | kList | kScrape, true},
         {"--piece-size", "BYTES", "make-torrent: piece size (power of two, 16K..64M; default from size)", kMake, false},
         {"--private", nullptr, "make-torrent: mark the torrent private (BEP 27)", kMake, false},
-        {"-o", "FILE", "make-torrent: where the .torrent goes (default NAME.torrent; never replaced without --force)", kMake, false},
+        {"-o", "FILE", "make-torrent: where the .torrent goes (default NAME.torrent; never replaced without --force)",
+         kMake, false},
         {"--force", nullptr, "make-torrent: replace the output file if it exists", kMake, false},
         {"--bind", "ADDR", "address to listen on (tracker: repeatable, default 0.0.0.0 and ::; peer: 0.0.0.0)",
          kTracker | kPeer, true},
         {"--port", "N", "tracker: UDP port (default 6969); peer: TCP port (default 6881); 0 picks a free one",
          kTracker | kPeer, false},
-        {"--state", "FILE", "tracker: JSON state file, loaded at start and saved every minute and on exit", kTracker, false},
+        {"--state", "FILE", "tracker: JSON state file, loaded at start and saved every minute and on exit", kTracker,
+         false},
         {"--interval", "SECS", "tracker: announce interval given to clients (default 1800)", kTracker, false},
-        {"--trust-ip-field", nullptr, "tracker: honour the IP field of announces (default: use the source address)", kTracker, false},
+        {"--trust-ip-field", nullptr, "tracker: honour the IP field of announces (default: use the source address)",
+         kTracker, false},
         {"--max-swarms", "N", "tracker: cap on stored swarms", kTracker, false},
         {"--max-peers", "N", "tracker: cap on stored peers over all swarms", kTracker, false},
         {"--peer", nullptr, "run a peer: seed --share DIR, download --get WHAT", kPeer, false},
         {"--share", "DIR", "peer: seed every top-level file and folder of DIR (downloads go there too)", kPeer, false},
-        {"--get", "WHAT", "peer: download a .torrent file, magnet link, info hash or catalog name (repeatable)", kPeer, true},
+        {"--get", "WHAT", "peer: download a .torrent file, magnet link, info hash or catalog name (repeatable)", kPeer,
+         true},
         {"--into", "DIR", "peer: where downloads go (default: the --share folder, else .)", kPeer, false},
-        {"--overwrite", nullptr, "peer: a download may replace a file that is not its own (default: a free name, NAME.1.EXT)",
-         kPeer, false},
+        {"--overwrite", nullptr,
+         "peer: a download may replace a file that is not its own (default: a free name, NAME.1.EXT)", kPeer, false},
         {"--exit-when-done", nullptr, "peer: exit 0 once every --get is complete and verified", kPeer, false},
         {"--max-connections", "N", "peer: cap on peer connections over all torrents (default 400)", kPeer, false},
-        {"--max-upload-rate", "BYTES", "peer: upload limit in bytes per second over all torrents (e.g. 2M)", kPeer, false},
+        {"--max-upload-rate", "BYTES", "peer: upload limit in bytes per second over all torrents (e.g. 2M)", kPeer,
+         false},
         {"--max-memory", "BYTES", "peer and tracker: bound the memory that grows with load (e.g. 16M; at least 4M)",
          kTracker | kPeer, false},
         {"--list", nullptr, "print the catalog of the tracker given with --tracker URL", kList, false},
         {"--scrape", "NAME|INFOHASH", "print seeders, leechers and completed counts from the tracker", kScrape, false},
-        {"--timeout", "SECS", "list, scrape: give up on a silent tracker after SECS (default 10); peer --exit-when-done: on the download",
+        {"--timeout", "SECS",
+         "list, scrape: give up on a silent tracker after SECS (default 10); peer --exit-when-done: on the download",
          kList | kScrape | kPeer, false},
         {"--no-console", nullptr, "tracker, peer: do not read commands from standard input", kTracker | kPeer, false},
-        {"--quiet", nullptr, "errors and the final summary only (no progress bar, status or info lines)", kWorking, false},
-        {"--log-level", "LEVEL", "debug, info, warn or error: the least severe log line printed (default info)", kWorking, false},
+        {"--quiet", nullptr, "errors and the final summary only (no progress bar, status or info lines)", kWorking,
+         false},
+        {"--log-level", "LEVEL", "debug, info, warn or error: the least severe log line printed (default info)",
+         kWorking, false},
         {"-v", nullptr, "verbose: the same as --log-level debug", kWorking, false},
-        {"--log-file", "FILE", "append log lines to FILE instead of standard error (reopened on SIGHUP)", kWorking, false},
+        {"--log-file", "FILE", "append log lines to FILE instead of standard error (reopened on SIGHUP)", kWorking,
+         false},
     };
     return flags;
 }
@@ -90,8 +101,10 @@ std::string usage_text() {
         "\nflags:\n";
     for (const auto& f : all_flags()) {
         std::string left = std::string("  ") + f.name + (f.arg ? std::string(" ") + f.arg : "");
-        if (left.size() < 30) left.resize(30, ' ');
-        else left += "  ";
+        if (left.size() < 30)
+            left.resize(30, ' ');
+        else
+            left += "  ";
         s += left + f.help + "\n";
     }
     s += "\nSee man p2pnode for details.\n";
@@ -105,11 +118,16 @@ Result<std::int64_t> parse_size(const std::string& text) {
     if (ec != std::errc() || v < 0) return make_error("size", "'" + text + "' is not a size");
     std::string suffix(end, text.data() + text.size());
     int shift = 0;
-    if (suffix.empty()) shift = 0;
-    else if (suffix == "k" || suffix == "K" || suffix == "KiB") shift = 10;
-    else if (suffix == "m" || suffix == "M" || suffix == "MiB") shift = 20;
-    else if (suffix == "g" || suffix == "G" || suffix == "GiB") shift = 30;
-    else return make_error("size", "'" + text + "' has an unknown suffix (use K, M or G)");
+    if (suffix.empty())
+        shift = 0;
+    else if (suffix == "k" || suffix == "K" || suffix == "KiB")
+        shift = 10;
+    else if (suffix == "m" || suffix == "M" || suffix == "MiB")
+        shift = 20;
+    else if (suffix == "g" || suffix == "G" || suffix == "GiB")
+        shift = 30;
+    else
+        return make_error("size", "'" + text + "' has an unknown suffix (use K, M or G)");
     if (v > (INT64_MAX >> shift)) return make_error("size", "'" + text + "' is too large");
     return v << shift;
 }
@@ -153,9 +171,12 @@ Status check_tracker_url(std::string_view url) {
     if (url.substr(0, 6) == "udp://") {
         udp = true;
         rest = url.substr(6);
-    } else if (iequal_prefix(url, "http://")) rest = url.substr(7);
-    else if (iequal_prefix(url, "https://")) rest = url.substr(8);
-    else return bad("not a udp://HOST:PORT, http:// or https:// URL");
+    } else if (iequal_prefix(url, "http://"))
+        rest = url.substr(7);
+    else if (iequal_prefix(url, "https://"))
+        rest = url.substr(8);
+    else
+        return bad("not a udp://HOST:PORT, http:// or https:// URL");
     std::size_t auth_end = rest.find_first_of(udp ? "/" : "/?#");
     std::string_view auth = rest.substr(0, auth_end);
     if (auth.find('@') != std::string_view::npos) return bad("user info in a tracker URL is not supported");
@@ -216,8 +237,8 @@ const FlagInfo* find_flag(std::string_view name) {
 
 // "--peer", "--tracker and --peer", "--make-torrent, --peer, --list and --scrape"
 std::string mode_list(unsigned modes) {
-    static constexpr Mode kOrder[] = {Mode::make_torrent, Mode::tracker, Mode::peer, Mode::list, Mode::scrape,
-                                      Mode::help, Mode::version};
+    static constexpr Mode kOrder[] = {Mode::make_torrent, Mode::tracker, Mode::peer,   Mode::list,
+                                      Mode::scrape,       Mode::help,    Mode::version};
     std::vector<std::string> names;
     for (Mode m : kOrder)
         if (modes & mode_bit(m)) names.emplace_back(mode_flag(m));
@@ -293,8 +314,16 @@ Status set_log_file_flag(CliOptions& o, const std::string&, const std::string& v
     return ok_status();
 }
 
-#define P2P_SWITCH(field) [](CliOptions& o, const std::string&, const std::string&) { o.field = true; return ok_status(); }
-#define P2P_STRING(field) [](CliOptions& o, const std::string&, const std::string& v) { o.field = v; return ok_status(); }
+#define P2P_SWITCH(field)                                                                                              \
+    [](CliOptions& o, const std::string&, const std::string&) {                                                        \
+        o.field = true;                                                                                                \
+        return ok_status();                                                                                            \
+    }
+#define P2P_STRING(field)                                                                                              \
+    [](CliOptions& o, const std::string&, const std::string& v) {                                                      \
+        o.field = v;                                                                                                   \
+        return ok_status();                                                                                            \
+    }
 #define P2P_MODE(m) [](CliOptions& o, const std::string& f, const std::string&) { return set_mode(o, m, f); }
 
 const Setter kSetters[] = {
@@ -309,7 +338,11 @@ const Setter kSetters[] = {
     {"--private", P2P_SWITCH(is_private)},
     {"-o", P2P_STRING(output)},
     {"--force", P2P_SWITCH(force)},
-    {"--bind", [](CliOptions& o, const std::string&, const std::string& v) { o.bind.push_back(v); return ok_status(); }},
+    {"--bind",
+     [](CliOptions& o, const std::string&, const std::string& v) {
+         o.bind.push_back(v);
+         return ok_status();
+     }},
     {"--port",
      [](CliOptions& o, const std::string& f, const std::string& v) {
          std::int64_t n = 0;
@@ -326,8 +359,10 @@ const Setter kSetters[] = {
          return ok_status();
      }},
     {"--trust-ip-field", P2P_SWITCH(trust_ip_field)},
-    {"--max-swarms", [](CliOptions& o, const std::string& f, const std::string& v) { return set_int(f, v, 1, INT64_C(1) << 40, o.max_swarms); }},
-    {"--max-peers", [](CliOptions& o, const std::string& f, const std::string& v) { return set_int(f, v, 1, INT64_C(1) << 40, o.max_peers); }},
+    {"--max-swarms", [](CliOptions& o, const std::string& f,
+                        const std::string& v) { return set_int(f, v, 1, INT64_C(1) << 40, o.max_swarms); }},
+    {"--max-peers", [](CliOptions& o, const std::string& f,
+                       const std::string& v) { return set_int(f, v, 1, INT64_C(1) << 40, o.max_peers); }},
     {"--list", P2P_MODE(Mode::list)},
     {"--scrape",
      [](CliOptions& o, const std::string& f, const std::string& v) {
@@ -337,17 +372,26 @@ const Setter kSetters[] = {
     {"--timeout", set_timeout},
     {"--peer", P2P_MODE(Mode::peer)},
     {"--share", P2P_STRING(share_dir)},
-    {"--get", [](CliOptions& o, const std::string&, const std::string& v) { o.gets.push_back(v); return ok_status(); }},
+    {"--get",
+     [](CliOptions& o, const std::string&, const std::string& v) {
+         o.gets.push_back(v);
+         return ok_status();
+     }},
     {"--into", P2P_STRING(into_dir)},
     {"--overwrite", P2P_SWITCH(overwrite)},
     {"--exit-when-done", P2P_SWITCH(exit_when_done)},
-    {"--max-connections", [](CliOptions& o, const std::string& f, const std::string& v) { return set_int(f, v, 1, 100000, o.max_connections); }},
+    {"--max-connections", [](CliOptions& o, const std::string& f,
+                             const std::string& v) { return set_int(f, v, 1, 100000, o.max_connections); }},
     {"--max-upload-rate", set_rate},
     {"--max-memory", set_memory},
     {"--quiet", P2P_SWITCH(quiet)},
     {"--no-console", P2P_SWITCH(no_console)},
     {"--log-level", set_log_level_flag},
-    {"-v", [](CliOptions& o, const std::string&, const std::string&) { o.log_level = LogLevel::debug; return ok_status(); }},
+    {"-v",
+     [](CliOptions& o, const std::string&, const std::string&) {
+         o.log_level = LogLevel::debug;
+         return ok_status();
+     }},
     {"--log-file", set_log_file_flag},
 };
 
@@ -417,7 +461,8 @@ Result<CliOptions> parse_args(const std::vector<std::string>& args) {
                 continue;
             }
             const std::string& url = args[++i];
-            if (auto ok = check_tracker_url(url); !ok) return make_error("", "--tracker " + url + ": " + ok.error().what);
+            if (auto ok = check_tracker_url(url); !ok)
+                return make_error("", "--tracker " + url + ": " + ok.error().what);
             o.tracker_urls.push_back(url);
             continue;
         }

@@ -29,7 +29,7 @@ struct CliOptions {
     std::int64_t piece_size = 0; // 0: the maker's default; else checked: power of two in 16K..64M
     bool is_private = false;
     std::string output;
-    bool force = false;          // replace an existing output file
+    bool force = false; // replace an existing output file
     // shared by several modes: tracker URLs to announce to / ask (syntax checked: udp, http or https)
     std::vector<std::string> tracker_urls;
     // --tracker (server)
@@ -41,7 +41,7 @@ struct CliOptions {
     std::int64_t max_swarms = 0, max_peers = 0;
     // --list / --scrape
     std::string scrape_what;
-    double timeout_s = 0;        // --list/--scrape: kDefaultQueryTimeoutS unless given
+    double timeout_s = 0; // --list/--scrape: kDefaultQueryTimeoutS unless given
     // --peer
     std::string share_dir;
     std::vector<std::string> gets;
@@ -49,7 +49,7 @@ struct CliOptions {
     bool exit_when_done = false;
     std::int64_t max_connections = 0;
     std::int64_t max_upload_rate = 0;
-    bool overwrite = false;      // a download may replace a file that does not belong to it
+    bool overwrite = false; // a download may replace a file that does not belong to it
     // --peer and --tracker (server): memory budget in bytes, 0 = none
     std::int64_t max_memory = 0;
     // common
@@ -60,11 +60,11 @@ struct CliOptions {
 };
 
 struct FlagInfo {
-    const char* name;  // "--port"
-    const char* arg;   // "N", or nullptr for a switch
+    const char* name; // "--port"
+    const char* arg;  // "N", or nullptr for a switch
     const char* help;
-    unsigned modes;    // mode_bit()s of the modes it applies to (a mode flag: its own mode)
-    bool repeatable;   // may be given more than once (in every mode it applies to unless parse_args says so)
+    unsigned modes;  // mode_bit()s of the modes it applies to (a mode flag: its own mode)
+    bool repeatable; // may be given more than once (in every mode it applies to unless parse_args says so)
 };
 const std::vector<FlagInfo>& all_flags();
 

@@ -52,8 +52,10 @@ PeerNodeConfig peer_config(const CliOptions& o) {
 // Logging is set up before anything starts, so a log file that cannot be opened stops us at once. --quiet:
 // errors (and the modes' final summaries, which are not log lines) only, unless a level was given.
 bool setup_logging(const CliOptions& o) {
-    if (o.log_level) set_log_level(*o.log_level);
-    else if (o.quiet) set_log_level(LogLevel::error);
+    if (o.log_level)
+        set_log_level(*o.log_level);
+    else if (o.quiet)
+        set_log_level(LogLevel::error);
     if (o.log_file.empty()) return true;
     if (auto st = set_log_file(o.log_file); !st) {
         std::fprintf(stderr, "p2pnode: %s\n", st.error().str().c_str());

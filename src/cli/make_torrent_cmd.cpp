@@ -12,9 +12,9 @@
 
 #include "base/bytes.hpp"
 #include "base/log.hpp"
-#include "node/progress.hpp"
 #include "loop/loop.hpp"
 #include "maker/torrent_maker.hpp"
+#include "node/progress.hpp"
 
 namespace p2p {
 
@@ -39,7 +39,8 @@ Status check_output(const std::string& out, const std::string& tmp, bool force) 
     if (::lstat(tmp.c_str(), &st) == 0 && !force) return make_error("", tmp + " exists (use --force to replace it)");
     std::string dir = std::filesystem::path(out).parent_path().string();
     if (dir.empty()) dir = ".";
-    if (::stat(dir.c_str(), &st) != 0) return make_error("cannot write " + out, "folder " + dir + ": " + std::strerror(errno));
+    if (::stat(dir.c_str(), &st) != 0)
+        return make_error("cannot write " + out, "folder " + dir + ": " + std::strerror(errno));
     if (!S_ISDIR(st.st_mode)) return make_error("cannot write " + out, dir + " is not a folder");
     if (::access(dir.c_str(), W_OK | X_OK) != 0)
         return make_error("cannot write " + out, "folder " + dir + ": " + std::strerror(errno));

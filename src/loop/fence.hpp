@@ -22,13 +22,11 @@ bool fence(const char* where, F&& body) noexcept {
     } catch (const std::exception& e) {
         try {
             log_error("bug", std::string(where) + ": unexpected exception: " + e.what());
-        } catch (...) {
-        }
+        } catch (...) {}
     } catch (...) {
         try {
             log_error("bug", std::string(where) + ": unexpected exception");
-        } catch (...) {
-        }
+        } catch (...) {}
     }
     return false;
 }

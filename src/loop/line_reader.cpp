@@ -180,8 +180,11 @@ bool LineReader::start(int fd) {
             auto* blk = static_cast<Block*>(s->data);
             if (blk->closed) return;
             // A line whose handling throws is dropped (logged); the console reads on.
-            if (n > 0) fence("console input", [&] { Block::feed(blk, std::string_view(in->base, static_cast<std::size_t>(n))); });
-            else if (n < 0) fence("console end", [&] { Block::end(blk); }); // UV_EOF or a read error: the input is over
+            if (n > 0)
+                fence("console input",
+                      [&] { Block::feed(blk, std::string_view(in->base, static_cast<std::size_t>(n))); });
+            else if (n < 0)
+                fence("console end", [&] { Block::end(blk); }); // UV_EOF or a read error: the input is over
         });
     return true;
 }

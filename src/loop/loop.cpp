@@ -35,8 +35,7 @@ Loop::~Loop() {
     close_own(reinterpret_cast<uv_handle_t*>(&check_));
     close_own(reinterpret_cast<uv_handle_t*>(&idle_));
     std::uint64_t deadline = uv_now(&loop_) + 10'000;
-    while (uv_run(&loop_, UV_RUN_ONCE) != 0 && uv_now(&loop_) < deadline) {
-    }
+    while (uv_run(&loop_, UV_RUN_ONCE) != 0 && uv_now(&loop_) < deadline) {}
     uv_walk(
         &loop_,
         [](uv_handle_t* h, void*) {
@@ -71,10 +70,13 @@ void Loop::on_hangup(std::function<void()> fn) {
     hangup_installed_ = true;
     uv_signal_init(&loop_, &sighup_);
     sighup_.data = this;
-    uv_signal_start(&sighup_, [](uv_signal_t* s, int) {
-        auto* self = static_cast<Loop*>(s->data);
-        if (self->on_hangup_) fence("SIGHUP", self->on_hangup_);
-    }, SIGHUP);
+    uv_signal_start(
+        &sighup_,
+        [](uv_signal_t* s, int) {
+            auto* self = static_cast<Loop*>(s->data);
+            if (self->on_hangup_) fence("SIGHUP", self->on_hangup_);
+        },
+        SIGHUP);
     uv_unref(reinterpret_cast<uv_handle_t*>(&sighup_));
 }
 

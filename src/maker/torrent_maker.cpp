@@ -73,7 +73,10 @@ Result<std::vector<SourceFile>> list_source_files(const std::string& path, bool&
     if (out.empty()) return make_error("make-torrent " + path, "folder has no files", Errc::bad_input);
     auto joined = [](const SourceFile& f) {
         std::string s;
-        for (const auto& c : f.path) { if (!s.empty()) s += '/'; s += c; }
+        for (const auto& c : f.path) {
+            if (!s.empty()) s += '/';
+            s += c;
+        }
         return s;
     };
     std::sort(out.begin(), out.end(), [&](const SourceFile& a, const SourceFile& b) { return joined(a) < joined(b); });
@@ -145,7 +148,10 @@ struct TorrentMaker::Job : std::enable_shared_from_this<Job> {
 
     void fail(Error e) {
         close_fd();
-        if (!cancelled) { cancelled = true; done(std::move(e)); }
+        if (!cancelled) {
+            cancelled = true;
+            done(std::move(e));
+        }
     }
 
     // Runs one step from a libuv callback (no exception crosses it: loop/fence.hpp); a step that throws fails
@@ -156,7 +162,8 @@ struct TorrentMaker::Job : std::enable_shared_from_this<Job> {
         close_fd();
         if (cancelled) return;
         cancelled = true;
-        fence("make-torrent done", [&] { done(make_error("make-torrent " + opts.path, "internal error (see the log)")); });
+        fence("make-torrent done",
+              [&] { done(make_error("make-torrent " + opts.path, "internal error (see the log)")); });
     }
 
     void begin() {
@@ -189,7 +196,11 @@ struct TorrentMaker::Job : std::enable_shared_from_this<Job> {
             uv_fs_req_cleanup(req);
             delete r;
             if (job->cancelled) {
-                if (result >= 0) { uv_fs_t c; uv_fs_close(nullptr, &c, result, nullptr); uv_fs_req_cleanup(&c); }
+                if (result >= 0) {
+                    uv_fs_t c;
+                    uv_fs_close(nullptr, &c, result, nullptr);
+                    uv_fs_req_cleanup(&c);
+                }
                 return;
             }
             job->step("make-torrent open", [&] {
@@ -246,7 +257,8 @@ struct TorrentMaker::Job : std::enable_shared_from_this<Job> {
 
     void hash_bytes(std::string_view data) {
         while (!data.empty()) {
-            std::size_t take = static_cast<std::size_t>(std::min<std::int64_t>(opts.piece_length - piece_fill, data.size()));
+            std::size_t take =
+                static_cast<std::size_t>(std::min<std::int64_t>(opts.piece_length - piece_fill, data.size()));
             piece_hash.update(data.substr(0, take));
             piece_fill += take;
             hashed += take;
@@ -280,7 +292,8 @@ struct TorrentMaker::Job : std::enable_shared_from_this<Job> {
     }
 };
 
-std::unique_ptr<TorrentMaker> TorrentMaker::start(uv_loop_t* loop, MakeTorrentOptions opts, Progress progress, Done done) {
+std::unique_ptr<TorrentMaker> TorrentMaker::start(uv_loop_t* loop, MakeTorrentOptions opts, Progress progress,
+                                                  Done done) {
     auto job = std::make_shared<Job>();
     job->loop = loop;
     job->opts = std::move(opts);

@@ -29,23 +29,23 @@
 namespace p2p {
 
 struct MakeTorrentOptions {
-    std::string path;                   // a file or a folder
-    std::vector<std::string> trackers;  // announce URLs, in order
-    std::int64_t piece_length = 0;      // 0: default_piece_length(total)
+    std::string path;                  // a file or a folder
+    std::vector<std::string> trackers; // announce URLs, in order
+    std::int64_t piece_length = 0;     // 0: default_piece_length(total)
     bool is_private = false;
 };
 
 struct SourceFile {
-    std::string disk_path;          // absolute or as given
-    std::vector<std::string> path;  // components relative to the folder, UTF-8-safe (empty for a single file)
+    std::string disk_path;         // absolute or as given
+    std::vector<std::string> path; // components relative to the folder, UTF-8-safe (empty for a single file)
     std::int64_t length = 0;
-    FileStamp stamp;                // size and mtime when listed (and, after hashing, when hashed)
+    FileStamp stamp; // size and mtime when listed (and, after hashing, when hashed)
 };
 
 struct MadeTorrent {
-    std::string torrent;            // the whole .torrent file
-    Metainfo metainfo;              // parsed back from `torrent`, so it is exactly what a peer would see
-    std::vector<SourceFile> files;  // in the torrent's file order, with the stamps they were hashed at
+    std::string torrent;           // the whole .torrent file
+    Metainfo metainfo;             // parsed back from `torrent`, so it is exactly what a peer would see
+    std::vector<SourceFile> files; // in the torrent's file order, with the stamps they were hashed at
 };
 
 // A name from disk as it goes into a torrent: UTF-8, no control characters, no backslash ('_' instead).

@@ -18,14 +18,14 @@ class FakeTransport;
 // Shared state of a FakeTransport, outliving it. `transport` is null once the FakeTransport was destroyed.
 struct FakeProbe {
     FakeTransport* transport = nullptr;
-    std::string sent;              // every byte sent, in order (piece payloads copied here for inspection)
-    std::string pending;           // received, not yet consumed
+    std::string sent;                // every byte sent, in order (piece payloads copied here for inspection)
+    std::string pending;             // received, not yet consumed
     std::size_t simulated_queue = 0; // reported by queued_bytes(): tests set it to exercise back-pressure
-    bool closed_by_user = false;   // close() was called (or the transport was destroyed while open)
-    bool closed = false;           // no longer open, for any reason
+    bool closed_by_user = false;     // close() was called (or the transport was destroyed while open)
+    bool closed = false;             // no longer open, for any reason
     bool paused = false;
     int cork = 0;
-    std::size_t flushes = 0;       // number of times a burst was "written" (uncork at depth 0 or uncorked send)
+    std::size_t flushes = 0; // number of times a burst was "written" (uncork at depth 0 or uncorked send)
     std::size_t on_data_calls = 0;
 
     // Delivers bytes to the user (as one read). Returns false if the transport is closed or gone.

@@ -1,7 +1,7 @@
 #include "net/tcp_transport.hpp"
 
-#include <cstring>
 #include <algorithm>
+#include <cstring>
 #include <deque>
 #include <vector>
 
@@ -12,9 +12,9 @@ namespace p2p {
 namespace {
 // The receive buffer starts at limits.initial_read and one read is at most limits.max_read (1 MiB by default;
 // 32 KiB under --max-memory); the total bound adds max_unconsumed.
-constexpr std::size_t kMinReadSpace = 16 * 1024;       // grow when less than this is free for the next read
-constexpr std::size_t kCoalesceLimit = 64 * 1024;      // small sends are appended to one buffer up to this size
-constexpr std::size_t kMaxBufsPerWrite = 256;          // uv_buf_t per uv_write (libuv caps at IOV_MAX itself)
+constexpr std::size_t kMinReadSpace = 16 * 1024;  // grow when less than this is free for the next read
+constexpr std::size_t kCoalesceLimit = 64 * 1024; // small sends are appended to one buffer up to this size
+constexpr std::size_t kMaxBufsPerWrite = 256;     // uv_buf_t per uv_write (libuv caps at IOV_MAX itself)
 // A referenced slice keeps its whole buffer alive until written. A peer that stops reading while asking for one
 // 16 KiB block of each of many pieces would pin up to (send-queue bound / 16 KiB) whole pieces - with 4 MiB pieces
 // ~1 GiB per peer, outside the read cache's budget. Slices smaller than 1/kMaxPinFactor of their buffer are
@@ -75,11 +75,15 @@ struct TcpBlock {
     void count() {
         if (!limits.budget) return;
         MemoryBudget& m = *limits.budget;
-        if (queued > counted_send) m.reserve(MemPool::send, queued - counted_send);
-        else m.release(MemPool::send, counted_send - queued);
+        if (queued > counted_send)
+            m.reserve(MemPool::send, queued - counted_send);
+        else
+            m.release(MemPool::send, counted_send - queued);
         counted_send = queued;
-        if (rbuf.size() > counted_recv) m.reserve(MemPool::receive, rbuf.size() - counted_recv);
-        else m.release(MemPool::receive, counted_recv - rbuf.size());
+        if (rbuf.size() > counted_recv)
+            m.reserve(MemPool::receive, rbuf.size() - counted_recv);
+        else
+            m.release(MemPool::receive, counted_recv - rbuf.size());
         counted_recv = rbuf.size();
     }
     void uncount() {
@@ -166,8 +170,10 @@ void enqueue_bytes(TcpBlock* b, std::string_view bytes, std::string* movable) {
         b->queue.back().owned.append(bytes);
     } else {
         Chunk c;
-        if (movable) c.owned = std::move(*movable);
-        else c.owned.assign(bytes);
+        if (movable)
+            c.owned = std::move(*movable);
+        else
+            c.owned.assign(bytes);
         b->queue.push_back(std::move(c));
     }
     b->queued += bytes.size();
@@ -242,8 +248,10 @@ TcpTransport::TcpTransport(TcpBlock* adopted) : b_(adopted) {
 TcpTransport::~TcpTransport() {
     b_->owner = nullptr;
     b_->user = nullptr;
-    if (!b_->closing) start_close(b_);
-    else if (b_->handle_closed && !b_->in_close_cb) delete b_;
+    if (!b_->closing)
+        start_close(b_);
+    else if (b_->handle_closed && !b_->in_close_cb)
+        delete b_;
     // else: the close callback (running or pending) frees the block.
 }
 
@@ -342,13 +350,13 @@ std::string format_sockaddr(const sockaddr* sa) {
 struct TcpConnect::Op {
     uv_connect_t req{};
     uv_timer_t timer{};
-    TcpBlock* tb = nullptr;    // the socket; handed to a TcpTransport on success
+    TcpBlock* tb = nullptr; // the socket; handed to a TcpTransport on success
     TcpConnect* handle = nullptr;
     Callback cb;
-    bool finished = false;     // the outcome has been decided (and reported unless cancelled)
+    bool finished = false; // the outcome has been decided (and reported unless cancelled)
     bool connect_pending = false;
     bool timer_closed = false;
-    int start_error = 0;       // uv_tcp_connect failed synchronously: reported from the timer
+    int start_error = 0; // uv_tcp_connect failed synchronously: reported from the timer
 
     void maybe_free() {
         if (!connect_pending && timer_closed) delete this;
@@ -411,8 +419,10 @@ std::unique_ptr<TcpConnect> tcp_connect(uv_loop_t* loop, const sockaddr* addr, s
         }
         op->maybe_free();
     });
-    if (r == 0) op->connect_pending = true;
-    else op->start_error = r;
+    if (r == 0)
+        op->connect_pending = true;
+    else
+        op->start_error = r;
 
     auto on_timer = [](uv_timer_t* t) {
         auto* op = static_cast<TcpConnect::Op*>(t->data);
@@ -425,8 +435,10 @@ std::unique_ptr<TcpConnect> tcp_connect(uv_loop_t* loop, const sockaddr* addr, s
             op->finish(make_error("tcp.connect", "timed out"));
         }
     };
-    if (op->start_error) uv_timer_start(&op->timer, on_timer, 0, 0);
-    else if (timeout_ms > 0) uv_timer_start(&op->timer, on_timer, timeout_ms, 0);
+    if (op->start_error)
+        uv_timer_start(&op->timer, on_timer, 0, 0);
+    else if (timeout_ms > 0)
+        uv_timer_start(&op->timer, on_timer, timeout_ms, 0);
     return handle;
 }
 
@@ -439,9 +451,8 @@ struct TcpListener::Block {
     bool alive = true; // false once the TcpListener is destroyed
 };
 
-Result<std::unique_ptr<TcpListener>> TcpListener::listen(uv_loop_t* loop, const std::string& ip,
-                                                          std::uint16_t port, AcceptCallback cb,
-                                                          TransportLimits limits, int backlog) {
+Result<std::unique_ptr<TcpListener>> TcpListener::listen(uv_loop_t* loop, const std::string& ip, std::uint16_t port,
+                                                         AcceptCallback cb, TransportLimits limits, int backlog) {
     auto addr = make_sockaddr(ip, port);
     if (!addr) return addr.error();
     auto* b = new Block;

@@ -14,9 +14,9 @@
 #include <vector>
 
 #include "base/result.hpp"
+#include "loop/life_token.hpp"
 #include "loop/loop.hpp"
 #include "tracker/udp_client.hpp"
-#include "loop/life_token.hpp"
 
 namespace p2p {
 

@@ -6,7 +6,8 @@ namespace p2p {
 
 MetadataFetches::MetadataFetches(Loop& loop, Session& session, TrackerClients& clients,
                                  std::vector<std::string> cli_trackers, Done done)
-    : loop_(loop), session_(session), clients_(clients), cli_trackers_(std::move(cli_trackers)), done_(std::move(done)) {}
+    : loop_(loop), session_(session), clients_(clients), cli_trackers_(std::move(cli_trackers)),
+      done_(std::move(done)) {}
 
 MetadataFetches::~MetadataFetches() {
     for (auto& [h, f] : fetches_) {
@@ -23,8 +24,7 @@ Status MetadataFetches::start(const std::string& hash, const std::string& label,
         return make_error(hex, "too many metadata fetches at once");
     TrackerTiers magnet_tiers = tiers_of(magnet_trackers);
     TrackerTiers tiers = merge_tiers(cli_trackers_, magnet_tiers); // the tiers the torrent will use too
-    if (tiers.empty())
-        return make_error(hex, "no tracker to find peers on (give --tracker URL, or a magnet with tr=)");
+    if (tiers.empty()) return make_error(hex, "no tracker to find peers on (give --tracker URL, or a magnet with tr=)");
     Fetch& f = fetches_[hash];
     f.label = label.empty() ? hex.substr(0, 12) : label;
     f.tiers = std::move(magnet_tiers);
@@ -52,7 +52,10 @@ Status MetadataFetches::start(const std::string& hash, const std::string& label,
         return it != fetches_.end() && it->second.fetch && it->second.fetch->status().with_metadata == 0;
     };
     f.announcer = std::make_unique<Announcer>(
-        loop_.get(), clients_, ac, [] { return AnnounceStats{0, 0, 1}; }, // left: unknown, but not 0 (a seed)
+        loop_.get(), clients_, ac,
+        [] {
+            return AnnounceStats{0, 0, 1};
+        }, // left: unknown, but not 0 (a seed)
         [this, hash](const std::vector<PeerEndpoint>& peers) {
             auto it = fetches_.find(hash);
             if (it == fetches_.end() || !it->second.fetch) return;
@@ -67,10 +70,12 @@ Status MetadataFetches::start(const std::string& hash, const std::string& label,
             auto it = fetches_.find(hash);
             if (it == fetches_.end()) return;
             MetadataFetchStatus st = it->second.fetch->status();
-            it->second.fetch->give_up(make_error(
-                hex, "no peer sent the metadata within " + std::to_string((give_up_ms + 500) / 1000) +
-                         " s (" + std::to_string(st.tried) + " peers tried, " + std::to_string(st.with_metadata) +
-                         " offering it now)", Errc::timeout));
+            it->second.fetch->give_up(make_error(hex,
+                                                 "no peer sent the metadata within " +
+                                                     std::to_string((give_up_ms + 500) / 1000) + " s (" +
+                                                     std::to_string(st.tried) + " peers tried, " +
+                                                     std::to_string(st.with_metadata) + " offering it now)",
+                                                 Errc::timeout));
         });
     }
     return ok_status();
@@ -104,8 +109,9 @@ void MetadataFetches::retire(std::unique_ptr<Announcer> a, std::function<void()>
 std::vector<FetchRow> MetadataFetches::rows() const {
     std::vector<FetchRow> out;
     for (const auto& [h, f] : fetches_)
-        if (f.fetch) out.push_back(FetchRow{h, f.label, f.fetch->status(), f.announcer ? f.announcer->trackers()
-                                                                                      : std::vector<TrackerStatus>{}});
+        if (f.fetch)
+            out.push_back(FetchRow{h, f.label, f.fetch->status(),
+                                   f.announcer ? f.announcer->trackers() : std::vector<TrackerStatus>{}});
     return out;
 }
 

@@ -20,13 +20,13 @@
 #include <vector>
 
 #include "base/result.hpp"
+#include "loop/life_token.hpp"
 #include "loop/loop.hpp"
 #include "loop/timer.hpp"
 #include "node/tracker_tiers.hpp"
 #include "session/announcer.hpp"
 #include "session/metadata_fetch.hpp"
 #include "session/session.hpp"
-#include "loop/life_token.hpp"
 
 namespace p2p {
 
@@ -58,8 +58,8 @@ public:
 
     // Starts a fetch (a second one for the same hash is a no-op). `give_up_ms` > 0: fail after that long. Fails at
     // once, with the reason, when there are too many or no tracker to find peers on.
-    Status start(const std::string& info_hash, const std::string& label, const std::vector<std::string>& magnet_trackers,
-                 std::uint64_t give_up_ms);
+    Status start(const std::string& info_hash, const std::string& label,
+                 const std::vector<std::string>& magnet_trackers, std::uint64_t give_up_ms);
     bool has(const std::string& info_hash) const { return fetches_.count(info_hash) > 0; }
     bool empty() const { return fetches_.empty(); }
     std::vector<FetchRow> rows() const;

@@ -58,9 +58,9 @@ const char* client_name(std::string_view code) {
         const char* name;
     };
     static constexpr Code kCodes[] = {
-        {"PN", "p2pnode"},      {"TR", "Transmission"}, {"LT", "libtorrent"}, {"lt", "libTorrent"},
-        {"qB", "qBittorrent"},  {"DE", "Deluge"},       {"UT", "uTorrent"},   {"UM", "uTorrent Mac"},
-        {"AZ", "Vuze"},         {"BI", "BiglyBT"},      {"KT", "KTorrent"},   {"FW", "FrostWire"},
+        {"PN", "p2pnode"},     {"TR", "Transmission"}, {"LT", "libtorrent"}, {"lt", "libTorrent"},
+        {"qB", "qBittorrent"}, {"DE", "Deluge"},       {"UT", "uTorrent"},   {"UM", "uTorrent Mac"},
+        {"AZ", "Vuze"},        {"BI", "BiglyBT"},      {"KT", "KTorrent"},   {"FW", "FrostWire"},
     };
     for (const auto& c : kCodes)
         if (code == c.code) return c.name;
@@ -118,9 +118,9 @@ std::string format_status(const std::vector<ConsoleTorrentRow>& rows) {
                       lpad("UPLOADED", 11) + "  INFOHASH\n";
     for (const auto& r : rows) {
         double frac = r.total ? static_cast<double>(r.have_bytes) / static_cast<double>(r.total) : 0.0;
-        out += pad(r.name, 32) + " " + pad(r.state, 17) + " " + lpad(percent(frac), 6) + " " + lpad(rate(r.down_rate), 12) +
-               " " + lpad(rate(r.up_rate), 12) + " " + lpad(std::to_string(r.peers), 5) + " " +
-               lpad(format_bytes(static_cast<double>(r.downloaded)), 11) + " " +
+        out += pad(r.name, 32) + " " + pad(r.state, 17) + " " + lpad(percent(frac), 6) + " " +
+               lpad(rate(r.down_rate), 12) + " " + lpad(rate(r.up_rate), 12) + " " + lpad(std::to_string(r.peers), 5) +
+               " " + lpad(format_bytes(static_cast<double>(r.downloaded)), 11) + " " +
                lpad(format_bytes(static_cast<double>(r.uploaded)), 11) + "  " + to_hex(r.info_hash) + "\n";
     }
     out += std::to_string(rows.size()) + (rows.size() == 1 ? " torrent\n" : " torrents\n");
@@ -130,12 +130,12 @@ std::string format_status(const std::vector<ConsoleTorrentRow>& rows) {
 std::string format_trackers(const std::vector<ConsoleTrackerRow>& rows) {
     if (rows.empty()) return "no trackers\n";
     auto secs = [](std::int64_t s, const char* none) { return s < 0 ? std::string(none) : std::to_string(s) + " s"; };
-    std::string out = pad("NAME", 24) + " " + lpad("TIER", 4) + " " + pad("TRACKER", 36) + " " + pad("STATE", 11) + " " +
-                      lpad("LAST", 8) + " " + lpad("NEXT", 8) + " " + lpad("SEEDERS", 7) + " " + lpad("LEECHERS", 8) +
-                      "  ERROR\n";
+    std::string out = pad("NAME", 24) + " " + lpad("TIER", 4) + " " + pad("TRACKER", 36) + " " + pad("STATE", 11) +
+                      " " + lpad("LAST", 8) + " " + lpad("NEXT", 8) + " " + lpad("SEEDERS", 7) + " " +
+                      lpad("LEECHERS", 8) + "  ERROR\n";
     for (const auto& r : rows)
-        out += pad(r.name, 24) + " " + lpad(std::to_string(r.tier), 4) + " " + pad(r.url, 36) + " " + pad(r.state, 11) + " " +
-               lpad(secs(r.last_s, "never"), 8) + " " + lpad(secs(r.next_s, "-"), 8) + " " +
+        out += pad(r.name, 24) + " " + lpad(std::to_string(r.tier), 4) + " " + pad(r.url, 36) + " " + pad(r.state, 11) +
+               " " + lpad(secs(r.last_s, "never"), 8) + " " + lpad(secs(r.next_s, "-"), 8) + " " +
                lpad(std::to_string(r.seeders), 7) + " " + lpad(std::to_string(r.leechers), 8) + "  " +
                (r.error.empty() ? "-" : r.error) + "\n";
     return out;
@@ -145,8 +145,9 @@ std::string format_catalog(const std::vector<udp::CatalogEntry>& entries) {
     std::string out = pad("NAME", 32) + " " + lpad("SIZE", 16) + " " + lpad("SEEDERS", 8) + " " + lpad("LEECHERS", 8) +
                       "  INFOHASH\n";
     for (const auto& e : entries)
-        out += pad(e.name, 32) + " " + lpad(std::to_string(e.total_size), 16) + " " + lpad(std::to_string(e.seeders), 8) +
-               " " + lpad(std::to_string(e.leechers), 8) + "  " + to_hex(e.info_hash.view()) + "\n";
+        out += pad(e.name, 32) + " " + lpad(std::to_string(e.total_size), 16) + " " +
+               lpad(std::to_string(e.seeders), 8) + " " + lpad(std::to_string(e.leechers), 8) + "  " +
+               to_hex(e.info_hash.view()) + "\n";
     out += std::to_string(entries.size()) + " catalog entries\n";
     return out;
 }
@@ -181,8 +182,8 @@ std::string peer_flags(const PeerSummary& p) {
 }
 
 std::string format_peers(const std::vector<PeerSummary>& peers) {
-    std::string out = pad("ADDRESS", 24) + " " + pad("CLIENT", 28) + " " + lpad("HAVE", 6) + " " + lpad("DOWN", 12) + " " +
-                      lpad("UP", 12) + " " + lpad("DOWNLOADED", 11) + " " + lpad("UPLOADED", 11) + "  FLAGS\n";
+    std::string out = pad("ADDRESS", 24) + " " + pad("CLIENT", 28) + " " + lpad("HAVE", 6) + " " + lpad("DOWN", 12) +
+                      " " + lpad("UP", 12) + " " + lpad("DOWNLOADED", 11) + " " + lpad("UPLOADED", 11) + "  FLAGS\n";
     for (const auto& p : peers)
         out += pad(p.address, 24) + " " + pad(client_of(p.peer_id), 28) + " " + lpad(percent(p.have), 6) + " " +
                lpad(rate(p.down_rate), 12) + " " + lpad(rate(p.up_rate), 12) + " " +
@@ -195,14 +196,15 @@ std::string format_peers(const std::vector<PeerSummary>& peers) {
 // ---- the console
 
 PeerConsole::PeerConsole(uv_loop_t* loop, PeerConsoleCommands cmds, Write out)
-    : cmds_(std::move(cmds)), out_(std::move(out)),
-      reader_(
-          loop,
-          [this](std::string_view line, bool too_long) {
-              if (too_long) write("line too long; ignored\n");
-              else on_line(line);
-          },
-          [this] { on_eof(); }) {
+    : cmds_(std::move(cmds)), out_(std::move(out)), reader_(
+                                                        loop,
+                                                        [this](std::string_view line, bool too_long) {
+                                                            if (too_long)
+                                                                write("line too long; ignored\n");
+                                                            else
+                                                                on_line(line);
+                                                        },
+                                                        [this] { on_eof(); }) {
     if (!out_)
         out_ = [](std::string_view t) {
             std::fwrite(t.data(), 1, t.size(), stdout);
@@ -266,7 +268,9 @@ void PeerConsole::execute(const std::string& line) {
         break;
     }
     case PeerCommand::status: write(format_status(cmds_.status())); break;
-    case PeerCommand::trackers: write(format_trackers(cmds_.trackers ? cmds_.trackers() : std::vector<ConsoleTrackerRow>{})); break;
+    case PeerCommand::trackers:
+        write(format_trackers(cmds_.trackers ? cmds_.trackers() : std::vector<ConsoleTrackerRow>{}));
+        break;
     case PeerCommand::peers: {
         auto r = cmds_.peers(c.arg);
         write(r ? format_peers(*r) : "peers: " + r.error().str() + "\n");

@@ -26,10 +26,10 @@
 #include <vector>
 
 #include "base/result.hpp"
+#include "loop/life_token.hpp"
 #include "loop/line_reader.hpp"
 #include "proto/udp_tracker.hpp"
 #include "session/torrent.hpp"
-#include "loop/life_token.hpp"
 
 namespace p2p {
 
@@ -48,8 +48,8 @@ ParsedPeerCommand parse_peer_command(std::string_view line);
 
 struct ConsoleTorrentRow {
     std::string name;
-    std::string info_hash;       // raw 20 bytes
-    std::string state;           // checking, fetching metadata, downloading, seeding, failed
+    std::string info_hash; // raw 20 bytes
+    std::string state;     // checking, fetching metadata, downloading, seeding, failed
     std::uint64_t have_bytes = 0, total = 0;
     double down_rate = 0, up_rate = 0;
     std::size_t peers = 0;
@@ -57,7 +57,7 @@ struct ConsoleTorrentRow {
 };
 
 struct ConsoleScrape {
-    std::string name; // empty when asked by info hash and the catalog does not name it
+    std::string name;      // empty when asked by info hash and the catalog does not name it
     std::string info_hash; // raw 20 bytes
     std::uint32_t seeders = 0, leechers = 0, completed = 0;
 };
@@ -65,15 +65,15 @@ struct ConsoleScrape {
 using PeerSummary = Torrent::PeerSummary;
 
 struct ConsoleTrackerRow {
-    std::string name;            // the torrent (or the label of a metadata fetch)
-    std::string info_hash;       // raw 20 bytes
+    std::string name;      // the torrent (or the label of a metadata fetch)
+    std::string info_hash; // raw 20 bytes
     std::string url;
     std::size_t tier = 0;
-    std::string state;           // "working", "updating", "not working", "not yet", "unusable"
-    std::int64_t last_s = -1;    // seconds since its last answer; -1 never
-    std::int64_t next_s = -1;    // seconds until its next announce; -1 none scheduled
+    std::string state;        // "working", "updating", "not working", "not yet", "unusable"
+    std::int64_t last_s = -1; // seconds since its last answer; -1 never
+    std::int64_t next_s = -1; // seconds until its next announce; -1 none scheduled
     std::uint32_t seeders = 0, leechers = 0;
-    std::string error;           // the last error, "" if none
+    std::string error; // the last error, "" if none
 };
 
 struct PeerConsoleCommands {

@@ -34,7 +34,8 @@ Status check_folder(const std::string& flag, const std::string& dir, bool writab
         return ok_status();
     }
     if (!fs::is_directory(st)) return make_error(flag + " " + dir, "not a folder");
-    if (::access(dir.c_str(), R_OK | X_OK) != 0) return make_error(flag + " " + dir, "cannot read it (permission denied)");
+    if (::access(dir.c_str(), R_OK | X_OK) != 0)
+        return make_error(flag + " " + dir, "cannot read it (permission denied)");
     if (writable && ::access(dir.c_str(), W_OK) != 0)
         return make_error(flag + " " + dir, "cannot write into it (downloads go there)");
     return ok_status();
@@ -94,9 +95,9 @@ SessionConfig PeerNode::session_config(const PeerNodeConfig& c) {
     // sharing many files cannot starve the sockets and resume files of descriptors (base/fd_limits.hpp).
     const FdPlan fd = plan_descriptors(raise_fd_limit(), s.max_connections, s.max_pending_incoming);
     if (fd.connections < s.max_connections)
-        log_warn("peer", "open file limit " + std::to_string(fd.limit) + ": at most " +
-                             std::to_string(fd.connections) + " connections (of " + std::to_string(s.max_connections) +
-                             ") and " + std::to_string(fd.files) + " open files; raise it with ulimit -n");
+        log_warn("peer", "open file limit " + std::to_string(fd.limit) + ": at most " + std::to_string(fd.connections) +
+                             " connections (of " + std::to_string(s.max_connections) + ") and " +
+                             std::to_string(fd.files) + " open files; raise it with ulimit -n");
     s.max_connections = fd.connections;
     s.max_open_files = fd.files;
     s.peer.client = std::string("p2pnode ") + version();
@@ -129,7 +130,8 @@ int PeerNode::fail_start(const Error& e) {
     return 1;
 }
 
-Torrent* PeerNode::add(Metainfo meta, bool all_present, bool download, bool publish, const std::string& root, StoragePlacement placement) {
+Torrent* PeerNode::add(Metainfo meta, bool all_present, bool download, bool publish, const std::string& root,
+                       StoragePlacement placement) {
     TorrentConfig tc;
     tc.root_dir = root;
     tc.overwrite = cfg_.overwrite;
@@ -152,7 +154,9 @@ Torrent* PeerNode::add(Metainfo meta, bool all_present, bool download, bool publ
     ac.wants_peers = [t] { return !t->complete() && t->num_links() == 0; }; // ask again soon (announcer.hpp)
     item.announcer = std::make_unique<Announcer>(
         loop_.get(), clients_, ac,
-        [t] { return AnnounceStats{t->downloaded(), t->uploaded(), t->left_bytes()}; },
+        [t] {
+            return AnnounceStats{t->downloaded(), t->uploaded(), t->left_bytes()};
+        },
         [t](const std::vector<PeerEndpoint>& peers) {
             std::vector<sockaddr_storage> addrs;
             for (const auto& p : peers) addrs.push_back(p.addr);
@@ -164,8 +168,8 @@ Torrent* PeerNode::add(Metainfo meta, bool all_present, bool download, bool publ
             ip->reported_done = true;
             ip->announcer->completed();
             TorrentStatus s = ip->torrent->status();
-            printer_.finish(ProgressInfo{s.name, static_cast<std::int64_t>(s.have_bytes),
-                                         static_cast<std::int64_t>(s.total)});
+            printer_.finish(
+                ProgressInfo{s.name, static_cast<std::int64_t>(s.have_bytes), static_cast<std::int64_t>(s.total)});
             const bool renamed = ip->torrent->renamed();
             say("complete %s %s%s%s\n", s.name.c_str(), to_hex(hash).c_str(), renamed ? " as " : "",
                 renamed ? ip->torrent->save_name().c_str() : "");

@@ -71,7 +71,8 @@ PeerConsoleCommands PeerNode::console_commands() {
     return c;
 }
 
-ConsoleTrackerRow PeerNode::tracker_row(const std::string& name, const std::string& hash, const TrackerStatus& t, std::uint64_t now) {
+ConsoleTrackerRow PeerNode::tracker_row(const std::string& name, const std::string& hash, const TrackerStatus& t,
+                                        std::uint64_t now) {
     ConsoleTrackerRow r;
     r.name = name;
     r.info_hash = hash;
@@ -79,7 +80,8 @@ ConsoleTrackerRow PeerNode::tracker_row(const std::string& name, const std::stri
     r.tier = t.tier;
     r.state = t.updating ? "updating" : t.working ? "working" : !t.last_error.empty() ? "not working" : "not yet";
     r.last_s = t.last_announce_ms ? static_cast<std::int64_t>((now - std::min(now, t.last_announce_ms)) / 1000) : -1;
-    r.next_s = t.next_announce_ms ? static_cast<std::int64_t>((std::max(now, t.next_announce_ms) - now + 999) / 1000) : -1;
+    r.next_s =
+        t.next_announce_ms ? static_cast<std::int64_t>((std::max(now, t.next_announce_ms) - now + 999) / 1000) : -1;
     r.seeders = t.seeders;
     r.leechers = t.leechers;
     r.error = t.last_error;
@@ -90,8 +92,12 @@ void PeerNode::show_status() {
     for (auto& [h, it] : items_) {
         if (!it.download || it.reported_done) continue;
         TorrentStatus s = it.torrent->status();
-        ProgressInfo p{s.name, static_cast<std::int64_t>(s.have_bytes), static_cast<std::int64_t>(s.total),
-                       s.down_rate, s.up_rate, static_cast<int>(s.peers)};
+        ProgressInfo p{s.name,
+                       static_cast<std::int64_t>(s.have_bytes),
+                       static_cast<std::int64_t>(s.total),
+                       s.down_rate,
+                       s.up_rate,
+                       static_cast<int>(s.peers)};
         printer_.update(p, uv_now(loop_.get()));
     }
     for (const auto& f : fetches_.rows()) {

@@ -88,7 +88,8 @@ void PeerNode::download_failed(const std::string& msg) {
     check_done();
 }
 
-bool PeerNode::fetch_metadata(const std::string& hash, const std::string& label, const std::vector<std::string>& trackers) {
+bool PeerNode::fetch_metadata(const std::string& hash, const std::string& label,
+                              const std::vector<std::string>& trackers) {
     const std::string hex = to_hex(hash);
     if (items_.count(hash)) {
         say("already have %s %s\n", label.c_str(), hex.c_str());

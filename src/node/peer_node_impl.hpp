@@ -60,12 +60,13 @@ private:
         std::unique_ptr<Announcer> announcer;
         bool download = false;
         bool reported_done = false;
-        bool failed = false;          // paused by an error (e.g. EIO, full disk): finished, not complete
-        bool stopped_sent = false;    // the announcer was told `stopped` (a failed torrent is not a leecher)
-        std::string share_key;        // a shared item: root/name on disk
+        bool failed = false;       // paused by an error (e.g. EIO, full disk): finished, not complete
+        bool stopped_sent = false; // the announcer was told `stopped` (a failed torrent is not a leecher)
+        std::string share_key;     // a shared item: root/name on disk
     };
 
-    Torrent* add(Metainfo meta, bool all_present, bool download, bool publish, const std::string& root, StoragePlacement placement = {});
+    Torrent* add(Metainfo meta, bool all_present, bool download, bool publish, const std::string& root,
+                 StoragePlacement placement = {});
 
     // A torrent paused by an error. A download's trackers are told `stopped` (a paused torrent is no leecher);
     // a shared item whose files changed is taken down and shared anew once its files settle.
@@ -139,7 +140,8 @@ private:
 
     PeerConsoleCommands console_commands();
 
-    static ConsoleTrackerRow tracker_row(const std::string& name, const std::string& hash, const TrackerStatus& t, std::uint64_t now);
+    static ConsoleTrackerRow tracker_row(const std::string& name, const std::string& hash, const TrackerStatus& t,
+                                         std::uint64_t now);
 
     void show_status();
 
@@ -162,16 +164,16 @@ private:
     TrackerClients clients_;
     Timer status_timer_, deadline_;
     ProgressPrinter printer_;
-    TrackerQuery query_;                                // the console's list/scrape
-    std::map<std::string, Item> items_;                 // by info hash
-    std::map<std::string, std::string> shared_;         // root/name -> info hash of what we seed from disk
-    CatalogLookups lookups_;                            // --get NAME
-    MetadataFetches fetches_;                           // magnets, info hashes, names (BEP 9)
-    ShareQueue shares_;                                 // items waiting to be hashed
-    std::unique_ptr<ShareWatcher> watcher_;             // --share DIR, live
-    std::unique_ptr<PeerConsole> console_;              // stdin, unless --no-console
-    std::uint64_t born_ms_ = loop_.now_ms();            // --timeout counts from here
-    bool any_failed_ = false;  // a download failed: --exit-when-done exits 1 once the rest are finished
+    TrackerQuery query_;                        // the console's list/scrape
+    std::map<std::string, Item> items_;         // by info hash
+    std::map<std::string, std::string> shared_; // root/name -> info hash of what we seed from disk
+    CatalogLookups lookups_;                    // --get NAME
+    MetadataFetches fetches_;                   // magnets, info hashes, names (BEP 9)
+    ShareQueue shares_;                         // items waiting to be hashed
+    std::unique_ptr<ShareWatcher> watcher_;     // --share DIR, live
+    std::unique_ptr<PeerConsole> console_;      // stdin, unless --no-console
+    std::uint64_t born_ms_ = loop_.now_ms();    // --timeout counts from here
+    bool any_failed_ = false; // a download failed: --exit-when-done exits 1 once the rest are finished
     bool quitting_ = false;
     int exit_code_ = 0;
 };

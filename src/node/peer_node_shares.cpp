@@ -29,7 +29,9 @@ void PeerNode::start_sharing() {
     for (const auto& n : names) enqueue_share(ShareJob{cfg_.share_dir, n});
     watcher_ = std::make_unique<ShareWatcher>(
         loop_.get(), cfg_.share_dir, ShareWatcherOptions{},
-        [this](const std::string& name) { enqueue_share(ShareJob{cfg_.share_dir, name}); },
+        [this](const std::string& name) {
+            enqueue_share(ShareJob{cfg_.share_dir, name});
+        },
         [this](const std::string& name) { unshare(share_key(cfg_.share_dir, name), "removed from disk"); },
         [this](const std::string& name) { unshare(share_key(cfg_.share_dir, name), "changed on disk"); });
     if (auto st = watcher_->start(std::set<std::string>(names.begin(), names.end())); !st)
@@ -52,14 +54,15 @@ Result<std::string> PeerNode::share_path(const std::string& path) {
 
 bool PeerNode::being_downloaded_here(const ShareJob& job) const {
     for (const auto& [h, it] : items_)
-        if (it.download && it.torrent && it.torrent->save_name() == job.name && job.root == data_root())
-            return true;
+        if (it.download && it.torrent && it.torrent->save_name() == job.name && job.root == data_root()) return true;
     return false;
 }
 
 void PeerNode::share_failed(const ShareJob& job, const Error& e) {
-    if (e.code == Errc::changed_on_disk) log_info("share", e.str());
-    else error_line("sharing " + job.name + ": " + e.str());
+    if (e.code == Errc::changed_on_disk)
+        log_info("share", e.str());
+    else
+        error_line("sharing " + job.name + ": " + e.str());
     // E.g. an empty folder, or a file edited while hashed: shared once it changes and settles.
     if (watcher_ && job.root == cfg_.share_dir) watcher_->failed(job.name);
 }
@@ -108,8 +111,10 @@ void PeerNode::reshare(const std::string& key) {
     const fs::path p(key);
     const std::string root = p.parent_path().string(), name = p.filename().string();
     unshare(key, "changed on disk");
-    if (watcher_ && root == cfg_.share_dir) watcher_->changed(name);
-    else enqueue_share(ShareJob{root, name});
+    if (watcher_ && root == cfg_.share_dir)
+        watcher_->changed(name);
+    else
+        enqueue_share(ShareJob{root, name});
 }
 
 void PeerNode::retire_announcer(std::unique_ptr<Announcer> a, std::function<void()> done) {

@@ -10,10 +10,15 @@ namespace p2p {
 std::string format_bytes(double b) {
     static const char* units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
     int u = 0;
-    while (b >= 1024 && u < 4) { b /= 1024; ++u; }
+    while (b >= 1024 && u < 4) {
+        b /= 1024;
+        ++u;
+    }
     char buf[32];
-    if (u == 0) std::snprintf(buf, sizeof buf, "%.0f %s", b, units[u]);
-    else std::snprintf(buf, sizeof buf, "%.1f %s", b, units[u]);
+    if (u == 0)
+        std::snprintf(buf, sizeof buf, "%.0f %s", b, units[u]);
+    else
+        std::snprintf(buf, sizeof buf, "%.1f %s", b, units[u]);
     return buf;
 }
 
@@ -21,8 +26,10 @@ static std::string format_eta(double seconds) {
     if (!std::isfinite(seconds) || seconds < 0 || seconds > 99 * 3600) return "--:--";
     long s = static_cast<long>(seconds + 0.5);
     char buf[32];
-    if (s >= 3600) std::snprintf(buf, sizeof buf, "%ld:%02ld:%02ld", s / 3600, (s / 60) % 60, s % 60);
-    else std::snprintf(buf, sizeof buf, "%ld:%02ld", s / 60, s % 60);
+    if (s >= 3600)
+        std::snprintf(buf, sizeof buf, "%ld:%02ld:%02ld", s / 3600, (s / 60) % 60, s % 60);
+    else
+        std::snprintf(buf, sizeof buf, "%ld:%02ld", s / 60, s % 60);
     return buf;
 }
 
@@ -31,7 +38,8 @@ std::string format_progress(const ProgressInfo& p, int width, bool with_bar) {
     if (frac > 1) frac = 1;
     char pct[16];
     std::snprintf(pct, sizeof pct, "%5.1f%%", frac * 100);
-    std::string tail = std::string("  ") + pct + "  " + format_bytes(double(p.done)) + "/" + format_bytes(double(p.total));
+    std::string tail =
+        std::string("  ") + pct + "  " + format_bytes(double(p.done)) + "/" + format_bytes(double(p.total));
     if (p.down_rate >= 0) tail += "  " + format_bytes(p.down_rate) + "/s down";
     if (p.up_rate >= 0) tail += "  " + format_bytes(p.up_rate) + "/s up";
     if (p.peers >= 0) tail += "  " + std::to_string(p.peers) + (p.peers == 1 ? " peer" : " peers");
@@ -63,15 +71,19 @@ void ProgressPrinter::update(const ProgressInfo& p, std::uint64_t now_ms) {
     if (drawn_ && now_ms - last_ms_ < every) return;
     last_ms_ = now_ms;
     drawn_ = true;
-    if (tty_) std::fprintf(stderr, "\r%s\033[K", format_progress(p, 100, true).c_str());
-    else std::fprintf(stderr, "%s\n", format_progress(p, 0, false).c_str());
+    if (tty_)
+        std::fprintf(stderr, "\r%s\033[K", format_progress(p, 100, true).c_str());
+    else
+        std::fprintf(stderr, "%s\n", format_progress(p, 0, false).c_str());
     std::fflush(stderr);
 }
 
 void ProgressPrinter::finish(const ProgressInfo& p) {
     if (!enabled_) return;
-    if (tty_) std::fprintf(stderr, "\r%s\033[K\n", format_progress(p, 100, true).c_str());
-    else std::fprintf(stderr, "%s\n", format_progress(p, 0, false).c_str());
+    if (tty_)
+        std::fprintf(stderr, "\r%s\033[K\n", format_progress(p, 100, true).c_str());
+    else
+        std::fprintf(stderr, "%s\n", format_progress(p, 0, false).c_str());
     std::fflush(stderr);
 }
 

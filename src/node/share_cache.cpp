@@ -67,12 +67,14 @@ Result<ShareSource> load_cached_share(const std::string& share_dir, const std::s
     bool is_folder = false;
     auto files = list_source_files(share_dir + "/" + name, is_folder);
     if (!files) return files.error();
-    if (recorded != stamps_json(*files)) return make_error("share cache " + name, "files changed since they were hashed");
+    if (recorded != stamps_json(*files))
+        return make_error("share cache " + name, "files changed since they were hashed");
     auto torrent = read_file(base + ".torrent", kMaxCacheFile);
     if (!torrent) return torrent.error();
     auto meta = parse_torrent(*torrent);
     if (!meta) return meta.error();
-    if (meta->name != torrent_safe_name(name)) return make_error("share cache " + name, "cached torrent has another name");
+    if (meta->name != torrent_safe_name(name))
+        return make_error("share cache " + name, "cached torrent has another name");
     if (meta->files.size() != files->size()) return make_error("share cache " + name, "cached torrent has other files");
     for (std::size_t i = 0; i < files->size(); ++i)
         if (meta->files[i].length != (*files)[i].length)
@@ -90,7 +92,8 @@ Status save_cached_share(const std::string& share_dir, const std::string& name, 
         return make_error("mkdir " + cache_dir(share_dir), std::strerror(errno), Errc::io);
     std::string base = cache_dir(share_dir) + "/" + name;
     if (auto st = write_atomic(base + ".torrent", torrent_bytes); !st) return st;
-    return write_atomic(base + ".stamp", stamps_json(files).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
+    return write_atomic(base + ".stamp",
+                        stamps_json(files).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
 }
 
 } // namespace p2p

@@ -64,7 +64,7 @@ void ShareQueue::make(const ShareJob& job) {
     awaiting_slot_ = true;
     auto alive = life_.watch();
     auto fds = fds_;
-    fds_->acquire_slot([this, alive, fds, job, gen = generation_] { // maybe at once
+    fds_->acquire_slot([this, alive, fds, job, gen = generation_] {   // maybe at once
         if (!alive || gen != generation_) return fds->release_slot(); // cleared meanwhile: give it back
         awaiting_slot_ = false;
         holding_slot_ = true;
@@ -79,7 +79,7 @@ void ShareQueue::start_maker(const ShareJob& job) {
         if (!alive) return;
         loop_.defer_delete(std::move(maker_)); // we run inside it; its file is closed already
         release_slot();
-        schedule();                            // the next item, from the next turn
+        schedule(); // the next item, from the next turn
         if (!r) return failed_(job, r.error());
         if (auto st = save_cached_share(job.root, job.name, r->torrent, r->files); !st)
             log_debug("share", "not caching " + job.name + ": " + st.error().str());

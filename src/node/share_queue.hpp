@@ -18,11 +18,11 @@
 #include <string>
 #include <vector>
 
+#include "loop/life_token.hpp"
 #include "loop/loop.hpp"
 #include "maker/torrent_maker.hpp"
 #include "node/share_cache.hpp"
 #include "storage/fd_cache.hpp"
-#include "loop/life_token.hpp"
 
 namespace p2p {
 
@@ -36,8 +36,8 @@ public:
     using Ready = std::function<void(const ShareJob&, ShareSource)>;
     using Failed = std::function<void(const ShareJob&, const Error&)>;
     using Skip = std::function<bool(const ShareJob&)>; // true: drop the job (e.g. a download in progress there)
-    static constexpr std::size_t kMaxQueued = 4096; // items waiting; more are refused
-    static constexpr std::size_t kPerTurn = 16;     // cached items taken per loop turn
+    static constexpr std::size_t kMaxQueued = 4096;    // items waiting; more are refused
+    static constexpr std::size_t kPerTurn = 16;        // cached items taken per loop turn
 
     // fds: the session's descriptor cache (a slot per item being hashed); null: no bound of our own.
     ShareQueue(Loop& loop, std::vector<std::string> trackers, Ready ready, Failed failed, Skip skip,
@@ -54,7 +54,7 @@ public:
 private:
     void schedule();
     void work();
-    void make(const ShareJob& job);       // once a descriptor slot is ours
+    void make(const ShareJob& job); // once a descriptor slot is ours
     void start_maker(const ShareJob& job);
     void release_slot();
 
@@ -63,13 +63,13 @@ private:
     Ready ready_;
     Failed failed_;
     Skip skip_;
-    std::deque<ShareJob> queue_; // bounded by kMaxQueued
-    bool scheduled_ = false;     // work() is deferred to the next turn
+    std::deque<ShareJob> queue_;          // bounded by kMaxQueued
+    bool scheduled_ = false;              // work() is deferred to the next turn
     std::unique_ptr<TorrentMaker> maker_; // the item being hashed; work() waits for it: one item at a time
     std::shared_ptr<FdCache> fds_;
-    bool awaiting_slot_ = false;           // make() waits for a descriptor slot
-    bool holding_slot_ = false;            // the maker's descriptor is counted in fds_
-    std::uint64_t generation_ = 0;         // bumped by clear(): a slot granted to a cleared job is given back
+    bool awaiting_slot_ = false;   // make() waits for a descriptor slot
+    bool holding_slot_ = false;    // the maker's descriptor is counted in fds_
+    std::uint64_t generation_ = 0; // bumped by clear(): a slot granted to a cleared job is given back
     LifeToken life_;
 };
 

@@ -81,8 +81,8 @@ struct ShareWatcher::FsEvent {
 
 ShareWatcher::ShareWatcher(uv_loop_t* loop, std::string dir, ShareWatcherOptions opt, OnName on_ready,
                            OnName on_removed, OnName on_changed)
-    : loop_(loop), dir_(std::move(dir)), opt_(opt), on_ready_(std::move(on_ready)),
-      on_removed_(std::move(on_removed)), on_changed_(std::move(on_changed)), timer_(loop), periodic_(loop) {}
+    : loop_(loop), dir_(std::move(dir)), opt_(opt), on_ready_(std::move(on_ready)), on_removed_(std::move(on_removed)),
+      on_changed_(std::move(on_changed)), timer_(loop), periodic_(loop) {}
 
 ShareWatcher::~ShareWatcher() { stop(); }
 
@@ -101,7 +101,8 @@ Status ShareWatcher::start(const std::set<std::string>& known) {
         },
         dir_.c_str(), 0);
     if (rc != 0) {
-        uv_close(reinterpret_cast<uv_handle_t*>(&ev->handle), [](uv_handle_t* h) { delete static_cast<FsEvent*>(h->data); });
+        uv_close(reinterpret_cast<uv_handle_t*>(&ev->handle),
+                 [](uv_handle_t* h) { delete static_cast<FsEvent*>(h->data); });
         // Still useful without events: the periodic rescan notices changes, only later.
         log_warn("share", "cannot watch " + dir_ + " (" + uv_strerror(rc) + "); checking it every " +
                               std::to_string(opt_.rescan_ms / 1000) + " s instead");
@@ -122,7 +123,8 @@ void ShareWatcher::stop() {
     event_ = nullptr;
     ev->owner = nullptr;
     uv_fs_event_stop(&ev->handle);
-    uv_close(reinterpret_cast<uv_handle_t*>(&ev->handle), [](uv_handle_t* h) { delete static_cast<FsEvent*>(h->data); });
+    uv_close(reinterpret_cast<uv_handle_t*>(&ev->handle),
+             [](uv_handle_t* h) { delete static_cast<FsEvent*>(h->data); });
 }
 
 void ShareWatcher::failed(const std::string& name) {
@@ -201,8 +203,10 @@ void ShareWatcher::check_new(const std::set<std::string>& now_names, Findings& f
         }
         auto p = pending_.find(n);
         if (p == pending_.end()) {
-            if (pending_.size() >= opt_.max_pending) f.overflow = true; // picked up by a later rescan
-            else pending_.emplace(n, Pending{*sig, 0, now});
+            if (pending_.size() >= opt_.max_pending)
+                f.overflow = true; // picked up by a later rescan
+            else
+                pending_.emplace(n, Pending{*sig, 0, now});
             continue;
         }
         Pending& pe = p->second;
@@ -233,7 +237,8 @@ void ShareWatcher::rescan(bool full) {
     if (!pending_.empty() || f.overflow || !f.changed.empty()) schedule(opt_.check_ms);
     // A change inside a subfolder raises no event on DIR: failed entries (e.g. an empty folder being filled)
     // are looked at every few checks.
-    else if (!failed_.empty()) schedule(opt_.check_ms * 5);
+    else if (!failed_.empty())
+        schedule(opt_.check_ms * 5);
 
     // Report last, checking after each call: a callback may destroy the watcher.
     auto alive = life_.watch();

@@ -32,17 +32,17 @@
 #include <string>
 
 #include "base/result.hpp"
-#include "loop/timer.hpp"
 #include "loop/life_token.hpp"
+#include "loop/timer.hpp"
 
 namespace p2p {
 
 struct ShareWatcherOptions {
-    std::uint64_t check_ms = 1000;     // between stability checks of settling entries
-    unsigned stable_checks = 2;        // unchanged checks in a row before an entry is ready
-    std::uint64_t debounce_ms = 200;   // a burst of fs events becomes one rescan this long after the first
-    std::uint64_t rescan_ms = 30'000;  // periodic rescan, in case the kernel dropped events
-    std::size_t max_pending = 256;     // entries settling at once
+    std::uint64_t check_ms = 1000;    // between stability checks of settling entries
+    unsigned stable_checks = 2;       // unchanged checks in a row before an entry is ready
+    std::uint64_t debounce_ms = 200;  // a burst of fs events becomes one rescan this long after the first
+    std::uint64_t rescan_ms = 30'000; // periodic rescan, in case the kernel dropped events
+    std::size_t max_pending = 256;    // entries settling at once
 };
 
 // What identifies "the same content" between two checks.
@@ -100,14 +100,14 @@ private:
     ShareWatcherOptions opt_;
     OnName on_ready_, on_removed_, on_changed_;
     FsEvent* event_ = nullptr;
-    Timer timer_;      // the next rescan: debounce or stability check
-    Timer periodic_;   // the slow fallback rescan
+    Timer timer_;    // the next rescan: debounce or stability check
+    Timer periodic_; // the slow fallback rescan
     bool scheduled_ = false;
     std::uint64_t due_ms_ = 0;
     // Reported ready (or known at start), with the signature last seen (unset until first looked at); bounded by
     // the folder.
     std::map<std::string, std::optional<EntrySignature>> known_;
-    std::map<std::string, Pending> pending_;    // settling; at most opt_.max_pending
+    std::map<std::string, Pending> pending_;       // settling; at most opt_.max_pending
     std::map<std::string, EntrySignature> failed_; // not shareable as they were; bounded by the folder
     LifeToken life_;
 };

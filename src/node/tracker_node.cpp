@@ -83,8 +83,10 @@ int run_tracker(const TrackerConfig& cfg) {
     loop.on_hangup([&] {
         if (stopping) return;
         (void)reopen_log(); // a failure is reported by reopen_log itself, in the old log
-        if (server->request_save()) log_info("tracker", "SIGHUP: log reopened, saving the state to " + cfg.state_file);
-        else log_info("tracker", "SIGHUP: log reopened (no state file to save)");
+        if (server->request_save())
+            log_info("tracker", "SIGHUP: log reopened, saving the state to " + cfg.state_file);
+        else
+            log_info("tracker", "SIGHUP: log reopened (no state file to save)");
     });
     // Only now say we listen: a script that signals us as soon as it reads this line must find the handlers
     // installed (else SIGTERM's default action kills us without the exit save, SIGHUP's without any).

@@ -10,7 +10,8 @@ namespace p2p {
 std::unique_ptr<PeerConnection> PeerConnection::outgoing(Owner& owner, std::unique_ptr<Transport> transport,
                                                          PeerConfig cfg, std::string info_hash,
                                                          const TorrentGeometry& geometry) {
-    std::unique_ptr<PeerConnection> c(new PeerConnection(owner, std::move(transport), std::move(cfg), Direction::outgoing));
+    std::unique_ptr<PeerConnection> c(
+        new PeerConnection(owner, std::move(transport), std::move(cfg), Direction::outgoing));
     c->info_hash_ = std::move(info_hash);
     c->set_torrent(geometry);
     return c;
@@ -19,7 +20,8 @@ std::unique_ptr<PeerConnection> PeerConnection::outgoing(Owner& owner, std::uniq
 std::unique_ptr<PeerConnection> PeerConnection::outgoing_without_metadata(Owner& owner,
                                                                           std::unique_ptr<Transport> transport,
                                                                           PeerConfig cfg, std::string info_hash) {
-    std::unique_ptr<PeerConnection> c(new PeerConnection(owner, std::move(transport), std::move(cfg), Direction::outgoing));
+    std::unique_ptr<PeerConnection> c(
+        new PeerConnection(owner, std::move(transport), std::move(cfg), Direction::outgoing));
     c->info_hash_ = std::move(info_hash);
     c->metadata_only_ = true;
     return c;
@@ -86,7 +88,9 @@ std::size_t PeerConnection::max_message() const {
     return m;
 }
 
-bool PeerConnection::fail(std::string what) { return fail(make_error("peer " + transport_->remote_address(), std::move(what))); }
+bool PeerConnection::fail(std::string what) {
+    return fail(make_error("peer " + transport_->remote_address(), std::move(what)));
+}
 
 bool PeerConnection::fail(Error why) {
     if (state_ == State::Closing) return false;
@@ -105,7 +109,8 @@ void PeerConnection::close() {
 bool PeerConnection::tick() {
     if (state_ == State::Closing) return false;
     const std::uint64_t t = now();
-    if (state_ == State::AwaitHandshake && t - started_at_ >= cfg_.handshake_timeout_ms) return fail("handshake timeout");
+    if (state_ == State::AwaitHandshake && t - started_at_ >= cfg_.handshake_timeout_ms)
+        return fail("handshake timeout");
     if (t - last_received_ >= cfg_.inactivity_timeout_ms) return fail("inactivity timeout");
     if (can_send() && t - last_sent_ >= cfg_.keepalive_interval_ms) send_keepalive();
     return true;
@@ -227,8 +232,10 @@ void PeerConnection::choke() {
     std::deque<BlockRequest> keep;
     for (const auto& r : incoming_) {
         if (!fast_) continue;
-        if (granted_fast(r.index)) keep.push_back(r);
-        else wire::encode_reject(m, r.index, r.begin, r.length);
+        if (granted_fast(r.index))
+            keep.push_back(r);
+        else
+            wire::encode_reject(m, r.index, r.begin, r.length);
     }
     incoming_ = std::move(keep);
     send_raw(std::move(m));

@@ -44,7 +44,7 @@ namespace p2p {
 // What the connection needs to know about the torrent to validate indices and offsets.
 struct TorrentGeometry {
     std::uint32_t piece_count = 0;
-    std::uint32_t piece_length = 0;  // nominal; the last piece may be shorter
+    std::uint32_t piece_length = 0; // nominal; the last piece may be shorter
     std::uint64_t total_length = 0;
     std::uint32_t piece_size(std::uint32_t index) const {
         if (index + 1 < piece_count) return piece_length;
@@ -103,14 +103,14 @@ public:
 };
 
 struct PeerConfig {
-    std::string peer_id;                           // ours, 20 bytes
-    std::string client = "p2pnode";                // BEP 10 "v": our name and version (the node adds the version)
+    std::string peer_id;            // ours, 20 bytes
+    std::string client = "p2pnode"; // BEP 10 "v": our name and version (the node adds the version)
     // Bits we advertise: BEP 6 fast and BEP 10 extensions (the owner sends the extension handshake).
     wire::Reserved reserved = wire::Reserved{}.set_fast().set_extensions();
-    std::size_t max_incoming_requests = 500;       // the peer's queued requests at us; more is a disconnect
-    std::size_t max_outgoing_requests = 4096;      // our outstanding requests at the peer; request() refuses more
-    std::size_t max_extended_message = 1u << 20;   // BEP 10 messages (e.g. BEP 9 metadata pieces) above: disconnect
-    std::size_t max_allowed_fast = 64;             // allowed-fast indices we remember granting (BEP 6 suggests 10)
+    std::size_t max_incoming_requests = 500;     // the peer's queued requests at us; more is a disconnect
+    std::size_t max_outgoing_requests = 4096;    // our outstanding requests at the peer; request() refuses more
+    std::size_t max_extended_message = 1u << 20; // BEP 10 messages (e.g. BEP 9 metadata pieces) above: disconnect
+    std::size_t max_allowed_fast = 64;           // allowed-fast indices we remember granting (BEP 6 suggests 10)
     std::uint64_t handshake_timeout_ms = 20'000;
     std::uint64_t inactivity_timeout_ms = 180'000; // peers send keep-alives every 2 minutes (BEP 3)
     std::uint64_t keepalive_interval_ms = 90'000;  // we send one after this long without sending anything
@@ -153,10 +153,10 @@ public:
 
     // ---- outgoing messages (ignored before our handshake is sent or after close) ----
     void send_bitfield(const swarm::Bitfield& ours); // only as the first message after the handshake
-    void send_have_all();                     // BEP 6; without the fast extension a full bitfield is sent
-    void send_have_none();                    // BEP 6; without the fast extension nothing is sent
+    void send_have_all();                            // BEP 6; without the fast extension a full bitfield is sent
+    void send_have_none();                           // BEP 6; without the fast extension nothing is sent
     void send_have(std::uint32_t index);
-    void choke();                             // also answers queued requests: reject (fast) or drop (BEP 3)
+    void choke(); // also answers queued requests: reject (fast) or drop (BEP 3)
     void unchoke();
     void interested();
     void not_interested();
@@ -172,7 +172,7 @@ public:
     void send_suggest(std::uint32_t index);      // BEP 6 only
     void send_allowed_fast(std::uint32_t index); // BEP 6 only; requests for it are accepted while choked
     void send_extended(std::uint8_t ext_id, std::string_view payload); // BEP 10 only
-    void send_port(std::uint16_t dht_port);      // BEP 5
+    void send_port(std::uint16_t dht_port);                            // BEP 5
     void send_keepalive();
 
     // ---- state ----
@@ -270,11 +270,11 @@ private:
     wire::Reserved peer_reserved_;
     TorrentGeometry geometry_;
     bool has_geometry_ = false;
-    bool metadata_only_ = false;  // outgoing_without_metadata: no geometry, ever
+    bool metadata_only_ = false; // outgoing_without_metadata: no geometry, ever
     bool started_ = false;
     bool handshake_sent_ = false;
-    bool sent_message_ = false;   // any message after our handshake (a bitfield may only come first)
-    bool first_message_ = false;  // the message being dispatched is the peer's first after its handshake
+    bool sent_message_ = false;  // any message after our handshake (a bitfield may only come first)
+    bool first_message_ = false; // the message being dispatched is the peer's first after its handshake
     bool fast_ = false, extensions_ = false;
 
     bool am_choking_ = true, am_interested_ = false;

@@ -23,14 +23,14 @@ const PeerConnection::Handler PeerConnection::kHandlers[21] = {
     nullptr,                                // 10..12 unassigned
     nullptr,
     nullptr,
-    &PeerConnection::on_suggest_msg,        // 0x0D suggest (BEP 6)
-    &PeerConnection::on_have_all_msg,       // 0x0E have all (BEP 6)
-    &PeerConnection::on_have_none_msg,      // 0x0F have none (BEP 6)
-    &PeerConnection::on_reject_msg,         // 0x10 reject request (BEP 6)
-    &PeerConnection::on_allowed_fast_msg,   // 0x11 allowed fast (BEP 6)
-    nullptr,                                // 0x12, 0x13 unassigned
+    &PeerConnection::on_suggest_msg,      // 0x0D suggest (BEP 6)
+    &PeerConnection::on_have_all_msg,     // 0x0E have all (BEP 6)
+    &PeerConnection::on_have_none_msg,    // 0x0F have none (BEP 6)
+    &PeerConnection::on_reject_msg,       // 0x10 reject request (BEP 6)
+    &PeerConnection::on_allowed_fast_msg, // 0x11 allowed fast (BEP 6)
+    nullptr,                              // 0x12, 0x13 unassigned
     nullptr,
-    &PeerConnection::on_extended_msg,       // 20 extended (BEP 10)
+    &PeerConnection::on_extended_msg, // 20 extended (BEP 10)
 };
 
 bool PeerConnection::dispatch(const Message& m) {
@@ -47,8 +47,7 @@ bool PeerConnection::dispatch_without_metadata(const Message& m) {
     case MsgId::have:
     case MsgId::cancel: // nothing of ours can be queued: we never unchoke or accept requests here
         return true;
-    case MsgId::bitfield:
-        return true; // a later bitfield is allowed too (aria2): see on_bitfield_msg
+    case MsgId::bitfield: return true; // a later bitfield is allowed too (aria2): see on_bitfield_msg
     case MsgId::have_all:
     case MsgId::have_none:
         if (!fast_) return fail("have_all/have_none without the fast extension");
@@ -63,8 +62,7 @@ bool PeerConnection::dispatch_without_metadata(const Message& m) {
             send_raw(std::move(out));
         }
         return true;
-    case MsgId::piece:
-        return fail("piece before the metadata is known"); // we never requested one
+    case MsgId::piece: return fail("piece before the metadata is known"); // we never requested one
     case MsgId::reject:
     case MsgId::suggest:
     case MsgId::allowed_fast:
@@ -191,8 +189,10 @@ bool PeerConnection::on_piece_msg(const Message& m) {
     const BlockRequest r{m.index, m.begin, m.length};
     auto it = std::find(outgoing_.begin(), outgoing_.end(), r);
     const bool requested = it != outgoing_.end();
-    if (requested) outgoing_.erase(it);
-    else if (fast_) return fail("piece that was not requested"); // BEP 6: MUST close
+    if (requested)
+        outgoing_.erase(it);
+    else if (fast_)
+        return fail("piece that was not requested"); // BEP 6: MUST close
     downloaded_ += m.length;
     down_rate_.add(m.length, last_received_);
     return emit([&] { owner_.on_piece(*this, m.index, m.begin, m.payload, requested); });

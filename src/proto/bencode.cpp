@@ -33,8 +33,9 @@ namespace {
 // document nested 100 000 deep fails at depth 101 without growing the stack further.
 class Decoder {
 public:
-    Decoder(std::string_view in, const Limits& lim) : in_(in.substr(0, std::min(in.size(), lim.max_input))),
-        truncated_by_limit_(in.size() > lim.max_input), lim_(lim) {}
+    Decoder(std::string_view in, const Limits& lim)
+        : in_(in.substr(0, std::min(in.size(), lim.max_input))), truncated_by_limit_(in.size() > lim.max_input),
+          lim_(lim) {}
 
     Decode parse(Value& out, std::size_t depth) {
         if (pos_ >= in_.size()) return need_more();
@@ -42,12 +43,15 @@ public:
         std::size_t begin = pos_;
         char c = in_[pos_];
         Decode st;
-        if (c == 'i') st = parse_int(out);
-        else if (c >= '0' && c <= '9') st = parse_string(out);
+        if (c == 'i')
+            st = parse_int(out);
+        else if (c >= '0' && c <= '9')
+            st = parse_string(out);
         else if (c == 'l' || c == 'd') {
             if (depth >= lim_.max_depth) return fail("nesting deeper than " + std::to_string(lim_.max_depth));
             st = c == 'l' ? parse_list(out, depth) : parse_dict(out, depth);
-        } else return fail(std::string("unexpected character '") + printable(c) + "'");
+        } else
+            return fail(std::string("unexpected character '") + printable(c) + "'");
         if (st == Decode::ok) {
             out.raw_begin = begin;
             out.raw_end = pos_;
@@ -99,8 +103,14 @@ private:
         }
         std::size_t ndigits = pos_ - digits_begin;
         if (ndigits == 0) return fail("empty number");
-        if (in_[digits_begin] == '0' && ndigits > 1) { pos_ = digits_begin; return fail("leading zero in number"); }
-        if (neg && mag == 0) { pos_ = digits_begin; return fail("negative zero"); }
+        if (in_[digits_begin] == '0' && ndigits > 1) {
+            pos_ = digits_begin;
+            return fail("leading zero in number");
+        }
+        if (neg && mag == 0) {
+            pos_ = digits_begin;
+            return fail("negative zero");
+        }
         ++pos_; // terminator
         out = neg ? static_cast<std::int64_t>(0 - mag) : static_cast<std::int64_t>(mag);
         return Decode::ok;
@@ -143,7 +153,10 @@ private:
         List list;
         while (true) {
             if (pos_ >= in_.size()) return need_more();
-            if (in_[pos_] == 'e') { ++pos_; break; }
+            if (in_[pos_] == 'e') {
+                ++pos_;
+                break;
+            }
             Value item;
             Decode st = parse(item, depth + 1);
             if (st != Decode::ok) return st;
@@ -159,7 +172,10 @@ private:
         while (true) {
             if (pos_ >= in_.size()) return need_more();
             char c = in_[pos_];
-            if (c == 'e') { ++pos_; break; }
+            if (c == 'e') {
+                ++pos_;
+                break;
+            }
             if (c < '0' || c > '9') return fail("dictionary key is not a byte string");
             if (++tokens_ > lim_.max_tokens) return fail("too many values");
             std::string key;
@@ -192,8 +208,10 @@ Prefix decode_prefix(std::string_view in, const Limits& limits) {
     Prefix p;
     Decoder d(in, limits);
     p.status = d.parse(p.value, 0);
-    if (p.status == Decode::ok) p.consumed = d.pos();
-    else p.error = d.error();
+    if (p.status == Decode::ok)
+        p.consumed = d.pos();
+    else
+        p.error = d.error();
     return p;
 }
 

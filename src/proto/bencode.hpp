@@ -53,17 +53,17 @@ struct Value {
 };
 
 struct Limits {
-    std::size_t max_depth = 100;          // nesting of lists/dicts (CVE-2020-8437 class)
-    std::size_t max_tokens = 4'000'000;   // values of any kind in one document
-    std::size_t max_input = 64u << 20;    // bytes one document may span
+    std::size_t max_depth = 100;        // nesting of lists/dicts (CVE-2020-8437 class)
+    std::size_t max_tokens = 4'000'000; // values of any kind in one document
+    std::size_t max_input = 64u << 20;  // bytes one document may span
 };
 
 // Result of decoding a value at the front of a buffer that may hold more (or less) than one value.
 struct Prefix {
     Decode status = Decode::error;
-    Value value;               // valid when status == ok
-    std::size_t consumed = 0;  // bytes of the value, when ok
-    Error error;               // when status == error: op "bencode.decode", what names the problem and offset
+    Value value;              // valid when status == ok
+    std::size_t consumed = 0; // bytes of the value, when ok
+    Error error;              // when status == error: op "bencode.decode", what names the problem and offset
 };
 
 // Decode one value from the start of `in`. need_more means `in` is a valid but incomplete prefix.

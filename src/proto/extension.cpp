@@ -56,13 +56,14 @@ Result<ExtHandshake> decode_ext_handshake(std::string_view payload) {
     ExtHandshake hs;
     if (const bencode::Dict* m = v->find_dict("m")) {
         if (m->size() > kMaxExtensionNames)
-            return bad(op, std::to_string(m->size()) + " extension names (limit " +
-                               std::to_string(kMaxExtensionNames) + ")");
+            return bad(op, std::to_string(m->size()) + " extension names (limit " + std::to_string(kMaxExtensionNames) +
+                               ")");
         for (const auto& [name, id] : *m) {
             if (!id.is_int()) continue; // ill-typed entry: ignore, as for every optional field
             std::int64_t i = id.as_int();
             // BEP 10: the extended message id is one byte; 0 means "disabled".
-            if (i < 0 || i > 255) return bad(op, "extension id " + std::to_string(i) + " for '" + name + "' is not a byte");
+            if (i < 0 || i > 255)
+                return bad(op, "extension id " + std::to_string(i) + " for '" + name + "' is not a byte");
             hs.m[name] = static_cast<std::uint8_t>(i);
         }
     }
@@ -74,8 +75,7 @@ Result<ExtHandshake> decode_ext_handshake(std::string_view payload) {
     if (const std::int64_t* q = v->find_int("reqq"); q && *q > 0 && *q <= std::numeric_limits<std::uint32_t>::max())
         hs.reqq = static_cast<std::uint32_t>(*q);
     // BEP 10 "yourip": the compact address (4 or 16 bytes) the sender sees us as; anything else is ignored.
-    if (const std::string* ip = v->find_string("yourip"); ip && (ip->size() == 4 || ip->size() == 16))
-        hs.yourip = *ip;
+    if (const std::string* ip = v->find_string("yourip"); ip && (ip->size() == 4 || ip->size() == 16)) hs.yourip = *ip;
     return hs;
 }
 
@@ -190,8 +190,7 @@ std::uint32_t MetadataAssembler::next_wanted(std::uint64_t now_ms, std::uint64_t
 Status MetadataAssembler::add(std::uint32_t piece, std::string_view data) {
     constexpr const char* op = "ut_metadata.add";
     if (!initialized()) return bad(op, "metadata size not known yet");
-    if (piece >= have_.size())
-        return bad(op, "piece " + std::to_string(piece) + " of " + std::to_string(have_.size()));
+    if (piece >= have_.size()) return bad(op, "piece " + std::to_string(piece) + " of " + std::to_string(have_.size()));
     std::size_t want = metadata_piece_size(size_, piece);
     if (data.size() != want)
         return bad(op, "piece " + std::to_string(piece) + " has " + std::to_string(data.size()) + " bytes, expected " +
@@ -249,12 +248,17 @@ Status get_compact(const bencode::Value& d, std::string_view key, bool v6, std::
     // The key is quoted by appending (not "'" + key): GCC 12 warns falsely (-Wrestrict) on the operator+ form.
     std::string what(key);
     if (s->size() % size)
-        return bad("ut_pex", what.append(" is ").append(std::to_string(s->size()))
-                                 .append(" bytes, not a multiple of ").append(std::to_string(size)));
+        return bad("ut_pex", what.append(" is ")
+                                 .append(std::to_string(s->size()))
+                                 .append(" bytes, not a multiple of ")
+                                 .append(std::to_string(size)));
     std::size_t count = s->size() / size;
     if (count > kMaxPexPeers)
-        return bad("ut_pex", what.append(" lists ").append(std::to_string(count)).append(" peers (limit ")
-                                 .append(std::to_string(kMaxPexPeers)).append(")"));
+        return bad("ut_pex", what.append(" lists ")
+                                 .append(std::to_string(count))
+                                 .append(" peers (limit ")
+                                 .append(std::to_string(kMaxPexPeers))
+                                 .append(")"));
     for (std::size_t i = 0; i < count; ++i) {
         udp::CompactPeer p;
         p.v6 = v6;

@@ -37,11 +37,11 @@ inline constexpr std::size_t kMaxPexPeers = 200;
 // ---- BEP 10 extension handshake ----
 struct ExtHandshake {
     std::map<std::string, std::uint8_t> m; // extension name -> the id the sender wants for it (0 = disabled)
-    std::uint16_t listen_port = 0;          // "p": the sender's TCP listen port (0 = not given)
-    std::string client;                     // "v": client name and version, UTF-8 (capped at 100 bytes)
-    std::int64_t metadata_size = 0;         // "metadata_size" (BEP 9); 0 = not given
-    std::uint32_t reqq = 0;                 // "reqq": outstanding requests the sender accepts (0 = not given)
-    std::string yourip;                     // "yourip": 4 or 16 raw bytes as the sender sees us, or empty
+    std::uint16_t listen_port = 0;         // "p": the sender's TCP listen port (0 = not given)
+    std::string client;                    // "v": client name and version, UTF-8 (capped at 100 bytes)
+    std::int64_t metadata_size = 0;        // "metadata_size" (BEP 9); 0 = not given
+    std::uint32_t reqq = 0;                // "reqq": outstanding requests the sender accepts (0 = not given)
+    std::string yourip;                    // "yourip": 4 or 16 raw bytes as the sender sees us, or empty
     // The id the sender assigned to `name`, 0 if it does not support it (or disabled it).
     std::uint8_t id_of(std::string_view name) const;
 };
@@ -102,7 +102,7 @@ private:
 
 // ---- BEP 11 ut_pex ----
 struct PexMessage {
-    std::vector<udp::CompactPeer> added;   // "added" (6 bytes each) + "added6" (18 bytes each)
+    std::vector<udp::CompactPeer> added; // "added" (6 bytes each) + "added6" (18 bytes each)
     // "added.f": added_flags[k] is the flag byte of the k-th IPv4 peer in `added` (decode puts IPv4 peers first);
     // may be shorter than the IPv4 peers (the rest have no flags). Flags of IPv6 peers ("added6.f") are not kept.
     std::vector<std::uint8_t> added_flags;

@@ -81,8 +81,10 @@ void add_dict_list(AnnounceResponse& out, const bencode::List& list) {
             ++out.dropped;
             continue;
         }
-        if (inet_pton(AF_INET, text.c_str(), p.ip.data()) == 1) p.v6 = false;
-        else if (inet_pton(AF_INET6, text.c_str(), p.ip.data()) == 1) p.v6 = true;
+        if (inet_pton(AF_INET, text.c_str(), p.ip.data()) == 1)
+            p.v6 = false;
+        else if (inet_pton(AF_INET6, text.c_str(), p.ip.data()) == 1)
+            p.v6 = true;
         else {
             ++out.dropped; // a host name: resolving is not a decoder's job, and trackers rarely send them
             continue;
@@ -95,8 +97,10 @@ void add_dict_list(AnnounceResponse& out, const bencode::List& list) {
 
 std::string Url::host_header() const {
     std::string h;
-    if (v6_literal) h.append("[").append(host).append("]");
-    else h = host;
+    if (v6_literal)
+        h.append("[").append(host).append("]");
+    else
+        h = host;
     if (port != kDefaultPort) h.append(":").append(std::to_string(port));
     return h;
 }
@@ -165,7 +169,8 @@ std::string percent_encode(std::string_view bytes) {
         auto b = static_cast<unsigned char>(c);
         bool unreserved = (b >= 'a' && b <= 'z') || (b >= 'A' && b <= 'Z') || (b >= '0' && b <= '9') || b == '-' ||
                           b == '.' || b == '_' || b == '~'; // RFC 3986 section 2.3
-        if (unreserved) out.push_back(c);
+        if (unreserved)
+            out.push_back(c);
         else {
             out.push_back('%');
             out.push_back(kHex[b >> 4]);
@@ -188,7 +193,7 @@ std::string announce_target(const Url& url, const AnnounceRequest& r) {
     t += "&uploaded=" + std::to_string(r.uploaded);
     t += "&downloaded=" + std::to_string(r.downloaded);
     t += "&left=" + std::to_string(r.left);
-    t += "&compact=1";   // BEP 23
+    t += "&compact=1";    // BEP 23
     t += "&no_peer_id=1"; // BEP 3 (later addition): ids are useless to us in the dict form
     switch (r.event) {    // BEP 3: absent for the regular announces
     case udp::kEventStarted: t += "&event=started"; break;
@@ -211,8 +216,10 @@ Result<std::string> scrape_url(std::string_view announce_url) {
     std::string_view last = std::string_view(u->path).substr(slash + 1);
     constexpr std::string_view kAnnounce = "announce";
     if (last.substr(0, kAnnounce.size()) != kAnnounce)
-        return make_error("http tracker url", "no scrape URL (BEP 48: the last path component must start with "
-                                              "\"announce\"): " + std::string(announce_url),
+        return make_error("http tracker url",
+                          "no scrape URL (BEP 48: the last path component must start with "
+                          "\"announce\"): " +
+                              std::string(announce_url),
                           Errc::unsupported);
     std::string path = u->path.substr(0, slash + 1) + "scrape" + std::string(last.substr(kAnnounce.size()));
     return u->origin() + path + (u->query.empty() ? "" : "?" + u->query);

@@ -23,7 +23,7 @@ inline constexpr std::size_t kMaxPeers = 1000;          // ours: more than any s
 inline constexpr std::uint32_t kDefaultInterval = 1800; // ours: BEP 3 requires "interval"; if absent, 30 min
 
 struct Url {
-    std::string host;  // without brackets for IPv6 literals
+    std::string host; // without brackets for IPv6 literals
     bool v6_literal = false;
     std::uint16_t port = kDefaultPort;
     std::string path;  // starts with '/', "/" when the URL has none

@@ -37,7 +37,8 @@ std::string percent_encode(std::string_view in) {
     for (unsigned char c : in) {
         bool unreserved = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' ||
                           c == '_' || c == '.' || c == '~';
-        if (unreserved) out.push_back(static_cast<char>(c));
+        if (unreserved)
+            out.push_back(static_cast<char>(c));
         else {
             out.push_back('%');
             out.push_back(hex[c >> 4]);
@@ -54,10 +55,14 @@ bool base32_decode(std::string_view in, std::string& out) {
     int bits = 0;
     for (char c : in) {
         int v;
-        if (c >= 'A' && c <= 'Z') v = c - 'A';
-        else if (c >= 'a' && c <= 'z') v = c - 'a';
-        else if (c >= '2' && c <= '7') v = c - '2' + 26;
-        else return false;
+        if (c >= 'A' && c <= 'Z')
+            v = c - 'A';
+        else if (c >= 'a' && c <= 'z')
+            v = c - 'a';
+        else if (c >= '2' && c <= '7')
+            v = c - '2' + 26;
+        else
+            return false;
         buffer = (buffer << 5) | static_cast<std::uint32_t>(v);
         bits += 5;
         if (bits >= 8) {
@@ -86,7 +91,8 @@ Result<Magnet> parse_magnet(std::string_view uri) {
         if (eq == std::string_view::npos) continue;
         std::string_view key = param.substr(0, eq);
         std::string value;
-        if (!percent_decode(param.substr(eq + 1), value)) return bad("bad percent-encoding in '" + std::string(key) + "'");
+        if (!percent_decode(param.substr(eq + 1), value))
+            return bad("bad percent-encoding in '" + std::string(key) + "'");
         if (key == "xt") {
             constexpr std::string_view btih = "urn:btih:";
             if (value.compare(0, btih.size(), btih) != 0) continue; // other hash kinds (btmh) are not for us yet

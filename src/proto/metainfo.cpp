@@ -110,8 +110,7 @@ Result<Metainfo> parse_info_value(const bencode::Value& info, std::string_view r
     if (!pieces) return bad("info.pieces missing or not a string");
     if (pieces->empty() || pieces->size() % kSha1Size)
         return bad("info.pieces length " + std::to_string(pieces->size()) + " is not a positive multiple of 20");
-    if (pieces->size() / kSha1Size > kMaxPieces)
-        return bad("more than " + std::to_string(kMaxPieces) + " pieces");
+    if (pieces->size() / kSha1Size > kMaxPieces) return bad("more than " + std::to_string(kMaxPieces) + " pieces");
     m.piece_hashes = *pieces;
 
     if (const std::int64_t* priv = info.find_int("private")) m.is_private = *priv == 1;

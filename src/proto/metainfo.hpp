@@ -15,7 +15,7 @@ namespace p2p {
 // piece's buffers (assembly, verification, the read cache) would dominate a small device's memory.
 inline constexpr std::int64_t kMinPieceLength = 16 * 1024;
 inline constexpr std::int64_t kMaxPieceLength = 64 * 1024 * 1024;
-inline constexpr std::size_t kMaxTorrentFileSize = 10u << 20;     // .torrent files above 10 MB are refused
+inline constexpr std::size_t kMaxTorrentFileSize = 10u << 20; // .torrent files above 10 MB are refused
 // Over 2 million pieces is refused: a hostile .torrent must not make us allocate per-piece state (hashes, picker,
 // bitfields) without bound, and real torrents stay far below (1 TiB in 1 MiB pieces is ~1 million).
 inline constexpr std::size_t kMaxPieces = 2'000'000;
@@ -23,24 +23,26 @@ inline constexpr std::size_t kMaxPieces = 2'000'000;
 struct FileEntry {
     std::vector<std::string> path; // sanitised components, relative to the torrent's root folder
     std::int64_t length = 0;
-    std::int64_t offset = 0;       // byte offset of this file in the torrent's concatenated data
+    std::int64_t offset = 0; // byte offset of this file in the torrent's concatenated data
 };
 
 struct Metainfo {
-    std::string info_hash;              // 20 raw bytes: SHA-1 of the info dict exactly as received
-    std::string name;                   // sanitised info.name
+    std::string info_hash; // 20 raw bytes: SHA-1 of the info dict exactly as received
+    std::string name;      // sanitised info.name
     std::int64_t piece_length = 0;
-    std::string piece_hashes;           // concatenated 20-byte SHA-1s
-    std::vector<FileEntry> files;       // single-file torrents have one entry whose path is {name}
-    bool multi_file = false;            // true: files live under the folder `name`
+    std::string piece_hashes;     // concatenated 20-byte SHA-1s
+    std::vector<FileEntry> files; // single-file torrents have one entry whose path is {name}
+    bool multi_file = false;      // true: files live under the folder `name`
     std::int64_t total_length = 0;
     bool is_private = false;
     std::vector<std::vector<std::string>> trackers; // BEP 12 tiers; `announce` alone becomes one tier
-    std::string info_bytes;             // raw bencoded info dict (served to peers by BEP 9)
+    std::string info_bytes;                         // raw bencoded info dict (served to peers by BEP 9)
 
     std::uint32_t piece_count() const { return static_cast<std::uint32_t>(piece_hashes.size() / 20); }
     std::int64_t piece_size(std::uint32_t index) const; // the last piece may be shorter
-    std::string_view piece_hash(std::uint32_t index) const { return std::string_view(piece_hashes).substr(index * 20u, 20); }
+    std::string_view piece_hash(std::uint32_t index) const {
+        return std::string_view(piece_hashes).substr(index * 20u, 20);
+    }
     // Relative path of a file inside the download folder: name/... for multi-file, name for single-file.
     std::string relative_path(std::size_t file_index) const;
 };
@@ -70,9 +72,9 @@ std::string build_info_dict(const std::string& name, std::int64_t piece_length, 
 std::string build_torrent(const std::string& info_dict, const std::vector<std::string>& trackers);
 
 struct Magnet {
-    std::string info_hash;              // 20 raw bytes
-    std::string display_name;           // dn, may be empty
-    std::vector<std::string> trackers;  // tr, in order
+    std::string info_hash;             // 20 raw bytes
+    std::string display_name;          // dn, may be empty
+    std::vector<std::string> trackers; // tr, in order
 };
 // magnet:?xt=urn:btih:<40 hex or 32 base32>&dn=...&tr=... (BEP 9)
 Result<Magnet> parse_magnet(std::string_view uri);

@@ -12,7 +12,9 @@ Error truncated(std::string_view what, std::size_t need, std::size_t got) {
                           std::to_string(got),
                       Errc::bad_input);
 }
-Error bad(std::string what, Errc code = Errc::bad_input) { return make_error("udp_tracker.decode", std::move(what), code); }
+Error bad(std::string what, Errc code = Errc::bad_input) {
+    return make_error("udp_tracker.decode", std::move(what), code);
+}
 
 void put_header(std::string& out, std::uint64_t conn, std::uint32_t action, std::uint32_t tid) {
     put_be64(out, conn);
@@ -45,8 +47,8 @@ Result<std::string> read_name_to_end(std::string_view in, std::size_t at) {
     std::size_t len = read_be16(in, at);
     std::size_t have = in.size() - at - 2;
     if (have < len) return truncated("name", len, have);
-    if (have > len) return bad("bad length: name length " + std::to_string(len) + " but " + std::to_string(have) +
-                               " bytes follow");
+    if (have > len)
+        return bad("bad length: name length " + std::to_string(len) + " but " + std::to_string(have) + " bytes follow");
     std::string name(in.substr(at + 2, len));
     if (!valid_name(name)) return bad("bad name", Errc::bad_name);
     return name;
@@ -54,7 +56,8 @@ Result<std::string> read_name_to_end(std::string_view in, std::size_t at) {
 
 // Decodes one catalog entry at `at`; advances `at`.
 Result<CatalogEntry> read_entry(std::string_view in, std::size_t& at) {
-    if (in.size() - at < kCatalogEntryFixedSize) return truncated("catalog entry", kCatalogEntryFixedSize, in.size() - at);
+    if (in.size() - at < kCatalogEntryFixedSize)
+        return truncated("catalog entry", kCatalogEntryFixedSize, in.size() - at);
     CatalogEntry e;
     e.info_hash = Hash20::from(in.substr(at, 20));
     e.total_size = read_be64(in, at + 20);
@@ -172,8 +175,8 @@ Result<AnnounceResponse> decode_announce_response(std::string_view in, bool v6) 
         return s.error();
     std::size_t psize = v6 ? kPeerSizeV6 : kPeerSizeV4;
     std::size_t body = in.size() - kAnnounceResponseHeaderSize;
-    if (body % psize) return bad("bad length: " + std::to_string(body) + " peer bytes is not a multiple of " +
-                                 std::to_string(psize));
+    if (body % psize)
+        return bad("bad length: " + std::to_string(body) + " peer bytes is not a multiple of " + std::to_string(psize));
     AnnounceResponse r;
     r.transaction_id = read_be32(in, 4);
     r.interval = read_be32(in, 8);
@@ -304,7 +307,8 @@ std::string encode_list_request(const ListRequest& r) {
 
 Result<ListRequest> decode_list_request(std::string_view in) {
     if (auto s = check_request(in, kActionList, kListRequestSize, "list request"); !s) return s.error();
-    if (in.size() != kListRequestSize) return bad("bad length: list request of " + std::to_string(in.size()) + " bytes");
+    if (in.size() != kListRequestSize)
+        return bad("bad length: list request of " + std::to_string(in.size()) + " bytes");
     return ListRequest{read_be64(in, 0), read_be32(in, 12), read_be32(in, 16)};
 }
 

@@ -91,7 +91,7 @@ struct AnnounceRequest {
     Hash20 info_hash, peer_id;
     std::uint64_t downloaded = 0, left = 0, uploaded = 0;
     std::uint32_t event = kEventNone;
-    std::uint32_t ip = 0;       // IPv4 in host order; 0 = use the packet's source
+    std::uint32_t ip = 0; // IPv4 in host order; 0 = use the packet's source
     std::uint32_t key = 0;
     std::int32_t num_want = -1; // -1 = tracker's default
     std::uint16_t port = 0;
@@ -162,9 +162,9 @@ Result<ErrorResponse> decode_error(std::string_view in);
 
 // --- Catalog extension (docs/catalog-protocol.md) ---
 inline constexpr std::size_t kMaxNameSize = 255;
-inline constexpr std::size_t kPublishFixedSize = kHeaderSize + 20 + 8 + 2;  // + name
+inline constexpr std::size_t kPublishFixedSize = kHeaderSize + 20 + 8 + 2; // + name
 inline constexpr std::size_t kListRequestSize = kHeaderSize + 4;
-inline constexpr std::size_t kLookupFixedSize = kHeaderSize + 2;            // + name
+inline constexpr std::size_t kLookupFixedSize = kHeaderSize + 2;                     // + name
 inline constexpr std::size_t kListResponseHeaderSize = kReplyHeaderSize + 4 + 4 + 2; // total, next, count
 inline constexpr std::size_t kLookupResponseHeaderSize = kReplyHeaderSize + 2;       // count (0 or 1)
 inline constexpr std::size_t kCatalogEntryFixedSize = 20 + 8 + 4 + 4 + 4 + 2;        // + name
@@ -199,7 +199,7 @@ struct CatalogEntry {
 };
 struct ListResponse {
     std::uint32_t transaction_id = 0;
-    std::uint32_t total = 0; // entries in the catalog
+    std::uint32_t total = 0;          // entries in the catalog
     std::uint32_t next = kListNoMore; // start index of the next page, or kListNoMore
     std::vector<CatalogEntry> entries;
 };

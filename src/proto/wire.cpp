@@ -148,7 +148,8 @@ MessageDecode decode_message(std::string_view buf, std::size_t max_len) {
         return r;
     }
     const std::uint32_t len = read_be32(buf, 0);
-    if (len > max_len) return fail("message length " + std::to_string(len) + " exceeds limit " + std::to_string(max_len));
+    if (len > max_len)
+        return fail("message length " + std::to_string(len) + " exceeds limit " + std::to_string(max_len));
     if (len == 0) {
         r.status = Decode::ok;
         r.msg.keepalive = true;

@@ -20,11 +20,11 @@ inline constexpr std::size_t kHandshakeSize = 1 + 19 + 8 + 20 + 20; // 68
 inline constexpr std::size_t kHashSize = 20;                        // BEP 3: SHA-1 info hash, 20-byte peer id
 
 // Reserved-bit positions in the handshake's 8 reserved bytes.
-inline constexpr std::size_t kExtensionByte = 5;     // BEP 10: reserved[5] & 0x10 = extension protocol
+inline constexpr std::size_t kExtensionByte = 5; // BEP 10: reserved[5] & 0x10 = extension protocol
 inline constexpr std::uint8_t kExtensionBit = 0x10;
-inline constexpr std::size_t kFastByte = 7;          // BEP 6: reserved[7] & 0x04 = fast extension
+inline constexpr std::size_t kFastByte = 7; // BEP 6: reserved[7] & 0x04 = fast extension
 inline constexpr std::uint8_t kFastBit = 0x04;
-inline constexpr std::size_t kDhtByte = 7;           // BEP 5: reserved[7] & 0x01 = DHT (port message)
+inline constexpr std::size_t kDhtByte = 7; // BEP 5: reserved[7] & 0x01 = DHT (port message)
 inline constexpr std::uint8_t kDhtBit = 0x01;
 
 // BEP 3 suggests 16 KiB requests; every current client refuses larger ones, and so do we.
@@ -75,9 +75,9 @@ struct Handshake {
 
 struct HandshakeDecode {
     Decode status = Decode::error;
-    Handshake handshake;       // when ok
-    std::size_t consumed = 0;  // kHandshakeSize when ok
-    Error error;               // when error
+    Handshake handshake;      // when ok
+    std::size_t consumed = 0; // kHandshakeSize when ok
+    Error error;              // when error
 };
 
 // Decodes a handshake at the front of buf. Wrong bytes are reported as soon as they arrive (a peer speaking
@@ -88,22 +88,22 @@ void encode_handshake(std::string& out, const Reserved& reserved, std::string_vi
 
 // One decoded message. Which fields are set depends on id (see MsgId); the rest stay zero.
 struct Message {
-    bool keepalive = false;  // length 0: no id, no fields
-    std::uint8_t id = 0;     // raw id: unknown ids decode fine (BEP 3: ignore what you do not understand)
-    std::uint32_t index = 0; // have, request, piece, cancel, suggest, reject, allowed_fast
-    std::uint32_t begin = 0; // request, piece, cancel, reject
-    std::uint32_t length = 0;// request, cancel, reject; for piece: payload.size()
-    std::uint16_t port = 0;  // port
-    std::uint8_t ext_id = 0; // extended
-    std::string_view payload;// bitfield bits, piece block, extended payload, unknown message body (into buf)
+    bool keepalive = false;   // length 0: no id, no fields
+    std::uint8_t id = 0;      // raw id: unknown ids decode fine (BEP 3: ignore what you do not understand)
+    std::uint32_t index = 0;  // have, request, piece, cancel, suggest, reject, allowed_fast
+    std::uint32_t begin = 0;  // request, piece, cancel, reject
+    std::uint32_t length = 0; // request, cancel, reject; for piece: payload.size()
+    std::uint16_t port = 0;   // port
+    std::uint8_t ext_id = 0;  // extended
+    std::string_view payload; // bitfield bits, piece block, extended payload, unknown message body (into buf)
     MsgId msg_id() const { return static_cast<MsgId>(id); }
 };
 
 struct MessageDecode {
     Decode status = Decode::error;
-    Message msg;               // when ok
-    std::size_t consumed = 0;  // 4 + length prefix, when ok
-    Error error;               // when error
+    Message msg;              // when ok
+    std::size_t consumed = 0; // 4 + length prefix, when ok
+    Error error;              // when error
 };
 
 // Decodes one length-prefixed message at the front of buf. A length prefix above max_len is an error as soon as

@@ -9,8 +9,10 @@
 namespace p2p {
 
 void TrackerRef::announce(const AnnounceParams& p, std::function<void(Result<AnnounceResult>)> cb) const {
-    if (udp) udp->announce(p, std::move(cb));
-    else http->announce(p, std::move(cb));
+    if (udp)
+        udp->announce(p, std::move(cb));
+    else
+        http->announce(p, std::move(cb));
 }
 
 TrackerRef TrackerClients::get(const std::string& url) {
@@ -75,7 +77,8 @@ std::uint64_t AnnounceBackoff::recheck(bool wants) {
 // ---------------------------------------------------------------- Announcer
 
 Announcer::Announcer(uv_loop_t* loop, TrackerClients& clients, AnnouncerConfig cfg,
-                     std::function<AnnounceStats()> stats, std::function<void(const std::vector<PeerEndpoint>&)> on_peers)
+                     std::function<AnnounceStats()> stats,
+                     std::function<void(const std::vector<PeerEndpoint>&)> on_peers)
     : loop_(loop), clients_(clients), cfg_(std::move(cfg)), stats_(std::move(stats)), on_peers_(std::move(on_peers)),
       key_(random_u32()) {
     for (std::size_t i = 0; i < cfg_.tiers.size(); ++i) {
@@ -174,8 +177,10 @@ void Announcer::on_silent(std::size_t ti, std::uint64_t seq, const std::string& 
         st->working = false;
     }
     last_result_ = url + ": " + what;
-    if (clients_.note_silent(url)) log_warn("announce", url + ": " + what);
-    else log_debug("announce", url + ": " + what);
+    if (clients_.note_silent(url))
+        log_warn("announce", url + ": " + what);
+    else
+        log_debug("announce", url + ": " + what);
 }
 
 void Announcer::on_answer(std::size_t ti, std::uint32_t event, const std::string& url, std::uint64_t seq,

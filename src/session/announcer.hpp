@@ -98,21 +98,21 @@ private:
 // One tracker's state as the Announcer sees it, for the console's `trackers` command. Times are loop times (ms).
 struct TrackerStatus {
     std::string url;
-    std::size_t tier = 0;                 // its BEP 12 tier (0 = first)
-    std::uint64_t last_announce_ms = 0;   // loop time of its last answer; 0 = never answered
-    std::uint64_t next_announce_ms = 0;   // loop time its next announce is due; 0 = none scheduled (in flight, a
-                                          // backup of its tier, or unusable)
-    std::string last_error;               // empty after an answer; "no answer for 45 s (still trying)" while silent
+    std::size_t tier = 0;               // its BEP 12 tier (0 = first)
+    std::uint64_t last_announce_ms = 0; // loop time of its last answer; 0 = never answered
+    std::uint64_t next_announce_ms = 0; // loop time its next announce is due; 0 = none scheduled (in flight, a
+                                        // backup of its tier, or unusable)
+    std::string last_error;             // empty after an answer; "no answer for 45 s (still trying)" while silent
     std::uint32_t seeders = 0, leechers = 0, peers = 0; // of its last answer
-    bool working = false;                 // its last announce was answered
-    bool updating = false;                // an announce to it is in flight
+    bool working = false;                               // its last announce was answered
+    bool updating = false;                              // an announce to it is in flight
 };
 
 struct AnnouncerConfig {
-    std::string info_hash, peer_id;                // raw 20 bytes each
-    std::uint16_t port = 0;                        // our listening port
-    std::vector<std::vector<std::string>> tiers;   // BEP 12
-    std::string publish_name;                      // non-empty: publish in the catalog
+    std::string info_hash, peer_id;              // raw 20 bytes each
+    std::uint16_t port = 0;                      // our listening port
+    std::vector<std::vector<std::string>> tiers; // BEP 12
+    std::string publish_name;                    // non-empty: publish in the catalog
     std::uint64_t total_size = 0;
     std::uint64_t retry_after_fail_ms = 30'000;
     // Null: announces come every interval. Set: true while the owner wants peers (downloading, or fetching the
@@ -120,10 +120,10 @@ struct AnnouncerConfig {
     // every recheck_ms (so a download that loses its last peer asks again soon), from the loop; must not destroy
     // the Announcer.
     std::function<bool()> wants_peers;
-    std::uint64_t wanting_first_ms = 15'000;       // the first quick re-announce (AnnounceBackoff); tests lower it
-    std::uint64_t recheck_ms = 15'000;             // how often wants_peers is polled between announces
-    std::uint64_t shortest_interval_ms = 30'000;   // a tracker's interval is raised to this; tests lower it
-    std::uint64_t silent_warn_ms = 45'000;         // an announce unanswered this long is warned about
+    std::uint64_t wanting_first_ms = 15'000;     // the first quick re-announce (AnnounceBackoff); tests lower it
+    std::uint64_t recheck_ms = 15'000;           // how often wants_peers is polled between announces
+    std::uint64_t shortest_interval_ms = 30'000; // a tracker's interval is raised to this; tests lower it
+    std::uint64_t silent_warn_ms = 45'000;       // an announce unanswered this long is warned about
 };
 
 class Announcer {
@@ -142,7 +142,7 @@ public:
 
 private:
     struct Tier {
-        std::size_t index = 0;          // in cfg_.tiers
+        std::size_t index = 0; // in cfg_.tiers
         std::vector<std::string> urls;
         std::size_t current = 0;
         bool started_sent = false;
@@ -150,10 +150,10 @@ private:
         std::unique_ptr<Timer> timer;   // the next announce (or the next look at wants_peers)
         std::unique_ptr<Timer> silence; // the "no answer for 45 s" warning of the announce in flight
         AnnounceBackoff backoff;
-        std::uint64_t answered_at = 0;  // loop time of the last answer
-        std::uint64_t due_at = 0;       // loop time the next announce is due (0: none scheduled)
-        std::uint64_t seq = 0;          // announces sent; an answer to an older one does not reschedule
-        bool in_flight = false;         // announce number seq is unanswered
+        std::uint64_t answered_at = 0; // loop time of the last answer
+        std::uint64_t due_at = 0;      // loop time the next announce is due (0: none scheduled)
+        std::uint64_t seq = 0;         // announces sent; an answer to an older one does not reschedule
+        bool in_flight = false;        // announce number seq is unanswered
     };
     void announce(std::size_t tier, std::uint32_t event);
     void on_answer(std::size_t tier, std::uint32_t event, const std::string& url, std::uint64_t seq,

@@ -291,9 +291,7 @@ void MetadataFetch::on_extended(PeerConnection& conn, std::uint8_t ext_id, std::
         pump();
         return;
     }
-    case ext::MetadataType::data:
-        on_data(p, *m);
-        return;
+    case ext::MetadataType::data: on_data(p, *m); return;
     }
 }
 
@@ -379,7 +377,8 @@ void MetadataFetch::on_data(Peer& p, const ext::MetadataMessage& m) {
     if (it != p.asked.end()) p.asked.erase(it);
     // A late answer (after its ask timed out) is still welcome.
     if (m.piece < assembler_.piece_count() && assembler_.have(m.piece)) return pump();
-    if (auto st = assembler_.add(m.piece, m.data); !st) return drop(p, "bad metadata piece: " + st.error().str(), false);
+    if (auto st = assembler_.add(m.piece, m.data); !st)
+        return drop(p, "bad metadata piece: " + st.error().str(), false);
     p.sent.push_back(m.piece);
     if (assembler_.complete()) return assembled();
     pump();

@@ -76,32 +76,32 @@ private:
 };
 
 struct MetadataFetchConfig {
-    std::string info_hash;                    // raw 20 bytes
-    std::uint16_t listen_port = 0;            // our TCP port, sent as "p" in the extension handshake (0: left out)
-    std::string client = "p2pnode";           // "v"
-    std::size_t max_peers = 8;                // connections and connection attempts at once
+    std::string info_hash;                        // raw 20 bytes
+    std::uint16_t listen_port = 0;                // our TCP port, sent as "p" in the extension handshake (0: left out)
+    std::string client = "p2pnode";               // "v"
+    std::size_t max_peers = 8;                    // connections and connection attempts at once
     std::shared_ptr<ConnectionCount> connections; // the session's count: each attempt or connection takes a slot
                                                   // (null: max_peers alone bounds them)
-    std::shared_ptr<IncomingFetches> incoming; // the session's registry (Session::incoming_fetches): peers that
-                                               // dial us are handed over (null: only our own connections)
-    TransportLimits transport;                // receive limits and memory accounting (the session's plan)
-    std::size_t max_candidates = 500;         // addresses waiting to be tried
-    std::size_t max_outstanding_per_peer = 3; // metadata pieces asked of one peer at a time
+    std::shared_ptr<IncomingFetches> incoming;    // the session's registry (Session::incoming_fetches): peers that
+                                                  // dial us are handed over (null: only our own connections)
+    TransportLimits transport;                    // receive limits and memory accounting (the session's plan)
+    std::size_t max_candidates = 500;             // addresses waiting to be tried
+    std::size_t max_outstanding_per_peer = 3;     // metadata pieces asked of one peer at a time
     std::uint64_t request_timeout_ms = 10'000;
     std::uint64_t connect_timeout_ms = 10'000;
-    std::uint64_t tick_ms = 1000;             // timeouts and keep-alives; 0: no timer (tests call tick())
-    PeerConfig peer;                          // peer_id (20 bytes) and clock are required
+    std::uint64_t tick_ms = 1000; // timeouts and keep-alives; 0: no timer (tests call tick())
+    PeerConfig peer;              // peer_id (20 bytes) and clock are required
 };
 
 struct MetadataFetchStatus {
-    std::size_t connecting = 0;       // TCP attempts in flight
-    std::size_t peers = 0;            // connections (handshaking or established)
-    std::size_t with_metadata = 0;    // peers that offered ut_metadata with a size
-    std::size_t candidates = 0;       // addresses waiting
+    std::size_t connecting = 0;    // TCP attempts in flight
+    std::size_t peers = 0;         // connections (handshaking or established)
+    std::size_t with_metadata = 0; // peers that offered ut_metadata with a size
+    std::size_t candidates = 0;    // addresses waiting
     std::uint32_t pieces_have = 0, pieces_total = 0;
-    std::int64_t metadata_size = 0;   // 0 until a peer told us
-    std::size_t tried = 0;            // connections made so far
-    std::size_t verify_failures = 0;  // assembled metadata that did not match the info hash
+    std::int64_t metadata_size = 0;  // 0 until a peer told us
+    std::size_t tried = 0;           // connections made so far
+    std::size_t verify_failures = 0; // assembled metadata that did not match the info hash
 };
 
 class MetadataFetch final : private PeerOwner {
@@ -140,27 +140,27 @@ private:
         bool has_addr = false;
         bool established = false;
         std::uint64_t established_at = 0;
-        std::uint8_t ut_metadata = 0;       // the peer's id for ut_metadata (0: none)
-        std::int64_t metadata_size = 0;     // from its handshake
+        std::uint8_t ut_metadata = 0;   // the peer's id for ut_metadata (0: none)
+        std::int64_t metadata_size = 0; // from its handshake
         struct Ask {
             std::uint32_t piece;
             std::uint64_t at_ms;
         };
-        std::vector<Ask> asked;             // bounded by cfg_.max_outstanding_per_peer
-        std::vector<std::uint32_t> sent;    // pieces this peer gave for the current attempt
-        std::size_t misses = 0;             // rejects and timeouts
-        std::vector<std::uint32_t> avoid;   // pieces it rejected or let time out; bounded: kMaxMisses drops it
-        bool dead = false;                  // closed: no callback follows; destroyed after the current callback
-        ConnectionSlot slot;                // its place under the session's connection cap
+        std::vector<Ask> asked;           // bounded by cfg_.max_outstanding_per_peer
+        std::vector<std::uint32_t> sent;  // pieces this peer gave for the current attempt
+        std::size_t misses = 0;           // rejects and timeouts
+        std::vector<std::uint32_t> avoid; // pieces it rejected or let time out; bounded: kMaxMisses drops it
+        bool dead = false;                // closed: no callback follows; destroyed after the current callback
+        ConnectionSlot slot;              // its place under the session's connection cap
     };
     struct Attempt; // a TCP connection attempt in flight
 
     void connect_more();
     void start_peer(std::unique_ptr<Transport> t, const sockaddr_storage* addr, ConnectionSlot slot);
     void drop(Peer& p, const std::string& why, bool bar); // close, forget, destroy later
-    void retire(Peer& p);                                  // out of peers_, destroyed after the current callback
-    void pump();                                           // sends requests to peers with free slots
-    bool ask_one(Peer& p, std::uint64_t now);              // one more request of this peer; false if none
+    void retire(Peer& p);                                 // out of peers_, destroyed after the current callback
+    void pump();                                          // sends requests to peers with free slots
+    bool ask_one(Peer& p, std::uint64_t now);             // one more request of this peer; false if none
     void on_metadata_size(Peer& p, std::int64_t size);
     void on_data(Peer& p, const ext::MetadataMessage& m);
     void assembled();

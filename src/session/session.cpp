@@ -128,7 +128,9 @@ private:
 
     std::size_t on_data(std::string_view data) override {
         if (user_) return user_->on_data(data); // may destroy us: nothing after it
-        static constexpr std::string_view kPrefix("\x13" "BitTorrent protocol", 20);
+        static constexpr std::string_view kPrefix("\x13"
+                                                  "BitTorrent protocol",
+                                                  20);
         const bool handshake_so_far = kPrefix.substr(0, std::min(data.size(), kPrefix.size())) ==
                                       data.substr(0, std::min(data.size(), kPrefix.size()));
         if (handshake_so_far && data.size() < kPeek) return 0; // the rest of it is on its way
@@ -174,8 +176,8 @@ Session::Session(Loop& loop, SessionConfig cfg)
     : loop_(loop), cfg_(std::move(cfg)), budget_(std::make_shared<MemoryBudget>(cfg_.memory)),
       cache_(std::make_shared<ReadCache>(cfg_.memory.read_cache)),
       fds_(std::make_shared<FdCache>(loop.get(), cfg_.max_open_files)), transport_(transport_limits_for(cfg_.memory)),
-      router_(std::make_unique<Router>(*this)), fetches_(std::make_shared<IncomingFetches>()),
-      tick_timer_(loop.get()), upload_timer_(loop.get()) {
+      router_(std::make_unique<Router>(*this)), fetches_(std::make_shared<IncomingFetches>()), tick_timer_(loop.get()),
+      upload_timer_(loop.get()) {
     transport_.budget = budget_;
     cfg_.max_connections = std::min(cfg_.max_connections, cfg_.memory.max_connections);
     cfg_.max_pending_incoming = std::min(cfg_.max_pending_incoming, cfg_.max_connections);
@@ -203,8 +205,9 @@ Session::~Session() {
 }
 
 Status Session::listen() {
-    auto l = TcpListener::listen(loop_.get(), cfg_.listen_ip, cfg_.port,
-                                 [this](std::unique_ptr<Transport> t) { accept(std::move(t)); }, transport_);
+    auto l = TcpListener::listen(
+        loop_.get(), cfg_.listen_ip, cfg_.port, [this](std::unique_ptr<Transport> t) { accept(std::move(t)); },
+        transport_);
     if (!l) return l.error();
     listener_ = std::move(*l);
     return ok_status();
@@ -260,8 +263,8 @@ void Session::route_sniffed(Sniffer* s, const std::string& info_hash) {
     const std::string address = s->address();
     MetadataFetch* fetch = info_hash.empty() || find(info_hash) ? nullptr : fetches_->find(info_hash);
     if (!fetch) return start_incoming(std::move(owned), address);
-    log_debug("session", "incoming connection from " + address + " handed to the metadata fetch of " +
-                             to_hex(info_hash));
+    log_debug("session",
+              "incoming connection from " + address + " handed to the metadata fetch of " + to_hex(info_hash));
     connections_->closed(); // the fetch counts it from here on, in the same cap (its ConnectionSlot)
     if (std::unique_ptr<Transport> back = fetch->add_transport(std::move(owned))) {
         log_debug("session", "the metadata fetch of " + to_hex(info_hash) + " is full; refusing " + address);
@@ -359,8 +362,10 @@ bool Session::take_upload(std::size_t n) {
     double rate = static_cast<double>(cfg_.max_upload_rate);
     // Burst: a quarter second of rate, at least one 16 KiB block.
     double burst = std::max(rate / 4, 16384.0);
-    if (upload_refill_ms_ == 0) upload_tokens_ = burst;
-    else upload_tokens_ = std::min(burst, upload_tokens_ + rate * double(now - upload_refill_ms_) / 1000.0);
+    if (upload_refill_ms_ == 0)
+        upload_tokens_ = burst;
+    else
+        upload_tokens_ = std::min(burst, upload_tokens_ + rate * double(now - upload_refill_ms_) / 1000.0);
     upload_refill_ms_ = now;
     if (upload_tokens_ < double(n)) return false;
     upload_tokens_ -= double(n);

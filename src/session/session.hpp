@@ -38,14 +38,14 @@ class IncomingFetches; // session/metadata_fetch.hpp
 
 struct SessionConfig {
     std::string listen_ip = "0.0.0.0";
-    std::uint16_t port = 6881;               // 0: ephemeral
-    std::size_t max_connections = 400;        // over all torrents, both directions
-    std::size_t max_pending_incoming = 64;    // accepted connections still in their handshake
-    std::size_t max_per_ip = 8;               // connections from one address (any torrent)
-    std::uint64_t max_upload_rate = 0;        // payload bytes/s over all torrents; 0 = unlimited
-    std::size_t max_open_files = 128;         // descriptors of torrent files (and resume files) over all torrents
-    PeerConfig peer;                          // per-connection limits (peer_id and clock are filled in)
-    PeerMemoryPlan memory;                    // --max-memory; the default plan keeps the defaults above
+    std::uint16_t port = 6881;             // 0: ephemeral
+    std::size_t max_connections = 400;     // over all torrents, both directions
+    std::size_t max_pending_incoming = 64; // accepted connections still in their handshake
+    std::size_t max_per_ip = 8;            // connections from one address (any torrent)
+    std::uint64_t max_upload_rate = 0;     // payload bytes/s over all torrents; 0 = unlimited
+    std::size_t max_open_files = 128;      // descriptors of torrent files (and resume files) over all torrents
+    PeerConfig peer;                       // per-connection limits (peer_id and clock are filled in)
+    PeerMemoryPlan memory;                 // --max-memory; the default plan keeps the defaults above
 };
 
 class Session {
@@ -118,16 +118,16 @@ private:
     std::shared_ptr<MemoryBudget> budget_;
     std::shared_ptr<ReadCache> cache_;
     std::shared_ptr<FdCache> fds_;
-    std::shared_ptr<ConnectionCount> connections_; // made once max_connections is final (constructor)
+    std::shared_ptr<ConnectionCount> connections_;             // made once max_connections is final (constructor)
     static constexpr std::uint64_t kIdleDescriptorMs = 60'000; // an unused file descriptor is closed after this
     TransportLimits transport_;
     std::unique_ptr<Router> router_;
     std::unique_ptr<TcpListener> listener_;
     std::map<std::string, std::unique_ptr<Torrent>> torrents_;
-    std::shared_ptr<IncomingFetches> fetches_;        // registered metadata fetches (shared with them)
-    std::vector<std::unique_ptr<Sniffer>> sniffing_;  // incoming, info hash not read yet; with pending_ at most
-                                                      // max_pending_incoming
-    std::vector<std::unique_ptr<PeerLink>> pending_;   // incoming, handshake not yet routed
+    std::shared_ptr<IncomingFetches> fetches_;       // registered metadata fetches (shared with them)
+    std::vector<std::unique_ptr<Sniffer>> sniffing_; // incoming, info hash not read yet; with pending_ at most
+                                                     // max_pending_incoming
+    std::vector<std::unique_ptr<PeerLink>> pending_; // incoming, handshake not yet routed
     Timer tick_timer_;
     std::uint64_t token_counter_ = 0;
     double upload_tokens_ = 0;

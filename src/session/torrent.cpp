@@ -62,8 +62,10 @@ void Torrent::start(bool all_present) {
         if (!r) return set_failed(r.error());
         placement_note_ = r->note;
         renamed_ = r->renamed;
-        if (r->renamed) log_info("torrent", meta_.name + ": saving as " + storage_->save_name() + ": " + r->note);
-        else if (!r->note.empty()) log_info("torrent", meta_.name + ": " + r->note);
+        if (r->renamed)
+            log_info("torrent", meta_.name + ": saving as " + storage_->save_name() + ": " + r->note);
+        else if (!r->note.empty())
+            log_info("torrent", meta_.name + ": " + r->note);
         begin_with(r->have);
     }));
 }
@@ -79,7 +81,8 @@ void Torrent::begin_with(const std::vector<bool>& have) {
     picker_ = std::make_unique<swarm::PiecePicker>(std::move(*picker));
     available_ = hb;
     phase_ = available_.all() ? TorrentPhase::seeding : TorrentPhase::downloading;
-    if (phase_ == TorrentPhase::seeding) suggest_ = std::make_unique<swarm::SeedSuggest>(meta_.piece_count(), random_u32());
+    if (phase_ == TorrentPhase::seeding)
+        suggest_ = std::make_unique<swarm::SeedSuggest>(meta_.piece_count(), random_u32());
     last_resume_save_ms_ = now_ms();
     log_info("torrent", meta_.name + ": " + std::to_string(available_.count()) + "/" +
                             std::to_string(meta_.piece_count()) + " pieces present, " + phase_name(phase_));
@@ -125,8 +128,10 @@ void Torrent::tick(std::uint64_t now) {
     check_snubs(now);
     connect_more();
     const std::size_t idle_uploads = track_idle_uploads();
-    if (now - last_rechoke_ms_ >= kRechokeMs) rechoke(now);
-    else if (idle_uploads > 0) fill_free_slot(); // lend an idle peer's slot now, not at the next round
+    if (now - last_rechoke_ms_ >= kRechokeMs)
+        rechoke(now);
+    else if (idle_uploads > 0)
+        fill_free_slot(); // lend an idle peer's slot now, not at the next round
     check_suggesters();
     fill_all_requests(); // pipelines follow the peers' rates
     ext_->tick(now);
@@ -154,7 +159,9 @@ void Torrent::save_resume(std::function<void()> done) {
             auto next = std::move(resume_waiters_);
             resume_waiters_.clear();
             auto all = std::make_shared<std::vector<std::function<void()>>>(std::move(next));
-            save_resume([all] { for (auto& w : *all) w(); });
+            save_resume([all] {
+                for (auto& w : *all) w();
+            });
         }
     }));
 }

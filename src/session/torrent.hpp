@@ -49,14 +49,14 @@ namespace p2p {
 class Session;
 
 struct TorrentConfig {
-    std::string root_dir;                     // files live at root_dir/<name>[/...] (storage/placement.hpp)
-    bool overwrite = false;                   // a download may overwrite files that are not its own (--overwrite)
-    StoragePlacement placement;               // a shared item: its files' own paths and stamps (storage.hpp)
-    std::size_t max_peers = 60;               // connections for this torrent (both directions)
-    std::size_t max_connecting = 8;           // outgoing attempts in flight
-    std::size_t max_candidates = 500;         // addresses remembered to try (tracker, PEX)
-    std::size_t max_send_queue = 4u << 20;    // payload bytes queued to one peer before serving pauses
-    std::uint64_t snub_ms = 30'000;           // no block for this long with requests out: snubbed
+    std::string root_dir;                  // files live at root_dir/<name>[/...] (storage/placement.hpp)
+    bool overwrite = false;                // a download may overwrite files that are not its own (--overwrite)
+    StoragePlacement placement;            // a shared item: its files' own paths and stamps (storage.hpp)
+    std::size_t max_peers = 60;            // connections for this torrent (both directions)
+    std::size_t max_connecting = 8;        // outgoing attempts in flight
+    std::size_t max_candidates = 500;      // addresses remembered to try (tracker, PEX)
+    std::size_t max_send_queue = 4u << 20; // payload bytes queued to one peer before serving pauses
+    std::uint64_t snub_ms = 30'000;        // no block for this long with requests out: snubbed
     std::uint32_t upload_slots = 4;
     StorageLimits storage;
 };
@@ -66,7 +66,7 @@ const char* phase_name(TorrentPhase p);
 
 struct TorrentStatus {
     std::string name;
-    std::string info_hash;   // raw
+    std::string info_hash; // raw
     TorrentPhase phase = TorrentPhase::checking;
     std::uint64_t total = 0, have_bytes = 0;
     std::uint64_t downloaded = 0, uploaded = 0; // payload bytes this session
@@ -102,11 +102,11 @@ public:
     TorrentStatus status();
     // One row per live connection, for the peer console's `peers` (src/session/torrent_peers.cpp).
     struct PeerSummary {
-        std::string address;                  // "ip:port"
-        std::string peer_id;                  // raw, 20 bytes once the handshake is in
+        std::string address; // "ip:port"
+        std::string peer_id; // raw, 20 bytes once the handshake is in
         bool incoming = false;
-        double have = 0;                      // fraction of the pieces the peer has, 0..1
-        double down_rate = 0, up_rate = 0;    // payload bytes/s
+        double have = 0;                   // fraction of the pieces the peer has, 0..1
+        double down_rate = 0, up_rate = 0; // payload bytes/s
         std::uint64_t downloaded = 0, uploaded = 0;
         bool am_choking = true, am_interested = false, peer_choking = true, peer_interested = false;
         bool snubbed = false;
@@ -128,7 +128,7 @@ public:
     std::uint64_t uploaded() const { return uploaded_; }
     std::uint64_t downloaded() const { return downloaded_; }
     // Callbacks for the node: all pieces verified and written; storage failed.
-    std::function<void()> on_ready;    // checking is over: the phase is downloading or seeding (announce now)
+    std::function<void()> on_ready; // checking is over: the phase is downloading or seeding (announce now)
     std::function<void()> on_complete;
     std::function<void(const Error&)> on_failed;
 
@@ -237,8 +237,8 @@ private:
     swarm::Choker choker_;
     // While seeding: which never-sent pieces each unchoked fast peer is steered to (BEP 6 suggest; null before).
     std::unique_ptr<swarm::SeedSuggest> suggest_;
-    swarm::Bitfield available_;   // verified and written: what we announce and serve
-    swarm::Bitfield all_pieces_;  // a full bitfield, the `peer_has` of HaveAll peers
+    swarm::Bitfield available_;  // verified and written: what we announce and serve
+    swarm::Bitfield all_pieces_; // a full bitfield, the `peer_has` of HaveAll peers
     TorrentPhase phase_ = TorrentPhase::checking;
     bool renamed_ = false;
     std::string placement_note_;
@@ -246,10 +246,10 @@ private:
 
     std::vector<std::unique_ptr<PeerLink>> links_;
     std::unordered_map<std::uint64_t, PeerLink*> by_token_;
-    std::vector<sockaddr_storage> candidates_;          // to try, newest last; bounded by max_candidates
-    std::set<std::string> known_addresses_;             // tried or connected, so candidates are not repeated
-    std::set<std::string> banned_;                      // addresses that sent bad data repeatedly
-    std::unordered_map<std::uint64_t, int> strikes_;    // per token
+    std::vector<sockaddr_storage> candidates_;       // to try, newest last; bounded by max_candidates
+    std::set<std::string> known_addresses_;          // tried or connected, so candidates are not repeated
+    std::set<std::string> banned_;                   // addresses that sent bad data repeatedly
+    std::unordered_map<std::uint64_t, int> strikes_; // per token
     std::size_t connecting_ = 0;
     // Outgoing attempts in flight, by a number of their own; bounded by max_connecting.
     std::map<std::uint64_t, std::unique_ptr<TcpConnect>> connect_attempts_;
@@ -273,8 +273,9 @@ private:
     std::uint64_t downloaded_ = 0, uploaded_ = 0, wasted_ = 0;
     std::vector<std::uint32_t> sent_bytes_; // per piece: payload bytes served (saturating), for `resent_`
     std::uint64_t resent_ = 0;
-    std::uint32_t pieces_sent_whole_ = 0;     // pieces whose every byte went out at least once
-    std::uint64_t idle_upload_slot_ticks_ = 0; // sum over ticks of idle unchoked peers (status: how often slots were lent)
+    std::uint32_t pieces_sent_whole_ = 0; // pieces whose every byte went out at least once
+    std::uint64_t idle_upload_slot_ticks_ =
+        0; // sum over ticks of idle unchoked peers (status: how often slots were lent)
     std::uint64_t last_rechoke_ms_ = 0;
     std::uint64_t last_resume_save_ms_ = 0;
     bool resume_dirty_ = false;

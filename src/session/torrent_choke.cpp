@@ -28,8 +28,10 @@ void Torrent::on_interested(PeerConnection& conn) {
     std::size_t unchoked = 0;
     for (auto& l : links_)
         if (!l->dead && !l->conn->am_choking() && l->conn->peer_interested()) ++unchoked;
-    if (conn.am_choking() && unchoked < cfg_.upload_slots) unchoke(link_of(conn));
-    else if (!conn.am_choking()) suggest_to(link_of(conn)); // interested again while unchoked
+    if (conn.am_choking() && unchoked < cfg_.upload_slots)
+        unchoke(link_of(conn));
+    else if (!conn.am_choking())
+        suggest_to(link_of(conn)); // interested again while unchoked
 }
 
 void Torrent::on_not_interested(PeerConnection& conn) {
@@ -98,8 +100,9 @@ std::vector<std::uint32_t> Torrent::unfinished_pieces(PeerConnection& c) {
 void Torrent::suggest_to(PeerLink& link) {
     if (!suggest_ || !picker_ || link.dead || !link.conn->supports_fast() || !link.conn->peer_interested()) return;
     std::vector<std::uint32_t> pieces;
-    suggest_->top_up(link.token, link.conn->peer_pieces(), kSuggestWindow,
-                     [this](std::uint32_t p) { return picker_->availability(p); }, pieces);
+    suggest_->top_up(
+        link.token, link.conn->peer_pieces(), kSuggestWindow,
+        [this](std::uint32_t p) { return picker_->availability(p); }, pieces);
     for (std::uint32_t p : pieces) link.conn->send_suggest(p);
 }
 
@@ -117,8 +120,10 @@ void Torrent::rechoke(std::uint64_t now) {
     for (auto& l : links_) {
         if (l->dead || l->conn->state() != PeerConnection::State::Active) continue;
         bool want = chosen.count(l->token) > 0;
-        if (want && l->conn->am_choking()) unchoke(*l);
-        else if (!want && !l->conn->am_choking()) choke(*l);
+        if (want && l->conn->am_choking())
+            unchoke(*l);
+        else if (!want && !l->conn->am_choking())
+            choke(*l);
     }
 }
 
@@ -137,7 +142,8 @@ void Torrent::check_suggesters() {
         } else if (++l->suggest_idle_ticks >= kSuggestIdleTicks) {
             l->suggest_idle_ticks = 0;
             picker_->clear_suggestions(l->token);
-            log_debug("torrent", meta_.name + ": " + l->address + "'s suggestions left us idle; picking from it freely");
+            log_debug("torrent",
+                      meta_.name + ": " + l->address + "'s suggestions left us idle; picking from it freely");
         }
     }
 }

@@ -98,15 +98,15 @@ bool pex_address_ok(const udp::CompactPeer& p, bool from_loopback) {
         }
     }
     if (v4) {
-        if (a[o] == 0) return false;                  // 0.0.0.0/8: "this network" (RFC 1122)
-        if (a[o] >= 224) return false;                // 224/4 multicast, 240/4 reserved, 255.255.255.255 broadcast
+        if (a[o] == 0) return false;   // 0.0.0.0/8: "this network" (RFC 1122)
+        if (a[o] >= 224) return false; // 224/4 multicast, 240/4 reserved, 255.255.255.255 broadcast
         if (a[o] == 127 && !from_loopback) return false;
         return true;
     }
     static const std::uint8_t zero[16] = {};
     static const std::uint8_t loop6[16] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1};
-    if (std::memcmp(a.data(), zero, 16) == 0) return false;  // :: unspecified
-    if (a[0] == 0xff) return false;                          // ff00::/8 multicast
+    if (std::memcmp(a.data(), zero, 16) == 0) return false; // :: unspecified
+    if (a[0] == 0xff) return false;                         // ff00::/8 multicast
     if (std::memcmp(a.data(), loop6, 16) == 0 && !from_loopback) return false;
     return true;
 }
@@ -158,8 +158,10 @@ void TorrentExtensions::on_handshake(PeerLink& link, std::string_view payload) {
     }
     if ((hs->yourip.size() == 4 || hs->yourip.size() == 16) && self_ips_.size() < kMaxSelfIps)
         self_ips_.insert(hs->yourip);
-    if (!e.ut_pex) e.pex_due_ms = 0;
-    else if (!e.pex_due_ms) e.pex_due_ms = host_.now_ms() + kPexFirstDelayMs;
+    if (!e.ut_pex)
+        e.pex_due_ms = 0;
+    else if (!e.pex_due_ms)
+        e.pex_due_ms = host_.now_ms() + kPexFirstDelayMs;
     log_debug("ext", host_.meta().name + ": " + link.address + " is " + (hs->client.empty() ? "?" : hs->client) +
                          " (ut_metadata " + std::to_string(e.ut_metadata) + ", ut_pex " + std::to_string(e.ut_pex) +
                          ", p " + std::to_string(e.listen_port) + ", reqq " + std::to_string(e.reqq) + ")");
@@ -229,7 +231,8 @@ void TorrentExtensions::on_pex(PeerLink& link, std::string_view payload) {
     if (fresh)
         log_info("pex", host_.meta().name + ": " + std::to_string(fresh) + " new candidates from " + link.address);
     if (bogus)
-        log_debug("pex", host_.meta().name + ": dropped " + std::to_string(bogus) + " bogus addresses from " + link.address);
+        log_debug("pex",
+                  host_.meta().name + ": dropped " + std::to_string(bogus) + " bogus addresses from " + link.address);
     if (!addrs.empty()) host_.add_candidates(addrs); // deduplicates and bounds (TorrentConfig::max_candidates)
 }
 

@@ -28,8 +28,8 @@ void Torrent::add_candidates(const std::vector<sockaddr_storage>& addrs) {
 
 void Torrent::connect_more() {
     if (shutting_down_ || phase_ == TorrentPhase::checking || phase_ == TorrentPhase::failed) return;
-    while (!candidates_.empty() && connecting_ < cfg_.max_connecting &&
-           links_.size() + connecting_ < cfg_.max_peers && session_.may_connect()) {
+    while (!candidates_.empty() && connecting_ < cfg_.max_connecting && links_.size() + connecting_ < cfg_.max_peers &&
+           session_.may_connect()) {
         sockaddr_storage addr = candidates_.back();
         candidates_.pop_back();
         dial(addr);
@@ -136,8 +136,10 @@ void Torrent::forget_peer(PeerLink& link) {
     if (picker_) {
         picker_->on_peer_gone(link.token);
         if (link.registered_availability) {
-            if (link.has_all) picker_->remove_have_all();
-            else picker_->remove_peer_bitfield(link.conn->peer_pieces());
+            if (link.has_all)
+                picker_->remove_have_all();
+            else
+                picker_->remove_peer_bitfield(link.conn->peer_pieces());
         }
     }
     if (choker_.has_optimistic() && choker_.optimistic() == link.token) choker_.forget_optimistic();
@@ -145,7 +147,8 @@ void Torrent::forget_peer(PeerLink& link) {
         // Pieces left half-sent to it, and pieces it alone held, are suggested anew (check_suggesters tops up).
         suggest_->forget(link.token, unfinished_pieces(*link.conn));
         if (picker_ && !link.has_all)
-            suggest_->repool_lost(link.conn->peer_pieces(), [this](std::uint32_t p) { return picker_->availability(p); });
+            suggest_->repool_lost(link.conn->peer_pieces(),
+                                  [this](std::uint32_t p) { return picker_->availability(p); });
     }
     by_token_.erase(link.token);
     strikes_.erase(link.token);
@@ -158,8 +161,9 @@ bool Torrent::on_handshake(PeerConnection& conn, const wire::Handshake& hs) {
         for (char c : hs.peer_id.substr(0, 8)) id += (c >= 0x20 && c < 0x7f) ? c : '.';
         log_debug("torrent", meta_.name + ": handshake " +
                                  (conn.direction() == PeerConnection::Direction::incoming ? "from " : "with ") +
-                                 link.address + " (peer id " + id + "...," + (hs.reserved.extensions() ? " BEP 10" : "") +
-                                 (hs.reserved.fast() ? " fast" : "") + (hs.reserved.dht() ? " DHT" : "") + ")");
+                                 link.address + " (peer id " + id + "...," +
+                                 (hs.reserved.extensions() ? " BEP 10" : "") + (hs.reserved.fast() ? " fast" : "") +
+                                 (hs.reserved.dht() ? " DHT" : "") + ")");
     }
     if (hs.peer_id == session_.peer_id()) {
         known_addresses_.insert(link.address);
@@ -192,9 +196,12 @@ PeerLink* Torrent::same_peer(const PeerLink& link, const std::string& peer_id) {
 }
 
 void Torrent::on_established(PeerConnection& conn) {
-    if (available_.all()) conn.send_have_all();
-    else if (available_.none()) conn.send_have_none();
-    else conn.send_bitfield(available_);
+    if (available_.all())
+        conn.send_have_all();
+    else if (available_.none())
+        conn.send_have_none();
+    else
+        conn.send_bitfield(available_);
     ext_->on_established(link_of(conn)); // after the bitfield, which must come first
 }
 

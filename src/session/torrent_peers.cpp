@@ -15,8 +15,10 @@ std::vector<Torrent::PeerSummary> Torrent::peer_summaries() const {
         s.peer_id = c.peer_id();
         s.incoming = c.direction() == PeerConnection::Direction::incoming;
         std::size_t pieces = c.peer_pieces().size();
-        if (l->has_all) s.have = 1;
-        else if (pieces) s.have = static_cast<double>(c.peer_pieces().count()) / static_cast<double>(pieces);
+        if (l->has_all)
+            s.have = 1;
+        else if (pieces)
+            s.have = static_cast<double>(c.peer_pieces().count()) / static_cast<double>(pieces);
         s.down_rate = c.download_rate();
         s.up_rate = c.upload_rate();
         s.downloaded = c.downloaded();

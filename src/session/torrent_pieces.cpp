@@ -70,7 +70,8 @@ void Torrent::store_block(PeerLink& link, std::uint32_t index, std::uint32_t beg
         if (begin + block.size() > buf.size()) buf.resize(begin + block.size());
         std::memcpy(buf.data() + begin, block.data(), block.size());
     }
-    if (begin / swarm::kBlockSize < a.block_from.size()) a.block_from[begin / swarm::kBlockSize] = ban_key(link.address);
+    if (begin / swarm::kBlockSize < a.block_from.size())
+        a.block_from[begin / swarm::kBlockSize] = ban_key(link.address);
 }
 
 void Torrent::piece_assembled(std::uint32_t index) {
@@ -136,7 +137,8 @@ void Torrent::smart_ban(std::uint32_t index, const std::string& good) {
         std::size_t len = std::min<std::size_t>(swarm::kBlockSize, good.size() - off);
         if (sha1(std::string_view(good).substr(off, len)) != blocks[b].sha1) bad.insert(blocks[b].ip);
     }
-    for (const auto& ip : bad) ban_ip(ip, "a block of piece " + std::to_string(index) + " differed from the verified data");
+    for (const auto& ip : bad)
+        ban_ip(ip, "a block of piece " + std::to_string(index) + " differed from the verified data");
 }
 
 void Torrent::ban_ip(const std::string& ip, const std::string& why) {

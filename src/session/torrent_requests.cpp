@@ -63,8 +63,10 @@ void Torrent::update_interest(PeerLink& link) {
     PeerConnection& c = *link.conn;
     bool want = phase_ == TorrentPhase::downloading &&
                 (link.has_all ? !picker_->is_complete() : picker_->is_interesting(c.peer_pieces()));
-    if (want && !c.am_interested()) c.interested();
-    else if (!want && c.am_interested()) c.not_interested();
+    if (want && !c.am_interested())
+        c.interested();
+    else if (!want && c.am_interested())
+        c.not_interested();
     if (want) fill_requests(link);
 }
 
@@ -118,9 +120,12 @@ void Torrent::fill_requests(PeerLink& link) {
         std::size_t in_flight = 0; // this torrent's requested blocks: each may start a piece when it arrives
         for (const auto& l : links_)
             if (!l->dead && l->conn) in_flight += l->conn->outgoing_requests().size();
-        if (room > in_flight) depth = std::min(depth, outstanding + (room - in_flight));
-        else if (assembling_bytes_ == 0 && in_flight == 0) depth = 1;
-        else only_started = true;
+        if (room > in_flight)
+            depth = std::min(depth, outstanding + (room - in_flight));
+        else if (assembling_bytes_ == 0 && in_flight == 0)
+            depth = 1;
+        else
+            only_started = true;
     }
     if (outstanding == 0) link.last_block_ms = now_ms();
     std::vector<swarm::BlockRequest> picks;

@@ -36,7 +36,10 @@ void Torrent::serve(PeerLink& link, std::uint32_t hint_index, std::shared_ptr<co
         if (session_.memory().exhausted(MemPool::send)) return session_.wait_upload(this, link.token);
         BlockRequest r = c.incoming_requests().front();
         if (!available_.get(r.index)) {
-            if (c.supports_fast()) { c.reject(r.index, r.begin, r.length); continue; }
+            if (c.supports_fast()) {
+                c.reject(r.index, r.begin, r.length);
+                continue;
+            }
             return drop(link, "requested a piece we do not have");
         }
         std::shared_ptr<const std::string> piece = r.index == hint_index ? hint : storage_->cached_piece(r.index);

@@ -54,8 +54,8 @@ public:
     void acquire_slot(std::function<void()> granted);
     void release_slot();
 
-    void close_idle_of(std::uint32_t owner);           // the idle descriptors of one owner (it is going away)
-    void close_unused_since(std::uint64_t before_ms);  // idle descriptors last used before this uv_now() time
+    void close_idle_of(std::uint32_t owner);          // the idle descriptors of one owner (it is going away)
+    void close_unused_since(std::uint64_t before_ms); // idle descriptors last used before this uv_now() time
 
     std::size_t slots_used() const { return used_; } // open + opening + closing + lent slots
     std::size_t max_open() const { return max_; }
@@ -72,7 +72,7 @@ private:
     };
     struct Waiter {
         std::uint64_t key;
-        Opener opener;                 // empty for a slot waiter
+        Opener opener; // empty for a slot waiter
         Acquired done;
         std::function<void()> granted; // set for a slot waiter
     };

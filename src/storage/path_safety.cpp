@@ -20,8 +20,9 @@ Result<std::vector<std::string>> file_components(const Metainfo& m, std::size_t 
     }
     for (const auto& c : comps)
         if (auto st = check_path_component(c); !st)
-            return make_error("storage.path", "unsafe path component \"" + c + "\" in file " + std::to_string(i) + ": " +
-                                                  st.error().what,
+            return make_error("storage.path",
+                              "unsafe path component \"" + c + "\" in file " + std::to_string(i) + ": " +
+                                  st.error().what,
                               Errc::refused);
     return comps;
 }
@@ -81,8 +82,8 @@ struct ParentWalk : std::enable_shared_from_this<ParentWalk> {
                       if (r->result < 0) return self->done(fsr::uv_error("lstat", p, r->result));
                       const auto mode = r->statbuf.st_mode;
                       if (S_ISLNK(mode))
-                          return self->done(make_error("open " + p, "refusing to follow a symlink inside the download folder",
-                                                       Errc::refused));
+                          return self->done(make_error(
+                              "open " + p, "refusing to follow a symlink inside the download folder", Errc::refused));
                       if (!S_ISDIR(mode)) return self->done(make_error("open " + p, "not a directory", Errc::refused));
                       ++self->at;
                       self->step();

@@ -21,9 +21,9 @@ struct Prepare : std::enable_shared_from_this<Prepare> {
     ResumeState resume;
     std::vector<FileStamp> on_disk; // per file, from inspect()
     std::vector<bool> have;
-    bool foreign = false;       // what is there is not this torrent's data
-    bool wrong_kind = false;    // ... and not even of the right kind (a folder where a file goes): never overwritten
-    std::string why;            // the first reason found
+    bool foreign = false;    // what is there is not this torrent's data
+    bool wrong_kind = false; // ... and not even of the right kind (a folder where a file goes): never overwritten
+    std::string why;         // the first reason found
     PlacementOutcome outcome;
     unsigned next_name = 1;
 
@@ -58,8 +58,7 @@ struct Prepare : std::enable_shared_from_this<Prepare> {
         for (std::size_t i = 0; i < on_disk.size(); ++i) {
             if (on_disk[i].size == kStampMissing) continue;
             any = true;
-            if (on_disk[i].size == kStampNotRegular)
-                not_ours(storage.file_path(i) + " is not a regular file", true);
+            if (on_disk[i].size == kStampNotRegular) not_ours(storage.file_path(i) + " is not a regular file", true);
         }
         have.assign(meta.piece_count(), false);
         if (foreign) return decide();
@@ -102,8 +101,9 @@ struct Prepare : std::enable_shared_from_this<Prepare> {
     void decide() {
         if (!foreign) {
             const auto kept = std::count(have.begin(), have.end(), true);
-            if (kept > 0) outcome.note = "kept " + std::to_string(kept) + " of " + std::to_string(have.size()) +
-                                         " pieces already at " + storage.save_name();
+            if (kept > 0)
+                outcome.note = "kept " + std::to_string(kept) + " of " + std::to_string(have.size()) +
+                               " pieces already at " + storage.save_name();
             return open(have, true, false);
         }
         if (overwrite && !wrong_kind) {
@@ -116,8 +116,9 @@ struct Prepare : std::enable_shared_from_this<Prepare> {
 
     void probe() {
         if (next_name > kMaxFreeName)
-            return done(make_error("download " + meta.name, "no free name up to ." + std::to_string(kMaxFreeName) +
-                                                                " for it: " + why, Errc::refused));
+            return done(make_error("download " + meta.name,
+                                   "no free name up to ." + std::to_string(kMaxFreeName) + " for it: " + why,
+                                   Errc::refused));
         auto names = free_name_candidates(meta.name, meta.multi_file, next_name,
                                           std::min(kMaxFreeName, next_name + kProbeBatch - 1));
         next_name += kProbeBatch;
@@ -140,15 +141,18 @@ struct Prepare : std::enable_shared_from_this<Prepare> {
         auto job = shared_from_this();
         // A longer file being overwritten is cut to length by the download mode's open, even when complete.
         const OpenMode mode = complete && !truncate_longer ? OpenMode::seed : OpenMode::download;
-        storage.open(mode, [job, record, complete](Status st) {
-            if (!st) return job->done(st.error());
-            if (!record || complete) return job->done(std::move(job->outcome));
-            // The files are ours from now on: say so on disk before the first piece lands.
-            job->storage.save_resume(job->outcome.have, [job](Status s2) {
-                if (!s2) log_warn("storage", job->meta.name + ": recording the download: " + s2.error().str());
-                job->done(std::move(job->outcome));
-            });
-        }, truncate_longer);
+        storage.open(
+            mode,
+            [job, record, complete](Status st) {
+                if (!st) return job->done(st.error());
+                if (!record || complete) return job->done(std::move(job->outcome));
+                // The files are ours from now on: say so on disk before the first piece lands.
+                job->storage.save_resume(job->outcome.have, [job](Status s2) {
+                    if (!s2) log_warn("storage", job->meta.name + ": recording the download: " + s2.error().str());
+                    job->done(std::move(job->outcome));
+                });
+            },
+            truncate_longer);
     }
 };
 

@@ -28,9 +28,9 @@
 namespace p2p {
 
 struct PlacementOutcome {
-    std::vector<bool> have;     // pieces verified present (piece_count entries)
-    bool renamed = false;       // the files are at storage.save_name(), because the user's own were in the way
-    std::string note;           // for the user: what was found (and, unless renamed, what was done)
+    std::vector<bool> have; // pieces verified present (piece_count entries)
+    bool renamed = false;   // the files are at storage.save_name(), because the user's own were in the way
+    std::string note;       // for the user: what was found (and, unless renamed, what was done)
 };
 
 // The free names tried for `name`, in order: "readme.1.txt", "readme.2.txt", ... for a file with an extension,

@@ -49,7 +49,7 @@ private:
         bool recyclable;
     };
     void evict_last();
-    void uncount(std::uint64_t key, std::size_t n); // bytes_ and owner_bytes_ lose an entry of n bytes
+    void uncount(std::uint64_t key, std::size_t n);    // bytes_ and owner_bytes_ lose an entry of n bytes
     std::vector<std::shared_ptr<std::string>> spares_; // bounded by kMaxSpares
     std::size_t max_;
     std::size_t bytes_ = 0;

@@ -18,8 +18,10 @@ std::string encode_resume(const ResumeData& r) {
         if (r.have[i]) bits[i / 8] = static_cast<char>(static_cast<unsigned char>(bits[i / 8]) | (0x80u >> (i % 8)));
     nlohmann::json files = nlohmann::json::array();
     for (const auto& f : r.files) files.push_back({f.size, f.mtime_ns});
-    nlohmann::json j = {{"p2pnode_resume", 1},        {"info_hash", to_hex(r.info_hash)},
-                        {"piece_count", r.piece_count}, {"have", to_hex(bits)},
+    nlohmann::json j = {{"p2pnode_resume", 1},
+                        {"info_hash", to_hex(r.info_hash)},
+                        {"piece_count", r.piece_count},
+                        {"have", to_hex(bits)},
                         {"files", std::move(files)}};
     if (!r.save_name.empty()) j["save_name_hex"] = to_hex(r.save_name);
     return j.dump();
@@ -39,7 +41,8 @@ Result<ResumeData> decode_resume(std::string_view text) {
         !have->is_string() || files == j.end() || !files->is_array())
         return bad("missing or mistyped field");
     ResumeData r;
-    if (!from_hex(ih->get_ref<const std::string&>(), r.info_hash) || r.info_hash.size() != 20) return bad("bad info_hash");
+    if (!from_hex(ih->get_ref<const std::string&>(), r.info_hash) || r.info_hash.size() != 20)
+        return bad("bad info_hash");
     const auto count = pc->get<std::uint64_t>();
     if (count > 0xffffffffu) return bad("piece_count too large");
     r.piece_count = static_cast<std::uint32_t>(count);
@@ -85,7 +88,8 @@ struct AtomicWrite : std::enable_shared_from_this<AtomicWrite> {
         auto self = shared_from_this();
         fsr::call(
             [&](uv_fs_t* r, uv_fs_cb cb) {
-                return uv_fs_open(loop, r, tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0644, cb);
+                return uv_fs_open(loop, r, tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0644,
+                                  cb);
             },
             [self](uv_fs_t* r) {
                 if (r->result < 0) return self->fail("open", self->tmp, r->result);
@@ -107,15 +111,17 @@ struct AtomicWrite : std::enable_shared_from_this<AtomicWrite> {
     }
     void sync_file() {
         auto self = shared_from_this();
-        fsr::call([&](uv_fs_t* r, uv_fs_cb cb) { return uv_fs_fsync(loop, r, fd, cb); }, [self](uv_fs_t* r) {
-            if (r->result < 0) return self->fail("fsync", self->tmp, r->result);
-            const uv_file f = self->fd;
-            self->fd = -1;
-            fsr::call([&](uv_fs_t* r2, uv_fs_cb cb) { return uv_fs_close(self->loop, r2, f, cb); }, [self](uv_fs_t* r2) {
-                if (r2->result < 0) return self->fail("close", self->tmp, r2->result);
-                self->rename();
-            });
-        });
+        fsr::call([&](uv_fs_t* r, uv_fs_cb cb) { return uv_fs_fsync(loop, r, fd, cb); },
+                  [self](uv_fs_t* r) {
+                      if (r->result < 0) return self->fail("fsync", self->tmp, r->result);
+                      const uv_file f = self->fd;
+                      self->fd = -1;
+                      fsr::call([&](uv_fs_t* r2, uv_fs_cb cb) { return uv_fs_close(self->loop, r2, f, cb); },
+                                [self](uv_fs_t* r2) {
+                                    if (r2->result < 0) return self->fail("close", self->tmp, r2->result);
+                                    self->rename();
+                                });
+                  });
     }
     void rename() {
         auto self = shared_from_this();
@@ -128,22 +134,25 @@ struct AtomicWrite : std::enable_shared_from_this<AtomicWrite> {
     // The rename is durable only once the folder itself is synced.
     void sync_dir() {
         auto self = shared_from_this();
-        fsr::call([&](uv_fs_t* r, uv_fs_cb cb) { return uv_fs_open(loop, r, dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0, cb); },
-                  [self](uv_fs_t* r) {
-                      if (r->result < 0) return self->fail("open", self->dir, r->result);
-                      self->fd = static_cast<uv_file>(r->result);
-                      fsr::call([&](uv_fs_t* r2, uv_fs_cb cb) { return uv_fs_fsync(self->loop, r2, self->fd, cb); },
-                                [self](uv_fs_t* r2) {
-                                    if (r2->result < 0) return self->fail("fsync", self->dir, r2->result);
-                                    const uv_file f = self->fd;
-                                    self->fd = -1;
-                                    fsr::call([&](uv_fs_t* r3, uv_fs_cb cb) { return uv_fs_close(self->loop, r3, f, cb); },
-                                              [self](uv_fs_t*) {
-                                                  auto d = std::move(self->done);
-                                                  d(ok_status());
-                                              });
-                                });
-                  });
+        fsr::call(
+            [&](uv_fs_t* r, uv_fs_cb cb) {
+                return uv_fs_open(loop, r, dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0, cb);
+            },
+            [self](uv_fs_t* r) {
+                if (r->result < 0) return self->fail("open", self->dir, r->result);
+                self->fd = static_cast<uv_file>(r->result);
+                fsr::call([&](uv_fs_t* r2, uv_fs_cb cb) { return uv_fs_fsync(self->loop, r2, self->fd, cb); },
+                          [self](uv_fs_t* r2) {
+                              if (r2->result < 0) return self->fail("fsync", self->dir, r2->result);
+                              const uv_file f = self->fd;
+                              self->fd = -1;
+                              fsr::call([&](uv_fs_t* r3, uv_fs_cb cb) { return uv_fs_close(self->loop, r3, f, cb); },
+                                        [self](uv_fs_t*) {
+                                            auto d = std::move(self->done);
+                                            d(ok_status());
+                                        });
+                          });
+            });
     }
 };
 
@@ -170,19 +179,22 @@ struct SmallRead : std::enable_shared_from_this<SmallRead> {
     }
     void start() {
         auto self = shared_from_this();
-        fsr::call([&](uv_fs_t* r, uv_fs_cb cb) { return uv_fs_open(loop, r, path.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC, 0, cb); },
-                  [self](uv_fs_t* r) {
-                      if (r->result < 0) return self->finish(fsr::uv_error("open", self->path, r->result));
-                      self->fd = static_cast<uv_file>(r->result);
-                      fsr::call([&](uv_fs_t* r2, uv_fs_cb cb) { return uv_fs_fstat(self->loop, r2, self->fd, cb); },
-                                [self](uv_fs_t* r2) {
-                                    if (r2->result < 0) return self->finish(fsr::uv_error("fstat", self->path, r2->result));
-                                    if (r2->statbuf.st_size > self->max_size)
-                                        return self->finish(make_error("read " + self->path, "file too large", Errc::io));
-                                    self->data.resize(r2->statbuf.st_size);
-                                    self->read_more();
-                                });
-                  });
+        fsr::call(
+            [&](uv_fs_t* r, uv_fs_cb cb) {
+                return uv_fs_open(loop, r, path.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC, 0, cb);
+            },
+            [self](uv_fs_t* r) {
+                if (r->result < 0) return self->finish(fsr::uv_error("open", self->path, r->result));
+                self->fd = static_cast<uv_file>(r->result);
+                fsr::call([&](uv_fs_t* r2, uv_fs_cb cb) { return uv_fs_fstat(self->loop, r2, self->fd, cb); },
+                          [self](uv_fs_t* r2) {
+                              if (r2->result < 0) return self->finish(fsr::uv_error("fstat", self->path, r2->result));
+                              if (r2->statbuf.st_size > self->max_size)
+                                  return self->finish(make_error("read " + self->path, "file too large", Errc::io));
+                              self->data.resize(r2->statbuf.st_size);
+                              self->read_more();
+                          });
+            });
     }
     void read_more() {
         if (got == data.size()) return finish(ok_status());

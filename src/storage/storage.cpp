@@ -7,9 +7,9 @@
 #include "base/bytes.hpp"
 #include "base/log.hpp"
 #include "crypto/sha.hpp"
+#include "loop/fence.hpp"
 #include "storage/path_safety.hpp"
 #include "storage/storage_impl.hpp"
-#include "loop/fence.hpp"
 
 // The I/O core of Storage: descriptors, bounded in-flight operations, reading and writing whole pieces, flushing.
 // Opening, verifying and resume records are in storage_open.cpp, storage_verify.cpp and storage_resume.cpp.
@@ -29,7 +29,11 @@ void hash_async(uv_loop_t* loop, std::shared_ptr<const std::string> data, std::f
     w->data = std::move(data);
     w->done = std::move(done);
     const int rc = uv_queue_work(
-        loop, &w->req, [](uv_work_t* r) { auto* h = static_cast<HashWork*>(r->data); h->digest = sha1(*h->data); },
+        loop, &w->req,
+        [](uv_work_t* r) {
+            auto* h = static_cast<HashWork*>(r->data);
+            h->digest = sha1(*h->data);
+        },
         [](uv_work_t* r, int) {
             auto* h = static_cast<HashWork*>(r->data);
             auto d = std::move(h->done);
@@ -64,8 +68,9 @@ Storage::Impl::Impl(uv_loop_t* l, const Metainfo& m, std::string r, StorageLimit
     if (limits.verify_window == 0) limits.verify_window = 1;
     zeros_from.assign(meta.files.size(), INT64_MAX);
     if (explicit_paths() && placement.disk_paths.size() != meta.files.size()) {
-        mark_failed(make_error("storage", "placement names " + std::to_string(placement.disk_paths.size()) +
-                                              " paths for " + std::to_string(meta.files.size()) + " files",
+        mark_failed(make_error("storage",
+                               "placement names " + std::to_string(placement.disk_paths.size()) + " paths for " +
+                                   std::to_string(meta.files.size()) + " files",
                                Errc::bad_input));
         placement.disk_paths.assign(meta.files.size(), std::string());
     }
@@ -181,8 +186,9 @@ void Storage::Impl::open_fd(std::size_t i, bool create, int access, std::functio
                   const auto rc = r->result;
                   if (rc >= 0) return cb(static_cast<uv_file>(rc), ok_status());
                   if (rc == UV_ELOOP)
-                      return cb(-1, make_error("open " + self->paths[i],
-                                               "refusing to follow a symlink inside the download folder", Errc::refused));
+                      return cb(-1,
+                                make_error("open " + self->paths[i],
+                                           "refusing to follow a symlink inside the download folder", Errc::refused));
                   // Reading what is there (verifying a partial download) needs no write access.
                   if (!create && access == O_RDWR && (rc == UV_EACCES || rc == UV_EROFS || rc == UV_EPERM))
                       return self->open_fd(i, false, O_RDONLY, cb);
@@ -198,26 +204,27 @@ void Storage::Impl::io_segment(bool write, Segment s, char* buf, std::function<v
     auto self = shared_from_this();
     submit([self, write, s, buf, done = std::move(done)]() mutable {
         self->fds->acquire(self->fkey(s.file), self->opener(s.file, write),
-                          [self, write, s, buf, done = std::move(done)](uv_file fd, Status st) mutable {
-                              if (!st.ok()) {
-                                  self->op_done();
-                                  return done(std::move(st));
-                              }
-                              self->rw(write, fd, s, buf, 0, [self, write, fd, s, done = std::move(done)](Status st2) {
-                                  auto finish = [self, s, done = std::move(done)](Status st3) {
-                                      self->fds->release(self->fkey(s.file));
-                                      self->op_done();
-                                      done(std::move(st3));
-                                  };
-                                  // A sealed file is checked after the read, on the same descriptor: an edit
-                                  // that changed these bytes changed the mtime before our fstat.
-                                  if (!st2.ok() || write || self->sealed.empty()) return finish(std::move(st2));
-                                  self->check_seal(fd, s.file, std::move(finish));
-                              });
-                          });
+                           [self, write, s, buf, done = std::move(done)](uv_file fd, Status st) mutable {
+                               if (!st.ok()) {
+                                   self->op_done();
+                                   return done(std::move(st));
+                               }
+                               self->rw(write, fd, s, buf, 0, [self, write, fd, s, done = std::move(done)](Status st2) {
+                                   auto finish = [self, s, done = std::move(done)](Status st3) {
+                                       self->fds->release(self->fkey(s.file));
+                                       self->op_done();
+                                       done(std::move(st3));
+                                   };
+                                   // A sealed file is checked after the read, on the same descriptor: an edit
+                                   // that changed these bytes changed the mtime before our fstat.
+                                   if (!st2.ok() || write || self->sealed.empty()) return finish(std::move(st2));
+                                   self->check_seal(fd, s.file, std::move(finish));
+                               });
+                           });
     });
 }
-void Storage::Impl::rw(bool write, uv_file fd, Segment s, char* buf, std::int64_t pos, std::function<void(Status)> done) {
+void Storage::Impl::rw(bool write, uv_file fd, Segment s, char* buf, std::int64_t pos,
+                       std::function<void(Status)> done) {
     auto self = shared_from_this();
     uv_buf_t b = uv_buf_init(buf + s.buf_offset + pos, static_cast<unsigned>(s.length - pos));
     const std::int64_t at = s.file_offset + pos;
@@ -230,8 +237,9 @@ void Storage::Impl::rw(bool write, uv_file fd, Segment s, char* buf, std::int64_
             const std::string& path = self->paths[s.file];
             if (rc < 0) return done(fsr::uv_error(write ? "write" : "read", path, rc));
             if (rc == 0)
-                return done(write ? make_error("write " + path, "wrote 0 bytes", Errc::io)
-                                  : make_error("read " + path, "file is shorter than the torrent says", Errc::short_read));
+                return done(
+                    write ? make_error("write " + path, "wrote 0 bytes", Errc::io)
+                          : make_error("read " + path, "file is shorter than the torrent says", Errc::short_read));
             if (pos + rc == s.length) return done(ok_status());
             self->rw(write, fd, s, buf, pos + rc, std::move(done)); // short transfer: continue where it stopped
         });
@@ -243,7 +251,8 @@ void Storage::Impl::check_seal(uv_file fd, std::size_t file, std::function<void(
               [self, file, done = std::move(done)](uv_fs_t* r) {
                   const std::string& path = self->paths[file];
                   if (r->result < 0) return done(fsr::uv_error("fstat", path, r->result));
-                  if (file >= self->sealed.size() || stamp_of(r->statbuf) == self->sealed[file]) return done(ok_status());
+                  if (file >= self->sealed.size() || stamp_of(r->statbuf) == self->sealed[file])
+                      return done(ok_status());
                   done(make_error(path, "changed on disk since it was hashed (size or modification time)",
                                   Errc::changed_on_disk));
               });
@@ -269,8 +278,10 @@ void Storage::Impl::read_whole(std::uint32_t index, ReadDone done) {
         io_segment(false, s, job->buf->data(), [job](Status st) {
             fold(job->st, std::move(st));
             if (--job->remaining == 0) {
-                if (job->st.ok()) job->done(ok_status(), std::move(job->buf));
-                else job->done(std::move(job->st), nullptr);
+                if (job->st.ok())
+                    job->done(ok_status(), std::move(job->buf));
+                else
+                    job->done(std::move(job->st), nullptr);
             }
         });
 }
@@ -285,11 +296,13 @@ Storage::~Storage() {
     impl_->cache->erase_owner(impl_->cache_owner);
 }
 
-void Storage::write_piece(std::uint32_t index, std::shared_ptr<const std::string> data, std::function<void(Status)> done) {
+void Storage::write_piece(std::uint32_t index, std::shared_ptr<const std::string> data,
+                          std::function<void(Status)> done) {
     auto self = impl_;
     if (self->failed) return self->deliver(std::move(done), self->error);
     if (self->read_only)
-        return self->deliver(std::move(done), make_error("write_piece", "storage opened for seeding only", Errc::refused));
+        return self->deliver(std::move(done),
+                             make_error("write_piece", "storage opened for seeding only", Errc::refused));
     const std::int64_t want = piece_bytes(self->meta, index);
     if (!data || index >= self->meta.piece_count() || std::int64_t(data->size()) != want)
         return self->deliver(std::move(done), make_error("write_piece " + std::to_string(index),
@@ -304,7 +317,8 @@ void Storage::write_piece(std::uint32_t index, std::shared_ptr<const std::string
     for (const auto& s : *segs) covered += s.length;
     P2P_ASSERT(covered == want, "storage: a piece's file segments do not add up to the piece");
     if (covered != want)
-        return self->deliver(std::move(done), make_error("write_piece " + std::to_string(index), "bad file layout", Errc::bad_input));
+        return self->deliver(std::move(done),
+                             make_error("write_piece " + std::to_string(index), "bad file layout", Errc::bad_input));
     struct Job {
         std::size_t remaining;
         Status st = ok_status();
@@ -362,11 +376,15 @@ void Storage::read_piece(std::uint32_t index, PieceCb done) {
         auto node = self->reading.extract(index);
         if (node.empty()) return; // Storage destroyed meanwhile
         std::shared_ptr<const std::string> piece = std::move(buf);
-        if (st.ok()) self->cache->put(self->ckey(index), piece, true); // read_whole's buffer: ours, so recyclable
-        else self->mark_failed(st.error());
+        if (st.ok())
+            self->cache->put(self->ckey(index), piece, true); // read_whole's buffer: ours, so recyclable
+        else
+            self->mark_failed(st.error());
         for (auto& cb : node.mapped()) {
-            if (st.ok()) self->post([cb = std::move(cb), piece]() { cb(piece); });
-            else self->post([cb = std::move(cb), e = st.error()]() { cb(e); });
+            if (st.ok())
+                self->post([cb = std::move(cb), piece]() { cb(piece); });
+            else
+                self->post([cb = std::move(cb), e = st.error()]() { cb(e); });
         }
     });
 }
@@ -407,7 +425,9 @@ void Storage::clear_error() {
     impl_->failed = false;
     impl_->error = {};
 }
-std::string Storage::file_path(std::size_t i) const { return i < impl_->paths.size() ? impl_->paths[i] : std::string(); }
+std::string Storage::file_path(std::size_t i) const {
+    return i < impl_->paths.size() ? impl_->paths[i] : std::string();
+}
 std::size_t Storage::open_fds() const { return impl_->fds->slots_used(); }
 std::size_t Storage::cache_bytes() const { return impl_->cache->bytes_of(impl_->cache_owner); }
 const StorageStats& Storage::stats() const { return impl_->stats; }

@@ -59,10 +59,10 @@
 namespace p2p {
 
 struct StorageLimits {
-    std::size_t max_open_files = 32;         // descriptors held by this torrent (LRU, fd_cache.hpp) without shared_fds
+    std::size_t max_open_files = 32;          // descriptors held by this torrent (LRU, fd_cache.hpp) without shared_fds
     std::size_t read_cache_bytes = 64u << 20; // whole pieces kept for serving (read_cache.hpp)
-    std::size_t max_inflight_ops = 16;       // uv_fs read/write/open/fsync requests at once; more wait in a FIFO
-    std::size_t verify_window = 4;           // pieces read + hashed at once by verify_existing
+    std::size_t max_inflight_ops = 16;        // uv_fs read/write/open/fsync requests at once; more wait in a FIFO
+    std::size_t verify_window = 4;            // pieces read + hashed at once by verify_existing
     // Set by the Session (--max-memory bounds the sum): one read cache for all its torrents (read_cache_bytes is then unused), and
     // the budget whose write pool counts pieces queued for the disk. Null: a cache of our own, no accounting.
     std::shared_ptr<ReadCache> shared_cache;

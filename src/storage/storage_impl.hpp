@@ -44,19 +44,19 @@ struct Storage::Impl : std::enable_shared_from_this<Impl> {
     std::string root;
     StorageLimits limits;
     StoragePlacement placement;
-    std::vector<Result<std::vector<std::string>>> comps; // per file: checked components, or why refused
-    std::vector<std::string> paths;                      // per file: full path ("" when refused)
-    std::shared_ptr<FdCache> fds;                    // limits.shared_fds, or one of our own
-    std::shared_ptr<ReadCache> cache;                // limits.shared_cache, or one of our own
+    std::vector<Result<std::vector<std::string>>> comps;       // per file: checked components, or why refused
+    std::vector<std::string> paths;                            // per file: full path ("" when refused)
+    std::shared_ptr<FdCache> fds;                              // limits.shared_fds, or one of our own
+    std::shared_ptr<ReadCache> cache;                          // limits.shared_cache, or one of our own
     const std::uint32_t cache_owner = ReadCache::next_owner(); // our id in both shared caches
     std::uint64_t ckey(std::uint32_t index) const { return ReadCache::key(cache_owner, index); }
     std::uint64_t fkey(std::size_t file) const { return FdCache::key(cache_owner, static_cast<std::uint32_t>(file)); }
     Timer post_timer;
-    std::deque<std::function<void()>> posted;        // callbacks for the next loop turn; bounded by the calls made
-    std::deque<std::function<void()>> pending_ops;   // waiting for an in-flight slot; bounded by callers' requests
-    std::size_t inflight = 0;                        // <= limits.max_inflight_ops
+    std::deque<std::function<void()>> posted;      // callbacks for the next loop turn; bounded by the calls made
+    std::deque<std::function<void()>> pending_ops; // waiting for an in-flight slot; bounded by callers' requests
+    std::size_t inflight = 0;                      // <= limits.max_inflight_ops
     std::unordered_map<std::uint32_t, std::vector<PieceCb>> reading; // coalesced read_piece callers
-    std::set<std::size_t> dirty;                     // files written since the last flush
+    std::set<std::size_t> dirty;                                     // files written since the last flush
     // Per file: bytes from here to the end are known to be zeros because open() extended the file (sparse) from
     // this size and nothing was written since; INT64_MAX when nothing is known. Lets verify_existing skip reading
     // and hashing pieces of a fresh download (a 1 GiB torrent otherwise hashes 1 GiB of zeros before starting).
@@ -65,7 +65,7 @@ struct Storage::Impl : std::enable_shared_from_this<Impl> {
     bool read_only = false;
     // Per file, when sealed: the size and mtime every read from disk must still find (storage.hpp).
     std::vector<FileStamp> sealed;
-    bool closed = false;                             // the Storage is gone: drop user callbacks
+    bool closed = false; // the Storage is gone: drop user callbacks
     bool failed = false;
     Error error;
     bool root_ready = false;

@@ -24,7 +24,8 @@ void size_for_download(std::shared_ptr<Storage::Impl> self, std::size_t i, uv_fi
                   fsr::call([&](uv_fs_t* r2, uv_fs_cb cb) { return uv_fs_ftruncate(self->loop, r2, fd, want, cb); },
                             [self, i, old_size, want, path, finish](uv_fs_t* r2) {
                                 if (r2->result < 0) return finish(fsr::uv_error("truncate", path, r2->result));
-                                if (old_size < want) self->zeros_from[i] = old_size; // ftruncate zero-fills the extension
+                                if (old_size < want)
+                                    self->zeros_from[i] = old_size; // ftruncate zero-fills the extension
                                 finish(ok_status());
                             });
               });
@@ -40,7 +41,8 @@ void check_for_seeding(std::shared_ptr<Storage::Impl> self, std::size_t i, uv_fi
                   if (r->result < 0) return finish(fsr::uv_error("fstat", path, r->result));
                   const FileStamp now = stamp_of(r->statbuf);
                   const auto& expected = self->placement.stamps;
-                  const bool moved = i < expected.size() ? !(expected[i] == now) : now.size != self->meta.files[i].length;
+                  const bool moved =
+                      i < expected.size() ? !(expected[i] == now) : now.size != self->meta.files[i].length;
                   if (moved)
                       return finish(make_error(path, "changed on disk since it was hashed (size or modification time)",
                                                Errc::changed_on_disk));
@@ -56,7 +58,8 @@ void Storage::open(OpenMode mode, std::function<void(Status)> done, bool truncat
     const bool seed = mode == OpenMode::seed;
     self->read_only = seed;
     if (!seed && self->explicit_paths())
-        return self->deliver(std::move(done), make_error("storage.open", "a shared item is opened for seeding only", Errc::unsupported));
+        return self->deliver(std::move(done),
+                             make_error("storage.open", "a shared item is opened for seeding only", Errc::unsupported));
     if (self->meta.files.empty()) return self->deliver(std::move(done), ok_status());
     auto stamps = std::make_shared<std::vector<FileStamp>>(self->meta.files.size());
     auto after = [self, seed, stamps, done = std::move(done)](Status st) mutable {
@@ -66,22 +69,26 @@ void Storage::open(OpenMode mode, std::function<void(Status)> done, bool truncat
     auto one_done = self->fan_in(self->meta.files.size(), std::move(after));
     for (std::size_t i = 0; i < self->meta.files.size(); ++i) {
         self->submit([self, i, seed, truncate_longer, stamps, one_done]() {
-            self->fds->acquire(self->fkey(i), self->opener(i, !seed), [self, i, seed, truncate_longer, stamps,
-                                                                        one_done](uv_file fd, Status st) {
-                if (!st.ok()) {
-                    self->op_done();
-                    if (seed && st.error().code == Errc::not_found) // a shared file that is gone: changed, not an I/O failure
-                        st = make_error(self->paths[i], "is gone", Errc::changed_on_disk);
-                    return one_done(std::move(st));
-                }
-                auto finish = [self, i, one_done](Status st2) {
-                    self->fds->release(self->fkey(i));
-                    self->op_done();
-                    one_done(std::move(st2));
-                };
-                if (seed) check_for_seeding(self, i, fd, stamps, std::move(finish));
-                else size_for_download(self, i, fd, truncate_longer, std::move(finish));
-            });
+            self->fds->acquire(
+                self->fkey(i), self->opener(i, !seed),
+                [self, i, seed, truncate_longer, stamps, one_done](uv_file fd, Status st) {
+                    if (!st.ok()) {
+                        self->op_done();
+                        if (seed && st.error().code ==
+                                        Errc::not_found) // a shared file that is gone: changed, not an I/O failure
+                            st = make_error(self->paths[i], "is gone", Errc::changed_on_disk);
+                        return one_done(std::move(st));
+                    }
+                    auto finish = [self, i, one_done](Status st2) {
+                        self->fds->release(self->fkey(i));
+                        self->op_done();
+                        one_done(std::move(st2));
+                    };
+                    if (seed)
+                        check_for_seeding(self, i, fd, stamps, std::move(finish));
+                    else
+                        size_for_download(self, i, fd, truncate_longer, std::move(finish));
+                });
         });
     }
 }

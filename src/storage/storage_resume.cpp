@@ -61,7 +61,9 @@ struct SaveResume : std::enable_shared_from_this<SaveResume> {
 
 } // namespace
 
-std::string Storage::resume_path() const { return impl_->root + "/.p2pnode/" + to_hex(impl_->meta.info_hash) + ".resume"; }
+std::string Storage::resume_path() const {
+    return impl_->root + "/.p2pnode/" + to_hex(impl_->meta.info_hash) + ".resume";
+}
 
 void Storage::save_resume(std::vector<bool> have, std::function<void(Status)> done) {
     auto self = impl_;
@@ -113,11 +115,13 @@ void Storage::load_resume(std::function<void(ResumeState)> done) {
                 for (std::size_t i = 0; i < now.size(); ++i) {
                     const FileStamp& was = data->files[i];
                     if (now[i] != was)
-                        return finish(ResumeState{false, true, {}, "file " + std::to_string(i) + " changed: size " +
-                                                                       std::to_string(was.size) + " -> " +
-                                                                       std::to_string(now[i].size) + ", mtime_ns " +
-                                                                       std::to_string(was.mtime_ns) + " -> " +
-                                                                       std::to_string(now[i].mtime_ns)});
+                        return finish(ResumeState{false,
+                                                  true,
+                                                  {},
+                                                  "file " + std::to_string(i) + " changed: size " +
+                                                      std::to_string(was.size) + " -> " + std::to_string(now[i].size) +
+                                                      ", mtime_ns " + std::to_string(was.mtime_ns) + " -> " +
+                                                      std::to_string(now[i].mtime_ns)});
                 }
                 const bool complete = std::find(data->have.begin(), data->have.end(), false) == data->have.end();
                 if (complete) self->seal(data->files);

@@ -30,8 +30,10 @@ struct Verify : std::enable_shared_from_this<Verify> {
             auto v = shared_from_this();
             self->read_whole(i, [v, i](Status st, std::shared_ptr<std::string> buf) {
                 if (!st.ok()) {
-                    if (soft_error(st)) v->report(i, false);
-                    else if (!v->err) v->err = st.error();
+                    if (soft_error(st))
+                        v->report(i, false);
+                    else if (!v->err)
+                        v->err = st.error();
                     return v->finished_one();
                 }
                 hash_async(v->self->loop, std::move(buf), [v, i](std::string digest) {

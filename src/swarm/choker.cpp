@@ -38,8 +38,10 @@ std::vector<bool> Choker::choose_regular(std::span<const ChokePeer> peers, bool 
         if (idle && idle_riders == opt_.upload_slots) continue;
         regular[i] = true;
         out.unchoke.push_back(peers[i].token);
-        if (idle) ++idle_riders;
-        else if (peers[i].interested) ++filled;
+        if (idle)
+            ++idle_riders;
+        else if (peers[i].interested)
+            ++filled;
     }
     return regular;
 }
@@ -107,7 +109,7 @@ ChokeDecision Choker::rechoke(std::span<const ChokePeer> peers, bool seeding, st
 }
 
 std::uint32_t pipeline_depth(double download_rate_bytes_per_s, double rtt_seconds, std::uint32_t peer_reqq) {
-    constexpr double kBlock = 16 * 1024;       // BEP 3 request size
+    constexpr double kBlock = 16 * 1024; // BEP 3 request size
     constexpr std::uint32_t kMin = 4, kMax = 250;
     const std::uint32_t hi = std::max<std::uint32_t>(1, std::min(kMax, peer_reqq));
     const std::uint32_t lo = std::min(kMin, hi);

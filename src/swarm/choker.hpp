@@ -28,11 +28,11 @@ using PeerToken = std::uint64_t; // same alias in picker.hpp
 
 struct ChokePeer {
     PeerToken token = 0;
-    bool interested = false;        // the peer told us it is interested (wants our pieces)
-    bool choked = true;             // we choke it right now
-    double download_rate = 0;       // bytes/s it sends us
-    double upload_rate = 0;         // bytes/s we send it
-    bool snubbed = false;           // it sent us nothing for a long time although we have requests out
+    bool interested = false;  // the peer told us it is interested (wants our pieces)
+    bool choked = true;       // we choke it right now
+    double download_rate = 0; // bytes/s it sends us
+    double upload_rate = 0;   // bytes/s we send it
+    bool snubbed = false;     // it sent us nothing for a long time although we have requests out
     // Unchoked and interested, but it has requested nothing for seconds (everything it wants from us is on its way
     // from other peers): like an uninterested peer it stays unchoked when ranked, but uses no slot, so our upload
     // goes to someone who will take it.
@@ -44,15 +44,15 @@ struct ChokerOptions {
     // Unchoked interested peers including the optimistic one (BEP 3: four). 1 = one regular slot and no
     // optimistic; 0 = choke everyone (upload disabled).
     std::uint32_t upload_slots = 4;
-    std::uint32_t optimistic_every = 3;  // rechoke rounds per optimistic rotation: 3 × 10 s = 30 s (BEP 3)
-    std::int64_t new_peer_ms = 30'000;   // "newly connected" = within one rotation period
-    std::uint32_t new_peer_weight = 3;   // mainline: new peers 3× as likely to be the optimistic unchoke
-    std::uint64_t seed = 1;              // random source of the optimistic draw; p2p::random_u32() in production
+    std::uint32_t optimistic_every = 3; // rechoke rounds per optimistic rotation: 3 × 10 s = 30 s (BEP 3)
+    std::int64_t new_peer_ms = 30'000;  // "newly connected" = within one rotation period
+    std::uint32_t new_peer_weight = 3;  // mainline: new peers 3× as likely to be the optimistic unchoke
+    std::uint64_t seed = 1;             // random source of the optimistic draw; p2p::random_u32() in production
 };
 
 struct ChokeDecision {
-    std::vector<PeerToken> unchoke;  // unchoke exactly these; choke every other peer
-    PeerToken optimistic = 0;        // valid when has_optimistic
+    std::vector<PeerToken> unchoke; // unchoke exactly these; choke every other peer
+    PeerToken optimistic = 0;       // valid when has_optimistic
     bool has_optimistic = false;
 };
 
@@ -75,12 +75,12 @@ private:
     void draw_optimistic(std::span<const ChokePeer> peers, const std::vector<bool>& regular, std::int64_t now_ms);
 
     ChokerOptions opt_;
-    std::uint64_t rounds_ = 0;             // rechoke() calls so far
-    std::uint64_t optimistic_since_ = 0;   // round the optimistic peer was chosen
+    std::uint64_t rounds_ = 0;           // rechoke() calls so far
+    std::uint64_t optimistic_since_ = 0; // round the optimistic peer was chosen
     PeerToken optimistic_ = 0;
     bool has_optimistic_ = false;
     std::uint64_t rng_state_;
-    std::vector<std::uint32_t> order_;     // scratch, reused
+    std::vector<std::uint32_t> order_; // scratch, reused
 };
 
 // Outstanding 16 KiB requests to keep in flight to one peer (request pipelining).

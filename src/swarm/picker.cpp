@@ -198,8 +198,7 @@ void PiecePicker::abandon_if_idle(std::uint32_t slot) {
     bucket_insert(d.piece);
 }
 
-std::size_t PiecePicker::request_free(Download& d, PeerToken peer, std::size_t max,
-                                      std::vector<BlockRequest>& out) {
+std::size_t PiecePicker::request_free(Download& d, PeerToken peer, std::size_t max, std::vector<BlockRequest>& out) {
     std::size_t got = 0;
     const auto n = static_cast<std::uint32_t>(d.blocks.size());
     std::uint32_t i = d.first_free;

@@ -85,9 +85,8 @@ public:
     // Geometry: num_pieces pieces of piece_length bytes, the last one shorter so that they sum to total_length
     // (must hold: (num_pieces-1)*piece_length < total_length <= num_pieces*piece_length).
     // `have`: pieces already present and verified (resume / seeding); nullptr = none; else size must match.
-    static Result<PiecePicker> create(std::uint32_t num_pieces, std::uint32_t piece_length,
-                                      std::uint64_t total_length, const Bitfield* have = nullptr,
-                                      PickerOptions options = {});
+    static Result<PiecePicker> create(std::uint32_t num_pieces, std::uint32_t piece_length, std::uint64_t total_length,
+                                      const Bitfield* have = nullptr, PickerOptions options = {});
     // An empty picker (0 pieces; picks nothing) so owners can hold one by value and assign create()'s result.
     PiecePicker() = default;
 
@@ -105,7 +104,9 @@ public:
     void remove_peer_bitfield(const Bitfield& peer_has);
     void peer_have(std::uint32_t piece);
     void add_have_all() { ++have_all_; }
-    void remove_have_all() { if (have_all_) --have_all_; }
+    void remove_have_all() {
+        if (have_all_) --have_all_;
+    }
     std::uint32_t availability(std::uint32_t piece) const { return avail_[piece] + have_all_; }
 
     // ---- suggestions (BEP 6 SUGGEST_PIECE). At most kMaxSuggestions per peer are kept (the oldest goes), so a
@@ -122,8 +123,7 @@ public:
     // Appends up to max_blocks requests for `peer` to `out` (out is not cleared) and returns how many it added.
     // peer_has is what the peer has (a full Bitfield for HaveAll peers). The picker records the requests as
     // outstanding for `peer` until on_block_received / on_request_timeout / on_peer_gone.
-    std::size_t pick(PeerToken peer, const Bitfield& peer_has, std::size_t max_blocks,
-                     std::vector<BlockRequest>& out);
+    std::size_t pick(PeerToken peer, const Bitfield& peer_has, std::size_t max_blocks, std::vector<BlockRequest>& out);
 
     // ---- events
     // A PIECE message arrived. A block that was not requested from this peer is still accepted if we need it
@@ -146,8 +146,8 @@ public:
     bool have(std::uint32_t piece) const { return state_[piece] == PieceState::have; }
     std::uint32_t num_have() const { return num_have_; }
     bool is_complete() const { return num_have_ == num_pieces_; }
-    std::uint64_t left() const { return left_; }      // bytes of pieces we do not have (tracker "left")
-    bool is_endgame() const;                          // every missing block is requested or received
+    std::uint64_t left() const { return left_; } // bytes of pieces we do not have (tracker "left")
+    bool is_endgame() const;                     // every missing block is requested or received
     const Bitfield& have_bitfield() const { return have_bits_; }
     std::string wire_bitfield() const { return have_bits_.to_wire(); } // BEP 3 bitfield message payload
     bool is_interesting(const Bitfield& peer_has) const { return peer_has.has_any_not_in(have_bits_); }
@@ -172,10 +172,10 @@ private:
     struct Download {
         std::uint32_t piece = 0;
         std::uint32_t num_free = 0, num_requested = 0, num_received = 0;
-        std::uint32_t first_free = 0;  // no free block below this index
+        std::uint32_t first_free = 0; // no free block below this index
         std::vector<Block> blocks;
-        std::vector<PeerToken> peers;  // every peer that requested or sent a block here (affinity, fast skip);
-                                       // bounded by blocks * kMaxRequesters
+        std::vector<PeerToken> peers; // every peer that requested or sent a block here (affinity, fast skip);
+                                      // bounded by blocks * kMaxRequesters
     };
 
     // Buckets of not-started missing pieces, indexed by avail_.
@@ -205,17 +205,17 @@ private:
     std::uint32_t max_requesters_ = 2;
 
     std::vector<PieceState> state_;
-    std::vector<std::uint32_t> avail_;    // registered bitfields/haves reporting the piece (have-alls excluded)
-    std::vector<std::uint32_t> pos_;      // index inside buckets_[avail_] while missing
-    std::vector<std::uint32_t> slot_of_;  // Download slot while downloading/verifying, else kNone
+    std::vector<std::uint32_t> avail_;   // registered bitfields/haves reporting the piece (have-alls excluded)
+    std::vector<std::uint32_t> pos_;     // index inside buckets_[avail_] while missing
+    std::vector<std::uint32_t> slot_of_; // Download slot while downloading/verifying, else kNone
     std::vector<std::vector<std::uint32_t>> buckets_;
-    std::size_t num_fresh_ = 0;           // pieces in the buckets
+    std::size_t num_fresh_ = 0; // pieces in the buckets
 
     std::vector<Download> slots_;
     std::vector<std::uint32_t> free_slots_;
-    std::vector<std::uint32_t> active_;   // slots of downloading pieces, oldest first
-    std::size_t total_free_ = 0;          // free blocks over active_
-    std::vector<std::uint32_t> scratch_;  // reused by pick()
+    std::vector<std::uint32_t> active_;  // slots of downloading pieces, oldest first
+    std::size_t total_free_ = 0;         // free blocks over active_
+    std::vector<std::uint32_t> scratch_; // reused by pick()
 
     // Suggesters and their suggested pieces, oldest first; ≤ kMaxSuggestions each, entries removed with the peer.
     std::unordered_map<PeerToken, std::vector<std::uint32_t>> suggested_;

@@ -73,10 +73,10 @@ private:
     static bool erase_from(std::vector<std::uint32_t>& v, std::uint32_t piece);
     std::uint64_t next_random();
 
-    std::vector<std::uint32_t> pool_;       // never sent and not suggested
-    std::vector<std::uint32_t> pool_pos_;   // index in pool_, or kNone
+    std::vector<std::uint32_t> pool_;     // never sent and not suggested
+    std::vector<std::uint32_t> pool_pos_; // index in pool_, or kNone
     std::vector<bool> sent_;
-    std::vector<PeerToken> owner_;          // valid when owned_[piece]
+    std::vector<PeerToken> owner_; // valid when owned_[piece]
     std::vector<bool> owned_;
     std::unordered_map<PeerToken, Peer> peers_; // peers we suggested to or that requested; bounded by connections
     std::uint64_t rng_state_;

@@ -85,7 +85,9 @@ Status Catalog::publish(std::string_view name, const udp::Hash20& h, std::uint64
     const std::size_t pending_cap = std::min(kMaxPending, max_entries_);
     auto owns = [&](const CatalogRecord& r) { return from.known() && r.publisher == from; };
     // Room for one more pending entry (expired ones go first).
-    auto pending_room = [&] { return pending_.size() < pending_cap || (drop_expired_pending(now), pending_.size() < pending_cap); };
+    auto pending_room = [&] {
+        return pending_.size() < pending_cap || (drop_expired_pending(now), pending_.size() < pending_cap);
+    };
     auto taken = [] { return make_error("catalog.publish", "name taken by another torrent", Errc::refused); };
     auto full = [] { return make_error("catalog.publish", "catalog full", Errc::refused); };
 
@@ -105,8 +107,10 @@ Status Catalog::publish(std::string_view name, const udp::Hash20& h, std::uint64
         r.info_hash = h;
         r.total_size = size;
         r.last_seen = now;
-        if (live_now) insert_live(std::move(r));
-        else pending_.push_back(std::move(r));
+        if (live_now)
+            insert_live(std::move(r));
+        else
+            pending_.push_back(std::move(r));
         return ok_status();
     }
     if (auto p = find_pending(name); p != pending_.end()) {

@@ -100,13 +100,13 @@ private:
         return now > r.last_seen && now - r.last_seen > grace_s_;
     }
     std::size_t drop_expired_pending(std::uint32_t now);
-    void insert_live(CatalogRecord r);                       // the name must be free
+    void insert_live(CatalogRecord r);                        // the name must be free
     void erase_live(std::vector<CatalogRecord>::iterator it); // and its index entry
 
-    std::vector<CatalogRecord> entries_;                      // live, sorted by name
-    std::set<std::pair<udp::Hash20, std::string>> by_hash_;   // (info hash, name) of every live entry
-    std::vector<CatalogRecord> pending_;                      // unsorted, <= kMaxPending
-    std::size_t max_entries_;                                 // live + pending
+    std::vector<CatalogRecord> entries_;                    // live, sorted by name
+    std::set<std::pair<udp::Hash20, std::string>> by_hash_; // (info hash, name) of every live entry
+    std::vector<CatalogRecord> pending_;                    // unsorted, <= kMaxPending
+    std::size_t max_entries_;                               // live + pending
     std::uint32_t grace_s_;
     Seeded seeded_;
 };

@@ -31,9 +31,7 @@ std::string peer_address(const PeerEntry& p) {
     return out;
 }
 
-std::string ago(std::uint32_t then, std::uint32_t now) {
-    return std::to_string(now > then ? now - then : 0) + "s ago";
-}
+std::string ago(std::uint32_t then, std::uint32_t now) { return std::to_string(now > then ? now - then : 0) + "s ago"; }
 
 std::string pad(std::string s, std::size_t w) {
     if (s.size() < w) s.append(w - s.size(), ' ');
@@ -44,14 +42,13 @@ std::string peer_line(const PeerEntry& p, std::uint32_t now) {
     return pad(peer_address(p), 48) + (p.seeder ? "seeder   " : "leecher  ") + "last seen " + ago(p.last_seen, now);
 }
 
-const char* kHelp =
-    "commands:\n"
-    "  list                     catalog entries: name, size, seeders, leechers, info hash\n"
-    "  fileinfo NAME|INFOHASH   one torrent: counts and every peer with its last announce\n"
-    "  peerinfo                 every known peer\n"
-    "  stats                    request counters, swarms, peers\n"
-    "  help                     this text\n"
-    "  quit                     save the state file and exit\n";
+const char* kHelp = "commands:\n"
+                    "  list                     catalog entries: name, size, seeders, leechers, info hash\n"
+                    "  fileinfo NAME|INFOHASH   one torrent: counts and every peer with its last announce\n"
+                    "  peerinfo                 every known peer\n"
+                    "  stats                    request counters, swarms, peers\n"
+                    "  help                     this text\n"
+                    "  quit                     save the state file and exit\n";
 
 std::string cmd_list(const ConsoleView& v) {
     std::string out = pad("NAME", 32) + " " + pad("SIZE", 16) + " SEEDERS LEECHERS INFOHASH\n";
@@ -72,11 +69,13 @@ std::string cmd_fileinfo(const ConsoleView& v, std::string_view arg, std::uint32
     const CatalogRecord* rec = v.catalog.find_name(arg);
     udp::Hash20 h;
     std::string raw;
-    if (rec) h = rec->info_hash;
+    if (rec)
+        h = rec->info_hash;
     else if (arg.size() == 40 && from_hex(arg, raw)) {
         h = udp::Hash20::from(raw);
         rec = v.catalog.find_hash(h);
-    } else return "unknown name or info hash: " + std::string(arg) + "\n";
+    } else
+        return "unknown name or info hash: " + std::string(arg) + "\n";
     std::optional<Swarm> s = v.store.find(h);
     if (!rec && !s) return "unknown info hash: " + std::string(arg) + "\n";
     std::string out;

@@ -31,7 +31,8 @@ std::unique_ptr<HttpTrackerClient::Op> HttpTrackerClient::take(Op* o) {
 
 void HttpTrackerClient::announce(const AnnounceParams& p, Callback<AnnounceResult> cb) {
     std::optional<Error> pre;
-    if (!parsed_) pre = parsed_.error();
+    if (!parsed_)
+        pre = parsed_.error();
     else if (ops_.size() >= kMaxPending)
         pre = make_error(where(), "too many pending announces (" + std::to_string(kMaxPending) + ")");
     ops_.push_back(std::make_unique<Op>());

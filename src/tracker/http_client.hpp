@@ -61,5 +61,4 @@ private:
     std::uint32_t min_interval_s_ = 0;
 };
 
-
 } // namespace p2p

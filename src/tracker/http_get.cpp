@@ -168,8 +168,8 @@ void HttpGet::on_connected(Conn* c, int status) {
         ++next_addr_;
         return connect_next();
     }
-    c->request = "GET " + target_ + " HTTP/1.1\r\nHost: " + url_.host_header() + "\r\nUser-Agent: " +
-                 opt_.user_agent + "\r\nAccept-Encoding: identity\r\nConnection: close\r\n\r\n";
+    c->request = "GET " + target_ + " HTTP/1.1\r\nHost: " + url_.host_header() + "\r\nUser-Agent: " + opt_.user_agent +
+                 "\r\nAccept-Encoding: identity\r\nConnection: close\r\n\r\n";
     http_parser_init(&c->parser, HTTP_RESPONSE);
     c->parser.data = c;
     uv_buf_t b = uv_buf_init(c->request.data(), static_cast<unsigned>(c->request.size()));
@@ -212,7 +212,8 @@ void HttpGet::on_read(Conn* c, ssize_t n, const char* data) {
         return; // need more bytes
     }
     unsigned status = c->parser.status_code;
-    if (!is_redirect(status) || c->location.empty()) return finish(HttpResponse{static_cast<int>(status), std::move(c->body)});
+    if (!is_redirect(status) || c->location.empty())
+        return finish(HttpResponse{static_cast<int>(status), std::move(c->body)});
     // Redirect: absolute http:// URLs and absolute paths on the same origin.
     std::string next = c->location;
     drop_conn();

@@ -31,8 +31,8 @@
 namespace p2p {
 
 struct HttpGetOptions {
-    std::uint64_t timeout_ms = 15'000;  // whole request, like --timeout
-    std::size_t max_body = 1u << 20;    // 1 MiB: a tracker answer with kMaxPeers dicts is ~60 KiB
+    std::uint64_t timeout_ms = 15'000; // whole request, like --timeout
+    std::size_t max_body = 1u << 20;   // 1 MiB: a tracker answer with kMaxPeers dicts is ~60 KiB
     unsigned max_redirects = 3;
     std::string user_agent = std::string("p2pnode/") + P2PNODE_VERSION;
 };
@@ -73,8 +73,8 @@ private:
     std::string target_;
     unsigned redirects_ = 0;
     Resolver resolver_;
-    Conn* conn_ = nullptr;      // freed in its close callback
-    Resolver::Addrs addrs_;     // resolved addresses (at most Resolver::kMaxAddrs), tried in order
+    Conn* conn_ = nullptr;  // freed in its close callback
+    Resolver::Addrs addrs_; // resolved addresses (at most Resolver::kMaxAddrs), tried in order
     std::size_t next_addr_ = 0;
     std::string last_connect_error_;
 };

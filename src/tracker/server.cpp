@@ -28,7 +28,8 @@ TrackerServer::TrackerServer(uv_loop_t* loop, ServerConfig config, WallClock wal
     // seeder count leaves or reaches 0, so freeing names costs nothing per announce and never scans the catalog.
     catalog_.set_seeded([this](const udp::Hash20& h) { return store_.scrape(h).seeders > 0; });
     store_.set_seeder_hook([this](const Hash20& h, bool has_seeder) {
-        if (has_seeder) catalog_.swarm_seeded(h);
+        if (has_seeder)
+            catalog_.swarm_seeded(h);
         else if (std::size_t n = catalog_.swarm_unseeded(h))
             log_debug("tracker", "catalog: " + std::to_string(n) + " name(s) of " + to_hex(h.view()) +
                                      " freed: its swarm has no seeder");
@@ -78,8 +79,8 @@ Status TrackerServer::start() {
         const std::size_t freed = names - catalog_.size();
         if (outcome == LoadOutcome::loaded)
             log_info("tracker", "loaded " + std::to_string(store_.swarm_count()) + " swarms, " +
-                                    std::to_string(store_.peer_count()) + " peers, " +
-                                    std::to_string(catalog_.size()) + " catalog entries from " + config_.state_file +
+                                    std::to_string(store_.peer_count()) + " peers, " + std::to_string(catalog_.size()) +
+                                    " catalog entries from " + config_.state_file +
                                     (freed ? " (" + std::to_string(freed) + " names without a seeder dropped)" : ""));
     }
 
@@ -112,8 +113,10 @@ bool TrackerServer::background_save(bool requested) {
             return;
         }
         const std::string took = std::to_string(uv_now(loop_) - t0) + " ms";
-        if (requested) log_info("tracker", "state saved to " + config_.state_file + " in " + took);
-        else log_debug("tracker", "state saved in " + took);
+        if (requested)
+            log_info("tracker", "state saved to " + config_.state_file + " in " + took);
+        else
+            log_debug("tracker", "state saved in " + took);
         if (again) background_save(true);
     });
 }
@@ -144,7 +147,8 @@ Status TrackerServer::bind_one(const std::string& address, std::uint16_t port, b
         return make_error("uv_udp_init_ex", uv_strerror(rc));
     }
     auto close_and_free = [](Socket* sock) {
-        uv_close(reinterpret_cast<uv_handle_t*>(&sock->handle), [](uv_handle_t* h) { delete static_cast<Socket*>(h->data); });
+        uv_close(reinterpret_cast<uv_handle_t*>(&sock->handle),
+                 [](uv_handle_t* h) { delete static_cast<Socket*>(h->data); });
     };
     // With an IPv4 socket beside it, the IPv6 one must not also claim IPv4 (same port on both).
     rc = uv_udp_bind(&s->handle, reinterpret_cast<const sockaddr*>(&ss), v6 && v6only ? UV_UDP_IPV6ONLY : 0);
@@ -187,7 +191,8 @@ Status TrackerServer::bind_one(const std::string& address, std::uint16_t port, b
     BoundAddress b;
     b.address = address;
     b.v6 = v6;
-    b.port = ntohs(v6 ? reinterpret_cast<sockaddr_in6*>(&name)->sin6_port : reinterpret_cast<sockaddr_in*>(&name)->sin_port);
+    b.port =
+        ntohs(v6 ? reinterpret_cast<sockaddr_in6*>(&name)->sin6_port : reinterpret_cast<sockaddr_in*>(&name)->sin_port);
     bound_.push_back(b);
     sockets_.push_back(s);
     return ok_status();
@@ -197,7 +202,8 @@ void TrackerServer::close() {
     for (Socket* s : sockets_) {
         s->owner = nullptr;
         uv_udp_recv_stop(&s->handle);
-        uv_close(reinterpret_cast<uv_handle_t*>(&s->handle), [](uv_handle_t* h) { delete static_cast<Socket*>(h->data); });
+        uv_close(reinterpret_cast<uv_handle_t*>(&s->handle),
+                 [](uv_handle_t* h) { delete static_cast<Socket*>(h->data); });
     }
     sockets_.clear();
     sweep_timer_.reset();
@@ -329,9 +335,11 @@ namespace {
 // The publisher of a catalog name is the publish request's source address (never a field of the request).
 PublisherAddr publisher_of(const sockaddr* from) {
     if (from->sa_family == AF_INET6)
-        return PublisherAddr::v6(reinterpret_cast<const std::uint8_t*>(&reinterpret_cast<const sockaddr_in6*>(from)->sin6_addr));
+        return PublisherAddr::v6(
+            reinterpret_cast<const std::uint8_t*>(&reinterpret_cast<const sockaddr_in6*>(from)->sin6_addr));
     if (from->sa_family == AF_INET)
-        return PublisherAddr::v4(reinterpret_cast<const std::uint8_t*>(&reinterpret_cast<const sockaddr_in*>(from)->sin_addr));
+        return PublisherAddr::v4(
+            reinterpret_cast<const std::uint8_t*>(&reinterpret_cast<const sockaddr_in*>(from)->sin_addr));
     return {};
 }
 

@@ -36,14 +36,14 @@
 namespace p2p {
 
 struct ServerConfig {
-    std::vector<std::string> bind;        // literal addresses; empty = {"0.0.0.0", "::"}
-    std::uint16_t port = 6969;            // 0 = one ephemeral port, shared by all bound addresses if possible
-    std::uint32_t interval = 1800;        // announce interval told to clients (BEP 15 "interval"), seconds
-    bool trust_ip_field = false;          // honour the announce "ip" field (IPv4) instead of the source address
-    SwarmLimits limits;                   // peer_ttl_s is set to 2 * interval + 60
+    std::vector<std::string> bind; // literal addresses; empty = {"0.0.0.0", "::"}
+    std::uint16_t port = 6969;     // 0 = one ephemeral port, shared by all bound addresses if possible
+    std::uint32_t interval = 1800; // announce interval told to clients (BEP 15 "interval"), seconds
+    bool trust_ip_field = false;   // honour the announce "ip" field (IPv4) instead of the source address
+    SwarmLimits limits;            // peer_ttl_s is set to 2 * interval + 60
     std::size_t max_catalog = 100'000;
     std::uint32_t catalog_grace_s = Catalog::kDefaultGrace; // an unseeded publish waits this long for a seeder
-    std::string state_file;               // empty = no persistence
+    std::string state_file;                                 // empty = no persistence
     std::uint32_t save_every_s = 60;
     std::uint32_t sweep_every_s = 60;
 };

@@ -61,8 +61,7 @@ std::string serialize_state(const SwarmStore& store, const Catalog& catalog, con
                             std::uint32_t now) {
     StateWriter w(store, catalog, c, now);
     std::string out;
-    while (w.next(out, kStateChunk)) {
-    }
+    while (w.next(out, kStateChunk)) {}
     return out;
 }
 
@@ -135,8 +134,8 @@ LoadOutcome load_state(const std::string& path, TrackerState into, std::uint32_t
     into.counters = TrackerCounters{};
     if (::rename(path.c_str(), aside.c_str()) != 0)
         log_warn("tracker", "cannot move " + path + " aside: " + std::strerror(errno));
-    log_warn("tracker", "state file " + path + " is unusable (" + st.error().what + "); moved to " + aside +
-                            ", starting empty");
+    log_warn("tracker",
+             "state file " + path + " is unusable (" + st.error().what + "); moved to " + aside + ", starting empty");
     return LoadOutcome::corrupt;
 }
 

@@ -176,8 +176,8 @@ private:
     bool unknown_key_or(Ctx c, const char* why) {
         const Ctx t = top();
         const bool known = (t == Ctx::swarm && (key_ == "info_hash" || key_ == "downloaded" || key_ == "peers")) ||
-                           (t == Ctx::entry && (key_ == "name" || key_ == "info_hash" || key_ == "size" || key_ == "last_seen" ||
-                                                 key_ == "publisher")) ||
+                           (t == Ctx::entry && (key_ == "name" || key_ == "info_hash" || key_ == "size" ||
+                                                key_ == "last_seen" || key_ == "publisher")) ||
                            t == Ctx::counters;
         if (known || (t != Ctx::swarm && t != Ctx::entry)) return fail(why);
         return push(c);
@@ -247,11 +247,12 @@ private:
     }
 
     bool counter(const Value& v) {
-        static const char* const names[kCounterFields] = {"connects", "announces", "scrapes", "catalog", "malformed",
-                                                          "bad_connection", "send_drops", "errors", "capped"};
-        std::uint64_t* fields[kCounterFields] = {&counters_.connects, &counters_.announces, &counters_.scrapes,
-                                                 &counters_.catalog, &counters_.malformed, &counters_.bad_connection,
-                                                 &counters_.send_drops, &counters_.errors, &counters_.capped};
+        static const char* const names[kCounterFields] = {"connects",   "announces", "scrapes",
+                                                          "catalog",    "malformed", "bad_connection",
+                                                          "send_drops", "errors",    "capped"};
+        std::uint64_t* fields[kCounterFields] = {&counters_.connects,   &counters_.announces, &counters_.scrapes,
+                                                 &counters_.catalog,    &counters_.malformed, &counters_.bad_connection,
+                                                 &counters_.send_drops, &counters_.errors,    &counters_.capped};
         for (int i = 0; i < kCounterFields; ++i) {
             if (key_ != names[i]) continue;
             if (v.kind != Value::unsigned_int) return fail("bad counters");

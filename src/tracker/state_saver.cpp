@@ -18,11 +18,11 @@ struct StateSaver::Job : std::enable_shared_from_this<Job> {
     std::string path, tmp, dir;
     std::unique_ptr<StateWriter> writer;
     std::function<void(Status)> done;
-    std::string part;      // the bytes being written; not touched while a write is in flight
+    std::string part; // the bytes being written; not touched while a write is in flight
     std::size_t part_off = 0;
     std::int64_t file_off = 0;
     uv_file fd = -1;
-    bool more = true;      // the writer has more parts
+    bool more = true; // the writer has more parts
     bool cancelled = false, finished = false;
 
     void open_tmp();
@@ -114,7 +114,10 @@ void StateSaver::Job::write_next() {
     fsr::call([&](uv_fs_t* r, uv_fs_cb cb) { return uv_fs_write(loop, r, fd, &b, 1, file_off, cb); },
               [self](uv_fs_t* r) {
                   if (self->stop_if_cancelled()) return;
-                  if (r->result <= 0) return self->end(fs_error("write", self->tmp, r->result < 0 ? static_cast<long>(r->result) : long{UV_EIO}), true);
+                  if (r->result <= 0)
+                      return self->end(
+                          fs_error("write", self->tmp, r->result < 0 ? static_cast<long>(r->result) : long{UV_EIO}),
+                          true);
                   self->part_off += static_cast<std::size_t>(r->result);
                   self->file_off += r->result;
                   self->write_next();
@@ -125,17 +128,19 @@ void StateSaver::Job::sync_and_close() {
     writer.reset(); // done with the store and catalog
     part = std::string();
     auto self = shared_from_this();
-    fsr::call([&](uv_fs_t* r, uv_fs_cb cb) { return uv_fs_fsync(loop, r, fd, cb); }, [self](uv_fs_t* r) {
-        if (self->stop_if_cancelled()) return;
-        if (r->result < 0) return self->end(fs_error("fsync", self->tmp, r->result), true);
-        const uv_file f = self->fd;
-        self->fd = -1;
-        fsr::call([&](uv_fs_t* r2, uv_fs_cb cb) { return uv_fs_close(self->loop, r2, f, cb); }, [self](uv_fs_t* r2) {
-            if (self->stop_if_cancelled()) return;
-            if (r2->result < 0) return self->end(fs_error("close", self->tmp, r2->result), true);
-            self->rename_into_place();
-        });
-    });
+    fsr::call([&](uv_fs_t* r, uv_fs_cb cb) { return uv_fs_fsync(loop, r, fd, cb); },
+              [self](uv_fs_t* r) {
+                  if (self->stop_if_cancelled()) return;
+                  if (r->result < 0) return self->end(fs_error("fsync", self->tmp, r->result), true);
+                  const uv_file f = self->fd;
+                  self->fd = -1;
+                  fsr::call([&](uv_fs_t* r2, uv_fs_cb cb) { return uv_fs_close(self->loop, r2, f, cb); },
+                            [self](uv_fs_t* r2) {
+                                if (self->stop_if_cancelled()) return;
+                                if (r2->result < 0) return self->end(fs_error("close", self->tmp, r2->result), true);
+                                self->rename_into_place();
+                            });
+              });
 }
 
 // On the loop thread, not the threadpool: a synchronous save() (exit) cancels this job and renames its own file;
@@ -153,13 +158,15 @@ void StateSaver::Job::rename_into_place() {
 // The rename is durable only once the folder itself is synced.
 void StateSaver::Job::sync_dir() {
     auto self = shared_from_this();
-    fsr::call([&](uv_fs_t* r, uv_fs_cb cb) { return uv_fs_open(loop, r, dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0, cb); },
+    fsr::call([&](uv_fs_t* r,
+                  uv_fs_cb cb) { return uv_fs_open(loop, r, dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0, cb); },
               [self](uv_fs_t* r) {
                   if (r->result < 0) return self->end(fs_error("open", self->dir, r->result), false);
                   self->fd = static_cast<uv_file>(r->result);
                   fsr::call([&](uv_fs_t* r2, uv_fs_cb cb) { return uv_fs_fsync(self->loop, r2, self->fd, cb); },
                             [self](uv_fs_t* r2) {
-                                self->end(r2->result < 0 ? Status(fs_error("fsync", self->dir, r2->result)) : ok_status(),
+                                self->end(r2->result < 0 ? Status(fs_error("fsync", self->dir, r2->result))
+                                                         : ok_status(),
                                           false);
                             });
               });

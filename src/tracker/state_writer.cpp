@@ -57,9 +57,11 @@ StateWriter::StateWriter(const SwarmStore& store, const Catalog& catalog, const 
     : store_(store), catalog_(catalog) {
     middle_ = "],\"counters\":{";
     const std::pair<const char*, std::uint64_t> counters[] = {
-        {"announces", c.announces}, {"bad_connection", c.bad_connection}, {"capped", c.capped},
-        {"catalog", c.catalog},     {"connects", c.connects},             {"errors", c.errors},
-        {"malformed", c.malformed}, {"scrapes", c.scrapes},               {"send_drops", c.send_drops}};
+        {"announces", c.announces},  {"bad_connection", c.bad_connection},
+        {"capped", c.capped},        {"catalog", c.catalog},
+        {"connects", c.connects},    {"errors", c.errors},
+        {"malformed", c.malformed},  {"scrapes", c.scrapes},
+        {"send_drops", c.send_drops}};
     bool first = true;
     for (const auto& [key, value] : counters) { // already in key order, as the document's objects are
         if (!first) middle_ += ',';
@@ -130,9 +132,10 @@ bool StateWriter::next(std::string& out, std::size_t budget) {
             opened_ = true;
             // The first entry after the last one written, found again: entries may come and go between calls.
             const auto& es = catalog_.entries();
-            auto it = any_entry_ ? std::upper_bound(es.begin(), es.end(), last_name_,
-                                                    [](const std::string& n, const CatalogRecord& r) { return n < r.name; })
-                                 : es.begin();
+            auto it = any_entry_
+                          ? std::upper_bound(es.begin(), es.end(), last_name_,
+                                             [](const std::string& n, const CatalogRecord& r) { return n < r.name; })
+                          : es.begin();
             for (; it != es.end() && out.size() < stop_at; ++it) {
                 write_entry(out, *it);
                 last_name_ = it->name;

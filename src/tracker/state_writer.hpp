@@ -28,7 +28,7 @@
 namespace p2p {
 
 inline constexpr const char* kStateFormat = "p2pnode-tracker-state"; // the document's "format"
-inline constexpr int kStateVersion = 1;                               // and "version"
+inline constexpr int kStateVersion = 1;                              // and "version"
 
 class StateWriter {
 public:
@@ -51,7 +51,7 @@ private:
     std::vector<Hash20> hashes_; // sorted; cleared once written
     std::size_t next_swarm_ = 0;
     std::size_t swarms_written_ = 0;
-    std::string last_name_;      // the catalog entry written last ("" before the first)
+    std::string last_name_; // the catalog entry written last ("" before the first)
     bool opened_ = false, any_entry_ = false, any_swarm_ = false;
     Phase phase_ = Phase::catalog;
 };

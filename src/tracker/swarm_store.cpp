@@ -26,9 +26,7 @@ bool entry_less(const PeerEntry& a, const PeerEntry& b) {
     if (c) return c < 0;
     return a.port < b.port;
 }
-bool same_entry(const PeerEntry& a, const PeerEntry& b) {
-    return a.v6 == b.v6 && a.port == b.port && a.ip == b.ip;
-}
+bool same_entry(const PeerEntry& a, const PeerEntry& b) { return a.v6 == b.v6 && a.port == b.port && a.ip == b.ip; }
 
 template <class P>
 bool peer_less(const P& a, const P& b) {
@@ -101,8 +99,10 @@ void PeerArray<P>::erase(std::uint32_t i) {
 template <class P>
 void PeerArray<P>::truncate(std::uint32_t n) {
     n_ = n;
-    if (n_ == 0) reallocate(0);
-    else if (n_ < cap_ / 4) reallocate(fit(n_ + n_ / 4)); // a failed shrink keeps the old block
+    if (n_ == 0)
+        reallocate(0);
+    else if (n_ < cap_ / 4)
+        reallocate(fit(n_ + n_ / 4)); // a failed shrink keeps the old block
 }
 
 template <class P>
@@ -125,8 +125,7 @@ std::size_t Hash20Hasher::operator()(const Hash20& h) const noexcept {
     std::uint32_t tail;
     std::memcpy(&tail, h.b.data() + 16, 4);
     __extension__ typedef unsigned __int128 u128; // GCC/Clang; __extension__ keeps -Wpedantic quiet
-    u128 m = static_cast<u128>(load64(h.b.data()) ^ k0) *
-                          (load64(h.b.data() + 8) ^ k1 ^ (std::uint64_t{tail} << 17));
+    u128 m = static_cast<u128>(load64(h.b.data()) ^ k0) * (load64(h.b.data() + 8) ^ k1 ^ (std::uint64_t{tail} << 17));
     return static_cast<std::size_t>(static_cast<std::uint64_t>(m) ^ static_cast<std::uint64_t>(m >> 64));
 }
 
@@ -332,8 +331,10 @@ AnnounceCounts SwarmStore::announce(const AnnounceInput& in, std::uint32_t now, 
     Peer4 me4 = make_peer<Peer4>(in.peer.ip.data(), in.peer.port);
     Peer6 me6 = make_peer<Peer6>(in.peer.ip.data(), in.peer.port);
     const std::uint32_t seeders_before = s.seeders;
-    if (v6) announce_in(s, s.v6, me6, in, now);
-    else announce_in(s, s.v4, me4, in, now);
+    if (v6)
+        announce_in(s, s.v6, me6, in, now);
+    else
+        announce_in(s, s.v4, me4, in, now);
     seeders_changed(s.hash, seeders_before, s.seeders);
 
     AnnounceCounts c{s.seeders, s.peer_count() - s.seeders, 0};
@@ -347,8 +348,7 @@ AnnounceCounts SwarmStore::announce(const AnnounceInput& in, std::uint32_t now, 
 }
 
 template <class P>
-void SwarmStore::announce_in(SwarmRec& s, PeerArray<P>& arr, const P& me, const AnnounceInput& in,
-                             std::uint32_t now) {
+void SwarmStore::announce_in(SwarmRec& s, PeerArray<P>& arr, const P& me, const AnnounceInput& in, std::uint32_t now) {
     const P* pos = std::lower_bound(arr.begin(), arr.end(), me, peer_less<P>);
     auto i = static_cast<std::uint32_t>(pos - arr.begin());
     bool completed = in.event == udp::kEventCompleted;

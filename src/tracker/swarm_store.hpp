@@ -140,7 +140,7 @@ struct TrackerCounters {
 
 struct SwarmLimits {
     std::size_t max_swarms = 200'000;
-    std::size_t max_peers = 4'000'000; // ~40 MB of IPv4 peers at most (IPv6: ~100 MB)
+    std::size_t max_peers = 4'000'000;        // ~40 MB of IPv4 peers at most (IPv6: ~100 MB)
     std::uint32_t peer_ttl_s = 2 * 1800 + 60; // a peer not seen for ~2 announce intervals is dropped
 };
 
@@ -154,7 +154,7 @@ struct AnnounceInput {
     Hash20 info_hash;
     udp::CompactPeer peer; // the announcer's address (family decides the reply's peer format)
     std::uint32_t event = udp::kEventNone;
-    bool seeder = false;    // left == 0
+    bool seeder = false; // left == 0
     std::int32_t num_want = -1;
 };
 

@@ -5,8 +5,8 @@
 #include <cstring>
 
 #include "base/bytes.hpp"
-#include "loop/fence.hpp"
 #include "crypto/random.hpp"
+#include "loop/fence.hpp"
 #include "loop/timer.hpp"
 
 namespace p2p {
@@ -68,9 +68,9 @@ std::vector<PeerEndpoint> to_endpoints(const std::vector<udp::CompactPeer>& peer
 struct UdpTrackerClient::Op {
     std::uint32_t action = 0;
     std::uint32_t tid = 0;
-    bool connecting = false; // waiting for a connect reply rather than the request's
-    bool started = false;    // false while the host is being resolved
-    unsigned attempt = 0;    // BEP 15 n
+    bool connecting = false;       // waiting for a connect reply rather than the request's
+    bool started = false;          // false while the host is being resolved
+    unsigned attempt = 0;          // BEP 15 n
     std::uint64_t deadline_ms = 0; // 0 = none
     std::uint64_t next_send_ms = 0;
     Build build;
@@ -113,8 +113,10 @@ void UdpTrackerClient::submit(std::uint32_t action, Build build, Done done, std:
     o->done = std::move(done);
     o->timer = std::make_unique<Timer>(loop_);
     if (opt_.timeout_s > 0) o->deadline_ms = uv_now(loop_) + static_cast<std::uint64_t>(opt_.timeout_s * 1000);
-    if (pre) o->pending_error = std::move(pre);
-    else if (!parsed_) o->pending_error = parsed_.error();
+    if (pre)
+        o->pending_error = std::move(pre);
+    else if (!parsed_)
+        o->pending_error = parsed_.error();
     else if (ops_.size() >= kMaxPending)
         o->pending_error = make_error(where(), "too many pending requests (" + std::to_string(kMaxPending) + ")");
     ops_.push_back(std::move(op));
@@ -122,7 +124,8 @@ void UdpTrackerClient::submit(std::uint32_t action, Build build, Done done, std:
         o->timer->start(0, 0, [this, o] { finish(o, *o->pending_error); });
         return;
     }
-    if (resolved_) begin(o);
+    if (resolved_)
+        begin(o);
     else {
         arm(o); // the deadline runs while resolving
         resolve();
@@ -146,11 +149,14 @@ void UdpTrackerClient::resolve() {
 
 void UdpTrackerClient::on_resolved(Result<Resolver::Addrs> addrs) {
     std::optional<Error> err;
-    if (!addrs) err = addrs.error();
+    if (!addrs)
+        err = addrs.error();
     else {
         tracker_ = addrs->front(); // Resolver: never an empty list
-        if (auto st = open_socket(); !st) err = st.error();
-        else resolved_ = true;
+        if (auto st = open_socket(); !st)
+            err = st.error();
+        else
+            resolved_ = true;
     }
     // Collect the waiting ops first: callbacks may add or remove ops (or destroy the client).
     std::vector<Op*> waiting;
@@ -180,8 +186,10 @@ Status UdpTrackerClient::open_socket() {
         return make_error("uv_udp_init", uv_strerror(rc));
     }
     sockaddr_storage any{};
-    if (tracker_.ss_family == AF_INET6) uv_ip6_addr("::", 0, reinterpret_cast<sockaddr_in6*>(&any));
-    else uv_ip4_addr("0.0.0.0", 0, reinterpret_cast<sockaddr_in*>(&any));
+    if (tracker_.ss_family == AF_INET6)
+        uv_ip6_addr("::", 0, reinterpret_cast<sockaddr_in6*>(&any));
+    else
+        uv_ip4_addr("0.0.0.0", 0, reinterpret_cast<sockaddr_in*>(&any));
     rc = uv_udp_bind(&s->handle, reinterpret_cast<sockaddr*>(&any), 0);
     if (rc == 0)
         rc = uv_udp_recv_start(
@@ -193,12 +201,12 @@ Status UdpTrackerClient::open_socket() {
             [](uv_udp_t* h, ssize_t n, const uv_buf_t* b, const sockaddr* from, unsigned) {
                 auto* sock = static_cast<Socket*>(h->data);
                 if (!sock->owner || n <= 0 || !from) return;
-                fence("tracker client datagram", [&] {
-                    sock->owner->on_datagram(std::string_view(b->base, static_cast<std::size_t>(n)), from);
-                });
+                fence("tracker client datagram",
+                      [&] { sock->owner->on_datagram(std::string_view(b->base, static_cast<std::size_t>(n)), from); });
             });
     if (rc != 0) {
-        uv_close(reinterpret_cast<uv_handle_t*>(&s->handle), [](uv_handle_t* h) { delete static_cast<Socket*>(h->data); });
+        uv_close(reinterpret_cast<uv_handle_t*>(&s->handle),
+                 [](uv_handle_t* h) { delete static_cast<Socket*>(h->data); });
         return make_error("udp socket", uv_strerror(rc));
     }
     socket_ = s;
@@ -306,7 +314,7 @@ void UdpTrackerClient::finish(Op* o, Result<std::string> r) {
         }
     if (!owned) return;
     Done done = std::move(owned->done);
-    owned.reset(); // safe inside the op's own timer callback: Timer frees its handle in the close callback
+    owned.reset();      // safe inside the op's own timer callback: Timer frees its handle in the close callback
     done(std::move(r)); // last: the callback may destroy this client
 }
 
@@ -348,14 +356,17 @@ void UdpTrackerClient::scrape(std::vector<udp::Hash20> hashes, Callback<std::vec
     auto build = [hashes = std::move(hashes)](std::uint64_t conn, std::uint32_t tid) {
         return udp::encode_scrape_request(conn, tid, hashes);
     };
-    submit(udp::kActionScrape, build, [this, n, cb = std::move(cb)](Result<std::string> raw) {
-        if (!raw) return cb(raw.error());
-        auto r = udp::decode_scrape_response(*raw);
-        if (!r) return cb(make_error(where(), r.error().str(), r.error().code));
-        if (r->entries.size() != n)
-            return cb(make_error(where(), "scrape reply has the wrong number of entries", Errc::bad_input));
-        cb(std::move(r->entries));
-    }, std::move(pre));
+    submit(
+        udp::kActionScrape, build,
+        [this, n, cb = std::move(cb)](Result<std::string> raw) {
+            if (!raw) return cb(raw.error());
+            auto r = udp::decode_scrape_response(*raw);
+            if (!r) return cb(make_error(where(), r.error().str(), r.error().code));
+            if (r->entries.size() != n)
+                return cb(make_error(where(), "scrape reply has the wrong number of entries", Errc::bad_input));
+            cb(std::move(r->entries));
+        },
+        std::move(pre));
 }
 
 void UdpTrackerClient::publish(std::string name, const udp::Hash20& h, std::uint64_t size, Callback<Unit> cb) {
@@ -371,7 +382,9 @@ void UdpTrackerClient::publish(std::string name, const udp::Hash20& h, std::uint
 }
 
 void UdpTrackerClient::list(std::uint32_t start, Callback<CatalogPage> cb) {
-    auto build = [start](std::uint64_t conn, std::uint32_t tid) { return udp::encode_list_request({conn, tid, start}); };
+    auto build = [start](std::uint64_t conn, std::uint32_t tid) {
+        return udp::encode_list_request({conn, tid, start});
+    };
     submit(udp::kActionList, build, [this, cb = std::move(cb)](Result<std::string> raw) {
         if (!raw) return cb(raw.error());
         auto r = udp::decode_list_response(*raw);
@@ -398,7 +411,9 @@ void UdpTrackerClient::list_all(Callback<std::vector<udp::CatalogEntry>> cb) {
 }
 
 void UdpTrackerClient::lookup(std::string name, Callback<std::optional<udp::CatalogEntry>> cb) {
-    auto build = [name](std::uint64_t conn, std::uint32_t tid) { return udp::encode_lookup_request({conn, tid, name}); };
+    auto build = [name](std::uint64_t conn, std::uint32_t tid) {
+        return udp::encode_lookup_request({conn, tid, name});
+    };
     submit(udp::kActionLookup, build, [this, cb = std::move(cb)](Result<std::string> raw) {
         if (!raw) return cb(raw.error());
         auto r = udp::decode_lookup_response(*raw);

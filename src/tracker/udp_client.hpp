@@ -65,9 +65,9 @@ struct CatalogPage {
 };
 
 struct UdpClientOptions {
-    double timeout_s = 0;                    // 0 = the whole BEP 15 schedule
+    double timeout_s = 0;                      // 0 = the whole BEP 15 schedule
     std::uint64_t retransmit_base_ms = 15'000; // BEP 15: 15 s; lowered only by tests
-    unsigned max_retransmits = 8;            // BEP 15: n goes up to 8
+    unsigned max_retransmits = 8;              // BEP 15: n goes up to 8
 };
 
 class UdpTrackerClient {

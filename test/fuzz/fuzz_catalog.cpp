@@ -12,11 +12,20 @@ bool utf8_ok(std::string_view s) {
         auto c = static_cast<unsigned char>(s[i]);
         std::uint32_t cp;
         std::size_t n;
-        if (c < 0x80) { cp = c; n = 1; }
-        else if ((c & 0xe0) == 0xc0) { cp = c & 0x1f; n = 2; }
-        else if ((c & 0xf0) == 0xe0) { cp = c & 0x0f; n = 3; }
-        else if ((c & 0xf8) == 0xf0) { cp = c & 0x07; n = 4; }
-        else return false;
+        if (c < 0x80) {
+            cp = c;
+            n = 1;
+        } else if ((c & 0xe0) == 0xc0) {
+            cp = c & 0x1f;
+            n = 2;
+        } else if ((c & 0xf0) == 0xe0) {
+            cp = c & 0x0f;
+            n = 3;
+        } else if ((c & 0xf8) == 0xf0) {
+            cp = c & 0x07;
+            n = 4;
+        } else
+            return false;
         if (i + n > s.size()) return false;
         for (std::size_t k = 1; k < n; ++k) {
             auto d = static_cast<unsigned char>(s[i + k]);

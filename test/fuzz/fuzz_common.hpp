@@ -10,12 +10,12 @@
 #include "base/log.hpp"
 #include "crypto/random.hpp"
 
-#define FUZZ_CHECK(cond)                                                                      \
-    do {                                                                                      \
-        if (!(cond)) {                                                                        \
-            std::fprintf(stderr, "FUZZ_CHECK failed: %s at %s:%d\n", #cond, __FILE__, __LINE__); \
-            std::abort();                                                                     \
-        }                                                                                     \
+#define FUZZ_CHECK(cond)                                                                                               \
+    do {                                                                                                               \
+        if (!(cond)) {                                                                                                 \
+            std::fprintf(stderr, "FUZZ_CHECK failed: %s at %s:%d\n", #cond, __FILE__, __LINE__);                       \
+            std::abort();                                                                                              \
+        }                                                                                                              \
     } while (0)
 
 namespace fuzz {
@@ -51,8 +51,8 @@ struct Bytes {
 
 } // namespace fuzz
 
-#define FUZZ_INIT                                                  \
-    extern "C" int LLVMFuzzerInitialize(int*, char***) {           \
-        fuzz::init();                                              \
-        return 0;                                                  \
+#define FUZZ_INIT                                                                                                      \
+    extern "C" int LLVMFuzzerInitialize(int*, char***) {                                                               \
+        fuzz::init();                                                                                                  \
+        return 0;                                                                                                      \
     }

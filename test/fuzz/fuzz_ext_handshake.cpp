@@ -7,8 +7,8 @@ FUZZ_INIT
 
 namespace {
 bool same(const p2p::ext::ExtHandshake& a, const p2p::ext::ExtHandshake& b) {
-    return a.m == b.m && a.listen_port == b.listen_port && a.client == b.client &&
-           a.metadata_size == b.metadata_size && a.reqq == b.reqq && a.yourip == b.yourip;
+    return a.m == b.m && a.listen_port == b.listen_port && a.client == b.client && a.metadata_size == b.metadata_size &&
+           a.reqq == b.reqq && a.yourip == b.yourip;
 }
 } // namespace
 

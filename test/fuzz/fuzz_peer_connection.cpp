@@ -91,8 +91,10 @@ struct StubOwner final : PeerOwner {
         FUZZ_CHECK(r.index < geo.piece_count && r.length > 0 && r.length <= wire::kBlockSize);
         FUZZ_CHECK(std::uint64_t{r.begin} + r.length <= geo.piece_size(r.index));
         if (!event(c) || !acts()) return;
-        if (r.index % 2 == 0) c.send_piece(r.index, r.begin, block, 0, r.length);
-        else c.reject(r.index, r.begin, r.length);
+        if (r.index % 2 == 0)
+            c.send_piece(r.index, r.begin, block, 0, r.length);
+        else
+            c.reject(r.index, r.begin, r.length);
     }
     void on_cancel(PeerConnection& c, const BlockRequest&) override { event(c); }
     void on_piece(PeerConnection& c, std::uint32_t i, std::uint32_t b, std::string_view data, bool) override {
@@ -135,7 +137,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     std::uint32_t pieces = b.u8() + 1u;
     o.geo.piece_length = 2 * wire::kBlockSize;
     o.geo.piece_count = pieces;
-    o.geo.total_length = std::uint64_t{o.geo.piece_length} * (pieces - 1) + (b.u8() + 1u) * 128u; // last piece: 128 B .. 32 KiB
+    o.geo.total_length =
+        std::uint64_t{o.geo.piece_length} * (pieces - 1) + (b.u8() + 1u) * 128u; // last piece: 128 B .. 32 KiB
     o.trigger = b.u8();
     std::uint8_t chunks[4] = {b.u8(), b.u8(), b.u8(), b.u8()};
 

@@ -24,8 +24,12 @@ namespace {
 
 sockaddr_storage addr(bool v6, bool second) {
     sockaddr_storage ss{};
-    if (v6) uv_ip6_addr(second ? "2001:db8::2" : "2001:db8::1", second ? 51414 : 6881, reinterpret_cast<sockaddr_in6*>(&ss));
-    else uv_ip4_addr(second ? "198.51.100.2" : "198.51.100.1", second ? 51414 : 6881, reinterpret_cast<sockaddr_in*>(&ss));
+    if (v6)
+        uv_ip6_addr(second ? "2001:db8::2" : "2001:db8::1", second ? 51414 : 6881,
+                    reinterpret_cast<sockaddr_in6*>(&ss));
+    else
+        uv_ip4_addr(second ? "198.51.100.2" : "198.51.100.1", second ? 51414 : 6881,
+                    reinterpret_cast<sockaddr_in*>(&ss));
     return ss;
 }
 
@@ -67,7 +71,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     ServerConfig cfg;
     cfg.max_catalog = 8; // small, so "catalog full" and paging are reachable
     cfg.limits = SwarmLimits{};
-    TrackerServer server(loop.get(), cfg, [&wall] { return wall; }, [] { return std::uint64_t{1000}; });
+    TrackerServer server(
+        loop.get(), cfg, [&wall] { return wall; }, [] { return std::uint64_t{1000}; });
 
     // A connection id for each source (index: v6 * 2 + second).
     std::uint64_t ids[4];

@@ -18,9 +18,12 @@ std::string reencode(const wire::Message& m) {
         return out;
     }
     switch (m.msg_id()) {
-    case MsgId::choke: case MsgId::unchoke: case MsgId::interested: case MsgId::not_interested:
-    case MsgId::have_all: case MsgId::have_none:
-        wire::encode_simple(out, m.msg_id()); break;
+    case MsgId::choke:
+    case MsgId::unchoke:
+    case MsgId::interested:
+    case MsgId::not_interested:
+    case MsgId::have_all:
+    case MsgId::have_none: wire::encode_simple(out, m.msg_id()); break;
     case MsgId::have: wire::encode_have(out, m.index); break;
     case MsgId::bitfield: wire::encode_bitfield(out, m.payload); break;
     case MsgId::request: wire::encode_request(out, m.index, m.begin, m.length); break;

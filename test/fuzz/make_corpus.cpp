@@ -56,12 +56,14 @@ void bencode_seeds() {
 
 void metainfo_seeds() {
     std::string single = build_info_dict("file.bin", 16384, hashes(3), {{{}, 40000}}, false, false);
-    std::string multi = build_info_dict("folder", 32768, hashes(2), {{{"a", "b.txt"}, 30000}, {{"c.txt"}, 10000}}, true, true);
+    std::string multi =
+        build_info_dict("folder", 32768, hashes(2), {{{"a", "b.txt"}, 30000}, {{"c.txt"}, 10000}}, true, true);
     put("metainfo", "single", build_torrent(single, {"udp://tracker.example:6969/announce"}));
     put("metainfo", "multi", build_torrent(multi, {"udp://a.example:1", "http://b.example/announce"}));
     put("metainfo", "bad_dotdot",
         build_torrent(build_info_dict("x", 16384, hashes(1), {{{"..", "evil"}, 5}}, true, false), {"udp://t:1"}));
-    put("metainfo", "bad_piece_length", build_torrent(build_info_dict("x", 1000, hashes(1), {{{}, 5}}, false, false), {}));
+    put("metainfo", "bad_piece_length",
+        build_torrent(build_info_dict("x", 1000, hashes(1), {{{}, 5}}, false, false), {}));
     put("info_dict", "single", single);
     put("info_dict", "multi", multi);
     put("info_dict", "bad_pieces", build_info_dict("x", 16384, hashes(1).substr(0, 19), {{{}, 5}}, false, false));
@@ -90,10 +92,13 @@ void path_seeds() {
 
 void wire_seeds() {
     std::string hs;
-    wire::encode_handshake(hs, wire::Reserved{}.set_fast().set_extensions(), std::string(20, 'H'), "-XX0001-theirpeerid0");
+    wire::encode_handshake(hs, wire::Reserved{}.set_fast().set_extensions(), std::string(20, 'H'),
+                           "-XX0001-theirpeerid0");
     put("wire_handshake", "ok", hs);
     put("wire_handshake", "truncated", hs.substr(0, 30));
-    put("wire_handshake", "bad_name", "\x13" "BitTorrent protocoX");
+    put("wire_handshake", "bad_name",
+        "\x13"
+        "BitTorrent protocoX");
     std::string all = std::string("\x40\x00", 2); // max_len 16384
     wire::encode_keepalive(all);
     wire::encode_simple(all, wire::MsgId::unchoke);
@@ -116,9 +121,9 @@ void wire_seeds() {
     auto conn = [](std::uint8_t flags, std::string stream) {
         std::string s;
         s += static_cast<char>(flags);
-        s += '\x03';  // 4 pieces
-        s += '\x10';  // last piece 17*128 bytes
-        s += '\x00';  // no trigger
+        s += '\x03'; // 4 pieces
+        s += '\x10'; // last piece 17*128 bytes
+        s += '\x00'; // no trigger
         s += "\x05\x11\x00\x40";
         return s + stream;
     };
@@ -243,11 +248,11 @@ void state_seeds() {
     std::string res = encode_resume(r);
     put("resume", "ok", res);
     put("resume", "empty_files", encode_resume(ResumeData{sha1("e"), 0, {}, {}}));
-    put("resume", "bad_have", "{\"p2pnode_resume\":1,\"info_hash\":\"" + to_hex(sha1("x")) +
-                                  "\",\"piece_count\":9,\"have\":\"ff\",\"files\":[]}");
+    put("resume", "bad_have",
+        "{\"p2pnode_resume\":1,\"info_hash\":\"" + to_hex(sha1("x")) +
+            "\",\"piece_count\":9,\"have\":\"ff\",\"files\":[]}");
     put("resume", "truncated", res.substr(0, res.size() - 3));
 }
-
 
 // BEP 10 / 9 / 11 extension payloads. ut_metadata seeds come in two shapes: one raw message, and a sequence of
 // <u8 clock step><u16 length><message> frames that assembles (or fails to assemble) a whole info dictionary.
@@ -275,9 +280,9 @@ void extension_seeds() {
     auto frames = [&](char first_step, char step) {
         std::string out;
         for (std::uint32_t i = 0; i < ext::metadata_piece_count(static_cast<std::int64_t>(info.size())); ++i) {
-            std::string msg = ext::encode_metadata_data(i, static_cast<std::int64_t>(info.size()),
-                                                        std::string_view(info).substr(i * ext::kMetadataPieceSize,
-                                                                                     ext::kMetadataPieceSize));
+            std::string msg = ext::encode_metadata_data(
+                i, static_cast<std::int64_t>(info.size()),
+                std::string_view(info).substr(i * ext::kMetadataPieceSize, ext::kMetadataPieceSize));
             out.push_back(i == 0 ? first_step : step);
             put_be16(out, static_cast<std::uint16_t>(msg.size()));
             out += msg;

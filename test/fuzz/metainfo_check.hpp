@@ -31,9 +31,9 @@ inline void check_metainfo(const p2p::Metainfo& m) {
     // The info dict alone parses to the same torrent.
     auto again = p2p::parse_info_dict(m.info_bytes, m.info_hash);
     FUZZ_CHECK(again.ok());
-    FUZZ_CHECK(again->name == m.name && again->piece_hashes == m.piece_hashes && again->total_length == m.total_length &&
-               again->files.size() == m.files.size() && again->is_private == m.is_private &&
-               again->multi_file == m.multi_file);
+    FUZZ_CHECK(again->name == m.name && again->piece_hashes == m.piece_hashes &&
+               again->total_length == m.total_length && again->files.size() == m.files.size() &&
+               again->is_private == m.is_private && again->multi_file == m.multi_file);
 }
 
 } // namespace fuzz

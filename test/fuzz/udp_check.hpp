@@ -49,8 +49,10 @@ inline void check_requests(std::string_view pkt) {
 inline void check_responses(std::string_view pkt, bool v6) {
     using namespace p2p;
     using namespace p2p::udp;
-    if (auto h = decode_reply_header(pkt)) FUZZ_CHECK(h->action == read_be32(pkt, 0) && h->transaction_id == read_be32(pkt, 4));
-    else FUZZ_CHECK(pkt.size() < kReplyHeaderSize);
+    if (auto h = decode_reply_header(pkt))
+        FUZZ_CHECK(h->action == read_be32(pkt, 0) && h->transaction_id == read_be32(pkt, 4));
+    else
+        FUZZ_CHECK(pkt.size() < kReplyHeaderSize);
     if (auto c = decode_connect_response(pkt)) {
         std::string enc;
         append_connect_response(enc, c->transaction_id, c->connection_id);
