@@ -17,39 +17,9 @@
 
 using namespace p2p;
 using p2p::test::run_until;
+using p2p::test::SilentSocket;
 
 namespace {
-
-// A UDP socket that counts what it receives and never answers: a tracker that is down.
-struct SilentSocket {
-    uv_udp_t* h = new uv_udp_t;
-    int received = 0;
-    std::uint16_t port = 0;
-    explicit SilentSocket(uv_loop_t* loop) {
-        uv_udp_init(loop, h);
-        h->data = this;
-        sockaddr_in a;
-        uv_ip4_addr("127.0.0.1", 0, &a);
-        REQUIRE(uv_udp_bind(h, reinterpret_cast<sockaddr*>(&a), 0) == 0);
-        sockaddr_in name;
-        int len = sizeof name;
-        uv_udp_getsockname(h, reinterpret_cast<sockaddr*>(&name), &len);
-        port = ntohs(name.sin_port);
-        uv_udp_recv_start(
-            h,
-            [](uv_handle_t*, std::size_t, uv_buf_t* b) {
-                static char buf[2048];
-                *b = uv_buf_init(buf, sizeof buf);
-            },
-            [](uv_udp_t* u, ssize_t n, const uv_buf_t*, const sockaddr*, unsigned) {
-                if (n > 0) static_cast<SilentSocket*>(u->data)->received++;
-            });
-    }
-    ~SilentSocket() {
-        uv_close(reinterpret_cast<uv_handle_t*>(h), [](uv_handle_t* x) { delete reinterpret_cast<uv_udp_t*>(x); });
-    }
-    std::string url() const { return "udp://127.0.0.1:" + std::to_string(port) + "/announce"; }
-};
 
 AnnouncerConfig config_for(const std::vector<std::vector<std::string>>& tiers) {
     AnnouncerConfig c;

@@ -41,3 +41,11 @@ TEST_CASE("parse_port: 1..65535 in decimal, nothing else") {
     CHECK(parse_port("-80") == 0);
     CHECK(parse_port(" 80") == 0);
 }
+
+TEST_CASE("starts_with_nocase: URL schemes in any case, nothing shorter or different") {
+    CHECK(p2p::starts_with_nocase("HTTP://x", "http://"));
+    CHECK(p2p::starts_with_nocase("hTtPs://x", "https://"));
+    CHECK_FALSE(p2p::starts_with_nocase("http:/", "http://"));
+    CHECK_FALSE(p2p::starts_with_nocase("udp://x", "http://"));
+    CHECK(p2p::starts_with_nocase("anything", ""));
+}

@@ -442,15 +442,6 @@ TEST_CASE("metadata fetch: from a seeding Session over loopback TCP") {
 
 namespace {
 
-sockaddr_storage loopback_addr(std::uint16_t port) {
-    sockaddr_storage ss{};
-    auto* in = reinterpret_cast<sockaddr_in*>(&ss);
-    in->sin_family = AF_INET;
-    in->sin_port = htons(port);
-    in->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    return ss;
-}
-
 // Two sessions on 127.0.0.1: `seed` seeds a 3 MB file, `mine` has nothing yet (a magnet's metadata to fetch).
 struct SeedAndMine {
     test::TempDir dir{"fetch-in"};
@@ -516,7 +507,7 @@ TEST_CASE("metadata fetch: a seed that dials us first is handed to the fetch by 
         std::make_unique<MetadataFetch>(s.loop, s.fetch_config(), [&](Result<Metainfo> r) { got = std::move(r); });
     CHECK(s.mine->incoming_fetches()->find(s.meta->info_hash) == fetch.get());
     // We know no address; the seed learnt ours (from the tracker, say) and dials us.
-    s.seeded->add_candidates({loopback_addr(s.mine->port())});
+    s.seeded->add_candidates({test::loopback(s.mine->port())});
     REQUIRE_MESSAGE(run_until(
                         s.loop, [&] { return got.has_value(); }, 10'000),
                     "the seed's connection never reached the fetch");
@@ -539,13 +530,13 @@ TEST_CASE("metadata fetch: a tracker that lists us to ourselves: both ends are d
     SeedAndMine s;
     bool done = false;
     auto fetch = std::make_unique<MetadataFetch>(s.loop, s.fetch_config(), [&](Result<Metainfo>) { done = true; });
-    fetch->add_candidates({loopback_addr(s.mine->port())});
+    fetch->add_candidates({test::loopback(s.mine->port())});
     // Our dial comes back to our own listener, is handed to this fetch, and each end sees our peer id.
     REQUIRE(run_until(
         s.loop,
         [&] { return fetch->status().tried == 2 && fetch->status().peers == 0 && fetch->status().connecting == 0; },
         5000));
-    fetch->add_candidates({loopback_addr(s.mine->port())});
+    fetch->add_candidates({test::loopback(s.mine->port())});
     CHECK(fetch->status().connecting == 0);
     CHECK(fetch->status().candidates == 0);
     CHECK_FALSE(done);

@@ -68,15 +68,6 @@ struct Content {
     }
 };
 
-sockaddr_storage loopback(std::uint16_t port) {
-    sockaddr_storage ss{};
-    auto* in = reinterpret_cast<sockaddr_in*>(&ss);
-    in->sin_family = AF_INET;
-    in->sin_port = htons(port);
-    in->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    return ss;
-}
-
 // Two sessions and a torrent on A (seeding) and B (downloading into its own folder).
 struct Pair {
     test::TempDir dir_a, dir_b;
@@ -114,7 +105,7 @@ struct Pair {
         cb.root_dir = dir_b.path.string();
         tb = b->add_torrent(content.meta, cb, false);
         REQUIRE(tb);
-        tb->add_candidates({loopback(a->port())});
+        tb->add_candidates({test::loopback(a->port())});
     }
     ~Pair() {
         // Let both sessions save resume data and close connections before they (and then the loop) go away.
@@ -158,7 +149,7 @@ struct RawClient {
         c->st->client = c;
         uv_tcp_init(loop, &c->tcp);
         c->tcp.data = c;
-        sockaddr_storage addr = loopback(port);
+        sockaddr_storage addr = test::loopback(port);
         if (uv_tcp_connect(&c->connect, &c->tcp, reinterpret_cast<const sockaddr*>(&addr), on_connect) != 0)
             c->finish(true);
     }

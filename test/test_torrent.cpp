@@ -115,11 +115,8 @@ TEST_CASE("links: a link dropped inside its connection's callback is destroyed o
 TEST_CASE("links: a torrent removed while dialling gives its connection places back") {
     Fixture f(false, true, [](TorrentConfig& tc) { tc.max_connecting = 8; });
     const std::size_t before = f.session->connection_count();
-    sockaddr_storage ss{};
-    auto* in = reinterpret_cast<sockaddr_in*>(&ss);
-    in->sin_family = AF_INET;
-    in->sin_port = htons(1); // nothing listens there; the attempt is cancelled before it can fail anyway
-    in->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    // Nothing listens on port 1; the attempt is cancelled before it can fail anyway.
+    sockaddr_storage ss = test::loopback(1);
     f.t->add_candidates({ss});
     CHECK(f.session->connection_count() == before + 1); // the attempt counts against max_connections
     f.session->remove_torrent(f.meta.info_hash);

@@ -3,8 +3,8 @@
 #include <uv.h>
 
 #include "crypto/random.hpp"
+#include "test_util.hpp"
 #include "tracker/connection_id.hpp"
-#include "tracker_fixture.hpp"
 
 using namespace p2p;
 using p2p::test::sa;

@@ -17,7 +17,6 @@
 #include "proto/udp_tracker.hpp"
 #include "test_util.hpp"
 #include "tracker/server.hpp"
-#include "tracker_fixture.hpp"
 
 using namespace p2p;
 using namespace p2p::udp;

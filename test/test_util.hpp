@@ -1,11 +1,16 @@
 // Helpers shared by the doctest files: a temporary folder removed at scope exit, deterministic content.
 #pragma once
+#include <netinet/in.h>
 #include <stdlib.h>
+#include <sys/socket.h>
 
 #include <cstdint>
 #include <filesystem>
 #include <functional>
 #include <string>
+
+#include <doctest/doctest.h>
+#include <uv.h>
 
 #include "loop/loop.hpp"
 #include "loop/timer.hpp"
@@ -60,5 +65,53 @@ inline bool run_until_flag(Loop& loop, const bool& flag, std::uint64_t timeout_m
     return run_until(
         loop, [&] { return flag; }, timeout_ms);
 }
+
+// A UDP socket on 127.0.0.1 that counts what it receives and never answers: a tracker that is down.
+struct SilentSocket {
+    uv_udp_t* h = new uv_udp_t;
+    int received = 0;
+    std::uint16_t port = 0;
+    explicit SilentSocket(uv_loop_t* loop) {
+        uv_udp_init(loop, h);
+        h->data = this;
+        sockaddr_in a;
+        uv_ip4_addr("127.0.0.1", 0, &a);
+        REQUIRE(uv_udp_bind(h, reinterpret_cast<sockaddr*>(&a), 0) == 0);
+        sockaddr_in name;
+        int len = sizeof name;
+        uv_udp_getsockname(h, reinterpret_cast<sockaddr*>(&name), &len);
+        port = ntohs(name.sin_port);
+        uv_udp_recv_start(
+            h,
+            [](uv_handle_t*, std::size_t, uv_buf_t* b) {
+                static char buf[2048];
+                *b = uv_buf_init(buf, sizeof buf);
+            },
+            [](uv_udp_t* u, ssize_t n, const uv_buf_t*, const sockaddr*, unsigned) {
+                if (n > 0) static_cast<SilentSocket*>(u->data)->received++;
+            });
+    }
+    SilentSocket(const SilentSocket&) = delete;
+    SilentSocket& operator=(const SilentSocket&) = delete;
+    ~SilentSocket() {
+        uv_close(reinterpret_cast<uv_handle_t*>(h), [](uv_handle_t* x) { delete reinterpret_cast<uv_udp_t*>(x); });
+    }
+    std::string url() const { return "udp://127.0.0.1:" + std::to_string(port) + "/announce"; }
+};
+
+// Socket addresses made from text, as a tracker or session sees its peers.
+inline sockaddr_storage v4(const char* ip, int port) {
+    sockaddr_storage ss{};
+    uv_ip4_addr(ip, port, reinterpret_cast<sockaddr_in*>(&ss));
+    return ss;
+}
+inline sockaddr_storage v6(const char* ip, int port) {
+    sockaddr_storage ss{};
+    uv_ip6_addr(ip, port, reinterpret_cast<sockaddr_in6*>(&ss));
+    return ss;
+}
+inline const sockaddr* sa(const sockaddr_storage& s) { return reinterpret_cast<const sockaddr*>(&s); }
+
+inline sockaddr_storage loopback(int port) { return v4("127.0.0.1", port); }
 
 } // namespace p2p::test

@@ -42,4 +42,14 @@ std::uint16_t parse_port(std::string_view digits) {
     return v <= 65535 ? static_cast<std::uint16_t>(v) : 0;
 }
 
+bool starts_with_nocase(std::string_view s, std::string_view prefix) {
+    if (s.size() < prefix.size()) return false;
+    for (std::size_t i = 0; i < prefix.size(); ++i) {
+        char c = s[i];
+        if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+        if (c != prefix[i]) return false;
+    }
+    return true;
+}
+
 } // namespace p2p

@@ -44,5 +44,8 @@ std::string to_hex(std::string_view bytes);
 bool from_hex(std::string_view hex, std::string& out);
 // A TCP/UDP port written in decimal, as in URLs ("6969"): 1..65535, digits only, at most 5 of them; else 0.
 std::uint16_t parse_port(std::string_view digits);
+// Whether `s` begins with `prefix`, ASCII letters compared without case (URL schemes: "HTTP://" is "http://").
+// `prefix` is given in lower case.
+bool starts_with_nocase(std::string_view s, std::string_view prefix);
 
 } // namespace p2p

@@ -4,6 +4,7 @@
 #include <cstdlib>
 #include <map>
 
+#include "base/bytes.hpp"
 #include "proto/metainfo.hpp" // kMinPieceLength, kMaxPieceLength: the maker's rule for piece sizes
 
 namespace p2p {
@@ -132,31 +133,6 @@ Result<std::int64_t> parse_size(const std::string& text) {
     return v << shift;
 }
 
-namespace {
-
-bool iequal_prefix(std::string_view s, std::string_view prefix) {
-    if (s.size() < prefix.size()) return false;
-    for (std::size_t i = 0; i < prefix.size(); ++i) {
-        char c = s[i];
-        if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
-        if (c != prefix[i]) return false;
-    }
-    return true;
-}
-
-// 1..65535, digits only.
-bool valid_port(std::string_view digits) {
-    if (digits.empty() || digits.size() > 5) return false;
-    unsigned v = 0;
-    for (char c : digits) {
-        if (c < '0' || c > '9') return false;
-        v = v * 10 + static_cast<unsigned>(c - '0');
-    }
-    return v >= 1 && v <= 65535;
-}
-
-} // namespace
-
 Status check_tracker_url(std::string_view url) {
     auto bad = [](std::string why) { return make_error("", std::move(why)); };
     for (char c : url) {
@@ -171,9 +147,9 @@ Status check_tracker_url(std::string_view url) {
     if (url.substr(0, 6) == "udp://") {
         udp = true;
         rest = url.substr(6);
-    } else if (iequal_prefix(url, "http://"))
+    } else if (starts_with_nocase(url, "http://"))
         rest = url.substr(7);
-    else if (iequal_prefix(url, "https://"))
+    else if (starts_with_nocase(url, "https://"))
         rest = url.substr(8);
     else
         return bad("not a udp://HOST:PORT, http:// or https:// URL");
@@ -207,7 +183,7 @@ Status check_tracker_url(std::string_view url) {
     }
     if (host.empty()) return bad("missing host");
     if (udp && !has_port) return bad("missing port (udp://HOST:PORT)");
-    if (has_port && !valid_port(port)) return bad("bad port '" + std::string(port) + "' (1..65535)");
+    if (has_port && parse_port(port) == 0) return bad("bad port '" + std::string(port) + "' (1..65535)");
     return ok_status();
 }
 

@@ -13,16 +13,6 @@ namespace p2p::http_tracker {
 
 namespace {
 
-bool iequal_prefix(std::string_view s, std::string_view prefix) {
-    if (s.size() < prefix.size()) return false;
-    for (std::size_t i = 0; i < prefix.size(); ++i) {
-        char c = s[i];
-        if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
-        if (c != prefix[i]) return false;
-    }
-    return true;
-}
-
 Error decode_error(std::string what) { return make_error("http_tracker.decode", std::move(what), Errc::bad_input); }
 
 std::uint32_t clamp_u32(std::int64_t v) {
@@ -111,8 +101,8 @@ Result<Url> parse_url(std::string_view url) {
     auto bad = [&](const char* why) {
         return make_error("http tracker url", std::string(why) + ": " + std::string(url), Errc::bad_input);
     };
-    if (iequal_prefix(url, "https://")) return bad("https trackers are not supported");
-    if (!iequal_prefix(url, "http://")) return bad("not an http:// URL");
+    if (starts_with_nocase(url, "https://")) return bad("https trackers are not supported");
+    if (!starts_with_nocase(url, "http://")) return bad("not an http:// URL");
     for (char c : url) {
         auto b = static_cast<unsigned char>(c);
         if (b <= 0x20 || b >= 0x7f) return bad("space, control or non-ASCII byte in URL");
