@@ -80,15 +80,18 @@ struct Pair {
     // Memory plans (--max-memory) of A and B; the defaults keep the defaults. A nonzero handshake_timeout_ms
     // shortens A's wait for the handshakes of incoming connections.
     explicit Pair(const PeerMemoryPlan& plan_a = {}, const PeerMemoryPlan& plan_b = {},
-                  std::uint64_t handshake_timeout_ms = 0) {
+                  std::uint64_t handshake_timeout_ms = 0, Encryption enc_a = Encryption::prefer,
+                  Encryption enc_b = Encryption::prefer) {
         SessionConfig sc;
         sc.listen_ip = "127.0.0.1";
         sc.port = 0;
         sc.memory = plan_a;
+        sc.peer.encryption = enc_a;
         if (handshake_timeout_ms) sc.peer.handshake_timeout_ms = handshake_timeout_ms;
         a = std::make_unique<Session>(loop, sc);
         sc.peer.handshake_timeout_ms = SessionConfig{}.peer.handshake_timeout_ms;
         sc.memory = plan_b;
+        sc.peer.encryption = enc_b;
         b = std::make_unique<Session>(loop, sc);
         REQUIRE(a->listen());
         REQUIRE(b->listen());
@@ -333,10 +336,12 @@ TEST_CASE("session: while a magnet is fetched, incoming connections go where the
     wire::encode_handshake(hs, wire::Reserved{}.set_extensions(), fetched, "-XX0000-magnetseed01");
     auto for_fetch = std::make_shared<RawState>();
     RawClient::start(p.loop.get(), p.a->port(), hs, for_fetch);
-    // 2. Not BitTorrent at all: refused at once. 3. A handshake cut short: dropped after the handshake timeout.
-    // 4. A handshake for a hash nobody has: refused, as without a fetch.
+    // 2. Not BitTorrent at all: refused at once (a first byte that is not a plaintext handshake's is read as the
+    // start of an MSE handshake, and this one has no HASH('req1', S) within the 512 bytes of padding allowed).
+    // 3. A handshake cut short: dropped after the handshake timeout. 4. A handshake for a hash nobody has:
+    // refused, as without a fetch.
     auto garbage = std::make_shared<RawState>();
-    RawClient::start(p.loop.get(), p.a->port(), "GET /announce HTTP/1.1\r\n\r\n", garbage);
+    RawClient::start(p.loop.get(), p.a->port(), "GET /announce HTTP/1.1\r\n" + std::string(1000, 'x'), garbage);
     auto slow = std::make_shared<RawState>();
     RawClient::start(p.loop.get(), p.a->port(), hs.substr(0, 30), slow);
     std::string unknown;
@@ -400,4 +405,32 @@ TEST_CASE("session: without a fetch, a connection for an unknown info hash is re
     REQUIRE(run_until(
         p.loop, [&] { return again->peer_closed || again->failed; }, 5000));
     CHECK(again->received.empty());
+}
+
+// --encryption on both sides (seed A, downloader B dials A): which pairs connect, byte-identical, and which never do.
+// require refusing plaintext both ways is what shows the others really ran MSE.
+TEST_CASE("session: --encryption policies: prefer, require and disable against each other") {
+    struct Case {
+        Encryption a, b;
+        bool connects;
+    };
+    const Case cases[] = {
+        {Encryption::prefer, Encryption::prefer, true},    {Encryption::require, Encryption::require, true},
+        {Encryption::require, Encryption::prefer, true},   {Encryption::prefer, Encryption::require, true},
+        {Encryption::prefer, Encryption::disable, true}, // plaintext incoming
+        {Encryption::disable, Encryption::prefer, true}, // B's MSE refused: B dials again in plaintext
+        {Encryption::disable, Encryption::disable, true},  {Encryption::require, Encryption::disable, false},
+        {Encryption::disable, Encryption::require, false},
+    };
+    for (const Case& c : cases) {
+        CAPTURE(encryption_name(c.a));
+        CAPTURE(encryption_name(c.b));
+        Pair p({}, {}, 0, c.a, c.b);
+        p.start_download();
+        const bool done = run_until(
+            p.loop, [&] { return p.tb->status().phase == TorrentPhase::seeding; }, c.connects ? 10'000 : 1500);
+        CHECK(done == c.connects);
+        if (c.connects) p.check_identical();
+        if (!c.connects) CHECK(p.tb->status().have_bytes == 0);
+    }
 }

@@ -8,6 +8,13 @@
 
 namespace p2p {
 
+// --encryption (MSE/PE, RC4: obfuscation against traffic shaping, not security).
+enum class EncryptionMode {
+    prefer,  // outgoing try MSE, then plaintext once; incoming accept both (Transmission's default)
+    require, // RC4 only, both ways
+    disable, // plaintext only
+};
+
 struct PeerNodeConfig {
     std::string share_dir;             // every top-level file/folder becomes a torrent and is seeded
     std::vector<std::string> gets;     // .torrent files to download
@@ -24,6 +31,7 @@ struct PeerNodeConfig {
     bool console = false;              // read console commands from stdin (the CLI sets it unless --no-console)
     bool overwrite = false;            // --overwrite: a download may replace an existing file that is not its own
                                        // (default: it goes to a free name such as readme.1.txt)
+    EncryptionMode encryption = EncryptionMode::prefer;
 };
 
 // Runs until SIGINT/SIGTERM (or completion with exit_when_done). Prints one line per shared item

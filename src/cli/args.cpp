@@ -66,6 +66,9 @@ const std::vector<FlagInfo>& all_flags() {
         {"--into", "DIR", "peer: where downloads go (default: the --share folder, else .)", kPeer, false},
         {"--overwrite", nullptr,
          "peer: a download may replace a file that is not its own (default: a free name, NAME.1.EXT)", kPeer, false},
+        {"--encryption", "MODE",
+         "peer: prefer (default: MSE first, plaintext fallback), require (RC4 only) or disable (plaintext only)", kPeer,
+         false},
         {"--exit-when-done", nullptr, "peer: exit 0 once every --get is complete and verified", kPeer, false},
         {"--max-connections", "N", "peer: cap on peer connections over all torrents (default 400)", kPeer, false},
         {"--max-upload-rate", "BYTES", "peer: upload limit in bytes per second over all torrents (e.g. 2M)", kPeer,
@@ -96,6 +99,7 @@ std::string usage_text() {
         "       p2pnode --tracker [--bind ADDR]... [--port N] [--state FILE] [--interval SECS] [--max-memory BYTES]\n"
         "       p2pnode --peer [--share DIR] [--get WHAT]... [--into DIR] [--tracker URL]... [--port N]\n"
         "                      [--bind ADDR] [--exit-when-done [--timeout SECS]] [--overwrite] [--max-memory BYTES]\n"
+        "                      [--encryption prefer|require|disable]\n"
         "       p2pnode --list --tracker URL [--timeout SECS]\n"
         "       p2pnode --scrape NAME|INFOHASH --tracker URL [--timeout SECS]\n"
         "every mode also takes [--quiet] [--log-level LEVEL | -v] [--log-file FILE]\n"
@@ -284,6 +288,18 @@ Status set_log_level_flag(CliOptions& o, const std::string&, const std::string& 
     return ok_status();
 }
 
+Status set_encryption_flag(CliOptions& o, const std::string&, const std::string& v) {
+    if (v == "prefer")
+        o.encryption = EncryptionMode::prefer;
+    else if (v == "require")
+        o.encryption = EncryptionMode::require;
+    else if (v == "disable")
+        o.encryption = EncryptionMode::disable;
+    else
+        return make_error("", "--encryption " + v + ": use prefer, require or disable");
+    return ok_status();
+}
+
 Status set_log_file_flag(CliOptions& o, const std::string&, const std::string& v) {
     if (v.empty()) return make_error("", "--log-file needs a file name");
     o.log_file = v;
@@ -355,6 +371,7 @@ const Setter kSetters[] = {
      }},
     {"--into", P2P_STRING(into_dir)},
     {"--overwrite", P2P_SWITCH(overwrite)},
+    {"--encryption", set_encryption_flag},
     {"--exit-when-done", P2P_SWITCH(exit_when_done)},
     {"--max-connections", [](CliOptions& o, const std::string& f,
                              const std::string& v) { return set_int(f, v, 1, 100000, o.max_connections); }},

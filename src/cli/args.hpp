@@ -10,6 +10,7 @@
 
 #include "base/log.hpp"
 #include "base/result.hpp"
+#include "p2pnode/peer.hpp" // EncryptionMode
 
 namespace p2p {
 
@@ -50,6 +51,7 @@ struct CliOptions {
     std::int64_t max_connections = 0;
     std::int64_t max_upload_rate = 0;
     bool overwrite = false; // a download may replace a file that does not belong to it
+    EncryptionMode encryption = EncryptionMode::prefer;
     // --peer and --tracker (server): memory budget in bytes, 0 = none
     std::int64_t max_memory = 0;
     // common

@@ -88,6 +88,9 @@ SessionConfig PeerNode::session_config(const PeerNodeConfig& c) {
     s.port = static_cast<std::uint16_t>(c.port);
     s.max_connections = c.max_connections;
     s.max_upload_rate = c.max_upload_rate;
+    s.peer.encryption = c.encryption == EncryptionMode::require   ? Encryption::require
+                        : c.encryption == EncryptionMode::disable ? Encryption::disable
+                                                                  : Encryption::prefer;
     // --max-memory: the CLI has refused budgets below the minimum; a library caller's invalid one is reported
     // by run() and keeps the defaults meanwhile.
     if (auto plan = plan_peer_memory(c.max_memory)) s.memory = *plan;

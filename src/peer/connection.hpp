@@ -35,6 +35,7 @@
 #include "base/result.hpp"
 #include "loop/life_token.hpp"
 #include "net/transport.hpp"
+#include "peer/encryption.hpp"
 #include "peer/rate_meter.hpp"
 #include "proto/wire.hpp"
 #include "swarm/bitfield.hpp" // one Bitfield for the engine: the picker counts availability from it
@@ -105,6 +106,9 @@ public:
 struct PeerConfig {
     std::string peer_id;            // ours, 20 bytes
     std::string client = "p2pnode"; // BEP 10 "v": our name and version (the node adds the version)
+    // MSE/PE for the session's and the metadata fetches' connections (peer/encryption.hpp); the connection itself
+    // runs over whatever transport it is given (peer/mse_stream.hpp).
+    Encryption encryption = Encryption::prefer;
     // Bits we advertise: BEP 6 fast and BEP 10 extensions (the owner sends the extension handshake).
     wire::Reserved reserved = wire::Reserved{}.set_fast().set_extensions();
     std::size_t max_incoming_requests = 500;     // the peer's queued requests at us; more is a disconnect

@@ -6,6 +6,7 @@
 #include "base/bytes.hpp"
 #include "base/log.hpp"
 #include "net/tcp_transport.hpp"
+#include "peer/mse_stream.hpp"
 #include "session/session.hpp" // ip_of
 
 namespace p2p {
@@ -125,6 +126,10 @@ void MetadataFetch::start_peer(std::unique_ptr<Transport> t, const sockaddr_stor
         p->addr = *addr;
         p->has_addr = true;
     }
+    // Our own dials speak MSE as --encryption says; a peer that dialled us was unwrapped by the session's sniffer.
+    if (addr)
+        t = encrypt_outgoing(std::move(t), cfg_.peer.encryption, cfg_.info_hash, loop_.get(), *addr,
+                             cfg_.connect_timeout_ms, cfg_.transport);
     p->conn = PeerConnection::outgoing_without_metadata(*this, std::move(t), cfg_.peer, cfg_.info_hash);
     p->conn->set_context(p.get());
     PeerConnection* c = p->conn.get();

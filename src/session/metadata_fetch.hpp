@@ -39,6 +39,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <set>
 #include <string>
 #include <vector>
@@ -67,6 +68,13 @@ public:
     MetadataFetch* find(const std::string& info_hash) const;
     bool empty() const { return by_hash_.empty(); }
     std::size_t size() const { return by_hash_.size(); }
+    // The first info hash of a fetch that `pred` accepts (MSE's search by HASH('req2', info hash)).
+    template <class Pred>
+    std::optional<std::string> find_if(Pred pred) const {
+        for (const auto& [hash, _] : by_hash_)
+            if (pred(hash)) return hash;
+        return std::nullopt;
+    }
 
 private:
     friend class MetadataFetch;

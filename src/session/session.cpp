@@ -7,6 +7,7 @@
 #include "base/bytes.hpp"
 #include "base/log.hpp"
 #include "crypto/random.hpp"
+#include "peer/mse_stream.hpp"
 #include "proto/metainfo.hpp"
 #include "proto/wire.hpp"
 #include "session/metadata_fetch.hpp"
@@ -134,11 +135,29 @@ private:
         const bool handshake_so_far = kPrefix.substr(0, std::min(data.size(), kPrefix.size())) ==
                                       data.substr(0, std::min(data.size(), kPrefix.size()));
         if (handshake_so_far && data.size() < kPeek) return 0; // the rest of it is on its way
-        // Not a BitTorrent handshake (encryption, garbage): routed with no hash, the PeerConnection refuses it.
+        const Encryption policy = s_.cfg_.peer.encryption;
+        if (!handshake_so_far && !mse_ && policy != Encryption::disable) return start_mse(data);
+        if (handshake_so_far && !mse_ && policy == Encryption::require) {
+            s_.drop_sniffer(this, "plaintext handshake refused (--encryption require)");
+            return 0;
+        }
+        // Not a BitTorrent handshake (garbage, or MSE under --encryption disable): routed with no hash, the
+        // PeerConnection refuses it.
         const std::string hash = handshake_so_far ? std::string(data.substr(28, wire::kHashSize)) : std::string();
         s_.route_sniffed(this, hash); // starts us with a user, or closes us (then nothing more is delivered)
         if (!user_) return 0;
         return user_->on_data(data); // the same bytes, now to their owner; may destroy us
+    }
+    // An MSE handshake (proto/mse.hpp): from here on the inner transport is an MseStream over the socket, fed the
+    // bytes read so far; what it decrypts (the BitTorrent handshake) comes back to on_data as plaintext.
+    std::size_t start_mse(std::string_view data) {
+        const std::size_t n = data.size();
+        mse_ = true;
+        Session& s = s_;
+        auto lookup = [&s](std::string_view req2) { return s.skey_for(req2); };
+        inner_ = MseStream::respond(std::move(inner_), lookup, mse_policy(s_.cfg_.peer.encryption), std::string(data));
+        inner_->start(this); // feeds `data`: may route or drop us; nothing after it
+        return n;
     }
     void on_drained() override {
         if (user_) user_->on_drained();
@@ -153,6 +172,7 @@ private:
     TransportUser* user_ = nullptr;
     std::string address_;
     std::uint64_t since_ms_;
+    bool mse_ = false; // inner_ is an MseStream
 };
 
 namespace {
@@ -233,8 +253,9 @@ void Session::accept(std::unique_ptr<Transport> t) {
         return; // the transport closes when destroyed here
     }
     connections_->opened();
-    if (fetches_->empty()) return start_incoming(std::move(t), addr);
-    // A magnet is being fetched: the handshake's info hash decides who gets the connection.
+    if (fetches_->empty() && cfg_.peer.encryption == Encryption::disable) return start_incoming(std::move(t), addr);
+    // The first bytes decide: an MSE handshake is decrypted first, and while a magnet is being fetched the
+    // handshake's info hash decides who gets the connection.
     auto sn = std::make_unique<Sniffer>(*this, std::move(t), addr, uv_now(loop_.get()));
     Sniffer* raw = sn.get();
     sniffing_.push_back(std::move(sn));
@@ -271,6 +292,14 @@ void Session::route_sniffed(Sniffer* s, const std::string& info_hash) {
         back->close();
         loop_.defer_delete(std::move(back)); // we are inside its on_data
     }
+}
+
+// MSE's responder finds the torrent by HASH('req2', SKEY): among our torrents and the magnets being fetched.
+std::optional<std::string> Session::skey_for(std::string_view req2) const {
+    for (const auto& [hash, _] : torrents_)
+        if (mse::req2_hash(hash) == req2) return hash;
+    if (auto hit = fetches_->find_if([&](const std::string& hash) { return mse::req2_hash(hash) == req2; })) return hit;
+    return std::nullopt;
 }
 
 void Session::drop_sniffer(Sniffer* s, const char* why) {

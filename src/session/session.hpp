@@ -20,6 +20,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -108,6 +109,7 @@ private:
     void start_incoming(std::unique_ptr<Transport> t, const std::string& address);
     void route_sniffed(Sniffer* s, const std::string& info_hash); // info_hash empty: not a BitTorrent handshake
     void drop_sniffer(Sniffer* s, const char* why);
+    std::optional<std::string> skey_for(std::string_view req2) const; // MSE: the info hash behind HASH('req2', it)
     void tick();
     std::unique_ptr<PeerLink> take_pending(PeerLink& l); // null when not pending
 

@@ -176,7 +176,8 @@ private:
     // ---- torrent_links.cpp: dialling, admission, dropping
     void connect_more();
     void dial(const sockaddr_storage& addr);
-    void dialled(std::uint64_t attempt, const std::string& key, Result<std::unique_ptr<Transport>> r);
+    void dialled(std::uint64_t attempt, const std::string& key, const sockaddr_storage& addr,
+                 Result<std::unique_ptr<Transport>> r);
     void cancel_dials();
     void attach(std::unique_ptr<PeerLink> link);
     PeerLink* same_peer(const PeerLink& link, const std::string& peer_id); // another live link to that peer id

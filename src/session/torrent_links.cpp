@@ -3,9 +3,11 @@
 // destroyed only after the current callback (retire_link, peer_link.hpp): callers may be inside its callbacks.
 #include <algorithm>
 
-#include "base/log.hpp"
-#include "session/session.hpp"
 #include "session/torrent.hpp"
+
+#include "base/log.hpp"
+#include "peer/mse_stream.hpp"
+#include "session/session.hpp"
 
 namespace p2p {
 
@@ -42,12 +44,14 @@ void Torrent::dial(const sockaddr_storage& addr) {
     session_.connection_opened(); // count attempts against the global cap too
     const std::uint64_t id = ++last_attempt_;
     // Never called back inside tcp_connect(), so the attempt is in the map before its callback can look for it.
-    connect_attempts_[id] = tcp_connect(
-        loop_, reinterpret_cast<const sockaddr*>(&addr), kConnectTimeoutMs,
-        life_.bind([this, id, key](Result<std::unique_ptr<Transport>> r) { dialled(id, key, std::move(r)); }));
+    connect_attempts_[id] = tcp_connect(loop_, reinterpret_cast<const sockaddr*>(&addr), kConnectTimeoutMs,
+                                        life_.bind([this, id, key, addr](Result<std::unique_ptr<Transport>> r) {
+                                            dialled(id, key, addr, std::move(r));
+                                        }));
 }
 
-void Torrent::dialled(std::uint64_t attempt, const std::string& key, Result<std::unique_ptr<Transport>> r) {
+void Torrent::dialled(std::uint64_t attempt, const std::string& key, const sockaddr_storage& addr,
+                      Result<std::unique_ptr<Transport>> r) {
     --connecting_;
     session_.connection_closed();
     // Destroying the attempt inside its own callback is allowed (tcp_transport.hpp); later is simpler to reason about.
@@ -67,7 +71,10 @@ void Torrent::dialled(std::uint64_t attempt, const std::string& key, Result<std:
     link->torrent = this;
     link->address = key;
     link->connected_at_ms = static_cast<std::int64_t>(now_ms());
-    link->conn = session_.make_outgoing(std::move(*r), meta_.info_hash, geometry_, link.get());
+    // MSE as --encryption says (a plaintext redial of the same address under prefer, inside the transport).
+    std::unique_ptr<Transport> t = encrypt_outgoing(std::move(*r), session_.peer_config().encryption, meta_.info_hash,
+                                                    loop_, addr, kConnectTimeoutMs, session_.transport_limits());
+    link->conn = session_.make_outgoing(std::move(t), meta_.info_hash, geometry_, link.get());
     PeerConnection* c = link->conn.get();
     session_.connection_opened();
     attach(std::move(link));

@@ -10,6 +10,7 @@
 #include "base/bytes.hpp"
 #include "crypto/random.hpp"
 #include "crypto/sha.hpp"
+#include "mse_fixture.hpp"
 #include "proto/bencode.hpp"
 #include "proto/extension.hpp"
 #include "proto/metainfo.hpp"
@@ -314,6 +315,40 @@ void extension_seeds() {
     put("pex", "bad_len", "d5:added5:abcdee");
 }
 
+// MSE/PE handshakes between the fixed parties of mse_fixture.hpp: [flags][chunking][stream].
+void mse_seeds() {
+    using fuzz::MseFlags;
+    auto seed = [](MseFlags f, std::uint8_t chunking, const std::string& stream) {
+        return std::string(1, static_cast<char>(f.byte())) + static_cast<char>(chunking) + stream;
+    };
+    MseFlags both;
+    both.pad = 2;
+    MseFlags plain = both;
+    plain.allowed = mse::kPlaintext;
+    MseFlags rc4_only = both;
+    rc4_only.allowed = mse::kRc4;
+    auto [to_b, to_a] = fuzz::mse_streams(both, both);
+    MseFlags r = both, i = both;
+    i.initiator = true;
+    put("mse", "responder_whole", seed(r, 0, to_b));
+    put("mse", "responder_bytewise", seed(r, 1, to_b));
+    put("mse", "responder_chunks", seed(r, 37, to_b + "payload after the handshake"));
+    put("mse", "initiator_whole", seed(i, 0, to_a));
+    put("mse", "initiator_chunks", seed(i, 5, to_a + "payload"));
+    auto [plain_b, plain_a] = fuzz::mse_streams(plain, plain);
+    MseFlags pi = plain;
+    pi.initiator = true;
+    put("mse", "responder_plaintext", seed(plain, 3, plain_b));
+    put("mse", "initiator_plaintext", seed(pi, 2, plain_a));
+    put("mse", "responder_refuses", seed(rc4_only, 0, plain_b)); // provide plaintext, allow RC4 only
+    MseFlags other = both;
+    other.pad = 0;
+    put("mse", "responder_truncated", seed(r, 7, to_b.substr(0, to_b.size() - 1)));
+    put("mse", "responder_garbage_after_ya", seed(other, 64, to_b.substr(0, 96) + std::string(700, 'g')));
+    put("mse", "initiator_zero_yb", seed(i, 0, std::string(96, '\0')));
+    put("mse", "initiator_no_vc", seed(i, 200, to_a.substr(0, 96) + std::string(600, '\x01')));
+}
+
 } // namespace
 
 int main(int argc, char** argv) {
@@ -331,5 +366,6 @@ int main(int argc, char** argv) {
     udp_seeds();
     state_seeds();
     extension_seeds();
+    mse_seeds();
     return 0;
 }

@@ -3,10 +3,10 @@
 # namespaces on one bridge (lib/transmission.sh); Transmission ignores peers on 127.0.0.0/8, hence the hosts.
 #   host 1: p2pnode --tracker bound to its 10.77.x address (ephemeral port)
 #   host 2: p2pnode --peer (forward: --share seeds fwd.bin; reverse: --get --exit-when-done downloads rev.bin)
-#   host 3: transmission-daemon (own config dir: no uTP, DHT, LPD or PEX; RPC on 127.0.0.1 inside the
-#           namespace), driven with transmission-remote. Encryption stays at Transmission's default "preferred"
-#           (TR_ENCRYPTION=0|1|2 overrides): its outgoing MSE handshake fails against p2pnode (no MSE) and it
-#           retries in plaintext, which this exercises.
+#   host 3: transmission-daemon (own config dir: no DHT, LPD or PEX; no uTP unless TR_UTP=true; RPC on
+#           127.0.0.1 inside the namespace), driven with transmission-remote. Encryption stays at Transmission's
+#           default "preferred" (TR_ENCRYPTION=0|1|2 overrides; P2P_PEER_FLAGS adds p2pnode flags such as
+#           "--encryption require"). peer_interop_transmission_shipped.sh runs this as Transmission ships.
 #   Forward: p2pnode seeds -> Transmission downloads to 100 %; cmp.
 #   Reverse: Transmission verifies and seeds rev.bin -> p2pnode downloads it; cmp.
 # Each direction takes ~10-15 s mostly waiting on Transmission's own 10 s pulses (it sends "interested" and

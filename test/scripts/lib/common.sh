@@ -361,10 +361,12 @@ same_bytes() {
     say "$1: bytes match"
 }
 # p2p_download_from WHO TORRENT INTO: p2pnode --peer --get TORRENT --exit-when-done on 127.0.0.1 (limit 100 s,
-# its own --timeout 90), logs p2p-download.out/.err; fails "p2pnode did not download from WHO".
+# its own --timeout 90), logs p2p-download.out/.err; fails "p2pnode did not download from WHO". $P2P_GET_FLAGS
+# (words) are added to its command line (e.g. "--encryption require").
 p2p_download_from() {
     timeout 100 "$P2PNODE" --peer --get "$2" --into "$3" --tracker "$TURL" --bind 127.0.0.1 --port 0 \
-        --exit-when-done --timeout 90 --no-console --quiet >"$W/p2p-download.out" 2>"$W/p2p-download.err" </dev/null ||
+        --exit-when-done --timeout 90 --no-console --quiet ${P2P_GET_FLAGS:-} \
+        >"$W/p2p-download.out" 2>"$W/p2p-download.err" </dev/null ||
         fail "p2pnode did not download from $1 (rc=$?)"
 }
 # random_file PATH BYTES: a file of BYTES random bytes (its folder made as needed).

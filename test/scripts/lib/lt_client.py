@@ -1,5 +1,9 @@
-# lt_client.py seed|download TORRENT SAVE_DIR [--ip IP] [--announce-completed]
-# lt_client.py magnet MAGNET_URI SAVE_DIR [--ip IP]
+# lt_client.py seed|download TORRENT SAVE_DIR [--ip IP] [--announce-completed] [--enc forced|enabled|disabled]
+#              [--utp] [--peer IP:PORT]
+# lt_client.py magnet MAGNET_URI SAVE_DIR [--ip IP] [...]
+# --enc: MSE/PE both ways (libtorrent's out_enc_policy/in_enc_policy; forced = RC4 only, the "require
+# encryption" of qBittorrent and Deluge); without it libtorrent's default (enabled: MSE offered, plaintext too).
+# --utp: uTP left on as libtorrent ships. --peer: connect to this address directly as well (no tracker needed).
 # A python3-libtorrent peer that finds peers only via the torrent's (or magnet link's) tracker (no DHT/LSD/UPnP/NAT-PMP/uTP; listens on IP, default 127.0.0.1,
 # ephemeral port; allow_multiple_connections_per_ip). "download" exits 0 once the data is complete (with
 # --announce-completed it first re-announces and waits 1 s, so the tracker hears "completed"); "seed" runs until
@@ -16,12 +20,29 @@ if '--ip' in args:
     i = args.index('--ip')
     ip = args[i + 1]
     del args[i:i + 2]
+def take(flag):
+    if flag not in args:
+        return None
+    i = args.index(flag)
+    v = args[i + 1]
+    del args[i:i + 2]
+    return v
+enc = take('--enc')
+peer = take('--peer')
+utp = '--utp' in args
+if utp:
+    args.remove('--utp')
 mode, torrent, save = args
-ses = lt.session({
+settings = {
     'listen_interfaces': ip + ':0', 'enable_dht': False, 'enable_lsd': False, 'enable_upnp': False,
-    'enable_natpmp': False, 'allow_multiple_connections_per_ip': True, 'enable_outgoing_utp': False,
-    'enable_incoming_utp': False, 'alert_mask': lt.alert.category_t.all_categories,
-    'user_agent': 'p2pnode-test-libtorrent'})
+    'enable_natpmp': False, 'allow_multiple_connections_per_ip': True, 'enable_outgoing_utp': utp,
+    'enable_incoming_utp': utp, 'alert_mask': lt.alert.category_t.all_categories,
+    'user_agent': 'p2pnode-test-libtorrent'}
+if enc:
+    policy = {'forced': lt.enc_policy.forced, 'enabled': lt.enc_policy.enabled, 'disabled': lt.enc_policy.disabled}[enc]
+    settings.update({'out_enc_policy': policy, 'in_enc_policy': policy,
+                     'allowed_enc_level': lt.enc_level.rc4 if enc == 'forced' else lt.enc_level.both})
+ses = lt.session(settings)
 if mode == 'magnet':
     atp = lt.parse_magnet_uri(torrent)
 else:
@@ -32,6 +53,9 @@ if mode == 'seed':
     atp.flags |= lt.torrent_flags.seed_mode
 h = ses.add_torrent(atp)
 print('listening on port', ses.listen_port(), flush=True)
+if peer:
+    host, port = peer.rsplit(':', 1)
+    h.connect_peer((host, int(port)))
 interesting = (lt.tracker_reply_alert, lt.tracker_error_alert, lt.tracker_warning_alert, lt.tracker_announce_alert,
                lt.peer_connect_alert, lt.peer_disconnected_alert, lt.peer_error_alert, lt.torrent_finished_alert,
                lt.listen_failed_alert, lt.listen_succeeded_alert, lt.hash_failed_alert, lt.torrent_error_alert,

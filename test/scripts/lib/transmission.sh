@@ -34,8 +34,9 @@ tr_p2p_tracker() {
     tracker_start tracker --bind "$TIP" --port 0 "$@" || fail "p2pnode --tracker did not start"
 }
 
-# tr_start HOST DOWNLOAD_DIR: transmission-daemon in netns host HOST of $NS (config in $W/tr-config: no uTP,
-# DHT, LPD or PEX; RPC on 127.0.0.1 inside the namespace; encryption "preferred" unless TR_ENCRYPTION is set;
+# tr_start HOST DOWNLOAD_DIR: transmission-daemon in netns host HOST of $NS (config in $W/tr-config: no DHT,
+# LPD or PEX; no uTP unless TR_UTP=true (as shipped); RPC on 127.0.0.1 inside the namespace; encryption
+# "preferred" (1, as shipped) unless TR_ENCRYPTION is set (0 tolerated, 2 required);
 # P2P_TR_DEBUG=1 adds its per-message log); waits up to 20 s for its RPC. Then tr_remote ARGS... drives it.
 tr_start() {
     TR_HOST=$1
@@ -49,7 +50,7 @@ tr_start() {
     "dht-enabled": false,
     "lpd-enabled": false,
     "pex-enabled": false,
-    "utp-enabled": false,
+    "utp-enabled": ${TR_UTP:-false},
     "port-forwarding-enabled": false,
     "peer-port": $peer,
     "peer-port-random-on-start": false,
@@ -107,9 +108,11 @@ tr_seed_verified() {
 }
 
 # p2p_seed_host2 DIR: p2pnode --peer --share DIR as "p2p_seed" in host 2 (bound to PIP, announcing to $TURL).
+# $P2P_PEER_FLAGS (words) are added to its command line, and to p2p_get_host2's.
 p2p_seed_host2() {
+    # shellcheck disable=SC2086
     spawn p2p_seed netns_exec "$NS" 2 "$P2PNODE" --peer --share "$1" --tracker "$TURL" --bind "$PIP" --port 0 \
-        --no-console
+        --no-console ${P2P_PEER_FLAGS:-}
 }
 
 # p2p_get_host2 NAME WHAT INTO SECS [ARGS...]: p2pnode --peer --get WHAT --into INTO --exit-when-done --timeout SECS
@@ -119,5 +122,6 @@ p2p_get_host2() {
     local name=$1 what=$2 into=$3 secs=$4
     shift 4
     netns_exec "$NS" 2 timeout $((secs + 10)) "$P2PNODE" --peer --get "$what" --into "$into" --bind "$PIP" --port 0 \
-        --exit-when-done --timeout "$secs" --no-console "$@" >"$W/$name.out" 2>"$W/$name.err" </dev/null
+        --exit-when-done --timeout "$secs" --no-console ${P2P_PEER_FLAGS:-} "$@" >"$W/$name.out" 2>"$W/$name.err" \
+        </dev/null
 }

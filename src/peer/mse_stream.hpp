@@ -1,0 +1,116 @@
+// MseStream: a Transport that runs the MSE/PE handshake (proto/mse.hpp) over an inner transport and then carries
+// the peer wire protocol through it, RC4-encrypted or plaintext as the two sides chose. PeerConnection, the
+// picker and the choker do not know it is there.
+//
+// Outgoing (initiate): the handshake starts at once. The user's sends before the handshake is done (its
+// BitTorrent handshake, bitfield, extension handshake) wait in `pending_out_` and leave, encrypted, when it is.
+// With a fallback (the --encryption prefer policy), a handshake the other side refuses (it closes, or answers
+// with something that is not MSE: a plaintext-only client) is retried once as a plaintext connection to the same
+// address: the user sees one connection that took longer, never the failed attempt.
+// Incoming (respond): the Session's sniffer saw a first byte that is not a plaintext handshake's and hands over
+// the connection with the bytes it read; the torrent is found by the handshake's HASH('req2', SKEY) through the
+// lookup. The decrypted initial payload (the initiator's BitTorrent handshake) is the user's first data.
+//
+// Buffers: received bytes are decrypted into `plain_` (owned here; the user's unconsumed tail stays there, bounded
+// by TransportLimits::max_unconsumed like the TCP transport's buffer). An RC4 stream cannot encrypt in place
+// bytes the caller still owns, so send_piece() copies the block once into an encrypted string; a plaintext
+// stream after the handshake forwards sends and piece references unchanged.
+//
+// Lifetime: like every Transport it may be destroyed inside any of its callbacks; a LifeToken watch guards the
+// code after each user callback. No callbacks follow close() or destruction.
+#pragma once
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "loop/life_token.hpp"
+#include "net/tcp_transport.hpp"
+#include "net/transport.hpp"
+#include "peer/encryption.hpp"
+#include "proto/mse.hpp"
+
+namespace p2p {
+
+class MseStream final : public Transport, private TransportUser {
+public:
+    // Starts a plaintext connection to the same address (tcp_connect with its callback), for the fallback.
+    using Redial = std::function<std::unique_ptr<TcpConnect>(TcpConnect::Callback)>;
+
+    static std::unique_ptr<MseStream> initiate(std::unique_ptr<Transport> inner, std::string info_hash,
+                                               mse::Policy policy, Redial fallback = {});
+    // `seen`: the bytes the sniffer already read from `inner` (it consumed them); they are fed first by start().
+    static std::unique_ptr<MseStream> respond(std::unique_ptr<Transport> inner, mse::SkeyLookup lookup,
+                                              mse::Policy policy, std::string seen);
+    ~MseStream() override;
+    MseStream(const MseStream&) = delete;
+    MseStream& operator=(const MseStream&) = delete;
+
+    bool established() const { return phase_ == Phase::established; }
+    // After established: the torrent (SKEY) and the method (mse::kRc4 or mse::kPlaintext; 0 after a fallback).
+    const std::string& info_hash() const { return info_hash_; }
+    std::uint32_t method() const { return method_; }
+
+    // Transport
+    void start(TransportUser* user) override;
+    void send(std::string bytes) override;
+    void send_piece(const unsigned char* header13, std::shared_ptr<const std::string> payload, std::size_t offset,
+                    std::size_t length) override;
+    std::size_t queued_bytes() const override;
+    void cork() override;
+    void uncork() override;
+    void close() override;
+    bool is_open() const override;
+    void pause_reading() override;
+    void resume_reading() override;
+    std::string remote_address() const override { return address_; }
+    void set_limits(const TransportLimits& l) override;
+
+private:
+    enum class Phase { handshaking, redialling, established, closed };
+    MseStream(std::unique_ptr<Transport> inner, mse::Handshake hs);
+
+    // TransportUser (of inner_)
+    std::size_t on_data(std::string_view data) override;
+    void on_drained() override;
+    void on_closed(const Error& why) override;
+
+    std::size_t handshake_data(std::string_view data); // returns what inner_ may drop
+    void established_with(std::string initial_plain, std::string_view rest);
+    void flush_pending();
+    void deliver(); // hands plain_ to the user
+    void failed(const Error& why);
+    void start_fallback();
+    void fallback_connected(Result<std::unique_ptr<Transport>> r);
+    void send_out(std::string bytes);
+
+    std::unique_ptr<Transport> inner_;
+    TransportUser* user_ = nullptr;
+    std::unique_ptr<mse::Handshake> hs_;
+    Phase phase_ = Phase::handshaking;
+    std::string address_;
+    std::string info_hash_;
+    std::uint32_t method_ = 0;
+    Rc4 enc_, dec_;
+    std::string pending_out_; // the user's sends before the handshake is done (plaintext)
+    std::string plain_;       // received and decrypted, not yet consumed by the user
+    std::string seen_;        // respond(): bytes read by the sniffer, fed by start()
+    std::string hs_in_;       // received during the handshake, not yet used by it
+    Redial redial_;
+    std::unique_ptr<TcpConnect> redial_op_;
+    TransportLimits limits_;
+    bool has_limits_ = false;
+    int cork_ = 0;
+    bool paused_ = false;
+    LifeToken life_;
+};
+
+// What each policy lets MSE negotiate.
+mse::Policy mse_policy(Encryption e);
+
+// An outgoing connection as the policy wants it: `t` itself (disable), or an MseStream initiating for `info_hash`;
+// under prefer with a plaintext fallback that dials `addr` again (timeout_ms, limits as for the first attempt).
+std::unique_ptr<Transport> encrypt_outgoing(std::unique_ptr<Transport> t, Encryption e, const std::string& info_hash,
+                                            uv_loop_t* loop, const sockaddr_storage& addr, std::uint64_t timeout_ms,
+                                            TransportLimits limits);
+
+} // namespace p2p
