@@ -25,7 +25,7 @@ $(ASAN_BUILD)/build.ninja:
 
 check-asan: bootstrap $(ASAN_BUILD)/build.ninja
 	ninja -C $(ASAN_BUILD)
-	UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 ASAN_OPTIONS=detect_leaks=1 tools/run-tests $(ASAN_BUILD)
+	SANITIZER_PASS=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 ASAN_OPTIONS=detect_leaks=1 tools/run-tests $(ASAN_BUILD)
 
 fuzz: bootstrap
 	tools/fuzz $(FUZZ_SECS)
