@@ -296,8 +296,7 @@ void Session::route_sniffed(Sniffer* s, const std::string& info_hash) {
 
 // MSE's responder finds the torrent by HASH('req2', SKEY): among our torrents and the magnets being fetched.
 std::optional<std::string> Session::skey_for(std::string_view req2) const {
-    for (const auto& [hash, _] : torrents_)
-        if (mse::req2_hash(hash) == req2) return hash;
+    if (auto it = skeys_.find(std::string(req2)); it != skeys_.end()) return it->second;
     if (auto hit = fetches_->find_if([&](const std::string& hash) { return mse::req2_hash(hash) == req2; })) return hit;
     return std::nullopt;
 }
@@ -333,6 +332,7 @@ Torrent* Session::add_torrent(Metainfo meta, TorrentConfig cfg, bool all_present
     auto t = std::make_unique<Torrent>(*this, std::move(meta), std::move(cfg));
     Torrent* raw = t.get();
     torrents_.emplace(key, std::move(t));
+    skeys_.emplace(mse::req2_hash(key), key);
     raw->start(all_present);
     return raw;
 }
@@ -353,6 +353,7 @@ void Session::remove_torrent(const std::string& info_hash) {
     if (it == torrents_.end()) return;
     std::unique_ptr<Torrent> owned = std::move(it->second);
     torrents_.erase(it);
+    skeys_.erase(mse::req2_hash(info_hash));
     owned->shutdown([] {});
     loop_.defer_delete(std::move(owned)); // after the current callback: it may be one of this torrent's
 }

@@ -15,6 +15,7 @@
 #include "proto/extension.hpp"
 #include "proto/metainfo.hpp"
 #include "proto/udp_tracker.hpp"
+#include "proto/utp.hpp"
 #include "proto/wire.hpp"
 #include "storage/resume.hpp"
 #include "tracker/state_file.hpp"
@@ -349,6 +350,53 @@ void mse_seeds() {
     put("mse", "initiator_no_vc", seed(i, 200, to_a.substr(0, 96) + std::string(600, '\x01')));
 }
 
+// uTP datagrams (proto/utp.hpp): every type, the extensions each way they come, and a few refusals.
+void utp_seeds() {
+    using namespace utp;
+    Header h;
+    h.connection_id = 0x1235;
+    h.timestamp_us = 0x01020304;
+    h.timestamp_difference_us = 3000;
+    h.wnd_size = 1 << 20;
+    h.seq_nr = 0x4e22;
+    h.ack_nr = 0x0010;
+    std::string mask = sack_from(h.ack_nr, [](std::uint16_t s) { return s == 0x12 || s == 0x1b || s == 0x31; });
+    auto with = [&](Type t) {
+        Header x = h;
+        x.type = t;
+        return x;
+    };
+    put("utp_packet", "syn", encode(with(Type::syn)));
+    put("utp_packet", "state", encode(with(Type::state)));
+    put("utp_packet", "data", encode(with(Type::data), std::nullopt, std::nullopt, std::string(1200, 'd')));
+    put("utp_packet", "fin", encode(with(Type::fin)));
+    put("utp_packet", "reset", encode(with(Type::reset)));
+    put("utp_packet", "state_sack", encode(with(Type::state), mask));
+    put("utp_packet", "data_sack_close", encode(with(Type::data), mask, std::uint16_t{2}, "payload"));
+    put("utp_packet", "fin_close", encode(with(Type::fin), std::nullopt, std::uint16_t{5}));
+    std::string hdr = encode(with(Type::state));
+    auto ext = [&](std::uint8_t first, const std::string& chain) {
+        std::string s = hdr;
+        s[1] = static_cast<char>(first);
+        return s + chain;
+    };
+    put("utp_packet", "close_first", ext(kExtCloseReason, std::string("\0\4\0\0\0\7", 6))); // libtorrent's
+    put("utp_packet", "sack_odd_len", ext(kExtSack, std::string("\0\3\xff\x01\x80", 5)));   // libtorrent's
+    put("utp_packet", "unknown_exts",
+        ext(2, "\x4d\x08"
+               "ABCDEFGH" +
+                   std::string("\0\0", 2) + "tail"));
+    std::string chain;
+    for (int i = 0; i < 7; ++i) chain += std::string("\x02\0", 2);
+    put("utp_packet", "eight_exts", ext(2, chain + std::string("\0\0", 2)));
+    put("utp_packet", "nine_exts", ext(2, chain + std::string("\x02\0\0\0", 4)));
+    put("utp_packet", "sack_past_end", ext(kExtSack, std::string("\0\x08\x01", 3)));
+    put("utp_packet", "sack_len0", ext(kExtSack, std::string("\0\0", 2)));
+    put("utp_packet", "truncated", hdr.substr(0, 19));
+    put("utp_packet", "version2", "\x42" + hdr.substr(1));
+    put("utp_packet", "dht_ping", "d1:ad2:id20:abcdefghij0123456789e1:q4:ping1:t2:aa1:y1:qe");
+}
+
 } // namespace
 
 int main(int argc, char** argv) {
@@ -367,5 +415,6 @@ int main(int argc, char** argv) {
     state_seeds();
     extension_seeds();
     mse_seeds();
+    utp_seeds();
     return 0;
 }
