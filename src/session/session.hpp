@@ -126,7 +126,7 @@ private:
     std::unique_ptr<Router> router_;
     std::unique_ptr<TcpListener> listener_;
     std::map<std::string, std::unique_ptr<Torrent>> torrents_;
-    std::map<std::string, std::string> skeys_; // MSE: HASH('req2', info hash) -> info hash of each torrent
+    std::map<std::string, std::string> skeys_;       // MSE: HASH('req2', info hash) -> info hash of each torrent
     std::shared_ptr<IncomingFetches> fetches_;       // registered metadata fetches (shared with them)
     std::vector<std::unique_ptr<Sniffer>> sniffing_; // incoming, info hash not read yet; with pending_ at most
                                                      // max_pending_incoming
