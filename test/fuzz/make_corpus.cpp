@@ -397,6 +397,55 @@ void utp_seeds() {
     put("utp_packet", "dht_ping", "d1:ad2:id20:abcdefghij0123456789e1:q4:ping1:t2:aa1:y1:qe");
 }
 
+// uTP connection scripts (test/fuzz/fuzz_utp_conn.cpp: byte 0 the configuration, then one op per byte).
+void utp_conn_seeds() {
+    using namespace utp;
+    auto u16 = [](unsigned v) { return std::string{static_cast<char>(v >> 8), static_cast<char>(v & 0xff)}; };
+    const std::string a_to_b = "\x00", b_to_a = "\x01", drop_a = "\x02", write_a = "\x06\xff", write_b = "\x0e\xff";
+    const std::string tick_10ms = "\x05" + u16(100), tick_1s = "\x05" + u16(10000), consume_b = "\x1f";
+    const std::string close_a = "\x07", close_b = "\x0f";
+    std::string handshake = b_to_a; // B's STATE answering A's SYN
+    std::string transfer = handshake + write_a + write_b;
+    for (int i = 0; i < 40; ++i) transfer += a_to_b + a_to_b + b_to_a + a_to_b + b_to_a + tick_10ms + consume_b;
+    std::string closing = close_a + close_b;
+    for (int i = 0; i < 12; ++i) closing += a_to_b + b_to_a + tick_10ms;
+    put("utp_conn", "transfer_close", "\x05" + transfer + closing);
+    put("utp_conn", "small_packets", "\x30" + transfer + closing);
+    std::string loss = handshake + write_a;
+    for (int i = 0; i < 10; ++i) loss += drop_a + a_to_b + tick_1s + b_to_a + tick_1s;
+    put("utp_conn", "loss_timeouts", "\x15" + loss + closing);
+    std::string zero = handshake + "\x2f" + u16(0) + write_a + a_to_b + b_to_a;
+    for (int i = 0; i < 4; ++i) zero += "\x0d" + u16(0xffff) + a_to_b + b_to_a; // 13 s each
+    zero += "\x2f" + u16(0x1000) + b_to_a + a_to_b + b_to_a + a_to_b;
+    put("utp_conn", "zero_window", "\x45" + zero);
+    // Patched raw packets (op 4/12): the target writes the receiver's id and an ack_nr it can take.
+    Header h;
+    h.type = Type::data;
+    h.timestamp_us = 1234;
+    h.timestamp_difference_us = 250000;
+    h.wnd_size = 1 << 20;
+    h.seq_nr = 0x0101;
+    std::string data_pkt = encode(h, std::nullopt, std::nullopt, "raw payload");
+    std::string mask = sack_from(0x00ff, [](std::uint16_t q) { return q == 0x0102 || q == 0x0105; });
+    h.type = Type::state;
+    std::string sack_pkt = encode(h, mask);
+    h.type = Type::fin;
+    h.seq_nr = 0x0102;
+    std::string fin_pkt = encode(h);
+    h.type = Type::reset;
+    std::string reset_pkt = encode(h);
+    auto raw = [&](bool to_b, bool patched, const std::string& d) {
+        return std::string(1, static_cast<char>((patched ? 4 : 3) | (to_b ? 8 : 0))) +
+               u16(static_cast<unsigned>(d.size())) + d;
+    };
+    put("utp_conn", "raw_packets",
+        "\x05" + handshake + raw(false, true, data_pkt) + raw(false, true, fin_pkt) + raw(true, true, sack_pkt) +
+            raw(false, false, data_pkt) + raw(true, false, "garbage that is no packet at all") + write_a + a_to_b +
+            b_to_a + tick_1s);
+    put("utp_conn", "reset", "\x05" + handshake + write_a + a_to_b + raw(true, true, reset_pkt) + b_to_a + tick_1s);
+    put("utp_conn", "abort", "\x05" + handshake + write_b + b_to_a + "\x3f" + b_to_a + a_to_b + tick_1s);
+}
+
 } // namespace
 
 int main(int argc, char** argv) {
@@ -416,5 +465,6 @@ int main(int argc, char** argv) {
     extension_seeds();
     mse_seeds();
     utp_seeds();
+    utp_conn_seeds();
     return 0;
 }
