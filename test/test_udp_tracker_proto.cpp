@@ -2,16 +2,13 @@
 
 #include "base/bytes.hpp"
 #include "proto/udp_tracker.hpp"
+#include "test_util.hpp"
 
 using namespace p2p;
+using p2p::test::unhex;
 using namespace p2p::udp;
 
 namespace {
-std::string unhex(std::string_view h) {
-    std::string out;
-    REQUIRE(from_hex(h, out));
-    return out;
-}
 Hash20 filled(char c) { return Hash20::from(std::string(20, c)); }
 const std::string kA20 = "4141414141414141414141414141414141414141";
 const std::string kB20 = "4242424242424242424242424242424242424242";

@@ -8,10 +8,12 @@
 #include <filesystem>
 #include <functional>
 #include <string>
+#include <string_view>
 
 #include <doctest/doctest.h>
 #include <uv.h>
 
+#include "base/bytes.hpp"
 #include "loop/loop.hpp"
 #include "loop/timer.hpp"
 
@@ -113,5 +115,12 @@ inline sockaddr_storage v6(const char* ip, int port) {
 inline const sockaddr* sa(const sockaddr_storage& s) { return reinterpret_cast<const sockaddr*>(&s); }
 
 inline sockaddr_storage loopback(int port) { return v4("127.0.0.1", port); }
+
+// Hex text to bytes, for golden-byte tests; a malformed literal fails the test.
+inline std::string unhex(std::string_view h) {
+    std::string out;
+    REQUIRE(from_hex(h, out));
+    return out;
+}
 
 } // namespace p2p::test

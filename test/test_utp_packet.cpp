@@ -8,17 +8,13 @@
 
 #include "base/bytes.hpp"
 #include "proto/utp.hpp"
+#include "test_util.hpp"
 
 using namespace p2p;
+using p2p::test::unhex;
 using namespace p2p::utp;
 
 namespace {
-
-std::string unhex(std::string_view h) {
-    std::string out;
-    REQUIRE(from_hex(h, out));
-    return out;
-}
 
 // The parameters of tools/utp_golden.py.
 constexpr std::uint32_t kTs = 0x01020304, kDiff = 0x00000BB8, kWnd = 0x00100000;
