@@ -36,6 +36,8 @@ expect 2 "--tracker garbage: not a udp://HOST:PORT, http:// or https:// URL" --p
 expect 2 "--tracker udp://host: missing port" --list --tracker udp://host
 expect 2 "--log-level loud: use debug, info, warn or error" --tracker --log-level loud
 expect 2 "--log-level loud" --peer --share d --log-level loud
+expect 2 "--encryption maybe: use prefer, require or disable" --peer --share d --encryption maybe
+expect 2 "--encryption applies to --peer" --tracker --encryption require
 # A mode alone with the issue's --piece-size 3 (no --make-torrent): the size is still checked first.
 expect 2 "--piece-size 3 is not a power of two" --piece-size 3
 [[ ! -e $W/f.torrent ]] || fail "a refused --make-torrent wrote f.torrent"
