@@ -62,24 +62,23 @@ std::size_t MseStream::on_data(std::string_view data) {
 
 // The handshake keeps its own input (`hs_in_`): the sniffer's bytes and the inner transport's are one stream,
 // and everything after the handshake is payload that is decrypted here, so inner_ may always drop what it gave.
-std::size_t MseStream::handshake_data(std::string_view data) {
+void MseStream::handshake_data(std::string_view data) {
     hs_in_.append(data);
     std::size_t used = 0;
     const mse::Step st = hs_->feed(hs_in_, used);
     if (std::string out = hs_->take_output(); !out.empty() && inner_) inner_->send(std::move(out));
     if (st == mse::Step::failed) {
         failed(hs_->error()); // may destroy us
-        return data.size();
+        return;
     }
     if (st == mse::Step::need_more) {
         hs_in_.erase(0, used);
-        return data.size();
+        return;
     }
     std::string rest = hs_in_.substr(used);
     hs_in_.clear();
     hs_in_.shrink_to_fit();
     established_with(hs_->take_initial_payload(), rest); // may destroy us
-    return data.size();
 }
 
 void MseStream::established_with(std::string initial_plain, std::string_view rest) {
@@ -114,10 +113,7 @@ void MseStream::on_drained() {
     if (user_ && phase_ == Phase::established) user_->on_drained();
 }
 
-void MseStream::on_closed(const Error& why) {
-    if (phase_ == Phase::handshaking && redial_) return start_fallback();
-    failed(why);
-}
+void MseStream::on_closed(const Error& why) { failed(why); } // failed() redials first when it may
 
 void MseStream::failed(const Error& why) {
     if (phase_ == Phase::handshaking && redial_) return start_fallback();

@@ -74,7 +74,7 @@ private:
     void on_drained() override;
     void on_closed(const Error& why) override;
 
-    std::size_t handshake_data(std::string_view data); // returns what inner_ may drop
+    void handshake_data(std::string_view data); // inner_ may always drop what it gave: see the .cpp
     void established_with(std::string initial_plain, std::string_view rest);
     void flush_pending();
     void deliver(); // hands plain_ to the user
