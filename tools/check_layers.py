@@ -16,7 +16,7 @@ ALLOWED = {
     "base": set(),
     "crypto": {"base"},
     "loop": {"base"},
-    "net": {"base", "loop"},
+    "net": {"base", "crypto", "loop", "proto"},
     "swarm": {"base", "crypto"},
     "proto": {"base", "crypto"},
     "maker": {"base", "crypto", "loop", "proto"},

@@ -32,6 +32,8 @@ struct PeerNodeConfig {
     bool overwrite = false;            // --overwrite: a download may replace an existing file that is not its own
                                        // (default: it goes to a free name such as readme.1.txt)
     EncryptionMode encryption = EncryptionMode::prefer;
+    bool utp = true; // uTP (BEP 29) on the UDP port of the same number as the TCP port; outgoing tries it first
+    bool tcp = true; // TCP listener and TCP connections (off: uTP only)
 };
 
 // Runs until SIGINT/SIGTERM (or completion with exit_when_done). Prints one line per shared item

@@ -69,6 +69,9 @@ const std::vector<FlagInfo>& all_flags() {
         {"--encryption", "MODE",
          "peer: prefer (default: MSE first, plaintext fallback), require (RC4 only) or disable (plaintext only)", kPeer,
          false},
+        {"--no-utp", nullptr, "peer: TCP only (default: uTP and TCP, outgoing uTP first, on the --port number)", kPeer,
+         false},
+        {"--no-tcp", nullptr, "peer: uTP only (no TCP listener, no TCP connections)", kPeer, false},
         {"--exit-when-done", nullptr, "peer: exit 0 once every --get is complete and verified", kPeer, false},
         {"--max-connections", "N", "peer: cap on peer connections over all torrents (default 400)", kPeer, false},
         {"--max-upload-rate", "BYTES", "peer: upload limit in bytes per second over all torrents (e.g. 2M)", kPeer,
@@ -99,7 +102,7 @@ std::string usage_text() {
         "       p2pnode --tracker [--bind ADDR]... [--port N] [--state FILE] [--interval SECS] [--max-memory BYTES]\n"
         "       p2pnode --peer [--share DIR] [--get WHAT]... [--into DIR] [--tracker URL]... [--port N]\n"
         "                      [--bind ADDR] [--exit-when-done [--timeout SECS]] [--overwrite] [--max-memory BYTES]\n"
-        "                      [--encryption prefer|require|disable]\n"
+        "                      [--encryption prefer|require|disable] [--no-utp | --no-tcp]\n"
         "       p2pnode --list --tracker URL [--timeout SECS]\n"
         "       p2pnode --scrape NAME|INFOHASH --tracker URL [--timeout SECS]\n"
         "every mode also takes [--quiet] [--log-level LEVEL | -v] [--log-file FILE]\n"
@@ -372,6 +375,8 @@ const Setter kSetters[] = {
     {"--into", P2P_STRING(into_dir)},
     {"--overwrite", P2P_SWITCH(overwrite)},
     {"--encryption", set_encryption_flag},
+    {"--no-utp", P2P_SWITCH(no_utp)},
+    {"--no-tcp", P2P_SWITCH(no_tcp)},
     {"--exit-when-done", P2P_SWITCH(exit_when_done)},
     {"--max-connections", [](CliOptions& o, const std::string& f,
                              const std::string& v) { return set_int(f, v, 1, 100000, o.max_connections); }},
@@ -411,6 +416,7 @@ Status check_mode(CliOptions& o, const std::vector<std::string>& given, const st
     if (o.mode == Mode::peer && o.share_dir.empty() && o.gets.empty())
         return make_error("", "--peer needs --share DIR or --get FILE.torrent");
     if (o.mode == Mode::peer && o.bind.size() > 1) return make_error("", "--peer takes one --bind address");
+    if (o.no_utp && o.no_tcp) return make_error("", "--no-utp and --no-tcp together leave no way to reach a peer");
     if (o.mode == Mode::peer && count.count("--timeout") && !o.exit_when_done)
         return make_error("", "--timeout applies to --peer only with --exit-when-done");
     if (o.mode == Mode::list || o.mode == Mode::scrape) {

@@ -52,6 +52,7 @@ struct CliOptions {
     std::int64_t max_upload_rate = 0;
     bool overwrite = false; // a download may replace a file that does not belong to it
     EncryptionMode encryption = EncryptionMode::prefer;
+    bool no_utp = false, no_tcp = false;
     // --peer and --tracker (server): memory budget in bytes, 0 = none
     std::int64_t max_memory = 0;
     // common

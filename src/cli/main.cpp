@@ -43,6 +43,8 @@ PeerNodeConfig peer_config(const CliOptions& o) {
     pc.quiet = o.quiet;
     pc.overwrite = o.overwrite;
     pc.encryption = o.encryption;
+    pc.utp = !o.no_utp;
+    pc.tcp = !o.no_tcp;
     pc.console = !o.no_console;
     if (o.max_connections) pc.max_connections = static_cast<std::size_t>(o.max_connections);
     pc.max_upload_rate = static_cast<std::uint64_t>(o.max_upload_rate);

@@ -18,6 +18,7 @@
 #include <string>
 
 #include "base/result.hpp"
+#include "net/connecting.hpp"
 #include "net/transport.hpp"
 
 namespace p2p {
@@ -54,10 +55,10 @@ Result<sockaddr_storage> make_sockaddr(const std::string& ip, std::uint16_t port
 std::string format_sockaddr(const sockaddr* sa); // "1.2.3.4:80", "[::1]:80"
 
 // An outbound connection attempt. Destroying it cancels the attempt; the callback is then never called.
-class TcpConnect {
+class TcpConnect final : public Connecting {
 public:
-    using Callback = std::function<void(Result<std::unique_ptr<Transport>>)>;
-    ~TcpConnect();
+    using Callback = ConnectCallback;
+    ~TcpConnect() override;
     TcpConnect(const TcpConnect&) = delete;
     TcpConnect& operator=(const TcpConnect&) = delete;
 

@@ -92,6 +92,8 @@ public:
 
     // "1.2.3.4:6881" or "[::1]:6881"; for logs and peer identity.
     virtual std::string remote_address() const = 0;
+    // "tcp" or "utp": what carries the bytes underneath any wrapping (logs, the console, tests).
+    virtual const char* kind() const { return "tcp"; }
 
     // Replaces the limits given at creation (the Session applies its memory plan to outgoing connections made
     // by others). Transports without limits ignore it.

@@ -37,6 +37,7 @@ Status MetadataFetches::start(const std::string& hash, const std::string& label,
     mc.connections = session_.connection_counter(); // its sockets count against --max-connections too
     mc.incoming = session_.incoming_fetches();      // peers that dial us for this hash are handed to the fetch
     mc.transport = session_.transport_limits();
+    mc.dial = session_.dialer();                    // uTP first, then TCP, as the session dials
     auto alive = life_.watch();
     f.fetch = std::make_unique<MetadataFetch>(loop_, mc, [this, alive, hash](Result<Metainfo> r) {
         if (alive) finished(hash, std::move(r));

@@ -65,7 +65,7 @@ int PeerNode::run() {
     }
     loop_.on_terminate([this](int) { quit(0, ""); }); // before the line below: scripts may signal on it
     loop_.on_hangup([this] { hangup(); });
-    say("peer listening on %s:%u\n", cfg_.listen_ip.c_str(), session_.port());
+    say("peer listening on %s:%u\n", cfg_.listen_ip.c_str(), session_.port()); // TCP and uTP, unless turned off
     for (const auto& g : cfg_.gets)
         if (!add_download(g)) return stop_now(1);
     if (!cfg_.share_dir.empty()) start_sharing();
@@ -91,6 +91,8 @@ SessionConfig PeerNode::session_config(const PeerNodeConfig& c) {
     s.peer.encryption = c.encryption == EncryptionMode::require   ? Encryption::require
                         : c.encryption == EncryptionMode::disable ? Encryption::disable
                                                                   : Encryption::prefer;
+    s.utp = c.utp;
+    s.tcp = c.tcp;
     // --max-memory: the CLI has refused budgets below the minimum; a library caller's invalid one is reported
     // by run() and keeps the defaults meanwhile.
     if (auto plan = plan_peer_memory(c.max_memory)) s.memory = *plan;

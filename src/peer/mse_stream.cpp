@@ -137,7 +137,7 @@ void MseStream::start_fallback() {
 }
 
 void MseStream::fallback_connected(Result<std::unique_ptr<Transport>> r) {
-    std::unique_ptr<TcpConnect> op = std::move(redial_op_); // destroyed after its callback, at scope end
+    std::unique_ptr<Connecting> op = std::move(redial_op_); // destroyed after its callback, at scope end
     if (phase_ != Phase::redialling) return;
     if (!r) {
         phase_ = Phase::closed;
@@ -239,14 +239,9 @@ mse::Policy mse_policy(Encryption e) {
 }
 
 std::unique_ptr<Transport> encrypt_outgoing(std::unique_ptr<Transport> t, Encryption e, const std::string& info_hash,
-                                            uv_loop_t* loop, const sockaddr_storage& addr, std::uint64_t timeout_ms,
-                                            TransportLimits limits) {
+                                            MseStream::Redial redial) {
     if (e == Encryption::disable) return t;
-    MseStream::Redial redial;
-    if (e == Encryption::prefer)
-        redial = [loop, addr, timeout_ms, limits](TcpConnect::Callback cb) {
-            return tcp_connect(loop, reinterpret_cast<const sockaddr*>(&addr), timeout_ms, std::move(cb), limits);
-        };
+    if (e != Encryption::prefer) redial = nullptr;
     return MseStream::initiate(std::move(t), info_hash, mse_policy(e), std::move(redial));
 }
 

@@ -24,7 +24,7 @@
 #include <string>
 
 #include "loop/life_token.hpp"
-#include "net/tcp_transport.hpp"
+#include "net/connecting.hpp"
 #include "net/transport.hpp"
 #include "peer/encryption.hpp"
 #include "proto/mse.hpp"
@@ -33,8 +33,8 @@ namespace p2p {
 
 class MseStream final : public Transport, private TransportUser {
 public:
-    // Starts a plaintext connection to the same address (tcp_connect with its callback), for the fallback.
-    using Redial = std::function<std::unique_ptr<TcpConnect>(TcpConnect::Callback)>;
+    // Starts a plaintext connection to the same address (the dialler that made the first one), for the fallback.
+    using Redial = std::function<std::unique_ptr<Connecting>(ConnectCallback)>;
 
     static std::unique_ptr<MseStream> initiate(std::unique_ptr<Transport> inner, std::string info_hash,
                                                mse::Policy policy, Redial fallback = {});
@@ -63,6 +63,7 @@ public:
     void pause_reading() override;
     void resume_reading() override;
     std::string remote_address() const override { return address_; }
+    const char* kind() const override { return inner_ ? inner_->kind() : "tcp"; }
     void set_limits(const TransportLimits& l) override;
 
 private:
@@ -96,7 +97,7 @@ private:
     std::string seen_;        // respond(): bytes read by the sniffer, fed by start()
     std::string hs_in_;       // received during the handshake, not yet used by it
     Redial redial_;
-    std::unique_ptr<TcpConnect> redial_op_;
+    std::unique_ptr<Connecting> redial_op_;
     TransportLimits limits_;
     bool has_limits_ = false;
     int cork_ = 0;
@@ -108,9 +109,8 @@ private:
 mse::Policy mse_policy(Encryption e);
 
 // An outgoing connection as the policy wants it: `t` itself (disable), or an MseStream initiating for `info_hash`;
-// under prefer with a plaintext fallback that dials `addr` again (timeout_ms, limits as for the first attempt).
+// under prefer with a plaintext fallback through `redial` (the same address dialled again).
 std::unique_ptr<Transport> encrypt_outgoing(std::unique_ptr<Transport> t, Encryption e, const std::string& info_hash,
-                                            uv_loop_t* loop, const sockaddr_storage& addr, std::uint64_t timeout_ms,
-                                            TransportLimits limits);
+                                            MseStream::Redial redial);
 
 } // namespace p2p

@@ -30,7 +30,7 @@ void IncomingFetches::remove(const std::string& info_hash, const MetadataFetch* 
 }
 
 struct MetadataFetch::Attempt {
-    std::unique_ptr<TcpConnect> connect; // destroying it cancels the attempt
+    std::unique_ptr<Connecting> connect; // destroying it cancels the attempt
     sockaddr_storage addr{};
     std::string key;
     ConnectionSlot slot; // passes to the Peer when the connection is made
@@ -88,8 +88,8 @@ void MetadataFetch::connect_more() {
         a->key = key_of(a->addr);
         Attempt* raw = a.get();
         attempts_.push_back(std::move(a));
-        raw->connect = tcp_connect(
-            loop_.get(), reinterpret_cast<const sockaddr*>(&raw->addr), cfg_.connect_timeout_ms,
+        raw->connect = dial(
+            raw->addr, cfg_.connect_timeout_ms,
             life_.bind([this, raw](Result<std::unique_ptr<Transport>> r) {
                 auto it = std::find_if(attempts_.begin(), attempts_.end(), [&](auto& x) { return x.get() == raw; });
                 if (it == attempts_.end()) return;
@@ -110,6 +110,13 @@ void MetadataFetch::connect_more() {
     }
 }
 
+std::unique_ptr<Connecting> MetadataFetch::dial(const sockaddr_storage& addr, std::uint64_t timeout_ms,
+                                                ConnectCallback cb, TransportLimits limits) {
+    if (cfg_.dial) return cfg_.dial(addr, timeout_ms, std::move(cb), std::move(limits));
+    return tcp_connect(loop_.get(), reinterpret_cast<const sockaddr*>(&addr), timeout_ms, std::move(cb),
+                       std::move(limits));
+}
+
 std::unique_ptr<Transport> MetadataFetch::add_transport(std::unique_ptr<Transport> t) {
     if (finished_ || peers_.size() >= cfg_.max_peers) return t;
     ConnectionSlot slot;
@@ -127,9 +134,12 @@ void MetadataFetch::start_peer(std::unique_ptr<Transport> t, const sockaddr_stor
         p->has_addr = true;
     }
     // Our own dials speak MSE as --encryption says; a peer that dialled us was unwrapped by the session's sniffer.
-    if (addr)
-        t = encrypt_outgoing(std::move(t), cfg_.peer.encryption, cfg_.info_hash, loop_.get(), *addr,
-                             cfg_.connect_timeout_ms, cfg_.transport);
+    if (addr) {
+        const sockaddr_storage to = *addr;
+        t = encrypt_outgoing(std::move(t), cfg_.peer.encryption, cfg_.info_hash, [this, to](ConnectCallback cb) {
+            return dial(to, cfg_.connect_timeout_ms, std::move(cb), cfg_.transport);
+        });
+    }
     p->conn = PeerConnection::outgoing_without_metadata(*this, std::move(t), cfg_.peer, cfg_.info_hash);
     p->conn->set_context(p.get());
     PeerConnection* c = p->conn.get();

@@ -48,6 +48,7 @@
 #include "loop/life_token.hpp"
 #include "loop/loop.hpp"
 #include "loop/timer.hpp"
+#include "net/connecting.hpp"
 #include "net/transport.hpp"
 #include "peer/connection.hpp"
 #include "proto/extension.hpp"
@@ -56,7 +57,6 @@
 
 namespace p2p {
 
-class TcpConnect;
 class MetadataFetch;
 
 // The info hashes being fetched, for the session's listener (Session::incoming_fetches): an incoming connection
@@ -93,6 +93,7 @@ struct MetadataFetchConfig {
     std::shared_ptr<IncomingFetches> incoming;    // the session's registry (Session::incoming_fetches): peers that
                                                   // dial us are handed over (null: only our own connections)
     TransportLimits transport;                    // receive limits and memory accounting (the session's plan)
+    DialFn dial;                                  // how to reach a peer (Session::dialer); null: TCP only
     std::size_t max_candidates = 500;             // addresses waiting to be tried
     std::size_t max_outstanding_per_peer = 3;     // metadata pieces asked of one peer at a time
     std::uint64_t request_timeout_ms = 10'000;
@@ -164,6 +165,8 @@ private:
     struct Attempt; // a TCP connection attempt in flight
 
     void connect_more();
+    std::unique_ptr<Connecting> dial(const sockaddr_storage& addr, std::uint64_t timeout_ms, ConnectCallback cb,
+                                     TransportLimits limits);
     void start_peer(std::unique_ptr<Transport> t, const sockaddr_storage* addr, ConnectionSlot slot);
     void drop(Peer& p, const std::string& why, bool bar); // close, forget, destroy later
     void retire(Peer& p);                                 // out of peers_, destroyed after the current callback

@@ -2,6 +2,8 @@
 // (connections, upload rate) and the one-second tick. See session.hpp.
 #include "session/session.hpp"
 
+#include "session/dialer.hpp"
+
 #include <algorithm>
 
 #include "base/bytes.hpp"
@@ -225,12 +227,38 @@ Session::~Session() {
 }
 
 Status Session::listen() {
-    auto l = TcpListener::listen(
-        loop_.get(), cfg_.listen_ip, cfg_.port, [this](std::unique_ptr<Transport> t) { accept(std::move(t)); },
-        transport_);
-    if (!l) return l.error();
-    listener_ = std::move(*l);
+    std::uint16_t port = cfg_.port;
+    if (cfg_.tcp) {
+        auto l = TcpListener::listen(
+            loop_.get(), cfg_.listen_ip, port, [this](std::unique_ptr<Transport> t) { accept(std::move(t)); },
+            transport_);
+        if (!l) return l.error();
+        listener_ = std::move(*l);
+        port = listener_->port();
+    }
+    if (cfg_.utp) {
+        auto u = UtpSocket::open(
+            loop_.get(), cfg_.listen_ip, port, [this](std::unique_ptr<Transport> t) { accept(std::move(t)); },
+            transport_);
+        if (!u) {
+            if (!cfg_.tcp) return u.error();
+            log_warn("session", "uTP is off: " + u.error().str());
+        } else {
+            utp_ = std::move(*u);
+        }
+    }
     return ok_status();
+}
+
+std::unique_ptr<Connecting> Session::dial(const sockaddr_storage& addr, std::uint64_t timeout_ms, ConnectCallback cb,
+                                          TransportLimits limits) {
+    return dial_peer(loop_.get(), utp_.get(), cfg_.tcp, addr, timeout_ms, std::move(cb), std::move(limits));
+}
+
+DialFn Session::dialer() {
+    return [this](const sockaddr_storage& addr, std::uint64_t timeout_ms, ConnectCallback cb, TransportLimits limits) {
+        return dial(addr, timeout_ms, std::move(cb), std::move(limits));
+    };
 }
 
 std::size_t Session::count_ip(const std::string& ip) const {

@@ -28,6 +28,7 @@
 #include "loop/loop.hpp"
 #include "loop/timer.hpp"
 #include "net/tcp_transport.hpp"
+#include "net/utp_socket.hpp"
 #include "session/connection_count.hpp"
 #include "session/peer_link.hpp"
 #include "session/torrent.hpp"
@@ -45,6 +46,8 @@ struct SessionConfig {
     std::size_t max_per_ip = 8;            // connections from one address (any torrent)
     std::uint64_t max_upload_rate = 0;     // payload bytes/s over all torrents; 0 = unlimited
     std::size_t max_open_files = 128;      // descriptors of torrent files (and resume files) over all torrents
+    bool utp = true;                       // uTP (BEP 29) on the UDP port of the same number: accept and dial
+    bool tcp = true;                       // TCP: listen and dial (off: uTP only)
     PeerConfig peer;                       // per-connection limits (peer_id and clock are filled in)
     PeerMemoryPlan memory;                 // --max-memory; the default plan keeps the defaults above
 };
@@ -56,8 +59,15 @@ public:
     Session(const Session&) = delete;
     Session& operator=(const Session&) = delete;
 
+    // TCP listener and uTP socket on one port number (either may be off). A uTP socket that cannot bind the TCP
+    // port's number is a warning (uTP off), unless TCP is off.
     Status listen();
-    std::uint16_t port() const { return listener_ ? listener_->port() : 0; }
+    std::uint16_t port() const { return listener_ ? listener_->port() : utp_ ? utp_->port() : 0; }
+    UtpSocket* utp() { return utp_.get(); }
+    // Connects to a peer the way the session's settings say (session/dialer.hpp: uTP first, then TCP).
+    std::unique_ptr<Connecting> dial(const sockaddr_storage& addr, std::uint64_t timeout_ms, ConnectCallback cb,
+                                     TransportLimits limits);
+    DialFn dialer(); // the same, for connections made outside a Torrent (MetadataFetchConfig::dial)
     const std::string& peer_id() const { return cfg_.peer.peer_id; }
     // Per-connection settings (peer_id, clock, limits), for connections made outside a Torrent (MetadataFetch).
     const PeerConfig& peer_config() const { return cfg_.peer; }
@@ -125,6 +135,7 @@ private:
     TransportLimits transport_;
     std::unique_ptr<Router> router_;
     std::unique_ptr<TcpListener> listener_;
+    std::unique_ptr<UtpSocket> utp_;
     std::map<std::string, std::unique_ptr<Torrent>> torrents_;
     std::map<std::string, std::string> skeys_;       // MSE: HASH('req2', info hash) -> info hash of each torrent
     std::shared_ptr<IncomingFetches> fetches_;       // registered metadata fetches (shared with them)

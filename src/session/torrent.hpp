@@ -253,7 +253,7 @@ private:
     std::unordered_map<std::uint64_t, int> strikes_; // per token
     std::size_t connecting_ = 0;
     // Outgoing attempts in flight, by a number of their own; bounded by max_connecting.
-    std::map<std::uint64_t, std::unique_ptr<TcpConnect>> connect_attempts_;
+    std::map<std::uint64_t, std::unique_ptr<Connecting>> connect_attempts_;
     std::uint64_t last_attempt_ = 0;
 
     // Pieces being assembled: index -> buffer of the piece's size, and who sent each block. Bounded by the

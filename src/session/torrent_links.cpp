@@ -43,11 +43,12 @@ void Torrent::dial(const sockaddr_storage& addr) {
     ++connecting_;
     session_.connection_opened(); // count attempts against the global cap too
     const std::uint64_t id = ++last_attempt_;
-    // Never called back inside tcp_connect(), so the attempt is in the map before its callback can look for it.
-    connect_attempts_[id] = tcp_connect(loop_, reinterpret_cast<const sockaddr*>(&addr), kConnectTimeoutMs,
-                                        life_.bind([this, id, key, addr](Result<std::unique_ptr<Transport>> r) {
-                                            dialled(id, key, addr, std::move(r));
-                                        }));
+    // Never called back inside dial(), so the attempt is in the map before its callback can look for it.
+    connect_attempts_[id] = session_.dial(addr, kConnectTimeoutMs,
+                                          life_.bind([this, id, key, addr](Result<std::unique_ptr<Transport>> r) {
+                                              dialled(id, key, addr, std::move(r));
+                                          }),
+                                          session_.transport_limits());
 }
 
 void Torrent::dialled(std::uint64_t attempt, const std::string& key, const sockaddr_storage& addr,
@@ -71,9 +72,14 @@ void Torrent::dialled(std::uint64_t attempt, const std::string& key, const socka
     link->torrent = this;
     link->address = key;
     link->connected_at_ms = static_cast<std::int64_t>(now_ms());
+    log_debug("torrent", meta_.name + ": connected to " + key + " over " + (*r)->kind());
     // MSE as --encryption says (a plaintext redial of the same address under prefer, inside the transport).
-    std::unique_ptr<Transport> t = encrypt_outgoing(std::move(*r), session_.peer_config().encryption, meta_.info_hash,
-                                                    loop_, addr, kConnectTimeoutMs, session_.transport_limits());
+    Session* s = &session_;
+    std::unique_ptr<Transport> t =
+        encrypt_outgoing(std::move(*r), session_.peer_config().encryption, meta_.info_hash,
+                         [s, addr](ConnectCallback cb) {
+                             return s->dial(addr, kConnectTimeoutMs, std::move(cb), s->transport_limits());
+                         });
     link->conn = session_.make_outgoing(std::move(t), meta_.info_hash, geometry_, link.get());
     PeerConnection* c = link->conn.get();
     session_.connection_opened();

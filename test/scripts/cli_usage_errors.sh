@@ -38,6 +38,8 @@ expect 2 "--log-level loud: use debug, info, warn or error" --tracker --log-leve
 expect 2 "--log-level loud" --peer --share d --log-level loud
 expect 2 "--encryption maybe: use prefer, require or disable" --peer --share d --encryption maybe
 expect 2 "--encryption applies to --peer" --tracker --encryption require
+expect 2 "--no-utp and --no-tcp together leave no way to reach a peer" --peer --share d --no-utp --no-tcp
+expect 2 "--no-utp applies to --peer" --tracker --no-utp
 # A mode alone with the issue's --piece-size 3 (no --make-torrent): the size is still checked first.
 expect 2 "--piece-size 3 is not a power of two" --piece-size 3
 [[ ! -e $W/f.torrent ]] || fail "a refused --make-torrent wrote f.torrent"

@@ -1,9 +1,13 @@
 # lt_client.py seed|download TORRENT SAVE_DIR [--ip IP] [--announce-completed] [--enc forced|enabled|disabled]
-#              [--utp] [--peer IP:PORT]
+#              [--utp | --no-tcp] [--peer IP:PORT]
 # lt_client.py magnet MAGNET_URI SAVE_DIR [--ip IP] [...]
 # --enc: MSE/PE both ways (libtorrent's out_enc_policy/in_enc_policy; forced = RC4 only, the "require
 # encryption" of qBittorrent and Deluge); without it libtorrent's default (enabled: MSE offered, plaintext too).
-# --utp: uTP left on as libtorrent ships. --peer: connect to this address directly as well (no tracker needed).
+# --utp: uTP left on as libtorrent ships. --no-tcp: uTP only (implies --utp; TCP off both ways: enable_outgoing_tcp and
+# enable_incoming_tcp False), so every connection it makes or takes is uTP. --peer: connect to this address directly as
+# well (no tracker needed). Each connection's transport is in its peer_connect_alert line ("... connection to peer
+# (uTP)" or "(TCP)"); a "PEER IP:PORT utp|tcp rc4|mse-plaintext|plaintext CLIENT" line is printed the first time the
+# peer list shows such a peer (polled, so a connection shorter than 0.2 s may have none).
 # A python3-libtorrent peer that finds peers only via the torrent's (or magnet link's) tracker (no DHT/LSD/UPnP/NAT-PMP/uTP; listens on IP, default 127.0.0.1,
 # ephemeral port; allow_multiple_connections_per_ip). "download" exits 0 once the data is complete (with
 # --announce-completed it first re-announces and waits 1 s, so the tracker hears "completed"); "seed" runs until
@@ -29,15 +33,21 @@ def take(flag):
     return v
 enc = take('--enc')
 peer = take('--peer')
-utp = '--utp' in args
-if utp:
-    args.remove('--utp')
+def flag(name):
+    if name not in args:
+        return False
+    args.remove(name)
+    return True
+no_tcp = flag('--no-tcp')
+utp = flag('--utp') or no_tcp
 mode, torrent, save = args
 settings = {
     'listen_interfaces': ip + ':0', 'enable_dht': False, 'enable_lsd': False, 'enable_upnp': False,
     'enable_natpmp': False, 'allow_multiple_connections_per_ip': True, 'enable_outgoing_utp': utp,
     'enable_incoming_utp': utp, 'alert_mask': lt.alert.category_t.all_categories,
     'user_agent': 'p2pnode-test-libtorrent'}
+if no_tcp:
+    settings.update({'enable_outgoing_tcp': False, 'enable_incoming_tcp': False})
 if enc:
     policy = {'forced': lt.enc_policy.forced, 'enabled': lt.enc_policy.enabled, 'disabled': lt.enc_policy.disabled}[enc]
     settings.update({'out_enc_policy': policy, 'in_enc_policy': policy,
@@ -61,12 +71,22 @@ interesting = (lt.tracker_reply_alert, lt.tracker_error_alert, lt.tracker_warnin
                lt.listen_failed_alert, lt.listen_succeeded_alert, lt.hash_failed_alert, lt.torrent_error_alert,
                lt.peer_ban_alert, lt.invalid_request_alert, lt.scrape_failed_alert, lt.metadata_received_alert,
                lt.metadata_failed_alert)
+UTP_SOCKET = 1 << 17   # peer_info::utp_socket (not exported by the Python binding)
 last = 0.0
 got_meta = False
+peers_seen = set()
 while True:
     for a in ses.pop_alerts():
         if isinstance(a, interesting):
             print(time.strftime('%H:%M:%S'), type(a).__name__, a.message(), flush=True)
+    for p in h.get_peer_info():
+        flags = int(p.flags)
+        crypto = ('rc4' if flags & int(lt.peer_info.rc4_encrypted) else
+                  'mse-plaintext' if flags & int(lt.peer_info.plaintext_encrypted) else 'plaintext')
+        key = ('%s:%d' % tuple(p.ip), 'utp' if flags & UTP_SOCKET else 'tcp', crypto)
+        if key not in peers_seen:
+            peers_seen.add(key)
+            print(time.strftime('%H:%M:%S'), 'PEER', *key, p.client or '?', flush=True)
     st = h.status()
     if mode == 'magnet' and st.has_metadata and not got_meta:
         got_meta = True

@@ -34,6 +34,10 @@ tr_p2p_tracker() {
     tracker_start tracker --bind "$TIP" --port 0 "$@" || fail "p2pnode --tracker did not start"
 }
 
+# The background processes below are spawned as `ip netns exec NS-HOST CMD`, not through the netns_exec function: a
+# function run in the background is a bash subshell whose child is CMD, so PID_<name> would be that subshell, and
+# `stop NAME` would end the subshell and leave CMD running. `ip netns exec` execs CMD, so PID_<name> is CMD itself.
+
 # tr_start HOST DOWNLOAD_DIR: transmission-daemon in netns host HOST of $NS (config in $W/tr-config: no DHT,
 # LPD or PEX; no uTP unless TR_UTP=true (as shipped); RPC on 127.0.0.1 inside the namespace; encryption
 # "preferred" (1, as shipped) unless TR_ENCRYPTION is set (0 tolerated, 2 required);
@@ -75,7 +79,7 @@ tr_start() {
 }
 EOF
     [[ -n ${P2P_TR_DEBUG:-} ]] && env=(TR_DEBUG_FD=2)
-    spawn_log transmission netns_exec "$NS" "$TR_HOST" env "${env[@]}" transmission-daemon -f -g "$W/tr-config"
+    spawn_log transmission ip netns exec "$NS-$TR_HOST" env "${env[@]}" transmission-daemon -f -g "$W/tr-config"
     local t
     for ((t = 0; t < 100; t++)); do
         tr_remote -l >/dev/null 2>&1 && break
@@ -111,7 +115,7 @@ tr_seed_verified() {
 # $P2P_PEER_FLAGS (words) are added to its command line, and to p2p_get_host2's.
 p2p_seed_host2() {
     # shellcheck disable=SC2086
-    spawn p2p_seed netns_exec "$NS" 2 "$P2PNODE" --peer --share "$1" --tracker "$TURL" --bind "$PIP" --port 0 \
+    spawn p2p_seed ip netns exec "$NS-2" "$P2PNODE" --peer --share "$1" --tracker "$TURL" --bind "$PIP" --port 0 \
         --no-console ${P2P_PEER_FLAGS:-}
 }
 
