@@ -367,7 +367,7 @@ def avg(vals):
 
 
 def cmd_report(a):
-    rows = read_csv(a.csv)
+    rows = [r for r in read_csv(a.csv) if a.end is None or r["t"] <= a.end + 0.01]
     link = a.link_bps * 8 / 1e6           # Mbit/s
     tcp_on, tcp_off = a.tcp_start, a.tcp_stop
     end = rows[-1]["t"] if rows else 0
@@ -614,6 +614,7 @@ def main():
     p.add_argument("--settle", type=float, default=5.0, help="seconds skipped at the start of phase 1")
     p.add_argument("--adapt", type=float, default=5.0, help="seconds skipped after TCP starts")
     p.add_argument("--recover-skip", type=float, default=5.0, help="seconds skipped after TCP stops")
+    p.add_argument("--end", type=float, help="ignore samples after this time (default: the last sample)")
     p.add_argument("--alone", type=float, default=0.90, help="target: uTP alone >= this share")
     p.add_argument("--beside", type=float, default=0.20, help="target: uTP beside TCP <= this share")
     p.add_argument("--recover", type=float, default=0.90, help="target: uTP after TCP >= this share")
