@@ -2,11 +2,12 @@
 # Interop over uTP (BEP 29): the p2pnode peer with python3-libtorrent 2.x on 127.0.0.1, byte-identical.
 #   1. uTP only, forward: p2pnode --no-tcp seeds a random file (3 MiB + an odd tail); ss must show its port bound
 #      on UDP and no TCP listener. libtorrent with TCP off both ways (lt_client.py --no-tcp) finds it through the
-#      tracker and downloads it; cmp.
-#   2. uTP only, reverse: libtorrent --no-tcp seeds another file (2 MiB + an odd tail); p2pnode --no-tcp --get
-#      --exit-when-done finds it through the tracker and downloads it; cmp.
+#      tracker, dials it and downloads the file; cmp.
+#   2. uTP only, reverse: libtorrent --no-tcp seeds another file (2 MiB + an odd tail) and announces; then p2pnode
+#      --no-tcp --get --exit-when-done finds it through the tracker, dials it and downloads the file; cmp.
 #      Neither end of 1 and 2 can send or take a TCP connection, so a transfer that completes ran over uTP; the
-#      transport libtorrent names in its peer_connect_alert must also be uTP, and never TCP.
+#      connection libtorrent logs (peer_connect_alert: outgoing in 1, incoming in 2) must also say uTP, and no
+#      connection may say TCP.
 #   3. libtorrent as it ships (uTP and TCP on, encryption enabled), told the address of a p2pnode seed run with its
 #      defaults (TCP and uTP: ss must show the same port number on both) and nothing else (the seed announces to no
 #      tracker), downloads a third file (1 MiB + an odd tail) within 30 s; the log says which transport it used.
@@ -66,6 +67,7 @@ wait_sharing p2p_seed fwd.bin "$FWD_HASH" 30
 SEED_PORT=$(seed_port p2p_seed)
 [[ -n $(listeners udp "$SEED_PORT") ]] || fail "p2pnode --no-tcp: nothing bound on UDP port $SEED_PORT"
 [[ -z $(listeners tcp "$SEED_PORT") ]] || fail "p2pnode --no-tcp listens on TCP port $SEED_PORT"
+wait_seeders "$FWD_HASH" 1 10   # libtorrent announces once: the seed must be known by then
 say "uTP only, forward: p2pnode --no-tcp seeding on udp 127.0.0.1:$SEED_PORT; libtorrent --no-tcp downloading"
 start_s=$SECONDS
 timeout 90 "$PY" "$LIB/lt_client.py" download "$W/fwd.torrent" "$W/lt-dl" --no-tcp >"$W/lt-download.log" 2>&1 ||
