@@ -362,3 +362,22 @@ TEST_CASE("utp socket: a SYN finding the half-open flows full evicts the oldest,
     CHECK_FALSE(users[1]->closed);
     CHECK(users[2]->closed); // the oldest half-open one at the time
 }
+
+TEST_CASE("utp socket: packet_boundary() ends a packet: bytes before it and after it leave in separate datagrams") {
+    Pair p;
+    p.connect();
+    REQUIRE(run_until(p.loop, [&] { return p.dialled && p.accepted; }, 5000));
+    run_until(p.loop, [] { return false; }, 100); // let the handshake's acks settle
+    auto burst = [&](bool boundary) {
+        const auto before = p.a->counters().datagrams_out;
+        const std::size_t had = p.sb.got.size();
+        p.dialled->send(std::string(100, 'a'));
+        if (boundary) p.dialled->packet_boundary();
+        p.dialled->send(std::string(100, 'b'));
+        REQUIRE(run_until(p.loop, [&] { return p.sb.got.size() == had + 200; }, 3000));
+        return p.a->counters().datagrams_out - before;
+    };
+    CHECK(burst(false) == 1);
+    CHECK(burst(true) == 2);
+    CHECK(p.sb.got == std::string(100, 'a') + std::string(100, 'b') + std::string(100, 'a') + std::string(100, 'b'));
+}

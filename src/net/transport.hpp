@@ -92,6 +92,11 @@ public:
 
     // "1.2.3.4:6881" or "[::1]:6881"; for logs and peer identity.
     virtual std::string remote_address() const = 0;
+    // The bytes sent so far leave in packets of their own, ahead of what is sent next (uTP; nothing for TCP, a
+    // stream). Used once, after our BitTorrent handshake: Transmission 3.00 reads a handshake off a uTP packet
+    // and leaves the rest of that packet (our bitfield and extension handshake) unparsed until another packet
+    // arrives - which, from a seed waiting to be asked, is Transmission's unchoke tick 10 s later.
+    virtual void packet_boundary() {}
     // "tcp" or "utp": what carries the bytes underneath any wrapping (logs, the console, tests).
     virtual const char* kind() const { return "tcp"; }
 

@@ -39,6 +39,7 @@ struct UtpFlow {
 
     std::string pending; // the user's bytes not yet taken by conn.write() (queued_bytes())
     std::size_t pending_off = 0;
+    std::vector<std::size_t> boundaries; // offsets in `pending` where a packet must end (packet_boundary())
     int cork = 0;
     bool started = false, paused = false;
     bool had_queue = false; // on_drained is due once pending empties
@@ -128,6 +129,7 @@ public:
     std::string remote_address() const override { return f_->remote; }
     const char* kind() const override { return "utp"; }
     void set_limits(const TransportLimits& limits) override;
+    void packet_boundary() override;
 
 private:
     void append(std::string_view bytes);

@@ -230,17 +230,26 @@ void UtpCore::service_flow(const std::shared_ptr<UtpFlow>& f) {
     }
 
     // The user's queue into the connection (whatever its send buffer takes).
-    if (f->pending_size() > 0 && f->cork == 0 &&
-        (c.state() == utp::State::connected || c.state() == utp::State::syn_sent)) {
-        const std::size_t n = c.write(std::string_view(f->pending).substr(f->pending_off));
+    // A packet boundary (packet_boundary()) packetises what comes before it first.
+    while (f->pending_size() > 0 && f->cork == 0 &&
+           (c.state() == utp::State::connected || c.state() == utp::State::syn_sent)) {
+        const std::size_t end = f->boundaries.empty() ? f->pending.size() : f->boundaries.front();
+        const std::size_t n =
+            end > f->pending_off ? c.write(std::string_view(f->pending).substr(f->pending_off, end - f->pending_off))
+                                 : 0;
         f->pending_off += n;
-        if (f->pending_off == f->pending.size()) {
-            f->pending.clear();
-            f->pending_off = 0;
-        } else if (f->pending_off >= (64u << 10) && f->pending_off * 2 >= f->pending.size()) {
-            f->pending.erase(0, f->pending_off);
-            f->pending_off = 0;
-        }
+        if (f->boundaries.empty() || f->pending_off < f->boundaries.front()) break;
+        f->boundaries.erase(f->boundaries.begin());
+        for (auto& d : c.take_datagrams(now)) out.push_back({f->addr, std::move(d)});
+    }
+    if (f->pending_off > 0 && f->pending_off == f->pending.size()) {
+        f->pending.clear();
+        f->pending_off = 0;
+        f->boundaries.clear();
+    } else if (f->pending_off >= (64u << 10) && f->pending_off * 2 >= f->pending.size()) {
+        f->pending.erase(0, f->pending_off);
+        for (auto& b : f->boundaries) b -= std::min(b, f->pending_off);
+        f->pending_off = 0;
     }
 
     std::vector<std::string> dgrams = c.take_datagrams(now);

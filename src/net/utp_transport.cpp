@@ -35,6 +35,7 @@ void UtpTransport::append(std::string_view bytes) {
     if (f_->pending_off > 0 && f_->pending_off == f_->pending.size()) {
         f_->pending.clear();
         f_->pending_off = 0;
+        f_->boundaries.clear();
     }
     f_->pending.append(bytes);
     f_->had_queue = true;
@@ -42,7 +43,7 @@ void UtpTransport::append(std::string_view bytes) {
 
 void UtpTransport::send(std::string bytes) {
     if (!is_open() || bytes.empty()) return;
-    if (f_->pending_size() == 0 && f_->pending.empty())
+    if (f_->pending_size() == 0 && f_->pending.empty() && f_->boundaries.empty())
         f_->pending = std::move(bytes), f_->had_queue = true;
     else
         append(bytes);
@@ -60,6 +61,13 @@ void UtpTransport::send_piece(const unsigned char* header13, std::shared_ptr<con
     if (length > 0 && payload) append(std::string_view(*payload).substr(offset, length));
     if (f_->pending_size() > f_->limits.max_queued) f_->conn.abort();
     f_->core->mark(f_);
+}
+
+void UtpTransport::packet_boundary() {
+    constexpr std::size_t kMaxBoundaries = 4; // ours: only the handshake uses it
+    if (is_open() && f_->pending_size() > 0 && f_->boundaries.size() < kMaxBoundaries &&
+        (f_->boundaries.empty() || f_->boundaries.back() < f_->pending.size()))
+        f_->boundaries.push_back(f_->pending.size());
 }
 
 std::size_t UtpTransport::queued_bytes() const { return f_->pending_size(); }

@@ -71,6 +71,7 @@ void PeerConnection::send_handshake() {
     wire::encode_handshake(hs, cfg_.reserved, info_hash_, cfg_.peer_id);
     handshake_sent_ = true;
     send_raw(std::move(hs));
+    transport_->packet_boundary(); // see transport.hpp
 }
 
 void PeerConnection::send_raw(std::string bytes) {

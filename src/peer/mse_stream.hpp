@@ -64,6 +64,9 @@ public:
     void resume_reading() override;
     std::string remote_address() const override { return address_; }
     const char* kind() const override { return inner_ ? inner_->kind() : "tcp"; }
+    void packet_boundary() override {
+        if (phase_ == Phase::established && inner_) inner_->packet_boundary();
+    }
     void set_limits(const TransportLimits& l) override;
 
 private:
