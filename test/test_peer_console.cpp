@@ -189,6 +189,9 @@ TEST_CASE("peer console: formatting") {
     p.snubbed = true;
     p.incoming = true;
     CHECK(peer_flags(p) == "dUSI");
+    p.utp = true;
+    p.encrypted = true;
+    CHECK(peer_flags(p) == "dUSITE");
 
     udp::CatalogEntry e;
     e.name = "readme.txt";

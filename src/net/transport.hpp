@@ -99,6 +99,8 @@ public:
     virtual void packet_boundary() {}
     // "tcp" or "utp": what carries the bytes underneath any wrapping (logs, the console, tests).
     virtual const char* kind() const { return "tcp"; }
+    // Whether the bytes are RC4-encrypted on the wire (an MseStream that settled on RC4).
+    virtual bool encrypted() const { return false; }
 
     // Replaces the limits given at creation (the Session applies its memory plan to outgoing connections made
     // by others). Transports without limits ignore it.

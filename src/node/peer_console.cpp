@@ -77,7 +77,8 @@ const char* const kPeerConsoleHelp =
     "  scrape NAME|INFOHASH   seeders, leechers and completed count from the tracker\n"
     "  status                 each torrent: state, percent, rates, peers, bytes moved\n"
     "  peers NAME|INFOHASH    each connected peer of a torrent; flags: D/d we download (unchoked/choked),\n"
-    "                         U/u it downloads (unchoked/choked), S snubbed, I/O incoming/outgoing\n"
+    "                         U/u it downloads (unchoked/choked), S snubbed, I/O incoming/outgoing,\n"
+    "                         T over uTP (else TCP), E encrypted (RC4)\n"
     "  trackers               each tracker of each torrent: working or not, last and next announce, last error\n"
     "  help                   this text\n"
     "  quit                   announce 'stopped', save resume data and exit\n";
@@ -178,6 +179,8 @@ std::string peer_flags(const PeerSummary& p) {
     if (p.peer_interested) f += p.am_choking ? 'u' : 'U';
     if (p.snubbed) f += 'S';
     f += p.incoming ? 'I' : 'O';
+    if (p.utp) f += 'T';
+    if (p.encrypted) f += 'E';
     return f;
 }
 

@@ -185,6 +185,8 @@ public:
     bool is_closed() const { return state_ == State::Closing; }
     const std::string& info_hash() const { return info_hash_; }
     const std::string& peer_id() const { return peer_id_; }
+    const char* transport_kind() const { return transport_->kind(); } // "tcp" or "utp"
+    bool encrypted() const { return transport_->encrypted(); }
     const wire::Reserved& peer_reserved() const { return peer_reserved_; }
     const TorrentGeometry& geometry() const { return geometry_; }
     bool am_choking() const { return am_choking_; }

@@ -64,6 +64,7 @@ public:
     void resume_reading() override;
     std::string remote_address() const override { return address_; }
     const char* kind() const override { return inner_ ? inner_->kind() : "tcp"; }
+    bool encrypted() const override { return phase_ == Phase::established && method_ == mse::kRc4; }
     void packet_boundary() override {
         if (phase_ == Phase::established && inner_) inner_->packet_boundary();
     }

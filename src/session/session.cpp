@@ -125,6 +125,7 @@ public:
     void resume_reading() override { inner_->resume_reading(); }
     std::string remote_address() const override { return inner_->remote_address(); }
     const char* kind() const override { return inner_->kind(); }
+    bool encrypted() const override { return inner_->encrypted(); }
     void packet_boundary() override { inner_->packet_boundary(); }
     void set_limits(const TransportLimits& l) override { inner_->set_limits(l); }
 

@@ -110,6 +110,7 @@ public:
         std::uint64_t downloaded = 0, uploaded = 0;
         bool am_choking = true, am_interested = false, peer_choking = true, peer_interested = false;
         bool snubbed = false;
+        bool utp = false, encrypted = false;
     };
     std::vector<PeerSummary> peer_summaries() const;
     // The session's upload limiter has tokens again for this link.

@@ -28,6 +28,8 @@ std::vector<Torrent::PeerSummary> Torrent::peer_summaries() const {
         s.peer_choking = c.peer_choking();
         s.peer_interested = c.peer_interested();
         s.snubbed = l->snubbed;
+        s.utp = std::string_view(c.transport_kind()) == "utp";
+        s.encrypted = c.encrypted();
         out.push_back(std::move(s));
     }
     return out;

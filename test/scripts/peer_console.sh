@@ -69,7 +69,7 @@ say "list: both names in the catalog"
 # A leecher, so `peers` has someone to show while it downloads (~8 s at 256 KiB/s).
 hash=$(make_torrent "$W/share/a.bin" "$W/a.torrent")
 start leech --peer --get "$W/a.torrent" --into "$W/dl" --tracker "$TURL" --bind 127.0.0.1 --port 0 --no-console
-poll "peers a.bin" '^127\.0\.0\.1:[0-9]+ +p2pnode \(-PN0100-\) +[0-9.]+% .* U?I?O?$' 20
+poll "peers a.bin" '^127\.0\.0\.1:[0-9]+ +p2pnode \(-PN0100-\) +[0-9.]+% .* U?I?O?T?E?$' 20
 ask "peers $hash" '^1 peer$'
 poll status '^a\.bin +seeding +100\.0% .* 1 ' 10
 wait_line "$W/leech.out" '^complete a\.bin' "$PID_leech" 60 >/dev/null || fail "the leecher did not complete"
