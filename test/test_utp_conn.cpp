@@ -50,7 +50,8 @@ struct Sim {
     std::uint64_t delivered = 0;
     std::vector<std::pair<std::uint64_t, std::size_t>> cwnd_trace; // (time, A's cwnd) after each packet to A
 
-    explicit Sim(std::uint64_t seed, Config cfg_a = {}, Config cfg_b_ = {}) : rng(seed), cfg_b(cfg_b_) {
+    explicit Sim(std::uint64_t seed, Config cfg_a = {}, Config cfg_b_ = {}, std::uint64_t start_us = 1'000'000)
+        : rng(seed), now(start_us), cfg_b(cfg_b_) {
         a = Connection::connect(now, static_cast<std::uint16_t>(rng()), static_cast<std::uint16_t>(rng()), cfg_a);
     }
     bool chance(double p) { return p > 0 && std::uniform_real_distribution<double>(0, 1)(rng) < p; }
@@ -596,4 +597,82 @@ TEST_CASE("utp conn: bounds: send buffer, datagrams per take, reorder window") {
     CHECK(st.h.type == Type::state);
     REQUIRE(st.sack);
     CHECK(sack_has(*st.sack, st.h.ack_nr, h.seq_nr));
+}
+
+TEST_CASE("utp conn: an idle connection sends a keep-alive every 29 s and stays open") {
+    Sim s(71);
+    s.data = random_bytes(5000, 71);
+    REQUIRE(s.run([&] { return s.got.size() == s.data.size(); }, 10'000'000));
+    // Watch A's packets for five intervals, in 100 ms steps: when each one left.
+    std::vector<std::uint64_t> sent_at;
+    auto last = s.a->stats().packets_sent;
+    const std::uint64_t end = s.now + 5 * kKeepaliveUs + 2'000'000;
+    while (s.now < end) {
+        s.run_until(s.now + 100'000);
+        if (s.a->stats().packets_sent != last) {
+            sent_at.push_back(s.now);
+            last = s.a->stats().packets_sent;
+        }
+    }
+    // The first may be a late ack; after it, one keep-alive per interval, 29 s apart.
+    REQUIRE(sent_at.size() >= 5);
+    for (std::size_t i = sent_at.size() - 4; i < sent_at.size(); ++i) {
+        const std::uint64_t gap = sent_at[i] - sent_at[i - 1];
+        CHECK(gap >= kKeepaliveUs - 200'000);
+        CHECK(gap <= kKeepaliveUs + 200'000);
+    }
+    CHECK(s.a->state() == State::connected);
+    CHECK(s.b->state() == State::connected);
+    CHECK(s.a->stats().timeouts == 0);
+    // Still a working stream afterwards.
+    s.data += random_bytes(3000, 72);
+    REQUIRE(s.run([&] { return s.got.size() == s.data.size(); }, 10'000'000));
+    CHECK((s.got == s.data));
+}
+
+TEST_CASE("utp conn: a transfer across the 32-bit microsecond timestamp wrap (every 71.6 minutes)") {
+    // Start 2 s before the low 32 bits of the clock wrap: timestamps and their differences wrap mid-transfer.
+    Sim s(81, {}, {}, (std::uint64_t{1} << 32) * 3 - 300'000);
+    s.delay_ab = s.delay_ba = 20'000;
+    s.data = random_bytes(8u << 20, 81);
+    s.close_after_write = true;
+    std::size_t cwnd_before_wrap = 0, min_cwnd_after_wrap = SIZE_MAX;
+    bool wrapped = false;
+    REQUIRE(s.run(
+        [&] {
+            if (s.a && s.a->state() == State::connected) {
+                wrapped = wrapped || timestamp32(s.now) < 1'000'000;
+                if (!wrapped)
+                    cwnd_before_wrap = s.a->cwnd();
+                else
+                    min_cwnd_after_wrap = std::min(min_cwnd_after_wrap, s.a->cwnd());
+            }
+            return s.got.size() >= s.data.size() && s.b->eof();
+        },
+        60'000'000));
+    CHECK((s.got == s.data));
+    CHECK(wrapped);
+    CHECK(s.a->stats().timeouts == 0);
+    CHECK(s.a->our_delay_us() < kTargetDelayUs); // no bogus delay sample from the wrap
+    CHECK(min_cwnd_after_wrap >= cwnd_before_wrap); // 20 ms is below target: cwnd only grows, wrap or not
+    MESSAGE("across the wrap: cwnd " << cwnd_before_wrap << " before, at least " << min_cwnd_after_wrap
+                                     << " after; our_delay " << s.a->our_delay_us() << " us");
+}
+
+TEST_CASE("utp conn: the base delay follows a lasting route change within the 2-minute rotation") {
+    Config small;
+    small.max_cwnd = 64 * 1024; // fewer packets to simulate; LEDBAT's logic is the same
+    Sim s(91, small);
+    s.endless = true;
+    s.delay_ab = s.delay_ba = 10'000;
+    s.run_until(s.now + 5'000'000);
+    CHECK(s.a->our_delay_us() < 20'000);
+    // The path gets 200 ms longer for good: at first that reads as queueing delay (above target)...
+    s.delay_ab = 210'000;
+    s.run_until(s.now + 10'000'000);
+    CHECK(s.a->our_delay_us() > kTargetDelayUs);
+    // ...until both one-minute buckets of the base delay hold only samples of the new path.
+    s.run_until(s.now + 3 * kDelayBaseBucketUs);
+    CHECK(s.a->our_delay_us() < kTargetDelayUs / 2);
+    MESSAGE("after the rotation: our_delay " << s.a->our_delay_us() << " us, cwnd " << s.a->cwnd());
 }
