@@ -653,7 +653,7 @@ TEST_CASE("utp conn: a transfer across the 32-bit microsecond timestamp wrap (ev
     CHECK((s.got == s.data));
     CHECK(wrapped);
     CHECK(s.a->stats().timeouts == 0);
-    CHECK(s.a->our_delay_us() < kTargetDelayUs); // no bogus delay sample from the wrap
+    CHECK(s.a->our_delay_us() < kTargetDelayUs);    // no bogus delay sample from the wrap
     CHECK(min_cwnd_after_wrap >= cwnd_before_wrap); // 20 ms is below target: cwnd only grows, wrap or not
     MESSAGE("across the wrap: cwnd " << cwnd_before_wrap << " before, at least " << min_cwnd_after_wrap
                                      << " after; our_delay " << s.a->our_delay_us() << " us");

@@ -86,7 +86,8 @@ TEST_CASE("utp socket: connect, 3 MB both ways byte-identical, then a graceful c
     REQUIRE(run_until_flag(p.loop, p.connect_done));
     REQUIRE(p.dialled);
     CHECK(std::string(p.dialled->kind()) == "utp");
-    REQUIRE(run_until(p.loop, [&] { return p.accepted != nullptr; }, 5000));
+    REQUIRE(run_until(
+        p.loop, [&] { return p.accepted != nullptr; }, 5000));
     CHECK(p.dialled->remote_address() == "127.0.0.1:" + std::to_string(p.b->port()));
 
     const std::string up = pseudo_random(3'000'001, 1), down = pseudo_random(3'000'017, 2);
@@ -106,8 +107,9 @@ TEST_CASE("utp socket: connect, 3 MB both ways byte-identical, then a graceful c
     }
     p.accepted->send(down);
     CHECK(p.accepted->queued_bytes() > 0);
-    REQUIRE(run_until(p.loop, [&] { return p.sa.got.size() == down.size() && p.accepted != nullptr &&
-                                           p.sb.got.size() >= up.size(); }, 20000));
+    REQUIRE(run_until(
+        p.loop, [&] { return p.sa.got.size() == down.size() && p.accepted != nullptr && p.sb.got.size() >= up.size(); },
+        20000));
     CHECK(p.sa.got == down);
     // Rebuild what the dialler sent (headers included) and compare.
     std::string expect;
@@ -116,17 +118,20 @@ TEST_CASE("utp socket: connect, 3 MB both ways byte-identical, then a graceful c
         if (o % 3 != 0) expect.append(reinterpret_cast<const char*>(hdr), 13);
         expect.append(up, o, n);
     }
-    REQUIRE(run_until(p.loop, [&] { return p.sb.got.size() == expect.size(); }, 20000));
+    REQUIRE(run_until(
+        p.loop, [&] { return p.sb.got.size() == expect.size(); }, 20000));
     CHECK(p.sb.got == expect);
     CHECK(p.sa.drained); // the queues emptied into the connections: on_drained
     CHECK(p.sb.drained);
 
     // The dialler closes: the acceptor sees the end after every byte, then the flow goes away on both sides.
     p.dialled.reset();
-    REQUIRE(run_until(p.loop, [&] { return p.sb.closed; }, 5000));
+    REQUIRE(run_until(
+        p.loop, [&] { return p.sb.closed; }, 5000));
     CHECK(p.sb.why.str().find("closed by peer") != std::string::npos);
     p.accepted.reset();
-    REQUIRE(run_until(p.loop, [&] { return p.a->flows() == 0 && p.b->flows() == 0; }, 5000));
+    REQUIRE(run_until(
+        p.loop, [&] { return p.a->flows() == 0 && p.b->flows() == 0; }, 5000));
     CHECK(p.a->counters().send_batches > 0);
     CHECK(p.b->counters().recv_batches > 0);
 }
@@ -134,14 +139,18 @@ TEST_CASE("utp socket: connect, 3 MB both ways byte-identical, then a graceful c
 TEST_CASE("utp socket: a user destroying its transport inside on_data and inside on_closed") {
     Pair p;
     p.connect();
-    REQUIRE(run_until(p.loop, [&] { return p.dialled && p.accepted; }, 5000));
+    REQUIRE(run_until(
+        p.loop, [&] { return p.dialled && p.accepted; }, 5000));
     p.sb.destroy_on_data = &p.accepted;
     // The acceptor's flow lingers with its FIN; the dialler hears of the end and destroys itself in on_closed.
     p.sa.destroy_on_close = &p.dialled;
     p.dialled->send(std::string(50'000, 'x'));
-    REQUIRE(run_until(p.loop, [&] { return p.accepted == nullptr; }, 5000));
-    REQUIRE(run_until(p.loop, [&] { return p.sa.closed && p.dialled == nullptr; }, 5000));
-    REQUIRE(run_until(p.loop, [&] { return p.a->flows() == 0 && p.b->flows() == 0; }, 20000));
+    REQUIRE(run_until(
+        p.loop, [&] { return p.accepted == nullptr; }, 5000));
+    REQUIRE(run_until(
+        p.loop, [&] { return p.sa.closed && p.dialled == nullptr; }, 5000));
+    REQUIRE(run_until(
+        p.loop, [&] { return p.a->flows() == 0 && p.b->flows() == 0; }, 20000));
 }
 
 TEST_CASE("utp socket: the connect callback may drop the transport; the acceptor then sees the end") {
@@ -155,9 +164,11 @@ TEST_CASE("utp socket: the connect callback may drop the transport; the acceptor
         // the transport (r) is dropped here
     });
     REQUIRE(run_until_flag(p.loop, called));
-    REQUIRE(run_until(p.loop, [&] { return p.sb.closed; }, 5000));
+    REQUIRE(run_until(
+        p.loop, [&] { return p.sb.closed; }, 5000));
     p.accepted.reset(); // its FIN ends the dialler's lingering flow
-    REQUIRE(run_until(p.loop, [&] { return p.a->flows() == 0 && p.b->flows() == 0; }, 5000));
+    REQUIRE(run_until(
+        p.loop, [&] { return p.a->flows() == 0 && p.b->flows() == 0; }, 5000));
 }
 
 TEST_CASE("utp socket: SYNs past the bounds, or with no acceptor, get a RESET: the connect fails at once") {
@@ -199,13 +210,13 @@ TEST_CASE("utp socket: garbage datagrams are counted and dropped; a silent port 
     uv_udp_init(loop.get(), &sender);
     auto to = loopback((*s)->port());
     std::vector<std::string> junk = {"d1:ad2:id20:aaaaaaaaaaaaaaaaaaaae1:q4:ping1:t2:aa1:y1:qe", "\x41",
-                                     unhex("0101000100000000000000000000ffff00010000ff05"),
-                                     pseudo_random(1400, 7)};
+                                     unhex("0101000100000000000000000000ffff00010000ff05"), pseudo_random(1400, 7)};
     for (auto& j : junk) {
         uv_buf_t b = uv_buf_init(j.data(), static_cast<unsigned>(j.size()));
         REQUIRE(uv_udp_try_send(&sender, &b, 1, Pair::sa_of(to)) >= 0);
     }
-    REQUIRE(run_until(loop, [&] { return (*s)->counters().datagrams_in >= junk.size(); }, 3000));
+    REQUIRE(run_until(
+        loop, [&] { return (*s)->counters().datagrams_in >= junk.size(); }, 3000));
     REQUIRE_FALSE(other_seen.empty());
     CHECK(other_seen.front().substr(0, 3) == "d1:"); // the DHT's, handed on
     CHECK((*s)->counters().not_utp >= 2);
@@ -228,25 +239,30 @@ TEST_CASE("utp socket: garbage datagrams are counted and dropped; a silent port 
     // Cancelling: the callback never runs, the flow goes.
     bool called = false;
     auto op2 = (*s)->connect(Pair::sa_of(dead), 5000, [&](Result<std::unique_ptr<Transport>>) { called = true; });
-    run_until(loop, [] { return false; }, 100);
+    run_until(
+        loop, [] { return false; }, 100);
     op2.reset();
-    run_until(loop, [] { return false; }, 200);
+    run_until(
+        loop, [] { return false; }, 200);
     CHECK_FALSE(called);
     CHECK((*s)->flows() == 0);
     uv_close(reinterpret_cast<uv_handle_t*>(&sender), nullptr);
-    run_until(loop, [] { return false; }, 20);
+    run_until(
+        loop, [] { return false; }, 20);
 }
 
 TEST_CASE("utp socket: destroyed under live transports, which then report closed and make no callbacks") {
     Pair p;
     p.connect();
-    REQUIRE(run_until(p.loop, [&] { return p.dialled && p.accepted; }, 5000));
+    REQUIRE(run_until(
+        p.loop, [&] { return p.dialled && p.accepted; }, 5000));
     p.a.reset();
     CHECK_FALSE(p.dialled->is_open());
     p.dialled->send("after"); // ignored
     CHECK(p.dialled->queued_bytes() == 0);
     // The other side gets the RESET sent on the way out.
-    REQUIRE(run_until(p.loop, [&] { return p.sb.closed; }, 5000));
+    REQUIRE(run_until(
+        p.loop, [&] { return p.sb.closed; }, 5000));
     p.dialled.reset();
     CHECK_FALSE(p.sa.closed);
 }
@@ -254,9 +270,8 @@ TEST_CASE("utp socket: destroyed under live transports, which then report closed
 TEST_CASE("dialer: uTP wins against a uTP peer; TCP after the delay against a silent UDP port; at once on a RESET") {
     Loop loop;
     std::unique_ptr<Transport> got_tcp;
-    auto listener = TcpListener::listen(loop.get(), "127.0.0.1", 0, [&](std::unique_ptr<Transport> t) {
-        got_tcp = std::move(t);
-    });
+    auto listener =
+        TcpListener::listen(loop.get(), "127.0.0.1", 0, [&](std::unique_ptr<Transport> t) { got_tcp = std::move(t); });
     REQUIRE(listener);
     const std::uint16_t port = (*listener)->port();
     auto ours = UtpSocket::open(loop.get(), "127.0.0.1", 0, nullptr);
@@ -266,10 +281,12 @@ TEST_CASE("dialer: uTP wins against a uTP peer; TCP after the delay against a si
         bool done = false;
         const std::uint64_t t0 = uv_hrtime();
         auto to = loopback(port);
-        auto op = dial_peer(loop.get(), ours->get(), tcp, to, 5000, [&](Result<std::unique_ptr<Transport>> r) {
-            done = true;
-            kind = r ? (*r)->kind() : "error";
-        }, {});
+        auto op = dial_peer(loop.get(), ours->get(), tcp, to, 5000,
+                            [&](Result<std::unique_ptr<Transport>> r) {
+                                done = true;
+                                kind = r ? (*r)->kind() : "error";
+                            },
+                            {});
         REQUIRE(run_until_flag(loop, done, 8000));
         ms = (uv_hrtime() - t0) / 1'000'000;
     };
@@ -286,7 +303,8 @@ TEST_CASE("dialer: uTP wins against a uTP peer; TCP after the delay against a si
         CHECK(ms >= kTcpAfterMs - 50);
         CHECK(ms < kTcpAfterMs + 1500);
         uv_close(reinterpret_cast<uv_handle_t*>(&quiet), nullptr);
-        run_until(loop, [] { return false; }, 20);
+        run_until(
+            loop, [] { return false; }, 20);
     }
     SUBCASE("a uTP socket that refuses: TCP at once") {
         auto refusing = UtpSocket::open(loop.get(), "127.0.0.1", port, nullptr);
@@ -310,7 +328,8 @@ TEST_CASE("dialer: uTP wins against a uTP peer; TCP after the delay against a si
         dial(false, ms, kind);
         CHECK(kind == "error");
     }
-    run_until(loop, [] { return false; }, 20);
+    run_until(
+        loop, [] { return false; }, 20);
 }
 
 TEST_CASE("utp socket: a SYN finding the half-open flows full evicts the oldest, so a SYN flood cannot lock out") {
@@ -334,12 +353,13 @@ TEST_CASE("utp socket: a SYN finding the half-open flows full evicts the oldest,
     std::vector<std::unique_ptr<Transport>> mine;
     std::vector<std::unique_ptr<Connecting>> ops;
     for (int i = 0; i < 3; ++i) {
-        ops.push_back((*client)->connect(reinterpret_cast<const sockaddr*>(&to), 5000,
-                                         [&](Result<std::unique_ptr<Transport>> r) {
-                                             REQUIRE(r);
-                                             mine.push_back(std::move(*r));
-                                         }));
-        REQUIRE(run_until(loop, [&] { return mine.size() == static_cast<std::size_t>(i + 1); }, 3000));
+        ops.push_back(
+            (*client)->connect(reinterpret_cast<const sockaddr*>(&to), 5000, [&](Result<std::unique_ptr<Transport>> r) {
+                REQUIRE(r);
+                mine.push_back(std::move(*r));
+            }));
+        REQUIRE(run_until(
+            loop, [&] { return mine.size() == static_cast<std::size_t>(i + 1); }, 3000));
     }
     // Three connections that never sent a byte: the first was evicted by the third.
     REQUIRE(kept.size() == 3);
@@ -350,14 +370,16 @@ TEST_CASE("utp socket: a SYN finding the half-open flows full evicts the oldest,
     CHECK((*server)->counters().evicted_half_open == 1);
     // A connection that has sent data is no longer half-open: it is never evicted.
     mine[1]->send("hello");
-    REQUIRE(run_until(loop, [&] { return users[1]->got == "hello"; }, 3000));
+    REQUIRE(run_until(
+        loop, [&] { return users[1]->got == "hello"; }, 3000));
     for (int i = 0; i < 2; ++i) {
-        ops.push_back((*client)->connect(reinterpret_cast<const sockaddr*>(&to), 5000,
-                                         [&](Result<std::unique_ptr<Transport>> r) {
-                                             REQUIRE(r);
-                                             mine.push_back(std::move(*r));
-                                         }));
-        REQUIRE(run_until(loop, [&] { return mine.size() == static_cast<std::size_t>(4 + i); }, 3000));
+        ops.push_back(
+            (*client)->connect(reinterpret_cast<const sockaddr*>(&to), 5000, [&](Result<std::unique_ptr<Transport>> r) {
+                REQUIRE(r);
+                mine.push_back(std::move(*r));
+            }));
+        REQUIRE(run_until(
+            loop, [&] { return mine.size() == static_cast<std::size_t>(4 + i); }, 3000));
     }
     CHECK_FALSE(users[1]->closed);
     CHECK(users[2]->closed); // the oldest half-open one at the time
@@ -366,15 +388,18 @@ TEST_CASE("utp socket: a SYN finding the half-open flows full evicts the oldest,
 TEST_CASE("utp socket: packet_boundary() ends a packet: bytes before it and after it leave in separate datagrams") {
     Pair p;
     p.connect();
-    REQUIRE(run_until(p.loop, [&] { return p.dialled && p.accepted; }, 5000));
-    run_until(p.loop, [] { return false; }, 100); // let the handshake's acks settle
+    REQUIRE(run_until(
+        p.loop, [&] { return p.dialled && p.accepted; }, 5000));
+    run_until(
+        p.loop, [] { return false; }, 100); // let the handshake's acks settle
     auto burst = [&](bool boundary) {
         const auto before = p.a->counters().datagrams_out;
         const std::size_t had = p.sb.got.size();
         p.dialled->send(std::string(100, 'a'));
         if (boundary) p.dialled->packet_boundary();
         p.dialled->send(std::string(100, 'b'));
-        REQUIRE(run_until(p.loop, [&] { return p.sb.got.size() == had + 200; }, 3000));
+        REQUIRE(run_until(
+            p.loop, [&] { return p.sb.got.size() == had + 200; }, 3000));
         return p.a->counters().datagrams_out - before;
     };
     CHECK(burst(false) == 1);

@@ -24,9 +24,9 @@ struct UtpFlow {
     UtpCore* core = nullptr; // null once the socket is gone: the flow is dead, the transport reports closed
     utp::Connection conn;
     sockaddr_storage addr{};
-    std::string key;     // address + recv_id: the demultiplexer's key
-    std::string ip;      // for the per-address bound
-    std::string remote;  // "1.2.3.4:6881"
+    std::string key;    // address + recv_id: the demultiplexer's key
+    std::string ip;     // for the per-address bound
+    std::string remote; // "1.2.3.4:6881"
     bool incoming = false;
     bool half_open = false; // incoming, no data received yet
 
@@ -70,12 +70,12 @@ struct UtpCore {
     UtpSocket::OtherCallback other;
     UtpCounters counters;
 
-    std::map<std::string, std::shared_ptr<UtpFlow>> flows;   // by key
-    std::map<std::string, std::size_t> per_ip;               // flows per remote IP
+    std::map<std::string, std::shared_ptr<UtpFlow>> flows; // by key
+    std::map<std::string, std::size_t> per_ip;             // flows per remote IP
     std::size_t half_open = 0, lingering = 0;
-    std::deque<std::weak_ptr<UtpFlow>> half_open_order; // oldest first (may hold flows no longer half-open)
-    std::vector<std::shared_ptr<UtpFlow>> dirty;             // marked for the next service pass
-    std::set<std::pair<std::uint64_t, UtpFlow*>> timers;     // (deadline us, flow)
+    std::deque<std::weak_ptr<UtpFlow>> half_open_order;  // oldest first (may hold flows no longer half-open)
+    std::vector<std::shared_ptr<UtpFlow>> dirty;         // marked for the next service pass
+    std::set<std::pair<std::uint64_t, UtpFlow*>> timers; // (deadline us, flow)
     std::uint64_t timer_at_us = utp::kNever;
     bool servicing = false;
 

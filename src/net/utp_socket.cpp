@@ -22,9 +22,9 @@ namespace {
 // the pages datagrams land in become resident (a few KiB per chunk).
 constexpr std::size_t kMmsgChunk = 64 * 1024;
 constexpr std::size_t kMmsgChunks = 20;
-constexpr std::size_t kSendBatch = 64;                  // datagrams per sendmmsg
-constexpr std::size_t kMaxQueuedSends = 4096;           // datagrams waiting for a writable socket (uv_udp_send)
-constexpr std::size_t kMaxResetsPerTurn = 64;           // RESETs for unknown flows, per service pass
+constexpr std::size_t kSendBatch = 64;        // datagrams per sendmmsg
+constexpr std::size_t kMaxQueuedSends = 4096; // datagrams waiting for a writable socket (uv_udp_send)
+constexpr std::size_t kMaxResetsPerTurn = 64; // RESETs for unknown flows, per service pass
 
 Error uv_error(const char* op, int code) { return make_error(op, uv_strerror(code)); }
 
@@ -38,12 +38,10 @@ std::string ip_part(const std::string& remote) { // "1.2.3.4:80" -> "1.2.3.4", "
 }
 
 bool loopback(const sockaddr_storage& a) {
-    if (a.ss_family == AF_INET)
-        return (ntohl(reinterpret_cast<const sockaddr_in*>(&a)->sin_addr.s_addr) >> 24) == 127;
+    if (a.ss_family == AF_INET) return (ntohl(reinterpret_cast<const sockaddr_in*>(&a)->sin_addr.s_addr) >> 24) == 127;
     if (a.ss_family == AF_INET6) {
         const auto& in6 = reinterpret_cast<const sockaddr_in6*>(&a)->sin6_addr;
-        return IN6_IS_ADDR_LOOPBACK(&in6) ||
-               (IN6_IS_ADDR_V4MAPPED(&in6) && in6.s6_addr[12] == 127);
+        return IN6_IS_ADDR_LOOPBACK(&in6) || (IN6_IS_ADDR_V4MAPPED(&in6) && in6.s6_addr[12] == 127);
     }
     return false;
 }
@@ -193,8 +191,7 @@ void UtpCore::service_flow(const std::shared_ptr<UtpFlow>& f) {
             std::unique_ptr<Transport> t = std::make_unique<UtpTransport>(f);
             op->finish(std::move(t)); // may destroy the transport (release) or the socket
             if (!alive || f->core != this) return;
-        } else if (c.state() == utp::State::closed || c.state() == utp::State::reset ||
-                   now >= f->connect_deadline_us) {
+        } else if (c.state() == utp::State::closed || c.state() == utp::State::reset || now >= f->connect_deadline_us) {
             UtpConnectOp* op = f->connecting;
             f->connecting = nullptr;
             Error why = c.error() ? *c.error() : make_error("utp.connect", "timed out", Errc::timeout);
@@ -234,9 +231,9 @@ void UtpCore::service_flow(const std::shared_ptr<UtpFlow>& f) {
     while (f->pending_size() > 0 && f->cork == 0 &&
            (c.state() == utp::State::connected || c.state() == utp::State::syn_sent)) {
         const std::size_t end = f->boundaries.empty() ? f->pending.size() : f->boundaries.front();
-        const std::size_t n =
-            end > f->pending_off ? c.write(std::string_view(f->pending).substr(f->pending_off, end - f->pending_off))
-                                 : 0;
+        const std::size_t n = end > f->pending_off
+                                  ? c.write(std::string_view(f->pending).substr(f->pending_off, end - f->pending_off))
+                                  : 0;
         f->pending_off += n;
         if (f->boundaries.empty() || f->pending_off < f->boundaries.front()) break;
         f->boundaries.erase(f->boundaries.begin());
@@ -315,8 +312,8 @@ void UtpCore::arm_timer() {
     }
     const std::uint64_t now = now_us();
     const std::uint64_t ms = at <= now ? 0 : (at - now + 999) / 1000;
-    uv_timer_start(&timer, [](uv_timer_t* t) { fence("utp timer", [&] { static_cast<UtpCore*>(t->data)->on_timer(); }); },
-                   ms, 0);
+    uv_timer_start(
+        &timer, [](uv_timer_t* t) { fence("utp timer", [&] { static_cast<UtpCore*>(t->data)->on_timer(); }); }, ms, 0);
 }
 
 void UtpCore::on_timer() {
@@ -553,8 +550,7 @@ void on_handle_closed(uv_handle_t* h) {
 // ---------------------------------------------------------------- the socket
 
 Result<std::unique_ptr<UtpSocket>> UtpSocket::open(uv_loop_t* loop, const std::string& ip, std::uint16_t port,
-                                                   AcceptCallback accept, TransportLimits limits,
-                                                   UtpSocketConfig cfg) {
+                                                   AcceptCallback accept, TransportLimits limits, UtpSocketConfig cfg) {
     auto addr = make_sockaddr(ip, port);
     if (!addr) return addr.error();
     auto* c = new UtpCore;

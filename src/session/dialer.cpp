@@ -24,17 +24,19 @@ public:
                                 life_.bind([this](Result<std::unique_ptr<Transport>> r) { utp_done(std::move(r)); }),
                                 limits_);
         }
-        if (tcp_allowed_) later_.start(utp_ ? kTcpAfterMs : 0, 0, [this] { start_tcp(); });
-        else if (!utp_) later_.start(0, 0, [this] { finish(make_error("connect", "uTP and TCP are both off")); });
+        if (tcp_allowed_)
+            later_.start(utp_ ? kTcpAfterMs : 0, 0, [this] { start_tcp(); });
+        else if (!utp_)
+            later_.start(0, 0, [this] { finish(make_error("connect", "uTP and TCP are both off")); });
     }
 
 private:
     void start_tcp() {
         if (tcp_ || tcp_failed_ || done_) return;
         later_.stop();
-        tcp_ = tcp_connect(loop_, reinterpret_cast<const sockaddr*>(&addr_), timeout_ms_,
-                           life_.bind([this](Result<std::unique_ptr<Transport>> r) { tcp_done(std::move(r)); }),
-                           limits_);
+        tcp_ =
+            tcp_connect(loop_, reinterpret_cast<const sockaddr*>(&addr_), timeout_ms_,
+                        life_.bind([this](Result<std::unique_ptr<Transport>> r) { tcp_done(std::move(r)); }), limits_);
     }
 
     void utp_done(Result<std::unique_ptr<Transport>> r) {
@@ -84,8 +86,9 @@ private:
 
 std::unique_ptr<Connecting> dial_peer(uv_loop_t* loop, UtpSocket* utp, bool tcp, const sockaddr_storage& addr,
                                       std::uint64_t timeout_ms, ConnectCallback cb, TransportLimits limits) {
-    if (!utp && tcp) return tcp_connect(loop, reinterpret_cast<const sockaddr*>(&addr), timeout_ms, std::move(cb),
-                                        std::move(limits));
+    if (!utp && tcp)
+        return tcp_connect(loop, reinterpret_cast<const sockaddr*>(&addr), timeout_ms, std::move(cb),
+                           std::move(limits));
     return std::make_unique<Race>(loop, utp, tcp, addr, timeout_ms, std::move(cb), std::move(limits));
 }
 

@@ -19,7 +19,7 @@ namespace p2p {
 class UtpSocket;
 
 inline constexpr std::uint64_t kTcpAfterMs = 1000; // ours: TCP starts this long after a uTP attempt that has not
-                                                    // connected yet
+                                                   // connected yet
 
 // utp: the session's socket, or null (uTP off). tcp: whether TCP may be tried.
 std::unique_ptr<Connecting> dial_peer(uv_loop_t* loop, UtpSocket* utp, bool tcp, const sockaddr_storage& addr,

@@ -88,9 +88,8 @@ void MetadataFetch::connect_more() {
         a->key = key_of(a->addr);
         Attempt* raw = a.get();
         attempts_.push_back(std::move(a));
-        raw->connect = dial(
-            raw->addr, cfg_.connect_timeout_ms,
-            life_.bind([this, raw](Result<std::unique_ptr<Transport>> r) {
+        raw->connect =
+            dial(raw->addr, cfg_.connect_timeout_ms, life_.bind([this, raw](Result<std::unique_ptr<Transport>> r) {
                 auto it = std::find_if(attempts_.begin(), attempts_.end(), [&](auto& x) { return x.get() == raw; });
                 if (it == attempts_.end()) return;
                 std::unique_ptr<Attempt> keep = std::move(*it);
@@ -106,7 +105,7 @@ void MetadataFetch::connect_more() {
                 }
                 start_peer(std::move(*r), &at.addr, std::move(at.slot));
             }),
-            cfg_.transport);
+                 cfg_.transport);
     }
 }
 

@@ -44,11 +44,11 @@ void Torrent::dial(const sockaddr_storage& addr) {
     session_.connection_opened(); // count attempts against the global cap too
     const std::uint64_t id = ++last_attempt_;
     // Never called back inside dial(), so the attempt is in the map before its callback can look for it.
-    connect_attempts_[id] = session_.dial(addr, kConnectTimeoutMs,
-                                          life_.bind([this, id, key, addr](Result<std::unique_ptr<Transport>> r) {
-                                              dialled(id, key, addr, std::move(r));
-                                          }),
-                                          session_.transport_limits());
+    connect_attempts_[id] =
+        session_.dial(addr, kConnectTimeoutMs, life_.bind([this, id, key, addr](Result<std::unique_ptr<Transport>> r) {
+            dialled(id, key, addr, std::move(r));
+        }),
+                      session_.transport_limits());
 }
 
 void Torrent::dialled(std::uint64_t attempt, const std::string& key, const sockaddr_storage& addr,
@@ -75,11 +75,10 @@ void Torrent::dialled(std::uint64_t attempt, const std::string& key, const socka
     log_debug("torrent", meta_.name + ": connected to " + key + " over " + (*r)->kind());
     // MSE as --encryption says (a plaintext redial of the same address under prefer, inside the transport).
     Session* s = &session_;
-    std::unique_ptr<Transport> t =
-        encrypt_outgoing(std::move(*r), session_.peer_config().encryption, meta_.info_hash,
-                         [s, addr](ConnectCallback cb) {
-                             return s->dial(addr, kConnectTimeoutMs, std::move(cb), s->transport_limits());
-                         });
+    std::unique_ptr<Transport> t = encrypt_outgoing(
+        std::move(*r), session_.peer_config().encryption, meta_.info_hash, [s, addr](ConnectCallback cb) {
+            return s->dial(addr, kConnectTimeoutMs, std::move(cb), s->transport_limits());
+        });
     link->conn = session_.make_outgoing(std::move(t), meta_.info_hash, geometry_, link.get());
     PeerConnection* c = link->conn.get();
     session_.connection_opened();
