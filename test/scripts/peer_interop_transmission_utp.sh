@@ -29,7 +29,7 @@ t_wrap 240 "$@"
 # shellcheck source=lib/transmission.sh
 source "$LIB/transmission.sh"
 t_need_p2pnode
-"$P2PNODE" --help 2>&1 | grep -q -- '--no-tcp' || skip "$P2PNODE has no uTP yet (no --no-tcp in its --help)"
+p2p_help_has --no-tcp || skip "$P2PNODE has no uTP yet (no --no-tcp in its --help)"
 t_need_tools "$PY"
 TR_UTP=true
 tr_netns_init p2p-peer-tr-utp p2pu 80 stamp

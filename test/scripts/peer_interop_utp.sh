@@ -19,7 +19,7 @@ set -euo pipefail
 source "$(dirname "$0")/lib/common.sh"
 t_wrap 240 "$@"
 t_need_p2pnode
-"$P2PNODE" --help 2>&1 | grep -q -- '--no-tcp' || skip "$P2PNODE has no uTP yet (no --no-tcp in its --help)"
+p2p_help_has --no-tcp || skip "$P2PNODE has no uTP yet (no --no-tcp in its --help)"
 t_need_tools cmp ss
 t_need_libtorrent
 t_init p2p-peer-utp 80 stamp

@@ -42,10 +42,19 @@ say() { if ((T_STAMP)); then echo "$(date +%T) $*"; else echo "$*"; fi; }
 fail() { say "FAIL: $*"; exit 1; }
 skip() { echo "SKIP: $*"; exit 77; }
 
+# p2p_help_has FLAG: whether $P2PNODE --help lists FLAG. The text is read whole first: with `| grep -q` under
+# pipefail, grep leaving at its first match makes p2pnode's next write fail (SIGPIPE) once the help is longer than
+# one stdio buffer, and the check reads as "no such flag" (slow builds lose that race).
+p2p_help_has() {
+    local help
+    help=$("$P2PNODE" --help 2>&1) || true
+    [[ $help == *"$1"* ]]
+}
+
 # t_need_p2pnode [MODE]: skip unless $P2PNODE is built (and, with MODE, its --help lists --MODE).
 t_need_p2pnode() {
     [[ -x $P2PNODE ]] || skip "$P2PNODE not built"
-    if [[ -n ${1:-} ]]; then "$P2PNODE" --help 2>&1 | grep -q -- "--$1" || skip "$P2PNODE has no --$1 mode"; fi
+    if [[ -n ${1:-} ]]; then p2p_help_has "--$1" || skip "$P2PNODE has no --$1 mode"; fi
     return 0
 }
 # t_need_tools TOOL...: skip unless every TOOL is on PATH.
@@ -212,7 +221,7 @@ tracker_start() {
     if ! line=$(wait_line "$W/$name.out" 'tracker listening on udp://[0-9.]+:[0-9]+' "$(pid_of "$name")" 10); then
         if ! alive "$name"; then
             forget "$(pid_of "$name")"
-            if ((TRACKER_SKIP_IF_MISSING)) && { ! "$P2PNODE" --help 2>&1 | grep -q -- '--tracker' ||
+            if ((TRACKER_SKIP_IF_MISSING)) && { ! p2p_help_has --tracker ||
                 grep -q 'not available in this build' "$W/$name.err"; }; then
                 skip "$P2PNODE has no --tracker mode yet"
             fi
