@@ -329,6 +329,19 @@ Result<sockaddr_storage> make_sockaddr(const std::string& ip, std::uint16_t port
     return make_error("address", "not a numeric IP address: " + ip);
 }
 
+std::string ip_of(const std::string& address) {
+    if (!address.empty() && address[0] == '[') {
+        auto end = address.find(']');
+        return end == std::string::npos ? address : address.substr(1, end - 1);
+    }
+    auto colon = address.rfind(':');
+    return colon == std::string::npos ? address : address.substr(0, colon);
+}
+
+bool is_loopback_ip(const std::string& ip) {
+    return ip.rfind("127.", 0) == 0 || ip == "::1" || ip.rfind("::ffff:127.", 0) == 0;
+}
+
 std::string format_sockaddr(const sockaddr* sa) {
     char name[INET6_ADDRSTRLEN + 1] = {};
     if (sa->sa_family == AF_INET) {

@@ -53,6 +53,8 @@ private:
 // Numeric IPv4/IPv6 address (no name resolution: use uv_getaddrinfo for names) and port.
 Result<sockaddr_storage> make_sockaddr(const std::string& ip, std::uint16_t port);
 std::string format_sockaddr(const sockaddr* sa); // "1.2.3.4:80", "[::1]:80"
+std::string ip_of(const std::string& address);   // "1.2.3.4:80" -> "1.2.3.4", "[::1]:80" -> "::1"
+bool is_loopback_ip(const std::string& ip);      // 127.0.0.0/8, ::1, ::ffff:127.x
 
 // An outbound connection attempt. Destroying it cancels the attempt; the callback is then never called.
 class TcpConnect final : public Connecting {

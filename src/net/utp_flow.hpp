@@ -24,10 +24,9 @@ struct UtpFlow {
     UtpCore* core = nullptr; // null once the socket is gone: the flow is dead, the transport reports closed
     utp::Connection conn;
     sockaddr_storage addr{};
-    std::string key;    // address + recv_id: the demultiplexer's key
-    std::string ip;     // for the per-address bound
-    std::string remote; // "1.2.3.4:6881"
-    bool incoming = false;
+    std::string key;        // address + recv_id: the demultiplexer's key
+    std::string ip;         // for the per-address bound
+    std::string remote;     // "1.2.3.4:6881"
     bool half_open = false; // incoming, no data received yet
 
     UtpTransport* owner = nullptr; // the user-facing transport, null when there is none (connecting, lingering)
@@ -92,7 +91,9 @@ struct UtpCore {
     // utp_socket.cpp
     std::uint64_t now_us() const;
     void mark(const std::shared_ptr<UtpFlow>& f);
-    std::shared_ptr<UtpFlow> add_flow(utp::Connection c, const sockaddr* addr, bool incoming);
+    void wake();                                 // a service pass is due this turn
+    void pull(UtpFlow& f, std::uint64_t now_us); // the flow's datagrams into `out`
+    std::shared_ptr<UtpFlow> add_flow(utp::Connection c, const sockaddr* addr);
     void remove_flow(UtpFlow* f);
     void release(UtpFlow* f); // the user-facing side is gone: linger or reset
     void service();
@@ -133,6 +134,7 @@ public:
 
 private:
     void append(std::string_view bytes);
+    void queued(); // after a send: the queue's bound, then a service pass
     std::shared_ptr<UtpFlow> f_;
 };
 

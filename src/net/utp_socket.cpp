@@ -32,19 +32,14 @@ socklen_t addr_len(const sockaddr_storage& a) {
     return a.ss_family == AF_INET6 ? sizeof(sockaddr_in6) : sizeof(sockaddr_in);
 }
 
-std::string ip_part(const std::string& remote) { // "1.2.3.4:80" -> "1.2.3.4", "[::1]:80" -> "::1"
-    if (!remote.empty() && remote[0] == '[') return remote.substr(1, remote.find(']') - 1);
-    return remote.substr(0, remote.rfind(':'));
+// Copies a sockaddr of either family into storage.
+sockaddr_storage to_storage(const sockaddr* addr) {
+    sockaddr_storage ss{};
+    std::memcpy(&ss, addr, addr->sa_family == AF_INET6 ? sizeof(sockaddr_in6) : sizeof(sockaddr_in));
+    return ss;
 }
 
-bool loopback(const sockaddr_storage& a) {
-    if (a.ss_family == AF_INET) return (ntohl(reinterpret_cast<const sockaddr_in*>(&a)->sin_addr.s_addr) >> 24) == 127;
-    if (a.ss_family == AF_INET6) {
-        const auto& in6 = reinterpret_cast<const sockaddr_in6*>(&a)->sin6_addr;
-        return IN6_IS_ADDR_LOOPBACK(&in6) || (IN6_IS_ADDR_V4MAPPED(&in6) && in6.s6_addr[12] == 127);
-    }
-    return false;
-}
+bool finished(utp::State s) { return s == utp::State::closed || s == utp::State::reset; }
 
 std::uint16_t random_u16() { return static_cast<std::uint16_t>(random_u32()); }
 
@@ -79,17 +74,24 @@ void UtpCore::mark(const std::shared_ptr<UtpFlow>& f) {
     if (f->dirty || !alive) return;
     f->dirty = true;
     dirty.push_back(f);
+    wake();
+}
+
+void UtpCore::wake() {
     if (!servicing) uv_idle_start(&idle, [](uv_idle_t*) {}); // a pending pass keeps the poll from blocking
 }
 
-std::shared_ptr<UtpFlow> UtpCore::add_flow(utp::Connection c, const sockaddr* addr, bool incoming) {
+void UtpCore::pull(UtpFlow& f, std::uint64_t now) {
+    for (auto& d : f.conn.take_datagrams(now)) out.push_back({f.addr, std::move(d)});
+}
+
+std::shared_ptr<UtpFlow> UtpCore::add_flow(utp::Connection c, const sockaddr* addr) {
     auto f = std::make_shared<UtpFlow>(std::move(c));
     f->core = this;
-    std::memcpy(&f->addr, addr, addr->sa_family == AF_INET6 ? sizeof(sockaddr_in6) : sizeof(sockaddr_in));
+    f->addr = to_storage(addr);
     f->key = utp_flow_key(addr, f->conn.recv_id());
     f->remote = format_sockaddr(addr);
-    f->ip = ip_part(f->remote);
-    f->incoming = incoming;
+    f->ip = ip_of(f->remote);
     ++per_ip[f->ip];
     flows[f->key] = f;
     return f;
@@ -116,8 +118,7 @@ void UtpCore::release(UtpFlow* f) {
     f->pending.clear();
     f->pending_off = 0;
     if (!alive || f->core != this) return;
-    const utp::State s = f->conn.state();
-    if (s == utp::State::closed || s == utp::State::reset) {
+    if (finished(f->conn.state())) {
         remove_flow(f);
         return;
     }
@@ -191,13 +192,12 @@ void UtpCore::service_flow(const std::shared_ptr<UtpFlow>& f) {
             std::unique_ptr<Transport> t = std::make_unique<UtpTransport>(f);
             op->finish(std::move(t)); // may destroy the transport (release) or the socket
             if (!alive || f->core != this) return;
-        } else if (c.state() == utp::State::closed || c.state() == utp::State::reset || now >= f->connect_deadline_us) {
+        } else if (finished(c.state()) || now >= f->connect_deadline_us) {
             UtpConnectOp* op = f->connecting;
             f->connecting = nullptr;
             Error why = c.error() ? *c.error() : make_error("utp.connect", "timed out", Errc::timeout);
-            if (c.state() != utp::State::closed && c.state() != utp::State::reset) c.abort();
-            std::vector<std::string> last = c.take_datagrams(now);
-            for (auto& d : last) out.push_back({f->addr, std::move(d)});
+            c.abort(); // nothing when it already ended
+            pull(*f, now);
             remove_flow(f.get());
             op->finish(std::move(why));
             return;
@@ -237,7 +237,7 @@ void UtpCore::service_flow(const std::shared_ptr<UtpFlow>& f) {
         f->pending_off += n;
         if (f->boundaries.empty() || f->pending_off < f->boundaries.front()) break;
         f->boundaries.erase(f->boundaries.begin());
-        for (auto& d : c.take_datagrams(now)) out.push_back({f->addr, std::move(d)});
+        pull(*f, now);
     }
     if (f->pending_off > 0 && f->pending_off == f->pending.size()) {
         f->pending.clear();
@@ -249,8 +249,7 @@ void UtpCore::service_flow(const std::shared_ptr<UtpFlow>& f) {
         f->pending_off = 0;
     }
 
-    std::vector<std::string> dgrams = c.take_datagrams(now);
-    for (auto& d : dgrams) out.push_back({f->addr, std::move(d)});
+    pull(*f, now);
     if (c.next_timeout_us() <= now) mark(f); // the take stopped at its bound: more next turn
 
     // The queue emptied: the user may queue more.
@@ -266,8 +265,7 @@ void UtpCore::service_flow(const std::shared_ptr<UtpFlow>& f) {
     }
 
     // The end, reported once: a RESET, a timeout, or the peer's FIN after all its bytes.
-    const utp::State s = c.state();
-    const bool over = s == utp::State::closed || s == utp::State::reset;
+    const bool over = finished(c.state());
     if (f->owner && f->user && !f->ended && (over || (c.eof() && c.readable().empty()))) {
         f->ended = true;
         Error why = c.error() ? *c.error()
@@ -282,8 +280,7 @@ void UtpCore::service_flow(const std::shared_ptr<UtpFlow>& f) {
         if (over || now >= f->linger_deadline_us) {
             if (!over) {
                 c.abort();
-                std::vector<std::string> last = c.take_datagrams(now);
-                for (auto& d : last) out.push_back({f->addr, std::move(d)});
+                pull(*f, now);
             }
             remove_flow(f.get());
             return;
@@ -412,11 +409,8 @@ void send_reset(UtpCore* c, const sockaddr* addr, std::uint16_t id, std::uint16_
     h.timestamp_us = utp::timestamp32(c->now_us());
     h.seq_nr = random_u16();
     h.ack_nr = ack;
-    UtpCore::Out o;
-    std::memcpy(&o.addr, addr, addr->sa_family == AF_INET6 ? sizeof(sockaddr_in6) : sizeof(sockaddr_in));
-    o.bytes = utp::encode(h);
-    c->out.push_back(std::move(o));
-    if (!c->servicing) uv_idle_start(&c->idle, [](uv_idle_t*) {});
+    c->out.push_back({to_storage(addr), utp::encode(h)});
+    c->wake();
 }
 
 void feed(UtpCore* c, const std::shared_ptr<UtpFlow>& f, const utp::Packet& p) {
@@ -449,15 +443,13 @@ void evict_half_open(UtpCore* c) {
 }
 
 void accept_syn(UtpCore* c, const utp::Packet& p, const sockaddr* addr) {
-    sockaddr_storage ss{};
-    std::memcpy(&ss, addr, addr->sa_family == AF_INET6 ? sizeof(sockaddr_in6) : sizeof(sockaddr_in));
-    const std::string ip = ip_part(format_sockaddr(addr));
+    const std::string ip = ip_of(format_sockaddr(addr));
     if (c->accept && c->half_open >= c->cfg.max_half_open && c->cfg.max_half_open > 0) evict_half_open(c);
     if (!c->alive) return;
     auto per = c->per_ip.find(ip);
     const std::size_t from_ip = per == c->per_ip.end() ? 0 : per->second;
     if (!c->accept || c->flows.size() >= c->cfg.max_flows || c->half_open >= c->cfg.max_half_open ||
-        (!loopback(ss) && from_ip >= c->cfg.max_per_ip)) {
+        (!is_loopback_ip(ip) && from_ip >= c->cfg.max_per_ip)) {
         ++c->counters.refused_syn;
         // BEP 29: the SYN's connection_id is the id its sender receives on.
         if (c->out.size() < kMaxResetsPerTurn) send_reset(c, addr, p.h.connection_id, p.h.seq_nr);
@@ -465,7 +457,7 @@ void accept_syn(UtpCore* c, const utp::Packet& p, const sockaddr* addr) {
     }
     auto conn = utp::Connection::accept(p, c->now_us(), random_u16(), c->cfg.conn);
     if (!conn) return;
-    auto f = c->add_flow(std::move(*conn), addr, true);
+    auto f = c->add_flow(std::move(*conn), addr);
     f->half_open = true;
     ++c->half_open;
     c->half_open_order.push_back(f);
@@ -601,10 +593,9 @@ UtpSocket::~UtpSocket() {
     // Every flow still open gets a RESET, so its peer does not wait for a timeout.
     const std::uint64_t now = c->now_us();
     for (auto& [_, f] : c->flows) {
-        const utp::State s = f->conn.state();
-        if (s != utp::State::closed && s != utp::State::reset) {
+        if (!finished(f->conn.state())) {
             f->conn.abort();
-            for (auto& d : f->conn.take_datagrams(now)) c->out.push_back({f->addr, std::move(d)});
+            c->pull(*f, now);
         }
     }
     c->flush_out();
@@ -633,7 +624,7 @@ std::unique_ptr<Connecting> UtpSocket::connect(const sockaddr* addr, std::uint64
     const std::uint64_t now = c->now_us();
     std::uint16_t id = random_u16();
     while (c->flows.count(utp_flow_key(addr, id))) ++id; // a few hundred flows at most: ends at once
-    auto f = c->add_flow(utp::Connection::connect(now, id, random_u16(), c->cfg.conn), addr, false);
+    auto f = c->add_flow(utp::Connection::connect(now, id, random_u16(), c->cfg.conn), addr);
     f->limits = std::move(limits);
     f->conn.set_receive_buffer(std::min(c->cfg.conn.receive_buffer, f->limits.max_unconsumed));
     f->connecting = op.get();

@@ -43,10 +43,16 @@ void UtpTransport::append(std::string_view bytes) {
 
 void UtpTransport::send(std::string bytes) {
     if (!is_open() || bytes.empty()) return;
-    if (f_->pending_size() == 0 && f_->pending.empty() && f_->boundaries.empty())
-        f_->pending = std::move(bytes), f_->had_queue = true;
-    else
+    if (f_->pending.empty() && f_->boundaries.empty()) { // nothing queued: take the string itself, no copy
+        f_->pending = std::move(bytes);
+        f_->had_queue = true;
+    } else {
         append(bytes);
+    }
+    queued();
+}
+
+void UtpTransport::queued() {
     if (f_->pending_size() > f_->limits.max_queued) {
         // The safety net of transport.hpp: the user ignored queued_bytes(). Reported from the service pass.
         f_->conn.abort();
@@ -59,8 +65,7 @@ void UtpTransport::send_piece(const unsigned char* header13, std::shared_ptr<con
     if (!is_open()) return;
     append(std::string_view(reinterpret_cast<const char*>(header13), 13));
     if (length > 0 && payload) append(std::string_view(*payload).substr(offset, length));
-    if (f_->pending_size() > f_->limits.max_queued) f_->conn.abort();
-    f_->core->mark(f_);
+    queued();
 }
 
 void UtpTransport::packet_boundary() {

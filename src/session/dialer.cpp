@@ -45,7 +45,6 @@ private:
             tcp_.reset(); // cancels a TCP attempt in flight
             return finish(std::move(r));
         }
-        utp_error_ = r.error();
         if (tcp_allowed_ && !tcp_ && !tcp_failed_) return start_tcp(); // no need to wait for the delay
         if (!tcp_) finish(tcp_failed_ ? std::move(*tcp_error_) : r.error());
     }
@@ -76,7 +75,7 @@ private:
     ConnectCallback cb_;
     TransportLimits limits_;
     std::unique_ptr<Connecting> utp_, tcp_;
-    std::optional<Error> utp_error_, tcp_error_;
+    std::optional<Error> tcp_error_;
     bool tcp_failed_ = false, done_ = false;
     Timer later_;
     LifeToken life_; // last: callbacks check it before anything else

@@ -16,19 +16,6 @@
 
 namespace p2p {
 
-std::string ip_of(const std::string& address) {
-    if (!address.empty() && address[0] == '[') {
-        auto end = address.find(']');
-        return end == std::string::npos ? address : address.substr(1, end - 1);
-    }
-    auto colon = address.rfind(':');
-    return colon == std::string::npos ? address : address.substr(0, colon);
-}
-
-bool is_loopback_ip(const std::string& ip) {
-    return ip.rfind("127.", 0) == 0 || ip == "::1" || ip.rfind("::ffff:127.", 0) == 0;
-}
-
 // Every PeerConnection's owner. Forwards events to the torrent the connection is bound to; routes the
 // handshakes of incoming connections to the torrent they name.
 class Session::Router final : public PeerOwner {

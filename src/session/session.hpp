@@ -150,7 +150,4 @@ private:
     Timer upload_timer_;
 };
 
-std::string ip_of(const std::string& address); // "1.2.3.4:80" -> "1.2.3.4", "[::1]:80" -> "::1"
-bool is_loopback_ip(const std::string& ip);    // 127.0.0.0/8, ::1, ::ffff:127.x
-
 } // namespace p2p
