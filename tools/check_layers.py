@@ -23,11 +23,12 @@ ALLOWED = {
     "storage": {"base", "crypto", "loop", "proto"},
     "tracker": {"base", "crypto", "loop", "net", "proto"},
     "peer": {"base", "crypto", "loop", "net", "proto", "swarm"},
+    "dht": {"base", "crypto", "loop", "net", "proto"},
     "session": {"base", "crypto", "loop", "net", "swarm", "proto", "maker", "storage", "tracker", "peer"},
     "node": {"base", "crypto", "loop", "net", "swarm", "proto", "maker", "storage", "tracker", "peer", "session",
-             "p2pnode"},
+             "dht", "p2pnode"},
     "cli": {"base", "crypto", "loop", "net", "swarm", "proto", "maker", "storage", "tracker", "peer", "session",
-            "node", "p2pnode"},
+            "dht", "node", "p2pnode"},
 }
 INCLUDE = re.compile(r'^\s*#\s*include\s+"([^"]+)"')
 

@@ -34,6 +34,10 @@ struct PeerNodeConfig {
     EncryptionMode encryption = EncryptionMode::prefer;
     bool utp = true; // uTP (BEP 29) on the UDP port of the same number as the TCP port; outgoing tries it first
     bool tcp = true; // TCP listener and TCP connections (off: uTP only)
+    bool dht = true; // a Mainline DHT node (BEP 5) on the uTP socket; never for private torrents (BEP 27)
+    std::vector<std::string> dht_bootstrap; // HOST:PORT; empty: the well-known routers (plus the saved nodes)
+    bool lsd = true;                        // Local Service Discovery (BEP 14) for public torrents
+    std::string ca_file;                    // CA bundle for https:// trackers; empty: the system store
 };
 
 // Runs until SIGINT/SIGTERM (or completion with exit_when_done). Prints one line per shared item

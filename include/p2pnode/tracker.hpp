@@ -22,6 +22,7 @@ struct TrackerConfig {
     std::uint64_t max_memory = 0;      // --max-memory (>= 4 MiB): lowers the three caps above to fit; 0 = none
     bool console = true;               // read commands from stdin (EOF on stdin does not stop the tracker)
     bool quiet = false; // no "tracker listening" lines on stdout: only errors (the log level is the caller's)
+    int dht_port = -1;  // >= 0: also run a DHT node (BEP 5) on this UDP port (0: ephemeral, printed)
 };
 
 // Runs until SIGINT/SIGTERM or the console's `quit`; saves the state file on the way out. SIGHUP does not stop
@@ -36,6 +37,7 @@ struct CatalogCliConfig {
     std::string tracker_url; // udp://host:port[/announce]
     double timeout_s = 0;    // 0 = the full BEP 15 retransmit schedule (about 2 hours)
     std::string what;        // run_scrape: a catalog name or a 40-hex info hash
+    std::string ca_file;     // https:// trackers: CA bundle (empty: the system store)
 };
 
 // Prints the whole catalog as a table: NAME SIZE SEEDERS LEECHERS INFOHASH. 0 = ok, 1 = error (stderr).

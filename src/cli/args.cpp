@@ -72,6 +72,17 @@ const std::vector<FlagInfo>& all_flags() {
         {"--no-utp", nullptr, "peer: TCP only (default: uTP and TCP, outgoing uTP first, on the --port number)", kPeer,
          false},
         {"--no-tcp", nullptr, "peer: uTP only (no TCP listener, no TCP connections)", kPeer, false},
+        {"--no-dht", nullptr, "peer: no Mainline DHT (BEP 5; default: a DHT node on the --port UDP socket)", kPeer,
+         false},
+        {"--dht-bootstrap", "HOST:PORT",
+         "peer: a DHT node to join through (repeatable; default the public routers, plus the nodes saved at exit)",
+         kPeer, true},
+        {"--dht-port", "N", "tracker: also run a DHT node on UDP port N (a bootstrap node for its peers)", kTracker,
+         false},
+        {"--no-lsd", nullptr, "peer: no Local Service Discovery (BEP 14 multicast on the LAN)", kPeer, false},
+        {"--ca-file", "FILE",
+         "peer, scrape: trust the CA certificates in FILE for https:// trackers (default: the system store)",
+         kPeer | kScrape | kList, false},
         {"--exit-when-done", nullptr, "peer: exit 0 once every --get is complete and verified", kPeer, false},
         {"--max-connections", "N", "peer: cap on peer connections over all torrents (default 400)", kPeer, false},
         {"--max-upload-rate", "BYTES", "peer: upload limit in bytes per second over all torrents (e.g. 2M)", kPeer,
@@ -100,9 +111,11 @@ std::string usage_text() {
         "usage: p2pnode --make-torrent PATH --tracker URL [--tracker URL]... [--piece-size BYTES] [--private]\n"
         "                              [-o FILE] [--force]\n"
         "       p2pnode --tracker [--bind ADDR]... [--port N] [--state FILE] [--interval SECS] [--max-memory BYTES]\n"
+        "                         [--dht-port N]\n"
         "       p2pnode --peer [--share DIR] [--get WHAT]... [--into DIR] [--tracker URL]... [--port N]\n"
         "                      [--bind ADDR] [--exit-when-done [--timeout SECS]] [--overwrite] [--max-memory BYTES]\n"
         "                      [--encryption prefer|require|disable] [--no-utp | --no-tcp]\n"
+        "                      [--no-dht] [--dht-bootstrap HOST:PORT]... [--no-lsd] [--ca-file FILE]\n"
         "       p2pnode --list --tracker URL [--timeout SECS]\n"
         "       p2pnode --scrape NAME|INFOHASH --tracker URL [--timeout SECS]\n"
         "every mode also takes [--quiet] [--log-level LEVEL | -v] [--log-file FILE]\n"
@@ -377,6 +390,25 @@ const Setter kSetters[] = {
     {"--encryption", set_encryption_flag},
     {"--no-utp", P2P_SWITCH(no_utp)},
     {"--no-tcp", P2P_SWITCH(no_tcp)},
+    {"--no-dht", P2P_SWITCH(no_dht)},
+    {"--dht-bootstrap",
+     [](CliOptions& o, const std::string&, const std::string& v) {
+         if (v.rfind(':') == std::string::npos || v.rfind(':') + 1 == v.size())
+             return make_error("", "--dht-bootstrap " + v + ": use HOST:PORT");
+         std::int64_t n = 0;
+         if (auto st = set_int("--dht-bootstrap port", v.substr(v.rfind(':') + 1), 1, 65535, n); !st) return st;
+         o.dht_bootstrap.push_back(v);
+         return ok_status();
+     }},
+    {"--dht-port",
+     [](CliOptions& o, const std::string& f, const std::string& v) {
+         std::int64_t n = 0;
+         if (auto st = set_int(f, v, 0, 65535, n); !st) return st;
+         o.dht_port = static_cast<int>(n);
+         return ok_status();
+     }},
+    {"--no-lsd", P2P_SWITCH(no_lsd)},
+    {"--ca-file", P2P_STRING(ca_file)},
     {"--exit-when-done", P2P_SWITCH(exit_when_done)},
     {"--max-connections", [](CliOptions& o, const std::string& f,
                              const std::string& v) { return set_int(f, v, 1, 100000, o.max_connections); }},
@@ -417,6 +449,7 @@ Status check_mode(CliOptions& o, const std::vector<std::string>& given, const st
         return make_error("", "--peer needs --share DIR or --get FILE.torrent");
     if (o.mode == Mode::peer && o.bind.size() > 1) return make_error("", "--peer takes one --bind address");
     if (o.no_utp && o.no_tcp) return make_error("", "--no-utp and --no-tcp together leave no way to reach a peer");
+    if (o.no_dht && !o.dht_bootstrap.empty()) return make_error("", "--dht-bootstrap and --no-dht contradict");
     if (o.mode == Mode::peer && count.count("--timeout") && !o.exit_when_done)
         return make_error("", "--timeout applies to --peer only with --exit-when-done");
     if (o.mode == Mode::list || o.mode == Mode::scrape) {

@@ -40,6 +40,7 @@ struct CliOptions {
     int interval = 0;
     bool trust_ip_field = false;
     std::int64_t max_swarms = 0, max_peers = 0;
+    int dht_port = -1; // --dht-port: -1 none
     // --list / --scrape
     std::string scrape_what;
     double timeout_s = 0; // --list/--scrape: kDefaultQueryTimeoutS unless given
@@ -53,6 +54,9 @@ struct CliOptions {
     bool overwrite = false; // a download may replace a file that does not belong to it
     EncryptionMode encryption = EncryptionMode::prefer;
     bool no_utp = false, no_tcp = false;
+    bool no_dht = false, no_lsd = false;
+    std::vector<std::string> dht_bootstrap; // HOST:PORT each (port checked)
+    std::string ca_file;                    // --ca-file: CA bundle for https:// trackers (peer, scrape, list)
     // --peer and --tracker (server): memory budget in bytes, 0 = none
     std::int64_t max_memory = 0;
     // common

@@ -27,6 +27,7 @@ TrackerConfig tracker_config(const CliOptions& o) {
     tc.max_memory = static_cast<std::uint64_t>(o.max_memory);
     tc.console = !o.no_console;
     tc.quiet = o.quiet;
+    tc.dht_port = o.dht_port;
     return tc;
 }
 
@@ -45,6 +46,10 @@ PeerNodeConfig peer_config(const CliOptions& o) {
     pc.encryption = o.encryption;
     pc.utp = !o.no_utp;
     pc.tcp = !o.no_tcp;
+    pc.dht = !o.no_dht;
+    pc.dht_bootstrap = o.dht_bootstrap;
+    pc.lsd = !o.no_lsd;
+    pc.ca_file = o.ca_file;
     pc.console = !o.no_console;
     if (o.max_connections) pc.max_connections = static_cast<std::size_t>(o.max_connections);
     pc.max_upload_rate = static_cast<std::uint64_t>(o.max_upload_rate);
@@ -91,8 +96,8 @@ int main(int argc, char** argv) {
     case Mode::tracker: return run_tracker(tracker_config(o));
     case Mode::peer: return run_peer(peer_config(o));
     // parse_args gives --list/--scrape exactly one tracker URL and a timeout (kDefaultQueryTimeoutS if none).
-    case Mode::list: return run_list(CatalogCliConfig{o.tracker_urls.front(), o.timeout_s, ""});
-    case Mode::scrape: return run_scrape(CatalogCliConfig{o.tracker_urls.front(), o.timeout_s, o.scrape_what});
+    case Mode::list: return run_list(CatalogCliConfig{o.tracker_urls.front(), o.timeout_s, "", o.ca_file});
+    case Mode::scrape: return run_scrape(CatalogCliConfig{o.tracker_urls.front(), o.timeout_s, o.scrape_what, o.ca_file});
     default: break;
     }
     std::fprintf(stderr, "p2pnode: this mode is not available in this build\n");
