@@ -164,13 +164,13 @@ TEST_CASE("announcer: with no wants_peers the next announce waits the whole inte
 TEST_CASE("announcer: trackers() lists every tracker by tier, the unusable ones with the reason") {
     Fixture f(600);
     SilentSocket silent(f.loop.get());
-    auto cfg = config_for({{"https://secure.example/announce", f.url}, {silent.url()}});
+    auto cfg = config_for({{"wss://secure.example/announce", f.url}, {silent.url()}});
     TrackerClients clients(f.loop.get());
     Announcer a(f.loop.get(), clients, cfg, f.stats(), [](const std::vector<PeerEndpoint>&) {});
     auto before = a.trackers();
     REQUIRE(before.size() == 3);
     CHECK(before[0].tier == 0);
-    CHECK(before[0].last_error.find("https trackers are not supported") != std::string::npos);
+    CHECK(before[0].last_error.find("only udp://, http:// and https:// trackers") != std::string::npos);
     CHECK(before[1].tier == 0);
     CHECK(before[1].url == f.url);
     CHECK(before[2].tier == 1);

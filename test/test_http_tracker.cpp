@@ -225,12 +225,23 @@ TEST_CASE("http tracker: URL parsing") {
     CHECK(e->path == "/");
     CHECK(e->query == "x=1");
 
-    auto s = ht::parse_url("https://secure.example/announce");
-    REQUIRE_FALSE(s.ok());
-    CHECK(s.error().what.find("https trackers are not supported") != std::string::npos);
-    for (const char* bad : {"udp://x:1", "http://", "http://:80/a", "http://h:0/a", "http://h:65536/a", "http://h:/a",
-                            "http://h:8x/a", "http://user:pw@h/a", "http://h/a b", "http://h/a\r\nX: y",
-                            "http://[::1/a", "http://[::1]x/a", "http://h/\x80"})
+    auto s = ht::parse_url("HTTPS://secure.example/announce");
+    REQUIRE(s.ok());
+    CHECK(s->tls);
+    CHECK(s->port == 443);
+    CHECK(s->host_header() == "secure.example");
+    CHECK(s->origin() == "https://secure.example");
+    auto s2 = ht::parse_url("https://[::1]:80/announce"); // 80 is not https's default: it stays in the Host header
+    REQUIRE(s2.ok());
+    CHECK(s2->port == 80);
+    CHECK(s2->origin() == "https://[::1]:80");
+    auto s3 = ht::parse_url("http://h.example:443/a");
+    REQUIRE(s3.ok());
+    CHECK_FALSE(s3->tls);
+    CHECK(s3->host_header() == "h.example:443");
+    for (const char* bad : {"udp://x:1", "https://", "https://user@h/a", "ftp://h/a", "http://", "http://:80/a",
+                            "http://h:0/a", "http://h:65536/a", "http://h:/a", "http://h:8x/a", "http://user:pw@h/a",
+                            "http://h/a b", "http://h/a\r\nX: y", "http://[::1/a", "http://[::1]x/a", "http://h/\x80"})
         CHECK_MESSAGE(!ht::parse_url(bad).ok(), bad);
 }
 
@@ -278,8 +289,9 @@ TEST_CASE("http tracker: scrape URL (BEP 48 examples)") {
     ok("http://example.com/announce?x2%0644", "http://example.com/scrape?x2%0644");
     ok("http://example.com/announce?x=2/4", "http://example.com/scrape?x=2/4");
     ok("http://example.com:8080/a/announce?pk=1", "http://example.com:8080/a/scrape?pk=1");
+    ok("https://example.com/announce", "https://example.com/scrape");
     for (const char* none : {"http://example.com/a", "http://example.com/x%064announce",
-                             "http://example.com/announce/x", "http://example.com", "https://example.com/announce"})
+                             "http://example.com/announce/x", "http://example.com", "https://example.com/a"})
         CHECK_MESSAGE(!ht::scrape_url(none).ok(), none);
 }
 
@@ -500,8 +512,8 @@ TEST_CASE("http get: errors - body over the cap, timeout, refused, malformed, tr
                 return std::string("HTTP/1.1 302 Found\r\nLocation: /new?a=1\r\nContent-Length: 0\r\n\r\n");
             if (req.rfind("GET /loop", 0) == 0)
                 return "HTTP/1.1 301 Moved\r\nLocation: " + srv.url("/loop") + "\r\nContent-Length: 0\r\n\r\n";
-            if (req.rfind("GET /tls", 0) == 0)
-                return std::string("HTTP/1.1 301 Moved\r\nLocation: https://x.example/\r\nContent-Length: 0\r\n\r\n");
+            if (req.rfind("GET /ftp", 0) == 0)
+                return std::string("HTTP/1.1 301 Moved\r\nLocation: ftp://x.example/\r\nContent-Length: 0\r\n\r\n");
             return http_ok("moved here");
         };
         auto r = get_once(loop, srv.url("/old"));
@@ -513,13 +525,13 @@ TEST_CASE("http get: errors - body over the cap, timeout, refused, malformed, tr
         REQUIRE_FALSE(l.ok());
         CHECK(l.error().what.find("more than 3 redirects") != std::string::npos);
         CHECK(srv.requests.size() == 2 + 4);
-        auto s = get_once(loop, srv.url("/tls"));
+        auto s = get_once(loop, srv.url("/ftp"));
         REQUIRE_FALSE(s.ok());
-        CHECK(s.error().what.find("https trackers are not supported") != std::string::npos);
+        CHECK(s.error().what.find("not an http:// or https:// URL") != std::string::npos);
     }
     SUBCASE("unresolvable host and bad URL fail from the loop, not inside the constructor") {
         bool called = false;
-        HttpGet g(loop.get(), "https://x.example/", {}, [&](Result<HttpResponse> r) {
+        HttpGet g(loop.get(), "ftp://x.example/", {}, [&](Result<HttpResponse> r) {
             CHECK_FALSE(r.ok());
             called = true;
         });
@@ -612,11 +624,11 @@ TEST_CASE("http tracker client: announce, errors, and a callback that destroys t
         REQUIRE(run_until_flag(loop, d));
     }
     {
-        HttpTrackerClient c(loop.get(), "https://secure.example/announce");
+        HttpTrackerClient c(loop.get(), "wss://secure.example/announce");
         bool d = false;
         c.announce(announce_params(), [&](Result<AnnounceResult> r) {
             REQUIRE_FALSE(r.ok());
-            CHECK(r.error().str().find("https trackers are not supported") != std::string::npos);
+            CHECK(r.error().str().find("not an http:// or https:// URL") != std::string::npos);
             d = true;
         });
         CHECK_FALSE(d); // never inside announce()
@@ -671,14 +683,16 @@ TEST_CASE("announcer: http:// trackers in BEP 12 tiers, fallback, stopped on shu
     CHECK(clients.get(srv.url()).http != nullptr);
     CHECK(clients.get(srv.url()).http == clients.get(srv.url()).http); // one client per URL
     CHECK(clients.get("udp://127.0.0.1:9/announce").udp != nullptr);
-    CHECK_FALSE(clients.get("https://x.example/announce"));
-    CHECK(TrackerClients::unsupported_reason("https://x.example/announce").find("https") != std::string::npos);
+    CHECK(clients.get("https://x.example/announce").http != nullptr); // no lookup until it announces
+    CHECK_FALSE(clients.get("wss://x.example/announce"));
+    CHECK(TrackerClients::unsupported_reason("wss://x.example/announce").find("https://") != std::string::npos);
+    CHECK(TrackerClients::unsupported_reason("https://u@x.example/a").find("user info") != std::string::npos);
 
     AnnouncerConfig cfg;
     cfg.info_hash = wiki_hash();
     cfg.peer_id = std::string(20, 'q');
     cfg.port = 7000;
-    cfg.tiers = {{"http://127.0.0.1:" + std::to_string(dead) + "/announce", srv.url()}, {"https://skipped.example/a"}};
+    cfg.tiers = {{"http://127.0.0.1:" + std::to_string(dead) + "/announce", srv.url()}, {"wss://skipped.example/a"}};
     cfg.publish_name = "name"; // must not be attempted on an http tracker
     cfg.retry_after_fail_ms = 20;
     std::vector<PeerEndpoint> got;

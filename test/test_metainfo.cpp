@@ -177,3 +177,16 @@ TEST_CASE("magnet: base32, plus signs and errors") {
     CHECK(parse_magnet("magnet:?xt=urn:btih:1111111111111111111111111111111111111111&dn=%4").error().what ==
           "bad percent-encoding in 'dn'");
 }
+
+TEST_CASE("metainfo: BEP 5 nodes of a trackerless torrent") {
+    // "nodes": [["host", port], ...]; malformed entries are skipped, the torrent stays good.
+    const std::string nodes = "5:nodesll11:router.testi6881eel8:10.0.0.1i0eeli1ei2eel9:127.0.0.1i70000eel3:::1i6882eee";
+    auto m = parse_torrent("d8:announce22:udp://127.0.0.1:6969/a4:info" + golden_info() + nodes + "e");
+    REQUIRE(m);
+    REQUIRE(m->dht_nodes.size() == 2);
+    CHECK(m->dht_nodes[0] == std::pair<std::string, std::uint16_t>{"router.test", 6881});
+    CHECK(m->dht_nodes[1] == std::pair<std::string, std::uint16_t>{"::1", 6882});
+    auto none = parse_torrent(wrap(golden_info()));
+    REQUIRE(none);
+    CHECK(none->dht_nodes.empty());
+}

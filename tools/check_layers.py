@@ -23,7 +23,7 @@ ALLOWED = {
     "storage": {"base", "crypto", "loop", "proto"},
     "tracker": {"base", "crypto", "loop", "net", "proto"},
     "peer": {"base", "crypto", "loop", "net", "proto", "swarm"},
-    "dht": {"base", "crypto", "loop", "net", "proto"},
+    "dht": {"base", "crypto", "proto"},  # pure like proto: the node layer feeds it (no uv.h, no I/O)
     "session": {"base", "crypto", "loop", "net", "swarm", "proto", "maker", "storage", "tracker", "peer"},
     "node": {"base", "crypto", "loop", "net", "swarm", "proto", "maker", "storage", "tracker", "peer", "session",
              "dht", "p2pnode"},

@@ -392,7 +392,7 @@ const Setter kSetters[] = {
     {"--no-tcp", P2P_SWITCH(no_tcp)},
     {"--no-dht", P2P_SWITCH(no_dht)},
     {"--dht-bootstrap",
-     [](CliOptions& o, const std::string&, const std::string& v) {
+     [](CliOptions& o, const std::string&, const std::string& v) -> Status {
          if (v.rfind(':') == std::string::npos || v.rfind(':') + 1 == v.size())
              return make_error("", "--dht-bootstrap " + v + ": use HOST:PORT");
          std::int64_t n = 0;

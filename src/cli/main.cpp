@@ -97,7 +97,8 @@ int main(int argc, char** argv) {
     case Mode::peer: return run_peer(peer_config(o));
     // parse_args gives --list/--scrape exactly one tracker URL and a timeout (kDefaultQueryTimeoutS if none).
     case Mode::list: return run_list(CatalogCliConfig{o.tracker_urls.front(), o.timeout_s, "", o.ca_file});
-    case Mode::scrape: return run_scrape(CatalogCliConfig{o.tracker_urls.front(), o.timeout_s, o.scrape_what, o.ca_file});
+    case Mode::scrape:
+        return run_scrape(CatalogCliConfig{o.tracker_urls.front(), o.timeout_s, o.scrape_what, o.ca_file});
     default: break;
     }
     std::fprintf(stderr, "p2pnode: this mode is not available in this build\n");

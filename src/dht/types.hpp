@@ -11,9 +11,9 @@
 
 namespace p2p::dht {
 
-using NodeId = krpc::NodeId;      // 160 bits (BEP 5), the space of info hashes
+using NodeId = krpc::NodeId;       // 160 bits (BEP 5), the space of info hashes
 using Endpoint = udp::CompactPeer; // an IPv4 or IPv6 address and a UDP port
-using TimeMs = std::uint64_t;     // monotonic milliseconds (uv_now on the loop, a counter in tests)
+using TimeMs = std::uint64_t;      // monotonic milliseconds (uv_now on the loop, a counter in tests)
 
 // A node: its id and where it answers.
 struct Contact {

@@ -398,6 +398,16 @@ void UtpCore::flush_out() {
     out.clear();
 }
 
+bool UtpSocket::send_other(const sockaddr* to, std::string bytes) {
+    if (!core_ || bytes.empty() || bytes.size() > 65507 || core_->out.size() >= kMaxOtherPending) {
+        if (core_) ++core_->counters.send_dropped;
+        return false;
+    }
+    core_->out.push_back({to_storage(to), std::move(bytes)});
+    core_->wake();
+    return true;
+}
+
 // ---------------------------------------------------------------- receiving
 
 namespace {

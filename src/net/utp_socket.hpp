@@ -76,6 +76,10 @@ public:
 
     std::uint16_t port() const { return port_; }
     void on_other(OtherCallback cb);
+    // Sends one datagram that is not uTP (the DHT's) from this socket, in this turn's batch. False (dropped) when
+    // the turn's batch already holds kMaxOtherPending datagrams or the datagram is empty or over 64 KiB.
+    bool send_other(const sockaddr* to, std::string bytes);
+    static constexpr std::size_t kMaxOtherPending = 1024;
 
     // Connects to addr; the callback (net/connecting.hpp) gets the transport once the peer's STATE arrives, or
     // an error (the peer's RESET, no answer within timeout_ms, the bounds).

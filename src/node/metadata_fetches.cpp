@@ -16,6 +16,12 @@ MetadataFetches::~MetadataFetches() {
     }
 }
 
+void MetadataFetches::add_candidates(const std::string& info_hash, const std::vector<sockaddr_storage>& addrs) {
+    auto it = fetches_.find(info_hash);
+    if (it == fetches_.end() || !it->second.fetch) return;
+    it->second.fetch->add_candidates(addrs);
+}
+
 Status MetadataFetches::start(const std::string& hash, const std::string& label,
                               const std::vector<std::string>& magnet_trackers, std::uint64_t give_up_ms) {
     const std::string hex = to_hex(hash);
@@ -24,7 +30,9 @@ Status MetadataFetches::start(const std::string& hash, const std::string& label,
         return make_error(hex, "too many metadata fetches at once");
     TrackerTiers magnet_tiers = tiers_of(magnet_trackers);
     TrackerTiers tiers = merge_tiers(cli_trackers_, magnet_tiers); // the tiers the torrent will use too
-    if (tiers.empty()) return make_error(hex, "no tracker to find peers on (give --tracker URL, or a magnet with tr=)");
+    if (tiers.empty() && !trackerless_ok_)
+        return make_error(hex, "no tracker to find peers on (give --tracker URL, or a magnet with tr=; the DHT and "
+                               "LSD are off)");
     Fetch& f = fetches_[hash];
     f.label = label.empty() ? hex.substr(0, 12) : label;
     f.tiers = std::move(magnet_tiers);
@@ -37,7 +45,7 @@ Status MetadataFetches::start(const std::string& hash, const std::string& label,
     mc.connections = session_.connection_counter(); // its sockets count against --max-connections too
     mc.incoming = session_.incoming_fetches();      // peers that dial us for this hash are handed to the fetch
     mc.transport = session_.transport_limits();
-    mc.dial = session_.dialer();                    // uTP first, then TCP, as the session dials
+    mc.dial = session_.dialer(); // uTP first, then TCP, as the session dials
     auto alive = life_.watch();
     f.fetch = std::make_unique<MetadataFetch>(loop_, mc, [this, alive, hash](Result<Metainfo> r) {
         if (alive) finished(hash, std::move(r));

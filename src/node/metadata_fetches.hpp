@@ -61,6 +61,11 @@ public:
     Status start(const std::string& info_hash, const std::string& label,
                  const std::vector<std::string>& magnet_trackers, std::uint64_t give_up_ms);
     bool has(const std::string& info_hash) const { return fetches_.count(info_hash) > 0; }
+    // Peers found elsewhere (the DHT, LSD) for a fetch in progress; ignored when there is none.
+    void add_candidates(const std::string& info_hash, const std::vector<sockaddr_storage>& addrs);
+    // Whether peers can come from somewhere other than trackers (the DHT or LSD): then a fetch with no tracker
+    // starts and waits for them instead of failing at once.
+    void set_trackerless_ok(bool ok) { trackerless_ok_ = ok; }
     bool empty() const { return fetches_.empty(); }
     std::vector<FetchRow> rows() const;
     // Quit: every fetch ends without a callback; its trackers are told `stopped`; done runs once all answered or
@@ -76,6 +81,7 @@ private:
         std::unique_ptr<Timer> deadline;
     };
     void finished(const std::string& hash, Result<Metainfo> r);
+    bool trackerless_ok_ = false;
     // Sends `stopped` and destroys the announcer once answered (or timed out); done after that.
     void retire(std::unique_ptr<Announcer> a, std::function<void()> done = nullptr);
 

@@ -46,6 +46,7 @@ constexpr CommandInfo kCommands[] = {
     {"status", PeerCommand::status, false, "status"},
     {"peers", PeerCommand::peers, true, "peers NAME|INFOHASH"},
     {"trackers", PeerCommand::trackers, false, "trackers"},
+    {"dht", PeerCommand::dht, false, "dht"},
     {"help", PeerCommand::help, false, "help"},
     {"quit", PeerCommand::quit, false, "quit"},
     {"exit", PeerCommand::quit, false, "quit"},
@@ -80,6 +81,7 @@ const char* const kPeerConsoleHelp =
     "                         U/u it downloads (unchoked/choked), S snubbed, I/O incoming/outgoing,\n"
     "                         T over uTP (else TCP), E encrypted (RC4)\n"
     "  trackers               each tracker of each torrent: working or not, last and next announce, last error\n"
+    "  dht                    the DHT node: id, nodes per bucket, lookups, stored peers, packets in/out\n"
     "  help                   this text\n"
     "  quit                   announce 'stopped', save resume data and exit\n";
 
@@ -271,6 +273,7 @@ void PeerConsole::execute(const std::string& line) {
         break;
     }
     case PeerCommand::status: write(format_status(cmds_.status())); break;
+    case PeerCommand::dht: write(cmds_.dht ? cmds_.dht() : std::string("dht: off (--no-dht)\n")); break;
     case PeerCommand::trackers:
         write(format_trackers(cmds_.trackers ? cmds_.trackers() : std::vector<ConsoleTrackerRow>{}));
         break;

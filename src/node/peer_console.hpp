@@ -35,7 +35,7 @@ namespace p2p {
 
 // ---- the command language
 
-enum class PeerCommand { none, share, get, list, scrape, status, peers, trackers, help, quit, invalid };
+enum class PeerCommand { none, share, get, list, scrape, status, peers, trackers, dht, help, quit, invalid };
 
 struct ParsedPeerCommand {
     PeerCommand cmd = PeerCommand::none; // none: an empty line
@@ -86,7 +86,8 @@ struct PeerConsoleCommands {
     std::function<std::vector<ConsoleTorrentRow>()> status;
     std::function<Result<std::vector<PeerSummary>>(const std::string& what)> peers;
     std::function<std::vector<ConsoleTrackerRow>()> trackers;
-    std::function<void()> quit; // called last: it may tear the console down
+    std::function<std::string()> dht; // the DHT's state (several lines); null: the DHT is off
+    std::function<void()> quit;       // called last: it may tear the console down
 };
 
 // Formatting (each ends with '\n').

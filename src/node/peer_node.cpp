@@ -63,6 +63,10 @@ int PeerNode::run() {
                      st.error().what.c_str());
         return 1;
     }
+    start_dht();
+    start_lsd();
+    // Magnets without tr= wait for the DHT or LSD.
+    fetches_.set_trackerless_ok(dht_ != nullptr || lsd_ != nullptr);
     loop_.on_terminate([this](int) { quit(0, ""); }); // before the line below: scripts may signal on it
     loop_.on_hangup([this] { hangup(); });
     say("peer listening on %s:%u\n", cfg_.listen_ip.c_str(), session_.port()); // TCP and uTP, unless turned off
@@ -143,6 +147,9 @@ Torrent* PeerNode::add(Metainfo meta, bool all_present, bool download, bool publ
     tc.placement = std::move(placement);
     TrackerTiers tiers = merge_tiers(cfg_.trackers, meta.trackers);
     std::string hash = meta.info_hash;
+    const bool is_private = meta.is_private;
+    if (!is_private) // BEP 5: a trackerless torrent's "nodes"
+        for (const auto& [host, port] : meta.dht_nodes) dht_resolve(host, port, false);
     std::uint64_t total = static_cast<std::uint64_t>(meta.total_length);
     std::string name = meta.name;
     Torrent* t = session_.add_torrent(std::move(meta), tc, all_present);
@@ -189,6 +196,8 @@ Torrent* PeerNode::add(Metainfo meta, bool all_present, bool download, bool publ
                 ip->torrent->placement_note().c_str());
         if (!ip->stopped_sent) ip->announcer->start();
     };
+    dht_track(hash, is_private);
+    lsd_add(hash, is_private);
     return t;
 }
 
@@ -202,6 +211,7 @@ void PeerNode::torrent_failed(const std::string& hash, const Error& e) {
         return;
     }
     error_line(item.torrent->meta().name + ": " + e.str());
+    lsd_remove(hash); // paused: no LAN peer should come for it
     if (!item.stopped_sent) {
         item.stopped_sent = true;
         item.announcer->stop(kStopTimeoutMs, [] {});
@@ -237,6 +247,9 @@ void PeerNode::quit(int code, const std::string& why) {
     if (!why.empty()) error_line(why);
     status_timer_.stop();
     deadline_.stop();
+    save_dht();
+    if (dht_timer_) dht_timer_->stop();
+    stop_lsd();
     shares_.clear();
     lookups_.cancel_all();
     if (watcher_) watcher_->stop();
@@ -277,6 +290,8 @@ void PeerNode::teardown() {
     }
     std::fflush(stdout);
     items_.clear();
+    if (session_.utp()) session_.utp()->on_other(nullptr);
+    dht_.reset();
     loop_.stop();
 }
 

@@ -108,13 +108,18 @@ bool PeerNode::fetch_metadata(const std::string& hash, const std::string& label,
         error_line(st.error().str());
         return false;
     }
+    dht_track(hash, false); // a magnet names no private torrent: its peers may come from the DHT
+    lsd_add(hash, false);   // and from the LAN
     say("fetching metadata %s%s%s\n", hex.c_str(), label.empty() ? "" : " ", label.c_str());
     return true;
 }
 
 void PeerNode::metadata_done(FetchedMetadata m) {
     if (quitting_) return;
-    if (!m.meta) return download_failed(m.meta.error().str());
+    if (!m.meta) {
+        lsd_remove(m.info_hash); // the fetch is over: nothing more to find on the LAN
+        return download_failed(m.meta.error().str());
+    }
     Metainfo meta = std::move(*m.meta);
     meta.trackers = std::move(m.tiers);
     say("metadata %s %s (%zu bytes from peers)\n", to_hex(m.info_hash).c_str(), meta.name.c_str(),

@@ -3,15 +3,18 @@
 // `share PATH`) and peer_node_console.cpp (the console and the progress display). Private to src/node/.
 #pragma once
 #include <cstdio>
+#include <deque>
 #include <map>
 #include <memory>
 #include <optional>
 #include <string>
 #include <vector>
 
+#include "dht/dht_node.hpp"
 #include "loop/loop.hpp"
 #include "loop/timer.hpp"
 #include "node/catalog_lookup.hpp"
+#include "node/lsd_service.hpp"
 #include "node/metadata_fetches.hpp"
 #include "node/peer_console.hpp"
 #include "node/peer_node.hpp"
@@ -21,6 +24,7 @@
 #include "node/tracker_query.hpp"
 #include "session/announcer.hpp"
 #include "session/session.hpp"
+#include "tracker/resolver.hpp"
 
 namespace p2p {
 
@@ -28,7 +32,8 @@ class PeerNode {
 public:
     static constexpr std::uint64_t kStopTimeoutMs = 3000; // `stopped` announces: wait this long at most
     explicit PeerNode(const PeerNodeConfig& cfg)
-        : cfg_(cfg), session_(loop_, session_config(cfg)), clients_(loop_.get()), status_timer_(loop_.get()),
+        : cfg_(cfg), session_(loop_, session_config(cfg)),
+          clients_(loop_.get(), {}, HttpGetOptions{.ca_file = cfg.ca_file}), status_timer_(loop_.get()),
           deadline_(loop_.get()), printer_(!cfg.quiet, stderr_is_terminal()), query_(loop_.get(), cfg.trackers),
           lookups_(loop_, cfg.trackers, lookup_timeout(cfg)),
           fetches_(loop_, session_, clients_, cfg.trackers, [this](FetchedMetadata m) { metadata_done(std::move(m)); }),
@@ -129,6 +134,28 @@ private:
     // Sends `stopped` and destroys the announcer once answered (or after kStopTimeoutMs); then `done`.
     void retire_announcer(std::unique_ptr<Announcer> a, std::function<void()> done);
 
+    // ---- the DHT (BEP 5), peer_node_dht.cpp: a node on the uTP socket, every public torrent and magnet tracked
+
+    void start_dht();
+    void dht_track(const std::string& hash, bool is_private);
+    // A DHT node by name: a bootstrap node (asked for our neighbourhood) or a .torrent's "nodes" entry (pinged).
+    void dht_resolve(const std::string& host, std::uint16_t port, bool bootstrap);
+    void dht_resolve_next();
+    void dht_refresh_starved();
+    void dht_untrack(const std::string& hash);
+    void dht_found(const std::string& hash, const std::vector<dht::Endpoint>& peers);
+    void dht_send(const dht::Endpoint& to, std::string datagram);
+    void save_dht();
+    std::string dht_state_path() const;
+
+    // ---- Local Service Discovery (BEP 14), peer_node_lsd.cpp: every public torrent and magnet announced on the LAN
+
+    void start_lsd();
+    void stop_lsd();
+    void lsd_add(const std::string& hash, bool is_private);
+    void lsd_remove(const std::string& hash);
+    void lsd_peer(const udp::Hash20& h, const sockaddr_storage& peer);
+
     // ---- signals
 
     // SIGHUP: the log is reopened (rotation), the share folder looked at again now. Nothing stops.
@@ -176,6 +203,19 @@ private:
     bool any_failed_ = false; // a download failed: --exit-when-done exits 1 once the rest are finished
     bool quitting_ = false;
     int exit_code_ = 0;
+    // the DHT (peer_node_dht.cpp); null with --no-dht or without a uTP socket
+    std::unique_ptr<dht::DhtNode> dht_;
+    std::unique_ptr<Timer> dht_timer_;
+    struct DhtName {
+        std::string host;
+        std::uint16_t port;
+        bool bootstrap;
+    };
+    std::deque<DhtName> dht_names_; // names waiting to be resolved, one at a time
+    std::unique_ptr<Resolver> dht_resolver_;
+    std::uint64_t dht_ticks_ = 0;
+    std::map<std::string, std::uint64_t> dht_first_; // info hash -> when it was tracked (0 once peers came)
+    std::unique_ptr<LsdService> lsd_; // peer_node_lsd.cpp; null with --no-lsd, on loopback, or without port 6771
 };
 
 } // namespace p2p

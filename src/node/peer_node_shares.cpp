@@ -102,6 +102,8 @@ void PeerNode::unshare(const std::string& key, const std::string& why) {
     item.torrent->on_complete = nullptr;
     item.torrent->on_failed = nullptr;
     std::string name = item.torrent->meta().name;
+    dht_untrack(hash);
+    lsd_remove(hash);
     session_.remove_torrent(hash);
     retire_announcer(std::move(item.announcer), nullptr);
     say("stopped sharing %s %s (%s)\n", name.c_str(), to_hex(hash).c_str(), why.c_str());

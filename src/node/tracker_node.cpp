@@ -3,11 +3,18 @@
 #include <algorithm>
 #include <cstdio>
 #include <memory>
+#include <optional>
 
 #include "base/bytes.hpp"
 #include "base/log.hpp"
 #include "base/memory_budget.hpp"
+#include "base/read_file.hpp"
+#include "dht/dht_node.hpp"
+#include "dht/endpoint.hpp"
+#include "dht/node_id.hpp"
 #include "loop/loop.hpp"
+#include "loop/timer.hpp"
+#include "net/utp_socket.hpp"
 #include "tracker/console.hpp"
 #include "tracker/server.hpp"
 #include "tracker/state_file.hpp"
@@ -62,6 +69,43 @@ int run_tracker(const TrackerConfig& cfg) {
         std::fprintf(stderr, "p2pnode: tracker: %s\n", st.error().str().c_str()); // one line, the whole story
         return 1;
     }
+    // --dht-port: a DHT node beside the tracker (a stable bootstrap node for its peers). Its socket refuses uTP.
+    std::unique_ptr<UtpSocket> dht_sock;
+    std::unique_ptr<dht::DhtNode> dht_node;
+    std::unique_ptr<Timer> dht_timer;
+    const std::string dht_state = cfg.state_file.empty() ? std::string() : cfg.state_file + ".dht";
+    if (cfg.dht_port >= 0) {
+        const std::string ip = cfg.bind.empty() ? std::string("0.0.0.0") : cfg.bind.front();
+        auto s = UtpSocket::open(loop.get(), ip, static_cast<std::uint16_t>(cfg.dht_port), nullptr);
+        if (!s) {
+            std::fprintf(stderr, "p2pnode: tracker: cannot open the DHT port %d: %s\n", cfg.dht_port,
+                         s.error().str().c_str());
+            return 1;
+        }
+        dht_sock = std::move(*s);
+        dht::NodeId id = dht::random_node_id();
+        std::optional<std::string> saved;
+        if (!dht_state.empty())
+            if (auto text = read_file(dht_state, 64 * 1024)) saved = *text;
+        if (saved)
+            if (auto sid = dht::DhtNode::saved_id(*saved)) id = *sid;
+        UtpSocket* sock = dht_sock.get();
+        dht_node = std::make_unique<dht::DhtNode>(
+            dht::DhtConfig{},
+            [sock](const dht::Endpoint& to, std::string d) {
+                const sockaddr_storage ss = dht::to_sockaddr(to);
+                return sock->send_other(reinterpret_cast<const sockaddr*>(&ss), std::move(d));
+            },
+            id, loop.now_ms());
+        dht::DhtNode* node = dht_node.get();
+        sock->on_other([node, &loop](std::string_view d, const sockaddr* from) {
+            if (auto e = dht::to_endpoint(from)) node->on_datagram(d, *e, loop.now_ms());
+        });
+        if (saved) dht_node->load_nodes(*saved, loop.now_ms());
+        dht_timer = std::make_unique<Timer>(loop.get());
+        dht_timer->start(100, 100, [node, &loop] { node->tick(loop.now_ms()); });
+        dht_timer->unref();
+    }
     std::unique_ptr<TrackerConsole> console;
     bool stopping = false;
     bool final_save_failed = false; // exit 1: a script must see that the swarms of this run were not kept
@@ -74,6 +118,14 @@ int run_tracker(const TrackerConfig& cfg) {
             log_error("tracker", "saving state failed: " + st.error().str() + "; the previous state file is kept");
         }
         server->close();
+        if (dht_node && !dht_state.empty()) {
+            const std::string text = dht_node->save_state(loop.now_ms());
+            if (std::FILE* f = std::fopen((dht_state + ".tmp").c_str(), "wb")) {
+                const bool ok = std::fwrite(text.data(), 1, text.size(), f) == text.size();
+                if (std::fclose(f) == 0 && ok) std::rename((dht_state + ".tmp").c_str(), dht_state.c_str());
+            }
+        }
+        if (dht_timer) dht_timer->stop();
         if (console) console->close();
         loop.stop();
     };
@@ -92,6 +144,7 @@ int run_tracker(const TrackerConfig& cfg) {
     // installed (else SIGTERM's default action kills us without the exit save, SIGHUP's without any).
     if (!cfg.quiet) {
         for (const auto& b : server->bound()) std::printf("tracker listening on %s\n", b.url().c_str());
+        if (dht_sock) std::printf("dht node listening on udp port %u\n", dht_sock->port());
         std::fflush(stdout);
     }
     if (cfg.console) {

@@ -91,23 +91,23 @@ std::string Url::host_header() const {
         h.append("[").append(host).append("]");
     else
         h = host;
-    if (port != kDefaultPort) h.append(":").append(std::to_string(port));
+    if (port != (tls ? kDefaultTlsPort : kDefaultPort)) h.append(":").append(std::to_string(port));
     return h;
 }
 
-std::string Url::origin() const { return "http://" + host_header(); }
+std::string Url::origin() const { return (tls ? "https://" : "http://") + host_header(); }
 
 Result<Url> parse_url(std::string_view url) {
     auto bad = [&](const char* why) {
         return make_error("http tracker url", std::string(why) + ": " + std::string(url), Errc::bad_input);
     };
-    if (starts_with_nocase(url, "https://")) return bad("https trackers are not supported");
-    if (!starts_with_nocase(url, "http://")) return bad("not an http:// URL");
+    const bool tls = starts_with_nocase(url, "https://");
+    if (!tls && !starts_with_nocase(url, "http://")) return bad("not an http:// or https:// URL");
     for (char c : url) {
         auto b = static_cast<unsigned char>(c);
         if (b <= 0x20 || b >= 0x7f) return bad("space, control or non-ASCII byte in URL");
     }
-    std::string_view rest = url.substr(7);
+    std::string_view rest = url.substr(tls ? 8 : 7);
     rest = rest.substr(0, rest.find('#')); // the fragment never goes to the server
     std::size_t auth_end = rest.find_first_of("/?");
     std::string_view auth = rest.substr(0, auth_end);
@@ -115,6 +115,8 @@ Result<Url> parse_url(std::string_view url) {
     if (auth.find('@') != std::string_view::npos) return bad("user info in tracker URL is not supported");
 
     Url u;
+    u.tls = tls;
+    u.port = tls ? kDefaultTlsPort : kDefaultPort;
     std::string_view port;
     bool has_port = false;
     if (!auth.empty() && auth.front() == '[') {

@@ -17,25 +17,28 @@
 namespace p2p::http_tracker {
 
 inline constexpr std::uint16_t kDefaultPort = 80;       // RFC 9110: http's default port
+inline constexpr std::uint16_t kDefaultTlsPort = 443;   // RFC 9110: https's default port
 inline constexpr std::size_t kPeerSizeV4 = 6;           // BEP 23: 4 address bytes + 2 port bytes
 inline constexpr std::size_t kPeerSizeV6 = 18;          // BEP 7: 16 address bytes + 2 port bytes ("peers6")
 inline constexpr std::size_t kMaxPeers = 1000;          // ours: more than any sane numwant; the rest are dropped
 inline constexpr std::uint32_t kDefaultInterval = 1800; // ours: BEP 3 requires "interval"; if absent, 30 min
 
 struct Url {
+    bool tls = false; // https://: the transport runs TLS (src/tracker/tls_client.hpp)
     std::string host; // without brackets for IPv6 literals
     bool v6_literal = false;
     std::uint16_t port = kDefaultPort;
     std::string path;  // starts with '/', "/" when the URL has none
     std::string query; // without the '?', may be empty (a passkey, for example)
-    // "host" or "host:port" (brackets around IPv6 literals), as the Host header wants it.
+    // "host" or "host:port" (brackets around IPv6 literals; no port when it is the scheme's default), as the Host
+    // header wants it.
     std::string host_header() const;
-    // "http://" + host_header(): the start of every URL on this tracker.
+    // "http://" or "https://" + host_header(): the start of every URL on this tracker.
     std::string origin() const;
 };
 
-// http://host[:port][/path][?query][#fragment]. https:// is refused with "https trackers are not supported";
-// user info, bytes <= 0x20 or >= 0x7f (they would end up in the request line) and bad ports are refused too.
+// http://host[:port][/path][?query][#fragment], or the same with https:// (default port 443). User info, bytes
+// <= 0x20 or >= 0x7f (they would end up in the request line) and bad ports are refused.
 Result<Url> parse_url(std::string_view url);
 
 // RFC 3986 percent-encoding, byte by byte: unreserved characters (ALPHA DIGIT - . _ ~) stay, every other byte

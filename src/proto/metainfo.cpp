@@ -178,6 +178,20 @@ Result<Metainfo> parse_torrent(std::string_view bytes) {
     }
     if (m->trackers.empty())
         if (const std::string* a = root->find_string("announce"); a && !a->empty()) m->trackers.push_back({*a});
+    // BEP 5: "nodes = [["<host>", <port>], ...]". Entries of another shape are skipped, not fatal: the torrent is
+    // still good without them.
+    if (const bencode::List* nodes = root->find_list("nodes")) {
+        for (const bencode::Value& n : *nodes) {
+            if (m->dht_nodes.size() >= kMaxTorrentNodes) break;
+            if (!n.is_list() || n.as_list().size() != 2) continue;
+            const bencode::Value& host = n.as_list()[0];
+            const bencode::Value& port = n.as_list()[1];
+            if (!host.is_string() || host.as_string().empty() || host.as_string().size() > 253 || !port.is_int() ||
+                port.as_int() <= 0 || port.as_int() > 65535)
+                continue;
+            m->dht_nodes.emplace_back(host.as_string(), static_cast<std::uint16_t>(port.as_int()));
+        }
+    }
     return m;
 }
 

@@ -37,6 +37,8 @@ struct Metainfo {
     bool is_private = false;
     std::vector<std::vector<std::string>> trackers; // BEP 12 tiers; `announce` alone becomes one tier
     std::string info_bytes;                         // raw bencoded info dict (served to peers by BEP 9)
+    // BEP 5 "nodes" of a trackerless torrent: DHT nodes to join through, as (host, port); at most kMaxTorrentNodes.
+    std::vector<std::pair<std::string, std::uint16_t>> dht_nodes;
 
     std::uint32_t piece_count() const { return static_cast<std::uint32_t>(piece_hashes.size() / 20); }
     std::int64_t piece_size(std::uint32_t index) const; // the last piece may be shorter
@@ -46,6 +48,8 @@ struct Metainfo {
     // Relative path of a file inside the download folder: name/... for multi-file, name for single-file.
     std::string relative_path(std::size_t file_index) const;
 };
+
+inline constexpr std::size_t kMaxTorrentNodes = 64;
 
 // Parses a whole .torrent file.
 Result<Metainfo> parse_torrent(std::string_view torrent_bytes);

@@ -42,10 +42,10 @@ bool TrackerClients::note_answer(const std::string& url) { return silent_.erase(
 
 std::string TrackerClients::unsupported_reason(const std::string& url) {
     auto h = http_tracker::parse_url(url);
-    if (url.rfind("http", 0) == 0 && !h) return h.error().what; // "https trackers are not supported: ..."
+    if (url.rfind("http", 0) == 0 && !h) return h.error().what; // "user info in tracker URL ...: URL"
     auto u = parse_udp_tracker_url(url);
     if (url.rfind("udp", 0) == 0 && !u) return u.error().what;
-    return "only udp:// and http:// trackers are supported";
+    return "only udp://, http:// and https:// trackers are supported";
 }
 
 // ---------------------------------------------------------------- AnnounceBackoff

@@ -49,7 +49,7 @@ class TrackerClients {
 public:
     explicit TrackerClients(uv_loop_t* loop, UdpClientOptions opts = {}, HttpGetOptions http_opts = {})
         : loop_(loop), opts_(opts), http_opts_(std::move(http_opts)) {}
-    // udp:// -> the UDP client, http:// -> the HTTP client; empty for anything else (https://, ...).
+    // udp:// -> the UDP client, http:// and https:// -> the HTTP client; empty for anything else (wss://, ...).
     TrackerRef get(const std::string& url);
     // Why get(url) is empty, for the log.
     static std::string unsupported_reason(const std::string& url);

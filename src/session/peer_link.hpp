@@ -3,8 +3,11 @@
 // A link is never destroyed inside one of its connection's callbacks: once closed it is marked dead and handed to
 // retire_link(), which destroys it after the current callback has returned (Loop::defer_delete).
 #pragma once
+#include <sys/socket.h>
+
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <set>
 #include <string>
 
@@ -36,7 +39,8 @@ struct PeerLink {
     std::uint64_t token = 0;    // picker/choker identity; never reused in a process
     Torrent* torrent = nullptr; // nullptr while an incoming handshake is pending
     std::unique_ptr<PeerConnection> conn;
-    std::string address; // "ip:port" as connected/accepted
+    std::string address;                     // "ip:port" as connected/accepted
+    std::optional<sockaddr_storage> dialled; // the address we dialled (outgoing links)
     std::int64_t connected_at_ms = 0;
     std::uint64_t last_block_ms = 0;      // last time a requested block arrived (snub detection)
     bool registered_availability = false; // its bitfield / have-all is counted in the picker

@@ -216,6 +216,12 @@ Session::~Session() {
     torrents_.clear();
 }
 
+void Session::enable_dht(std::uint16_t dht_port, DhtNodeFn on_node) {
+    dht_port_ = dht_port;
+    on_dht_node_ = std::move(on_node);
+    cfg_.peer.reserved.set_dht(dht_port != 0); // BEP 5: reserved[7] & 0x01
+}
+
 Status Session::listen() {
     std::uint16_t port = cfg_.port;
     if (cfg_.tcp) {

@@ -71,6 +71,15 @@ public:
     const std::string& peer_id() const { return cfg_.peer.peer_id; }
     // Per-connection settings (peer_id, clock, limits), for connections made outside a Torrent (MetadataFetch).
     const PeerConfig& peer_config() const { return cfg_.peer; }
+    // The DHT (BEP 5) runs on port `dht_port` (the uTP socket's): connections from now on set the handshake's DHT
+    // bit and send a PORT message to peers that set theirs; a PORT message received on a public torrent's
+    // connection reports the peer's DHT node (its IP, the port it named) to `on_node`.
+    using DhtNodeFn = std::function<void(const std::string& ip, std::uint16_t port)>;
+    void enable_dht(std::uint16_t dht_port, DhtNodeFn on_node);
+    std::uint16_t dht_port() const { return dht_port_; }
+    void dht_node_heard(const std::string& ip, std::uint16_t port) {
+        if (on_dht_node_) on_dht_node_(ip, port);
+    }
     const TransportLimits& transport_limits() const { return transport_; }
     // The memory budget's accounting and its derived limits (shared with storages and transports).
     MemoryBudget& memory() { return *budget_; }
@@ -144,6 +153,8 @@ private:
     std::vector<std::unique_ptr<PeerLink>> pending_; // incoming, handshake not yet routed
     Timer tick_timer_;
     std::uint64_t token_counter_ = 0;
+    std::uint16_t dht_port_ = 0;
+    DhtNodeFn on_dht_node_;
     double upload_tokens_ = 0;
     std::uint64_t upload_refill_ms_ = 0;
     std::vector<std::pair<std::string, std::uint64_t>> upload_waiters_; // (info hash, link token), deduplicated

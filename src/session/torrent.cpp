@@ -126,6 +126,15 @@ void Torrent::tick(std::uint64_t now) {
     for (PeerLink* l : link_snapshot())
         if (!l->dead) l->conn->tick(); // timeouts come back through on_closed
     check_snubs(now);
+    if (!redials_.empty()) {
+        std::vector<sockaddr_storage> due;
+        std::erase_if(redials_, [&](const Redial& r) {
+            if (r.due_ms > now) return false;
+            due.push_back(r.addr);
+            return true;
+        });
+        if (!due.empty()) add_candidates(due);
+    }
     connect_more();
     const std::size_t idle_uploads = track_idle_uploads();
     if (now - last_rechoke_ms_ >= kRechokeMs)

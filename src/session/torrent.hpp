@@ -142,6 +142,7 @@ public:
     // ---- PeerOwner
     bool on_handshake(PeerConnection& conn, const wire::Handshake& hs) override;
     void on_established(PeerConnection& conn) override;
+    void on_port(PeerConnection& conn, std::uint16_t dht_port) override; // BEP 5 PORT: a DHT node to ping
     void on_bitfield(PeerConnection& conn, const swarm::Bitfield& bits) override;
     void on_have_all(PeerConnection& conn) override;
     void on_have_none(PeerConnection& conn) override;
@@ -248,8 +249,17 @@ private:
 
     std::vector<std::unique_ptr<PeerLink>> links_;
     std::unordered_map<std::uint64_t, PeerLink*> by_token_;
-    std::vector<sockaddr_storage> candidates_;       // to try, newest last; bounded by max_candidates
-    std::set<std::string> known_addresses_;          // tried or connected, so candidates are not repeated
+    std::vector<sockaddr_storage> candidates_; // to try, newest last; bounded by max_candidates
+    std::set<std::string> known_addresses_;    // tried or connected, so candidates are not repeated
+    // One more dial of a peer that closed before its handshake (torrent_links.cpp, drop()): each address once.
+    struct Redial {
+        sockaddr_storage addr;
+        std::uint64_t due_ms;
+    };
+    static constexpr std::uint64_t kRedialDelayMs = 2000;
+    static constexpr std::size_t kMaxRedialled = 1024;
+    std::vector<Redial> redials_; // at most kMaxRedialled over the torrent's life
+    std::set<std::string> redialled_;
     std::set<std::string> banned_;                   // addresses that sent bad data repeatedly
     std::unordered_map<std::uint64_t, int> strikes_; // per token
     std::size_t connecting_ = 0;

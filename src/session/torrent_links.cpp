@@ -71,6 +71,7 @@ void Torrent::dialled(std::uint64_t attempt, const std::string& key, const socka
     link->token = session_.next_token();
     link->torrent = this;
     link->address = key;
+    link->dialled = addr;
     link->connected_at_ms = static_cast<std::int64_t>(now_ms());
     log_debug("torrent", meta_.name + ": connected to " + key + " over " + (*r)->kind());
     // MSE as --encryption says (a plaintext redial of the same address under prefer, inside the transport).
@@ -129,6 +130,16 @@ void Torrent::drop(PeerLink& link, const std::string& why) {
     if (link.dead) return;
     link.dead = true;
     log_debug("torrent", meta_.name + ": dropping " + link.address + ": " + why);
+    // Forgotten, so a later source (a tracker, PEX, the DHT) may offer it again: a peer that closed on us (a
+    // restart, or a client that still held our previous connection) is not lost for the torrent's whole life.
+    // Sources offer again only at their own pace, so this cannot become a reconnect loop.
+    known_addresses_.erase(link.address);
+    // A peer we dialled that closed before its handshake, while we have no other peer, is dialled once more a moment
+    // later: a client that still holds our previous connection (the magnet's metadata fetch, just closed) refuses a
+    // second one with the same peer id until it has seen the first one close.
+    if (link.dialled && link.conn->peer_id().empty() && links_.size() <= 1 && !shutting_down_ &&
+        redialled_.size() < kMaxRedialled && redialled_.insert(link.address).second)
+        redials_.push_back({*link.dialled, now_ms() + kRedialDelayMs});
     const bool held_slot = !link.conn->am_choking() && link.conn->peer_interested();
     link.conn->close();
     forget_peer(link);
@@ -178,8 +189,8 @@ bool Torrent::on_handshake(PeerConnection& conn, const wire::Handshake& hs) {
                                  (hs.reserved.dht() ? " DHT" : "") + ")");
     }
     if (hs.peer_id == session_.peer_id()) {
-        known_addresses_.insert(link.address);
         drop(link, "connected to ourselves");
+        known_addresses_.insert(link.address); // after drop(), which forgets addresses: never dial ourselves again
         return false;
     }
     if (PeerLink* other = same_peer(link, hs.peer_id)) {
@@ -215,6 +226,17 @@ void Torrent::on_established(PeerConnection& conn) {
     else
         conn.send_bitfield(available_);
     ext_->on_established(link_of(conn)); // after the bitfield, which must come first
+    // BEP 5: a peer that set the DHT bit learns our DHT port. Not for private torrents (BEP 27: no DHT).
+    if (session_.dht_port() && !meta_.is_private && !conn.is_closed() && conn.peer_reserved().dht())
+        conn.send_port(session_.dht_port());
+}
+
+void Torrent::on_port(PeerConnection& conn, std::uint16_t dht_port) {
+    if (meta_.is_private || dht_port == 0) return;
+    const std::string& a = link_of(conn).address; // "ip:port" or "[ip6]:port"
+    std::string ip = a.substr(0, a.rfind(':'));
+    if (ip.size() > 2 && ip.front() == '[' && ip.back() == ']') ip = ip.substr(1, ip.size() - 2);
+    session_.dht_node_heard(ip, dht_port);
 }
 
 void Torrent::on_extended(PeerConnection& conn, std::uint8_t ext_id, std::string_view payload) {

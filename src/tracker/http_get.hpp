@@ -1,17 +1,23 @@
-// One asynchronous HTTP/1.1 GET on the libuv loop (http:// only), for the HTTP tracker client.
+// One asynchronous HTTP/1.1 GET on the libuv loop (http:// and https://), for the HTTP tracker client.
 //
 // Steps: uv_getaddrinfo (never a blocking lookup) -> uv_tcp_connect to each resolved address in turn until one
-// accepts -> write "GET target HTTP/1.1" with Host, User-Agent, Accept-Encoding: identity and Connection: close
-// -> read through Debian's http_parser (response mode: Content-Length, chunked and read-until-close bodies).
-// Redirects (301, 302, 303, 307, 308 with a Location header) are followed up to max_redirects times.
-// The whole request, redirects included, must finish within timeout_ms.
+// accepts -> for https://, the TLS handshake (tracker/tls_client.hpp: the certificate verified against
+// options.ca_file or the system store, and the host name checked) -> write "GET target HTTP/1.1" with Host,
+// User-Agent, Accept-Encoding: identity and Connection: close -> read through Debian's http_parser (response
+// mode: Content-Length, chunked and read-until-close bodies). Redirects (301, 302, 303, 307, 308 with a Location
+// header) are followed up to max_redirects times, between http:// and https:// either way (the Location comes
+// from the server we verified, or from a plain-HTTP server that could have answered anything anyway).
+// The whole request, redirects and handshakes included, must finish within timeout_ms.
 //
 // Result: the final response's status and body (any status; the caller decides what a 404 means), or an Error
-// (resolve, connect, timeout, malformed response, body over max_body, too many redirects).
+// (resolve, connect, TLS handshake or certificate, timeout, malformed response, body over max_body, too many
+// redirects).
 //
 // Ownership and lifetime: the HttpGet owns a Timer and a Resolver (tracker/resolver.hpp: destroying it cancels the
 // lookup); the TCP connection lives in a heap block that points back at the HttpGet. Destroying the HttpGet
 // detaches it (its callbacks then never reach us): the socket is uv_close'd and freed in its close callback.
+// Its TLS state (buffers, the mbedTLS context, a reference to the parsed CA bundle) is freed at once on detach.
+// Each uv_write owns its bytes in a block freed in the write callback.
 // The done callback runs once, from the loop, never inside the constructor; the HttpGet may be destroyed from
 // inside it (nothing of the HttpGet is touched after done returns).
 #pragma once
@@ -35,6 +41,7 @@ struct HttpGetOptions {
     std::size_t max_body = 1u << 20;   // 1 MiB: a tracker answer with kMaxPeers dicts is ~60 KiB
     unsigned max_redirects = 3;
     std::string user_agent = std::string("p2pnode/") + P2PNODE_VERSION;
+    std::string ca_file; // https://: the CA bundle (PEM) to trust; empty: the system store (tls_client.hpp)
 };
 
 struct HttpResponse {
@@ -60,6 +67,9 @@ private:
     void connect_next();
     void on_connected(Conn* c, int status);
     void on_read(Conn* c, ssize_t n, const char* data);
+    Status start_tls(Conn* c);
+    Status tls_step(Conn* c, std::string_view in, std::string& plain, bool& closed);
+    Status send(Conn* c, std::string bytes);
     void drop_conn();
     void fail_soon(Error e); // from the loop, never inside the caller
     void finish(Result<HttpResponse> r);

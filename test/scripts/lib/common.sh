@@ -20,6 +20,9 @@ LIB=$ROOT/test/scripts/lib
 P2PNODE=${P2PNODE:-$ROOT/build/p2pnode}
 [[ $P2PNODE == /* ]] || P2PNODE=$PWD/$P2PNODE
 PY=/usr/bin/python3
+# No test reaches the internet: a p2pnode peer without --dht-bootstrap joins no public DHT router (man p2pnode,
+# ENVIRONMENT). Scripts that test the DHT name their bootstrap nodes.
+export P2PNODE_DHT_BOOTSTRAP=${P2PNODE_DHT_BOOTSTRAP:-none}
 LOG_TAIL=40
 LOG_GLOBS="*.log *.out *.err"
 T_STAMP=0

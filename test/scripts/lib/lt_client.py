@@ -1,5 +1,5 @@
 # lt_client.py seed|download TORRENT SAVE_DIR [--ip IP] [--announce-completed] [--enc forced|enabled|disabled]
-#              [--utp | --no-tcp] [--peer IP:PORT]
+#              [--utp | --no-tcp] [--peer IP:PORT] [--lsd [--lsd-interval SECS]]
 # lt_client.py magnet MAGNET_URI SAVE_DIR [--ip IP] [...]
 # --enc: MSE/PE both ways (libtorrent's out_enc_policy/in_enc_policy; forced = RC4 only, the "require
 # encryption" of qBittorrent and Deluge); without it libtorrent's default (enabled: MSE offered, plaintext too).
@@ -8,7 +8,10 @@
 # well (no tracker needed). Each connection's transport is in its peer_connect_alert line ("... connection to peer
 # (uTP)" or "(TCP)"); a "PEER IP:PORT utp|tcp rc4|mse-plaintext|plaintext CLIENT" line is printed the first time the
 # peer list shows such a peer (polled, so a connection shorter than 0.2 s may have none).
-# A python3-libtorrent peer that finds peers only via the torrent's (or magnet link's) tracker (no DHT/LSD/UPnP/NAT-PMP/uTP; listens on IP, default 127.0.0.1,
+# --lsd: Local Service Discovery (BEP 14) on, on the --ip interface, and libtorrent's LSD log lines ("==> LSD: ..."
+# sent, "<== LSD: ..." received) printed; --lsd-interval SECS sets local_service_announce_interval (default 300 s,
+# spread over the torrents: libtorrent announces a new torrent at once, again 2 s and 6 s later, then at that pace).
+# A python3-libtorrent peer that finds peers only via the torrent's (or magnet link's) tracker (no DHT/LSD (unless --lsd)/UPnP/NAT-PMP/uTP; listens on IP, default 127.0.0.1,
 # ephemeral port; allow_multiple_connections_per_ip). "download" exits 0 once the data is complete (with
 # --announce-completed it first re-announces and waits 1 s, so the tracker hears "completed"); "seed" runs until
 # killed; "magnet" fetches the info dictionary over BEP 9, prints "METADATA <name> <size> <infohash>" once it has it,
@@ -39,6 +42,8 @@ def flag(name):
     args.remove(name)
     return True
 no_tcp = flag('--no-tcp')
+lsd = flag('--lsd')
+lsd_interval = take('--lsd-interval')
 utp = flag('--utp') or no_tcp
 mode, torrent, save = args
 settings = {
@@ -48,6 +53,10 @@ settings = {
     'user_agent': 'p2pnode-test-libtorrent'}
 if no_tcp:
     settings.update({'enable_outgoing_tcp': False, 'enable_incoming_tcp': False})
+if lsd:
+    settings['enable_lsd'] = True
+    if lsd_interval:
+        settings['local_service_announce_interval'] = int(lsd_interval)
 if enc:
     policy = {'forced': lt.enc_policy.forced, 'enabled': lt.enc_policy.enabled, 'disabled': lt.enc_policy.disabled}[enc]
     settings.update({'out_enc_policy': policy, 'in_enc_policy': policy,
@@ -77,7 +86,8 @@ got_meta = False
 peers_seen = set()
 while True:
     for a in ses.pop_alerts():
-        if isinstance(a, interesting):
+        if isinstance(a, interesting) or (lsd and isinstance(a, (lt.log_alert, lt.lsd_error_alert)) and
+                                          'LSD' in a.message()):
             print(time.strftime('%H:%M:%S'), type(a).__name__, a.message(), flush=True)
     for p in h.get_peer_info():
         flags = int(p.flags)

@@ -1,0 +1,111 @@
+#!/usr/bin/env bash
+# https:// trackers: a test CA and server certificates made with openssl in the work folder (valid 100 years),
+# and a small HTTPS tracker (lib/https_tracker.py: Python's http.server behind ssl, BEP 3 compact announces) on
+# 127.0.0.1. The torrent names only https://127.0.0.1:PORT/announce, so the peers can only meet through it:
+#   1. a p2pnode seed announces with --ca-file CA; the tracker logs its announce;
+#   2. a p2pnode leecher (--get --exit-when-done, --ca-file CA) learns the seed from the tracker and downloads;
+#      cmp; the tracker logs its announces;
+#   3. a tracker whose certificate names another host: p2pnode prints one line naming the tracker and
+#      "certificate name mismatch", and that tracker gets no announce;
+#   4. no --ca-file (and no SSL_CERT_FILE): the system store does not know the test CA: one line naming the
+#      tracker and "certificate not trusted", no announce.
+# --scrape is not exercised: it asks UDP trackers only (the catalog and BEP 15 scrape; man page).
+# Exit 0 pass, 77 skip (openssl, Python's ssl or $P2PNODE missing), other fail. Total limit 150 s.
+set -euo pipefail
+# shellcheck source=lib/common.sh
+source "$(dirname "$0")/lib/common.sh"
+t_wrap 150 "$@"
+t_need_p2pnode
+t_need_tools openssl cmp
+"$PY" -c 'import ssl' 2>/dev/null || skip "$PY has no ssl module"
+t_init p2p-https-tracker 60 stamp
+
+# Discovery other than the tracker stays off, so the download proves the HTTPS announces worked.
+NO_OTHER=()
+for f in --no-dht --no-lsd; do p2p_help_has "$f" && NO_OTHER+=("$f"); done
+
+# ---- a test CA and two server certificates (100 years: a test that starts failing in a year helps nobody) ----
+P=$W/pki
+mkdir -p "$P"
+ssl() { openssl "$@" >>"$W/openssl.log" 2>&1 || fail "openssl $1 failed (see openssl.log)"; }
+ssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$P/ca.key" -out "$P/ca.pem" \
+    -days 36500 -subj "/CN=p2pnode test CA" -addext "basicConstraints=critical,CA:TRUE" \
+    -addext "keyUsage=critical,keyCertSign,cRLSign"
+leaf() { # NAME SAN
+    ssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$P/$1.key" -out "$P/$1.csr" \
+        -subj "/CN=$1"
+    printf 'subjectAltName=%s\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n' "$2" >"$P/$1.ext"
+    ssl x509 -req -in "$P/$1.csr" -CA "$P/ca.pem" -CAkey "$P/ca.key" -CAcreateserial -days 36500 \
+        -extfile "$P/$1.ext" -out "$P/$1.pem"
+}
+leaf good "IP:127.0.0.1,DNS:localhost"
+leaf wrong "DNS:wrong.example"
+
+# ---- trackers: TURL is set from the line the tracker prints once it listens ----
+https_tracker() { # NAME CERT: sets URL_<NAME>
+    local line
+    spawn_log "$1" "$PY" "$LIB/https_tracker.py" "$P/$2.pem" "$P/$2.key"
+    line=$(wait_line "$W/$1.log" 'listening on 127\.0\.0\.1:[0-9]+' "$(pid_of "$1")" 10) ||
+        fail "the https tracker $1 did not start"
+    printf -v "URL_$1" 'https://127.0.0.1:%s/announce' "${line##*:}"
+}
+URL_tracker='' URL_badname='' URL_untrusted=''
+https_tracker tracker good
+https_tracker badname wrong
+https_tracker untrusted good
+TURL=$URL_tracker
+say "https trackers: $URL_tracker (good), $URL_badname (wrong name), $URL_untrusted (CA not given)"
+
+random_file "$W/share/data.bin" $((2 * 1024 * 1024 + 777))
+HASH=$(make_torrent "$W/share/data.bin" "$W/data.torrent")
+[[ $HASH =~ ^[0-9a-f]{40}$ ]] || fail "p2pnode --make-torrent printed no info hash"
+
+# ---- 1. the seed announces over HTTPS ----
+start seed --peer --share "$W/share" --tracker "$TURL" --ca-file "$P/ca.pem" --bind 127.0.0.1 --port 0 \
+    --no-console "${NO_OTHER[@]}"
+wait_sharing seed data.bin "$HASH" 30
+wait_line "$W/tracker.log" "^announce 127\.0\.0\.1:[0-9]+ $HASH event=started left=0 " "$(pid_of seed)" 20 >/dev/null ||
+    fail "the seed's announce did not reach the https tracker"
+say "the seed announced over https"
+
+# ---- 2. a leecher finds the seed through the tracker and downloads ----
+mkdir -p "$W/dl"
+timeout 100 "$P2PNODE" --peer --get "$W/data.torrent" --into "$W/dl" --tracker "$TURL" --ca-file "$P/ca.pem" \
+    --bind 127.0.0.1 --port 0 --exit-when-done --timeout 90 --no-console --quiet "${NO_OTHER[@]}" \
+    >"$W/leecher.out" 2>"$W/leecher.err" </dev/null || fail "the leecher did not download (rc=$?)"
+same_bytes leecher "$W/share/data.bin" "$W/dl/data.bin"
+grep -E "^announce 127\.0\.0\.1:[0-9]+ $HASH event=started left=[1-9][0-9]* -> [1-9]" "$W/tracker.log" >/dev/null ||
+    fail "the tracker did not give the leecher the seed"
+if grep -E "warn.*(announce|tls)" "$W/seed.err" "$W/leecher.err"; then fail "an https announce failed"; fi
+say "tracker log: $(grep -c '^announce ' "$W/tracker.log") announces"
+
+# ---- 3 and 4: a certificate p2pnode must refuse: one clear line, and no announce ----
+refused() { # NAME URL REASON [P2PNODE ARGS...]: a seed (without SSL_CERT_FILE) that must refuse URL's certificate
+    local name=$1 url=$2 reason=$3 line
+    shift 3
+    mkdir -p "$W/$name-share"
+    cp "$W/share/data.bin" "$W/$name-share/"
+    spawn "$name" env -u SSL_CERT_FILE "$P2PNODE" --peer --share "$W/$name-share" --tracker "$url" --bind 127.0.0.1 \
+        --port 0 --no-console "${NO_OTHER[@]}" "$@"
+    line=$(wait_line "$W/$name.err" "tls (handshake|CA file) .*" "$(pid_of "$name")" 30) ||
+        fail "$name printed no tls error"
+    say "$name: $line"
+    grep -F "$url" "$W/$name.err" | grep -F "$reason" >/dev/null ||
+        fail "$name's error line does not name $url and '$reason'"
+    sleep 1 # the line is printed when the handshake fails: nothing may follow it
+    (($(grep -cE "tls (handshake|CA file)" "$W/$name.err") == 1)) || fail "$name printed the tls error more than once"
+}
+refused bad1 "$URL_badname" "certificate name mismatch (it is not for 127.0.0.1)" --ca-file "$P/ca.pem"
+if [[ -r /etc/ssl/certs/ca-certificates.crt ]]; then
+    refused bad2 "$URL_untrusted" "certificate not trusted (no CA of /etc/ssl/certs/ca-certificates.crt"
+else
+    refused bad2 "$URL_untrusted" "tls CA file /etc/ssl/certs/ca-certificates.crt"
+fi
+for t in badname untrusted; do
+    if grep '^announce ' "$W/$t.log"; then fail "the $t tracker got an announce through a refused certificate"; fi
+    grep -q '^tls-error ' "$W/$t.log" || fail "the $t tracker saw no refused handshake"
+done
+say "refused certificates: no announce reached those trackers"
+
+PASSED=1
+echo "PASS"
