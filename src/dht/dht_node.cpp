@@ -19,22 +19,6 @@ constexpr TimeMs kExpireMs = 60 * 1000;
 
 } // namespace
 
-// Addresses a reply may point us at. Forged or broken "nodes" entries aimed at "this network" (0/8), multicast,
-// broadcast or port 0 would make us spray queries nowhere (or at a victim's broadcast address); private ranges
-// stay allowed, for LANs and tests.
-bool routable(const Endpoint& e) {
-    if (e.port == 0) return false;
-    if (!e.v6) {
-        const auto a = e.ip[0];
-        if (a == 0 || a >= 224) return false; // 0/8, multicast 224/4, reserved 240/4 and broadcast
-        return true;
-    }
-    static const std::array<std::uint8_t, 16> zero{};
-    if (e.ip == zero) return false;    // ::
-    if (e.ip[0] == 0xff) return false; // multicast
-    return true;
-}
-
 DhtNode::DhtNode(DhtConfig cfg, Send send, NodeId id, TimeMs now)
     : cfg_(std::move(cfg)), send_(std::move(send)), table_(id, cfg_.routing), store_(cfg_.store), limiter_(cfg_.rate) {
     next_maintain_ = now + kMaintainMs;

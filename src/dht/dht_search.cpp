@@ -7,8 +7,6 @@
 
 namespace p2p::dht {
 
-bool routable(const Endpoint& e); // dht_node.cpp
-
 namespace {
 
 constexpr std::size_t kMaxSeenPeers = 4096; // distinct peers remembered per lookup (64 bytes each at most)

@@ -19,19 +19,6 @@ constexpr std::size_t kAllocOverhead = 16;
 
 TimeMs age(TimeMs now, TimeMs then) { return now > then ? now - then : 0; }
 
-// An address no DHT node can have: port 0, 0.0.0.0/8, multicast, the IPv4 broadcast address, ::, ff00::/8.
-bool unusable(const Endpoint& a) {
-    if (a.port == 0) return true;
-    if (!a.v6 || is_v4_mapped(a)) {
-        const std::uint8_t* ip = a.v6 ? a.ip.data() + 12 : a.ip.data();
-        const bool broadcast = ip[0] == 255 && ip[1] == 255 && ip[2] == 255 && ip[3] == 255;
-        return ip[0] == 0 || (ip[0] & 0xf0) == 224 || broadcast;
-    }
-    bool zero = true;
-    for (auto b : a.ip) zero = zero && b == 0;
-    return zero || a.ip[0] == 0xff;
-}
-
 } // namespace
 
 std::size_t RoutingTable::AddrKeyHash::operator()(const AddrKey& k) const {
@@ -231,14 +218,7 @@ RoutingTable::Outcome RoutingTable::place(Entry e, TimeMs now) {
         // A node that answered just now takes the place of the weakest questionable node, if weaker than it: one
         // that never answered us, or (if the newcomer is BEP 42-verified) an unverified one. Good nodes stay (BEP 5).
         if (good) {
-            Entry* victim = nullptr;
-            for (auto& x : b.live) {
-                if (state(x, now) != NodeState::questionable) continue;
-                if (!victim || strength(x.replied, x.verified) < strength(victim->replied, victim->verified) ||
-                    (strength(x.replied, x.verified) == strength(victim->replied, victim->verified) &&
-                     x.last_heard < victim->last_heard))
-                    victim = &x;
-            }
+            Entry* victim = weakest_questionable(b, now);
             if (victim && strength(victim->replied, victim->verified) < strength(e.replied, e.verified)) {
                 const Entry old = *victim;
                 auto k = by_addr_.find(key_of(old.c.addr));
@@ -253,6 +233,19 @@ RoutingTable::Outcome RoutingTable::place(Entry e, TimeMs now) {
     }
 }
 
+// The questionable node of bucket b that a better node may displace: the lowest strength, then the longest silent.
+RoutingTable::Entry* RoutingTable::weakest_questionable(Bucket& b, TimeMs now) {
+    Entry* victim = nullptr;
+    for (auto& x : b.live) {
+        if (state(x, now) != NodeState::questionable) continue;
+        const int sx = strength(x.replied, x.verified);
+        if (!victim || sx < strength(victim->replied, victim->verified) ||
+            (sx == strength(victim->replied, victim->verified) && x.last_heard < victim->last_heard))
+            victim = &x;
+    }
+    return victim;
+}
+
 void RoutingTable::maybe_promote(std::size_t i, const NodeId& id, TimeMs now) {
     Bucket& b = buckets_[i];
     if (b.live.size() < cfg_.k) { // cannot happen while the invariants hold; heal rather than assume
@@ -261,14 +254,7 @@ void RoutingTable::maybe_promote(std::size_t i, const NodeId& id, TimeMs now) {
     }
     Entry* r = find_repl(b, id);
     if (!r) return;
-    Entry* victim = nullptr;
-    for (auto& x : b.live) {
-        if (state(x, now) != NodeState::questionable) continue;
-        if (!victim || strength(x.replied, x.verified) < strength(victim->replied, victim->verified) ||
-            (strength(x.replied, x.verified) == strength(victim->replied, victim->verified) &&
-             x.last_heard < victim->last_heard))
-            victim = &x;
-    }
+    Entry* victim = weakest_questionable(b, now);
     if (!victim || !(strength(victim->replied, victim->verified) < strength(r->replied, r->verified))) return;
     std::swap(*victim, *r); // both stay in the table: the index is unchanged
     b.last_changed = now;
@@ -276,7 +262,7 @@ void RoutingTable::maybe_promote(std::size_t i, const NodeId& id, TimeMs now) {
 
 RoutingTable::Outcome RoutingTable::heard_from(const Contact& c, TimeMs now, bool replied) {
     if (c.id == self_) return Outcome::refused_self;
-    if (unusable(c.addr)) return Outcome::refused_bad;
+    if (!routable(c.addr)) return Outcome::refused_bad;
     const std::size_t i = bucket_index(c.id);
     Bucket& b = buckets_[i];
     Entry* e = find_live(b, c.id);

@@ -152,6 +152,7 @@ private:
     std::size_t bucket_index(const NodeId& id) const;
     Entry* find_live(Bucket& b, const NodeId& id);
     Entry* find_repl(Bucket& b, const NodeId& id);
+    Entry* weakest_questionable(Bucket& b, TimeMs now);
     // Removes the entry with this id (live or replacement) and its index entry.
     void erase(const NodeId& id);
     // Places a node that is not in the table.

@@ -2,6 +2,7 @@
 // time is a monotonic millisecond count passed in by the caller, so the routing table, lookups and storage are
 // tested under a fake clock).
 #pragma once
+#include <algorithm>
 #include <array>
 #include <cstddef>
 #include <cstdint>
@@ -26,6 +27,22 @@ inline bool same_endpoint(const Endpoint& a, const Endpoint& b) { return krpc::s
 // The address bytes only (4 or 16), without the port: the key of "one node per IP" and of rate limits.
 inline std::string ip_key(const Endpoint& e) {
     return std::string(reinterpret_cast<const char*>(e.ip.data()), e.v6 ? 16 : 4);
+}
+
+// An address a DHT node can have. Refused: port 0; IPv4 (or IPv4-mapped) 0/8, multicast 224/4, reserved 240/4 and
+// broadcast; IPv6 :: and ff00::/8. Forged or broken "nodes" entries aimed there would make us spray queries nowhere
+// (or at a broadcast address); private ranges stay allowed, for LANs and tests.
+inline bool routable(const Endpoint& e) {
+    if (e.port == 0) return false;
+    static constexpr std::array<std::uint8_t, 12> kV4Mapped{0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+    const bool v4 = !e.v6 || std::equal(kV4Mapped.begin(), kV4Mapped.end(), e.ip.begin());
+    if (v4) {
+        const std::uint8_t first = e.v6 ? e.ip[12] : e.ip[0];
+        return first != 0 && first < 224;
+    }
+    bool zero = true;
+    for (auto b : e.ip) zero = zero && b == 0;
+    return !zero && e.ip[0] != 0xff;
 }
 
 // a XOR b (BEP 5: "distance(A,B) = |A xor B|", compared as an unsigned integer, most significant byte first).
