@@ -295,6 +295,53 @@ TEST_CASE("http tracker: scrape URL (BEP 48 examples)") {
         CHECK_MESSAGE(!ht::scrape_url(none).ok(), none);
 }
 
+TEST_CASE("http tracker: scrape request target (golden) and response (BEP 48)") {
+    auto u = ht::parse_url("http://example.com:8080/a/scrape?pk=1");
+    REQUIRE(u.ok());
+    udp::Hash20 a = udp::Hash20::from(wiki_hash()), b = udp::Hash20::from(std::string(20, 'b'));
+    CHECK(ht::scrape_target(*u, {a}) == std::string("/a/scrape?pk=1&info_hash=") + kWikiHashEncoded);
+    CHECK(ht::scrape_target(*u, {a, b}) ==
+          std::string("/a/scrape?pk=1&info_hash=") + kWikiHashEncoded + "&info_hash=bbbbbbbbbbbbbbbbbbbb");
+    auto plain = ht::parse_url("http://example.com/scrape");
+    REQUIRE(plain.ok());
+    CHECK(ht::scrape_target(*plain, {b}) == "/scrape?info_hash=bbbbbbbbbbbbbbbbbbbb");
+    auto amp = ht::parse_url("http://example.com/scrape?pk=1&");
+    REQUIRE(amp.ok());
+    CHECK(ht::scrape_target(*amp, {b}) == "/scrape?pk=1&info_hash=bbbbbbbbbbbbbbbbbbbb");
+
+    // BEP 48's example answer, plus a name, an entry with counts missing, and junk that is skipped
+    std::string body = "d5:filesd" + bstr(wiki_hash()) + "d8:completei5e10:downloadedi50e10:incompletei10e4:name3:abce" +
+                       bstr(std::string(20, 'b')) + "d8:completei1ee" + "3:bad" + "d8:completei9ee" +
+                       bstr(std::string(20, 'c')) + "i7e" + "ee\n";
+    auto r = ht::decode_scrape_response(body);
+    REQUIRE_MESSAGE(r.ok(), (r.ok() ? "" : r.error().str()));
+    REQUIRE(r->files.size() == 2);
+    CHECK(r->dropped == 2);
+    CHECK(r->files[0].info_hash == a);
+    CHECK(r->files[0].complete == 5);
+    CHECK(r->files[0].downloaded == 50);
+    CHECK(r->files[0].incomplete == 10);
+    CHECK(r->files[0].name == std::optional<std::string>("abc"));
+    CHECK(r->files[1].info_hash == b);
+    CHECK(r->files[1].complete == 1);
+    CHECK(r->files[1].downloaded == 0);
+    CHECK_FALSE(r->files[1].name);
+    // negative and huge counts clamp
+    auto clamp = ht::decode_scrape_response("d5:filesd" + bstr(wiki_hash()) +
+                                            "d8:completei-4e10:downloadedi99999999999eeee");
+    REQUIRE(clamp.ok());
+    CHECK(clamp->files[0].complete == 0);
+    CHECK(clamp->files[0].downloaded == 0xffffffffu);
+
+    auto fail = ht::decode_scrape_response("d14:failure reason6:no waye");
+    REQUIRE_FALSE(fail.ok());
+    CHECK(fail.error().op == "tracker");
+    CHECK(fail.error().what == "failure reason: no way");
+    for (const char* bad : {"", "le", "d5:filesi1ee", "de", "d5:filesd", "<html>"})
+        CHECK_MESSAGE(!ht::decode_scrape_response(bad).ok(), bad);
+    CHECK(ht::decode_scrape_response("d5:filesdee")->files.empty());
+}
+
 TEST_CASE("http tracker: compact response (BEP 23), counts, intervals, warning") {
     std::string body =
         "d8:completei5e10:incompletei7e8:intervali1800e12:min intervali60e5:peers" +
@@ -647,6 +694,51 @@ TEST_CASE("http tracker client: announce, errors, and a callback that destroys t
     run_for(loop, 100);
     CHECK(first);
     CHECK(client == nullptr);
+}
+
+TEST_CASE("http tracker client: scrape (BEP 48) asks the scrape URL and answers per hash, in order") {
+    Loop loop;
+    TestServer srv(loop.get());
+    udp::Hash20 a = udp::Hash20::from(wiki_hash()), b = udp::Hash20::from(std::string(20, 'b'));
+    srv.respond = [&](const std::string& req) {
+        if (req.find("/x/scrape.php?") == std::string::npos) return std::string("HTTP/1.1 404 Not Found\r\n\r\n");
+        // only b is known to this tracker; a is absent from "files"
+        return http_ok("d5:filesd" + bstr(b.str()) + "d8:completei2e10:downloadedi3e10:incompletei4eeee");
+    };
+    HttpTrackerClient c(loop.get(), srv.url("/x/announce.php?pk=7"));
+    bool done = false;
+    c.scrape({a, b}, [&](Result<std::vector<udp::ScrapeEntry>> r) {
+        REQUIRE_MESSAGE(r.ok(), (r.ok() ? "" : r.error().str()));
+        REQUIRE(r->size() == 2);
+        CHECK((*r)[0].seeders == 0);
+        CHECK((*r)[0].completed == 0);
+        CHECK((*r)[1].seeders == 2);
+        CHECK((*r)[1].completed == 3);
+        CHECK((*r)[1].leechers == 4);
+        done = true;
+    });
+    CHECK_FALSE(done); // never inside scrape()
+    REQUIRE(run_until_flag(loop, done));
+    REQUIRE(srv.requests.size() == 1);
+    CHECK(srv.requests[0].rfind(std::string("GET /x/scrape.php?pk=7&info_hash=") + kWikiHashEncoded +
+                                    "&info_hash=bbbbbbbbbbbbbbbbbbbb HTTP/1.1\r\n",
+                                0) == 0);
+
+    auto expect_error = [&](const std::string& url, std::vector<udp::Hash20> hashes, const std::string& what) {
+        HttpTrackerClient e(loop.get(), url);
+        bool d = false;
+        e.scrape(hashes, [&](Result<std::vector<udp::ScrapeEntry>> r) {
+            REQUIRE_FALSE(r.ok());
+            CHECK_MESSAGE(r.error().str().find(what) != std::string::npos, r.error().str());
+            d = true;
+        });
+        CHECK_FALSE(d);
+        REQUIRE(run_until_flag(loop, d));
+    };
+    expect_error(srv.url("/tracker"), {a}, "no scrape URL (BEP 48");
+    expect_error(srv.url("/announce"), {}, "1 to 64 info hashes, not 0");
+    expect_error(srv.url("/y/announce"), {a}, "HTTP status 404");
+    CHECK(srv.requests.size() == 2); // the two refused before sending asked nothing
 }
 
 TEST_CASE("http tracker client: pending announces are bounded") {

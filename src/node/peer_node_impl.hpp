@@ -34,8 +34,8 @@ public:
     explicit PeerNode(const PeerNodeConfig& cfg)
         : cfg_(cfg), session_(loop_, session_config(cfg)),
           clients_(loop_.get(), {}, HttpGetOptions{.ca_file = cfg.ca_file}), status_timer_(loop_.get()),
-          deadline_(loop_.get()), printer_(!cfg.quiet, stderr_is_terminal()), query_(loop_.get(), cfg.trackers),
-          lookups_(loop_, cfg.trackers, lookup_timeout(cfg)),
+          deadline_(loop_.get()), printer_(!cfg.quiet, stderr_is_terminal()),
+          query_(loop_.get(), cfg.trackers, 10, cfg.ca_file), lookups_(loop_, cfg.trackers, lookup_timeout(cfg)),
           fetches_(loop_, session_, clients_, cfg.trackers, [this](FetchedMetadata m) { metadata_done(std::move(m)); }),
           shares_(
               loop_, cfg.trackers, [this](const ShareJob& j, ShareSource s) { announce_share(j, std::move(s)); },

@@ -16,6 +16,7 @@
 #include "loop/timer.hpp"
 #include "net/utp_socket.hpp"
 #include "tracker/console.hpp"
+#include "tracker/http_client.hpp"
 #include "tracker/server.hpp"
 #include "tracker/state_file.hpp"
 #include "tracker/udp_client.hpp"
@@ -181,9 +182,41 @@ int fail(const Error& e) {
     return 1;
 }
 
+bool is_http_url(const std::string& url) {
+    return starts_with_nocase(url, "http://") || starts_with_nocase(url, "https://");
+}
+
+// BEP 48 scrape of one info hash on an http:// or https:// tracker, on a fresh loop.
+int run_http_scrape(const CatalogCliConfig& cfg, const udp::Hash20& h,
+                    const std::function<void(const udp::ScrapeEntry&)>& print) {
+    Loop loop;
+    HttpGetOptions opt;
+    if (cfg.timeout_s > 0) opt.timeout_ms = static_cast<std::uint64_t>(cfg.timeout_s * 1000);
+    opt.ca_file = cfg.ca_file;
+    auto client = std::make_unique<HttpTrackerClient>(loop.get(), cfg.tracker_url, opt);
+    int rc = 1;
+    client->scrape({h}, [&](Result<std::vector<udp::ScrapeEntry>> r) {
+        if (!r)
+            rc = fail(r.error());
+        else {
+            print(r->front());
+            rc = 0;
+        }
+        loop.stop();
+    });
+    loop.run();
+    client.reset();
+    return rc;
+}
+
 } // namespace
 
 int run_list(const CatalogCliConfig& cfg) {
+    if (is_http_url(cfg.tracker_url)) {
+        std::fprintf(stderr, "p2pnode: --list reads the catalog, an extension of udp:// trackers; %s has none\n",
+                     cfg.tracker_url.c_str());
+        return 1;
+    }
     return run_client(cfg, [](UdpTrackerClient& c, auto done) {
         c.list_all([done](Result<std::vector<udp::CatalogEntry>> r) {
             if (!r) return done(fail(r.error()));
@@ -208,6 +241,18 @@ int run_scrape(const CatalogCliConfig& cfg) {
         std::printf("info_hash: %s\nseeders: %u\nleechers: %u\ncompleted: %u\n", to_hex(h.view()).c_str(), s, l, c);
         std::fflush(stdout);
     };
+    if (is_http_url(cfg.tracker_url)) {
+        if (!by_hash) {
+            std::fprintf(stderr,
+                         "p2pnode: --scrape by name needs the catalog of a udp:// tracker; give the 40-hex info "
+                         "hash to scrape %s\n",
+                         cfg.tracker_url.c_str());
+            return 1;
+        }
+        udp::Hash20 h = udp::Hash20::from(raw);
+        return run_http_scrape(cfg, h,
+                               [&](const udp::ScrapeEntry& e) { print(h, e.seeders, e.leechers, e.completed); });
+    }
     if (by_hash) {
         udp::Hash20 h = udp::Hash20::from(raw);
         return run_client(cfg, [h, print](UdpTrackerClient& c, auto done) {

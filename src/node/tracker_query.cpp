@@ -4,8 +4,21 @@
 
 namespace p2p {
 
-TrackerQuery::TrackerQuery(uv_loop_t* loop, std::vector<std::string> urls, double timeout_s)
-    : loop_(loop), urls_(std::move(urls)), timeout_s_(timeout_s) {}
+TrackerQuery::TrackerQuery(uv_loop_t* loop, std::vector<std::string> urls, double timeout_s, std::string ca_file)
+    : loop_(loop), urls_(std::move(urls)), timeout_s_(timeout_s), ca_file_(std::move(ca_file)) {}
+
+HttpTrackerClient* TrackerQuery::http_client() {
+    if (http_) return http_.get();
+    for (const auto& u : urls_) {
+        if (!starts_with_nocase(u, "http://") && !starts_with_nocase(u, "https://")) continue;
+        HttpGetOptions o;
+        o.timeout_ms = static_cast<std::uint64_t>(timeout_s_ * 1000);
+        o.ca_file = ca_file_;
+        http_ = std::make_unique<HttpTrackerClient>(loop_, u, o);
+        return http_.get();
+    }
+    return nullptr;
+}
 
 UdpTrackerClient* TrackerQuery::client() {
     if (client_) return client_.get();
@@ -26,15 +39,16 @@ void TrackerQuery::list(Done<std::vector<udp::CatalogEntry>> done) {
 }
 
 void TrackerQuery::scrape_hash(const std::string& name, const std::string& raw_hash, Done<ConsoleScrape> done) {
-    UdpTrackerClient* c = client();
-    if (!c) return done(make_error("", "no udp:// tracker given with --tracker"));
     udp::Hash20 h = udp::Hash20::from(raw_hash);
-    c->scrape({h}, [name, raw_hash, done](Result<std::vector<udp::ScrapeEntry>> r) {
+    auto answer = [name, raw_hash, done](Result<std::vector<udp::ScrapeEntry>> r) {
         if (!r) return done(r.error());
         if (r->empty()) return done(make_error("", "empty answer"));
         const auto& e = r->front();
         done(ConsoleScrape{name, raw_hash, e.seeders, e.leechers, e.completed});
-    });
+    };
+    if (UdpTrackerClient* c = client()) return c->scrape({h}, std::move(answer));
+    if (HttpTrackerClient* c = http_client()) return c->scrape({h}, std::move(answer));
+    done(make_error("", "no tracker given with --tracker"));
 }
 
 void TrackerQuery::scrape(const std::string& what, Done<ConsoleScrape> done) {

@@ -217,7 +217,26 @@ Result<std::string> scrape_url(std::string_view announce_url) {
     return u->origin() + path + (u->query.empty() ? "" : "?" + u->query);
 }
 
-Result<AnnounceResponse> decode_announce_response(std::string_view body) {
+std::string scrape_target(const Url& scrape, const std::vector<udp::Hash20>& hashes) {
+    std::string t = scrape.path;
+    char sep = '?';
+    if (!scrape.query.empty()) {
+        t += '?';
+        t += scrape.query;
+        sep = scrape.query.back() == '&' ? '\0' : '&';
+    }
+    for (const auto& h : hashes) {
+        if (sep) t += sep;
+        sep = '&';
+        t += "info_hash=" + percent_encode(h.view());
+    }
+    return t;
+}
+
+namespace {
+
+// Both answers: a bencoded dictionary, trailing whitespace tolerated, "failure reason" an error (BEP 3).
+Result<bencode::Value> decode_body(std::string_view body) {
     std::size_t end = body.size();
     while (end > 0 && (body[end - 1] == '\n' || body[end - 1] == '\r' || body[end - 1] == ' ')) --end;
     bencode::Limits limits;
@@ -227,6 +246,36 @@ Result<AnnounceResponse> decode_announce_response(std::string_view body) {
     if (!v->is_dict()) return decode_error("the response is not a dictionary");
     if (const std::string* f = v->find_string("failure reason")) // BEP 3
         return make_error("tracker", "failure reason: " + *f, Errc::rejected);
+    return v;
+}
+
+} // namespace
+
+Result<ScrapeResponse> decode_scrape_response(std::string_view body) {
+    auto v = decode_body(body);
+    if (!v) return v.error();
+    const bencode::Dict* files = v->find_dict("files"); // BEP 48
+    if (!files) return decode_error("the scrape response has no \"files\" dictionary");
+    ScrapeResponse out;
+    for (const auto& [key, entry] : *files) {
+        if (key.size() != 20 || !entry.is_dict() || out.files.size() >= kMaxScrapeFiles) {
+            ++out.dropped;
+            continue;
+        }
+        ScrapeFile f;
+        f.info_hash = udp::Hash20::from(key);
+        if (const std::int64_t* i = entry.find_int("complete")) f.complete = clamp_u32(*i);
+        if (const std::int64_t* i = entry.find_int("downloaded")) f.downloaded = clamp_u32(*i);
+        if (const std::int64_t* i = entry.find_int("incomplete")) f.incomplete = clamp_u32(*i);
+        if (const std::string* n = entry.find_string("name")) f.name = *n;
+        out.files.push_back(std::move(f));
+    }
+    return out;
+}
+
+Result<AnnounceResponse> decode_announce_response(std::string_view body) {
+    auto v = decode_body(body);
+    if (!v) return v.error();
 
     AnnounceResponse out;
     if (const std::int64_t* i = v->find_int("interval")) out.interval = clamp_u32(*i); // BEP 3

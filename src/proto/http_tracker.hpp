@@ -63,6 +63,28 @@ std::string announce_target(const Url& url, const AnnounceRequest& r);
 // "scrape" (query kept). Error when the last component does not start with "announce".
 Result<std::string> scrape_url(std::string_view announce_url);
 
+inline constexpr std::size_t kMaxScrapeHashes = 64;    // ours: one request's URL stays under ~4 KiB
+inline constexpr std::size_t kMaxScrapeFiles = 10'000; // ours: entries decoded from one answer; the rest dropped
+
+// The request target of a scrape (BEP 48) on the parsed scrape URL: its own query first, then one info_hash
+// parameter per hash (raw 20 bytes, percent-encoded), in order.
+std::string scrape_target(const Url& scrape, const std::vector<udp::Hash20>& hashes);
+
+struct ScrapeFile {
+    udp::Hash20 info_hash;
+    std::uint32_t complete = 0, downloaded = 0, incomplete = 0; // BEP 48: seeders, completed downloads, leechers
+    std::optional<std::string> name;                            // BEP 48's optional "name"
+};
+
+// Decodes a bencoded scrape response (BEP 48): {"files": {HASH20: {"complete", "downloaded", "incomplete"}}}.
+// "failure reason" -> Error with op "tracker". Keys that are not 20 bytes and values that are not dictionaries
+// are skipped (counted in `dropped`); missing counts are 0; at most kMaxScrapeFiles entries, in key order.
+struct ScrapeResponse {
+    std::vector<ScrapeFile> files;
+    std::size_t dropped = 0;
+};
+Result<ScrapeResponse> decode_scrape_response(std::string_view body);
+
 struct AnnounceResponse {
     std::uint32_t interval = kDefaultInterval;
     std::optional<std::uint32_t> min_interval;

@@ -38,6 +38,10 @@ public:
     HttpTrackerClient& operator=(const HttpTrackerClient&) = delete;
 
     void announce(const AnnounceParams& p, Callback<AnnounceResult> cb);
+    // BEP 48 scrape of 1..kMaxScrapeHashes info hashes on the announce URL's scrape URL; one entry per hash, in
+    // order (zeros for a hash the tracker does not list, as a BEP 15 tracker answers). An announce URL with no
+    // scrape form (its last path component does not start with "announce") fails with Errc::unsupported.
+    void scrape(const std::vector<udp::Hash20>& hashes, Callback<std::vector<udp::ScrapeEntry>> cb);
 
     const std::string& url() const { return url_; }
     std::size_t pending() const { return ops_.size(); }
@@ -51,6 +55,10 @@ private:
         std::unique_ptr<Timer> fail;  // an error delivered on the next loop turn
     };
     std::unique_ptr<Op> take(Op* op); // removes op from ops_; nullptr when it is gone already
+    // One GET of `url` (or `url`'s error, delivered from the loop): a transport error or a status other than 200
+    // comes back as an error naming this tracker (with the body's "failure reason" when it has one); otherwise
+    // the body. `handle` runs last in its callback and may destroy this client.
+    void get(Result<std::string> url, const char* what, std::function<void(Result<std::string>)> handle);
     std::string where() const;
 
     uv_loop_t* loop_;

@@ -1,5 +1,6 @@
-// Fuzz target: http_tracker::decode_announce_response (the body an HTTP tracker sends back), plus parse_url on
-// the same bytes. Invariants: the peer cap holds, no port-0 peer gets through, and a decoded answer re-encoded
+// Fuzz target: http_tracker::decode_announce_response and decode_scrape_response (the bodies an HTTP tracker
+// sends back), plus parse_url on the same bytes. A decoded scrape answer has at most kMaxScrapeFiles entries in
+// strictly increasing hash order and re-encodes to the same values. Invariants: the peer cap holds, no port-0 peer gets through, and a decoded answer re-encoded
 // in compact form (BEP 23 / BEP 7) decodes to the same values; a parsed URL re-parses from its parts unchanged.
 #include "base/bytes.hpp"
 #include "fuzz_common.hpp"
@@ -18,6 +19,30 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         auto v = ht::parse_url(again);
         FUZZ_CHECK(v.ok());
         FUZZ_CHECK(v->host == u->host && v->port == u->port && v->path == u->path && v->query == u->query);
+    }
+
+    if (auto sc = ht::decode_scrape_response(in); sc.ok()) {
+        FUZZ_CHECK(sc->files.size() <= ht::kMaxScrapeFiles);
+        p2p::bencode::Dict files;
+        for (std::size_t i = 0; i < sc->files.size(); ++i) {
+            const auto& f = sc->files[i];
+            if (i) FUZZ_CHECK(sc->files[i - 1].info_hash < f.info_hash);
+            p2p::bencode::Dict e;
+            e["complete"] = static_cast<std::int64_t>(f.complete);
+            e["downloaded"] = static_cast<std::int64_t>(f.downloaded);
+            e["incomplete"] = static_cast<std::int64_t>(f.incomplete);
+            if (f.name) e["name"] = *f.name;
+            files[f.info_hash.str()] = p2p::bencode::Value(std::move(e));
+        }
+        p2p::bencode::Dict top;
+        top["files"] = p2p::bencode::Value(std::move(files));
+        auto again = ht::decode_scrape_response(p2p::bencode::encode(p2p::bencode::Value(std::move(top))));
+        FUZZ_CHECK(again.ok() && again->dropped == 0 && again->files.size() == sc->files.size());
+        for (std::size_t i = 0; i < sc->files.size(); ++i) {
+            const auto &x = sc->files[i], &y = again->files[i];
+            FUZZ_CHECK(x.info_hash == y.info_hash && x.complete == y.complete && x.downloaded == y.downloaded &&
+                       x.incomplete == y.incomplete && x.name == y.name);
+        }
     }
 
     auto r = ht::decode_announce_response(in);

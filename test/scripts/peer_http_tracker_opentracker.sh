@@ -5,7 +5,10 @@
 # through HTTP announces:
 #   1. a p2pnode seed shares a random file (3 MiB + an odd tail) and announces over HTTP;
 #   2. python3-libtorrent downloads it through the same tracker; cmp;
-#   3. a second p2pnode peer (--get --exit-when-done) downloads it through the same tracker; cmp.
+#   3. a second p2pnode peer (--get --exit-when-done) downloads it through the same tracker; cmp;
+#   4. p2pnode --scrape HASH asks opentracker's /scrape (BEP 48): at least 1 seeder (the seed runs) and at least
+#      1 completed download (both downloaders sent event=completed); the same counts python's own GET of the
+#      scrape URL decodes.
 # Exit 0 pass, 77 skip (opentracker, libtorrent or $P2PNODE missing), other fail. Total limit 200 s.
 set -euo pipefail
 # shellcheck source=lib/common.sh
@@ -56,6 +59,41 @@ p2p_download_from "the p2pnode seed" "$W/data.torrent" "$W/p2p-dl"
 same_bytes p2pnode "$W/share/data.bin" "$W/p2p-dl/data.bin"
 if grep -E "skipping tracker|warn.*announce" "$W/p2p-download.err"; then fail "the downloader's HTTP announces failed"; fi
 if grep -E "skipping tracker|warn.*announce" "$W/seed.err"; then fail "the seed's HTTP announces failed"; fi
+
+# ---- p2pnode scrapes opentracker over HTTP (BEP 48) ----
+"$P2PNODE" --scrape "$HASH" --tracker "$HURL" --timeout 20 >"$W/scrape.out" 2>"$W/scrape.err" ||
+    fail "--scrape of opentracker failed: $(cat "$W/scrape.err")"
+say "scrape: $(tr '\n' ' ' <"$W/scrape.out")"
+grep -qx "info_hash: $HASH" "$W/scrape.out" || fail "--scrape printed no info_hash line"
+seeders=$(sed -n 's/^seeders: //p' "$W/scrape.out")
+completed=$(sed -n 's/^completed: //p' "$W/scrape.out")
+((seeders >= 1)) || fail "opentracker's scrape shows $seeders seeders, the seed runs"
+((completed >= 1)) || fail "opentracker's scrape shows $completed completed downloads"
+# The same question asked by Python: the counts must agree (the seed keeps running, nobody else announces).
+want=$("$PY" - "$HPORT" "$HASH" <<'PYEOF'
+import sys, urllib.parse, urllib.request
+port, h = sys.argv[1], bytes.fromhex(sys.argv[2])
+body = urllib.request.urlopen('http://127.0.0.1:%s/scrape?info_hash=%s' % (port, urllib.parse.quote(h)), timeout=10).read()
+def dec(b, i):  # a minimal bencode reader for the test's own check
+    c = b[i:i + 1]
+    if c == b'i':
+        e = b.index(b'e', i)
+        return int(b[i + 1:e]), e + 1
+    if c in (b'd', b'l'):
+        i, out = i + 1, []
+        while b[i:i + 1] != b'e':
+            v, i = dec(b, i)
+            out.append(v)
+        return (dict(zip(out[::2], out[1::2])) if c == b'd' else out), i + 1
+    colon = b.index(b':', i)
+    n = int(b[i:colon])
+    return b[colon + 1:colon + 1 + n], colon + 1 + n
+f = dec(body, 0)[0][b'files'][h]
+print(f[b'complete'], f[b'incomplete'], f[b'downloaded'])
+PYEOF
+) || fail "python could not scrape opentracker"
+[[ $want == "$seeders $(sed -n 's/^leechers: //p' "$W/scrape.out") $completed" ]] ||
+    fail "p2pnode's scrape ($(tr '\n' ' ' <"$W/scrape.out")) differs from python's ($want)"
 
 PASSED=1
 echo "PASS"

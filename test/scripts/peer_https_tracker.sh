@@ -9,7 +9,10 @@
 #      "certificate name mismatch", and that tracker gets no announce;
 #   4. no --ca-file (and no SSL_CERT_FILE): the system store does not know the test CA: one line naming the
 #      tracker and "certificate not trusted", no announce.
-# --scrape is not exercised: it asks UDP trackers only (the catalog and BEP 15 scrape; man page).
+#   5. p2pnode --scrape HASH over https (BEP 48) prints the tracker's counts: 1 seeder, 0 leechers, 1 completed;
+#      --scrape NAME and --list on an https tracker (the catalog is a udp:// extension) and a scrape of the
+#      wrong-name tracker each give one line and exit 1; the console's `scrape HASH` of a peer whose only
+#      tracker is the https one prints the same counts.
 # Exit 0 pass, 77 skip (openssl, Python's ssl or $P2PNODE missing), other fail. Total limit 150 s.
 set -euo pipefail
 # shellcheck source=lib/common.sh
@@ -106,6 +109,37 @@ for t in badname untrusted; do
     grep -q '^tls-error ' "$W/$t.log" || fail "the $t tracker saw no refused handshake"
 done
 say "refused certificates: no announce reached those trackers"
+
+# ---- 5. scrape (BEP 48) over https ----
+"$P2PNODE" --scrape "$HASH" --tracker "$TURL" --ca-file "$P/ca.pem" --timeout 20 >"$W/scrape.out" 2>"$W/scrape.err" ||
+    fail "--scrape over https failed: $(cat "$W/scrape.err")"
+grep -q "^scrape $HASH\$" "$W/tracker.log" || fail "the tracker saw no scrape of $HASH"
+want=$(printf 'info_hash: %s\nseeders: 1\nleechers: 0\ncompleted: 1' "$HASH")
+[[ $(cat "$W/scrape.out") == "$want" ]] || fail "--scrape printed '$(cat "$W/scrape.out")', not '$want'"
+say "scrape over https: 1 seeder, 0 leechers, 1 completed"
+# The console's `scrape` of a peer whose only tracker is https:// asks it too.
+mkdir -p "$W/empty"
+{ echo "scrape $HASH"; sleep 3; echo quit; } | timeout 30 "$P2PNODE" --peer --share "$W/empty" --tracker "$TURL" \
+    --ca-file "$P/ca.pem" --bind 127.0.0.1 --port 0 "${NO_OTHER[@]}" >"$W/console.out" 2>"$W/console.err" ||
+    fail "the console peer failed: $(cat "$W/console.err")"
+grep -qx "info_hash: $HASH" "$W/console.out" && grep -qx "completed: 1" "$W/console.out" ||
+    fail "the console's scrape over https printed: $(cat "$W/console.out")"
+say "console scrape over https: $(grep -E '^(seeders|completed):' "$W/console.out" | tr '\n' ' ')"
+one_line_fail() { # WHAT PATTERN ARGS...: p2pnode ARGS exits 1 with one stderr line matching PATTERN
+    local what=$1 pat=$2 rc=0
+    shift 2
+    "$P2PNODE" "$@" >"$W/one.out" 2>"$W/one.err" </dev/null || rc=$?
+    ((rc == 1)) || fail "$what: exit $rc, not 1"
+    (($(wc -l <"$W/one.err") == 1)) || fail "$what: stderr is not one line: $(cat "$W/one.err")"
+    grep -qE "$pat" "$W/one.err" || fail "$what: '$(cat "$W/one.err")' does not match '$pat'"
+    say "$what: $(cat "$W/one.err")"
+}
+one_line_fail "scrape by name" "by name needs the catalog of a udp:// tracker" --scrape data.bin --tracker "$TURL" \
+    --ca-file "$P/ca.pem" --timeout 20
+one_line_fail "list on https" "catalog, an extension of udp:// trackers" --list --tracker "$TURL" --timeout 20
+one_line_fail "scrape, wrong certificate name" "certificate name mismatch" --scrape "$HASH" --tracker "$URL_badname" \
+    --ca-file "$P/ca.pem" --timeout 20
+if grep -q '^scrape ' "$W/badname.log"; then fail "the badname tracker answered a scrape through a refused certificate"; fi
 
 PASSED=1
 echo "PASS"

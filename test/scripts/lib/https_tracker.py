@@ -8,6 +8,7 @@ import http.server, socketserver, ssl, sys, threading, urllib.parse
 
 INTERVAL, MIN_INTERVAL = 30, 5
 swarms = {}  # info hash (bytes) -> {(ip, port): left}
+completed = {}  # info hash (bytes) -> announces with event=completed (BEP 48 "downloaded")
 lock = threading.Lock()
 
 
@@ -64,6 +65,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
             with lock:
                 swarm = swarms.setdefault(ih, {})
                 others = [p for p in swarm if p != me]
+                if event == 'completed':
+                    completed[ih] = completed.get(ih, 0) + 1
                 if event == 'stopped':
                     swarm.pop(me, None)
                 else:
@@ -80,7 +83,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 for raw in q.get('info_hash', []):
                     ih = raw.encode('latin-1')
                     s, l = counts(ih)
-                    files[ih] = {'complete': s, 'incomplete': l, 'downloaded': 0}
+                    files[ih] = {'complete': s, 'incomplete': l, 'downloaded': completed.get(ih, 0)}
             say('scrape ' + ' '.join(h.hex() for h in files))
             return self.reply(200, bencode({'files': files}))
         self.reply(404, b'not found')
