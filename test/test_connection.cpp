@@ -752,3 +752,65 @@ TEST_CASE("connection: the DHT reserved bit both ways, and the PORT message (BEP
     o.conn->send_port(6881); // closed: ignored
     CHECK(o.probe->sent.empty());
 }
+
+TEST_CASE("connection: a metadata-only connection is parked and adopted by the torrent with what the peer said") {
+    Owner torrent; // the new owner; outlives the connection (declared first)
+    Owner o;
+    o.make_metadata_only();
+    SUBCASE("bitfield first, then HAVEs and a later bitfield: reported in order, once the geometry checks them") {
+        o.probe->inject(handshake() + msg_bitfield(hx("a000")) + msg_have(5) + msg_have(2) + msg_bitfield(hx("a0c0")) +
+                        msg_simple(wire::MsgId::unchoke));
+        CHECK_FALSE(o.closed());
+        REQUIRE(o.conn->park());
+        CHECK(o.probe->paused);
+        CHECK_FALSE(o.conn->park()); // once
+        o.events.clear();
+        o.probe->inject(msg_have(7)); // a parked connection reads nothing: these bytes wait, as in the kernel
+        CHECK(o.events.empty());
+        REQUIRE(o.conn->adopt(torrent, geometry()));
+        CHECK_FALSE(o.conn->metadata_only());
+        CHECK(torrent.events.empty()); // adopt() never calls back
+        REQUIRE(o.conn->resume_adopted());
+        // bitfield {0, 2}; the later bitfield adds 8 and 9; the HAVEs add 5 and 7 (2 is known)
+        std::string got;
+        for (auto& e : torrent.events) got += e + ";";
+        CHECK(got == "bitfield 2;have 8;have 9;have 5;");
+        CHECK_FALSE(o.probe->paused);
+        CHECK_FALSE(o.conn->peer_choking()); // its own state went on while parked
+        CHECK(o.conn->request(5, 0, 16384)); // an ordinary connection now
+        o.probe->inject(msg_have(1));        // reading resumed: what waited comes first
+        REQUIRE(torrent.events.size() == 6);
+        CHECK(torrent.events[4] == "have 7");
+        CHECK(torrent.events[5] == "have 1");
+        CHECK(o.events.empty());
+    }
+    SUBCASE("have_all") {
+        o.probe->inject(handshake() + msg_simple(wire::MsgId::have_all));
+        REQUIRE(o.conn->park());
+        REQUIRE(o.conn->adopt(torrent, geometry()));
+        REQUIRE(o.conn->resume_adopted());
+        CHECK(torrent.events == std::vector<std::string>{"have_all"});
+        CHECK(o.conn->peer_has(9));
+    }
+    SUBCASE("pieces that do not fit the torrent: not adopted, closed, no event") {
+        for (std::string bad : {msg_bitfield(std::string(1000, '\xff')), msg_have(10), msg_bitfield(hx("a001"))}) {
+            Owner t2, o2;
+            o2.make_metadata_only();
+            o2.probe->inject(handshake() + bad);
+            REQUIRE(o2.conn->park());
+            CHECK_FALSE(o2.conn->adopt(t2, geometry()));
+            CHECK(o2.conn->is_closed());
+            CHECK(o2.probe->closed_by_user);
+            CHECK(t2.events.empty());
+            CHECK_FALSE(o2.conn->resume_adopted());
+        }
+    }
+    SUBCASE("not before the handshake, not twice, and not a connection that closed while parked") {
+        CHECK_FALSE(o.conn->park());
+        CHECK_FALSE(o.conn->adopt(torrent, geometry()));
+        o.probe->inject(handshake());
+        REQUIRE(o.conn->park());
+        o.conn->close();
+        CHECK_FALSE(o.conn->adopt(torrent, geometry()));
+    }
+}

@@ -416,6 +416,21 @@ TEST_CASE("dht rate: the port is ignored, other addresses are unaffected") {
     CHECK(rl.tracked() == 4);
 }
 
+TEST_CASE("dht rate: loopback nodes (one machine, several nodes) each have their own budget, by port") {
+    RateLimiter rl;
+    for (std::uint16_t port = 1000; port < 1060; ++port)
+        for (int i = 0; i < 49; ++i) CHECK(rl.allow(v4(127, 0, 0, 1, port), 0));
+    CHECK(rl.blocked() == 0);
+    CHECK_FALSE(rl.allow(v4(127, 0, 0, 1, 1000), 0)); // but one of them flooding is blocked
+    CHECK(rl.allow(v4(127, 0, 0, 1, 1100), 0));       // a local node that did not
+    Endpoint v6lo = v6n(0, 7);
+    v6lo.ip = {};
+    v6lo.ip[15] = 1; // ::1
+    for (int i = 0; i < 49; ++i) CHECK(rl.allow(v6lo, 0));
+    v6lo.port = 8;
+    CHECK(rl.allow(v6lo, 0));
+}
+
 TEST_CASE("dht rate: a slow sender is never blocked; the window is 10 s") {
     RateLimiter rl;
     const Endpoint a = v4(192, 0, 2, 1, 1);

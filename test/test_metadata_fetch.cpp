@@ -193,10 +193,24 @@ TEST_CASE("metadata fetch: handshakes, requests spread over peers, verified Meta
     CHECK(m.name == "fetched.bin");
     CHECK(m.info_bytes == fx.info.bytes);
     CHECK(m.piece_count() == 2200);
-    // Finished: every connection closed, nothing more is called back.
+    // Finished: nothing more is called back; the three established connections are parked for the torrent
+    // (handed_peer.hpp), open, reading paused, their BEP 10 handshakes kept; taken once.
+    CHECK_FALSE(a.probe->closed);
+    CHECK_FALSE(b->probe->closed);
+    CHECK(fx.fetch->finished());
+    std::vector<HandedPeer> handed = fx.fetch->take_handed();
+    REQUIRE(handed.size() == 3);
+    for (auto& h : handed) {
+        REQUIRE(h.conn);
+        CHECK(h.conn->metadata_only());
+        CHECK_FALSE(h.conn->is_closed());
+        CHECK_FALSE(h.ext_handshake.empty());
+        CHECK(h.slot.held()); // its place under the connection cap goes with it
+    }
+    CHECK(fx.fetch->take_handed().empty());
+    handed.clear(); // not taken by a torrent: destroying them closes them
     CHECK(a.probe->closed);
     CHECK(b->probe->closed);
-    CHECK(fx.fetch->finished());
     fx.fetch->give_up(make_error("test", "late"));
     CHECK(fx.done_calls == 1);
 }

@@ -16,16 +16,19 @@ constexpr std::size_t kIndexNodeExtraBytes = 2 * sizeof(void*);
 } // namespace
 
 std::size_t RateLimiter::KeyHash::operator()(const Key& k) const {
-    unsigned char buf[17];
+    unsigned char buf[19];
     std::memcpy(buf, k.ip.data(), 16);
     buf[16] = k.v6 ? 1 : 0;
-    return static_cast<std::size_t>(short_mac(secret.data(), std::string_view(reinterpret_cast<char*>(buf), 17)));
+    buf[17] = static_cast<unsigned char>(k.port >> 8);
+    buf[18] = static_cast<unsigned char>(k.port);
+    return static_cast<std::size_t>(short_mac(secret.data(), std::string_view(reinterpret_cast<char*>(buf), 19)));
 }
 
 RateLimiter::Key RateLimiter::key_of(const Endpoint& e) {
     Key k;
     k.v6 = e.v6;
     std::memcpy(k.ip.data(), e.ip.data(), e.v6 ? 16 : 4); // the tail of an IPv4 address stays zero
+    if (is_loopback(e)) k.port = e.port;
     return k;
 }
 

@@ -54,6 +54,7 @@ private:
     struct Key {
         std::array<std::uint8_t, 16> ip{}; // IPv4 in the first 4 bytes, the rest zero
         bool v6 = false;
+        std::uint16_t port = 0; // loopback only: each local node has its own budget (types.hpp, is_loopback)
         bool operator==(const Key&) const = default;
     };
     struct KeyHash {

@@ -55,11 +55,7 @@ RoutingTable::AddrKey RoutingTable::key_of(const Endpoint& a) const {
     AddrKey k{};
     k[0] = a.v6 ? 1 : 0;
     std::memcpy(k.data() + 1, a.ip.data(), a.v6 ? 16 : 4);
-    // Loopback is one machine running several nodes (tests, a tracker's node beside a peer's): keyed by port too,
-    // since no remote host can send from 127/8 or ::1.
-    static const std::array<std::uint8_t, 16> v6_loopback{0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1};
-    const bool loopback = a.v6 ? a.ip == v6_loopback : a.ip[0] == 127;
-    if (!cfg_.one_node_per_ip || loopback) {
+    if (!cfg_.one_node_per_ip || is_loopback(a)) { // loopback: several nodes of one machine (types.hpp)
         k[17] = static_cast<std::uint8_t>(a.port >> 8);
         k[18] = static_cast<std::uint8_t>(a.port);
     }

@@ -24,6 +24,13 @@ struct Contact {
 
 inline bool same_endpoint(const Endpoint& a, const Endpoint& b) { return krpc::same_peer(a, b); }
 
+// 127/8 or ::1: one machine running several nodes (tests, a tracker's node beside a peer's). No remote host can
+// send from there, so the routing table and the rate limiter key these by port too.
+inline bool is_loopback(const Endpoint& e) {
+    static const std::array<std::uint8_t, 16> v6_loopback{0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1};
+    return e.v6 ? e.ip == v6_loopback : e.ip[0] == 127;
+}
+
 // The address bytes only (4 or 16), without the port: the key of "one node per IP" and of rate limits.
 inline std::string ip_key(const Endpoint& e) {
     return std::string(reinterpret_cast<const char*>(e.ip.data()), e.v6 ? 16 : 4);

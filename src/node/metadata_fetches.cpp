@@ -96,7 +96,7 @@ void MetadataFetches::finished(const std::string& hash, Result<Metainfo> r) {
     if (it == fetches_.end()) return;
     Fetch f = std::move(it->second);
     fetches_.erase(it);
-    FetchedMetadata out{hash, f.label, std::move(r), f.fetch->good_peers(), std::move(f.tiers)};
+    FetchedMetadata out{hash, f.label, std::move(r), f.fetch->good_peers(), std::move(f.tiers), f.fetch->take_handed()};
     loop_.defer_delete(std::move(f.fetch));
     loop_.defer_delete(std::move(f.deadline));
     // `stopped` in every case: on success the torrent announces `started` itself once its files are placed, and

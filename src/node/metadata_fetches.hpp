@@ -36,6 +36,7 @@ struct FetchedMetadata {
     Result<Metainfo> meta;              // trackers empty: `tiers` are the magnet's
     std::vector<sockaddr_storage> hint; // peers that completed a handshake: they have it
     TrackerTiers tiers;                 // the magnet's tr= URLs (BEP 12: one tier each)
+    std::vector<HandedPeer> handed;     // on success: the fetch's connections, for Torrent::adopt_handed
 };
 
 struct FetchRow {

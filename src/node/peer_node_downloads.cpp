@@ -44,14 +44,24 @@ bool PeerNode::add_torrent_file(const std::string& what) {
     return true;
 }
 
-void PeerNode::start_download(Metainfo meta, const std::vector<sockaddr_storage>& hint) {
+void PeerNode::start_download(Metainfo meta, const std::vector<sockaddr_storage>& hint,
+                              std::vector<HandedPeer> handed) {
+    auto close_handed = [&] {
+        for (auto& h : handed) // we may be inside one of their callbacks (the fetch's last piece)
+            if (h.conn) {
+                h.conn->close();
+                loop_.defer_delete(std::move(h.conn));
+            }
+    };
     if (items_.count(meta.info_hash)) {
         say("already have %s %s\n", meta.name.c_str(), to_hex(meta.info_hash).c_str());
-        return;
+        return close_handed();
     }
     say("downloading %s %s into %s\n", meta.name.c_str(), to_hex(meta.info_hash).c_str(), data_root().c_str());
     Torrent* t = add(std::move(meta), false, true, false, data_root());
-    if (t && !hint.empty()) t->add_candidates(hint);
+    if (!t) return close_handed();
+    t->adopt_handed(std::move(handed)); // before the hint, so these peers are not dialled a second time
+    if (!hint.empty()) t->add_candidates(hint);
 }
 
 std::optional<std::string> PeerNode::parse_info_hash_arg(const std::string& what) {
@@ -124,7 +134,7 @@ void PeerNode::metadata_done(FetchedMetadata m) {
     meta.trackers = std::move(m.tiers);
     say("metadata %s %s (%zu bytes from peers)\n", to_hex(m.info_hash).c_str(), meta.name.c_str(),
         meta.info_bytes.size());
-    start_download(std::move(meta), m.hint);
+    start_download(std::move(meta), m.hint, std::move(m.handed));
 }
 
 } // namespace p2p

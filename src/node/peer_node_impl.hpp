@@ -86,7 +86,8 @@ private:
     bool add_torrent_file(const std::string& what);
 
     // What a .torrent, or fetched metadata, continues with. `hint` addresses are peers known to have it.
-    void start_download(Metainfo meta, const std::vector<sockaddr_storage>& hint);
+    // `handed`: a metadata fetch's connections, for the new torrent (closed when there is none).
+    void start_download(Metainfo meta, const std::vector<sockaddr_storage>& hint, std::vector<HandedPeer> handed = {});
 
     // 40 hex digits or 32 base32 characters (BEP 9's two spellings of a v1 info hash): the raw 20 bytes.
     static std::optional<std::string> parse_info_hash_arg(const std::string& what);

@@ -34,7 +34,7 @@ std::unique_ptr<PeerConnection> PeerConnection::incoming(Owner& owner, std::uniq
 }
 
 PeerConnection::PeerConnection(Owner& owner, std::unique_ptr<Transport> transport, PeerConfig cfg, Direction dir)
-    : owner_(owner), transport_(std::move(transport)), cfg_(std::move(cfg)), direction_(dir) {
+    : owner_(&owner), transport_(std::move(transport)), cfg_(std::move(cfg)), direction_(dir) {
     if (!cfg_.clock) cfg_.clock = [] { return std::uint64_t{0}; };
 }
 
@@ -97,8 +97,73 @@ bool PeerConnection::fail(Error why) {
     if (state_ == State::Closing) return false;
     state_ = State::Closing;
     transport_->close();
-    owner_.on_closed(*this, why); // may destroy this: touch nothing after
+    owner_->on_closed(*this, why); // may destroy this: touch nothing after
     return false;
+}
+
+namespace {
+// The owner of a parked connection: it hears nothing (a close is seen by the torrent when it adopts the
+// connection, from is_closed()).
+class ParkedOwner final : public PeerOwner {
+public:
+    bool on_handshake(PeerConnection&, const wire::Handshake&) override { return false; }
+    void on_closed(PeerConnection&, const Error&) override {}
+};
+ParkedOwner parked_owner;
+} // namespace
+
+bool PeerConnection::park() {
+    if (!metadata_only_ || parked_ || state_ == State::AwaitHandshake || state_ == State::Closing) return false;
+    parked_ = true;
+    owner_ = &parked_owner;
+    transport_->pause_reading();
+    return true;
+}
+
+bool PeerConnection::adopt(Owner& owner, const TorrentGeometry& g) {
+    if (!parked_ || state_ == State::Closing) return false;
+    auto refuse = [&] {
+        close();
+        return false;
+    };
+    if (early_.overflow || !set_torrent(g)) return refuse();
+    // Checked here, where the piece count is known at last, exactly as the messages would have been (BEP 3).
+    for (const std::string* b : {early_.bitfield ? &*early_.bitfield : nullptr, &early_.later_bitfield})
+        if (b && (b != &early_.later_bitfield || !b->empty()) && !swarm::Bitfield::from_wire(*b, g.piece_count))
+            return refuse();
+    for (std::uint32_t i : early_.haves)
+        if (i >= g.piece_count) return refuse();
+    owner_ = &owner;
+    metadata_only_ = false;
+    return true;
+}
+
+bool PeerConnection::resume_adopted() {
+    if (!parked_ || metadata_only_ || state_ == State::Closing) return false;
+    parked_ = false;
+    EarlyPieces early = std::move(early_);
+    early_ = {};
+    if (early.have_all) {
+        peer_pieces_.set_all();
+        if (!emit([&] { owner_->on_have_all(*this); })) return false;
+    } else if (early.bitfield) {
+        peer_pieces_ = std::move(swarm::Bitfield::from_wire(*early.bitfield, geometry_.piece_count).value());
+        if (!emit([&] { owner_->on_bitfield(*this, peer_pieces_); })) return false;
+    }
+    // Later news as HAVEs of the pieces it adds, as on_bitfield_msg / on_have_msg report them.
+    std::vector<std::uint32_t> added;
+    if (!early.later_bitfield.empty())
+        swarm::Bitfield::from_wire(early.later_bitfield, geometry_.piece_count)->for_each_set([&](std::uint32_t i) {
+            added.push_back(i);
+        });
+    added.insert(added.end(), early.haves.begin(), early.haves.end());
+    for (std::uint32_t i : added) {
+        if (peer_pieces_.get(i)) continue;
+        peer_pieces_.set(i);
+        if (!emit([&] { owner_->on_have(*this, i); })) return false;
+    }
+    transport_->resume_reading();
+    return state_ != State::Closing;
 }
 
 void PeerConnection::close() {
@@ -160,7 +225,7 @@ std::size_t PeerConnection::on_data(std::string_view data) {
 }
 
 void PeerConnection::on_drained() {
-    if (state_ != State::Closing) owner_.on_send_drained(*this);
+    if (state_ != State::Closing) owner_->on_send_drained(*this);
 }
 
 void PeerConnection::on_closed(const Error& why) { fail(why); }
@@ -174,14 +239,14 @@ bool PeerConnection::handle_handshake(const wire::Handshake& hs) {
     extensions_ = cfg_.reserved.extensions() && hs.reserved.extensions(); // BEP 10: likewise
     state_ = State::AwaitBitfield;
     bool accepted = false;
-    if (!emit([&] { accepted = owner_.on_handshake(*this, hs); })) return false;
+    if (!emit([&] { accepted = owner_->on_handshake(*this, hs); })) return false;
     if (!accepted) {
         close(); // the owner refused: it knows, so no on_closed
         return false;
     }
     if (!has_geometry_ && !metadata_only_) return fail("owner accepted the handshake without supplying the torrent");
     if (!handshake_sent_) send_handshake();
-    return emit([&] { owner_.on_established(*this); });
+    return emit([&] { owner_->on_established(*this); });
 }
 
 // ---- sending ----

@@ -28,6 +28,7 @@
 #include <deque>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -209,6 +210,21 @@ public:
     std::string remote_address() const { return transport_->remote_address(); }
     Transport& transport() { return *transport_; } // for pause_reading()/resume_reading()
 
+    // ---- handing a metadata-only connection to the torrent its metadata made ----
+    // BEP 9 then the download on one connection, as libtorrent does: a client still holding our fetch's
+    // connection refuses a second one with our peer id until it has seen the first close.
+    // park(): stops reading and detaches from the owner; events until adopt() are dropped (what the peer says of
+    // its pieces is still kept, see below; the connection's own state is kept anyway). Only for an established
+    // metadata-only connection; false otherwise (nothing changed).
+    bool park();
+    // The torrent is known: checks what the peer said of its pieces while we had no geometry against `g`, and
+    // binds the connection to `owner`. False when it closed meanwhile, or its pieces do not fit (then closed,
+    // without on_closed). Never calls back.
+    bool adopt(Owner& owner, const TorrentGeometry& g);
+    // After adopt(): reports the peer's pieces to the new owner (on_bitfield or on_have_all, then on_have for
+    // the later ones) and resumes reading. Like start(), events come from here. False if the connection closed.
+    bool resume_adopted();
+
     // Opaque pointer for the owner (e.g. its per-peer record).
     void set_context(void* p) { context_ = p; }
     void* context() const { return context_; }
@@ -264,7 +280,7 @@ private:
     std::uint64_t now() const { return cfg_.clock(); }
     std::size_t max_message() const;
 
-    Owner& owner_;
+    Owner* owner_; // never null; changed only by park() and adopt()
     std::unique_ptr<Transport> transport_;
     PeerConfig cfg_;
     Direction direction_;
@@ -291,6 +307,21 @@ private:
     std::deque<BlockRequest> outgoing_;
     std::vector<std::uint32_t> allowed_fast_out_; // bounded by cfg_.max_allowed_fast
     std::size_t requests_while_choked_ = 0;       // since our last choke/unchoke; max_incoming_requests
+
+    // Metadata-only mode: what the peer said of its pieces, for adopt(). Bounded: a bitfield by kMaxEarlyBitfield
+    // bytes (32 KiB: 262,144 pieces, 16 GiB at 64 KiB pieces), the HAVEs by kMaxEarlyHaves; beyond either the
+    // connection cannot be adopted (overflow), and the torrent dials the peer afresh instead.
+    static constexpr std::size_t kMaxEarlyHaves = 4096;
+    static constexpr std::size_t kMaxEarlyBitfield = 32 * 1024;
+    struct EarlyPieces {
+        bool have_all = false;
+        std::optional<std::string> bitfield; // the first message's
+        std::string later_bitfield;          // aria2's later bitfield (a superset): the last one
+        std::vector<std::uint32_t> haves;
+        bool overflow = false;
+    };
+    EarlyPieces early_;
+    bool parked_ = false;
 
     std::uint64_t downloaded_ = 0, uploaded_ = 0;
     RateMeter down_rate_, up_rate_;

@@ -44,14 +44,27 @@ bool PeerConnection::dispatch(const Message& m) {
 // against max_message(); the ordering and fast-extension rules are kept, so a misbehaving peer still is one.
 bool PeerConnection::dispatch_without_metadata(const Message& m) {
     switch (static_cast<MsgId>(m.id)) {
-    case MsgId::have:
+    case MsgId::have: // kept for adopt(), which checks the index against the torrent
+        if (early_.haves.size() < kMaxEarlyHaves)
+            early_.haves.push_back(m.index);
+        else
+            early_.overflow = true;
+        return true;
     case MsgId::cancel: // nothing of ours can be queued: we never unchoke or accept requests here
         return true;
-    case MsgId::bitfield: return true; // a later bitfield is allowed too (aria2): see on_bitfield_msg
+    case MsgId::bitfield: // a later bitfield is allowed too (aria2): see on_bitfield_msg
+        if (m.payload.size() > kMaxEarlyBitfield)
+            early_.overflow = true;
+        else if (first_message_)
+            early_.bitfield = std::string(m.payload);
+        else
+            early_.later_bitfield = std::string(m.payload);
+        return true;
     case MsgId::have_all:
     case MsgId::have_none:
         if (!fast_) return fail("have_all/have_none without the fast extension");
         if (!first_message_) return fail("have_all/have_none not sent as the first message");
+        early_.have_all = m.id == static_cast<std::uint8_t>(MsgId::have_all);
         return true;
     case MsgId::request:
         // We choke the peer for the whole connection. BEP 6: every request gets exactly one answer.
@@ -76,22 +89,22 @@ bool PeerConnection::dispatch_without_metadata(const Message& m) {
 bool PeerConnection::on_choke_msg(const Message&) {
     peer_choking_ = true;
     if (!fast_) outgoing_.clear(); // BEP 3: a choke discards every pending request
-    return emit([&] { owner_.on_choke(*this); });
+    return emit([&] { owner_->on_choke(*this); });
 }
 
 bool PeerConnection::on_unchoke_msg(const Message&) {
     peer_choking_ = false;
-    return emit([&] { owner_.on_unchoke(*this); });
+    return emit([&] { owner_->on_unchoke(*this); });
 }
 
 bool PeerConnection::on_interested_msg(const Message&) {
     peer_interested_ = true;
-    return emit([&] { owner_.on_interested(*this); });
+    return emit([&] { owner_->on_interested(*this); });
 }
 
 bool PeerConnection::on_not_interested_msg(const Message&) {
     peer_interested_ = false;
-    return emit([&] { owner_.on_not_interested(*this); });
+    return emit([&] { owner_->on_not_interested(*this); });
 }
 
 bool PeerConnection::on_have_msg(const Message& m) {
@@ -99,7 +112,7 @@ bool PeerConnection::on_have_msg(const Message& m) {
     // A repeated HAVE changes nothing; reporting it again would make the owner count the piece twice.
     if (peer_pieces_.get(m.index)) return true;
     peer_pieces_.set(m.index);
-    return emit([&] { owner_.on_have(*this, m.index); });
+    return emit([&] { owner_->on_have(*this, m.index); });
 }
 
 bool PeerConnection::on_bitfield_msg(const Message& m) {
@@ -107,7 +120,7 @@ bool PeerConnection::on_bitfield_msg(const Message& m) {
     if (!bits) return fail(bits.error().what);
     if (first_message_) {
         peer_pieces_ = std::move(bits.value());
-        return emit([&] { owner_.on_bitfield(*this, peer_pieces_); });
+        return emit([&] { owner_->on_bitfield(*this, peer_pieces_); });
     }
     // BEP 3 allows a bitfield only first, but aria2 sends one later instead of a run of HAVEs when that is
     // shorter. Disconnecting it would stall every download from aria2, so a later bitfield counts as the HAVEs
@@ -118,7 +131,7 @@ bool PeerConnection::on_bitfield_msg(const Message& m) {
     });
     for (std::uint32_t i : added) {
         peer_pieces_.set(i);
-        if (!emit([&] { owner_.on_have(*this, i); })) return false;
+        if (!emit([&] { owner_->on_have(*this, i); })) return false;
     }
     return true;
 }
@@ -127,14 +140,14 @@ bool PeerConnection::on_have_all_msg(const Message&) {
     if (!fast_) return fail("have_all without the fast extension");
     if (!first_message_) return fail("have_all not sent as the first message");
     peer_pieces_.set_all();
-    return emit([&] { owner_.on_have_all(*this); });
+    return emit([&] { owner_->on_have_all(*this); });
 }
 
 bool PeerConnection::on_have_none_msg(const Message&) {
     if (!fast_) return fail("have_none without the fast extension");
     if (!first_message_) return fail("have_none not sent as the first message");
     peer_pieces_.reset_all();
-    return emit([&] { owner_.on_have_none(*this); });
+    return emit([&] { owner_->on_have_none(*this); });
 }
 
 bool PeerConnection::on_request_msg(const Message& m) {
@@ -156,7 +169,7 @@ bool PeerConnection::on_request_msg(const Message& m) {
     if (incoming_.size() >= cfg_.max_incoming_requests)
         return fail("more than " + std::to_string(cfg_.max_incoming_requests) + " queued requests");
     incoming_.push_back(r);
-    return emit([&] { owner_.on_request(*this, r); });
+    return emit([&] { owner_->on_request(*this, r); });
 }
 
 // Requests that cross our choke on the wire are normal (up to the peer's pipeline); a peer that goes on
@@ -179,7 +192,7 @@ bool PeerConnection::on_cancel_msg(const Message& m) {
         wire::encode_reject(out, r.index, r.begin, r.length);
         send_raw(std::move(out));
     }
-    return emit([&] { owner_.on_cancel(*this, r); });
+    return emit([&] { owner_->on_cancel(*this, r); });
 }
 
 bool PeerConnection::on_piece_msg(const Message& m) {
@@ -195,7 +208,7 @@ bool PeerConnection::on_piece_msg(const Message& m) {
         return fail("piece that was not requested"); // BEP 6: MUST close
     downloaded_ += m.length;
     down_rate_.add(m.length, last_received_);
-    return emit([&] { owner_.on_piece(*this, m.index, m.begin, m.payload, requested); });
+    return emit([&] { owner_->on_piece(*this, m.index, m.begin, m.payload, requested); });
 }
 
 bool PeerConnection::on_reject_msg(const Message& m) {
@@ -205,28 +218,28 @@ bool PeerConnection::on_reject_msg(const Message& m) {
     auto it = std::find(outgoing_.begin(), outgoing_.end(), r);
     if (it == outgoing_.end()) return true; // a reject for nothing outstanding: ignore
     outgoing_.erase(it);
-    return emit([&] { owner_.on_reject(*this, r); });
+    return emit([&] { owner_->on_reject(*this, r); });
 }
 
 bool PeerConnection::on_suggest_msg(const Message& m) {
     if (!fast_) return fail("suggest without the fast extension");
     if (m.index >= geometry_.piece_count) return fail("suggest index out of range");
-    return emit([&] { owner_.on_suggest(*this, m.index); });
+    return emit([&] { owner_->on_suggest(*this, m.index); });
 }
 
 bool PeerConnection::on_allowed_fast_msg(const Message& m) {
     if (!fast_) return fail("allowed_fast without the fast extension");
     if (m.index >= geometry_.piece_count) return fail("allowed_fast index out of range");
-    return emit([&] { owner_.on_allowed_fast(*this, m.index); });
+    return emit([&] { owner_->on_allowed_fast(*this, m.index); });
 }
 
 bool PeerConnection::on_port_msg(const Message& m) {
-    return emit([&] { owner_.on_port(*this, m.port); });
+    return emit([&] { owner_->on_port(*this, m.port); });
 }
 
 bool PeerConnection::on_extended_msg(const Message& m) {
     if (!extensions_) return fail("extended message without the extension protocol");
-    return emit([&] { owner_.on_extended(*this, m.ext_id, m.payload); });
+    return emit([&] { owner_->on_extended(*this, m.ext_id, m.payload); });
 }
 
 } // namespace p2p

@@ -179,6 +179,7 @@ private:
     void ledbat(std::size_t bytes_acked, std::size_t flight_before);
     bool can_send(std::size_t bytes) const;
     void emit(Type type, std::uint16_t seq, std::string_view payload, bool with_sack, std::vector<std::string>& out);
+    void emit_state(bool with_sack, std::vector<std::string>& out); // an ack (two after our FIN: see the .cpp)
     void send_out(Out& o, std::vector<std::string>& out);
     void uncount(Out& o);
 

@@ -237,6 +237,16 @@ void Connection::send_out(Out& o, std::vector<std::string>& out) {
     if (rto_deadline_ == kNever) rto_deadline_ = now_ + rto_;
 }
 
+// A STATE carries the next sequence number (BEP 29), so after our FIN it is FIN + 1. libtorrent ignores every
+// packet above the FIN's seq_nr once it has the FIN (utp_stream.cpp: it does not advance its own seq_nr after its
+// FIN), so it never sees its own FIN acked and keeps the connection ~2.5 s, refusing our next one from the same
+// address as a duplicate peer. libutp (Transmission) drops a STATE whose seq_nr is not above its ack_nr, i.e.
+// wants FIN + 1. Each ignores the other's form, so after our FIN both go out: one extra 20-byte packet per ack.
+void Connection::emit_state(bool with_sack, std::vector<std::string>& out) {
+    if (fin_queued_) emit(Type::state, static_cast<std::uint16_t>(seq_nr_ - 1), {}, with_sack, out);
+    emit(Type::state, seq_nr_, {}, with_sack, out);
+}
+
 std::vector<std::string> Connection::take_datagrams(std::uint64_t now_us) {
     now_ = std::max(now_, now_us);
     std::vector<std::string> out;
@@ -249,7 +259,7 @@ std::vector<std::string> Connection::take_datagrams(std::uint64_t now_us) {
     }
     if (state_ == State::reset) return out;
     if (state_ == State::closed) {
-        if (ack_now_ && !error_) emit(Type::state, seq_nr_, {}, false, out); // a duplicate FIN's ack
+        if (ack_now_ && !error_) emit_state(false, out); // a duplicate FIN's ack
         ack_now_ = false;
         return out;
     }
@@ -303,7 +313,7 @@ std::vector<std::string> Connection::take_datagrams(std::uint64_t now_us) {
         (out_.size() == 1 || !out_[out_.size() - 2].resend))
         send_out(out_.back(), out);
     // A STATE when an ack is due and no packet above carried it (or a SACK must go out).
-    if (ack_now_ && out.size() < limit) emit(Type::state, seq_nr_, {}, true, out);
+    if (ack_now_ && out.size() < limit) emit_state(true, out);
     if (out.size() >= limit) more_output_ = true;
     return out;
 }

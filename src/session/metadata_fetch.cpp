@@ -212,7 +212,15 @@ void MetadataFetch::finish(Result<Metainfo> r) {
     for (auto& p : peers_) snapshot.push_back(p.get());
     for (Peer* p : snapshot) {
         p->dead = true;
-        p->conn->close();
+        // On success the established peers go on serving the torrent (handed_peer.hpp); the rest close.
+        if (r.ok() && p->established && !p->ext_handshake.empty() && p->conn->park()) {
+            std::optional<sockaddr_storage> addr;
+            if (p->has_addr) addr = p->addr;
+            handed_.push_back(
+                HandedPeer{std::move(p->conn), p->address, addr, std::move(p->ext_handshake), std::move(p->slot)});
+        } else {
+            p->conn->close();
+        }
         retire(*p);
     }
     // Cancel the attempts after the current callback (this may run inside a connection's callback).
@@ -278,6 +286,7 @@ void MetadataFetch::on_extended(PeerConnection& conn, std::uint8_t ext_id, std::
         auto hs = ext::decode_ext_handshake(payload);
         if (!hs) return drop(p, "bad extension handshake: " + hs.error().str(), false);
         p.ut_metadata = hs->id_of(ext::kUtMetadata);
+        if (payload.size() <= kMaxKeptHandshake) p.ext_handshake = std::string(payload);
         if (!p.has_addr && hs->listen_port) remember_listen_address(p, hs->listen_port);
         if (p.ut_metadata == 0) return drop(p, "no ut_metadata", false);
         // decode_ext_handshake reports an oversized size as absent; check again so the cap never depends on it.

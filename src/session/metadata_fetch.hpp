@@ -18,8 +18,10 @@
 // done(Result<Metainfo>) is called exactly once: with the parsed info dict (parse_info_dict checks the hash
 // again; trackers are empty, the caller adds them), with an error when the owner calls give_up(), or with
 // parse_info_dict's error when verified metadata does not parse (the torrent itself is bad: no peer can do
-// better). Otherwise the fetch keeps looking for peers until the owner's deadline. After done() every connection
-// is closed and nothing else is called back.
+// better). Otherwise the fetch keeps looking for peers until the owner's deadline. After done() nothing else is
+// called back, and every connection is closed except, on success, the established ones whose BEP 10 handshake we
+// kept: those are parked (handed_peer.hpp) for take_handed(), so the torrent goes on with them instead of dialling
+// the same peers again. Those not taken close when the fetch is destroyed.
 //
 // Lifetime: the owner owns the MetadataFetch and must not destroy it inside done() (or any other callback of it):
 // defer the destruction (Loop::defer_delete). Connections are owned here; a dropped one is marked dead at once
@@ -54,6 +56,7 @@
 #include "proto/extension.hpp"
 #include "proto/metainfo.hpp"
 #include "session/connection_count.hpp"
+#include "session/handed_peer.hpp"
 
 namespace p2p {
 
@@ -116,7 +119,8 @@ struct MetadataFetchStatus {
 class MetadataFetch final : private PeerOwner {
 public:
     using Done = std::function<void(Result<Metainfo>)>;
-    static constexpr std::size_t kMaxKnown = 4096; // addresses remembered as tried or barred
+    static constexpr std::size_t kMaxKnown = 4096;         // addresses remembered as tried or barred
+    static constexpr std::size_t kMaxKeptHandshake = 4096; // a larger BEP 10 handshake: the peer is not handed on
 
     MetadataFetch(Loop& loop, MetadataFetchConfig cfg, Done done);
     ~MetadataFetch() override;
@@ -137,6 +141,8 @@ public:
 
     bool finished() const { return finished_; }
     MetadataFetchStatus status() const;
+    // After a successful done(): the parked connections for the torrent (Torrent::adopt_handed). Once.
+    std::vector<HandedPeer> take_handed() { return std::move(handed_); }
     // Addresses of the peers that completed a handshake with us, for the torrent to connect to afterwards.
     const std::vector<sockaddr_storage>& good_peers() const { return good_peers_; }
     const std::string& info_hash() const { return cfg_.info_hash; }
@@ -159,6 +165,7 @@ private:
         std::vector<std::uint32_t> sent;  // pieces this peer gave for the current attempt
         std::size_t misses = 0;           // rejects and timeouts
         std::vector<std::uint32_t> avoid; // pieces it rejected or let time out; bounded: kMaxMisses drops it
+        std::string ext_handshake;        // its BEP 10 handshake (at most kMaxKeptHandshake bytes), for the torrent
         bool dead = false;                // closed: no callback follows; destroyed after the current callback
         ConnectionSlot slot;              // its place under the session's connection cap
     };
@@ -199,6 +206,7 @@ private:
     std::set<std::string> known_;                    // waiting, connected or tried; bounded by kMaxKnown
     std::set<std::string> barred_;                   // sent pieces of bad metadata; bounded by kMaxKnown
     std::vector<sockaddr_storage> good_peers_;       // bounded by kMaxKnown
+    std::vector<HandedPeer> handed_;                 // after success, until taken; bounded by cfg_.max_peers
     std::size_t tried_ = 0;
     std::size_t verify_failures_ = 0;
 

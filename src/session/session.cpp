@@ -344,6 +344,11 @@ std::unique_ptr<PeerConnection> Session::make_outgoing(std::unique_ptr<Transport
     return c;
 }
 
+bool Session::adopt_handed(PeerConnection& c, const TorrentGeometry& g, PeerLink* link) {
+    c.set_context(link);
+    return c.adopt(*router_, g);
+}
+
 Torrent* Session::add_torrent(Metainfo meta, TorrentConfig cfg, bool all_present) {
     if (Torrent* t = find(meta.info_hash)) return t;
     std::string key = meta.info_hash;

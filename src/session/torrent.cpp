@@ -92,6 +92,7 @@ void Torrent::begin_with(const std::vector<bool>& have) {
         save_resume([] {});
         if (on_complete) on_complete();
     }
+    adopt_parked();
     connect_more();
 }
 
@@ -99,6 +100,7 @@ void Torrent::set_failed(const Error& e) {
     if (phase_ == TorrentPhase::failed) return;
     phase_ = TorrentPhase::failed;
     error_ = e;
+    adopt_parked(); // closes them: the torrent does not run
     if (e.code == Errc::changed_on_disk) {
         // Its files no longer hold what we advertise: serve nothing more, to anyone (the owner re-hashes it).
         log_warn("torrent", meta_.name + ": " + e.str() + "; no longer served");
@@ -178,6 +180,7 @@ void Torrent::save_resume(std::function<void()> done) {
 void Torrent::shutdown(std::function<void()> done) {
     if (shutting_down_) return done();
     shutting_down_ = true;
+    adopt_parked(); // closes them: we are shutting down
     for (PeerLink* l : link_snapshot()) drop(*l, "shutting down");
     cancel_dials();
     if (writes_in_flight_ > 0) {

@@ -37,6 +37,7 @@
 #include "net/tcp_transport.hpp"
 #include "peer/connection.hpp"
 #include "proto/metainfo.hpp"
+#include "session/handed_peer.hpp"
 #include "session/peer_link.hpp"
 #include "session/torrent_extensions.hpp"
 #include "storage/storage.hpp"
@@ -94,6 +95,9 @@ public:
     void add_candidates(const std::vector<sockaddr_storage>& addrs) override;
     // An incoming connection whose handshake named this torrent; the link moves in here.
     bool adopt(std::unique_ptr<PeerLink> link);
+    // A magnet's metadata-fetch connections (handed_peer.hpp): adopted once the files are placed (parked until
+    // then, at most max_peers), closed when the torrent fails or shuts down first.
+    void adopt_handed(std::vector<HandedPeer> peers);
     // Once a second from the session: timeouts, snubs, connecting, rechoke every 10 s.
     void tick(std::uint64_t now_ms);
     // Saves resume data (after pending writes) and closes every connection. done runs once.
@@ -257,6 +261,9 @@ private:
         std::uint64_t due_ms;
     };
     static constexpr std::uint64_t kRedialDelayMs = 2000;
+    std::vector<HandedPeer> parked_; // adopt_handed() before the files are placed; bounded by cfg_.max_peers
+    void adopt_parked();
+    void adopt_one(HandedPeer h);
     static constexpr std::size_t kMaxRedialled = 1024;
     std::vector<Redial> redials_; // at most kMaxRedialled over the torrent's life
     std::set<std::string> redialled_;

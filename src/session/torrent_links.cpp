@@ -114,6 +114,64 @@ bool Torrent::adopt(std::unique_ptr<PeerLink> link) {
     return true;
 }
 
+void Torrent::adopt_handed(std::vector<HandedPeer> peers) {
+    for (auto& h : peers) {
+        if (phase_ == TorrentPhase::checking && !shutting_down_ && parked_.size() < cfg_.max_peers)
+            parked_.push_back(std::move(h));
+        else
+            adopt_one(std::move(h));
+    }
+}
+
+void Torrent::adopt_parked() {
+    std::vector<HandedPeer> parked = std::move(parked_);
+    parked_.clear();
+    for (auto& h : parked) adopt_one(std::move(h));
+}
+
+// Our side of the establishment, as on_established does it for a new connection, except the first message: our
+// have_none (or nothing) went out in the fetch, so pieces we have are sent as HAVEs. Then the peer's BEP 10
+// handshake and its pieces, as if they came now.
+void Torrent::adopt_one(HandedPeer h) {
+    auto refuse = [&](const char* why) {
+        log_debug("torrent", meta_.name + ": not taking over the metadata connection to " + h.address + ": " + why);
+        if (h.conn) {
+            h.conn->close();
+            session_.loop().defer_delete(std::move(h.conn)); // we may be inside one of its callbacks
+        }
+    };
+    if (!h.conn || h.conn->is_closed()) return refuse("it closed");
+    if (shutting_down_ || phase_ == TorrentPhase::failed || phase_ == TorrentPhase::checking)
+        return refuse("the torrent is not running");
+    if (links_.size() >= cfg_.max_peers) return refuse("at the peer cap");
+    if (banned_.count(ban_key(h.address))) return refuse("banned");
+    for (auto& l : links_)
+        if (!l->dead && l->conn->peer_id() == h.conn->peer_id()) return refuse("already connected");
+    auto link = std::make_unique<PeerLink>();
+    link->token = session_.next_token();
+    link->torrent = this;
+    link->address = h.address;
+    link->dialled = h.dialled;
+    link->connected_at_ms = static_cast<std::int64_t>(now_ms());
+    if (!session_.adopt_handed(*h.conn, geometry_, link.get())) return refuse("its pieces do not fit the torrent");
+    link->conn = std::move(h.conn);
+    // Its place under the cap moves from the fetch's slot to the session's own count.
+    h.slot.release();
+    session_.connection_opened();
+    known_addresses_.insert(link->address);
+    PeerLink* raw = link.get();
+    attach(std::move(link));
+    PeerConnection& c = *raw->conn;
+    log_debug("torrent", meta_.name + ": took over the metadata connection to " + raw->address + " (" +
+                             c.transport_kind() + (c.encrypted() ? ", encrypted)" : ")"));
+    available_.for_each_set([&](std::uint32_t i) { c.send_have(i); });
+    ext_->on_established(*raw);
+    if (session_.dht_port() && !meta_.is_private && c.peer_reserved().dht()) c.send_port(session_.dht_port());
+    ext_->on_extended(*raw, ext::kHandshakeId, h.ext_handshake);
+    if (raw->dead || c.is_closed()) return;
+    c.resume_adopted(); // its pieces: on_bitfield / on_have_all / on_have, then reading resumes
+}
+
 PeerLink* Torrent::find_token(std::uint64_t token) {
     auto it = by_token_.find(token);
     return it == by_token_.end() ? nullptr : it->second;
