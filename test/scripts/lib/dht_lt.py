@@ -26,6 +26,8 @@
 #       --announce-interval / torrents s (default 900, libtorrent's). Each announce is also a lookup that finds the
 #       leechers which announced themselves, and the seed then connects to them: a leecher that does not dial the
 #       seed itself would be rescued by a short interval, so keep it long in tests.
+#       --peer-log (diagnostics): also libtorrent's peer log (peer_log_alert), incoming connections, blocked peers
+#       and the session log, and each disconnect's operation, error and reason, every line stamped with time.time().
 #
 #   dht_lt.py get --ip IP --bootstrap IP:PORT [--announce-interval S] [--timeout S] MAGNET SAVE_DIR
 #       Starts a session and adds MAGNET as soon as its DHT runs (a few ms; the DHT bootstrap then runs alongside the
@@ -48,7 +50,10 @@
 #       then); the last line is "SECS UDP_OUT UDP_IN exit RC". Exits with CMD's status. For timing a client from
 #       its log lines (tools/bench-dht: p2pnode). --send: the first time a line matches REGEX, TEXT and a newline
 #       go to CMD's standard input (a pipe, held open while CMD runs; /dev/null without --send), noted in FILE as
-#       "SECS UDP_OUT UDP_IN in TEXT" (p2pnode's console: its "dht" command).
+#       "SECS UDP_OUT UDP_IN in TEXT" (p2pnode's console: its "dht" command). --poll SECS TEXT REGEX: TEXT and a
+#       newline go to CMD's standard input at once and then every SECS s until a line matches REGEX, each noted as
+#       "SECS UDP_OUT UDP_IN poll TEXT" (tools/bench-dht: "dht" until p2pnode's table has enough good nodes; a --send
+#       with the same REGEX then gives the command that starts the measured work, e.g. "get MAGNET").
 #
 # Settings every session here shares (a test LAN: every node in 10.77.x.0/24):
 #   dht_restrict_routing_ips / dht_restrict_search_ips False: otherwise a routing-table bucket and a lookup keep at
@@ -272,11 +277,14 @@ def seed(args):
     ip = take(args, '--ip')
     boot = take(args, '--bootstrap')
     interval = int(take(args, '--announce-interval', '900'))
+    peer_log = switch(args, '--peer-log')
     files = args
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
     mask = (CAT.error_notification | CAT.dht_notification | CAT.status_notification | CAT.peer_notification |
             CAT.connect_notification | CAT.storage_notification)
+    if peer_log:
+        mask |= CAT.peer_log_notification | CAT.ip_block_notification | CAT.session_log_notification
     s = base_settings(ip, boot, mask)
     s['dht_announce_interval'] = interval
     ses = lt.session(s)
@@ -304,6 +312,21 @@ def seed(args):
     while not STOP:
         ses.wait_for_alert(500)
         for a in ses.pop_alerts():
+            if peer_log:
+                # Diagnostics: every peer event with ms times; a disconnect with its operation, error and reason.
+                if isinstance(a, lt.peer_disconnected_alert):
+                    # (a.reason, a close_reason_t, has no Python converter in libtorrent 2.0.8: not shown)
+                    try:
+                        extra = '| op=%s error=%s:%d (%s) socket_type=%s' % (
+                            a.op, a.error.category().name(), a.error.value(), a.error.message(), a.socket_type)
+                    except Exception as e:   # a diagnostic must never stop the seed
+                        extra = '| (%s)' % e
+                    out('%.3f' % time.time(), 'peer_disconnected_alert', a.message(), extra)
+                    continue
+                if isinstance(a, (lt.peer_log_alert, lt.incoming_connection_alert, lt.peer_connect_alert,
+                                  lt.peer_error_alert, lt.peer_blocked_alert, lt.log_alert)):
+                    out('%.3f' % time.time(), type(a).__name__, a.message())
+                    continue
             if isinstance(a, (lt.peer_connect_alert, lt.peer_disconnected_alert, lt.peer_error_alert,
                               lt.torrent_error_alert, lt.dht_reply_alert, lt.listen_failed_alert)):
                 out(time.strftime('%H:%M:%S'), type(a).__name__, a.message())
@@ -408,12 +431,17 @@ def stamp(args):
         i = args.index('--send')
         sends.append([re.compile(args[i + 1]), args[i + 2]])
         del args[i:i + 3]
+    polls = []   # [interval, text, until regex, next due]
+    while '--poll' in args:
+        i = args.index('--poll')
+        polls.append([float(args[i + 1]), args[i + 2], re.compile(args[i + 3]), 0.0])
+        del args[i:i + 4]
     if args and args[0] == '--':
         args = args[1:]
     udp0 = udp_counts()
     t0 = time.time()
     p = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                         stdin=subprocess.PIPE if sends else subprocess.DEVNULL)
+                         stdin=subprocess.PIPE if sends or polls else subprocess.DEVNULL)
     # Forward SIGTERM to the child so the cleanup of a caller ends it too.
     signal.signal(signal.SIGTERM, lambda s, f: p.terminate())
     sel = selectors.DefaultSelector()
@@ -421,23 +449,42 @@ def stamp(args):
     sel.register(p.stderr, selectors.EVENT_READ, 'err')
     bufs = {'out': b'', 'err': b''}
     with open(dest, 'w') as f:
+        def send(tag, text):
+            # Stamped just before the write: the time a command was given is the time it went to the pipe.
+            o, i = udp_counts()
+            f.write('%.3f %d %d %s %s\n' % (time.time() - t0, o - udp0[0], i - udp0[1], tag, text))
+            f.flush()
+            try:
+                p.stdin.write(text.encode() + b'\n')
+                p.stdin.flush()
+            except OSError:
+                pass
+
         def emit(tag, line):
             o, i = udp_counts()
             text = line.decode('utf-8', 'replace')
             f.write('%.3f %d %d %s %s\n' % (time.time() - t0, o - udp0[0], i - udp0[1], tag, text))
             f.flush()
+            for rule in polls:
+                if rule[2] and rule[2].search(text):
+                    rule[2] = None   # polled enough
             for rule in sends:
                 if rule[0] and rule[0].search(text):
                     rule[0] = None   # once
-                    f.write('%.3f %d %d in %s\n' % (time.time() - t0, o - udp0[0], i - udp0[1], rule[1]))
-                    try:
-                        p.stdin.write(rule[1].encode() + b'\n')
-                        p.stdin.flush()
-                    except OSError:
-                        pass
+                    send('in', rule[1])
         open_streams = 2
         while open_streams:
-            for key, _ in sel.select():
+            timeout = None
+            now = time.time()
+            for rule in polls:
+                if rule[2] is None:
+                    continue
+                if now >= rule[3]:
+                    rule[3] = now + rule[0]
+                    send('poll', rule[1])
+                wait = max(0.0, rule[3] - now)
+                timeout = wait if timeout is None else min(timeout, wait)
+            for key, _ in sel.select(timeout):
                 chunk = os.read(key.fileobj.fileno(), 65536)
                 if not chunk:
                     sel.unregister(key.fileobj)
