@@ -200,7 +200,7 @@ TEST_CASE("peer console: formatting") {
     e.seeders = 3;
     std::string cat = format_catalog({e});
     CHECK(has(cat, "readme.txt"));
-    CHECK(has(cat, "2000"));
+    CHECK(has(cat, "2.0 KiB")); // the same units as status and peers
     CHECK(has(cat, to_hex(hash_of(2).view())));
     CHECK(has(cat, "1 catalog entries"));
 

@@ -21,13 +21,14 @@ ALLOWED = {
     "proto": {"base", "crypto"},
     "maker": {"base", "crypto", "loop", "proto"},
     "storage": {"base", "crypto", "loop", "proto"},
-    "tracker": {"base", "crypto", "loop", "net", "proto"},
+    "http": {"base", "loop"},  # the generic HTTP/1.1 server (the tracker's HTTP port; later the RPC)
+    "tracker": {"base", "crypto", "loop", "net", "proto", "http"},
     "peer": {"base", "crypto", "loop", "net", "proto", "swarm"},
     "dht": {"base", "crypto", "proto"},  # pure like proto: the node layer feeds it (no uv.h, no I/O)
-    "session": {"base", "crypto", "loop", "net", "swarm", "proto", "maker", "storage", "tracker", "peer"},
-    "node": {"base", "crypto", "loop", "net", "swarm", "proto", "maker", "storage", "tracker", "peer", "session",
+    "session": {"base", "crypto", "loop", "net", "swarm", "proto", "maker", "storage", "http", "tracker", "peer"},
+    "node": {"base", "crypto", "loop", "net", "swarm", "proto", "maker", "storage", "http", "tracker", "peer", "session",
              "dht", "p2pnode"},
-    "cli": {"base", "crypto", "loop", "net", "swarm", "proto", "maker", "storage", "tracker", "peer", "session",
+    "cli": {"base", "crypto", "loop", "net", "swarm", "proto", "maker", "storage", "http", "tracker", "peer", "session",
             "dht", "node", "p2pnode"},
 }
 INCLUDE = re.compile(r'^\s*#\s*include\s+"([^"]+)"')

@@ -23,14 +23,17 @@ struct TrackerConfig {
     bool console = true;               // read commands from stdin (EOF on stdin does not stop the tracker)
     bool quiet = false; // no "tracker listening" lines on stdout: only errors (the log level is the caller's)
     int dht_port = -1;  // >= 0: also run a DHT node (BEP 5) on this UDP port (0: ephemeral, printed)
+    int http_port = -1; // >= 0: also serve HTTP (BEP 3 announce, BEP 48 scrape, /catalog, /stats, /metrics) on this
+                        // TCP port of the same bind addresses, over the same swarms (0: ephemeral, printed)
 };
 
 // Runs until SIGINT/SIGTERM or the console's `quit`; saves the state file on the way out. SIGHUP does not stop
 // it: it reopens the log file (reopen_log) and saves the state file in the background. On start prints one line
-// per bound socket to stdout, e.g. "tracker listening on udp://0.0.0.0:6969" (the real port when port = 0),
-// unless quiet. Returns 0 on a clean stop; 1, after one line on stderr, if the state file's folder cannot take
-// the file ("p2pnode: --state PATH: reason"), if no address could be bound ("p2pnode: tracker: cannot listen on
-// UDP port N (...)"), or if the final save failed.
+// per bound socket to stdout, e.g. "tracker listening on udp://0.0.0.0:6969" (the real port when port = 0), then
+// with http_port one per HTTP listener, e.g. "tracker listening on http://0.0.0.0:8080", unless quiet. Returns 0
+// on a clean stop; 1, after one line on stderr, if the state file's folder cannot take the file ("p2pnode:
+// --state PATH: reason"), if no address could be bound ("p2pnode: tracker: cannot listen on UDP port N (...)",
+// or "... TCP port N (...)" for the HTTP port), or if the final save failed.
 int run_tracker(const TrackerConfig& config);
 
 struct CatalogCliConfig {

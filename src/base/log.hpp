@@ -2,6 +2,7 @@
 // Kept tiny: embedded users redirect stderr to syslog, or give --log-file and rotate it (SIGHUP reopens it).
 #pragma once
 #include <cstdio>
+#include <functional>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -26,4 +27,23 @@ Status set_log_file(const std::string& path);
 // After a log rotation (SIGHUP): closes the log file and opens the same path again. A failure keeps writing
 // to the old descriptor and is reported in it. No-op when logging to stderr.
 Status reopen_log();
+
+// A live status line on the terminal (node/'s progress display; base knows nothing of it). While one is set,
+// every log line written to stderr clears it first and redraws it after, so text is printed above the live
+// line, never glued to it. One at a time: setting another replaces it; clear_status_line() removes it.
+//   clear():  erase the line (a no-op when nothing is drawn); the cursor is left at column 0
+//   redraw(): draw it again
+//   echoed(line): a line typed on that terminal was just echoed after the live line (the console read it);
+//                 may be empty
+struct StatusLineHooks {
+    std::function<void()> clear, redraw;
+    std::function<void(std::string_view line)> echoed;
+};
+void set_status_line(StatusLineHooks hooks);
+void clear_status_line();
+// Writes `text` to `f` and flushes it. When `f` is on the same terminal as stderr and a status line is set,
+// the line is cleared before and redrawn after (console answers and result lines go through this).
+void print_above_status_line(std::FILE* f, std::string_view text);
+// The console read `line` from fd, which is a terminal: tells the status line (see echoed above).
+void status_line_input(int fd, std::string_view line);
 } // namespace p2p

@@ -79,6 +79,9 @@ const std::vector<FlagInfo>& all_flags() {
          kPeer, true},
         {"--dht-port", "N", "tracker: also run a DHT node on UDP port N (a bootstrap node for its peers)", kTracker,
          false},
+        {"--http-port", "N",
+         "tracker: also serve HTTP on TCP port N: BEP 3 /announce, BEP 48 /scrape, /catalog, /stats, /metrics",
+         kTracker, false},
         {"--no-lsd", nullptr, "peer: no Local Service Discovery (BEP 14 multicast on the LAN)", kPeer, false},
         {"--ca-file", "FILE",
          "peer, scrape: trust the CA certificates in FILE for https:// trackers (default: the system store)",
@@ -111,7 +114,7 @@ std::string usage_text() {
         "usage: p2pnode --make-torrent PATH --tracker URL [--tracker URL]... [--piece-size BYTES] [--private]\n"
         "                              [-o FILE] [--force]\n"
         "       p2pnode --tracker [--bind ADDR]... [--port N] [--state FILE] [--interval SECS] [--max-memory BYTES]\n"
-        "                         [--dht-port N]\n"
+        "                         [--dht-port N] [--http-port N]\n"
         "       p2pnode --peer [--share DIR] [--get WHAT]... [--into DIR] [--tracker URL]... [--port N]\n"
         "                      [--bind ADDR] [--exit-when-done [--timeout SECS]] [--overwrite] [--max-memory BYTES]\n"
         "                      [--encryption prefer|require|disable] [--no-utp | --no-tcp]\n"
@@ -405,6 +408,13 @@ const Setter kSetters[] = {
          std::int64_t n = 0;
          if (auto st = set_int(f, v, 0, 65535, n); !st) return st;
          o.dht_port = static_cast<int>(n);
+         return ok_status();
+     }},
+    {"--http-port",
+     [](CliOptions& o, const std::string& f, const std::string& v) {
+         std::int64_t n = 0;
+         if (auto st = set_int(f, v, 0, 65535, n); !st) return st;
+         o.http_port = static_cast<int>(n);
          return ok_status();
      }},
     {"--no-lsd", P2P_SWITCH(no_lsd)},

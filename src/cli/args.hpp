@@ -41,6 +41,7 @@ struct CliOptions {
     bool trust_ip_field = false;
     std::int64_t max_swarms = 0, max_peers = 0;
     int dht_port = -1; // --dht-port: -1 none
+    int http_port = -1; // --http-port: -1 none
     // --list / --scrape
     std::string scrape_what;
     double timeout_s = 0; // --list/--scrape: kDefaultQueryTimeoutS unless given

@@ -28,6 +28,7 @@ TrackerConfig tracker_config(const CliOptions& o) {
     tc.console = !o.no_console;
     tc.quiet = o.quiet;
     tc.dht_port = o.dht_port;
+    tc.http_port = o.http_port;
     return tc;
 }
 

@@ -91,8 +91,8 @@ int run_make_torrent(const CliOptions& opts) {
             printer.update(ProgressInfo{label, done, total}, uv_now(loop.get()));
         },
         [&](Result<MadeTorrent> r) {
-            if (!r) {
-                std::fprintf(stderr, "p2pnode: %s\n", r.error().str().c_str());
+            if (!r) { // above the live progress line, not glued to it
+                print_above_status_line(stderr, "p2pnode: " + r.error().str() + "\n");
                 return;
             }
             const Metainfo& m = r->metainfo;

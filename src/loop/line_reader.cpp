@@ -1,4 +1,5 @@
 #include "loop/line_reader.hpp"
+#include "base/log.hpp"
 #include "loop/fence.hpp"
 
 #include <fcntl.h>
@@ -75,6 +76,8 @@ struct LineReader::Block {
             }
             std::string line;
             line.swap(b->pending);
+            // Typed on a terminal: its echo followed the live progress line (base/log.hpp's status line).
+            if (b->type == UV_TTY) status_line_input(b->fd, line);
             b->on_line(line, false);
         }
         b->busy = nested;

@@ -32,6 +32,13 @@ std::string percent(double fraction) {
 
 std::string rate(double r) { return format_bytes(r) + "/s"; }
 
+// "ip:port" as the session gives it; an IPv6 address in brackets ("[::1]:6881"), as in a URL.
+std::string bracketed(const std::string& address) {
+    auto colon = address.rfind(':');
+    if (colon == std::string::npos || address.find(':') == colon || address.front() == '[') return address;
+    return "[" + address.substr(0, colon) + "]" + address.substr(colon);
+}
+
 struct CommandInfo {
     const char* name;
     PeerCommand cmd;
@@ -148,7 +155,7 @@ std::string format_catalog(const std::vector<udp::CatalogEntry>& entries) {
     std::string out = pad("NAME", 32) + " " + lpad("SIZE", 16) + " " + lpad("SEEDERS", 8) + " " + lpad("LEECHERS", 8) +
                       "  INFOHASH\n";
     for (const auto& e : entries)
-        out += pad(e.name, 32) + " " + lpad(std::to_string(e.total_size), 16) + " " +
+        out += pad(e.name, 32) + " " + lpad(format_bytes(static_cast<double>(e.total_size)), 16) + " " +
                lpad(std::to_string(e.seeders), 8) + " " + lpad(std::to_string(e.leechers), 8) + "  " +
                to_hex(e.info_hash.view()) + "\n";
     out += std::to_string(entries.size()) + " catalog entries\n";
@@ -190,8 +197,8 @@ std::string format_peers(const std::vector<PeerSummary>& peers) {
     std::string out = pad("ADDRESS", 24) + " " + pad("CLIENT", 28) + " " + lpad("HAVE", 6) + " " + lpad("DOWN", 12) +
                       " " + lpad("UP", 12) + " " + lpad("DOWNLOADED", 11) + " " + lpad("UPLOADED", 11) + "  FLAGS\n";
     for (const auto& p : peers)
-        out += pad(p.address, 24) + " " + pad(client_of(p.peer_id), 28) + " " + lpad(percent(p.have), 6) + " " +
-               lpad(rate(p.down_rate), 12) + " " + lpad(rate(p.up_rate), 12) + " " +
+        out += pad(bracketed(p.address), 24) + " " + pad(client_of(p.peer_id), 28) + " " + lpad(percent(p.have), 6) +
+               " " + lpad(rate(p.down_rate), 12) + " " + lpad(rate(p.up_rate), 12) + " " +
                lpad(format_bytes(static_cast<double>(p.downloaded)), 11) + " " +
                lpad(format_bytes(static_cast<double>(p.uploaded)), 11) + "  " + peer_flags(p) + "\n";
     out += std::to_string(peers.size()) + (peers.size() == 1 ? " peer\n" : " peers\n");
@@ -210,11 +217,7 @@ PeerConsole::PeerConsole(uv_loop_t* loop, PeerConsoleCommands cmds, Write out)
                                                                 on_line(line);
                                                         },
                                                         [this] { on_eof(); }) {
-    if (!out_)
-        out_ = [](std::string_view t) {
-            std::fwrite(t.data(), 1, t.size(), stdout);
-            std::fflush(stdout);
-        };
+    if (!out_) out_ = [](std::string_view t) { print_above_status_line(stdout, t); }; // above the live progress line
 }
 
 bool PeerConsole::start(int fd) {

@@ -129,9 +129,21 @@ void PeerNode::say(const char* fmt, ...) {
     if (cfg_.quiet) return;
     va_list ap;
     va_start(ap, fmt);
-    std::vfprintf(stdout, fmt, ap);
+    char small[512];
+    va_list again;
+    va_copy(again, ap);
+    int n = std::vsnprintf(small, sizeof small, fmt, ap);
     va_end(ap);
-    std::fflush(stdout);
+    std::string text;
+    if (n >= 0 && static_cast<std::size_t>(n) < sizeof small) {
+        text.assign(small, static_cast<std::size_t>(n));
+    } else if (n >= 0) {
+        text.resize(static_cast<std::size_t>(n) + 1);
+        std::vsnprintf(text.data(), text.size(), fmt, again);
+        text.resize(static_cast<std::size_t>(n));
+    }
+    va_end(again);
+    print_above_status_line(stdout, text); // never glued to the live progress line (base/log.hpp)
 }
 
 int PeerNode::fail_start(const Error& e) {

@@ -90,23 +90,22 @@ ConsoleTrackerRow PeerNode::tracker_row(const std::string& name, const std::stri
 }
 
 void PeerNode::show_status() {
+    // Every active download in one call: the printer shows them on one line (the most active first, "+N more").
+    std::vector<ProgressInfo> active;
     for (auto& [h, it] : items_) {
-        if (!it.download || it.reported_done) continue;
+        if (!it.download || it.reported_done || it.failed) continue;
         TorrentStatus s = it.torrent->status();
-        ProgressInfo p{s.name,
-                       static_cast<std::int64_t>(s.have_bytes),
-                       static_cast<std::int64_t>(s.total),
-                       s.down_rate,
-                       s.up_rate,
-                       static_cast<int>(s.peers)};
-        printer_.update(p, uv_now(loop_.get()));
+        active.push_back(ProgressInfo{s.name, static_cast<std::int64_t>(s.have_bytes),
+                                      static_cast<std::int64_t>(s.total), s.down_rate, s.up_rate,
+                                      static_cast<int>(s.peers)});
     }
     for (const auto& f : fetches_.rows()) {
         std::int64_t total = f.status.metadata_size;
         std::int64_t done = std::min<std::int64_t>(total, std::int64_t{f.status.pieces_have} * 16384);
-        ProgressInfo p{"fetching metadata " + f.label, done, total, -1, -1, static_cast<int>(f.status.peers)};
-        printer_.update(p, uv_now(loop_.get()));
+        active.push_back(
+            ProgressInfo{"fetching metadata " + f.label, done, total, -1, -1, static_cast<int>(f.status.peers)});
     }
+    printer_.update(active, uv_now(loop_.get()));
 }
 
 } // namespace p2p

@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "base/log.hpp"
 #include "dht/dht_node.hpp"
 #include "loop/loop.hpp"
 #include "loop/timer.hpp"
@@ -55,7 +56,7 @@ private:
     // Result lines on stdout, one per event a user or script waits for. --quiet: none (errors go to stderr and
     // the final summary lines are printed anyway).
     void say(const char* fmt, ...) __attribute__((format(printf, 2, 3)));
-    static void error_line(const std::string& msg) { std::fprintf(stderr, "p2pnode: %s\n", msg.c_str()); }
+    static void error_line(const std::string& msg) { print_above_status_line(stderr, "p2pnode: " + msg + "\n"); }
     int fail_start(const Error& e);
 
     // ---- torrents: one Item per info hash, seeded or downloaded

@@ -12,11 +12,13 @@
 #include "dht/dht_node.hpp"
 #include "dht/endpoint.hpp"
 #include "dht/node_id.hpp"
+#include "http/server.hpp"
 #include "loop/loop.hpp"
 #include "loop/timer.hpp"
 #include "net/utp_socket.hpp"
 #include "tracker/console.hpp"
 #include "tracker/http_client.hpp"
+#include "tracker/http_front.hpp"
 #include "tracker/server.hpp"
 #include "tracker/state_file.hpp"
 #include "tracker/udp_client.hpp"
@@ -24,6 +26,35 @@
 namespace p2p {
 
 namespace {
+
+// --http-port under --max-memory: the HTTP connections get this share of the budget (the swarms, peers and catalog
+// are planned on the rest), one connection priced at what it may hold at its bounds: its record (~1 KiB), a
+// request's line and headers (<= 8 KiB, kept once as fields), its output (<= kHttpMaxOutput plus one answer of
+// <= 4 KiB: 200 IPv6 peers) and the unparsed rest of a read while paused (<= http::Server::kReadSlab).
+constexpr std::uint64_t kHttpBudgetDivisor = 8;
+constexpr std::size_t kHttpMaxOutput = 16 * 1024; // a tracker's answers are small; pipelining waits above this
+constexpr std::size_t kHttpConnectionCost = 1024 + 8 * 1024 + kHttpMaxOutput + 4096 + http::Server::kReadSlab;
+constexpr std::size_t kHttpMaxConnections = 512; // without --max-memory (worst case ~23 MiB)
+constexpr std::size_t kHttpMinConnections = 8;
+
+// The rest must stay a valid budget (>= kMinMemoryBudget): at the minimum the HTTP port gets kHttpMinConnections.
+std::uint64_t http_share(const TrackerConfig& cfg) {
+    if (cfg.http_port < 0 || cfg.max_memory <= kMinMemoryBudget) return 0;
+    return std::min(cfg.max_memory / kHttpBudgetDivisor, cfg.max_memory - kMinMemoryBudget);
+}
+
+http::Limits http_limits(const TrackerConfig& cfg) {
+    http::Limits l;
+    l.max_body = 0; // GET only: a body is refused with 413
+    l.max_output = kHttpMaxOutput;
+    l.max_connections = kHttpMaxConnections;
+    if (cfg.http_port >= 0 && cfg.max_memory) {
+        const std::uint64_t share = http_share(cfg);
+        l.max_connections = std::clamp<std::size_t>(static_cast<std::size_t>(share / kHttpConnectionCost),
+                                                    kHttpMinConnections, kHttpMaxConnections);
+    }
+    return l;
+}
 
 // The server's settings from the public config: 0 means "not given" for the caps (a cap of 0 would refuse
 // everything); --max-memory shrinks them to what fits, explicit smaller caps stay.
@@ -37,6 +68,7 @@ Result<ServerConfig> server_config(const TrackerConfig& cfg) {
     if (cfg.max_peers) sc.limits.max_peers = cfg.max_peers;
     if (cfg.max_catalog) sc.max_catalog = cfg.max_catalog;
     auto plan = plan_tracker_memory(cfg.max_memory);
+    if (plan && http_share(cfg)) plan = plan_tracker_memory(cfg.max_memory - http_share(cfg));
     if (!plan) return plan.error();
     if (plan->budget) {
         sc.limits.max_swarms = std::min(sc.limits.max_swarms, plan->max_swarms);
@@ -69,6 +101,21 @@ int run_tracker(const TrackerConfig& cfg) {
     if (auto st = server->start(); !st) {
         std::fprintf(stderr, "p2pnode: tracker: %s\n", st.error().str().c_str()); // one line, the whole story
         return 1;
+    }
+    // --http-port: the same tracker over HTTP, on the same addresses (the server's bind list, defaults filled in).
+    std::unique_ptr<TrackerHttpFront> http_front;
+    std::unique_ptr<http::Server> http_server;
+    if (cfg.http_port >= 0) {
+        http_front = std::make_unique<TrackerHttpFront>(*server, cfg.max_memory);
+        TrackerHttpFront* front = http_front.get();
+        http_server = std::make_unique<http::Server>(
+            loop.get(), http_limits(cfg), [front](const http::Request& rq, http::Response& rs) { front->handle(rq, rs); });
+        if (auto st = http_server->listen(server->config().bind, static_cast<std::uint16_t>(cfg.http_port)); !st) {
+            std::fprintf(stderr, "p2pnode: tracker: %s\n", st.error().str().c_str());
+            return 1;
+        }
+        http_front->set_server(http_server.get());
+        log_debug("tracker", "HTTP: at most " + std::to_string(http_server->limits().max_connections) + " connections");
     }
     // --dht-port: a DHT node beside the tracker (a stable bootstrap node for its peers). Its socket refuses uTP.
     std::unique_ptr<UtpSocket> dht_sock;
@@ -119,6 +166,7 @@ int run_tracker(const TrackerConfig& cfg) {
             log_error("tracker", "saving state failed: " + st.error().str() + "; the previous state file is kept");
         }
         server->close();
+        if (http_server) http_server->close();
         if (dht_node && !dht_state.empty()) {
             const std::string text = dht_node->save_state(loop.now_ms());
             if (std::FILE* f = std::fopen((dht_state + ".tmp").c_str(), "wb")) {
@@ -145,6 +193,8 @@ int run_tracker(const TrackerConfig& cfg) {
     // installed (else SIGTERM's default action kills us without the exit save, SIGHUP's without any).
     if (!cfg.quiet) {
         for (const auto& b : server->bound()) std::printf("tracker listening on %s\n", b.url().c_str());
+        if (http_server)
+            for (const auto& b : http_server->bound()) std::printf("tracker listening on %s\n", b.url().c_str());
         if (dht_sock) std::printf("dht node listening on udp port %u\n", dht_sock->port());
         std::fflush(stdout);
     }

@@ -287,17 +287,12 @@ bool TrackerServer::handle_announce(std::string_view pkt, const sockaddr* from, 
     in.event = req->event;
     in.seeder = req->left == 0;
     in.num_want = req->num_want;
+    if (!source_peer(from, in.peer)) {
+        ++counters_.malformed;
+        return false;
+    }
     in.peer.port = req->port;
-    if (from->sa_family == AF_INET6) {
-        const auto* a = reinterpret_cast<const sockaddr_in6*>(from);
-        if (IN6_IS_ADDR_V4MAPPED(&a->sin6_addr)) { // an IPv4 client on a dual-stack socket: treat as IPv4
-            std::memcpy(in.peer.ip.data(), a->sin6_addr.s6_addr + 12, 4);
-        } else {
-            in.peer.v6 = true;
-            std::memcpy(in.peer.ip.data(), &a->sin6_addr, 16);
-        }
-    } else {
-        std::memcpy(in.peer.ip.data(), &reinterpret_cast<const sockaddr_in*>(from)->sin_addr, 4);
+    if (!in.peer.v6) {
         if (config_.trust_ip_field && req->ip != 0) {
             in.peer.ip[0] = static_cast<std::uint8_t>(req->ip >> 24);
             in.peer.ip[1] = static_cast<std::uint8_t>(req->ip >> 16);
@@ -307,9 +302,26 @@ bool TrackerServer::handle_announce(std::string_view pkt, const sockaddr* from, 
     }
     // Header first with placeholder counts, then the peers straight into the reply, then the real counts.
     udp::append_announce_response_header(reply, req->transaction_id, config_.interval, 0, 0);
-    AnnounceCounts c = store_.announce(in, wall_(), reply);
+    AnnounceCounts c = announce(in, reply);
     store_be32(reinterpret_cast<unsigned char*>(reply.data()) + 12, c.leechers);
     store_be32(reinterpret_cast<unsigned char*>(reply.data()) + 16, c.seeders);
+    return true;
+}
+
+bool TrackerServer::source_peer(const sockaddr* from, udp::CompactPeer& peer) {
+    peer = udp::CompactPeer{};
+    if (from->sa_family == AF_INET6) {
+        const auto* a = reinterpret_cast<const sockaddr_in6*>(from);
+        if (IN6_IS_ADDR_V4MAPPED(&a->sin6_addr)) { // an IPv4 client on a dual-stack socket: treat as IPv4
+            std::memcpy(peer.ip.data(), a->sin6_addr.s6_addr + 12, 4);
+        } else {
+            peer.v6 = true;
+            std::memcpy(peer.ip.data(), &a->sin6_addr, 16);
+        }
+        return true;
+    }
+    if (from->sa_family != AF_INET) return false;
+    std::memcpy(peer.ip.data(), &reinterpret_cast<const sockaddr_in*>(from)->sin_addr, 4);
     return true;
 }
 

@@ -88,6 +88,12 @@ public:
     // follows it, so the file ends up holding the state of after the request. False (nothing to do) without a
     // state file or once closed.
     bool request_save();
+    // The announce path of both transports (UDP here, HTTP in tracker/http_front.cpp): the store records the
+    // announce at the server's wall clock and appends compact peers of the announcer's family to `peers`.
+    AnnounceCounts announce(const AnnounceInput& in, std::string& peers) { return store_.announce(in, wall_(), peers); }
+    // The announcer's address as the store keeps it, from a datagram's or a connection's source: an IPv4 client
+    // on a dual-stack socket (IPv4-mapped IPv6) is IPv4. Port left 0. False for a family that is neither.
+    static bool source_peer(const sockaddr* from, udp::CompactPeer& peer);
     SwarmStore& store() { return store_; }
     Catalog& catalog() { return catalog_; }
     TrackerCounters& counters() { return counters_; }

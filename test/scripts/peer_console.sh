@@ -60,10 +60,10 @@ poll trackers "^a\.bin +0 +$TURL +working +[0-9]+ s +[0-9]+ s " 10
 for ((i = 0; i < 20; i++)); do
     ask list 'catalog entries$'
     out=$(tail -n 8 "$W/peer.out")
-    grep -qE '^a\.bin +2000000 ' <<<"$out" && grep -qE '^b\.txt +30000 ' <<<"$out" && break
+    grep -qE '^a\.bin +1\.9 MiB ' <<<"$out" && grep -qE '^b\.txt +29\.3 KiB ' <<<"$out" && break
     sleep 0.5
 done
-grep -qE '^b\.txt +30000 ' <<<"$out" || fail "list does not show both shared names: $out"
+grep -qE '^b\.txt +29\.3 KiB ' <<<"$out" || fail "list does not show both shared names: $out"
 say "list: both names in the catalog"
 
 # A leecher, so `peers` has someone to show while it downloads (~8 s at 256 KiB/s).

@@ -1,0 +1,205 @@
+#include "proto/http_tracker_query.hpp"
+
+#include <algorithm>
+#include <charconv>
+
+namespace p2p::http_tracker {
+
+namespace {
+
+Error bad(std::string what) { return make_error("http tracker request", std::move(what), Errc::bad_input); }
+
+int hex_value(char c) {
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return -1;
+}
+
+// A decimal number in [0, max]: digits only (no sign, no spaces), as every client sends them.
+bool parse_uint(std::string_view s, std::uint64_t max, std::uint64_t& out) {
+    if (s.empty() || s.size() > 20) return false;
+    auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), out);
+    return ec == std::errc() && p == s.data() + s.size() && out <= max;
+}
+
+void append_int(std::string& out, std::uint64_t v) {
+    char buf[24];
+    auto [p, ec] = std::to_chars(buf, buf + sizeof buf, v);
+    (void)ec; // 24 bytes hold any u64
+    out.push_back('i');
+    out.append(buf, p);
+    out.push_back('e');
+}
+
+void append_str(std::string& out, std::string_view s) {
+    char buf[24];
+    auto [p, ec] = std::to_chars(buf, buf + sizeof buf, s.size());
+    (void)ec;
+    out.append(buf, p);
+    out.push_back(':');
+    out.append(s);
+}
+
+} // namespace
+
+Result<std::string> percent_decode(std::string_view s) {
+    std::string out;
+    out.reserve(s.size());
+    for (std::size_t i = 0; i < s.size(); ++i) {
+        if (s[i] != '%') {
+            out.push_back(s[i]);
+            continue;
+        }
+        if (s.size() - i < 3) return bad("bad percent escape");
+        int hi = hex_value(s[i + 1]);
+        int lo = hex_value(s[i + 2]);
+        if (hi < 0 || lo < 0) return bad("bad percent escape");
+        out.push_back(static_cast<char>(hi << 4 | lo));
+        i += 2;
+    }
+    return out;
+}
+
+Result<std::vector<std::pair<std::string, std::string>>> parse_query(std::string_view query) {
+    std::vector<std::pair<std::string, std::string>> out;
+    while (!query.empty()) {
+        std::size_t amp = query.find('&');
+        std::string_view part = query.substr(0, amp);
+        query = amp == std::string_view::npos ? std::string_view{} : query.substr(amp + 1);
+        if (part.empty()) continue;
+        if (out.size() >= kMaxParams) return bad("too many parameters");
+        std::size_t eq = part.find('=');
+        auto name = percent_decode(part.substr(0, eq));
+        if (!name) return name.error();
+        auto value = percent_decode(eq == std::string_view::npos ? std::string_view{} : part.substr(eq + 1));
+        if (!value) return value.error();
+        out.emplace_back(std::move(*name), std::move(*value));
+    }
+    return out;
+}
+
+Result<AnnounceQuery> decode_announce_query(std::string_view query) {
+    auto params = parse_query(query);
+    if (!params) return params.error();
+    AnnounceQuery q;
+    bool have_hash = false, have_id = false, have_port = false, have_up = false, have_down = false;
+    bool have_event = false, have_numwant = false, have_compact = false;
+    for (const auto& [name, value] : *params) {
+        std::uint64_t n = 0;
+        if (name == "info_hash" && !have_hash) {
+            if (value.size() != 20) return bad("info_hash is not 20 bytes");
+            q.info_hash = udp::Hash20::from(value);
+            have_hash = true;
+        } else if (name == "peer_id" && !have_id) {
+            if (value.size() != 20) return bad("peer_id is not 20 bytes");
+            q.peer_id = udp::Hash20::from(value);
+            have_id = true;
+        } else if (name == "port" && !have_port) {
+            if (!parse_uint(value, 65535, n) || n == 0) return bad("bad port");
+            q.port = static_cast<std::uint16_t>(n);
+            have_port = true;
+        } else if (name == "uploaded" && !have_up) {
+            if (!parse_uint(value, UINT64_MAX, q.uploaded)) return bad("bad uploaded");
+            have_up = true;
+        } else if (name == "downloaded" && !have_down) {
+            if (!parse_uint(value, UINT64_MAX, q.downloaded)) return bad("bad downloaded");
+            have_down = true;
+        } else if (name == "left" && !q.left) {
+            if (!parse_uint(value, UINT64_MAX, n)) return bad("bad left");
+            q.left = n;
+        } else if (name == "event" && !have_event) {
+            if (value == "started")
+                q.event = udp::kEventStarted;
+            else if (value == "completed")
+                q.event = udp::kEventCompleted;
+            else if (value == "stopped")
+                q.event = udp::kEventStopped;
+            else if (value.empty() || value == "empty" || value == "paused") // BEP 21: paused = a regular announce
+                q.event = udp::kEventNone;
+            else
+                return bad("bad event");
+            have_event = true;
+        } else if (name == "numwant" && !have_numwant) {
+            // Some clients send -1 for "the tracker's default"; anything else negative or huge is clamped later.
+            if (value == "-1")
+                q.numwant = -1;
+            else if (parse_uint(value, UINT64_MAX, n))
+                q.numwant = static_cast<std::int32_t>(std::min<std::uint64_t>(n, INT32_MAX));
+            else
+                return bad("bad numwant");
+            have_numwant = true;
+        } else if (name == "compact" && !have_compact) {
+            q.compact = value != "0";
+            have_compact = true;
+        } else if (name == "ip" && !q.ip) {
+            q.ip = value;
+        }
+    }
+    if (!have_hash) return bad("missing info_hash");
+    if (!have_id) return bad("missing peer_id");
+    if (!have_port) return bad("missing port");
+    return q;
+}
+
+Result<std::vector<udp::Hash20>> decode_scrape_query(std::string_view query) {
+    auto params = parse_query(query);
+    if (!params) return params.error();
+    std::vector<udp::Hash20> out;
+    for (const auto& [name, value] : *params) {
+        if (name != "info_hash") continue;
+        if (value.size() != 20) return bad("info_hash is not 20 bytes");
+        if (out.size() >= kMaxScrapeQuery) return bad("too many info_hash parameters");
+        out.push_back(udp::Hash20::from(value));
+    }
+    if (out.empty()) return bad("missing info_hash (full scrape is not served)");
+    return out;
+}
+
+void append_announce_reply(std::string& out, const AnnounceReply& r) {
+    out += "d8:complete";
+    append_int(out, r.complete);
+    out += "10:incomplete";
+    append_int(out, r.incomplete);
+    out += "8:interval";
+    append_int(out, r.interval);
+    if (r.min_interval) {
+        out += "12:min interval";
+        append_int(out, r.min_interval);
+    }
+    out += "5:peers";
+    append_str(out, r.peers);
+    if (!r.peers6.empty()) {
+        out += "6:peers6";
+        append_str(out, r.peers6);
+    }
+    out.push_back('e');
+}
+
+std::string encode_failure(std::string_view reason) {
+    std::string out = "d14:failure reason";
+    append_str(out, reason);
+    out.push_back('e');
+    return out;
+}
+
+std::string encode_scrape_reply(std::vector<std::pair<udp::Hash20, udp::ScrapeEntry>> files) {
+    std::sort(files.begin(), files.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
+    files.erase(std::unique(files.begin(), files.end(), [](const auto& a, const auto& b) { return a.first == b.first; }),
+                files.end());
+    std::string out = "d5:filesd";
+    for (const auto& [h, e] : files) {
+        append_str(out, h.view());
+        out += "d8:complete";
+        append_int(out, e.seeders);
+        out += "10:downloaded";
+        append_int(out, e.completed);
+        out += "10:incomplete";
+        append_int(out, e.leechers);
+        out.push_back('e');
+    }
+    out += "ee";
+    return out;
+}
+
+} // namespace p2p::http_tracker
