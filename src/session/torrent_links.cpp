@@ -116,6 +116,9 @@ bool Torrent::adopt(std::unique_ptr<PeerLink> link) {
 
 void Torrent::adopt_handed(std::vector<HandedPeer> peers) {
     for (auto& h : peers) {
+        // Known at once, so the fetch's hint (the same peers) dialled meanwhile does not open a second connection
+        // that the peer refuses as a duplicate.
+        known_addresses_.insert(h.address);
         if (phase_ == TorrentPhase::checking && !shutting_down_ && parked_.size() < cfg_.max_peers)
             parked_.push_back(std::move(h));
         else
@@ -135,6 +138,7 @@ void Torrent::adopt_parked() {
 void Torrent::adopt_one(HandedPeer h) {
     auto refuse = [&](const char* why) {
         log_debug("torrent", meta_.name + ": not taking over the metadata connection to " + h.address + ": " + why);
+        known_addresses_.erase(h.address); // a later source may offer it again
         if (h.conn) {
             h.conn->close();
             session_.loop().defer_delete(std::move(h.conn)); // we may be inside one of its callbacks
