@@ -784,10 +784,12 @@ TEST_CASE("connection: a metadata-only connection is parked and adopted by the t
         CHECK(torrent.events[5] == "have 1");
         CHECK(o.events.empty());
     }
-    SUBCASE("have_all") {
+    SUBCASE("have_all; a connection the peer dialled (handed to the fetch by the session) becomes incoming") {
         o.probe->inject(handshake() + msg_simple(wire::MsgId::have_all));
         REQUIRE(o.conn->park());
-        REQUIRE(o.conn->adopt(torrent, geometry()));
+        CHECK(o.conn->direction() == PeerConnection::Direction::outgoing);
+        REQUIRE(o.conn->adopt(torrent, geometry(), true));
+        CHECK(o.conn->direction() == PeerConnection::Direction::incoming);
         REQUIRE(o.conn->resume_adopted());
         CHECK(torrent.events == std::vector<std::string>{"have_all"});
         CHECK(o.conn->peer_has(9));

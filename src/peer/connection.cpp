@@ -120,7 +120,7 @@ bool PeerConnection::park() {
     return true;
 }
 
-bool PeerConnection::adopt(Owner& owner, const TorrentGeometry& g) {
+bool PeerConnection::adopt(Owner& owner, const TorrentGeometry& g, bool accepted) {
     if (!parked_ || state_ == State::Closing) return false;
     auto refuse = [&] {
         close();
@@ -135,6 +135,7 @@ bool PeerConnection::adopt(Owner& owner, const TorrentGeometry& g) {
         if (i >= g.piece_count) return refuse();
     owner_ = &owner;
     metadata_only_ = false;
+    if (accepted) direction_ = Direction::incoming; // its handshake is behind it: only who dialled matters now
     return true;
 }
 

@@ -220,7 +220,9 @@ public:
     // The torrent is known: checks what the peer said of its pieces while we had no geometry against `g`, and
     // binds the connection to `owner`. False when it closed meanwhile, or its pieces do not fit (then closed,
     // without on_closed). Never calls back.
-    bool adopt(Owner& owner, const TorrentGeometry& g);
+    // `accepted`: the transport was one the peer dialled (a metadata fetch takes those too): the connection is
+    // incoming from now on.
+    bool adopt(Owner& owner, const TorrentGeometry& g, bool accepted = false);
     // After adopt(): reports the peer's pieces to the new owner (on_bitfield or on_have_all, then on_have for
     // the later ones) and resumes reading. Like start(), events come from here. False if the connection closed.
     bool resume_adopted();

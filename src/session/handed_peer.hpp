@@ -24,6 +24,9 @@ struct HandedPeer {
     std::optional<sockaddr_storage> dialled;
     std::string ext_handshake; // the peer's BEP 10 handshake payload, replayed to the torrent's extensions
     ConnectionSlot slot;       // its place under the session's connection cap until the torrent counts it
+    // It dialled us. The torrent must see it as incoming: both ends of a duplicate pair (a simultaneous open)
+    // decide which one to keep by who dialled (Torrent::on_handshake), and must agree.
+    bool accepted = false;
 };
 
 } // namespace p2p

@@ -128,6 +128,7 @@ void MetadataFetch::start_peer(std::unique_ptr<Transport> t, const sockaddr_stor
     auto p = std::make_unique<Peer>();
     p->slot = std::move(slot);
     p->address = t->remote_address();
+    p->accepted = addr == nullptr;
     if (addr) {
         p->addr = *addr;
         p->has_addr = true;
@@ -216,8 +217,8 @@ void MetadataFetch::finish(Result<Metainfo> r) {
         if (r.ok() && p->established && !p->ext_handshake.empty() && p->conn->park()) {
             std::optional<sockaddr_storage> addr;
             if (p->has_addr) addr = p->addr;
-            handed_.push_back(
-                HandedPeer{std::move(p->conn), p->address, addr, std::move(p->ext_handshake), std::move(p->slot)});
+            handed_.push_back(HandedPeer{std::move(p->conn), p->address, p->accepted ? std::nullopt : addr,
+                                         std::move(p->ext_handshake), std::move(p->slot), p->accepted});
         } else {
             p->conn->close();
         }

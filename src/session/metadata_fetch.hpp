@@ -166,6 +166,7 @@ private:
         std::size_t misses = 0;           // rejects and timeouts
         std::vector<std::uint32_t> avoid; // pieces it rejected or let time out; bounded: kMaxMisses drops it
         std::string ext_handshake;        // its BEP 10 handshake (at most kMaxKeptHandshake bytes), for the torrent
+        bool accepted = false;            // it dialled us (handed over by the session): incoming for the torrent
         bool dead = false;                // closed: no callback follows; destroyed after the current callback
         ConnectionSlot slot;              // its place under the session's connection cap
     };

@@ -344,9 +344,9 @@ std::unique_ptr<PeerConnection> Session::make_outgoing(std::unique_ptr<Transport
     return c;
 }
 
-bool Session::adopt_handed(PeerConnection& c, const TorrentGeometry& g, PeerLink* link) {
+bool Session::adopt_handed(PeerConnection& c, const TorrentGeometry& g, PeerLink* link, bool accepted) {
     c.set_context(link);
-    return c.adopt(*router_, g);
+    return c.adopt(*router_, g, accepted);
 }
 
 Torrent* Session::add_torrent(Metainfo meta, TorrentConfig cfg, bool all_present) {

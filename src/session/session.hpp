@@ -109,7 +109,7 @@ public:
                                                   const TorrentGeometry& g, PeerLink* link);
     // Binds a metadata fetch's parked connection (handed_peer.hpp) to the router, for `link`'s torrent. False: it
     // closed meanwhile, or what it said of its pieces does not fit `g` (then closed).
-    bool adopt_handed(PeerConnection& c, const TorrentGeometry& g, PeerLink* link);
+    bool adopt_handed(PeerConnection& c, const TorrentGeometry& g, PeerLink* link, bool accepted);
     std::uint64_t next_token() { return ++token_counter_; }
     void connection_opened() { connections_->opened(); }
     void connection_closed() { connections_->closed(); }

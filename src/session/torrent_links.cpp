@@ -157,7 +157,8 @@ void Torrent::adopt_one(HandedPeer h) {
     link->address = h.address;
     link->dialled = h.dialled;
     link->connected_at_ms = static_cast<std::int64_t>(now_ms());
-    if (!session_.adopt_handed(*h.conn, geometry_, link.get())) return refuse("its pieces do not fit the torrent");
+    if (!session_.adopt_handed(*h.conn, geometry_, link.get(), h.accepted))
+        return refuse("its pieces do not fit the torrent");
     link->conn = std::move(h.conn);
     // Its place under the cap moves from the fetch's slot to the session's own count.
     h.slot.release();
