@@ -84,7 +84,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
                     ih = raw.encode('latin-1')
                     s, l = counts(ih)
                     files[ih] = {'complete': s, 'incomplete': l, 'downloaded': completed.get(ih, 0)}
-            say('scrape ' + ' '.join(h.hex() for h in files))
+            say('scrape ' + ' '.join('%s complete=%d incomplete=%d downloaded=%d' %
+                                     (h.hex(), f['complete'], f['incomplete'], f['downloaded'])
+                                     for h, f in files.items()))
             return self.reply(200, bencode({'files': files}))
         self.reply(404, b'not found')
 
