@@ -26,6 +26,7 @@
 #include <string_view>
 #include <vector>
 
+#include "load_common.hpp"
 #include "proto/http_tracker.hpp" // percent_encode
 #include "proto/udp_tracker.hpp"  // Hash20
 
@@ -35,23 +36,6 @@ using Clock = std::chrono::steady_clock;
 std::uint64_t now_ns() {
     return static_cast<std::uint64_t>(
         std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now().time_since_epoch()).count());
-}
-
-// The same derivation as udp-load (tools/udp_load.cpp): hashes depend on (seed, index) alone.
-std::uint64_t mix(std::uint64_t x) {
-    x += 0x9e3779b97f4a7c15ULL;
-    x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
-    return x ^ (x >> 31);
-}
-p2p::udp::Hash20 info_hash(std::uint64_t seed, std::uint32_t i) {
-    p2p::udp::Hash20 h;
-    std::uint64_t s = mix(seed * 0x100000001b3ULL + i);
-    for (std::size_t k = 0; k < 20; ++k) {
-        if (k % 8 == 0) s = mix(s);
-        h.b[k] = static_cast<std::uint8_t>(s >> ((k % 8) * 8));
-    }
-    return h;
 }
 
 struct Options {
@@ -91,13 +75,14 @@ struct Load {
 
     std::string request() {
         const std::uint32_t t = below(o.torrents), j = below(o.peers_per_torrent);
-        const std::uint64_t pm = mix((std::uint64_t(t) << 20) ^ j ^ (o.seed << 52));
+        const std::uint64_t pm = loadgen::peer_bits(o.seed, t, j);
         const bool seeder = (pm & 3) == 0;
         char id[21];
         std::snprintf(id, sizeof id, "-HL0001-%012llx", static_cast<unsigned long long>(pm & 0xffffffffffffULL));
         std::string r = "GET /announce?info_hash=" + enc_hashes[t] + "&peer_id=" + id +
-                        "&port=" + std::to_string(1024 + (pm >> 24) % 64000) + "&uploaded=0&downloaded=" +
-                        (seeder ? "1048576" : "0") + "&left=" + (seeder ? "0" : std::to_string(1 + (pm >> 40) % (1u << 30))) +
+                        "&port=" + std::to_string(1024 + (pm >> 24) % 64000) +
+                        "&uploaded=0&downloaded=" + (seeder ? "1048576" : "0") +
+                        "&left=" + (seeder ? "0" : std::to_string(1 + (pm >> 40) % (1u << 30))) +
                         "&compact=1&numwant=" + std::to_string(o.numwant) + " HTTP/1.1\r\nHost: " + o.host + "\r\n";
         if (!o.keepalive) r += "Connection: close\r\n";
         return r + "\r\n";
@@ -250,7 +235,7 @@ int main(int argc, char** argv) {
     if (L.o.print_hashes) {
         static const char* kHex = "0123456789abcdef";
         for (std::uint32_t i = 0; i < L.o.torrents; ++i) {
-            auto h = info_hash(L.o.seed, i);
+            auto h = loadgen::info_hash(L.o.seed, i);
             std::string line;
             for (auto b : h.b) line += kHex[b >> 4], line += kHex[b & 15];
             std::puts(line.c_str());
@@ -264,7 +249,7 @@ int main(int argc, char** argv) {
         return 2;
     }
     for (std::uint32_t i = 0; i < L.o.torrents; ++i)
-        L.enc_hashes.push_back(p2p::http_tracker::percent_encode(info_hash(L.o.seed, i).view()));
+        L.enc_hashes.push_back(p2p::http_tracker::percent_encode(loadgen::info_hash(L.o.seed, i).view()));
     L.ep = epoll_create1(0);
     L.conns.resize(static_cast<std::size_t>(L.o.connections));
     for (auto& c : L.conns) L.reopen(c);
@@ -282,7 +267,9 @@ int main(int argc, char** argv) {
     for (auto& c : L.conns) L.drop(c);
     std::sort(L.lat_us.begin(), L.lat_us.end());
     auto pct = [&](double p) -> unsigned {
-        return L.lat_us.empty() ? 0 : L.lat_us[std::min(L.lat_us.size() - 1, static_cast<std::size_t>(p * L.lat_us.size()))];
+        return L.lat_us.empty()
+                   ? 0
+                   : L.lat_us[std::min(L.lat_us.size() - 1, static_cast<std::size_t>(p * L.lat_us.size()))];
     };
     std::printf("RESULT responses_per_s=%.0f ok=%llu errors=%llu resets=%llu p50_us=%u p99_us=%u keepalive=%d\n",
                 static_cast<double>(L.ok) / secs, static_cast<unsigned long long>(L.ok),

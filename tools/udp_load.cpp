@@ -29,6 +29,7 @@
 #include <vector>
 
 #include "base/bytes.hpp"
+#include "load_common.hpp"
 #include "proto/udp_tracker.hpp"
 
 namespace {
@@ -55,24 +56,6 @@ struct Options {
     bool print_hashes = false;
     bool final_scrape = true;
 };
-
-// splitmix64: a small deterministic mixer, so hashes and peers derive from (seed, index) alone.
-std::uint64_t mix(std::uint64_t x) {
-    x += 0x9e3779b97f4a7c15ULL;
-    x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
-    return x ^ (x >> 31);
-}
-
-p2p::udp::Hash20 info_hash(std::uint64_t seed, std::uint32_t i) {
-    p2p::udp::Hash20 h;
-    std::uint64_t s = mix(seed * 0x100000001b3ULL + i);
-    for (std::size_t k = 0; k < 20; ++k) {
-        if (k % 8 == 0) s = mix(s);
-        h.b[k] = static_cast<std::uint8_t>(s >> ((k % 8) * 8));
-    }
-    return h;
-}
 
 struct Rng { // xorshift64*: fast, good enough to pick torrents
     std::uint64_t s;
@@ -162,7 +145,7 @@ struct Load {
         } else {
             const std::uint32_t t = rng.below(o.torrents);
             const std::uint32_t j = rng.below(o.peers_per_torrent);
-            const std::uint64_t pm = mix((std::uint64_t(t) << 20) ^ j ^ (o.seed << 52));
+            const std::uint64_t pm = loadgen::peer_bits(o.seed, t, j);
             p2p::udp::AnnounceRequest r;
             r.connection_id = s.conn_id;
             r.transaction_id = slot.tid;
@@ -470,7 +453,7 @@ int main(int argc, char** argv) {
     }
     const Options& o = L.o;
     L.hashes.reserve(o.torrents);
-    for (std::uint32_t i = 0; i < o.torrents; ++i) L.hashes.push_back(info_hash(o.seed, i));
+    for (std::uint32_t i = 0; i < o.torrents; ++i) L.hashes.push_back(loadgen::info_hash(o.seed, i));
     if (o.print_hashes) {
         for (const auto& h : L.hashes) std::printf("%s\n", p2p::to_hex(h.view()).c_str());
         return 0;

@@ -13,7 +13,7 @@ std::string to_hex(std::string_view bytes) {
     return out;
 }
 
-static int hex_value(char c) {
+int hex_value(char c) {
     if (c >= '0' && c <= '9') return c - '0';
     if (c >= 'a' && c <= 'f') return c - 'a' + 10;
     if (c >= 'A' && c <= 'F') return c - 'A' + 10;

@@ -42,6 +42,8 @@ inline void store_be32(unsigned char* p, std::uint32_t v) {
 std::string to_hex(std::string_view bytes);
 // Returns false on odd length or a non-hex digit.
 bool from_hex(std::string_view hex, std::string& out);
+// 0..15 for a hex digit (either case), -1 otherwise: from_hex, and the percent escapes of URLs.
+int hex_value(char c);
 // A TCP/UDP port written in decimal, as in URLs ("6969"): 1..65535, digits only, at most 5 of them; else 0.
 std::uint16_t parse_port(std::string_view digits);
 // Whether `s` begins with `prefix`, ASCII letters compared without case (URL schemes: "HTTP://" is "http://").

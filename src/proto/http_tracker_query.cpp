@@ -3,18 +3,13 @@
 #include <algorithm>
 #include <charconv>
 
+#include "base/bytes.hpp"
+
 namespace p2p::http_tracker {
 
 namespace {
 
 Error bad(std::string what) { return make_error("http tracker request", std::move(what), Errc::bad_input); }
-
-int hex_value(char c) {
-    if (c >= '0' && c <= '9') return c - '0';
-    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-    return -1;
-}
 
 // A decimal number in [0, max]: digits only (no sign, no spaces), as every client sends them.
 bool parse_uint(std::string_view s, std::uint64_t max, std::uint64_t& out) {
@@ -185,8 +180,9 @@ std::string encode_failure(std::string_view reason) {
 
 std::string encode_scrape_reply(std::vector<std::pair<udp::Hash20, udp::ScrapeEntry>> files) {
     std::sort(files.begin(), files.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
-    files.erase(std::unique(files.begin(), files.end(), [](const auto& a, const auto& b) { return a.first == b.first; }),
-                files.end());
+    files.erase(
+        std::unique(files.begin(), files.end(), [](const auto& a, const auto& b) { return a.first == b.first; }),
+        files.end());
     std::string out = "d5:filesd";
     for (const auto& [h, e] : files) {
         append_str(out, h.view());
