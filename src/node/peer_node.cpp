@@ -236,8 +236,10 @@ void PeerNode::torrent_failed(const std::string& hash, const Error& e) {
 
 void PeerNode::hangup() {
     (void)reopen_log();
-    log_info("peer", "SIGHUP: log reopened" + std::string(watcher_ ? ", share folder rescanned" : ""));
+    log_info("peer", "SIGHUP: log reopened" + std::string(watcher_ ? ", share folder rescanned" : "") +
+                         (dht_host_ ? ", DHT table saved" : ""));
     if (watcher_) watcher_->rescan_now();
+    if (dht_host_) (void)dht_host_->save_now(); // a failure is logged by the host
 }
 
 void PeerNode::check_done() {
@@ -259,8 +261,7 @@ void PeerNode::quit(int code, const std::string& why) {
     if (!why.empty()) error_line(why);
     status_timer_.stop();
     deadline_.stop();
-    save_dht();
-    if (dht_timer_) dht_timer_->stop();
+    stop_dht();
     stop_lsd();
     shares_.clear();
     lookups_.cancel_all();
@@ -302,8 +303,9 @@ void PeerNode::teardown() {
     }
     std::fflush(stdout);
     items_.clear();
-    if (session_.utp()) session_.utp()->on_other(nullptr);
-    dht_.reset();
+    stop_dht();
+    dht_ = nullptr;
+    dht_host_.reset();
     loop_.stop();
 }
 

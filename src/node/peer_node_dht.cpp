@@ -1,7 +1,7 @@
-// PeerNode and the DHT (BEP 5): one dht::DhtNode on the uTP socket (datagrams that are not uTP come to it through
-// UtpSocket::on_other and its own go out through send_other), a timer for its deadlines, the bootstrap names
-// resolved without blocking, every public torrent and magnet tracked (announced, and its peers handed to the torrent
-// or the metadata fetch), PORT messages' nodes pinged, and the table saved at exit beside the resume data.
+// PeerNode and the DHT (BEP 5): one dht::DhtNode hosted on the uTP socket by a DhtHost (node/dht_host.hpp: the
+// socket's hand-over, the tick timer, names resolved without blocking, the table saved beside the resume data),
+// every public torrent and magnet tracked (announced, and its peers handed to the torrent or the metadata fetch),
+// and PORT messages' nodes pinged.
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <unistd.h>
@@ -22,12 +22,8 @@ namespace p2p {
 
 namespace {
 
-constexpr std::uint64_t kDhtTickMs = 100;        // the DHT's deadlines are checked this often
-constexpr std::size_t kMaxStateFile = 64 * 1024; // 200 nodes of JSON take ~20 KiB
-constexpr std::uint64_t kDhtMemoryShare = 32;
-constexpr std::size_t kMaxResolving = 32; // names waiting to be resolved for the DHT
-constexpr std::uint64_t kStarvedEvery =
-    10; // ticks (1 s) between looks for downloads without peers             // under --max-memory the DHT's store gets 1/32
+constexpr std::uint64_t kDhtMemoryShare = 32; // under --max-memory the DHT's store gets 1/32
+constexpr std::uint64_t kStarvedEvery = 10;   // ticks (1 s) between looks for downloads without peers
 const char* const kDefaultRouters[] = {
     // The well-known routers that libtorrent, Transmission and qBittorrent start from.
     "router.bittorrent.com:6881",
@@ -72,32 +68,14 @@ void PeerNode::start_dht() {
         log_warn("dht", "off: it needs the UDP socket, and uTP could not have it");
         return;
     }
-    const std::uint64_t now = loop_.now_ms();
-    std::optional<std::string> saved;
-    if (auto text = read_file(dht_state_path(), kMaxStateFile)) saved = *text;
-    dht::NodeId id = dht::random_node_id();
-    if (saved)
-        if (auto s = dht::DhtNode::saved_id(*saved)) id = *s;
-    dht::DhtConfig dc;
-    dht_ = std::make_unique<dht::DhtNode>(
-        dc,
-        [this](const dht::Endpoint& to, std::string d) {
-            dht_send(to, std::move(d));
-            return true;
-        },
-        id, now);
-    if (cfg_.max_memory) dht_->set_memory_limit(static_cast<std::size_t>(cfg_.max_memory / kDhtMemoryShare));
-    sock->on_other([this](std::string_view d, const sockaddr* from) {
-        if (!dht_) return;
-        if (auto e = to_endpoint(from)) dht_->on_datagram(d, *e, loop_.now_ms());
+    DhtHost::Options o;
+    o.state_path = dht_state_path();
+    if (cfg_.max_memory) o.memory_limit = static_cast<std::size_t>(cfg_.max_memory / kDhtMemoryShare);
+    dht_host_ = std::make_unique<DhtHost>(loop_, *sock, std::move(o));
+    dht_ = &dht_host_->node();
+    dht_host_->on_tick([this](std::uint64_t ticks) {
+        if (ticks % kStarvedEvery == 0) dht_refresh_starved();
     });
-    dht_timer_ = std::make_unique<Timer>(loop_.get());
-    dht_timer_->start(kDhtTickMs, kDhtTickMs, [this] {
-        if (!dht_) return;
-        dht_->tick(loop_.now_ms());
-        if (++dht_ticks_ % kStarvedEvery == 0) dht_refresh_starved();
-    });
-    dht_timer_->unref(); // the DHT alone does not keep the peer running
     session_.enable_dht(sock->port(), [this](const std::string& ip, std::uint16_t port) {
         // BEP 5: a PORT message names the peer's DHT node; it is pinged and enters the table if it answers.
         if (!dht_) return;
@@ -107,62 +85,20 @@ void PeerNode::start_dht() {
             return;
         if (auto e = to_endpoint(reinterpret_cast<const sockaddr*>(&ss))) dht_->add_node(*e, loop_.now_ms());
     });
-    if (saved) dht_->load_nodes(*saved, now);
     std::vector<std::string> boot = cfg_.dht_bootstrap;
     if (boot.empty()) boot = default_bootstrap();
-    for (const auto& hp : boot) {
-        const auto colon = hp.rfind(':');
-        if (colon == std::string::npos) continue;
-        std::string host = hp.substr(0, colon);
-        if (host.size() > 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
-        const int port = std::atoi(hp.c_str() + colon + 1);
-        if (port <= 0 || port > 65535) continue;
-        dht_resolve(host, static_cast<std::uint16_t>(port), true);
-    }
-    log_info("dht", "node " + to_hex(std::string_view(reinterpret_cast<const char*>(id.b.data()), id.b.size())) +
-                        " on UDP port " + std::to_string(sock->port()) + ", " + std::to_string(boot.size()) +
-                        " bootstrap nodes" + (saved ? " and the saved table" : ""));
+    const std::size_t queued = dht_host_->bootstrap(boot);
+    log_info("dht", "node " + dht_host_->id_hex() + " on UDP port " + std::to_string(sock->port()) + ", " +
+                        std::to_string(queued) + " bootstrap nodes" +
+                        (dht_host_->had_saved_state() ? " and the saved table" : ""));
 }
 
 void PeerNode::dht_resolve(const std::string& host, std::uint16_t port, bool bootstrap) {
-    if (!dht_ || dht_names_.size() >= kMaxResolving) return;
-    dht_names_.push_back({host, port, bootstrap});
-    dht_resolve_next();
+    if (dht_host_) dht_host_->resolve(host, port, bootstrap);
 }
 
-// One name at a time: getaddrinfo runs on libuv's threadpool, which storage and hashing share, and a resolver
-// that cannot reach its server (an offline box) holds a thread for seconds.
-void PeerNode::dht_resolve_next() {
-    if (!dht_ || dht_names_.empty() || (dht_resolver_ && dht_resolver_->busy())) return;
-    if (!dht_resolver_) dht_resolver_ = std::make_unique<Resolver>(loop_.get());
-    const DhtName n = dht_names_.front();
-    dht_names_.pop_front();
-    const std::string what = n.host + ":" + std::to_string(n.port);
-    const bool bootstrap = n.bootstrap;
-    auto st = dht_resolver_->start(n.host, n.port, SOCK_DGRAM, [this, what, bootstrap](Result<Resolver::Addrs> a) {
-        if (!dht_) return;
-        if (!a) {
-            log_warn("dht", (bootstrap ? "bootstrap " : "node ") + what + ": " + a.error().str());
-        } else {
-            for (const auto& ss : *a) {
-                auto e = to_endpoint(reinterpret_cast<const sockaddr*>(&ss));
-                if (!e) continue;
-                if (bootstrap)
-                    dht_->add_bootstrap(*e, loop_.now_ms());
-                else
-                    dht_->add_node(*e, loop_.now_ms());
-            }
-        }
-        loop_.defer([this] { dht_resolve_next(); }); // not from inside the resolver's own callback
-    });
-    if (!st) loop_.defer([this] { dht_resolve_next(); });
-}
-
-void PeerNode::dht_send(const dht::Endpoint& to, std::string datagram) {
-    UtpSocket* sock = session_.utp();
-    if (!sock) return;
-    const sockaddr_storage ss = to_storage(to);
-    sock->send_other(reinterpret_cast<const sockaddr*>(&ss), std::move(datagram));
+void PeerNode::stop_dht() {
+    if (dht_host_) dht_host_->stop();
 }
 
 void PeerNode::dht_track(const std::string& hash, bool is_private) {
@@ -222,25 +158,6 @@ void PeerNode::dht_found(const std::string& hash, const std::vector<dht::Endpoin
         return;
     }
     fetches_.add_candidates(hash, addrs);
-}
-
-void PeerNode::save_dht() {
-    // Nothing worth keeping (no node ever answered): nothing written, so a failed --get leaves no file behind.
-    if (!dht_ || dht_->stats(loop_.now_ms()).good == 0) return;
-    const std::string path = dht_state_path();
-    std::error_code ec;
-    std::filesystem::create_directories(std::filesystem::path(path).parent_path(), ec);
-    if (ec) return; // a read-only folder: nothing saved, the next start bootstraps again
-    const std::string tmp = path + ".tmp";
-    const std::string text = dht_->save_state(loop_.now_ms());
-    std::FILE* f = std::fopen(tmp.c_str(), "wb");
-    if (!f) return;
-    const bool ok =
-        std::fwrite(text.data(), 1, text.size(), f) == text.size() && std::fflush(f) == 0 && ::fsync(fileno(f)) == 0;
-    if (std::fclose(f) != 0 || !ok || std::rename(tmp.c_str(), path.c_str()) != 0) {
-        std::remove(tmp.c_str());
-        log_warn("dht", "could not save " + path);
-    }
 }
 
 } // namespace p2p

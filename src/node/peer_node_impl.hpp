@@ -13,6 +13,7 @@
 #include "base/log.hpp"
 #include "dht/dht_node.hpp"
 #include "loop/loop.hpp"
+#include "node/dht_host.hpp"
 #include "loop/timer.hpp"
 #include "node/catalog_lookup.hpp"
 #include "node/lsd_service.hpp"
@@ -142,12 +143,10 @@ private:
     void dht_track(const std::string& hash, bool is_private);
     // A DHT node by name: a bootstrap node (asked for our neighbourhood) or a .torrent's "nodes" entry (pinged).
     void dht_resolve(const std::string& host, std::uint16_t port, bool bootstrap);
-    void dht_resolve_next();
     void dht_refresh_starved();
     void dht_untrack(const std::string& hash);
     void dht_found(const std::string& hash, const std::vector<dht::Endpoint>& peers);
-    void dht_send(const dht::Endpoint& to, std::string datagram);
-    void save_dht();
+    void stop_dht(); // the final save; the socket no longer hands datagrams over
     std::string dht_state_path() const;
 
     // ---- Local Service Discovery (BEP 14), peer_node_lsd.cpp: every public torrent and magnet announced on the LAN
@@ -206,16 +205,8 @@ private:
     bool quitting_ = false;
     int exit_code_ = 0;
     // the DHT (peer_node_dht.cpp); null with --no-dht or without a uTP socket
-    std::unique_ptr<dht::DhtNode> dht_;
-    std::unique_ptr<Timer> dht_timer_;
-    struct DhtName {
-        std::string host;
-        std::uint16_t port;
-        bool bootstrap;
-    };
-    std::deque<DhtName> dht_names_; // names waiting to be resolved, one at a time
-    std::unique_ptr<Resolver> dht_resolver_;
-    std::uint64_t dht_ticks_ = 0;
+    std::unique_ptr<DhtHost> dht_host_; // the node, its timer, names, saved table (node/dht_host.hpp)
+    dht::DhtNode* dht_ = nullptr;       // dht_host_'s node, or null
     std::map<std::string, std::uint64_t> dht_first_; // info hash -> when it was tracked (0 once peers came)
     std::unique_ptr<LsdService> lsd_; // peer_node_lsd.cpp; null with --no-lsd, on loopback, or without port 6771
 };

@@ -1,15 +1,13 @@
 #include "node/share_cache.hpp"
 
-#include <fcntl.h>
 #include <sys/stat.h>
-#include <unistd.h>
 
 #include <cerrno>
-#include <cstdio>
 #include <cstring>
 #include <nlohmann/json.hpp>
 
 #include "base/read_file.hpp"
+#include "base/write_file.hpp"
 
 namespace p2p {
 
@@ -33,27 +31,6 @@ std::string cache_dir(const std::string& share_dir) { return share_dir + "/.p2pn
 
 // Far above any .torrent or stamp we write; a bound on a bad file.
 constexpr std::size_t kMaxCacheFile = 64u << 20;
-
-// Temporary file, fsync, rename: a crash leaves the old file or the new one, never half of one.
-Status write_atomic(const std::string& path, const std::string& bytes) {
-    std::string tmp = path + ".tmp";
-    int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0644);
-    if (fd < 0) return make_error("open " + tmp, std::strerror(errno), Errc::io);
-    std::size_t done = 0;
-    while (done < bytes.size()) {
-        ssize_t n = ::write(fd, bytes.data() + done, bytes.size() - done);
-        if (n <= 0) {
-            ::close(fd);
-            ::unlink(tmp.c_str());
-            return make_error("write " + tmp, "failed", Errc::io);
-        }
-        done += static_cast<std::size_t>(n);
-    }
-    ::fsync(fd);
-    ::close(fd);
-    if (std::rename(tmp.c_str(), path.c_str()) != 0) return make_error("rename " + tmp, std::strerror(errno), Errc::io);
-    return ok_status();
-}
 
 } // namespace
 
@@ -91,8 +68,8 @@ Status save_cached_share(const std::string& share_dir, const std::string& name, 
     if (::mkdir(cache_dir(share_dir).c_str(), 0755) != 0 && errno != EEXIST)
         return make_error("mkdir " + cache_dir(share_dir), std::strerror(errno), Errc::io);
     std::string base = cache_dir(share_dir) + "/" + name;
-    if (auto st = write_atomic(base + ".torrent", torrent_bytes); !st) return st;
-    return write_atomic(base + ".stamp",
+    if (auto st = write_file_atomic(base + ".torrent", torrent_bytes); !st) return st;
+    return write_file_atomic(base + ".stamp",
                         stamps_json(files).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
 }
 

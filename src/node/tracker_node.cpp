@@ -8,13 +8,9 @@
 #include "base/bytes.hpp"
 #include "base/log.hpp"
 #include "base/memory_budget.hpp"
-#include "base/read_file.hpp"
-#include "dht/dht_node.hpp"
-#include "dht/endpoint.hpp"
-#include "dht/node_id.hpp"
 #include "http/server.hpp"
 #include "loop/loop.hpp"
-#include "loop/timer.hpp"
+#include "node/dht_host.hpp"
 #include "net/utp_socket.hpp"
 #include "tracker/console.hpp"
 #include "tracker/http_client.hpp"
@@ -118,10 +114,9 @@ int run_tracker(const TrackerConfig& cfg) {
         log_debug("tracker", "HTTP: at most " + std::to_string(http_server->limits().max_connections) + " connections");
     }
     // --dht-port: a DHT node beside the tracker (a stable bootstrap node for its peers). Its socket refuses uTP.
+    // Its table is saved to STATE.dht on the host's timer, on SIGHUP and at exit (node/dht_host.hpp).
     std::unique_ptr<UtpSocket> dht_sock;
-    std::unique_ptr<dht::DhtNode> dht_node;
-    std::unique_ptr<Timer> dht_timer;
-    const std::string dht_state = cfg.state_file.empty() ? std::string() : cfg.state_file + ".dht";
+    std::unique_ptr<DhtHost> dht_host; // declared after the socket: stopped and destroyed before it
     if (cfg.dht_port >= 0) {
         const std::string ip = cfg.bind.empty() ? std::string("0.0.0.0") : cfg.bind.front();
         auto s = UtpSocket::open(loop.get(), ip, static_cast<std::uint16_t>(cfg.dht_port), nullptr);
@@ -131,28 +126,9 @@ int run_tracker(const TrackerConfig& cfg) {
             return 1;
         }
         dht_sock = std::move(*s);
-        dht::NodeId id = dht::random_node_id();
-        std::optional<std::string> saved;
-        if (!dht_state.empty())
-            if (auto text = read_file(dht_state, 64 * 1024)) saved = *text;
-        if (saved)
-            if (auto sid = dht::DhtNode::saved_id(*saved)) id = *sid;
-        UtpSocket* sock = dht_sock.get();
-        dht_node = std::make_unique<dht::DhtNode>(
-            dht::DhtConfig{},
-            [sock](const dht::Endpoint& to, std::string d) {
-                const sockaddr_storage ss = dht::to_sockaddr(to);
-                return sock->send_other(reinterpret_cast<const sockaddr*>(&ss), std::move(d));
-            },
-            id, loop.now_ms());
-        dht::DhtNode* node = dht_node.get();
-        sock->on_other([node, &loop](std::string_view d, const sockaddr* from) {
-            if (auto e = dht::to_endpoint(from)) node->on_datagram(d, *e, loop.now_ms());
-        });
-        if (saved) dht_node->load_nodes(*saved, loop.now_ms());
-        dht_timer = std::make_unique<Timer>(loop.get());
-        dht_timer->start(100, 100, [node, &loop] { node->tick(loop.now_ms()); });
-        dht_timer->unref();
+        DhtHost::Options o;
+        o.state_path = cfg.state_file.empty() ? std::string() : cfg.state_file + ".dht";
+        dht_host = std::make_unique<DhtHost>(loop, *dht_sock, std::move(o));
     }
     std::unique_ptr<TrackerConsole> console;
     bool stopping = false;
@@ -167,14 +143,7 @@ int run_tracker(const TrackerConfig& cfg) {
         }
         server->close();
         if (http_server) http_server->close();
-        if (dht_node && !dht_state.empty()) {
-            const std::string text = dht_node->save_state(loop.now_ms());
-            if (std::FILE* f = std::fopen((dht_state + ".tmp").c_str(), "wb")) {
-                const bool ok = std::fwrite(text.data(), 1, text.size(), f) == text.size();
-                if (std::fclose(f) == 0 && ok) std::rename((dht_state + ".tmp").c_str(), dht_state.c_str());
-            }
-        }
-        if (dht_timer) dht_timer->stop();
+        if (dht_host) dht_host->stop(); // the final save of STATE.dht
         if (console) console->close();
         loop.stop();
     };
@@ -184,6 +153,7 @@ int run_tracker(const TrackerConfig& cfg) {
     loop.on_hangup([&] {
         if (stopping) return;
         (void)reopen_log(); // a failure is reported by reopen_log itself, in the old log
+        if (dht_host) (void)dht_host->save_now(); // a failure is logged by the host
         if (server->request_save())
             log_info("tracker", "SIGHUP: log reopened, saving the state to " + cfg.state_file);
         else

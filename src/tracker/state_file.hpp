@@ -15,6 +15,7 @@
 #include <string_view>
 
 #include "base/result.hpp"
+#include "base/write_file.hpp" // write_file_atomic, write_atomic_parts, folder_of
 #include "tracker/catalog.hpp"
 #include "tracker/state_reader.hpp"
 #include "tracker/swarm_store.hpp"
@@ -27,10 +28,6 @@ std::string serialize_state(const SwarmStore& store, const Catalog& catalog, con
 
 inline constexpr std::size_t kStateChunk = 256u << 10; // bytes of document produced per part
 
-// Writes data to path atomically (temp file PATH.tmp.<pid>, fsync, rename, fsync folder).
-Status write_file_atomic(const std::string& path, std::string_view data);
-// The same with the data produced in parts: `produce` appends the next part and returns false after the last.
-Status write_atomic_parts(const std::string& path, const std::function<bool(std::string&)>& produce);
 Status save_state(const std::string& path, const SwarmStore& store, const Catalog& catalog,
                   const TrackerCounters& counters, std::uint32_t now);
 
@@ -43,9 +40,6 @@ LoadOutcome load_state(const std::string& path, TrackerState into, std::uint32_t
 // not itself a folder. Errors carry only the reason in `what` ("folder /x does not exist", "cannot create a
 // file in /x: Permission denied", ...). An existing file is not read here: loading deals with its contents.
 Status check_state_path(const std::string& path);
-
-// The folder a path is in ("." for a bare name): where the temporary file goes and which folder is fsynced.
-std::string folder_of(const std::string& path);
 
 // Current wall-clock time in seconds, the unit of every stamp in the tracker.
 std::uint32_t wall_seconds();

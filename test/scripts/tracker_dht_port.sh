@@ -252,9 +252,16 @@ wait_verified() {
     fail "$2 within $1 s (last find_node reply: $(tr '\n' ' ' <<<"$out"))"
 }
 wait_verified 30 "the tracker's DHT node did not verify both $LOOP:$SEED_PORT and $LOOP:$IDLE_PORT"
+# SIGHUP saves the table while the tracker runs (a crash later still leaves it), then SIGTERM saves it again.
+[[ ! -e $STATE.dht ]] || fail "$STATE.dht exists before any save"
+kill -HUP "$(pid_of tracker)"
+for ((t = 0; t < 50; t++)); do [[ -s $STATE.dht ]] && break; sleep 0.1; done
+[[ -s $STATE.dht ]] || fail "$STATE.dht was not written on SIGHUP"
+kill -0 "$(pid_of tracker)" 2>/dev/null || fail "the tracker died of SIGHUP"
+rm -f "$STATE.dht"
 stop_ok tracker
 [[ -s $STATE.dht ]] || fail "$STATE.dht was not written at SIGTERM"
-[[ ! -e $STATE.dht.tmp ]] || fail "$STATE.dht.tmp left behind"
+compgen -G "$STATE.dht.tmp*" >/dev/null && fail "$(compgen -G "$STATE.dht.tmp*") left behind"
 # check_state FILE ID IP:PORT:NODE_ID...: FILE is JSON with "id" ID and each node among its "nodes"; prints
 # how many nodes it has.
 check_state() {
