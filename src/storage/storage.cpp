@@ -80,6 +80,7 @@ Storage::Impl::Impl(uv_loop_t* l, const Metainfo& m, std::string r, StorageLimit
 void Storage::Impl::compute_paths() {
     comps.clear();
     paths.clear();
+    checked_parents.clear();
     for (std::size_t i = 0; i < meta.files.size(); ++i) {
         if (explicit_paths()) {
             comps.push_back(std::vector<std::string>{});
@@ -156,17 +157,30 @@ void Storage::Impl::op_done() {
     }
 }
 
-void Storage::Impl::open_file(std::size_t i, bool create, std::function<void(uv_file, Status)> cb) {
+void Storage::Impl::open_file(std::size_t i, bool create, std::function<void(uv_file, Status)> cb, bool recheck) {
     const int access = read_only ? O_RDONLY : O_RDWR;
     // A shared item's own paths: the user chose them, there is no download folder to keep writes inside.
     if (explicit_paths()) return open_fd(i, false, O_RDONLY, std::move(cb));
     if (!comps[i]) return cb(-1, comps[i].error());
     auto self = shared_from_this();
-    auto after_root = [self, i, create, access, cb]() {
-        check_parents(self->loop, self->root, *self->comps[i], create, [self, i, create, access, cb](Status st) {
-            if (!st.ok()) return cb(-1, std::move(st));
-            self->open_fd(i, create, access, cb);
+    std::string parent = paths[i].substr(0, paths[i].rfind('/'));
+    if (!recheck && checked_parents.count(parent)) {
+        // Checked before. Should the folder be gone (the user removed it), forget it and walk again, which
+        // re-creates it when creating, as the first open did.
+        return open_fd(i, create, access, [self, i, create, parent, cb](uv_file fd, Status st) {
+            if (st.ok() || !create || st.error().code != Errc::not_found) return cb(fd, std::move(st));
+            self->checked_parents.erase(parent);
+            self->open_file(i, create, cb, true);
         });
+    }
+    auto after_root = [self, i, create, access, parent, cb]() {
+        ++self->stats.parent_walks;
+        check_parents(self->loop, self->root, *self->comps[i], create,
+                      [self, i, create, access, parent, cb](Status st) {
+                          if (!st.ok()) return cb(-1, std::move(st));
+                          self->checked_parents.insert(parent);
+                          self->open_fd(i, create, access, cb);
+                      });
     };
     if (create && !root_ready) {
         make_root_dirs(loop, root, [self, cb, after_root](Status st) {
@@ -338,7 +352,8 @@ void Storage::write_piece(std::uint32_t index, std::shared_ptr<const std::string
     for (const auto& s : *segs) {
         self->dirty.insert(s.file);
         self->zeros_from[s.file] = INT64_MAX; // conservative: the whole file is no longer known
-        self->io_segment(true, s, buf, [self, index, job, counted](Status st) {
+        self->io_segment(true, s, buf, [self, index, job, counted, s](Status st) {
+            if (st.ok()) self->note_written(s);
             fold(job->st, std::move(st));
             if (--job->remaining > 0) return;
             if (self->limits.budget) self->limits.budget->release(MemPool::write, counted);

@@ -95,9 +95,11 @@ enum class OpenMode {
 };
 
 struct StorageStats {
-    std::uint64_t pieces_read = 0;    // whole-piece disk reads (read_piece misses and verify)
-    std::uint64_t pieces_written = 0; // successful write_piece calls
-    std::uint64_t cache_hits = 0;     // read_piece/cached_piece served from the read cache
+    std::uint64_t pieces_read = 0;     // whole-piece disk reads (read_piece misses and verify)
+    std::uint64_t pieces_written = 0;  // successful write_piece calls
+    std::uint64_t cache_hits = 0;      // read_piece/cached_piece served from the read cache
+    std::uint64_t writeback_kicks = 0; // sync_file_range calls that started writeback early (writeback.cpp)
+    std::uint64_t parent_walks = 0;    // lstat walks of a file's parent folders (later opens skip checked ones)
 };
 
 class Storage {

@@ -9,6 +9,7 @@
 #include <set>
 #include <string>
 #include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
 #include "loop/fs_req.hpp"
@@ -57,6 +58,20 @@ struct Storage::Impl : std::enable_shared_from_this<Impl> {
     std::size_t inflight = 0;                      // <= limits.max_inflight_ops
     std::unordered_map<std::uint32_t, std::vector<PieceCb>> reading; // coalesced read_piece callers
     std::set<std::size_t> dirty;                                     // files written since the last flush
+    // Parent folders of our files already found (lstat) or made to be real directories: later opens of files in
+    // them skip that walk. A torrent of 2,000 files reopens them thousands of times through a descriptor cache of
+    // 128, and the walk was two lstat calls per open. Someone swapping a checked folder for a link while we run
+    // is the local race path_safety.hpp leaves out of scope. Cleared when the paths change (compute_paths).
+    std::unordered_set<std::string> checked_parents;
+    // Written bytes not yet handed to the kernel's writeback (writeback.cpp): per file the byte range written
+    // since its last kick, and their sum. Bounded by the number of files.
+    struct Unsent {
+        std::int64_t lo = INT64_MAX, hi = 0;
+    };
+    std::unordered_map<std::size_t, Unsent> unsent;
+    std::vector<std::size_t> unsent_order; // files in the order they first entered `unsent`
+    std::uint64_t unsent_bytes = 0;
+    bool kicking = false; // a kick is running: at most one at a time, it holds one pool thread
     // Per file: bytes from here to the end are known to be zeros because open() extended the file (sparse) from
     // this size and nothing was written since; INT64_MAX when nothing is known. Lets verify_existing skip reading
     // and hashing pieces of a fresh download (a 1 GiB torrent otherwise hashes 1 GiB of zeros before starting).
@@ -95,7 +110,8 @@ struct Storage::Impl : std::enable_shared_from_this<Impl> {
     void op_done();
 
     // --- files ---
-    void open_file(std::size_t i, bool create, std::function<void(uv_file, Status)> cb);
+    // recheck: walk the parents even when checked before (the open without the walk found the folder gone).
+    void open_file(std::size_t i, bool create, std::function<void(uv_file, Status)> cb, bool recheck = false);
     void open_fd(std::size_t i, bool create, int access, std::function<void(uv_file, Status)> cb);
     FdCache::Opener opener(std::size_t i, bool create);
     // One segment: acquire the descriptor, pread/pwrite until done, (reads of sealed files: fstat), release.
@@ -103,6 +119,11 @@ struct Storage::Impl : std::enable_shared_from_this<Impl> {
     void io_segment(bool write, Segment s, char* buf, std::function<void(Status)> done);
     void rw(bool write, uv_file fd, Segment s, char* buf, std::int64_t pos, std::function<void(Status)> done);
     void check_seal(uv_file fd, std::size_t file, std::function<void(Status)> done);
+    // After a successful write of `s`: counts it, and starts the kernel's writeback of what was written once
+    // enough has gathered (writeback.cpp).
+    void note_written(const Segment& s);
+    void kick_writeback();
+    void kick_next(std::shared_ptr<std::vector<std::pair<std::size_t, Unsent>>> todo, std::size_t at);
     // A whole piece read, one request per file segment, all in flight together.
     void read_whole(std::uint32_t index, ReadDone done);
     void seal(std::vector<FileStamp> stamps) { sealed = std::move(stamps); }
