@@ -38,6 +38,7 @@ struct PeerNodeConfig {
     std::vector<std::string> dht_bootstrap; // HOST:PORT; empty: the well-known routers (plus the saved nodes)
     bool lsd = true;                        // Local Service Discovery (BEP 14) for public torrents
     std::string ca_file;                    // CA bundle for https:// trackers; empty: the system store
+    std::uint64_t max_download_rate = 0;    // bytes/s over all torrents, 0 = unlimited
 };
 
 // Runs until SIGINT/SIGTERM (or completion with exit_when_done). Prints one line per shared item

@@ -90,6 +90,8 @@ const std::vector<FlagInfo>& all_flags() {
         {"--max-connections", "N", "peer: cap on peer connections over all torrents (default 400)", kPeer, false},
         {"--max-upload-rate", "BYTES", "peer: upload limit in bytes per second over all torrents (e.g. 2M)", kPeer,
          false},
+        {"--max-download-rate", "BYTES", "peer: download limit in bytes per second over all torrents (e.g. 2M)", kPeer,
+         false},
         {"--max-memory", "BYTES", "peer and tracker: bound the memory that grows with load (e.g. 16M; at least 4M)",
          kTracker | kPeer, false},
         {"--list", nullptr, "print the catalog of the tracker given with --tracker URL", kList, false},
@@ -104,6 +106,9 @@ const std::vector<FlagInfo>& all_flags() {
          kWorking, false},
         {"-v", nullptr, "verbose: the same as --log-level debug", kWorking, false},
         {"--log-file", "FILE", "append log lines to FILE instead of standard error (reopened on SIGHUP)", kWorking,
+         false},
+        {"--config", "FILE",
+         "read flags from a JSON object in FILE (keys: the long flags without dashes); the command line wins", kWorking,
          false},
     };
     return flags;
@@ -121,7 +126,7 @@ std::string usage_text() {
         "                      [--no-dht] [--dht-bootstrap HOST:PORT]... [--no-lsd] [--ca-file FILE]\n"
         "       p2pnode --list --tracker URL [--timeout SECS]\n"
         "       p2pnode --scrape NAME|INFOHASH --tracker URL [--timeout SECS]\n"
-        "every mode also takes [--quiet] [--log-level LEVEL | -v] [--log-file FILE]\n"
+        "every mode also takes [--quiet] [--log-level LEVEL | -v] [--log-file FILE] [--config FILE]\n"
         "\nflags:\n";
     for (const auto& f : all_flags()) {
         std::string left = std::string("  ") + f.name + (f.arg ? std::string(" ") + f.arg : "");
@@ -293,6 +298,13 @@ Status set_rate(CliOptions& o, const std::string&, const std::string& v) {
     return ok_status();
 }
 
+Status set_download_rate(CliOptions& o, const std::string&, const std::string& v) {
+    auto n = parse_size(v);
+    if (!n || *n <= 0) return make_error("", "--max-download-rate needs a positive size such as 2M, got '" + v + "'");
+    o.max_download_rate = *n;
+    return ok_status();
+}
+
 Status set_memory(CliOptions& o, const std::string&, const std::string& v) {
     auto n = parse_size(v);
     if (!n || *n <= 0) return make_error("", "--max-memory needs a size such as 16M, got '" + v + "'");
@@ -423,6 +435,7 @@ const Setter kSetters[] = {
     {"--max-connections", [](CliOptions& o, const std::string& f,
                              const std::string& v) { return set_int(f, v, 1, 100000, o.max_connections); }},
     {"--max-upload-rate", set_rate},
+    {"--max-download-rate", set_download_rate},
     {"--max-memory", set_memory},
     {"--quiet", P2P_SWITCH(quiet)},
     {"--no-console", P2P_SWITCH(no_console)},
@@ -433,6 +446,11 @@ const Setter kSetters[] = {
          return ok_status();
      }},
     {"--log-file", set_log_file_flag},
+    // main() replaces --config FILE by the file's flags (cli/config_file.hpp) before parsing.
+    {"--config",
+     [](CliOptions&, const std::string&, const std::string&) {
+         return Status(make_error("", "--config is read before parse_args (a bug)"));
+     }},
 };
 
 #undef P2P_SWITCH

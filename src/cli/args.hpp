@@ -52,6 +52,7 @@ struct CliOptions {
     bool exit_when_done = false;
     std::int64_t max_connections = 0;
     std::int64_t max_upload_rate = 0;
+    std::int64_t max_download_rate = 0;
     bool overwrite = false; // a download may replace a file that does not belong to it
     EncryptionMode encryption = EncryptionMode::prefer;
     bool no_utp = false, no_tcp = false;

@@ -6,6 +6,7 @@
 
 #include "base/log.hpp"
 #include "cli/args.hpp"
+#include "cli/config_file.hpp"
 #include "cli/make_torrent_cmd.hpp"
 #include "crypto/random.hpp"
 #include "node/peer_node.hpp"
@@ -54,6 +55,7 @@ PeerNodeConfig peer_config(const CliOptions& o) {
     pc.console = !o.no_console;
     if (o.max_connections) pc.max_connections = static_cast<std::size_t>(o.max_connections);
     pc.max_upload_rate = static_cast<std::uint64_t>(o.max_upload_rate);
+    pc.max_download_rate = static_cast<std::uint64_t>(o.max_download_rate);
     pc.max_memory = static_cast<std::uint64_t>(o.max_memory);
     return pc;
 }
@@ -77,7 +79,13 @@ bool setup_logging(const CliOptions& o) {
 
 int main(int argc, char** argv) {
     std::vector<std::string> args(argv + 1, argv + argc);
-    auto parsed = parse_args(args);
+    // --config FILE: its flags join the command line's (which win) and are checked as flags.
+    auto expanded = apply_config_file(args);
+    if (!expanded) {
+        std::fprintf(stderr, "p2pnode: %s\n", expanded.error().str().c_str());
+        return 2;
+    }
+    auto parsed = parse_args(*expanded);
     if (!parsed) {
         std::fprintf(stderr, "p2pnode: %s\n", parsed.error().str().c_str());
         return 2;

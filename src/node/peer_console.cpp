@@ -39,6 +39,43 @@ std::string bracketed(const std::string& address) {
     return "[" + address.substr(0, colon) + "]" + address.substr(colon);
 }
 
+// `limit NAME UP DOWN` and `remove NAME [delete]`: the trailing words are taken off the end, so a name may
+// hold spaces.
+void split_trailing(ParsedPeerCommand& out, const char* usage) {
+    auto last_word = [](std::string& s) {
+        std::string_view v = trim(s);
+        auto sp = v.find_last_of(" \t");
+        std::string word(sp == std::string_view::npos ? v : v.substr(sp + 1));
+        s = sp == std::string_view::npos ? std::string() : std::string(trim(v.substr(0, sp)));
+        return word;
+    };
+    auto unquote = [](std::string& s) {
+        if (s.size() >= 2 && ((s.front() == '"' && s.back() == '"') || (s.front() == '\'' && s.back() == '\'')))
+            s = s.substr(1, s.size() - 2);
+    };
+    if (out.cmd == PeerCommand::remove) {
+        std::string rest = out.arg;
+        if (last_word(rest) == "delete" && !rest.empty()) {
+            out.delete_files = true;
+            unquote(rest);
+            out.arg = rest;
+        }
+        return;
+    }
+    std::string rest = out.arg;
+    const std::string down = last_word(rest), up = last_word(rest);
+    unquote(rest);
+    auto u = parse_console_rate(up), d = parse_console_rate(down);
+    if (rest.empty() || !u || !d) {
+        out.cmd = PeerCommand::invalid;
+        out.error = std::string("usage: ") + usage;
+        return;
+    }
+    out.arg = rest;
+    out.up = *u;
+    out.down = *d;
+}
+
 struct CommandInfo {
     const char* name;
     PeerCommand cmd;
@@ -53,6 +90,11 @@ constexpr CommandInfo kCommands[] = {
     {"status", PeerCommand::status, false, "status"},
     {"peers", PeerCommand::peers, true, "peers NAME|INFOHASH"},
     {"trackers", PeerCommand::trackers, false, "trackers"},
+    {"files", PeerCommand::files, true, "files NAME|INFOHASH"},
+    {"limit", PeerCommand::limit, true, "limit NAME|INFOHASH UP DOWN (bytes/s, e.g. 512K; 0 = no limit)"},
+    {"pause", PeerCommand::pause, true, "pause NAME|INFOHASH"},
+    {"resume", PeerCommand::resume, true, "resume NAME|INFOHASH"},
+    {"remove", PeerCommand::remove, true, "remove NAME|INFOHASH [delete]"},
     {"dht", PeerCommand::dht, false, "dht"},
     {"help", PeerCommand::help, false, "help"},
     {"quit", PeerCommand::quit, false, "quit"},
@@ -88,6 +130,15 @@ const char* const kPeerConsoleHelp =
     "                         U/u it downloads (unchoked/choked), S snubbed, I/O incoming/outgoing,\n"
     "                         T over uTP (else TCP), E encrypted (RC4)\n"
     "  trackers               each tracker of each torrent: working or not, last and next announce, last error\n"
+    "  files NAME|INFOHASH    each file of a torrent: index, size, bytes done, percent, path\n"
+    "  limit NAME|INFOHASH UP DOWN\n"
+    "                         a torrent's own upload and download limits in bytes/s (K, M, G; 0 = none);\n"
+    "                         --max-upload-rate and --max-download-rate apply as well\n"
+    "  pause NAME|INFOHASH    close its connections, stop its announces; data and progress are kept\n"
+    "  resume NAME|INFOHASH   start a paused torrent again\n"
+    "  remove NAME|INFOHASH [delete]\n"
+    "                         stop it and forget it; with 'delete', also delete the files it downloaded\n"
+    "                         (never the files of something you shared)\n"
     "  dht                    the DHT node: id, nodes per bucket, lookups, stored peers, packets in/out\n"
     "  help                   this text\n"
     "  quit                   announce 'stopped', save resume data and exit\n";
@@ -113,11 +164,45 @@ ParsedPeerCommand parse_peer_command(std::string_view raw) {
         } else {
             out.cmd = c.cmd;
             out.arg = std::string(arg);
+            if (c.cmd == PeerCommand::limit || c.cmd == PeerCommand::remove) split_trailing(out, c.usage);
         }
         return out;
     }
     out.cmd = PeerCommand::invalid;
     out.error = "unknown command: " + std::string(word) + " (try help)";
+    return out;
+}
+
+std::optional<std::uint64_t> parse_console_rate(std::string_view t) {
+    std::uint64_t v = 0;
+    std::size_t i = 0;
+    for (; i < t.size() && t[i] >= '0' && t[i] <= '9'; ++i) {
+        if (v > (UINT64_MAX - 9) / 10) return std::nullopt;
+        v = v * 10 + std::uint64_t(t[i] - '0');
+    }
+    if (i == 0) return std::nullopt;
+    const std::string_view suffix = t.substr(i);
+    int shift = 0;
+    if (suffix == "k" || suffix == "K")
+        shift = 10;
+    else if (suffix == "m" || suffix == "M")
+        shift = 20;
+    else if (suffix == "g" || suffix == "G")
+        shift = 30;
+    else if (!suffix.empty())
+        return std::nullopt;
+    if (v > (UINT64_MAX >> shift)) return std::nullopt;
+    return v << shift;
+}
+
+std::string format_files(const std::vector<FileProgress>& files) {
+    std::string out = lpad("#", 4) + " " + lpad("SIZE", 12) + " " + lpad("DONE", 12) + " " + lpad("%", 6) + "  PATH\n";
+    for (const auto& f : files) {
+        const double frac = f.size ? double(f.done) / double(f.size) : 1.0;
+        out += lpad(std::to_string(f.index), 4) + " " + lpad(std::to_string(f.size), 12) + " " +
+               lpad(std::to_string(f.done), 12) + " " + lpad(percent(frac), 6) + "  " + f.path + "\n";
+    }
+    out += std::to_string(files.size()) + (files.size() == 1 ? " file\n" : " files\n");
     return out;
 }
 
@@ -283,6 +368,31 @@ void PeerConsole::execute(const std::string& line) {
     case PeerCommand::peers: {
         auto r = cmds_.peers(c.arg);
         write(r ? format_peers(*r) : "peers: " + r.error().str() + "\n");
+        break;
+    }
+    case PeerCommand::files: {
+        if (!cmds_.files) {
+            write("files: not available\n");
+            break;
+        }
+        auto r = cmds_.files(c.arg);
+        write(r ? format_files(*r) : "files: " + r.error().str() + "\n");
+        break;
+    }
+    case PeerCommand::limit:
+    case PeerCommand::pause:
+    case PeerCommand::resume:
+    case PeerCommand::remove: {
+        const char* name = c.cmd == PeerCommand::limit    ? "limit"
+                           : c.cmd == PeerCommand::pause  ? "pause"
+                           : c.cmd == PeerCommand::resume ? "resume"
+                                                          : "remove";
+        Result<std::string> r = make_error(name, "not available");
+        if (c.cmd == PeerCommand::limit && cmds_.limit) r = cmds_.limit(c.arg, c.up, c.down);
+        if (c.cmd == PeerCommand::pause && cmds_.pause) r = cmds_.pause(c.arg);
+        if (c.cmd == PeerCommand::resume && cmds_.resume) r = cmds_.resume(c.arg);
+        if (c.cmd == PeerCommand::remove && cmds_.remove) r = cmds_.remove(c.arg, c.delete_files);
+        write(r ? *r + "\n" : std::string(name) + ": " + r.error().str() + "\n");
         break;
     }
     case PeerCommand::list:

@@ -7,6 +7,10 @@
 //   status       each of our torrents: state, percent, rates, peers, bytes moved
 //   peers WHAT   each connected peer of one of our torrents (name or info hash)
 //   trackers     each tracker of each torrent: working or not, last and next announce, counts, last error
+//   files WHAT   each file of one of our torrents: index, size, bytes done, percent, path
+//   limit WHAT UP DOWN   a torrent's own upload and download limits (bytes/s, K/M/G; 0 = none)
+//   pause WHAT, resume WHAT, remove WHAT [delete]   stop and restart a torrent, or forget it (and delete the
+//                files it downloaded; never a shared item's)
 //   help, quit   (quit announces `stopped`, saves resume data and exits)
 //
 // The console knows nothing of PeerNode: the node hands it a PeerConsoleCommands of callbacks, so a test drives
@@ -21,6 +25,7 @@
 #include <deque>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -35,12 +40,34 @@ namespace p2p {
 
 // ---- the command language
 
-enum class PeerCommand { none, share, get, list, scrape, status, peers, trackers, dht, help, quit, invalid };
+enum class PeerCommand {
+    none,
+    share,
+    get,
+    list,
+    scrape,
+    status,
+    peers,
+    trackers,
+    files,
+    limit,
+    pause,
+    resume,
+    remove,
+    dht,
+    help,
+    quit,
+    invalid
+};
 
 struct ParsedPeerCommand {
     PeerCommand cmd = PeerCommand::none; // none: an empty line
-    std::string arg;                     // share/get/scrape/peers: the rest of the line, trimmed, quotes removed
-    std::string error;                   // cmd == invalid: one line without '\n'
+    // share/get/scrape/peers/...: the rest of the line (less limit's rates and remove's `delete`), trimmed,
+    // quotes removed
+    std::string arg;
+    std::string error;              // cmd == invalid: one line without '\n'
+    std::uint64_t up = 0, down = 0; // limit: bytes/s, 0 = none
+    bool delete_files = false;      // remove ... delete
 };
 ParsedPeerCommand parse_peer_command(std::string_view line);
 
@@ -86,6 +113,12 @@ struct PeerConsoleCommands {
     std::function<std::vector<ConsoleTorrentRow>()> status;
     std::function<Result<std::vector<PeerSummary>>(const std::string& what)> peers;
     std::function<std::vector<ConsoleTrackerRow>()> trackers;
+    std::function<Result<std::vector<FileProgress>>(const std::string& what)> files;
+    // Control: each answers one line (e.g. "paused NAME"), or an error.
+    std::function<Result<std::string>(const std::string& what, std::uint64_t up, std::uint64_t down)> limit;
+    std::function<Result<std::string>(const std::string& what)> pause;
+    std::function<Result<std::string>(const std::string& what)> resume;
+    std::function<Result<std::string>(const std::string& what, bool delete_files)> remove;
     std::function<std::string()> dht; // the DHT's state (several lines); null: the DHT is off
     std::function<void()> quit;       // called last: it may tear the console down
 };
@@ -96,6 +129,9 @@ std::string format_catalog(const std::vector<udp::CatalogEntry>& entries);
 std::string format_scrape(const ConsoleScrape& s);
 std::string format_peers(const std::vector<PeerSummary>& peers);
 std::string format_trackers(const std::vector<ConsoleTrackerRow>& rows);
+std::string format_files(const std::vector<FileProgress>& files);
+// "0", "512K", "2M", "1G" or plain bytes: a rate for `limit`; nullopt when not one.
+std::optional<std::uint64_t> parse_console_rate(std::string_view text);
 // "Transmission 3.00 (-TR3000-)", "p2pnode (-PN0100-)", or the printable prefix of an unknown id.
 std::string client_of(std::string_view peer_id);
 // Flags of one peer: D/d we want its data and it unchokes/chokes us; U/u it wants ours and we unchoke/choke

@@ -92,6 +92,7 @@ SessionConfig PeerNode::session_config(const PeerNodeConfig& c) {
     s.port = static_cast<std::uint16_t>(c.port);
     s.max_connections = c.max_connections;
     s.max_upload_rate = c.max_upload_rate;
+    s.max_download_rate = c.max_download_rate;
     s.peer.encryption = c.encryption == EncryptionMode::require   ? Encryption::require
                         : c.encryption == EncryptionMode::disable ? Encryption::disable
                                                                   : Encryption::prefer;
@@ -175,17 +176,8 @@ Torrent* PeerNode::add(Metainfo meta, bool all_present, bool download, bool publ
     ac.tiers = tiers;
     if (publish) ac.publish_name = name;
     ac.total_size = total;
-    ac.wants_peers = [t] { return !t->complete() && t->num_links() == 0; }; // ask again soon (announcer.hpp)
-    item.announcer = std::make_unique<Announcer>(
-        loop_.get(), clients_, ac,
-        [t] {
-            return AnnounceStats{t->downloaded(), t->uploaded(), t->left_bytes()};
-        },
-        [t](const std::vector<PeerEndpoint>& peers) {
-            std::vector<sockaddr_storage> addrs;
-            for (const auto& p : peers) addrs.push_back(p.addr);
-            t->add_candidates(addrs);
-        });
+    item.announce_cfg = ac;
+    item.announcer = make_announcer(t, ac);
     Item* ip = &item;
     t->on_complete = [this, ip, hash] {
         if (ip->download && !ip->reported_done) {
@@ -206,11 +198,26 @@ Torrent* PeerNode::add(Metainfo meta, bool all_present, bool download, bool publ
         if (ip->download && ip->torrent->renamed())
             say("saving %s as %s: %s\n", ip->torrent->meta().name.c_str(), ip->torrent->save_name().c_str(),
                 ip->torrent->placement_note().c_str());
-        if (!ip->stopped_sent) ip->announcer->start();
+        if (!ip->stopped_sent && !ip->paused) ip->announcer->start();
     };
     dht_track(hash, is_private);
     lsd_add(hash, is_private);
     return t;
+}
+
+std::unique_ptr<Announcer> PeerNode::make_announcer(Torrent* t, const AnnouncerConfig& config) {
+    AnnouncerConfig ac = config;
+    ac.wants_peers = [t] { return !t->complete() && t->num_links() == 0; }; // ask again soon (announcer.hpp)
+    return std::make_unique<Announcer>(
+        loop_.get(), clients_, ac,
+        [t] {
+            return AnnounceStats{t->downloaded(), t->uploaded(), t->left_bytes()};
+        },
+        [t](const std::vector<PeerEndpoint>& peers) {
+            std::vector<sockaddr_storage> addrs;
+            for (const auto& p : peers) addrs.push_back(p.addr);
+            t->add_candidates(addrs);
+        });
 }
 
 void PeerNode::torrent_failed(const std::string& hash, const Error& e) {

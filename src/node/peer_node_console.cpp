@@ -39,8 +39,8 @@ PeerConsoleCommands PeerNode::console_commands() {
         for (auto& [h, it] : items_) {
             if (!it.torrent) continue;
             TorrentStatus s = it.torrent->status();
-            rows.push_back(ConsoleTorrentRow{s.name, h, phase_name(s.phase), s.have_bytes, s.total, s.down_rate,
-                                             s.up_rate, s.peers, s.downloaded, s.uploaded});
+            rows.push_back(ConsoleTorrentRow{s.name, h, s.paused ? "paused" : phase_name(s.phase), s.have_bytes,
+                                             s.total, s.down_rate, s.up_rate, s.peers, s.downloaded, s.uploaded});
         }
         for (const auto& f : fetches_.rows()) { // magnets and names: no metainfo yet (BEP 9)
             ConsoleTorrentRow r;
@@ -67,6 +67,17 @@ PeerConsoleCommands PeerNode::console_commands() {
             if (it.torrent && it.announcer) add_rows(it.torrent->meta().name, h, it.announcer->trackers());
         for (const auto& f : fetches_.rows()) add_rows(f.label, f.info_hash, f.trackers);
         return rows;
+    };
+    c.files = [this](const std::string& what) -> Result<std::vector<FileProgress>> {
+        Item* it = find_item(what);
+        if (!it) return make_error(what, "not one of our torrents (see status)");
+        return it->torrent->files();
+    };
+    c.pause = [this](const std::string& what) { return pause_item(what); };
+    c.resume = [this](const std::string& what) { return resume_item(what); };
+    c.remove = [this](const std::string& what, bool del) { return remove_item(what, del); };
+    c.limit = [this](const std::string& what, std::uint64_t up, std::uint64_t down) {
+        return limit_item(what, up, down);
     };
     c.quit = [this] { quit(0, ""); };
     return c;

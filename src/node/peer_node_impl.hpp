@@ -69,11 +69,22 @@ private:
         bool reported_done = false;
         bool failed = false;       // paused by an error (e.g. EIO, full disk): finished, not complete
         bool stopped_sent = false; // the announcer was told `stopped` (a failed torrent is not a leecher)
+        bool paused = false;       // `pause`: its announcer was told `stopped`; a fresh one waits for `resume`
         std::string share_key;     // a shared item: root/name on disk
+        // What a fresh announcer is made with (resume after pause).
+        AnnouncerConfig announce_cfg;
     };
 
     Torrent* add(Metainfo meta, bool all_present, bool download, bool publish, const std::string& root,
                  StoragePlacement placement = {});
+
+    std::unique_ptr<Announcer> make_announcer(Torrent* t, const AnnouncerConfig& ac);
+
+    // ---- control, peer_node_control.cpp: the console's pause/resume/remove/limit/files (an RPC's later)
+    Result<std::string> pause_item(const std::string& what);
+    Result<std::string> resume_item(const std::string& what);
+    Result<std::string> remove_item(const std::string& what, bool delete_files);
+    Result<std::string> limit_item(const std::string& what, std::uint64_t up, std::uint64_t down);
 
     // A torrent paused by an error. A download's trackers are told `stopped` (a paused torrent is no leecher);
     // a shared item whose files changed is taken down and shared anew once its files settle.

@@ -49,6 +49,7 @@ struct PeerLink {
     std::uint32_t upload_idle_ticks = 0;  // ticks in a row it was unchoked, interested and requesting nothing
     std::uint32_t suggest_idle_ticks = 0; // ticks in a row its pending suggestions left us idle (torrent_choke.cpp)
     bool reading_piece = false;           // a storage read for its front request is in flight
+    bool read_throttled = false;          // its reading is paused by a download limit (Torrent::count_received)
     // Closed: no callback of its connection follows, and code still holding a pointer to it (a loop over a
     // snapshot of the links, a caller up the stack) must leave it alone. Destroyed after the current callback.
     bool dead = false;

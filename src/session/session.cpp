@@ -13,6 +13,7 @@
 #include "proto/metainfo.hpp"
 #include "proto/wire.hpp"
 #include "session/metadata_fetch.hpp"
+#include "session/torrent_files.hpp"
 
 namespace p2p {
 
@@ -189,8 +190,10 @@ Session::Session(Loop& loop, SessionConfig cfg)
       cache_(std::make_shared<ReadCache>(cfg_.memory.read_cache)),
       fds_(std::make_shared<FdCache>(loop.get(), cfg_.max_open_files)), transport_(transport_limits_for(cfg_.memory)),
       router_(std::make_unique<Router>(*this)), fetches_(std::make_shared<IncomingFetches>()), tick_timer_(loop.get()),
-      upload_timer_(loop.get()) {
+      upload_timer_(loop.get()), download_timer_(loop.get()) {
     transport_.budget = budget_;
+    upload_.set_rate(cfg_.max_upload_rate);
+    download_.set_rate(cfg_.max_download_rate);
     cfg_.max_connections = std::min(cfg_.max_connections, cfg_.memory.max_connections);
     cfg_.max_pending_incoming = std::min(cfg_.max_pending_incoming, cfg_.max_connections);
     connections_ = std::make_shared<ConnectionCount>(cfg_.max_connections);
@@ -214,6 +217,7 @@ Session::~Session() {
     sniffing_.clear();
     pending_.clear();
     torrents_.clear();
+    removing_.clear();
 }
 
 void Session::enable_dht(std::uint16_t dht_port, DhtNodeFn on_node) {
@@ -377,14 +381,31 @@ std::vector<Torrent*> Session::torrents() {
     return out;
 }
 
-void Session::remove_torrent(const std::string& info_hash) {
+void Session::remove_torrent(const std::string& info_hash, bool delete_files, std::function<void(Status)> done) {
+    if (!done) done = [](Status) {};
     auto it = torrents_.find(info_hash);
-    if (it == torrents_.end()) return;
+    if (it == torrents_.end()) return done(make_error(to_hex(info_hash), "no such torrent", Errc::not_found));
+    if (delete_files && it->second->is_shared_item())
+        return done(
+            make_error(it->second->meta().name, "its files are a shared item's (yours): not deleted", Errc::refused));
     std::unique_ptr<Torrent> owned = std::move(it->second);
     torrents_.erase(it);
     skeys_.erase(mse::req2_hash(info_hash));
-    owned->shutdown([] {});
-    loop_.defer_delete(std::move(owned)); // after the current callback: it may be one of this torrent's
+    TorrentFiles files;
+    if (delete_files) files = owned->downloaded_files();
+    Torrent* raw = owned.get();
+    removing_.push_back(std::move(owned)); // until its last write is in and its resume record saved
+    uv_loop_t* uv = loop_.get();
+    raw->shutdown([this, raw, uv, delete_files, files = std::move(files), done = std::move(done)]() mutable {
+        // Runs inside the torrent's own code: destroyed after the current callback.
+        auto at = std::find_if(removing_.begin(), removing_.end(), [&](auto& p) { return p.get() == raw; });
+        if (at != removing_.end()) {
+            loop_.defer_delete(std::move(*at));
+            removing_.erase(at);
+        }
+        if (!delete_files) return done(ok_status());
+        remove_torrent_files(uv, std::move(files), std::move(done)); // nothing of it is written any more
+    });
 }
 
 bool Session::may_connect() const { return connections_->may_open(); }
@@ -415,19 +436,51 @@ void Session::tick() {
     if (now > kIdleDescriptorMs) fds_->close_unused_since(now - kIdleDescriptorMs);
 }
 
-bool Session::take_upload(std::size_t n) {
-    if (cfg_.max_upload_rate == 0) return true;
-    std::uint64_t now = uv_now(loop_.get());
-    double rate = static_cast<double>(cfg_.max_upload_rate);
-    // Burst: a quarter second of rate, at least one 16 KiB block.
-    double burst = std::max(rate / 4, 16384.0);
-    if (upload_refill_ms_ == 0)
-        upload_tokens_ = burst;
-    else
-        upload_tokens_ = std::min(burst, upload_tokens_ + rate * double(now - upload_refill_ms_) / 1000.0);
-    upload_refill_ms_ = now;
-    if (upload_tokens_ < double(n)) return false;
-    upload_tokens_ -= double(n);
+bool Session::take_upload(std::size_t n) { return upload_.take(n, uv_now(loop_.get())); }
+
+bool Session::count_download(std::size_t n) {
+    const std::uint64_t now = uv_now(loop_.get());
+    download_.spend(n, now);
+    return download_.in_debt(now);
+}
+
+void Session::set_rate_limits(std::uint64_t up, std::uint64_t down) {
+    if (up != upload_.rate()) upload_.set_rate(up);
+    if (down != download_.rate()) download_.set_rate(down);
+}
+
+void Session::wait_download(Torrent* t, std::uint64_t token, std::uint64_t delay_ms) {
+    auto key = std::make_pair(t->info_hash(), token);
+    if (std::find(download_waiters_.begin(), download_waiters_.end(), key) == download_waiters_.end())
+        download_waiters_.push_back(key);
+    if (download_timer_.active()) return;
+    // At most 50 ms: a limit lifted meanwhile (set_rate_limits, set_torrent_limits) is noticed soon.
+    download_timer_.start(std::clamp<std::uint64_t>(delay_ms, 1, 50), 0, [this] {
+        auto waiters = std::move(download_waiters_);
+        download_waiters_.clear();
+        for (auto& [hash, tok] : waiters)
+            if (Torrent* tor = find(hash)) tor->resume_reading(tok); // may register again
+    });
+}
+
+bool Session::set_torrent_limits(const std::string& info_hash, std::uint64_t up, std::uint64_t down) {
+    Torrent* t = find(info_hash);
+    if (!t) return false;
+    t->set_rate_limits(up, down);
+    return true;
+}
+
+bool Session::pause_torrent(const std::string& info_hash) {
+    Torrent* t = find(info_hash);
+    if (!t) return false;
+    t->pause();
+    return true;
+}
+
+bool Session::resume_torrent(const std::string& info_hash) {
+    Torrent* t = find(info_hash);
+    if (!t) return false;
+    t->resume();
     return true;
 }
 

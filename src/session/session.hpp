@@ -31,6 +31,7 @@
 #include "net/utp_socket.hpp"
 #include "session/connection_count.hpp"
 #include "session/peer_link.hpp"
+#include "session/rate_limit.hpp"
 #include "session/torrent.hpp"
 #include "storage/fd_cache.hpp"
 
@@ -45,6 +46,7 @@ struct SessionConfig {
     std::size_t max_pending_incoming = 64; // accepted connections still in their handshake
     std::size_t max_per_ip = 8;            // connections from one address (any torrent)
     std::uint64_t max_upload_rate = 0;     // payload bytes/s over all torrents; 0 = unlimited
+    std::uint64_t max_download_rate = 0;   // payload bytes/s over all torrents; 0 = unlimited
     std::size_t max_open_files = 128;      // descriptors of torrent files (and resume files) over all torrents
     bool utp = true;                       // uTP (BEP 29) on the UDP port of the same number: accept and dial
     bool tcp = true;                       // TCP: listen and dial (off: uTP only)
@@ -92,7 +94,24 @@ public:
     Torrent* add_torrent(Metainfo meta, TorrentConfig cfg, bool all_present);
     Torrent* find(const std::string& info_hash);
     std::vector<Torrent*> torrents();
-    void remove_torrent(const std::string& info_hash);
+    // Stops a torrent and forgets it (resume data saved). With delete_files, the files it downloaded go too (each
+    // file of the torrent, its resume record, then its folders if empty); never a shared item's (the user's own
+    // files: refused with Errc::refused). `done` runs once the files are gone, or at once (a no-op when the
+    // torrent is unknown: Errc::not_found). The calls below are the engine's control surface: the console's
+    // commands, and any RPC later, are faces of them.
+    void remove_torrent(const std::string& info_hash, bool delete_files = false, std::function<void(Status)> done = {});
+    // Pause: every connection of the torrent closed, no dialling, accepting, requesting or serving; its data and
+    // pieces kept. Resume undoes it. (Announces are the owner's: the node tells the trackers, the DHT and LSD.)
+    // False: no such torrent.
+    bool pause_torrent(const std::string& info_hash);
+    bool resume_torrent(const std::string& info_hash);
+    // A torrent's own rate limits (payload bytes/s, 0 = none); the global ones apply as well. False: no such
+    // torrent.
+    bool set_torrent_limits(const std::string& info_hash, std::uint64_t up, std::uint64_t down);
+    // The global limits, at run time (0 = none).
+    void set_rate_limits(std::uint64_t up, std::uint64_t down);
+    std::uint64_t max_upload_rate() const { return upload_.rate(); }
+    std::uint64_t max_download_rate() const { return download_.rate(); }
 
     // New connections are allowed while under the global cap.
     bool may_connect() const;
@@ -119,7 +138,15 @@ public:
     // them; otherwise the caller registers wait_upload() and its torrent's resume_serving(token) runs when
     // tokens are back.
     bool take_upload(std::size_t n);
+    bool upload_available(std::size_t n) { return upload_.can_take(n, uv_now(loop_.get())); }
     void wait_upload(Torrent* t, std::uint64_t token);
+    // Download rate limit (rate_limit.hpp): payload bytes received are counted once in (count_download; true
+    // when the bucket is in debt now). A connection that pushed a bucket into debt stops reading; it registers
+    // wait_download() and its torrent's resume_reading(token) runs after `delay_ms` (the torrent checks again).
+    bool count_download(std::size_t n);
+    bool download_in_debt() { return download_.in_debt(uv_now(loop_.get())); }
+    std::uint64_t download_wait_ms() { return download_.ms_until_clear(uv_now(loop_.get())); }
+    void wait_download(Torrent* t, std::uint64_t token, std::uint64_t delay_ms);
 
     // Shuts every torrent down (resume data saved), then calls done.
     void shutdown(std::function<void()> done);
@@ -149,6 +176,7 @@ private:
     std::unique_ptr<TcpListener> listener_;
     std::unique_ptr<UtpSocket> utp_;
     std::map<std::string, std::unique_ptr<Torrent>> torrents_;
+    std::vector<std::unique_ptr<Torrent>> removing_; // removed, shutting down (resume save, last writes)
     std::map<std::string, std::string> skeys_;       // MSE: HASH('req2', info hash) -> info hash of each torrent
     std::shared_ptr<IncomingFetches> fetches_;       // registered metadata fetches (shared with them)
     std::vector<std::unique_ptr<Sniffer>> sniffing_; // incoming, info hash not read yet; with pending_ at most
@@ -158,10 +186,13 @@ private:
     std::uint64_t token_counter_ = 0;
     std::uint16_t dht_port_ = 0;
     DhtNodeFn on_dht_node_;
-    double upload_tokens_ = 0;
-    std::uint64_t upload_refill_ms_ = 0;
+    RateBucket upload_, download_;
     std::vector<std::pair<std::string, std::uint64_t>> upload_waiters_; // (info hash, link token), deduplicated
     Timer upload_timer_;
+    // Links whose reading is paused by the download limit: (info hash, link token), deduplicated; bounded by the
+    // connections.
+    std::vector<std::pair<std::string, std::uint64_t>> download_waiters_;
+    Timer download_timer_;
 };
 
 } // namespace p2p

@@ -208,6 +208,9 @@ TorrentStatus Torrent::status() {
         s.up_rate += l->conn->upload_rate();
     }
     s.candidates = candidates_.size();
+    s.paused = paused_;
+    s.max_upload_rate = up_limit_.rate();
+    s.max_download_rate = down_limit_.rate();
     if (phase_ == TorrentPhase::failed) s.error = error_.str();
     return s;
 }

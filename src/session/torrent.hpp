@@ -19,6 +19,7 @@
 //   torrent_serve.cpp     answering requests under the send queue caps and the upload limit
 //   torrent_choke.cpp     choking, idle-slot lending, BEP 6 suggestions
 //   torrent_peers.cpp     the console's per-peer rows
+//   torrent_control.cpp   pause and resume, its own rate limits, the download limits' read pauses, deletion
 // They stay members of one class because every one of them works on the same links, picker and counters: helper
 // classes would each need most of the torrent's state, and the state would lose its single owner.
 #pragma once
@@ -39,7 +40,9 @@
 #include "proto/metainfo.hpp"
 #include "session/handed_peer.hpp"
 #include "session/peer_link.hpp"
+#include "session/rate_limit.hpp"
 #include "session/torrent_extensions.hpp"
+#include "session/torrent_files.hpp"
 #include "storage/storage.hpp"
 #include "swarm/choker.hpp"
 #include "swarm/picker.hpp"
@@ -78,6 +81,8 @@ struct TorrentStatus {
     std::uint64_t idle_slot_seconds = 0;
     double down_rate = 0, up_rate = 0;
     std::size_t peers = 0, candidates = 0;
+    bool paused = false; // Torrent::pause(): no connections, data and resume state kept
+    std::uint64_t max_upload_rate = 0, max_download_rate = 0; // its own limits (0 = none)
     std::string error;
 };
 
@@ -119,6 +124,23 @@ public:
     std::vector<PeerSummary> peer_summaries() const;
     // The session's upload limiter has tokens again for this link.
     void resume_serving(std::uint64_t token);
+    // The download limits may let this link read again (it registered Session::wait_download).
+    void resume_reading(std::uint64_t token);
+
+    // ---- control (Session::pause_torrent / resume_torrent / set_torrent_limits / remove_torrent)
+    // Pause closes every connection and cancels dials; nothing is dialled, accepted, requested or served until
+    // resume(). Pieces being hashed or written finish; the data and the resume record stay. The peers we had
+    // dialled are the first candidates on resume.
+    void pause();
+    void resume();
+    bool paused() const { return paused_; }
+    // Its own payload rate limits, bytes/s (0 = none); the session's global limits apply as well.
+    void set_rate_limits(std::uint64_t up, std::uint64_t down);
+    // Each file: size and bytes inside verified pieces we have (torrent_files.hpp).
+    std::vector<FileProgress> files() const { return file_progress(meta_, available_); }
+    // What deleting this download removes (its files, its resume record, its folders if empty); nothing for a
+    // shared item, whose files are the user's.
+    TorrentFiles downloaded_files() const;
     const Metainfo& meta() const override { return meta_; }
     // Where the files are: root_dir/save_name(). Not meta().name when a download was given a free name because
     // the user's own file stood at its path (renamed(); placement_note() says what was found).
@@ -197,6 +219,9 @@ private:
     void fill_requests(PeerLink& link);
     void fill_all_requests();
     void check_snubs(std::uint64_t now_ms);
+    // Download limits: counts a received block; a bucket in debt pauses the link's reading.
+    void count_received(PeerLink& link, std::size_t n);
+    std::uint64_t download_limit() const; // the lowest limit that applies (0 = none)
 
     // ---- torrent_pieces.cpp: assembly, hashing, banning, writing
     void store_block(PeerLink& link, std::uint32_t index, std::uint32_t begin, std::string_view block);
@@ -303,6 +328,8 @@ private:
     bool saving_resume_ = false;
     std::vector<std::function<void()>> resume_waiters_;
     bool shutting_down_ = false;
+    bool paused_ = false;
+    RateBucket up_limit_, down_limit_; // this torrent's own limits
     std::function<void()> pending_shutdown_;
     std::unique_ptr<TorrentExtensions> ext_; // BEP 10 handshake, BEP 9 serving, BEP 11 PEX
     // Last: it expires first, so a storage, hashing or connect callback that finds it expired touches nothing.

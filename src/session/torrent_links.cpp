@@ -29,7 +29,7 @@ void Torrent::add_candidates(const std::vector<sockaddr_storage>& addrs) {
 }
 
 void Torrent::connect_more() {
-    if (shutting_down_ || phase_ == TorrentPhase::checking || phase_ == TorrentPhase::failed) return;
+    if (shutting_down_ || paused_ || phase_ == TorrentPhase::checking || phase_ == TorrentPhase::failed) return;
     while (!candidates_.empty() && connecting_ < cfg_.max_connecting && links_.size() + connecting_ < cfg_.max_peers &&
            session_.may_connect()) {
         sockaddr_storage addr = candidates_.back();
@@ -66,7 +66,7 @@ void Torrent::dialled(std::uint64_t attempt, const std::string& key, const socka
         known_addresses_.erase(key);
         return;
     }
-    if (shutting_down_ || phase_ == TorrentPhase::failed || links_.size() >= cfg_.max_peers) return;
+    if (shutting_down_ || paused_ || phase_ == TorrentPhase::failed || links_.size() >= cfg_.max_peers) return;
     auto link = std::make_unique<PeerLink>();
     link->token = session_.next_token();
     link->torrent = this;
@@ -102,7 +102,7 @@ void Torrent::attach(std::unique_ptr<PeerLink> link) {
 }
 
 bool Torrent::adopt(std::unique_ptr<PeerLink> link) {
-    if (shutting_down_ || phase_ == TorrentPhase::checking || links_.size() >= cfg_.max_peers ||
+    if (shutting_down_ || paused_ || phase_ == TorrentPhase::checking || links_.size() >= cfg_.max_peers ||
         banned_.count(ban_key(link->address))) {
         link->conn->close();
         session_.connection_closed();
@@ -145,7 +145,7 @@ void Torrent::adopt_one(HandedPeer h) {
         }
     };
     if (!h.conn || h.conn->is_closed()) return refuse("it closed");
-    if (shutting_down_ || phase_ == TorrentPhase::failed || phase_ == TorrentPhase::checking)
+    if (shutting_down_ || paused_ || phase_ == TorrentPhase::failed || phase_ == TorrentPhase::checking)
         return refuse("the torrent is not running");
     if (links_.size() >= cfg_.max_peers) return refuse("at the peer cap");
     if (banned_.count(ban_key(h.address))) return refuse("banned");
@@ -200,7 +200,7 @@ void Torrent::drop(PeerLink& link, const std::string& why) {
     // A peer we dialled that closed before its handshake, while we have no other peer, is dialled once more a moment
     // later: a client that still holds our previous connection (the magnet's metadata fetch, just closed) refuses a
     // second one with the same peer id until it has seen the first one close.
-    if (link.dialled && link.conn->peer_id().empty() && links_.size() <= 1 && !shutting_down_ &&
+    if (link.dialled && link.conn->peer_id().empty() && links_.size() <= 1 && !shutting_down_ && !paused_ &&
         redialled_.size() < kMaxRedialled && redialled_.insert(link.address).second)
         redials_.push_back({*link.dialled, now_ms() + kRedialDelayMs});
     const bool held_slot = !link.conn->am_choking() && link.conn->peer_interested();

@@ -32,6 +32,7 @@ void Torrent::on_piece(PeerConnection& conn, std::uint32_t index, std::uint32_t 
     link.last_block_ms = now_ms();
     link.snubbed = false;
     downloaded_ += block.size();
+    count_received(link, block.size()); // the download limits (torrent_control.cpp)
     if (!picker_ || phase_ != TorrentPhase::downloading) {
         wasted_ += block.size();
         return;

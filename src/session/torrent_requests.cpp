@@ -97,15 +97,19 @@ void Torrent::on_reject(PeerConnection& conn, const BlockRequest& r) {
 }
 
 void Torrent::fill_requests(PeerLink& link) {
-    if (link.dead || !picker_ || phase_ != TorrentPhase::downloading) return;
+    if (link.dead || !picker_ || paused_ || phase_ != TorrentPhase::downloading) return;
     PeerConnection& c = *link.conn;
     if (c.state() != PeerConnection::State::Active || c.peer_choking() || !c.am_interested()) return;
     std::size_t outstanding = c.outgoing_requests().size();
     std::size_t depth = link.snubbed ? 1 : swarm::pipeline_depth(c.download_rate(), 0.05);
     // The rate estimate needs a few seconds to build up; meanwhile a deeper start than the floor of 4 lets a
     // fast peer show its speed instead of being held to 4 blocks per round trip.
-    if (!link.snubbed && now_ms() - static_cast<std::uint64_t>(link.connected_at_ms) < kWarmupMs)
+    const std::uint64_t limit = download_limit();
+    if (!link.snubbed && !limit && now_ms() - static_cast<std::uint64_t>(link.connected_at_ms) < kWarmupMs)
         depth = std::max<std::size_t>(depth, kWarmupDepth);
+    // Under a download limit what is requested is what arrives: at most a quarter second of the limit out per
+    // peer, so the bytes a paused read leaves waiting (and the burst when it resumes) stay small.
+    if (limit) depth = std::min<std::size_t>(depth, std::max<std::uint64_t>(2, limit / 4 / swarm::kBlockSize));
     if (link.ext.reqq) depth = std::min<std::size_t>(depth, link.ext.reqq); // BEP 10: the peer's queue size
     if (outstanding >= depth) return;
     // Bound the memory of pieces being assembled and queued for the disk: the session's write pool, shared by

@@ -44,7 +44,10 @@ void Torrent::serve(PeerLink& link, std::uint32_t hint_index, std::shared_ptr<co
         }
         std::shared_ptr<const std::string> piece = r.index == hint_index ? hint : storage_->cached_piece(r.index);
         if (!piece) return read_to_serve(link, r.index);
-        if (!session_.take_upload(r.length)) return session_.wait_upload(this, link.token);
+        // Both limits apply: this torrent's own, then the session's; neither is spent unless both allow it.
+        if (!up_limit_.can_take(r.length, now_ms()) || !session_.take_upload(r.length))
+            return session_.wait_upload(this, link.token);
+        up_limit_.take(r.length, now_ms());
         if (!c.send_piece(r.index, r.begin, piece, r.begin, r.length)) return; // request vanished meanwhile
         uploaded_ += r.length;
         count_sent(r);

@@ -12,7 +12,8 @@ flags=$(echo "$help" | grep -oE '^  (--[a-z0-9-]+|-[a-z])' | sed 's/^  //' | sor
 # man/groff escape hyphens as \-; compare on the unescaped source
 man_text=$(sed 's/\\-/-/g' man/p2pnode.1)
 for f in $flags; do
-  echo "$man_text" | grep -qE "^\.(B|BI|TP|BR)? ?$f\b|^\.B[I]? $f( |\$)" || fail "flag $f is in --help but not documented in man/p2pnode.1"
+  # A here-string, not `echo | grep -q`: grep leaving at its first match fails the echo under pipefail (SIGPIPE).
+  grep -qE "^\.(B|BI|TP|BR)? ?$f\b|^\.B[I]? $f( |\$)" <<<"$man_text" || fail "flag $f is in --help but not documented in man/p2pnode.1"
 done
 echo "all $(echo "$flags" | wc -w) flags documented"
 

@@ -1,0 +1,84 @@
+// PeerNode's control of running torrents: pause, resume, remove (optionally deleting what a download wrote) and
+// per-torrent rate limits. The engine does the work (Session::pause_torrent, ...); the node adds what only it
+// knows: the trackers (`stopped` on pause and remove, a fresh announcer on resume), the DHT and LSD, and the
+// share folder's bookkeeping. The console's commands call these; an RPC would call the same.
+#include "node/peer_node_impl.hpp"
+
+#include "base/bytes.hpp"
+
+namespace p2p {
+
+namespace {
+Error not_ours(const std::string& what) { return make_error(what, "not one of our torrents (see status)"); }
+std::string rate_text(std::uint64_t r) { return r ? format_bytes(r) + "/s" : std::string("none"); }
+} // namespace
+
+Result<std::string> PeerNode::pause_item(const std::string& what) {
+    if (quitting_) return make_error(what, "stopping");
+    Item* it = find_item(what);
+    if (!it) return not_ours(what);
+    const std::string hash = it->torrent->info_hash(), name = it->torrent->meta().name;
+    if (it->paused) return "already paused: " + name;
+    session_.pause_torrent(hash);
+    it->paused = true;
+    // The trackers hear `stopped` (we are no peer of this swarm now); the next start needs a fresh announcer.
+    if (!it->stopped_sent) {
+        retire_announcer(std::move(it->announcer), nullptr);
+        it->announcer = make_announcer(it->torrent, it->announce_cfg);
+    }
+    dht_untrack(hash);
+    lsd_remove(hash);
+    return "paused " + name + " " + to_hex(hash);
+}
+
+Result<std::string> PeerNode::resume_item(const std::string& what) {
+    if (quitting_) return make_error(what, "stopping");
+    Item* it = find_item(what);
+    if (!it) return not_ours(what);
+    const std::string hash = it->torrent->info_hash(), name = it->torrent->meta().name;
+    if (!it->paused) return "not paused: " + name;
+    it->paused = false;
+    session_.resume_torrent(hash);
+    // Still checking: its on_ready starts the announcer, as for a new torrent.
+    if (!it->stopped_sent && it->torrent->status().phase != TorrentPhase::checking) it->announcer->start();
+    const bool is_private = it->torrent->meta().is_private;
+    dht_track(hash, is_private);
+    lsd_add(hash, is_private);
+    return "resumed " + name + " " + to_hex(hash);
+}
+
+Result<std::string> PeerNode::remove_item(const std::string& what, bool delete_files) {
+    if (quitting_) return make_error(what, "stopping");
+    Item* found = find_item(what);
+    if (!found) return not_ours(what);
+    const std::string hash = found->torrent->info_hash(), name = found->torrent->meta().name;
+    // A shared item's files are the user's own: never deleted, whatever was asked.
+    if (delete_files && found->torrent->is_shared_item())
+        return make_error(name, "shared from your own files, which are never deleted (use remove without delete)");
+    auto at = items_.find(hash);
+    Item item = std::move(at->second);
+    items_.erase(at);
+    // Its callbacks point at the erased Item: none may run during the torrent's shutdown.
+    item.torrent->on_ready = nullptr;
+    item.torrent->on_complete = nullptr;
+    item.torrent->on_failed = nullptr;
+    if (!item.share_key.empty()) shared_.erase(item.share_key);
+    dht_untrack(hash);
+    lsd_remove(hash);
+    if (!item.stopped_sent) retire_announcer(std::move(item.announcer), nullptr);
+    session_.remove_torrent(hash, delete_files, [this, name, hash, delete_files](Status st) {
+        if (!st) return error_line("remove " + name + ": " + st.error().str());
+        if (delete_files) say("deleted %s %s\n", name.c_str(), to_hex(hash).c_str());
+    });
+    loop_.defer([this] { check_done(); }); // a download removed is no longer waited for (--exit-when-done)
+    return "removed " + name + " " + to_hex(hash) + (delete_files ? "; deleting its files" : "");
+}
+
+Result<std::string> PeerNode::limit_item(const std::string& what, std::uint64_t up, std::uint64_t down) {
+    Item* it = find_item(what);
+    if (!it) return not_ours(what);
+    session_.set_torrent_limits(it->torrent->info_hash(), up, down);
+    return "limits of " + it->torrent->meta().name + ": up " + rate_text(up) + ", down " + rate_text(down);
+}
+
+} // namespace p2p

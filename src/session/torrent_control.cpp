@@ -1,0 +1,98 @@
+// Torrent's control surface: pause and resume, its own rate limits and how a received block is held to every
+// download limit that applies (the reading of a link that overdrew a bucket is paused), and what deleting a
+// download removes. The node's console (and later an RPC) reach these through the Session.
+#include <algorithm>
+
+#include "base/log.hpp"
+#include "session/session.hpp"
+#include "session/torrent.hpp"
+
+namespace p2p {
+
+namespace {
+// A throttled link is looked at again after this long at most (the session's timer clamps it too).
+constexpr std::uint64_t kMaxReadWaitMs = 50;
+} // namespace
+
+void Torrent::pause() {
+    if (paused_ || shutting_down_) return;
+    paused_ = true;
+    log_info("torrent", meta_.name + ": paused");
+    adopt_parked(); // closes them: the torrent does not run
+    std::vector<sockaddr_storage> again;
+    for (PeerLink* l : link_snapshot()) {
+        if (l->dead) continue;
+        if (l->dialled) again.push_back(*l->dialled);
+        drop(*l, "paused");
+    }
+    cancel_dials();
+    add_candidates(again); // remembered (drop() forgot them); dialled on resume
+    if (phase_ == TorrentPhase::downloading && writes_in_flight_ == 0) {
+        resume_dirty_ = true;
+        save_resume([] {});
+    }
+}
+
+void Torrent::resume() {
+    if (!paused_) return;
+    paused_ = false;
+    log_info("torrent", meta_.name + ": resumed");
+    connect_more();
+}
+
+void Torrent::set_rate_limits(std::uint64_t up, std::uint64_t down) {
+    if (up != up_limit_.rate()) up_limit_.set_rate(up);
+    if (down != down_limit_.rate()) down_limit_.set_rate(down);
+    // Throttled links are looked at by the session's timer; fuller pipelines follow at the next tick.
+}
+
+std::uint64_t Torrent::download_limit() const {
+    const std::uint64_t own = down_limit_.rate(), all = session_.max_download_rate();
+    if (!own) return all;
+    if (!all) return own;
+    return std::min(own, all);
+}
+
+// Counted when the bytes are in: the bucket may go into debt (rate_limit.hpp), and then this link reads nothing
+// more until it is out. Bytes parsed already in this read are handled as usual; what the peer sends meanwhile
+// waits in the kernel (TCP) or the uTP receive buffer, whose window closes, so the sender slows to the limit.
+void Torrent::count_received(PeerLink& link, std::size_t n) {
+    const std::uint64_t now = now_ms();
+    down_limit_.spend(n, now);
+    const bool global = session_.count_download(n);
+    if (!global && !down_limit_.in_debt(now)) return;
+    if (!link.read_throttled) {
+        link.read_throttled = true;
+        link.conn->transport().pause_reading();
+    }
+    session_.wait_download(
+        this, link.token,
+        std::min(kMaxReadWaitMs, std::max(down_limit_.ms_until_clear(now), session_.download_wait_ms())));
+}
+
+void Torrent::resume_reading(std::uint64_t token) {
+    PeerLink* l = find_token(token);
+    if (!l || l->dead || !l->read_throttled) return;
+    const std::uint64_t now = now_ms();
+    const std::uint64_t wait = std::max(down_limit_.ms_until_clear(now), session_.download_wait_ms());
+    if (wait > 0) return session_.wait_download(this, token, std::min(wait, kMaxReadWaitMs));
+    l->read_throttled = false;
+    l->conn->transport().resume_reading(); // bytes waiting in the kernel come with the next read
+}
+
+TorrentFiles Torrent::downloaded_files() const {
+    TorrentFiles out;
+    if (is_shared_item()) return out;
+    for (std::size_t i = 0; i < meta_.files.size(); ++i)
+        if (std::string p = storage_->file_path(i); !p.empty()) out.files.push_back(std::move(p));
+    if (meta_.multi_file) {
+        std::string top = cfg_.root_dir;
+        if (top.empty() || top.back() != '/') top += '/';
+        top += save_name();
+        out.dirs = folders_of(top, out.files);
+    }
+    out.files.push_back(storage_->resume_path());
+    return out;
+}
+
+} // namespace p2p
