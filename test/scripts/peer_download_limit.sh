@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Download limits: a 4 MiB file from a seed on loopback (unlimited: well under a second) takes about 4 s at
-# 1 MiB/s, within 15%: once over TCP with --max-download-rate 1M, once over uTP with the torrent's own limit set
-# on the console (`limit NAME 0 1M`, right after `get`). Both copies byte-identical.
+# 1 MiB/s (no less than 85% of that: the limit holds; no more than twice: it does not throttle far below the rate,
+# with room for a loaded or sanitized run, whose start-up is inside the time): once over TCP with
+# --max-download-rate 1M, once over uTP with the torrent's own limit set on the console (`limit NAME 0 1M`, right
+# after `get`). Both copies byte-identical.
 set -uo pipefail
 # shellcheck source=lib/common.sh
 source "$(dirname "$0")/lib/common.sh"
@@ -19,11 +21,11 @@ wait_sharing seed a.bin
 make_torrent "$W/share/a.bin" "$W/a.torrent" >/dev/null
 
 now_ms() { date +%s%3N; }
-# check_time WHAT START_MS: the time since START_MS is SIZE/RATE within 15% (the limiter's first quarter-second
-# burst and the start-up are inside that margin).
+# check_time WHAT START_MS: the time since START_MS is at least 85% of SIZE/RATE (the limiter's first quarter-second
+# burst is inside that margin) and at most twice it.
 check_time() {
-    local ms=$(($(now_ms) - $2)) lo=$((4000 * 85 / 100)) hi=$((4000 * 115 / 100))
-    say "$1: 4 MiB in $ms ms (expected 4000 +-15%)"
+    local ms=$(($(now_ms) - $2)) lo=$((4000 * 85 / 100)) hi=$((4000 * 2))
+    say "$1: 4 MiB in $ms ms (expected 4000, at least $lo, at most $hi)"
     ((ms >= lo)) || fail "$1: too fast ($ms ms): the limit did not hold"
     ((ms <= hi)) || fail "$1: too slow ($ms ms)"
 }
