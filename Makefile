@@ -4,7 +4,7 @@ ASAN_BUILD ?= build-asan
 FUZZ_SECS  ?= 60
 PREFIX     ?= /usr/local
 
-.PHONY: all bootstrap check check-asan demo install clean fuzz
+.PHONY: all bootstrap check check-asan check-cross demo install clean fuzz
 
 all: $(BUILD)/build.ninja
 	ninja -C $(BUILD)
@@ -26,6 +26,11 @@ $(ASAN_BUILD)/build.ninja:
 check-asan: bootstrap $(ASAN_BUILD)/build.ninja
 	ninja -C $(ASAN_BUILD)
 	SANITIZER_PASS=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 ASAN_OPTIONS=detect_leaks=1 tools/run-tests $(ASAN_BUILD)
+
+# arm64 and armhf: Debian's cross toolchains (cross/*.ini), the unit suite and a loopback end to end under
+# qemu-user (tools/check-cross; build dirs build-arm64, build-armhf).
+check-cross: bootstrap
+	tools/check-cross
 
 fuzz: bootstrap
 	tools/fuzz $(FUZZ_SECS)

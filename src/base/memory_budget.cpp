@@ -14,6 +14,11 @@ std::string format_bytes(std::uint64_t n) {
 }
 
 namespace {
+// Beyond 1 TiB the shares stop meaning anything for one process; clamping keeps the arithmetic in range. A 32-bit
+// process addresses at most 4 GiB (3 GiB on most ARM kernels): there a larger budget would wrap in size_t
+// (--max-memory 4G planned 0-byte pools).
+constexpr std::uint64_t kMaxBudget = sizeof(std::size_t) < 8 ? std::uint64_t{3} << 30 : std::uint64_t{1} << 40;
+
 Error too_small(std::uint64_t budget) {
     return make_error("--max-memory",
                       format_bytes(budget) + " is below the minimum of " + format_bytes(kMinMemoryBudget) + " (4M)",
@@ -25,8 +30,7 @@ Result<PeerMemoryPlan> plan_peer_memory(std::uint64_t budget) {
     PeerMemoryPlan p;
     if (budget == 0) return p;
     if (budget < kMinMemoryBudget) return too_small(budget);
-    // Beyond 1 TiB the shares stop meaning anything for one process; clamping keeps the arithmetic in range.
-    budget = std::min<std::uint64_t>(budget, std::uint64_t{1} << 40);
+    budget = std::min(budget, kMaxBudget);
     const std::size_t b = static_cast<std::size_t>(budget);
     p.budget = budget;
     p.read_cache = b / 4;
@@ -64,7 +68,7 @@ Result<TrackerMemoryPlan> plan_tracker_memory(std::uint64_t budget) {
     TrackerMemoryPlan p;
     if (budget == 0) return p;
     if (budget < kMinMemoryBudget) return too_small(budget);
-    budget = std::min<std::uint64_t>(budget, std::uint64_t{1} << 40);
+    budget = std::min(budget, kMaxBudget);
     p.budget = budget;
     p.max_peers = static_cast<std::size_t>(budget * 45 / 100 / kTrackerPeerCost);
     p.max_swarms = static_cast<std::size_t>(budget * 45 / 100 / kTrackerSwarmCost);

@@ -6,6 +6,8 @@
 #include <netinet/in.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <cstdint>
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
@@ -70,7 +72,8 @@ void PeerNode::start_dht() {
     }
     DhtHost::Options o;
     o.state_path = dht_state_path();
-    if (cfg_.max_memory) o.memory_limit = static_cast<std::size_t>(cfg_.max_memory / kDhtMemoryShare);
+    if (cfg_.max_memory) // clamped first: on a 32-bit box (armhf) a share of 128 GiB or more would wrap
+        o.memory_limit = static_cast<std::size_t>(std::min<std::uint64_t>(cfg_.max_memory / kDhtMemoryShare, SIZE_MAX));
     dht_host_ = std::make_unique<DhtHost>(loop_, *sock, std::move(o));
     dht_ = &dht_host_->node();
     dht_host_->on_tick([this](std::uint64_t ticks) {

@@ -124,9 +124,19 @@ std::size_t Hash20Hasher::operator()(const Hash20& h) const noexcept {
     // hashes cannot be chosen without the key.
     std::uint32_t tail;
     std::memcpy(&tail, h.b.data() + 16, 4);
+    const std::uint64_t a = load64(h.b.data()) ^ k0, b = load64(h.b.data() + 8) ^ k1 ^ (std::uint64_t{tail} << 17);
+#ifdef __SIZEOF_INT128__
     __extension__ typedef unsigned __int128 u128; // GCC/Clang; __extension__ keeps -Wpedantic quiet
-    u128 m = static_cast<u128>(load64(h.b.data()) ^ k0) * (load64(h.b.data() + 8) ^ k1 ^ (std::uint64_t{tail} << 17));
+    u128 m = static_cast<u128>(a) * b;
     return static_cast<std::size_t>(static_cast<std::uint64_t>(m) ^ static_cast<std::uint64_t>(m >> 64));
+#else
+    // 32-bit targets (armhf) have no 128-bit integer: the same 64x64 -> 128-bit product from 32-bit halves.
+    const std::uint64_t lo32 = 0xffffffffu, p00 = (a & lo32) * (b & lo32), p01 = (a & lo32) * (b >> 32),
+                        p10 = (a >> 32) * (b & lo32), p11 = (a >> 32) * (b >> 32);
+    const std::uint64_t mid = (p00 >> 32) + (p01 & lo32) + (p10 & lo32);
+    const std::uint64_t lo = (p00 & lo32) | (mid << 32), hi = p11 + (p01 >> 32) + (p10 >> 32) + (mid >> 32);
+    return static_cast<std::size_t>(lo ^ hi);
+#endif
 }
 
 std::size_t SwarmStore::max_reply_peers(bool v6) {

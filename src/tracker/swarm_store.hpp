@@ -119,7 +119,7 @@ struct SwarmRec {
     PeerArray<Peer6> v6;
     std::uint32_t peer_count() const { return v4.size() + v6.size(); }
 };
-static_assert(sizeof(SwarmRec) == 64, "keep swarm records small");
+static_assert(sizeof(SwarmRec) <= 64, "keep swarm records small"); // 64 bytes; 56 with 32-bit pointers (armhf)
 
 // A decoded copy of one swarm, for the console, the state file and tests (cold paths).
 struct Swarm {
