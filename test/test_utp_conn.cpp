@@ -218,6 +218,10 @@ TEST_CASE("utp conn: handshake ids and sequence numbers (initiator STATE reply)"
     a.on_packet(e, 5000);
     CHECK(a.take_received() == "world");
     CHECK(a.packets_unacked() == 0);
+    out = a.take_datagrams(5000); // "world" is acked in the same turn, not after a delayed-ack timer
+    REQUIRE(out.size() == 1);
+    CHECK(dec(out[0]).h.type == Type::state);
+    CHECK(dec(out[0]).h.ack_nr == 7000);
     Header ka = e.h; // libutp's keep-alive: a STATE acking ack_nr - 1, only a duplicate ack
     ka.type = Type::state;
     ka.ack_nr = 500;

@@ -58,7 +58,6 @@ void Connection::fail(State s, std::string what, Errc code) {
     error_ = make_error("utp", std::move(what), code);
     ack_now_ = false;
     rto_deadline_ = kNever;
-    ack_deadline_ = kNever;
 }
 
 std::size_t Connection::reorder_limit() const {
@@ -200,13 +199,11 @@ void Connection::deliver_in_order() {
     if (!reorder_.empty()) ack_now_ = true; // still a hole: the SACK tells what we have
 }
 
-void Connection::note_delivered() {
-    ++unacked_received_;
-    if (unacked_received_ >= 2)
-        ack_now_ = true; // ours: ack every second packet at once
-    else if (ack_deadline_ == kNever)
-        ack_deadline_ = now_ + kDelayedAckUs;
-}
+// Every packet delivered is acked in this turn's service pass, where the acks of all the packets read in one
+// batch become one (libutp's deferred acks; libtorrent's utp_delayed_ack is 0 by default). Not TCP's delayed
+// ack: a peer that holds a small packet until its data in flight is acked (libtorrent's Nagle) would stall for
+// the whole delay, which is what a 50 ms timer here did to one MSE handshake in three with libtorrent.
+void Connection::note_delivered() { ack_now_ = true; }
 
 void Connection::maybe_finish() {
     if (state_ == State::fin_sent && fin_acked_ && eof_reached_) {
@@ -223,7 +220,6 @@ void Connection::tick(std::uint64_t now_us) {
         on_timeout();
         if (state_ == State::closed || state_ == State::reset) return;
     }
-    if (ack_deadline_ != kNever && now_ >= ack_deadline_) ack_now_ = true;
     if (peer_wnd_ == 0 && !probe_ok_ && now_ >= zero_since_ + kZeroWindowProbeUs) probe_ok_ = true;
     if (state_ != State::syn_sent && now_ >= last_send_ + kKeepaliveUs) ack_now_ = true;
 }
@@ -232,7 +228,7 @@ std::uint64_t Connection::next_timeout_us() const {
     if (state_ == State::reset) return kNever;
     if (state_ == State::closed) return reset_pending_ || (ack_now_ && !error_) ? now_ : kNever;
     if (ack_now_ || more_output_) return now_;
-    std::uint64_t t = std::min(rto_deadline_, ack_deadline_);
+    std::uint64_t t = rto_deadline_;
     bool pending =
         queue_.size() > queue_off_ || std::any_of(out_.begin(), out_.end(), [](const Out& o) { return o.resend; });
     if (peer_wnd_ == 0 && pending) t = std::min(t, probe_ok_ ? now_ : zero_since_ + kZeroWindowProbeUs);
@@ -266,7 +262,6 @@ void Connection::abort() {
     reset_pending_ = true;
     ack_now_ = false;
     rto_deadline_ = kNever;
-    ack_deadline_ = kNever;
 }
 
 void Connection::set_receive_buffer(std::size_t bytes) {

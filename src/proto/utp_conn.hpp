@@ -52,7 +52,6 @@ inline constexpr int kMaxSynSends = 4; // ours: SYN at 0, 1, 3, 7 s then fail at
 // libutp DUPLICATE_ACKS_BEFORE_RESEND (3): a packet is lost after 3 duplicate acks, or when a SACK shows 3
 // packets after it received (libutp selective_ack; BEP 29 describes the same 3-packet rule for SACK).
 inline constexpr int kDupAckThreshold = 3;
-inline constexpr std::uint64_t kDelayedAckUs = 50'000;          // ours: a lone packet is acked within 50 ms
 inline constexpr std::uint64_t kKeepaliveUs = 29'000'000;       // libutp KEEPALIVE_INTERVAL (29 s)
 inline constexpr std::uint64_t kZeroWindowProbeUs = 15'000'000; // libutp: a zero window reopens after 15 s
 inline constexpr std::uint64_t kDelayBaseBucketUs = 60'000'000; // libutp/libtorrent: base delay = min over two
@@ -229,9 +228,7 @@ private:
     bool got_fin_ = false, eof_reached_ = false;
     std::uint16_t eof_pkt_ = 0;
     std::uint32_t reply_micro_ = 0; // timestamp_difference_us we send: their clock to ours, last packet
-    int unacked_received_ = 0;      // packets delivered since our last ack went out
-    bool ack_now_ = false;
-    std::uint64_t ack_deadline_ = kNever;
+    bool ack_now_ = false; // an ack is owed: sent in the next pull, on data if there is some, else as a STATE
     std::size_t last_advertised_ = 0;
 
     Stats stats_;

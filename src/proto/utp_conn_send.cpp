@@ -211,8 +211,6 @@ void Connection::emit(Type type, std::uint16_t seq, std::string_view payload, bo
     last_send_ = now_;
     ++stats_.packets_sent;
     if (type != Type::syn && type != Type::reset) { // every packet carries our ack
-        unacked_received_ = 0;
-        ack_deadline_ = kNever;
         if (reorder_.empty() || with_sack) ack_now_ = false;
     }
 }
