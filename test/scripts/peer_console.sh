@@ -21,19 +21,7 @@ SPAWN_STDIN=$W/pconsole start peer --peer --share "$W/share" --tracker "$TURL" -
 wait_sharing peer a.bin
 
 # ask CMD REGEX [SECS]: send CMD to the console; wait for REGEX in what the peer prints after it.
-ask() {
-    local cmd=$1 re=$2 secs=${3:-10} from t
-    from=$(wc -l <"$W/peer.out")
-    echo "$cmd" >&8
-    for ((t = 0; t < secs * 10; t++)); do
-        tail -n +"$((from + 1))" "$W/peer.out" | grep -qE -- "$re" && return 0
-        alive peer || fail "peer exited after '$cmd'"
-        sleep 0.1
-    done
-    echo "--- peer output after '$cmd':"
-    tail -n +"$((from + 1))" "$W/peer.out"
-    fail "no /$re/ within ${secs}s after '$cmd'"
-}
+ask() { console_ask peer "$@"; }
 
 # poll CMD REGEX SECS: ask again every second until the answer matches.
 poll() {

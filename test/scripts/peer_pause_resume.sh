@@ -27,19 +27,7 @@ SPAWN_STDIN=$W/console start leech --peer --get "$W/a.torrent" --into "$W/dl" --
 wait_sharing leech c.bin
 
 # ask CMD REGEX [SECS]: send CMD to the console; wait for REGEX in what the leecher prints after it.
-ask() {
-    local cmd=$1 re=$2 secs=${3:-10} from t
-    from=$(wc -l <"$W/leech.out")
-    echo "$cmd" >&8
-    for ((t = 0; t < secs * 10; t++)); do
-        tail -n +"$((from + 1))" "$W/leech.out" | grep -qE -- "$re" && return 0
-        alive leech || fail "the leecher exited after '$cmd'"
-        sleep 0.1
-    done
-    echo "--- leecher output after '$cmd':"
-    tail -n +"$((from + 1))" "$W/leech.out"
-    fail "no /$re/ within ${secs}s after '$cmd'"
-}
+ask() { console_ask leech "$@"; }
 # done_bytes: bytes done of a.bin, from the `files` table.
 done_bytes() {
     ask "files a.bin" '^1 file$' >/dev/null

@@ -179,6 +179,23 @@ kill9() {
 }
 alive() { kill -0 "$(pid_of "$1")" 2>/dev/null; }
 
+# console_ask NAME CMD REGEX [SECS]: write CMD to fd 8 (the console FIFO of the process started as NAME, held open
+# read-write by the script) and wait for REGEX in what NAME prints after it; fails, showing that output, if NAME
+# exits or SECS (default 10) pass.
+console_ask() {
+    local name=$1 cmd=$2 re=$3 secs=${4:-10} from t
+    from=$(wc -l <"$W/$name.out")
+    echo "$cmd" >&8
+    for ((t = 0; t < secs * 10; t++)); do
+        tail -n +"$((from + 1))" "$W/$name.out" | grep -qE -- "$re" && return 0
+        alive "$name" || fail "$name exited after '$cmd'"
+        sleep 0.1
+    done
+    echo "--- $name output after '$cmd':"
+    tail -n +"$((from + 1))" "$W/$name.out"
+    fail "no /$re/ within ${secs}s after '$cmd'"
+}
+
 # wait_line FILE REGEX PID SECS: print the first match of REGEX (grep -o -E) in FILE once it appears; return 1
 # (with a message on stderr) if PID exits first or SECS pass.
 wait_line() {
