@@ -114,6 +114,12 @@ const std::vector<FlagInfo>& all_flags() {
     return flags;
 }
 
+const FlagInfo* find_flag(std::string_view name) {
+    for (const auto& f : all_flags())
+        if (name == f.name) return &f;
+    return nullptr;
+}
+
 std::string usage_text() {
     std::string s =
         "usage: p2pnode --make-torrent PATH --tracker URL [--tracker URL]... [--piece-size BYTES] [--private]\n"
@@ -231,12 +237,6 @@ Status set_mode(CliOptions& o, Mode m, const std::string& flag) {
     if (o.mode != Mode::none) return make_error("", flag + " cannot be combined with another mode");
     o.mode = m;
     return ok_status();
-}
-
-const FlagInfo* find_flag(std::string_view name) {
-    for (const auto& f : all_flags())
-        if (name == f.name) return &f;
-    return nullptr;
 }
 
 // "--peer", "--tracker and --peer", "--make-torrent, --peer, --list and --scrape"

@@ -76,6 +76,8 @@ struct FlagInfo {
     bool repeatable; // may be given more than once (in every mode it applies to unless parse_args says so)
 };
 const std::vector<FlagInfo>& all_flags();
+// The table's entry for a flag by its exact name ("--port", "-o"), or null.
+const FlagInfo* find_flag(std::string_view name);
 
 // Parses argv (without argv[0]). Errors are one line, e.g. "unknown flag --foo", "--port needs a value",
 // "--share given twice" or "--piece-size applies to --make-torrent, not --peer".

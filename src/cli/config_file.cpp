@@ -52,12 +52,6 @@ private:
     std::set<std::string> seen_;
 };
 
-const FlagInfo* flag_named(std::string_view name) {
-    for (const auto& f : all_flags())
-        if (name == f.name) return &f;
-    return nullptr;
-}
-
 // A flag's key: its name without the leading dashes ("--no-dht" -> "no-dht", "-o" -> "o").
 std::string_view key_of(const FlagInfo& f) {
     std::string_view n = f.name;
@@ -187,7 +181,7 @@ struct CmdLine {
 CmdLine scan(const std::vector<std::string>& args) {
     CmdLine c;
     for (std::size_t i = 0; i < args.size(); ++i) {
-        const FlagInfo* f = flag_named(args[i] == "-h" ? "--help" : args[i]);
+        const FlagInfo* f = find_flag(args[i] == "-h" ? "--help" : args[i]);
         if (!f) continue; // parse_args reports it
         const bool has_next = i + 1 < args.size();
         if (std::string_view(f->name) == "--tracker") {
@@ -282,7 +276,7 @@ Result<std::vector<std::string>> apply_config_file(const std::vector<std::string
         if (args[i] != "--config") {
             rest.push_back(args[i]);
             // A value that happens to read "--config" (--get --config) belongs to its flag.
-            const FlagInfo* f = flag_named(args[i]);
+            const FlagInfo* f = find_flag(args[i]);
             const bool value_follows = f && f->arg && std::string_view(f->name) != "--tracker";
             if (value_follows && i + 1 < args.size()) rest.push_back(args[++i]);
             continue;
