@@ -184,3 +184,105 @@ TEST_CASE("mse stream: bytes the user leaves unconsumed come back with the next 
     l.pump();
     CHECK(l.ub.closed);
 }
+
+// --encryption allow: plaintext first; an MSE retry through the redial when the peer closes before answering.
+namespace {
+
+struct NoOp : Connecting {};
+
+struct Probe {
+    std::shared_ptr<FakeProbe> wire;
+    std::unique_ptr<Transport> a;
+    Sink ua;
+    int redials = 0;
+    ConnectCallback pending; // the redial's callback, run by the test as the loop would
+
+    Probe() {
+        auto fa = std::make_unique<FakeTransport>("198.51.100.1:1");
+        wire = fa->probe();
+        a = encrypt_outgoing(std::move(fa), Encryption::allow, kHash, [this](ConnectCallback cb) {
+            ++redials;
+            pending = std::move(cb);
+            return std::make_unique<NoOp>();
+        });
+        a->start(&ua);
+    }
+    MseStream& m() { return static_cast<MseStream&>(*a); }
+};
+
+} // namespace
+
+TEST_CASE("mse stream: allow sends plaintext first and becomes a pass-through at the peer's first byte") {
+    Probe p;
+    p.a->send("\x13" "BitTorrent protocol");
+    CHECK(p.wire->sent == "\x13" "BitTorrent protocol"); // no MSE: the handshake as is, at once
+    CHECK_FALSE(p.m().established());
+    CHECK(p.a->is_open());
+    p.wire->inject("their handshake");
+    CHECK(p.m().established());
+    CHECK(p.m().method() == 0);
+    CHECK_FALSE(p.a->encrypted());
+    CHECK(p.ua.got == "their handshake");
+    p.a->send("more");
+    CHECK(p.wire->take_sent() == "\x13" "BitTorrent protocolmore");
+    // Closed after answering: no retry, the user sees it.
+    p.wire->remote_close("bye");
+    CHECK(p.ua.closed);
+    CHECK(p.redials == 0);
+}
+
+TEST_CASE("mse stream: allow retries with MSE when the peer closes before answering, and resends what was sent") {
+    Probe p;
+    p.a->send("hand");
+    p.a->send("shake");
+    p.wire->remote_close("plaintext refused");
+    CHECK_FALSE(p.ua.closed); // the user sees one connection that took longer
+    REQUIRE(p.redials == 1);
+    CHECK(p.a->is_open());
+    p.a->send(" and more"); // while the second dial is in flight
+
+    // The second connection reaches a peer that requires RC4.
+    auto fa = std::make_unique<FakeTransport>("198.51.100.1:1");
+    auto fb = std::make_unique<FakeTransport>("198.51.100.2:2");
+    auto a_wire = fa->probe();
+    auto b_wire = fb->probe();
+    auto lookup = [](std::string_view req2) -> std::optional<std::string> {
+        if (mse::req2_hash(kHash) == req2) return kHash;
+        return std::nullopt;
+    };
+    std::unique_ptr<Transport> b = MseStream::respond(std::move(fb), lookup, mse_policy(Encryption::require), {});
+    Sink ub;
+    b->start(&ub);
+    ConnectCallback cb = std::move(p.pending);
+    cb(std::unique_ptr<Transport>(std::move(fa)));
+    CHECK(a_wire->sent.find("hand") == std::string::npos); // Ya first, nothing in plaintext
+    for (int round = 0; round < 100; ++round) {
+        std::string ab = a_wire->take_sent(), ba = b_wire->take_sent();
+        if (ab.empty() && ba.empty()) break;
+        if (!ab.empty()) b_wire->inject(ab);
+        if (!ba.empty()) a_wire->inject(ba);
+    }
+    REQUIRE(p.m().established());
+    CHECK(p.m().method() == mse::kRc4);
+    CHECK(p.a->encrypted());
+    CHECK(ub.got == "handshake and more");
+
+    // A peer that refuses the retry too is closed: no third dial.
+    Probe q;
+    q.a->send("x");
+    q.wire->remote_close("refused");
+    REQUIRE(q.redials == 1);
+    ConnectCallback qcb = std::move(q.pending);
+    qcb(make_error("dial", "connection refused"));
+    CHECK(q.ua.closed);
+    CHECK(q.redials == 1);
+}
+
+TEST_CASE("mse stream: allow as a responder selects plaintext when the initiator offers both") {
+    Link l(Encryption::prefer, Encryption::allow);
+    l.a->send("hi");
+    l.pump();
+    REQUIRE(l.mb().established());
+    CHECK(l.mb().method() == mse::kPlaintext);
+    CHECK(l.ub.got == "hi");
+}

@@ -409,7 +409,7 @@ TEST_CASE("session: without a fetch, a connection for an unknown info hash is re
 
 // --encryption on both sides (seed A, downloader B dials A): which pairs connect, byte-identical, and which never do.
 // require refusing plaintext both ways is what shows the others really ran MSE.
-TEST_CASE("session: --encryption policies: prefer, require and disable against each other") {
+TEST_CASE("session: --encryption policies: allow, prefer, require and disable against each other") {
     struct Case {
         Encryption a, b;
         bool connects;
@@ -421,6 +421,10 @@ TEST_CASE("session: --encryption policies: prefer, require and disable against e
         {Encryption::disable, Encryption::prefer, true}, // B's MSE refused: B dials again in plaintext
         {Encryption::disable, Encryption::disable, true},  {Encryption::require, Encryption::disable, false},
         {Encryption::disable, Encryption::require, false},
+        {Encryption::allow, Encryption::allow, true},   {Encryption::prefer, Encryption::allow, true},
+        {Encryption::allow, Encryption::prefer, true},  {Encryption::disable, Encryption::allow, true},
+        {Encryption::require, Encryption::allow, true}, // B's plaintext refused: B dials again with MSE
+        {Encryption::allow, Encryption::require, true}, {Encryption::allow, Encryption::disable, true},
     };
     for (const Case& c : cases) {
         CAPTURE(encryption_name(c.a));

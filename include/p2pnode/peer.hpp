@@ -10,6 +10,7 @@ namespace p2p {
 
 // --encryption (MSE/PE, RC4: obfuscation against traffic shaping, not security).
 enum class EncryptionMode {
+    allow,   // outgoing plaintext first, MSE once if refused; incoming accept both (libtorrent's default)
     prefer,  // outgoing try MSE, then plaintext once; incoming accept both (Transmission's default)
     require, // RC4 only, both ways
     disable, // plaintext only
@@ -31,7 +32,7 @@ struct PeerNodeConfig {
     bool console = false;              // read console commands from stdin (the CLI sets it unless --no-console)
     bool overwrite = false;            // --overwrite: a download may replace an existing file that is not its own
                                        // (default: it goes to a free name such as readme.1.txt)
-    EncryptionMode encryption = EncryptionMode::prefer;
+    EncryptionMode encryption = EncryptionMode::allow;
     bool utp = true; // uTP (BEP 29) on the UDP port of the same number as the TCP port; outgoing tries it first
     bool tcp = true; // TCP listener and TCP connections (off: uTP only)
     bool dht = true; // a Mainline DHT node (BEP 5) on the uTP socket; never for private torrents (BEP 27)

@@ -67,8 +67,9 @@ const std::vector<FlagInfo>& all_flags() {
         {"--overwrite", nullptr,
          "peer: a download may replace a file that is not its own (default: a free name, NAME.1.EXT)", kPeer, false},
         {"--encryption", "MODE",
-         "peer: prefer (default: MSE first, plaintext fallback), require (RC4 only) or disable (plaintext only)", kPeer,
-         false},
+         "peer: allow (default: plaintext first, MSE if refused), prefer (MSE first, plaintext fallback), require "
+         "(RC4 only) or disable (plaintext only)",
+         kPeer, false},
         {"--no-utp", nullptr, "peer: TCP only (default: uTP and TCP, outgoing uTP first, on the --port number)", kPeer,
          false},
         {"--no-tcp", nullptr, "peer: uTP only (no TCP listener, no TCP connections)", kPeer, false},
@@ -128,7 +129,7 @@ std::string usage_text() {
         "                         [--dht-port N] [--http-port N]\n"
         "       p2pnode --peer [--share DIR] [--get WHAT]... [--into DIR] [--tracker URL]... [--port N]\n"
         "                      [--bind ADDR] [--exit-when-done [--timeout SECS]] [--overwrite] [--max-memory BYTES]\n"
-        "                      [--encryption prefer|require|disable] [--no-utp | --no-tcp]\n"
+        "                      [--encryption allow|prefer|require|disable] [--no-utp | --no-tcp]\n"
         "                      [--no-dht] [--dht-bootstrap HOST:PORT]... [--no-lsd] [--ca-file FILE]\n"
         "       p2pnode --list --tracker URL [--timeout SECS]\n"
         "       p2pnode --scrape NAME|INFOHASH --tracker URL [--timeout SECS]\n"
@@ -320,14 +321,16 @@ Status set_log_level_flag(CliOptions& o, const std::string&, const std::string& 
 }
 
 Status set_encryption_flag(CliOptions& o, const std::string&, const std::string& v) {
-    if (v == "prefer")
+    if (v == "allow")
+        o.encryption = EncryptionMode::allow;
+    else if (v == "prefer")
         o.encryption = EncryptionMode::prefer;
     else if (v == "require")
         o.encryption = EncryptionMode::require;
     else if (v == "disable")
         o.encryption = EncryptionMode::disable;
     else
-        return make_error("", "--encryption " + v + ": use prefer, require or disable");
+        return make_error("", "--encryption " + v + ": use allow, prefer, require or disable");
     return ok_status();
 }
 

@@ -54,7 +54,7 @@ struct CliOptions {
     std::int64_t max_upload_rate = 0;
     std::int64_t max_download_rate = 0;
     bool overwrite = false; // a download may replace a file that does not belong to it
-    EncryptionMode encryption = EncryptionMode::prefer;
+    EncryptionMode encryption = EncryptionMode::allow;
     bool no_utp = false, no_tcp = false;
     bool no_dht = false, no_lsd = false;
     std::vector<std::string> dht_bootstrap; // HOST:PORT each (port checked)

@@ -95,7 +95,8 @@ SessionConfig PeerNode::session_config(const PeerNodeConfig& c) {
     s.max_download_rate = c.max_download_rate;
     s.peer.encryption = c.encryption == EncryptionMode::require   ? Encryption::require
                         : c.encryption == EncryptionMode::disable ? Encryption::disable
-                                                                  : Encryption::prefer;
+                        : c.encryption == EncryptionMode::prefer  ? Encryption::prefer
+                                                                  : Encryption::allow;
     s.utp = c.utp;
     s.tcp = c.tcp;
     // --max-memory: the CLI has refused budgets below the minimum; a library caller's invalid one is reported

@@ -109,7 +109,7 @@ struct PeerConfig {
     std::string client = "p2pnode"; // BEP 10 "v": our name and version (the node adds the version)
     // MSE/PE for the session's and the metadata fetches' connections (peer/encryption.hpp); the connection itself
     // runs over whatever transport it is given (peer/mse_stream.hpp).
-    Encryption encryption = Encryption::prefer;
+    Encryption encryption = Encryption::allow;
     // Bits we advertise: BEP 6 fast and BEP 10 extensions (the owner sends the extension handshake).
     wire::Reserved reserved = wire::Reserved{}.set_fast().set_extensions();
     std::size_t max_incoming_requests = 500;     // the peer's queued requests at us; more is a disconnect

@@ -5,23 +5,36 @@
 
 namespace p2p {
 
-MseStream::MseStream(std::unique_ptr<Transport> inner, mse::Handshake hs)
-    : inner_(std::move(inner)), hs_(std::make_unique<mse::Handshake>(std::move(hs))),
+MseStream::MseStream(std::unique_ptr<Transport> inner, std::unique_ptr<mse::Handshake> hs)
+    : inner_(std::move(inner)), hs_(std::move(hs)), phase_(hs_ ? Phase::handshaking : Phase::probing),
       address_(inner_->remote_address()) {}
 
 MseStream::~MseStream() = default;
 
 std::unique_ptr<MseStream> MseStream::initiate(std::unique_ptr<Transport> inner, std::string info_hash,
                                                mse::Policy policy, Redial fallback) {
-    std::unique_ptr<MseStream> s(new MseStream(std::move(inner), mse::Handshake::initiator(info_hash, policy)));
+    auto hs = std::make_unique<mse::Handshake>(mse::Handshake::initiator(info_hash, policy));
+    std::unique_ptr<MseStream> s(new MseStream(std::move(inner), std::move(hs)));
     s->info_hash_ = std::move(info_hash);
+    s->policy_ = policy;
     s->redial_ = std::move(fallback);
+    return s;
+}
+
+std::unique_ptr<MseStream> MseStream::probe(std::unique_ptr<Transport> inner, std::string info_hash,
+                                            mse::Policy policy, Redial retry) {
+    std::unique_ptr<MseStream> s(new MseStream(std::move(inner), nullptr));
+    s->info_hash_ = std::move(info_hash);
+    s->policy_ = policy;
+    s->redial_ = std::move(retry);
     return s;
 }
 
 std::unique_ptr<MseStream> MseStream::respond(std::unique_ptr<Transport> inner, mse::SkeyLookup lookup,
                                               mse::Policy policy, std::string seen) {
-    std::unique_ptr<MseStream> s(new MseStream(std::move(inner), mse::Handshake::responder(std::move(lookup), policy)));
+    auto hs = std::make_unique<mse::Handshake>(mse::Handshake::responder(std::move(lookup), policy));
+    std::unique_ptr<MseStream> s(new MseStream(std::move(inner), std::move(hs)));
+    s->policy_ = policy;
     s->seen_ = std::move(seen);
     return s;
 }
@@ -44,6 +57,13 @@ void MseStream::start(TransportUser* user) {
 std::size_t MseStream::on_data(std::string_view data) {
     const std::size_t n = data.size();
     switch (phase_) {
+    case Phase::probing: // the peer answered in plaintext: from here on a plain pass-through
+        phase_ = Phase::established;
+        method_ = 0;
+        probe_sent_.clear();
+        probe_sent_.shrink_to_fit();
+        redial_ = nullptr;
+        return user_ ? user_->on_data(data) : 0; // may destroy us
     case Phase::handshaking: handshake_data(data); return n; // may destroy us
     case Phase::established:
         if (method_ != mse::kRc4 && plain_.empty()) return user_->on_data(data); // plaintext: no copy; may destroy us
@@ -110,13 +130,14 @@ void MseStream::deliver() {
 }
 
 void MseStream::on_drained() {
-    if (user_ && phase_ == Phase::established) user_->on_drained();
+    if (user_ && (phase_ == Phase::established || phase_ == Phase::probing)) user_->on_drained();
 }
 
 void MseStream::on_closed(const Error& why) { failed(why); } // failed() redials first when it may
 
 void MseStream::failed(const Error& why) {
     if (phase_ == Phase::handshaking && redial_) return start_fallback();
+    if (phase_ == Phase::probing && redial_) return start_mse_retry();
     if (phase_ == Phase::closed) return;
     phase_ = Phase::closed;
     if (inner_) inner_->close();
@@ -136,6 +157,20 @@ void MseStream::start_fallback() {
     redial_op_ = redial(life_.bind([this](Result<std::unique_ptr<Transport>> r) { fallback_connected(std::move(r)); }));
 }
 
+// ---- the MSE retry of a plaintext probe (--encryption allow) --------------------------------------------------------
+
+void MseStream::start_mse_retry() {
+    phase_ = Phase::redialling;
+    retry_mse_ = true;
+    pending_out_ = std::move(probe_sent_) + pending_out_; // sent again, through MSE this time
+    probe_sent_.clear();
+    Redial redial = std::move(redial_);
+    redial_ = nullptr;
+    log_debug("mse", address_ + ": plaintext handshake refused; trying MSE");
+    inner_.reset(); // allowed inside its own callback (transport.hpp)
+    redial_op_ = redial(life_.bind([this](Result<std::unique_ptr<Transport>> r) { fallback_connected(std::move(r)); }));
+}
+
 void MseStream::fallback_connected(Result<std::unique_ptr<Transport>> r) {
     std::unique_ptr<Connecting> op = std::move(redial_op_); // destroyed after its callback, at scope end
     if (phase_ != Phase::redialling) return;
@@ -148,6 +183,14 @@ void MseStream::fallback_connected(Result<std::unique_ptr<Transport>> r) {
     if (has_limits_) inner_->set_limits(limits_);
     for (int i = 0; i < cork_; ++i) inner_->cork();
     if (paused_) inner_->pause_reading();
+    if (retry_mse_) {
+        // No fallback from here: a peer that refuses both is closed.
+        hs_ = std::make_unique<mse::Handshake>(mse::Handshake::initiator(info_hash_, policy_));
+        phase_ = Phase::handshaking;
+        inner_->start(this);
+        if (std::string out = hs_->take_output(); !out.empty()) inner_->send(std::move(out)); // A: Ya, PadA
+        return;
+    }
     inner_->start(this);
     phase_ = Phase::established;
     method_ = 0;
@@ -171,6 +214,18 @@ void MseStream::flush_pending() {
 
 void MseStream::send(std::string bytes) {
     switch (phase_) {
+    case Phase::probing:
+        if (redial_) {
+            if (probe_sent_.size() + bytes.size() <= kMaxProbeKept) {
+                probe_sent_ += bytes;
+            } else {
+                redial_ = nullptr; // too much to send again: this stays a plaintext connection
+                probe_sent_.clear();
+                probe_sent_.shrink_to_fit();
+            }
+        }
+        if (inner_) inner_->send(std::move(bytes));
+        return;
     case Phase::established: return send_out(std::move(bytes));
     case Phase::handshaking:
     case Phase::redialling: pending_out_ += bytes; return;
@@ -234,13 +289,14 @@ mse::Policy mse_policy(Encryption e) {
     p.allowed = e == Encryption::require   ? mse::kRc4
                 : e == Encryption::disable ? mse::kPlaintext
                                            : mse::kRc4 | mse::kPlaintext;
-    p.prefer_rc4 = true;
+    p.prefer_rc4 = e != Encryption::allow; // libtorrent's prefer_rc4 false: plaintext payload when offered both
     return p;
 }
 
 std::unique_ptr<Transport> encrypt_outgoing(std::unique_ptr<Transport> t, Encryption e, const std::string& info_hash,
                                             MseStream::Redial redial) {
     if (e == Encryption::disable) return t;
+    if (e == Encryption::allow) return MseStream::probe(std::move(t), info_hash, mse_policy(e), std::move(redial));
     if (e != Encryption::prefer) redial = nullptr;
     return MseStream::initiate(std::move(t), info_hash, mse_policy(e), std::move(redial));
 }

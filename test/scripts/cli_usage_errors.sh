@@ -36,7 +36,7 @@ expect 2 "--tracker garbage: not a udp://HOST:PORT, http:// or https:// URL" --p
 expect 2 "--tracker udp://host: missing port" --list --tracker udp://host
 expect 2 "--log-level loud: use debug, info, warn or error" --tracker --log-level loud
 expect 2 "--log-level loud" --peer --share d --log-level loud
-expect 2 "--encryption maybe: use prefer, require or disable" --peer --share d --encryption maybe
+expect 2 "--encryption maybe: use allow, prefer, require or disable" --peer --share d --encryption maybe
 expect 2 "--encryption applies to --peer" --tracker --encryption require
 expect 2 "--no-utp and --no-tcp together leave no way to reach a peer" --peer --share d --no-utp --no-tcp
 expect 2 "--no-utp applies to --peer" --tracker --no-utp

@@ -4,7 +4,9 @@
 # three network namespaces on one bridge (lib/transmission.sh; Transmission ignores peers on 127.0.0.0/8):
 #   host 1: p2pnode --tracker bound to its 10.77.x address (ephemeral port)
 #   host 2: p2pnode --peer with its defaults (TCP and uTP on the same port number, dials uTP first, --encryption
-#           prefer): forward --share seeds fwdN.bin, reverse --get --exit-when-done downloads revN.bin
+#           allow: a plaintext handshake first, and MSE on a second dial when the peer closes on it, which
+#           Transmission requiring encryption does in round 2's reverse): forward --share seeds fwdN.bin, reverse
+#           --get --exit-when-done downloads revN.bin
 #   host 3: transmission-daemon (lib/transmission.sh's config with TR_UTP=true: no DHT, LPD or PEX)
 #   Round 1: Transmission's encryption "preferred" (as shipped). Round 2: Transmission restarted with a fresh
 #   config and encryption "required" (TR_ENCRYPTION=2), so the transfers can only run RC4 over MSE.
