@@ -8,7 +8,6 @@
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
-#include <fstream>
 
 #include "base/bytes.hpp"
 #include "base/log.hpp"
@@ -44,6 +43,30 @@ Status check_output(const std::string& out, const std::string& tmp, bool force) 
     if (!S_ISDIR(st.st_mode)) return make_error("cannot write " + out, dir + " is not a folder");
     if (::access(dir.c_str(), W_OK | X_OK) != 0)
         return make_error("cannot write " + out, "folder " + dir + ": " + std::strerror(errno));
+    return ok_status();
+}
+
+// The whole of `data` into `path` (created or truncated, 0644 less the umask), flushed to the disk.
+Status write_whole(const std::string& path, std::string_view data) {
+    const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0644);
+    if (fd < 0) return make_error("write " + path, std::strerror(errno));
+    std::size_t at = 0;
+    while (at < data.size()) {
+        const ssize_t n = ::write(fd, data.data() + at, data.size() - at);
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) {
+            const int e = n < 0 ? errno : EIO;
+            ::close(fd);
+            return make_error("write " + path, std::strerror(e));
+        }
+        at += static_cast<std::size_t>(n);
+    }
+    if (::fsync(fd) != 0) {
+        const int e = errno;
+        ::close(fd);
+        return make_error("fsync " + path, std::strerror(e));
+    }
+    if (::close(fd) != 0) return make_error("close " + path, std::strerror(errno));
     return ok_status();
 }
 
@@ -97,15 +120,12 @@ int run_make_torrent(const CliOptions& opts) {
             }
             const Metainfo& m = r->metainfo;
             printer.finish(ProgressInfo{label, m.total_length, m.total_length});
-            {
-                std::ofstream f(tmp, std::ios::binary | std::ios::trunc);
-                f.write(r->torrent.data(), static_cast<std::streamsize>(r->torrent.size()));
-                f.flush();
-                if (!f) {
-                    std::fprintf(stderr, "p2pnode: write %s: failed\n", tmp.c_str());
-                    std::remove(tmp.c_str());
-                    return;
-                }
+            // stdio, not an ofstream: a stream would link the whole iostream and locale machinery (~300 KB of
+            // a static binary, docs/cross.md) for this one write.
+            if (Status st = write_whole(tmp, r->torrent); !st) {
+                std::fprintf(stderr, "p2pnode: %s\n", st.error().str().c_str());
+                std::remove(tmp.c_str());
+                return;
             }
             if (auto st = move_into_place(tmp, out, opts.force); !st) {
                 std::fprintf(stderr, "p2pnode: %s\n", st.error().str().c_str());

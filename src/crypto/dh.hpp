@@ -1,6 +1,6 @@
 // The Diffie-Hellman key exchange of MSE/PE (proto/mse.hpp): a 768-bit prime P, generator 2, 160-bit private
 // keys. Public keys and the shared secret travel as exactly 96 big-endian bytes (left-padded with zeros).
-// Arithmetic through GMP (mpz_powm_sec: the exponentiation takes the same time for every private key).
+// Arithmetic through mbedTLS's bignum (mbedtls_mpi_exp_mod; its window lookups do not depend on the key's bits).
 #pragma once
 #include <cstddef>
 #include <string>
