@@ -19,6 +19,9 @@ enum class EncryptionMode {
 struct PeerNodeConfig {
     std::string share_dir;             // every top-level file/folder becomes a torrent and is seeded
     std::vector<std::string> gets;     // .torrent files to download
+    // --select-file: for every download of `gets`, only these files (each: "0,2" file indices or one path as in
+    // the torrent); empty = every file.
+    std::vector<std::string> select_files;
     std::string into_dir;              // where downloads go (default: share_dir, else ".")
     std::vector<std::string> trackers; // announce URLs (also written into torrents made from share_dir)
     std::string listen_ip = "0.0.0.0";
@@ -40,6 +43,11 @@ struct PeerNodeConfig {
     bool lsd = true;                        // Local Service Discovery (BEP 14) for public torrents
     std::string ca_file;                    // CA bundle for https:// trackers; empty: the system store
     std::uint64_t max_download_rate = 0;    // bytes/s over all torrents, 0 = unlimited
+    // Transmission-compatible RPC (POST /transmission/rpc) and /stats, /metrics on TCP port rpc_port: -1 none,
+    // 0 ephemeral (printed as "rpc http://ADDR:PORT/transmission/rpc").
+    int rpc_port = -1;
+    std::string rpc_bind = "127.0.0.1"; // the RPC's address (loopback only unless told otherwise)
+    std::string rpc_auth_file;          // "user:password" on one line: HTTP basic auth required; empty: none
 };
 
 // Runs until SIGINT/SIGTERM (or completion with exit_when_done). Prints one line per shared item

@@ -63,6 +63,10 @@ const std::vector<FlagInfo>& all_flags() {
         {"--share", "DIR", "peer: seed every top-level file and folder of DIR (downloads go there too)", kPeer, false},
         {"--get", "WHAT", "peer: download a .torrent file, magnet link, info hash or catalog name (repeatable)", kPeer,
          true},
+        {"--select-file", "SPEC",
+         "peer: fetch only these files of each --get: 0-based indices (0,2,5) or one path as in the torrent "
+         "(repeatable)",
+         kPeer, true},
         {"--into", "DIR", "peer: where downloads go (default: the --share folder, else .)", kPeer, false},
         {"--overwrite", nullptr,
          "peer: a download may replace a file that is not its own (default: a free name, NAME.1.EXT)", kPeer, false},
@@ -88,6 +92,12 @@ const std::vector<FlagInfo>& all_flags() {
          "peer, scrape: trust the CA certificates in FILE for https:// trackers (default: the system store)",
          kPeer | kScrape | kList, false},
         {"--exit-when-done", nullptr, "peer: exit 0 once every --get is complete and verified", kPeer, false},
+        {"--rpc-port", "N",
+         "peer: serve the Transmission RPC (transmission-remote), /stats and /metrics on TCP port N (0 picks one)",
+         kPeer, false},
+        {"--rpc-bind", "ADDR", "peer: the RPC's address (default 127.0.0.1: this machine only)", kPeer, false},
+        {"--rpc-auth-file", "FILE", "peer: the RPC requires HTTP basic auth with the user:password line in FILE",
+         kPeer, false},
         {"--max-connections", "N", "peer: cap on peer connections over all torrents (default 400)", kPeer, false},
         {"--max-upload-rate", "BYTES", "peer: upload limit in bytes per second over all torrents (e.g. 2M)", kPeer,
          false},
@@ -131,6 +141,7 @@ std::string usage_text() {
         "                      [--bind ADDR] [--exit-when-done [--timeout SECS]] [--overwrite] [--max-memory BYTES]\n"
         "                      [--encryption allow|prefer|require|disable] [--no-utp | --no-tcp]\n"
         "                      [--no-dht] [--dht-bootstrap HOST:PORT]... [--no-lsd] [--ca-file FILE]\n"
+        "                      [--rpc-port N [--rpc-bind ADDR] [--rpc-auth-file FILE]]\n"
         "       p2pnode --list --tracker URL [--timeout SECS]\n"
         "       p2pnode --scrape NAME|INFOHASH --tracker URL [--timeout SECS]\n"
         "every mode also takes [--quiet] [--log-level LEVEL | -v] [--log-file FILE] [--config FILE]\n"
@@ -403,6 +414,11 @@ const Setter kSetters[] = {
          o.gets.push_back(v);
          return ok_status();
      }},
+    {"--select-file",
+     [](CliOptions& o, const std::string&, const std::string& v) {
+         o.select_files.push_back(v);
+         return ok_status();
+     }},
     {"--into", P2P_STRING(into_dir)},
     {"--overwrite", P2P_SWITCH(overwrite)},
     {"--encryption", set_encryption_flag},
@@ -435,6 +451,15 @@ const Setter kSetters[] = {
     {"--no-lsd", P2P_SWITCH(no_lsd)},
     {"--ca-file", P2P_STRING(ca_file)},
     {"--exit-when-done", P2P_SWITCH(exit_when_done)},
+    {"--rpc-port",
+     [](CliOptions& o, const std::string& f, const std::string& v) {
+         std::int64_t n = 0;
+         if (auto st = set_int(f, v, 0, 65535, n); !st) return st;
+         o.rpc_port = static_cast<int>(n);
+         return ok_status();
+     }},
+    {"--rpc-bind", P2P_STRING(rpc_bind)},
+    {"--rpc-auth-file", P2P_STRING(rpc_auth_file)},
     {"--max-connections", [](CliOptions& o, const std::string& f,
                              const std::string& v) { return set_int(f, v, 1, 100000, o.max_connections); }},
     {"--max-upload-rate", set_rate},
@@ -476,8 +501,12 @@ Status check_mode(CliOptions& o, const std::vector<std::string>& given, const st
         if (!(info->modes & mode))
             return make_error("", name + " applies to " + mode_list(info->modes) + ", not " + mode_flag(o.mode));
     }
-    if (o.mode == Mode::peer && o.share_dir.empty() && o.gets.empty())
-        return make_error("", "--peer needs --share DIR or --get FILE.torrent");
+    if (o.mode == Mode::peer && o.share_dir.empty() && o.gets.empty() && o.rpc_port < 0)
+        return make_error("", "--peer needs --share DIR, --get FILE.torrent or --rpc-port N");
+    if (o.rpc_port < 0 && (count.count("--rpc-bind") || count.count("--rpc-auth-file")))
+        return make_error("", std::string(count.count("--rpc-bind") ? "--rpc-bind" : "--rpc-auth-file") +
+                                  " needs --rpc-port N");
+    if (!o.select_files.empty() && o.gets.empty()) return make_error("", "--select-file applies to --get downloads");
     if (o.mode == Mode::peer && o.bind.size() > 1) return make_error("", "--peer takes one --bind address");
     if (o.no_utp && o.no_tcp) return make_error("", "--no-utp and --no-tcp together leave no way to reach a peer");
     if (o.no_dht && !o.dht_bootstrap.empty()) return make_error("", "--dht-bootstrap and --no-dht contradict");

@@ -48,6 +48,7 @@ struct CliOptions {
     // --peer
     std::string share_dir;
     std::vector<std::string> gets;
+    std::vector<std::string> select_files; // --select-file (repeatable)
     std::string into_dir;
     bool exit_when_done = false;
     std::int64_t max_connections = 0;
@@ -59,6 +60,9 @@ struct CliOptions {
     bool no_dht = false, no_lsd = false;
     std::vector<std::string> dht_bootstrap; // HOST:PORT each (port checked)
     std::string ca_file;                    // --ca-file: CA bundle for https:// trackers (peer, scrape, list)
+    int rpc_port = -1;                      // --rpc-port: -1 none
+    std::string rpc_bind;                   // --rpc-bind: empty: 127.0.0.1
+    std::string rpc_auth_file;              // --rpc-auth-file
     // --peer and --tracker (server): memory budget in bytes, 0 = none
     std::int64_t max_memory = 0;
     // common

@@ -37,6 +37,7 @@ PeerNodeConfig peer_config(const CliOptions& o) {
     PeerNodeConfig pc;
     pc.share_dir = o.share_dir;
     pc.gets = o.gets;
+    pc.select_files = o.select_files;
     pc.into_dir = o.into_dir;
     pc.trackers = o.tracker_urls;
     if (!o.bind.empty()) pc.listen_ip = o.bind.front();
@@ -57,6 +58,9 @@ PeerNodeConfig peer_config(const CliOptions& o) {
     pc.max_upload_rate = static_cast<std::uint64_t>(o.max_upload_rate);
     pc.max_download_rate = static_cast<std::uint64_t>(o.max_download_rate);
     pc.max_memory = static_cast<std::uint64_t>(o.max_memory);
+    pc.rpc_port = o.rpc_port;
+    if (!o.rpc_bind.empty()) pc.rpc_bind = o.rpc_bind;
+    pc.rpc_auth_file = o.rpc_auth_file;
     return pc;
 }
 

@@ -53,6 +53,46 @@ void split_trailing(ParsedPeerCommand& out, const char* usage) {
         if (s.size() >= 2 && ((s.front() == '"' && s.back() == '"') || (s.front() == '\'' && s.back() == '\'')))
             s = s.substr(1, s.size() - 2);
     };
+    if (out.cmd == PeerCommand::want || out.cmd == PeerCommand::skip) {
+        // Trailing words of digits and commas are the indices; the rest is the name.
+        std::string rest = out.arg;
+        std::vector<std::size_t> idx;
+        for (;;) {
+            std::string keep = rest;
+            std::string word = last_word(rest);
+            bool ok = !word.empty() && !rest.empty();
+            std::vector<std::size_t> here;
+            std::size_t v = 0;
+            bool digits = false;
+            for (char ch : word + ",") {
+                if (ch >= '0' && ch <= '9') {
+                    if (v > 1'000'000'000) ok = false;
+                    v = v * 10 + std::size_t(ch - '0');
+                    digits = true;
+                } else if (ch == ',' && digits) {
+                    here.push_back(v);
+                    v = 0;
+                    digits = false;
+                } else if (ch != ',') {
+                    ok = false;
+                }
+            }
+            if (!ok || here.empty()) {
+                rest = keep;
+                break;
+            }
+            idx.insert(idx.begin(), here.begin(), here.end());
+        }
+        unquote(rest);
+        if (idx.empty() || rest.empty()) {
+            out.cmd = PeerCommand::invalid;
+            out.error = std::string("usage: ") + usage;
+            return;
+        }
+        out.arg = rest;
+        out.file_indices = std::move(idx);
+        return;
+    }
     if (out.cmd == PeerCommand::remove) {
         std::string rest = out.arg;
         if (last_word(rest) == "delete" && !rest.empty()) {
@@ -91,6 +131,8 @@ constexpr CommandInfo kCommands[] = {
     {"peers", PeerCommand::peers, true, "peers NAME|INFOHASH"},
     {"trackers", PeerCommand::trackers, false, "trackers"},
     {"files", PeerCommand::files, true, "files NAME|INFOHASH"},
+    {"want", PeerCommand::want, true, "want NAME|INFOHASH INDEX... (file indices as 'files' shows, e.g. 0 2,3)"},
+    {"skip", PeerCommand::skip, true, "skip NAME|INFOHASH INDEX... (file indices as 'files' shows)"},
     {"limit", PeerCommand::limit, true, "limit NAME|INFOHASH UP DOWN (bytes/s, e.g. 512K; 0 = no limit)"},
     {"pause", PeerCommand::pause, true, "pause NAME|INFOHASH"},
     {"resume", PeerCommand::resume, true, "resume NAME|INFOHASH"},
@@ -130,7 +172,12 @@ const char* const kPeerConsoleHelp =
     "                         U/u it downloads (unchoked/choked), S snubbed, I/O incoming/outgoing,\n"
     "                         T over uTP (else TCP), E encrypted (RC4)\n"
     "  trackers               each tracker of each torrent: working or not, last and next announce, last error\n"
-    "  files NAME|INFOHASH    each file of a torrent: index, size, bytes done, percent, path\n"
+    "  files NAME|INFOHASH    each file of a torrent: index, size, bytes done, percent, wanted, path\n"
+    "  want NAME|INFOHASH INDEX...\n"
+    "                         download these files too (indices as 'files' shows; spaces or commas)\n"
+    "  skip NAME|INFOHASH INDEX...\n"
+    "                         do not download these files (never created; pieces shared with wanted files are\n"
+    "                         kept in .p2pnode/INFOHASH.parts)\n"
     "  limit NAME|INFOHASH UP DOWN\n"
     "                         a torrent's own upload and download limits in bytes/s (K, M, G; 0 = none);\n"
     "                         --max-upload-rate and --max-download-rate apply as well\n"
@@ -164,7 +211,9 @@ ParsedPeerCommand parse_peer_command(std::string_view raw) {
         } else {
             out.cmd = c.cmd;
             out.arg = std::string(arg);
-            if (c.cmd == PeerCommand::limit || c.cmd == PeerCommand::remove) split_trailing(out, c.usage);
+            if (c.cmd == PeerCommand::limit || c.cmd == PeerCommand::remove || c.cmd == PeerCommand::want ||
+                c.cmd == PeerCommand::skip)
+                split_trailing(out, c.usage);
         }
         return out;
     }
@@ -196,11 +245,13 @@ std::optional<std::uint64_t> parse_console_rate(std::string_view t) {
 }
 
 std::string format_files(const std::vector<FileProgress>& files) {
-    std::string out = lpad("#", 4) + " " + lpad("SIZE", 12) + " " + lpad("DONE", 12) + " " + lpad("%", 6) + "  PATH\n";
+    std::string out = lpad("#", 4) + " " + lpad("SIZE", 12) + " " + lpad("DONE", 12) + " " + lpad("%", 6) + " " +
+                      pad("WANT", 4) + "  PATH\n";
     for (const auto& f : files) {
         const double frac = f.size ? double(f.done) / double(f.size) : 1.0;
         out += lpad(std::to_string(f.index), 4) + " " + lpad(std::to_string(f.size), 12) + " " +
-               lpad(std::to_string(f.done), 12) + " " + lpad(percent(frac), 6) + "  " + f.path + "\n";
+               lpad(std::to_string(f.done), 12) + " " + lpad(percent(frac), 6) + " " + pad(f.wanted ? "yes" : "no", 4) +
+               "  " + f.path + "\n";
     }
     out += std::to_string(files.size()) + (files.size() == 1 ? " file\n" : " files\n");
     return out;
@@ -377,6 +428,14 @@ void PeerConsole::execute(const std::string& line) {
         }
         auto r = cmds_.files(c.arg);
         write(r ? format_files(*r) : "files: " + r.error().str() + "\n");
+        break;
+    }
+    case PeerCommand::want:
+    case PeerCommand::skip: {
+        const char* name = c.cmd == PeerCommand::want ? "want" : "skip";
+        Result<std::string> r = make_error(name, "not available");
+        if (cmds_.select_files) r = cmds_.select_files(c.arg, c.file_indices, c.cmd == PeerCommand::want);
+        write(r ? *r + "\n" : std::string(name) + ": " + r.error().str() + "\n");
         break;
     }
     case PeerCommand::limit:

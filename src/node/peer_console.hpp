@@ -7,7 +7,8 @@
 //   status       each of our torrents: state, percent, rates, peers, bytes moved
 //   peers WHAT   each connected peer of one of our torrents (name or info hash)
 //   trackers     each tracker of each torrent: working or not, last and next announce, counts, last error
-//   files WHAT   each file of one of our torrents: index, size, bytes done, percent, path
+//   files WHAT   each file of one of our torrents: index, size, bytes done, percent, wanted, path
+//   want WHAT IDX..., skip WHAT IDX...   select or deselect files of a download by index (as `files` shows)
 //   limit WHAT UP DOWN   a torrent's own upload and download limits (bytes/s, K/M/G; 0 = none)
 //   pause WHAT, resume WHAT, remove WHAT [delete]   stop and restart a torrent, or forget it (and delete the
 //                files it downloaded; never a shared item's)
@@ -50,6 +51,8 @@ enum class PeerCommand {
     peers,
     trackers,
     files,
+    want,
+    skip,
     limit,
     pause,
     resume,
@@ -65,9 +68,10 @@ struct ParsedPeerCommand {
     // share/get/scrape/peers/...: the rest of the line (less limit's rates and remove's `delete`), trimmed,
     // quotes removed
     std::string arg;
-    std::string error;              // cmd == invalid: one line without '\n'
-    std::uint64_t up = 0, down = 0; // limit: bytes/s, 0 = none
-    bool delete_files = false;      // remove ... delete
+    std::string error;                     // cmd == invalid: one line without '\n'
+    std::uint64_t up = 0, down = 0;        // limit: bytes/s, 0 = none
+    bool delete_files = false;             // remove ... delete
+    std::vector<std::size_t> file_indices; // want/skip: the trailing indices (space- or comma-separated)
 };
 ParsedPeerCommand parse_peer_command(std::string_view line);
 
@@ -119,6 +123,9 @@ struct PeerConsoleCommands {
     std::function<Result<std::string>(const std::string& what)> pause;
     std::function<Result<std::string>(const std::string& what)> resume;
     std::function<Result<std::string>(const std::string& what, bool delete_files)> remove;
+    // want/skip: file selection of a download (file indices as `files` shows them).
+    std::function<Result<std::string>(const std::string& what, const std::vector<std::size_t>& files, bool wanted)>
+        select_files;
     std::function<std::string()> dht; // the DHT's state (several lines); null: the DHT is off
     std::function<void()> quit;       // called last: it may tear the console down
 };

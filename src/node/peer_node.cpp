@@ -70,8 +70,16 @@ int PeerNode::run() {
     loop_.on_terminate([this](int) { quit(0, ""); }); // before the line below: scripts may signal on it
     loop_.on_hangup([this] { hangup(); });
     say("peer listening on %s:%u\n", cfg_.listen_ip.c_str(), session_.port()); // TCP and uTP, unless turned off
+    if (cfg_.rpc_port >= 0) {
+        if (auto st = start_rpc(); !st) {
+            error_line(st.error().str());
+            return stop_now(1);
+        }
+    }
+    adding_cli_gets_ = true; // --select-file applies to these
     for (const auto& g : cfg_.gets)
         if (!add_download(g)) return stop_now(1);
+    adding_cli_gets_ = false;
     if (!cfg_.share_dir.empty()) start_sharing();
     if (cfg_.console) {
         console_ = std::make_unique<PeerConsole>(loop_.get(), console_commands());
@@ -154,8 +162,9 @@ int PeerNode::fail_start(const Error& e) {
 }
 
 Torrent* PeerNode::add(Metainfo meta, bool all_present, bool download, bool publish, const std::string& root,
-                       StoragePlacement placement) {
+                       StoragePlacement placement, std::vector<bool> wanted_files) {
     TorrentConfig tc;
+    tc.wanted_files = std::move(wanted_files);
     tc.root_dir = root;
     tc.overwrite = cfg_.overwrite;
     tc.placement = std::move(placement);
@@ -275,6 +284,7 @@ void PeerNode::quit(int code, const std::string& why) {
     lookups_.cancel_all();
     if (watcher_) watcher_->stop();
     if (console_) console_->close();
+    if (rpc_) rpc_->close(); // no RPC during the `stopped` announces
     auto remaining = std::make_shared<std::size_t>(items_.size() + 2);
     auto after_announces = [this, remaining] {
         if (--*remaining) return;
@@ -310,6 +320,7 @@ void PeerNode::teardown() {
                     static_cast<unsigned long long>(s.idle_slot_seconds));
     }
     std::fflush(stdout);
+    rpc_.reset(); // its operations read the items
     items_.clear();
     stop_dht();
     dht_ = nullptr;

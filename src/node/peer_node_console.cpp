@@ -74,6 +74,9 @@ PeerConsoleCommands PeerNode::console_commands() {
         return it->torrent->files();
     };
     c.pause = [this](const std::string& what) { return pause_item(what); };
+    c.select_files = [this](const std::string& what, const std::vector<std::size_t>& files, bool wanted) {
+        return select_item(what, files, wanted);
+    };
     c.resume = [this](const std::string& what) { return resume_item(what); };
     c.remove = [this](const std::string& what, bool del) { return remove_item(what, del); };
     c.limit = [this](const std::string& what, std::uint64_t up, std::uint64_t down) {

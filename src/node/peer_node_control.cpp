@@ -1,6 +1,6 @@
-// PeerNode's control of running torrents: pause, resume, remove (optionally deleting what a download wrote) and
-// per-torrent rate limits. The engine does the work (Session::pause_torrent, ...); the node adds what only it
-// knows: the trackers (`stopped` on pause and remove, a fresh announcer on resume), the DHT and LSD, and the
+// PeerNode's control of running torrents: pause, resume, remove (optionally deleting what a download wrote),
+// per-torrent rate limits and file selection. The engine does the work (Session::pause_torrent, ...); the node
+// adds what only it knows: the trackers (`stopped` on pause and remove, a fresh announcer on resume), the DHT and LSD, and the
 // share folder's bookkeeping. The console's commands call these; an RPC would call the same.
 #include "node/peer_node_impl.hpp"
 
@@ -72,6 +72,26 @@ Result<std::string> PeerNode::remove_item(const std::string& what, bool delete_f
     });
     loop_.defer([this] { check_done(); }); // a download removed is no longer waited for (--exit-when-done)
     return "removed " + name + " " + to_hex(hash) + (delete_files ? "; deleting its files" : "");
+}
+
+Result<std::string> PeerNode::select_item(const std::string& what, const std::vector<std::size_t>& files, bool wanted) {
+    if (quitting_) return make_error(what, "stopping");
+    Item* it = find_item(what);
+    if (!it) return not_ours(what);
+    Torrent* t = it->torrent;
+    std::vector<bool> w = t->files_wanted();
+    for (std::size_t i : files)
+        if (i >= w.size())
+            return make_error(what, "no file " + std::to_string(i) + " (files 0-" + std::to_string(w.size() - 1) +
+                                        "; see files)");
+    for (std::size_t i : files) w[i] = wanted;
+    if (auto st = session_.set_files_wanted(t->info_hash(), std::move(w)); !st) return st.error();
+    // More to fetch: a later completion is reported again (the `complete` line, --exit-when-done).
+    if (!t->complete()) it->reported_done = false;
+    std::size_t n = 0;
+    for (bool b : t->files_wanted()) n += b;
+    return std::string(wanted ? "wanted " : "skipped ") + std::to_string(files.size()) + " file(s) of " +
+           t->meta().name + "; " + std::to_string(n) + " of " + std::to_string(t->meta().files.size()) + " wanted";
 }
 
 Result<std::string> PeerNode::limit_item(const std::string& what, std::uint64_t up, std::uint64_t down) {

@@ -57,8 +57,20 @@ void PeerNode::start_download(Metainfo meta, const std::vector<sockaddr_storage>
         say("already have %s %s\n", meta.name.c_str(), to_hex(meta.info_hash).c_str());
         return close_handed();
     }
+    std::vector<bool> wanted;
+    if (!cfg_.select_files.empty() && (adding_cli_gets_ || cli_get_hashes_.count(meta.info_hash))) {
+        auto sel = select_files(meta, cfg_.select_files);
+        if (!sel) {
+            download_failed(sel.error().str());
+            return close_handed();
+        }
+        wanted = std::move(*sel);
+        std::size_t n = 0;
+        for (bool b : wanted) n += b;
+        say("selected %zu of %zu files of %s\n", n, wanted.size(), meta.name.c_str());
+    }
     say("downloading %s %s into %s\n", meta.name.c_str(), to_hex(meta.info_hash).c_str(), data_root().c_str());
-    Torrent* t = add(std::move(meta), false, true, false, data_root());
+    Torrent* t = add(std::move(meta), false, true, false, data_root(), {}, std::move(wanted));
     if (!t) return close_handed();
     t->adopt_handed(std::move(handed)); // before the hint, so these peers are not dialled a second time
     if (!hint.empty()) t->add_candidates(hint);
@@ -77,9 +89,10 @@ std::optional<std::string> PeerNode::parse_info_hash_arg(const std::string& what
 }
 
 bool PeerNode::lookup_name(const std::string& name) {
-    auto st = lookups_.start(name, [this](Result<CatalogHit> r) {
+    auto st = lookups_.start(name, [this, cli = adding_cli_gets_](Result<CatalogHit> r) {
         if (quitting_) return;
         if (!r) return download_failed(r.error().str());
+        if (cli) cli_get_hashes_.insert(r->info_hash);
         say("found %s %s (%llu bytes)\n", r->name.c_str(), to_hex(r->info_hash).c_str(),
             static_cast<unsigned long long>(r->total_size));
         if (!fetch_metadata(r->info_hash, r->name, {})) download_failed("");
@@ -106,6 +119,7 @@ bool PeerNode::fetch_metadata(const std::string& hash, const std::string& label,
         return true;
     }
     if (fetches_.has(hash)) return true;
+    if (adding_cli_gets_) cli_get_hashes_.insert(hash);
     std::uint64_t give_up_ms = 0;
     if (cfg_.exit_when_done && cfg_.timeout_s > 0) {
         // Due a moment before the run's own deadline (which counts from the start too), so this clearer

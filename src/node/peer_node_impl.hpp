@@ -7,6 +7,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -21,6 +22,7 @@
 #include "node/peer_console.hpp"
 #include "node/peer_node.hpp"
 #include "node/progress.hpp"
+#include "node/rpc_server.hpp"
 #include "node/share_queue.hpp"
 #include "node/share_watcher.hpp"
 #include "node/tracker_query.hpp"
@@ -76,7 +78,7 @@ private:
     };
 
     Torrent* add(Metainfo meta, bool all_present, bool download, bool publish, const std::string& root,
-                 StoragePlacement placement = {});
+                 StoragePlacement placement = {}, std::vector<bool> wanted_files = {});
 
     std::unique_ptr<Announcer> make_announcer(Torrent* t, const AnnouncerConfig& ac);
 
@@ -85,6 +87,8 @@ private:
     Result<std::string> resume_item(const std::string& what);
     Result<std::string> remove_item(const std::string& what, bool delete_files);
     Result<std::string> limit_item(const std::string& what, std::uint64_t up, std::uint64_t down);
+    // want/skip: file selection of a download by file index (Session::set_files_wanted).
+    Result<std::string> select_item(const std::string& what, const std::vector<std::size_t>& files, bool wanted);
 
     // A torrent paused by an error. A download's trackers are told `stopped` (a paused torrent is no leecher);
     // a shared item whose files changed is taken down and shared anew once its files settle.
@@ -110,6 +114,10 @@ private:
     // A download that had started (lookup or metadata fetch) failed. Under --exit-when-done the run fails once
     // the other downloads are finished.
     void download_failed(const std::string& msg);
+    // --select-file applies to the downloads of --get: those started while the flag's gets are added, and the
+    // info hashes they resolved to (magnets, catalog names, whose metadata comes later).
+    bool adding_cli_gets_ = false;
+    std::set<std::string> cli_get_hashes_;
 
     // ---- metadata (BEP 9): metadata_fetches.hpp; on success continue exactly like a .torrent download.
     bool fetch_metadata(const std::string& hash, const std::string& label, const std::vector<std::string>& trackers);
@@ -184,6 +192,15 @@ private:
 
     void show_status();
 
+    // ---- the RPC port (--rpc-port), peer_node_rpc.cpp: Transmission's RPC and /stats, /metrics over the
+    // operations above (the console's), nothing of its own
+    Status start_rpc();
+    RpcNodeOps rpc_ops();
+    std::vector<RpcTorrentInfo> rpc_torrents();
+    Result<RpcAdded> rpc_add(const RpcAddRequest& req);
+    Result<std::string> reannounce_item(const std::string& what);
+    PeerCounters peer_counters();
+
     // ---- exit
 
     void check_done();
@@ -220,6 +237,7 @@ private:
     dht::DhtNode* dht_ = nullptr;       // dht_host_'s node, or null
     std::map<std::string, std::uint64_t> dht_first_; // info hash -> when it was tracked (0 once peers came)
     std::unique_ptr<LsdService> lsd_; // peer_node_lsd.cpp; null with --no-lsd, on loopback, or without port 6771
+    std::unique_ptr<RpcServer> rpc_;  // peer_node_rpc.cpp; null without --rpc-port
 };
 
 } // namespace p2p

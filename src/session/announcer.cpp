@@ -148,6 +148,17 @@ void Announcer::completed() {
     for (std::size_t i = 0; i < tiers_.size(); ++i) announce(i, udp::kEventCompleted);
 }
 
+std::size_t Announcer::reannounce() {
+    std::size_t n = 0;
+    for (std::size_t i = 0; i < tiers_.size(); ++i) {
+        const Tier& t = tiers_[i];
+        if (stopping_ || t.in_flight || (t.answered_at && now() - t.answered_at < cfg_.shortest_interval_ms)) continue;
+        announce(i, udp::kEventNone);
+        ++n;
+    }
+    return n;
+}
+
 void Announcer::announce(std::size_t ti, std::uint32_t event) {
     if (stopping_) return;
     Tier& t = tiers_[ti];

@@ -133,6 +133,9 @@ public:
     ~Announcer();
     void start();     // event started
     void completed(); // event completed, now
+    // Announce now to every tier not already asking and not answered within shortest_interval_ms (a user's
+    // "reannounce": the RPC's torrent-reannounce). Returns how many tiers were asked.
+    std::size_t reannounce();
     // event stopped to each tier's current tracker; done runs after answers or timeout_ms, exactly once.
     void stop(std::uint64_t timeout_ms, std::function<void()> done);
     // For status: "ok", the last error, or "no tracker".

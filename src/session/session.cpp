@@ -470,6 +470,24 @@ bool Session::set_torrent_limits(const std::string& info_hash, std::uint64_t up,
     return true;
 }
 
+Status Session::set_files_wanted(const std::string& info_hash, std::vector<bool> wanted) {
+    Torrent* t = find(info_hash);
+    if (!t) return make_error("select", "no such torrent", Errc::not_found);
+    return t->set_files_wanted(std::move(wanted));
+}
+
+Status Session::set_file_wanted(const std::string& info_hash, std::size_t file_index, bool wanted) {
+    Torrent* t = find(info_hash);
+    if (!t) return make_error("select", "no such torrent", Errc::not_found);
+    std::vector<bool> w = t->files_wanted();
+    if (file_index >= w.size())
+        return make_error("select", "no file " + std::to_string(file_index) + " (the torrent has " +
+                                        std::to_string(w.size()) + ")",
+                          Errc::not_found);
+    w[file_index] = wanted;
+    return t->set_files_wanted(std::move(w));
+}
+
 bool Session::pause_torrent(const std::string& info_hash) {
     Torrent* t = find(info_hash);
     if (!t) return false;

@@ -108,6 +108,12 @@ public:
     // A torrent's own rate limits (payload bytes/s, 0 = none); the global ones apply as well. False: no such
     // torrent.
     bool set_torrent_limits(const std::string& info_hash, std::uint64_t up, std::uint64_t down);
+    // File selection (Torrent::set_files_wanted): which files of a download are fetched and written, one entry per
+    // file; or one file at a time by its 0-based index. A newly wanted file is created and fetched; an unwanted
+    // one is never created. Errc::not_found: no such torrent (or file index); bad_input: wrong size; refused: a
+    // shared item.
+    Status set_files_wanted(const std::string& info_hash, std::vector<bool> wanted);
+    Status set_file_wanted(const std::string& info_hash, std::size_t file_index, bool wanted);
     // The global limits, at run time (0 = none).
     void set_rate_limits(std::uint64_t up, std::uint64_t down);
     std::uint64_t max_upload_rate() const { return upload_.rate(); }

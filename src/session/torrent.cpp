@@ -5,6 +5,7 @@
 #include "base/log.hpp"
 #include "crypto/random.hpp"
 #include "session/session.hpp"
+#include "storage/file_map.hpp"
 #include "storage/placement.hpp"
 
 namespace p2p {
@@ -32,6 +33,7 @@ Torrent::Torrent(Session& session, Metainfo meta, TorrentConfig cfg)
     all_pieces_ = swarm::Bitfield(meta_.piece_count(), true);
     available_ = swarm::Bitfield(meta_.piece_count(), false);
     storage_ = std::make_unique<Storage>(loop_, meta_, cfg_.root_dir, cfg_.storage, cfg_.placement);
+    if (!cfg_.wanted_files.empty() && !is_shared_item()) storage_->set_wanted(cfg_.wanted_files, [](Status) {});
     ext_ = std::make_unique<TorrentExtensions>(static_cast<ExtensionHost&>(*this)); // private base: convert here
 }
 
@@ -80,12 +82,16 @@ void Torrent::begin_with(const std::vector<bool>& have) {
     if (!picker) return set_failed(picker.error());
     picker_ = std::make_unique<swarm::PiecePicker>(std::move(*picker));
     available_ = hb;
-    phase_ = available_.all() ? TorrentPhase::seeding : TorrentPhase::downloading;
-    if (phase_ == TorrentPhase::seeding)
-        suggest_ = std::make_unique<swarm::SeedSuggest>(meta_.piece_count(), random_u32());
+    apply_selection();
+    // Done with the selected files: "seeding" what we have (every piece: with BEP 6 suggestions).
+    phase_ = complete() ? TorrentPhase::seeding : TorrentPhase::downloading;
+    if (available_.all()) suggest_ = std::make_unique<swarm::SeedSuggest>(meta_.piece_count(), random_u32());
     last_resume_save_ms_ = now_ms();
+    const bool selected = wanted_pieces_.count() < meta_.piece_count();
     log_info("torrent", meta_.name + ": " + std::to_string(available_.count()) + "/" +
-                            std::to_string(meta_.piece_count()) + " pieces present, " + phase_name(phase_));
+                            std::to_string(meta_.piece_count()) + " pieces present" +
+                            (selected ? " (" + std::to_string(wanted_pieces_.count()) + " wanted)" : "") + ", " +
+                            phase_name(phase_));
     if (on_ready) on_ready();
     if (phase_ == TorrentPhase::seeding) {
         resume_dirty_ = true;
@@ -117,11 +123,71 @@ void Torrent::set_failed(const Error& e) {
 }
 
 std::uint64_t Torrent::left_bytes() const {
+    if (picker_) return wanted_bytes_ - std::min(wanted_bytes_, wanted_have_bytes_);
     std::uint64_t have = 0;
     std::uint32_t n = meta_.piece_count();
     have = std::uint64_t(available_.count()) * std::uint64_t(meta_.piece_length);
     if (n && available_.get(n - 1)) have -= std::uint64_t(meta_.piece_length) - std::uint64_t(meta_.piece_size(n - 1));
     return std::uint64_t(meta_.total_length) - have;
+}
+
+void Torrent::apply_selection() {
+    const std::vector<bool>& files = storage_->wanted();
+    const std::uint32_t n = meta_.piece_count();
+    wanted_pieces_ = swarm::Bitfield(n, false);
+    for (std::size_t f = 0; f < meta_.files.size(); ++f) {
+        if (f < files.size() && !files[f]) continue;
+        const PieceSpan span = pieces_of_file(meta_, f);
+        for (std::uint32_t p = span.first; p < span.last && p < n; ++p) wanted_pieces_.set(p);
+    }
+    if (meta_.files.empty()) wanted_pieces_ = swarm::Bitfield(n, true);
+    wanted_have_ = 0;
+    wanted_bytes_ = wanted_have_bytes_ = 0;
+    wanted_pieces_.for_each_set([this](std::uint32_t p) {
+        const auto size = static_cast<std::uint64_t>(meta_.piece_size(p));
+        wanted_bytes_ += size;
+        if (!available_.get(p)) return;
+        ++wanted_have_;
+        wanted_have_bytes_ += size;
+    });
+    if (picker_) picker_->set_wanted(wanted_pieces_);
+}
+
+std::vector<FileProgress> Torrent::files() const {
+    std::vector<FileProgress> out = file_progress(meta_, available_);
+    const std::vector<bool>& w = storage_->wanted();
+    for (auto& f : out) f.wanted = f.index >= w.size() || w[f.index];
+    return out;
+}
+
+Status Torrent::set_files_wanted(std::vector<bool> wanted) {
+    if (is_shared_item())
+        return make_error(meta_.name, "a shared item is seeded whole: its files cannot be deselected", Errc::refused);
+    if (wanted.size() != meta_.files.size())
+        return make_error(meta_.name,
+                          "selection has " + std::to_string(wanted.size()) + " entries for " +
+                              std::to_string(meta_.files.size()) + " files",
+                          Errc::bad_input);
+    if (phase_ == TorrentPhase::failed) return make_error(meta_.name, "failed: " + error_.str(), Errc::refused);
+    storage_->set_wanted(std::move(wanted), life_.bind([this](Status st) {
+        if (!st) set_failed(st.error());
+    }));
+    if (!picker_) return ok_status(); // still checking: begin_with applies it
+    apply_selection();
+    resume_dirty_ = true;
+    if (phase_ == TorrentPhase::seeding && !complete()) {
+        phase_ = TorrentPhase::downloading;
+        suggest_.reset();
+        log_info("torrent", meta_.name + ": more files selected; downloading");
+        for (PeerLink* l : link_snapshot()) update_interest(*l);
+        connect_more();
+    } else if (phase_ == TorrentPhase::downloading && complete()) {
+        became_seed(link_snapshot());
+    } else {
+        for (PeerLink* l : link_snapshot()) update_interest(*l);
+        save_resume([] {});
+    }
+    return ok_status();
 }
 
 void Torrent::tick(std::uint64_t now) {
@@ -195,8 +261,9 @@ TorrentStatus Torrent::status() {
     s.name = meta_.name;
     s.info_hash = meta_.info_hash;
     s.phase = phase_;
-    s.total = static_cast<std::uint64_t>(meta_.total_length);
-    s.have_bytes = s.total - left_bytes();
+    // Of the wanted pieces (file selection): the progress line's percentage and "complete" count those only.
+    s.total = picker_ ? wanted_bytes_ : static_cast<std::uint64_t>(meta_.total_length);
+    s.have_bytes = s.total - std::min(s.total, left_bytes());
     s.downloaded = downloaded_;
     s.uploaded = uploaded_;
     s.resent = resent_;

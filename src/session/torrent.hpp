@@ -63,6 +63,9 @@ struct TorrentConfig {
     std::uint64_t snub_ms = 30'000;        // no block for this long with requests out: snubbed
     std::uint32_t upload_slots = 4;
     StorageLimits storage;
+    // File selection (--select-file): one entry per file, false = not downloaded (never created). Empty: the
+    // selection in the resume record, else every file.
+    std::vector<bool> wanted_files;
 };
 
 enum class TorrentPhase { checking, downloading, seeding, failed };
@@ -136,8 +139,15 @@ public:
     bool paused() const { return paused_; }
     // Its own payload rate limits, bytes/s (0 = none); the session's global limits apply as well.
     void set_rate_limits(std::uint64_t up, std::uint64_t down);
-    // Each file: size and bytes inside verified pieces we have (torrent_files.hpp).
-    std::vector<FileProgress> files() const { return file_progress(meta_, available_); }
+    // Each file: size, bytes inside verified pieces we have and whether it is wanted (torrent_files.hpp).
+    std::vector<FileProgress> files() const;
+    // File selection: which files to download (one entry per file). Unwanted files are never created; pieces
+    // touching only unwanted files are not fetched; a piece shared with a wanted file is fetched whole, its
+    // unwanted bytes kept in the storage's side file (storage.hpp). A newly wanted file is created and fetched
+    // (a seeding torrent downloads again). Refused for a shared item or a list of the wrong size. Remembered in
+    // the resume record.
+    Status set_files_wanted(std::vector<bool> wanted);
+    std::vector<bool> files_wanted() const { return storage_->wanted(); }
     // What deleting this download removes (its files, its resume record, its folders if empty); nothing for a
     // shared item, whose files are the user's.
     TorrentFiles downloaded_files() const;
@@ -150,8 +160,9 @@ public:
     // A shared item: its files are the user's, seeded where they are; no resume record is kept for them.
     bool is_shared_item() const { return !cfg_.placement.disk_paths.empty(); }
     const std::string& info_hash() const { return meta_.info_hash; }
-    bool complete() const { return available_.all(); }
-    std::uint64_t left_bytes() const;
+    // Every wanted piece (one touching a wanted file) is verified and written: the download is done.
+    bool complete() const { return picker_ ? wanted_have_ == wanted_pieces_.count() : available_.all(); }
+    std::uint64_t left_bytes() const; // of the wanted pieces
     std::uint64_t uploaded() const { return uploaded_; }
     std::uint64_t downloaded() const { return downloaded_; }
     // Callbacks for the node: all pieces verified and written; storage failed.
@@ -198,6 +209,8 @@ private:
 
     // ---- torrent.cpp: lifecycle
     void begin_with(const std::vector<bool>& have);
+    // Recomputes the wanted pieces and their counters from the storage's selection; updates the picker.
+    void apply_selection();
     void set_failed(const Error& e);
     void save_resume(std::function<void()> done);
 
@@ -269,8 +282,11 @@ private:
     swarm::Choker choker_;
     // While seeding: which never-sent pieces each unchoked fast peer is steered to (BEP 6 suggest; null before).
     std::unique_ptr<swarm::SeedSuggest> suggest_;
-    swarm::Bitfield available_;  // verified and written: what we announce and serve
-    swarm::Bitfield all_pieces_; // a full bitfield, the `peer_has` of HaveAll peers
+    swarm::Bitfield available_;     // verified and written: what we announce and serve
+    swarm::Bitfield all_pieces_;    // a full bitfield, the `peer_has` of HaveAll peers
+    swarm::Bitfield wanted_pieces_; // pieces touching a wanted file (file selection; all when none is made)
+    std::uint32_t wanted_have_ = 0; // wanted pieces in available_
+    std::uint64_t wanted_bytes_ = 0, wanted_have_bytes_ = 0;
     TorrentPhase phase_ = TorrentPhase::checking;
     bool renamed_ = false;
     std::string placement_note_;

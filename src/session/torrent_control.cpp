@@ -92,6 +92,7 @@ TorrentFiles Torrent::downloaded_files() const {
         out.dirs = folders_of(top, out.files);
     }
     out.files.push_back(storage_->resume_path());
+    if (std::string parts = storage_->parts_path(); !parts.empty()) out.files.push_back(std::move(parts));
     return out;
 }
 

@@ -32,6 +32,41 @@ std::vector<FileProgress> file_progress(const Metainfo& m, const swarm::Bitfield
     return out;
 }
 
+Result<std::vector<bool>> select_files(const Metainfo& m, const std::vector<std::string>& specs) {
+    std::vector<bool> out(m.files.size(), false);
+    auto path_of = [&m](std::size_t i) {
+        std::string p;
+        for (const auto& c : m.files[i].path) p += (p.empty() ? "" : "/") + c;
+        return p;
+    };
+    for (const std::string& spec : specs) {
+        const bool numeric = !spec.empty() && spec.find_first_not_of("0123456789,") == std::string::npos;
+        if (!numeric) {
+            bool found = false;
+            for (std::size_t i = 0; i < m.files.size(); ++i)
+                if (path_of(i) == spec) out[i] = found = true;
+            if (!found) return make_error("--select-file " + spec, m.name + " has no such file", Errc::bad_input);
+            continue;
+        }
+        std::size_t at = 0;
+        while (at <= spec.size()) {
+            const std::size_t comma = std::min(spec.find(',', at), spec.size());
+            const std::string num = spec.substr(at, comma - at);
+            if (num.empty() || num.size() > 9)
+                return make_error("--select-file " + spec, "not a file index list", Errc::bad_input);
+            const std::size_t i = std::stoul(num);
+            if (i >= m.files.size())
+                return make_error("--select-file " + spec,
+                                  m.name + " has " + std::to_string(m.files.size()) + " file(s): indices 0-" +
+                                      std::to_string(m.files.size() - 1),
+                                  Errc::bad_input);
+            out[i] = true;
+            at = comma + 1;
+        }
+    }
+    return out;
+}
+
 std::vector<std::string> folders_of(const std::string& top, const std::vector<std::string>& files) {
     std::set<std::string> dirs;
     const std::string prefix = top + "/";

@@ -19,9 +19,16 @@ struct FileProgress {
     std::string path; // relative to the torrent's folder, '/'-separated (the name alone for a single file)
     std::uint64_t size = 0;
     std::uint64_t done = 0; // bytes of the file inside verified pieces we have
+    bool wanted = true;     // file selection: false = not downloaded (Torrent::set_files_wanted)
 };
 // Pure: from the metainfo and the pieces we have.
 std::vector<FileProgress> file_progress(const Metainfo& m, const swarm::Bitfield& have);
+
+// --select-file: each spec is either a list of 0-based file indices separated by commas ("0,2,5") or one file's
+// path as in the torrent ('/'-separated, below the torrent's folder; no globbing). The result has one entry per
+// file, true for the selected ones. An index out of range or a path the torrent lacks is an error
+// (Errc::bad_input) naming it.
+Result<std::vector<bool>> select_files(const Metainfo& m, const std::vector<std::string>& specs);
 
 // What deleting a download removes: its files and resume record, then its folders, deepest first, each only if
 // empty (rmdir), so nothing a user put there goes with them.

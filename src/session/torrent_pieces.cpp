@@ -157,6 +157,10 @@ void Torrent::piece_written(std::uint32_t index, Status st) {
     if (!st) {
         set_failed(st.error());
     } else {
+        if (!available_.get(index) && wanted_pieces_.size() > index && wanted_pieces_.get(index)) {
+            ++wanted_have_;
+            wanted_have_bytes_ += static_cast<std::uint64_t>(meta_.piece_size(index));
+        }
         available_.set(index);
         resume_dirty_ = true;
         std::vector<PeerLink*> ls = link_snapshot();
@@ -165,7 +169,7 @@ void Torrent::piece_written(std::uint32_t index, Status st) {
             if (!l->conn->peer_has(index)) l->conn->send_have(index);
             update_interest(*l);
         }
-        if (available_.all() && phase_ == TorrentPhase::downloading) became_seed(ls);
+        if (complete() && phase_ == TorrentPhase::downloading) became_seed(ls);
     }
     if (shutting_down_ && writes_in_flight_ == 0 && pending_shutdown_) {
         auto done = std::move(pending_shutdown_);
@@ -177,9 +181,16 @@ void Torrent::piece_written(std::uint32_t index, Status st) {
 // The last piece is written. `ls` is the snapshot of links piece_written iterated over.
 void Torrent::became_seed(const std::vector<PeerLink*>& ls) {
     phase_ = TorrentPhase::seeding;
+    save_resume([] {});
+    if (!available_.all()) { // file selection: the wanted pieces are here; we serve what we have
+        log_info("torrent", meta_.name + ": complete, every piece of the selected files verified; seeding those");
+        for (PeerLink* l : ls)
+            if (!l->dead) update_interest(*l);
+        if (on_complete) on_complete();
+        return;
+    }
     suggest_ = std::make_unique<swarm::SeedSuggest>(meta_.piece_count(), random_u32());
     log_info("torrent", meta_.name + ": complete, every piece verified; seeding");
-    save_resume([] {});
     // Seeds have nothing to gain from other seeds.
     for (PeerLink* l : ls)
         if (!l->dead && l->conn->peer_pieces().all()) drop(*l, "both sides are seeds");

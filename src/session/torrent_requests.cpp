@@ -62,7 +62,7 @@ void Torrent::update_interest(PeerLink& link) {
     if (link.dead || !picker_) return;
     PeerConnection& c = *link.conn;
     bool want = phase_ == TorrentPhase::downloading &&
-                (link.has_all ? !picker_->is_complete() : picker_->is_interesting(c.peer_pieces()));
+                (link.has_all ? !picker_->wanted_complete() : picker_->is_interesting(c.peer_pieces()));
     if (want && !c.am_interested())
         c.interested();
     else if (!want && c.am_interested())

@@ -24,6 +24,16 @@ std::string encode_resume(const ResumeData& r) {
                         {"have", to_hex(bits)},
                         {"files", std::move(files)}};
     if (!r.save_name.empty()) j["save_name_hex"] = to_hex(r.save_name);
+    if (!r.wanted.empty()) {
+        std::string w;
+        for (bool b : r.wanted) w += b ? '1' : '0';
+        j["wanted"] = w;
+    }
+    if (!r.parts.empty()) {
+        nlohmann::json parts = nlohmann::json::array();
+        for (const auto& [f, p] : r.parts) parts.push_back({f, p});
+        j["parts"] = std::move(parts);
+    }
     return j.dump();
 }
 
@@ -60,6 +70,22 @@ Result<ResumeData> decode_resume(std::string_view text) {
         if (!sn->is_string() || !from_hex(sn->get_ref<const std::string&>(), r.save_name) || r.save_name.empty())
             return bad("bad save_name_hex");
         if (auto ok = check_path_component(r.save_name); !ok) return bad("save name: " + ok.error().what);
+    }
+    if (auto w = j.find("wanted"); w != j.end()) {
+        if (!w->is_string() || w->get_ref<const std::string&>().size() != r.files.size()) return bad("bad wanted");
+        for (char c : w->get_ref<const std::string&>()) {
+            if (c != '0' && c != '1') return bad("bad wanted");
+            r.wanted.push_back(c == '1');
+        }
+    }
+    if (auto parts = j.find("parts"); parts != j.end()) {
+        if (!parts->is_array()) return bad("bad parts");
+        for (const auto& e : *parts) {
+            if (!e.is_array() || e.size() != 2 || !e[0].is_number_unsigned() || !e[1].is_number_unsigned() ||
+                e[0].get<std::uint64_t>() >= r.files.size() || e[1].get<std::uint64_t>() >= count)
+                return bad("bad parts entry");
+            r.parts.emplace_back(e[0].get<std::uint32_t>(), e[1].get<std::uint32_t>());
+        }
     }
     return r;
 }

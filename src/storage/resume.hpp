@@ -5,6 +5,8 @@
 //   {"p2pnode_resume":1,"info_hash":"<40 hex>","piece_count":N,"have":"<hex of the BEP 3 bitfield>",
 //    "files":[[size, mtime_ns], ...], "save_name_hex":"<hex>"}   size -1 = the file did not exist, -2 = not a
 //    regular file; save_name_hex (optional) = the name on disk when a free name was chosen (hex: any bytes).
+//    Optional, file selection: "wanted":"0110..." (one digit per file, absent = every file wanted) and
+//    "parts":[[file, piece], ...] (the bytes of that file in that piece are in the side file <hex>.parts).
 // The record is trusted only if every file's size and mtime still match exactly; otherwise the caller re-verifies.
 // Saved crash-safely: written to "<name>.tmp" in the same folder, fsync'ed, renamed over, folder fsync'ed.
 #pragma once
@@ -26,7 +28,9 @@ struct ResumeData {
     std::uint32_t piece_count = 0;
     std::vector<bool> have; // piece_count entries
     std::vector<FileStamp> files;
-    std::string save_name; // the top-level name on disk when it is not the torrent's (a free name); "" otherwise
+    std::string save_name;    // the top-level name on disk when it is not the torrent's (a free name); "" otherwise
+    std::vector<bool> wanted; // per file; empty = every file wanted (no selection recorded)
+    std::vector<std::pair<std::uint32_t, std::uint32_t>> parts; // (file, piece) whose bytes are in the side file
 };
 
 inline constexpr std::size_t kMaxResumeFileSize = 64u << 20; // 2M pieces and many files fit easily

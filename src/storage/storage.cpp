@@ -66,7 +66,8 @@ Storage::Impl::Impl(uv_loop_t* l, const Metainfo& m, std::string r, StorageLimit
     while (root.size() > 1 && root.back() == '/') root.pop_back();
     if (limits.max_inflight_ops == 0) limits.max_inflight_ops = 1;
     if (limits.verify_window == 0) limits.verify_window = 1;
-    zeros_from.assign(meta.files.size(), INT64_MAX);
+    zeros_from.assign(meta.files.size() + 1, INT64_MAX); // + the side file
+    wanted.assign(meta.files.size(), true);
     if (explicit_paths() && placement.disk_paths.size() != meta.files.size()) {
         mark_failed(make_error("storage",
                                "placement names " + std::to_string(placement.disk_paths.size()) + " paths for " +
@@ -91,6 +92,10 @@ void Storage::Impl::compute_paths() {
         paths.push_back(comps.back() ? join_path(root, *comps.back()) : std::string());
         if (!comps.back()) mark_failed(comps.back().error());
     }
+    if (explicit_paths()) return;
+    // The side file of a download (file selection): one more "file" after the torrent's, in the state folder.
+    comps.push_back(std::vector<std::string>{".p2pnode", to_hex(meta.info_hash) + ".parts"});
+    paths.push_back(join_path(root, *comps.back()));
 }
 
 // Runs `job` once the descriptor cache lends us a slot for a descriptor the job opens and closes itself; the
@@ -265,7 +270,8 @@ void Storage::Impl::check_seal(uv_file fd, std::size_t file, std::function<void(
               [self, file, done = std::move(done)](uv_fs_t* r) {
                   const std::string& path = self->paths[file];
                   if (r->result < 0) return done(fsr::uv_error("fstat", path, r->result));
-                  if (file >= self->sealed.size() || stamp_of(r->statbuf) == self->sealed[file])
+                  if (file >= self->sealed.size() || (file < self->wanted.size() && !self->wanted[file]) ||
+                      stamp_of(r->statbuf) == self->sealed[file])
                       return done(ok_status());
                   done(make_error(path, "changed on disk since it was hashed (size or modification time)",
                                   Errc::changed_on_disk));
@@ -289,7 +295,7 @@ void Storage::Impl::read_whole(std::uint32_t index, ReadDone done) {
     job->remaining = segs->size();
     job->done = std::move(done);
     for (const auto& s : *segs)
-        io_segment(false, s, job->buf->data(), [job](Status st) {
+        io_segment(false, locate(index, s), job->buf->data(), [job](Status st) {
             fold(job->st, std::move(st));
             if (--job->remaining == 0) {
                 if (job->st.ok())
@@ -349,7 +355,13 @@ void Storage::write_piece(std::uint32_t index, std::shared_ptr<const std::string
     if (self->limits.budget) self->limits.budget->reserve(MemPool::write, counted);
     // uv_fs_write takes a non-const buffer but only reads it.
     char* buf = const_cast<char*>(job->data->data());
-    for (const auto& s : *segs) {
+    for (auto s : *segs) {
+        // File selection: an unwanted file's bytes go to the side file, never to the (uncreated) file.
+        if (self->has_parts() && !self->wanted[s.file])
+            self->in_parts.insert({s.file, index});
+        else
+            self->in_parts.erase({s.file, index});
+        s = self->locate(index, s);
         self->dirty.insert(s.file);
         self->zeros_from[s.file] = INT64_MAX; // conservative: the whole file is no longer known
         self->io_segment(true, s, buf, [self, index, job, counted, s](Status st) {

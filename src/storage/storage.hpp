@@ -35,6 +35,12 @@
 // Errc::changed_on_disk and fails the storage: bytes that no longer match the advertised hashes are never
 // served. (Pieces already in the read cache were read while the file matched, so they stay correct.)
 //
+// File selection (set_wanted): an unwanted file is never created, opened or written. A piece that straddles a
+// wanted and an unwanted file (it must be whole to be hash-checked and served) keeps the unwanted file's bytes in
+// a side file, <root_dir>/.p2pnode/<info-hash-hex>.parts, at their torrent offset (sparse: only those bytes take
+// space); reads find them there. When such a file becomes wanted it is created and its bytes are copied from the
+// side file into it. The selection and which (file, piece) bytes are in the side file are in the resume record.
+//
 // Resume: <root_dir>/.p2pnode/<info-hash-hex>.resume (resume.hpp). Writing a piece changes its file's mtime, so
 // call save_resume only when no write_piece is outstanding, with the pieces whose write callbacks succeeded: on
 // completion, periodically (e.g. every few minutes while downloading) and on quit after pending writes returned.
@@ -115,6 +121,11 @@ public:
     // download: creates folders and (sparse) files of the right size; truncate_longer shrinks a longer file to
     // its torrent length (only when the user asked to overwrite). seed: see the file comment.
     void open(OpenMode mode, std::function<void(Status)> done, bool truncate_longer = false);
+    // Which files are wanted (one entry per file). Before open: the user's selection (a resume record's is then
+    // ignored); after: newly wanted files are created and their bytes moved from the side file, then done.
+    void set_wanted(std::vector<bool> wanted, std::function<void(Status)> done);
+    const std::vector<bool>& wanted() const; // the selection in effect (after load_resume: the record's)
+    std::string parts_path() const;          // the side file ("" for a shared item)
     // Before any I/O: the files live at root_dir/name instead of root_dir/<meta.name> (a free name).
     void set_save_name(const std::string& name);
     const std::string& save_name() const;

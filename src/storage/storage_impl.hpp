@@ -80,6 +80,32 @@ struct Storage::Impl : std::enable_shared_from_this<Impl> {
     bool read_only = false;
     // Per file, when sealed: the size and mtime every read from disk must still find (storage.hpp).
     std::vector<FileStamp> sealed;
+    // File selection (storage.hpp): per file whether it is wanted (created and written); the user's selection
+    // when set before open (a resume record's is then ignored). in_parts: (file, piece) whose bytes of that file
+    // are in the side file (paths[parts_index()]) instead of the file; bounded by files x pieces, in practice the
+    // boundary pieces of unwanted files.
+    std::vector<bool> wanted;
+    bool selection_from_user = false;
+    std::set<std::pair<std::size_t, std::uint32_t>> in_parts;
+    bool opened = false;    // open() succeeded: a newly wanted file is created by set_wanted
+    bool migrating = false; // a migrate_next chain is running
+    std::size_t parts_index() const { return meta.files.size(); }
+    bool has_parts() const { return paths.size() > meta.files.size(); }
+    // Where a segment of piece `piece` is: in its file, or at its torrent offset in the side file.
+    Segment locate(std::uint32_t piece, Segment s) const {
+        if (!has_parts() || !in_parts.count({s.file, piece})) return s;
+        s.file_offset += meta.files[s.file].offset;
+        s.file = parts_index();
+        return s;
+    }
+    std::vector<std::string> file_paths() const {
+        return std::vector<std::string>(paths.begin(), paths.begin() + std::min(paths.size(), meta.files.size()));
+    }
+    // Copies the side file's bytes of wanted files into the files, one (file, piece) at a time.
+    void migrate_next(std::function<void(Status)> done);
+    // Creates (and extends to its length) each file in `files`; `initial`: the first open (zeros_from is known).
+    void open_files(std::vector<std::size_t> files, bool seed, bool truncate_longer, bool initial,
+                    std::function<void(Status)> done);
     bool closed = false; // the Storage is gone: drop user callbacks
     bool failed = false;
     Error error;

@@ -25,13 +25,16 @@ struct SaveResume : std::enable_shared_from_this<SaveResume> {
 
     void stamp_files() {
         auto job = shared_from_this();
-        stat_files(self->loop, self->paths, [job](std::vector<FileStamp> stamps) { job->encode(std::move(stamps)); });
+        stat_files(self->loop, self->file_paths(),
+                   [job](std::vector<FileStamp> stamps) { job->encode(std::move(stamps)); });
     }
     void encode(std::vector<FileStamp> stamps) {
         const bool complete = std::find(have.begin(), have.end(), false) == have.end();
         if (complete) self->seal(stamps); // what we serve from now on must still look like this
-        ResumeData rd{self->meta.info_hash, self->meta.piece_count(), std::move(have), std::move(stamps), {}};
+        ResumeData rd{self->meta.info_hash, self->meta.piece_count(), std::move(have), std::move(stamps), {}, {}, {}};
         if (self->meta.name != self->placement_name) rd.save_name = self->meta.name;
+        if (std::find(self->wanted.begin(), self->wanted.end(), false) != self->wanted.end()) rd.wanted = self->wanted;
+        for (const auto& [f, p] : self->in_parts) rd.parts.emplace_back(static_cast<std::uint32_t>(f), p);
         text = encode_resume(rd);
         auto job = shared_from_this();
         make_root_dirs(self->loop, dir, [job](Status st) {
@@ -105,13 +108,17 @@ void Storage::load_resume(std::function<void(ResumeState)> done) {
             if (rd->info_hash != self->meta.info_hash || rd->piece_count != self->meta.piece_count() ||
                 rd->files.size() != self->meta.files.size())
                 return finish(ResumeState{false, false, {}, "resume file is for another torrent"});
+            // The selection it recorded (unless the user gave one now) and where the side file's bytes belong.
+            if (!self->selection_from_user && !rd->wanted.empty()) self->wanted = rd->wanted;
+            self->in_parts.clear();
+            for (const auto& [f, p] : rd->parts) self->in_parts.insert({f, p});
             // Our files are where the record says: under the free name a download was given, if it was.
             if (!rd->save_name.empty() && self->meta.name != rd->save_name) {
                 self->meta.name = rd->save_name;
                 self->compute_paths();
             }
             auto data = std::make_shared<ResumeData>(std::move(*rd));
-            stat_files(self->loop, self->paths, [self, data, finish](std::vector<FileStamp> now) {
+            stat_files(self->loop, self->file_paths(), [self, data, finish](std::vector<FileStamp> now) {
                 for (std::size_t i = 0; i < now.size(); ++i) {
                     const FileStamp& was = data->files[i];
                     if (now[i] != was)

@@ -52,9 +52,37 @@ Result<PiecePicker> PiecePicker::create(std::uint32_t num_pieces, std::uint32_t 
             p.left_ -= p.piece_size(i);
         } else {
             p.bucket_insert(i);
+            ++p.num_needed_;
         }
     }
     return p;
+}
+
+// ---- selection
+
+void PiecePicker::set_wanted(const Bitfield& w) {
+    if (w.size() != num_pieces_) return;
+    unneeded_valid_ = true;
+    wanted_ = w;
+    unneeded_ = have_bits_;
+    num_needed_ = 0;
+    for (std::uint32_t i = 0; i < num_pieces_; ++i) {
+        if (!wanted_.get(i)) unneeded_.set(i);
+        if (!unneeded_.get(i)) ++num_needed_;
+        if (state_[i] != PieceState::missing) continue; // in progress or here: finished as it is
+        const bool in_bucket = pos_[i] != kNone;
+        if (wanted_.get(i) && !in_bucket) bucket_insert(i);
+        if (!wanted_.get(i) && in_bucket) bucket_erase(i);
+    }
+    for (auto& [peer, v] : suggested_) std::erase_if(v, [this](std::uint32_t piece) { return !wanted(piece); });
+}
+
+void PiecePicker::mark_have(std::uint32_t piece) {
+    if (!unneeded_valid_ && num_needed_ > 0) --num_needed_;
+    if (unneeded_valid_ && !unneeded_.get(piece)) {
+        unneeded_.set(piece);
+        if (num_needed_ > 0) --num_needed_;
+    }
 }
 
 // ---- geometry
@@ -81,6 +109,7 @@ std::uint64_t PiecePicker::next_random() { return splitmix64(rng_state_); }
 // ---- availability buckets
 
 void PiecePicker::bucket_insert(std::uint32_t piece) {
+    if (!wanted(piece)) return; // unwanted pieces are never started: they sit in no bucket
     // Only not-started pieces sit in the buckets, each once: a second entry would be picked twice.
     P2P_ASSERT(state_[piece] == PieceState::missing && pos_[piece] == kNone, "picker: piece put in a bucket twice");
     if (pos_[piece] != kNone) return;
@@ -109,7 +138,7 @@ void PiecePicker::bucket_erase(std::uint32_t piece) {
 
 // avail_[piece] changed from old_avail; keep a not-started piece in the matching bucket.
 void PiecePicker::avail_changed(std::uint32_t piece, std::uint32_t old_avail) {
-    if (state_[piece] != PieceState::missing) return;
+    if (state_[piece] != PieceState::missing || !wanted(piece)) return;
     const std::uint32_t now = avail_[piece];
     avail_[piece] = old_avail;
     bucket_erase(piece);
@@ -313,8 +342,9 @@ std::size_t PiecePicker::request_suggested(std::vector<std::uint32_t>& v, PeerTo
     std::size_t got = 0, keep = 0;
     for (std::size_t k = 0; k < v.size(); ++k) {
         const std::uint32_t piece = v[k];
-        // Done with it (have, hashing) or it cannot come from this peer: forget the suggestion.
-        if (state_[piece] == PieceState::have || state_[piece] == PieceState::verifying || !peer_has.get(piece))
+        // Done with it (have, hashing), not wanted, or it cannot come from this peer: forget the suggestion.
+        if (state_[piece] == PieceState::have || state_[piece] == PieceState::verifying || !peer_has.get(piece) ||
+            (state_[piece] == PieceState::missing && !wanted(piece)))
             continue;
         v[keep++] = piece;
         if (got == max) continue;
@@ -399,7 +429,7 @@ BlockReceived PiecePicker::on_block_received(PeerToken peer, const BlockRequest&
     Download* d = download_for(br, idx);
     if (!d) {
         // A block we need but never asked for (its request timed out and the piece went idle): take it.
-        if (br.piece >= num_pieces_ || state_[br.piece] != PieceState::missing) return r;
+        if (br.piece >= num_pieces_ || state_[br.piece] != PieceState::missing || !wanted(br.piece)) return r;
         if (br.offset % kBlockSize != 0 || br.offset / kBlockSize >= blocks_in_piece(br.piece)) return r;
         if (br.length != block(br.piece, br.offset / kBlockSize).length) return r;
         d = &slots_[start_download(br.piece)];
@@ -495,6 +525,7 @@ std::vector<PeerToken> PiecePicker::on_piece_verified(std::uint32_t piece, bool 
             have_bits_.set(piece);
             ++num_have_;
             left_ -= std::min<std::uint64_t>(left_, piece_size(piece));
+            mark_have(piece);
         }
     } else {
         for (const Block& b : slots_[slot].blocks) add_unique(contributors, b.from);
@@ -521,6 +552,10 @@ bool PiecePicker::check_invariants() const {
     for (std::uint32_t i = 0; i < num_pieces_; ++i) {
         switch (state_[i]) {
         case PieceState::missing:
+            if (!wanted(i)) {
+                if (pos_[i] != kNone || slot_of_[i] != kNone) return false;
+                break;
+            }
             ++fresh;
             if (avail_[i] >= buckets_.size() || pos_[i] >= buckets_[avail_[i]].size() ||
                 buckets_[avail_[i]][pos_[i]] != i || slot_of_[i] != kNone)

@@ -14,6 +14,9 @@
 //      peers (at most PickerOptions::endgame_max_requesters per block); on_block_received() then names the
 //      peers that need a CANCEL.
 // Pieces we have or are verifying are never picked; before endgame no block is requested twice.
+// Unwanted pieces (set_wanted: file selection, a piece is wanted when it touches a wanted file) are never started:
+// they stay out of the buckets, suggestions of them are dropped and an unrequested block of one is refused. A piece
+// already in progress when it becomes unwanted is finished (its blocks are here or on their way).
 //
 // Cost: per piece a state byte, an availability count and a bucket position. Missing, not-yet-started pieces sit
 // in availability buckets (bucket k = pieces that k registered bitfields/haves report); a have or a bitfield
@@ -119,6 +122,13 @@ public:
     bool is_suggester(PeerToken peer) const { return suggested_.count(peer) != 0; }
     std::size_t num_suggestions(PeerToken peer) const;
 
+    // ---- selection (file selection: torrent.cpp maps files to pieces)
+    // `wanted` has num_pieces bits (other sizes are ignored); every piece is wanted until the first call.
+    void set_wanted(const Bitfield& wanted);
+    bool wanted(std::uint32_t piece) const { return !unneeded_valid_ || wanted_.get(piece); }
+    // Every wanted piece is here (what "done" means for a download of selected files).
+    bool wanted_complete() const { return num_needed_ == 0; }
+
     // ---- picking
     // Appends up to max_blocks requests for `peer` to `out` (out is not cleared) and returns how many it added.
     // peer_has is what the peer has (a full Bitfield for HaveAll peers). The picker records the requests as
@@ -150,7 +160,10 @@ public:
     bool is_endgame() const;                     // every missing block is requested or received
     const Bitfield& have_bitfield() const { return have_bits_; }
     std::string wire_bitfield() const { return have_bits_.to_wire(); } // BEP 3 bitfield message payload
-    bool is_interesting(const Bitfield& peer_has) const { return peer_has.has_any_not_in(have_bits_); }
+    // The peer has a wanted piece we lack.
+    bool is_interesting(const Bitfield& peer_has) const {
+        return peer_has.has_any_not_in(unneeded_valid_ ? unneeded_ : have_bits_);
+    }
     std::size_t num_downloading() const { return active_.size(); }
     // Outstanding requests of all peers (each peer counted per block), for tests and status.
     std::size_t num_requested_blocks() const;
@@ -221,6 +234,12 @@ private:
     std::unordered_map<PeerToken, std::vector<std::uint32_t>> suggested_;
 
     Bitfield have_bits_;
+    // Selection: wanted_ per piece; unneeded_ = have or not wanted (what is_interesting compares against);
+    // num_needed_ = wanted pieces we lack. unneeded_valid_ false: no selection made, every piece wanted.
+    Bitfield wanted_, unneeded_;
+    bool unneeded_valid_ = false;
+    std::uint32_t num_needed_ = 0;
+    void mark_have(std::uint32_t piece); // keeps unneeded_ and num_needed_
     std::uint32_t num_have_ = 0;
     std::uint64_t left_ = 0;
     std::uint32_t have_all_ = 0;

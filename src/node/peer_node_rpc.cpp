@@ -1,0 +1,245 @@
+// PeerNode, the RPC port (--rpc-port): the operations RpcMethods may call (rpc_methods.hpp), each the node
+// operation the console already uses (add_download for torrent-add, pause_item, resume_item, remove_item,
+// limit_item), plus the counters of /stats and /metrics. Nothing here decides anything the console's commands
+// do not: it reads the items and fetches into RPC rows and turns an add request into the console's `get`.
+#include <filesystem>
+
+#include "base/bytes.hpp"
+#include "base/read_file.hpp"
+#include "node/peer_node_impl.hpp"
+#include "p2pnode/p2pnode.hpp"
+
+namespace p2p {
+
+namespace fs = std::filesystem;
+
+namespace {
+std::string absolute_dir(const std::string& dir) {
+    std::error_code ec;
+    fs::path p = fs::absolute(dir, ec);
+    if (ec) return dir;
+    std::string s = p.lexically_normal().string();
+    while (s.size() > 1 && s.back() == '/') s.pop_back();
+    return s;
+}
+} // namespace
+
+Status PeerNode::start_rpc() {
+    RpcServerConfig rc;
+    rc.bind = cfg_.rpc_bind;
+    rc.port = static_cast<std::uint16_t>(cfg_.rpc_port);
+    if (!cfg_.rpc_auth_file.empty()) {
+        auto auth = RpcServer::read_auth_file(cfg_.rpc_auth_file);
+        if (!auth) return make_error("--rpc-auth-file " + cfg_.rpc_auth_file, auth.error().what);
+        rc.auth = std::move(*auth);
+    }
+    rpc_ = std::make_unique<RpcServer>(loop_.get(), rc, rpc_ops(), [this] { return peer_counters(); });
+    if (auto st = rpc_->listen(); !st) return make_error("--rpc-port", st.error().str());
+    say("rpc %s\n", rpc_->url().c_str());
+    return ok_status();
+}
+
+std::vector<RpcTorrentInfo> PeerNode::rpc_torrents() {
+    std::vector<RpcTorrentInfo> rows;
+    const std::string downloads = absolute_dir(data_root());
+    for (auto& [h, it] : items_) {
+        if (!it.torrent) continue;
+        const TorrentStatus s = it.torrent->status();
+        const Metainfo& m = it.torrent->meta();
+        RpcTorrentInfo r;
+        r.hash = to_hex(h);
+        r.name = s.name;
+        r.paused = s.paused || it.paused;
+        r.phase = s.phase;
+        r.total = s.total;
+        r.have = s.have_bytes;
+        r.downloaded = s.downloaded;
+        r.uploaded = s.uploaded;
+        r.down_rate = s.down_rate;
+        r.up_rate = s.up_rate;
+        r.peers = s.peers;
+        r.up_limit = s.max_upload_rate;
+        r.down_limit = s.max_download_rate;
+        if (it.failed || s.phase == TorrentPhase::failed) r.error = s.error.empty() ? "failed" : s.error;
+        r.shared_item = !it.share_key.empty() || it.torrent->is_shared_item();
+        const auto slash = it.share_key.rfind('/');
+        r.download_dir = slash == std::string::npos ? downloads : absolute_dir(it.share_key.substr(0, slash));
+        r.is_private = m.is_private;
+        r.multi_file = m.multi_file;
+        r.piece_count = m.piece_count();
+        r.piece_size = static_cast<std::uint64_t>(m.piece_length);
+        Magnet mag{h, m.name, {}};
+        for (const auto& tier : it.announce_cfg.tiers)
+            for (const auto& url : tier) mag.trackers.push_back(url);
+        r.magnet = make_magnet(mag);
+        rows.push_back(std::move(r));
+    }
+    for (const auto& f : fetches_.rows()) { // magnets and info hashes: no metainfo yet (BEP 9)
+        if (items_.count(f.info_hash)) continue;
+        RpcTorrentInfo r;
+        r.hash = to_hex(f.info_hash);
+        r.name = f.label.empty() ? r.hash : f.label;
+        r.has_metadata = false;
+        r.peers = f.status.peers;
+        r.download_dir = downloads;
+        r.magnet = make_magnet(Magnet{f.info_hash, f.label, {}});
+        rows.push_back(std::move(r));
+    }
+    return rows;
+}
+
+// torrent-add: a .torrent's bytes continue as a .torrent read from disk does (start_download); a file name, a
+// magnet link or an info hash goes through add_download, the console's `get`. Duplicates are answered, not
+// added twice.
+Result<RpcAdded> PeerNode::rpc_add(const RpcAddRequest& req) {
+    const std::string what = req.filename.empty() ? std::string("metainfo") : req.filename;
+    if (quitting_) return make_error(what, "stopping");
+    auto existing = [&](const std::string& hash, const std::string& name) -> std::optional<RpcAdded> {
+        if (auto it = items_.find(hash); it != items_.end())
+            return RpcAdded{to_hex(hash), it->second.torrent->meta().name, true};
+        if (fetches_.has(hash)) return RpcAdded{to_hex(hash), name.empty() ? to_hex(hash) : name, true};
+        return std::nullopt;
+    };
+    std::error_code ec;
+    if (!req.metainfo.empty() || fs::is_regular_file(req.filename, ec)) {
+        std::string bytes = req.metainfo;
+        if (bytes.empty()) {
+            auto r = read_file(req.filename, kMaxTorrentFileSize);
+            if (!r) return r.error();
+            bytes = std::move(*r);
+        }
+        auto meta = parse_torrent(bytes);
+        if (!meta) return make_error(what, meta.error().str());
+        const std::string hash = meta->info_hash, name = meta->name;
+        if (auto dup = existing(hash, name)) return *dup;
+        if (req.metainfo.empty()) {
+            if (!add_download(req.filename)) return make_error(what, "not started (the reason is on stderr)");
+        } else {
+            start_download(std::move(*meta), {});
+        }
+        if (!items_.count(hash)) return make_error(what, "not started (the reason is on stderr)");
+        if (req.paused)
+            if (auto p = pause_item(to_hex(hash)); !p) return p.error();
+        return RpcAdded{to_hex(hash), name, false};
+    }
+    std::string hash, name;
+    if (req.filename.rfind("magnet:", 0) == 0) {
+        auto m = parse_magnet(req.filename);
+        if (!m) return make_error(what, m.error().str());
+        hash = m->info_hash;
+        name = m->display_name;
+    } else if (auto h = parse_info_hash_arg(req.filename)) {
+        hash = *h;
+    } else {
+        return make_error(what, "not a magnet link, an info hash or a .torrent file on this machine (catalog names "
+                                "and URLs: use the console's get)");
+    }
+    if (auto dup = existing(hash, name)) return *dup;
+    if (req.paused)
+        return make_error(what, "paused: a magnet link starts by fetching its metadata; add it unpaused and stop it "
+                                "once it is listed with a size");
+    if (!add_download(req.filename)) return make_error(what, "not started (the reason is on stderr)");
+    return RpcAdded{to_hex(hash), name.empty() ? to_hex(hash) : name, false};
+}
+
+Result<std::string> PeerNode::reannounce_item(const std::string& what) {
+    if (quitting_) return make_error(what, "stopping");
+    Item* it = find_item(what);
+    if (!it) return make_error(what, "not one of our torrents (see status)");
+    if (it->paused || it->stopped_sent) return make_error(it->torrent->meta().name, "stopped: start it first");
+    const std::size_t n = it->announcer->reannounce();
+    return "reannounced " + it->torrent->meta().name + " to " + std::to_string(n) + " tier(s)";
+}
+
+RpcNodeOps PeerNode::rpc_ops() {
+    RpcNodeOps o;
+    o.torrents = [this] { return rpc_torrents(); };
+    o.files = [this](const std::string& what) -> Result<std::vector<FileProgress>> {
+        Item* it = find_item(what);
+        if (!it) return make_error(what, "not one of our torrents");
+        return it->torrent->files();
+    };
+    o.peers = [this](const std::string& what) -> Result<std::vector<PeerSummary>> {
+        Item* it = find_item(what);
+        if (!it) return make_error(what, "not one of our torrents");
+        return it->torrent->peer_summaries();
+    };
+    o.trackers = [this](const std::string& what) -> std::vector<TrackerStatus> {
+        if (Item* it = find_item(what); it && it->announcer) return it->announcer->trackers();
+        std::string raw;
+        if (from_hex(what, raw))
+            for (const auto& f : fetches_.rows())
+                if (f.info_hash == raw) return f.trackers;
+        return {};
+    };
+    o.add = [this](const RpcAddRequest& r) { return rpc_add(r); };
+    o.pause = [this](const std::string& what) { return pause_item(what); };
+    o.resume = [this](const std::string& what) { return resume_item(what); };
+    o.reannounce = [this](const std::string& what) { return reannounce_item(what); };
+    o.remove = [this](const std::string& what, bool del) { return remove_item(what, del); };
+    o.limit = [this](const std::string& what, std::uint64_t up, std::uint64_t down) {
+        return limit_item(what, up, down);
+    };
+    o.select = [this](const std::string& what, const std::vector<std::size_t>& files, bool wanted) {
+        return select_item(what, files, wanted);
+    };
+    o.session = [this] {
+        RpcSessionInfo s;
+        s.version = std::string("p2pnode ") + version();
+        s.peer_port = session_.port();
+        s.download_dir = absolute_dir(data_root());
+        s.encryption = cfg_.encryption == EncryptionMode::require   ? "required"
+                       : cfg_.encryption == EncryptionMode::prefer  ? "preferred"
+                       : cfg_.encryption == EncryptionMode::disable ? "disabled"
+                                                                    : "tolerated";
+        s.up_limit = session_.max_upload_rate();
+        s.down_limit = session_.max_download_rate();
+        s.utp = cfg_.utp;
+        s.dht = dht_ != nullptr;
+        s.lsd = lsd_ != nullptr;
+        s.peer_limit = cfg_.max_connections;
+        return s;
+    };
+    o.set_session_limits = [this](std::uint64_t up, std::uint64_t down) { session_.set_rate_limits(up, down); };
+    o.free_space = [](const std::string& path) -> Result<std::uint64_t> {
+        std::error_code ec;
+        const fs::space_info sp = fs::space(path, ec);
+        if (ec) return make_error(path, ec.message());
+        return static_cast<std::uint64_t>(sp.available);
+    };
+    o.quit = [this] { loop_.defer([this] { quit(0, ""); }); };
+    o.loop_now_ms = [this] { return loop_.now_ms(); };
+    return o;
+}
+
+PeerCounters PeerNode::peer_counters() {
+    PeerCounters c;
+    for (auto& [h, it] : items_) {
+        if (!it.torrent) continue;
+        const TorrentStatus s = it.torrent->status();
+        ++c.torrents;
+        if (s.paused || it.paused)
+            ++c.paused;
+        else if (it.failed || s.phase == TorrentPhase::failed)
+            ++c.failed;
+        else if (s.phase == TorrentPhase::checking)
+            ++c.checking;
+        else if (s.phase == TorrentPhase::seeding)
+            ++c.seeding;
+        else
+            ++c.downloading;
+        c.peers += s.peers;
+        c.uploaded += s.uploaded;
+        c.downloaded += s.downloaded;
+        c.up_rate += s.up_rate;
+        c.down_rate += s.down_rate;
+    }
+    for (const auto& f : fetches_.rows())
+        if (!items_.count(f.info_hash)) ++c.torrents, ++c.fetching;
+    c.connections = session_.connection_count();
+    c.up_limit = session_.max_upload_rate();
+    c.down_limit = session_.max_download_rate();
+    return c;
+}
+
+} // namespace p2p
