@@ -141,7 +141,8 @@ void Storage::Impl::migrate_next(std::function<void(Status)> done) {
     if (migrating) return deliver(std::move(done), ok_status()); // the running chain takes these too
     auto it = std::find_if(in_parts.begin(), in_parts.end(), [this](const auto& e) { return wanted[e.first]; });
     if (it == in_parts.end()) return deliver(std::move(done), ok_status());
-    const auto [file, piece] = *it;
+    const std::size_t file = it->first; // not a structured binding: clang 14 cannot capture those in lambdas
+    const std::uint32_t piece = it->second;
     auto segs = map_range(meta, piece, 0, piece_bytes(meta, piece));
     auto seg = segs ? std::find_if(segs->begin(), segs->end(), [f = file](const Segment& x) { return x.file == f; })
                     : std::vector<Segment>::iterator();
