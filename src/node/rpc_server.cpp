@@ -9,6 +9,7 @@
 
 #include "base/read_file.hpp"
 #include "crypto/random.hpp"
+#include "http/metrics.hpp"
 
 namespace p2p {
 
@@ -167,7 +168,6 @@ void RpcServer::handle(const http::Request& req, http::Response& resp) {
 
 std::string RpcServer::stats_json() const {
     const PeerCounters c = counters_fn_ ? counters_fn_() : PeerCounters{};
-    const http::Stats& s = http_.stats();
     nlohmann::json j = {{"torrents",
                          {{"total", c.torrents},
                           {"downloading", c.downloading},
@@ -190,38 +190,15 @@ std::string RpcServer::stats_json() const {
                           {"misdirected", counters_.misdirected},
                           {"unauthorized", counters_.unauthorized},
                           {"session_id_conflicts", counters_.conflicts}}},
-                        {"http",
-                         {{"requests", s.requests},
-                          {"bad_requests", s.bad_requests},
-                          {"connections", http_.connections()},
-                          {"accepted", s.accepted},
-                          {"refused", s.refused},
-                          {"evicted", s.evicted},
-                          {"timed_out", s.timed_out},
-                          {"buffer_bytes", http_.memory_used()}}}};
+                        {"http", nlohmann::json::object()}};
+    http::add_server_stats(j["http"], http_);
     return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
 }
 
 std::string RpcServer::metrics_text() const {
-    std::string out;
-    auto family = [&](const char* name, const char* type, const char* help) {
-        out += "# HELP ";
-        out += name;
-        out += ' ';
-        out += help;
-        out += "\n# TYPE ";
-        out += name;
-        out += ' ';
-        out += type;
-        out += '\n';
-    };
-    auto sample = [&](const char* name, const char* labels, std::uint64_t v) {
-        out += name;
-        out += labels;
-        out += ' ';
-        out += std::to_string(v);
-        out += '\n';
-    };
+    http::MetricsText m;
+    auto family = [&m](const char* name, const char* type, const char* help) { m.family(name, type, help); };
+    auto sample = [&m](const char* name, const char* labels, std::uint64_t v) { m.sample(name, labels, v); };
     const PeerCounters c = counters_fn_ ? counters_fn_() : PeerCounters{};
     family("p2pnode_peer_torrents", "gauge", "Torrents, by state (fetching: a magnet's metadata, BEP 9).");
     sample("p2pnode_peer_torrents", "{state=\"downloading\"}", c.downloading);
@@ -252,21 +229,8 @@ std::string RpcServer::metrics_text() const {
     sample("p2pnode_peer_rpc_refused_total", "{reason=\"host\"}", counters_.misdirected);
     sample("p2pnode_peer_rpc_refused_total", "{reason=\"auth\"}", counters_.unauthorized);
     sample("p2pnode_peer_rpc_refused_total", "{reason=\"session_id\"}", counters_.conflicts);
-    const http::Stats& s = http_.stats();
-    family("p2pnode_peer_http_connections", "gauge", "Open HTTP connections of the RPC port.");
-    sample("p2pnode_peer_http_connections", "", http_.connections());
-    family("p2pnode_peer_http_connection_events_total", "counter", "HTTP connections, by outcome.");
-    sample("p2pnode_peer_http_connection_events_total", "{event=\"accepted\"}", s.accepted);
-    sample("p2pnode_peer_http_connection_events_total", "{event=\"refused\"}", s.refused);
-    sample("p2pnode_peer_http_connection_events_total", "{event=\"evicted\"}", s.evicted);
-    sample("p2pnode_peer_http_connection_events_total", "{event=\"timed_out\"}", s.timed_out);
-    family("p2pnode_peer_http_requests_total", "counter", "HTTP requests parsed.");
-    sample("p2pnode_peer_http_requests_total", "", s.requests);
-    family("p2pnode_peer_http_bad_requests_total", "counter", "HTTP requests refused by the server (400/413/431).");
-    sample("p2pnode_peer_http_bad_requests_total", "", s.bad_requests);
-    family("p2pnode_peer_http_buffer_bytes", "gauge", "HTTP connection records and buffers.");
-    sample("p2pnode_peer_http_buffer_bytes", "", http_.memory_used());
-    return out;
+    m.server("p2pnode_peer_http", "Open HTTP connections of the RPC port.", http_);
+    return m.take();
 }
 
 } // namespace p2p

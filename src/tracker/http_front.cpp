@@ -8,6 +8,7 @@
 
 #include "base/bytes.hpp"
 #include "base/memory_budget.hpp"
+#include "http/metrics.hpp"
 #include "proto/http_tracker_query.hpp"
 
 namespace p2p {
@@ -163,17 +164,7 @@ std::string TrackerHttpFront::stats_json() const {
     nlohmann::json web = {{"announces", counters_.announces}, {"scrapes", counters_.scrapes},
                           {"failures", counters_.failures},   {"catalog", counters_.catalog},
                           {"not_found", counters_.not_found}};
-    if (http_) {
-        const http::Stats& s = http_->stats();
-        web["requests"] = s.requests;
-        web["bad_requests"] = s.bad_requests;
-        web["connections"] = http_->connections();
-        web["accepted"] = s.accepted;
-        web["refused"] = s.refused;
-        web["evicted"] = s.evicted;
-        web["timed_out"] = s.timed_out;
-        web["buffer_bytes"] = http_->memory_used();
-    }
+    if (http_) http::add_server_stats(web, *http_);
     nlohmann::json j = {{"udp", std::move(udp)},
                         {"http", std::move(web)},
                         {"swarms", tracker_.store().swarm_count()},
@@ -185,25 +176,9 @@ std::string TrackerHttpFront::stats_json() const {
 }
 
 std::string TrackerHttpFront::metrics_text() const {
-    std::string out;
-    auto family = [&](const char* name, const char* type, const char* help) {
-        out += "# HELP ";
-        out += name;
-        out += ' ';
-        out += help;
-        out += "\n# TYPE ";
-        out += name;
-        out += ' ';
-        out += type;
-        out += '\n';
-    };
-    auto sample = [&](const char* name, const char* labels, std::uint64_t v) {
-        out += name;
-        out += labels;
-        out += ' ';
-        out += std::to_string(v);
-        out += '\n';
-    };
+    http::MetricsText m;
+    auto family = [&m](const char* name, const char* type, const char* help) { m.family(name, type, help); };
+    auto sample = [&m](const char* name, const char* labels, std::uint64_t v) { m.sample(name, labels, v); };
     const TrackerCounters& u = tracker_.counters();
     family("p2pnode_tracker_announces_total", "counter", "Announces answered, by transport.");
     sample("p2pnode_tracker_announces_total", "{transport=\"udp\"}", u.announces);
@@ -237,23 +212,8 @@ std::string TrackerHttpFront::metrics_text() const {
     sample("p2pnode_tracker_memory_estimated_bytes", "", memory_estimate());
     family("p2pnode_tracker_memory_budget_bytes", "gauge", "The --max-memory budget (0: none).");
     sample("p2pnode_tracker_memory_budget_bytes", "", budget_);
-    if (http_) {
-        const http::Stats& s = http_->stats();
-        family("p2pnode_tracker_http_connections", "gauge", "Open HTTP connections.");
-        sample("p2pnode_tracker_http_connections", "", http_->connections());
-        family("p2pnode_tracker_http_connection_events_total", "counter", "HTTP connections, by outcome.");
-        sample("p2pnode_tracker_http_connection_events_total", "{event=\"accepted\"}", s.accepted);
-        sample("p2pnode_tracker_http_connection_events_total", "{event=\"refused\"}", s.refused);
-        sample("p2pnode_tracker_http_connection_events_total", "{event=\"evicted\"}", s.evicted);
-        sample("p2pnode_tracker_http_connection_events_total", "{event=\"timed_out\"}", s.timed_out);
-        family("p2pnode_tracker_http_requests_total", "counter", "HTTP requests parsed.");
-        sample("p2pnode_tracker_http_requests_total", "", s.requests);
-        family("p2pnode_tracker_http_bad_requests_total", "counter", "HTTP requests refused by the server (400/413/431).");
-        sample("p2pnode_tracker_http_bad_requests_total", "", s.bad_requests);
-        family("p2pnode_tracker_http_buffer_bytes", "gauge", "HTTP connection records and buffers.");
-        sample("p2pnode_tracker_http_buffer_bytes", "", http_->memory_used());
-    }
-    return out;
+    if (http_) m.server("p2pnode_tracker_http", "Open HTTP connections.", *http_);
+    return m.take();
 }
 
 } // namespace p2p
