@@ -12,6 +12,7 @@
 #include <memory>
 #include <stdexcept>
 #include <string>
+#include <vector>
 
 #include "http/server.hpp"
 #include "loop/loop.hpp"
@@ -255,4 +256,45 @@ TEST_CASE("http server: close() with connections open, then destruction, leaves 
     CHECK(f.server->connections() == 0);
     REQUIRE(f.until([&] { a.pump(); b.pump(); return a.eof && b.eof; }));
     f.server.reset();
+}
+
+// A request already in at the accept is answered at once, without a libuv handle for the connection (the
+// "Connection: close" announce); one that comes later goes through the uv_tcp_t. Both see the peer's address
+// (accept4's, there is no getpeername), and a big answer that the socket does not take whole is finished by libuv.
+TEST_CASE("http server: a request in at the accept and one sent later both see the peer; a big answer is whole") {
+    Loop loop;
+    std::vector<std::uint16_t> ports;
+    http::Server server(loop.get(), {}, [&](const http::Request& rq, http::Response& rs) {
+        CHECK(rq.peer.ss_family == AF_INET);
+        ports.push_back(ntohs(reinterpret_cast<const sockaddr_in*>(&rq.peer)->sin_port));
+        rs.body = rq.path() == "/big" ? std::string(4 * 1024 * 1024, 'b') : "ok";
+    });
+    REQUIRE(server.listen({"127.0.0.1"}, 0).ok());
+    auto local_port = [](const RawClient& c) {
+        sockaddr_in a{};
+        socklen_t len = sizeof a;
+        ::getsockname(c.fd, reinterpret_cast<sockaddr*>(&a), &len);
+        return ntohs(a.sin_port);
+    };
+    RawClient early(server.bound().front().port); // the request is sent before the server runs: in at the accept
+    REQUIRE(early.send(get("/e", "Connection: close\r\n")));
+    REQUIRE(run_until(loop, [&] { early.pump(); return early.eof; }, 5000));
+    CHECK(early.count("HTTP/1.1 200") == 1);
+    RawClient late(server.bound().front().port); // accepted first, its request after
+    REQUIRE(run_until(loop, [&] { return server.connections() == 1; }, 5000));
+    REQUIRE(late.send(get("/l", "Connection: close\r\n")));
+    REQUIRE(run_until(loop, [&] { late.pump(); return late.eof; }, 5000));
+    CHECK(late.count("HTTP/1.1 200") == 1);
+    RawClient big(server.bound().front().port); // in at the accept; the answer is far over the socket buffer
+    REQUIRE(big.send(get("/big", "Connection: close\r\n")));
+    REQUIRE(run_until(loop, [&] { big.pump(); return big.eof; }, 10000));
+    CHECK(big.got.size() > 4 * 1024 * 1024);
+    CHECK(big.got.find("Content-Length: 4194304\r\n") != std::string::npos);
+    CHECK(big.count("b") >= 4 * 1024 * 1024);
+    REQUIRE(ports.size() == 3);
+    CHECK(ports[0] == local_port(early));
+    CHECK(ports[1] == local_port(late));
+    CHECK(ports[2] == local_port(big));
+    CHECK(server.connections() == 0);
+    CHECK(server.stats().accepted == 3);
 }

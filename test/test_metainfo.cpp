@@ -190,3 +190,16 @@ TEST_CASE("metainfo: BEP 5 nodes of a trackerless torrent") {
     REQUIRE(none);
     CHECK(none->dht_nodes.empty());
 }
+
+TEST_CASE("magnet: x.pe peers (BEP 9), bounded, and made back") {
+    const std::string hex(40, 'b');
+    auto m = parse_magnet("magnet:?xt=urn:btih:" + hex + "&x.pe=10.0.0.1:6881&x.pe=%5B%3A%3A1%5D%3A51413&x.pe=");
+    REQUIRE(m);
+    CHECK(m->peers == std::vector<std::string>{"10.0.0.1:6881", "[::1]:51413"});
+    CHECK(make_magnet(*m) == "magnet:?xt=urn:btih:" + hex + "&x.pe=10.0.0.1%3A6881&x.pe=%5B%3A%3A1%5D%3A51413");
+    std::string many = "magnet:?xt=urn:btih:" + hex;
+    for (int i = 0; i < 100; ++i) many += "&x.pe=10.0.0.1:" + std::to_string(1000 + i);
+    auto b = parse_magnet(many);
+    REQUIRE(b);
+    CHECK(b->peers.size() == kMaxMagnetPeers);
+}

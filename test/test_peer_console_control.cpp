@@ -39,6 +39,8 @@ TEST_CASE("peer console control: parsing limit, remove and the others") {
     CHECK_FALSE(c.delete_files);
     CHECK(parse_peer_command("pause photos").cmd == PeerCommand::pause);
     CHECK(parse_peer_command("resume photos").cmd == PeerCommand::resume);
+    CHECK(parse_peer_command("verify photos").cmd == PeerCommand::verify);
+    CHECK(parse_peer_command("verify").cmd == PeerCommand::invalid);
     CHECK(parse_peer_command("files photos").cmd == PeerCommand::files);
     CHECK(parse_peer_command("pause").cmd == PeerCommand::invalid);
     CHECK(parse_console_rate("1G") == (1ull << 30));
@@ -72,6 +74,7 @@ TEST_CASE("peer console control: commands reach the interface; errors are one li
         return "paused " + w;
     };
     cmds.resume = [&](const std::string& w) -> Result<std::string> { return "resumed " + w; };
+    cmds.verify = [&](const std::string& w) -> Result<std::string> { return "verifying " + w; };
     cmds.remove = [&](const std::string& w, bool del) -> Result<std::string> {
         calls.push_back("remove " + w + (del ? " delete" : ""));
         return "removed " + w;
@@ -88,12 +91,14 @@ TEST_CASE("peer console control: commands reach the interface; errors are one li
     console.on_line("remove photos delete");
     console.on_line("files photos");
     console.on_line("limit photos x y");
+    console.on_line("verify photos");
     REQUIRE(calls.size() == 5);
     CHECK(calls[0] == "limit photos 1024 0");
     CHECK(calls[3] == "remove photos delete");
     CHECK(has(out, "paused photos\n"));
     CHECK(has(out, "pause: nothing: not one of our torrents"));
     CHECK(has(out, "resumed photos\n"));
+    CHECK(has(out, "verifying photos\n"));
     CHECK(has(out, "50.0%"));
     CHECK(has(out, "usage: limit"));
 }

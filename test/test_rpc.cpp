@@ -13,6 +13,7 @@
 
 #include "loop/loop.hpp"
 #include "node/rpc_server.hpp"
+#include "node/web_page.hpp"
 #include "test_util.hpp"
 
 using namespace p2p;
@@ -75,6 +76,7 @@ struct FakeNode {
         o.pause = [this](const std::string& h) -> Result<std::string> { return calls.push_back("pause " + h), h; };
         o.resume = [this](const std::string& h) -> Result<std::string> { return calls.push_back("resume " + h), h; };
         o.reannounce = [this](const std::string& h) -> Result<std::string> { return calls.push_back("reann " + h), h; };
+        o.verify = [this](const std::string& h) -> Result<std::string> { return calls.push_back("verify " + h), h; };
         o.remove = [this](const std::string& h, bool del) -> Result<std::string> {
             calls.push_back(std::string("remove ") + h + (del ? " delete" : ""));
             rows.erase(rows.begin());
@@ -245,8 +247,7 @@ TEST_CASE("rpc: bad JSON, a missing method and an unknown method answer Transmis
     CHECK(call(m, R"({"method":"torrent-set","arguments":{"downloadLimit":"fast"}})")["result"] != "success");
     CHECK(call(m, R"({"method":"torrent-get","arguments":{"fields":["id"],"ids":{"x":1}}})")["result"] != "success");
     CHECK(call(m, R"({"method":"torrent-add","arguments":{"metainfo":"@@@"}})")["result"] != "success");
-    CHECK(call(m, R"({"method":"torrent-verify","arguments":{"ids":[1]}})")["result"].get<std::string>().find(
-              "not supported") != std::string::npos);
+    CHECK(call(m, R"({"method":"torrent-verify","arguments":{"ids":"nope"}})")["result"] != "success");
     CHECK(call(m, R"({"method":"port-test"})")["result"].get<std::string>().find("cannot test") != std::string::npos);
     CHECK(m.counters().errors >= 9);
 }
@@ -335,9 +336,11 @@ TEST_CASE("rpc: torrent-add, torrent-set, start/stop/remove call the node's oper
     CHECK(call(m, R"({"method":"torrent-stop","arguments":{"ids":[1,2]}})")["result"] == "success");
     CHECK(call(m, R"({"method":"torrent-start","arguments":{"ids":1}})")["result"] == "success");
     CHECK(call(m, R"({"method":"torrent-reannounce"})")["result"] == "success");
+    CHECK(call(m, R"({"method":"torrent-verify","arguments":{"ids":[1]}})")["result"] == "success");
     const std::string a(40, 'a');
     const std::string c(40, 'c');
-    CHECK(node.calls == std::vector<std::string>{"pause " + a, "resume " + a, "reann " + a, "reann " + c}); // no magnet
+    CHECK(node.calls == std::vector<std::string>{"pause " + a, "resume " + a, "reann " + a, "reann " + c,
+                                                 "verify " + a}); // no magnet
 
     node.calls.clear();
     CHECK(call(m, R"({"method":"torrent-set","arguments":{"ids":[1],"downloadLimit":100,"downloadLimited":true}})")
@@ -440,4 +443,72 @@ TEST_CASE("rpc: a real round trip on 127.0.0.1:0: 409, then JSON; /stats and /me
     const std::string nf = exchange("GET /nope HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n");
     CHECK(nf.rfind("HTTP/1.1 404", 0) == 0);
     s.close();
+}
+
+TEST_CASE("rpc: GET / serves the web page behind the Host check and basic auth, with its security headers") {
+    Loop loop;
+    FakeNode node;
+    RpcServerConfig cfg;
+    cfg.auth = "alice:s3cret";
+    RpcServer s(loop.get(), cfg, node.ops(), {});
+    auto get = [&](const std::string& method, const std::string& target, const std::string& host, bool auth) {
+        http::Request r;
+        r.method = method;
+        r.target = target;
+        if (!host.empty()) r.headers.emplace_back("host", host);
+        if (auth) r.headers.emplace_back("authorization", "Basic YWxpY2U6czNjcmV0"); // alice:s3cret
+        http::Response out;
+        s.handle(r, out);
+        return out;
+    };
+    for (const char* target : {"/", "/index.html", "/?x=1"}) {
+        const http::Response r = get("GET", target, "127.0.0.1:9091", true);
+        CHECK_MESSAGE(r.status == 200, target);
+        CHECK(r.content_type == "text/html; charset=utf-8");
+        CHECK(r.body == web_page());
+        CHECK(r.body.rfind("<!doctype html>", 0) == 0);
+        const std::string* csp = header(r, "Content-Security-Policy");
+        REQUIRE(csp);
+        CHECK(csp->find("default-src 'none'") != std::string::npos);
+        CHECK(csp->find("connect-src 'self'") != std::string::npos);
+        CHECK(csp->find("frame-ancestors 'none'") != std::string::npos);
+        REQUIRE(header(r, "X-Frame-Options"));
+        CHECK(*header(r, "X-Frame-Options") == "DENY");
+        CHECK(!header(r, "X-Transmission-Session-Id")); // the page gets its id by the 409 dance, like any client
+    }
+    CHECK(get("HEAD", "/", "localhost", true).status == 200); // the server drops a HEAD's body
+    CHECK(get("GET", "/", "localhost", false).status == 401);
+    CHECK(get("GET", "/index.html", "localhost", false).status == 401);
+    CHECK(get("GET", "/", "attacker.example:9091", true).status == 421);
+    CHECK(get("GET", "/", "", true).status == 421);
+    CHECK(get("POST", "/", "localhost", true).status == 405);
+    CHECK(get("GET", "/index.htm", "localhost", true).status == 404);
+
+    // Self-contained and small: nothing loaded from elsewhere, names inserted as text, under 20 KB.
+    const std::string_view page = web_page();
+    CHECK(page.size() < 20 * 1024);
+    for (const char* banned : {"http://", "https://", "src=", "@import", "url(", "innerHTML", "eval("})
+        CHECK_MESSAGE(page.find(banned) == std::string_view::npos, std::string(banned));
+    CHECK(page.find("/transmission/rpc") != std::string_view::npos);
+
+    // Every torrent-get field the page asks for is one the RPC produces (for a torrent with metadata).
+    const auto from = page.find("const FIELDS = [");
+    REQUIRE(from != std::string_view::npos);
+    const std::string_view list = page.substr(from, page.find("];", from) - from);
+    json fields = json::array({"files", "fileStats", "peers"});
+    for (std::size_t q = list.find('\''); q != std::string_view::npos; q = list.find('\'', q + 1)) {
+        const std::size_t end = list.find('\'', q + 1);
+        REQUIRE(end != std::string_view::npos);
+        fields.push_back(std::string(list.substr(q + 1, end - q - 1)));
+        q = end;
+    }
+    CHECK(fields.size() > 10);
+    RpcMethods m(node.ops());
+    json req = {{"method", "torrent-get"}};
+    req["arguments"]["ids"] = json::array({1});
+    req["arguments"]["fields"] = fields;
+    json got = call(m, req.dump());
+    REQUIRE(got["arguments"]["torrents"].size() == 1);
+    for (const auto& f : fields) CHECK_MESSAGE(got["arguments"]["torrents"][0].contains(f), f);
+    CHECK(got["arguments"]["torrents"][0]["peers"][0].contains("flagStr"));
 }

@@ -7,7 +7,12 @@
 // same hashes as `udp-load --print-hashes`, so opentracker's whitelist serves both), a fixed pool of peers per
 // torrent (port derived from torrent and index), a quarter of them seeders, numwant 30, compact=1. Peers differ by
 // port (all come from 127.0.0.1). Prints responses/s, errors (non-200 answers, bencoded failures, resets) and
-// latency percentiles as one RESULT line.
+// latency percentiles as one RESULT line; resets are split into refused (the connection failed before the
+// request was sent) and unanswered (closed or reset by the server before a whole answer).
+// The client is kept lean, so that it measures the tracker rather than itself (tracker and load each get one
+// core): the request is sent right after connect() when the socket is already connected (loopback), a connection
+// is registered once, edge-triggered (no EPOLL_CTL_MOD per request), an answer is taken as soon as it is whole (no
+// extra recv for the EOF), and a one-request connection gets no TCP_NODELAY (it sends one segment).
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -64,7 +69,7 @@ struct Load {
     std::vector<std::string> enc_hashes; // percent-encoded
     std::vector<Conn> conns;
     std::uint64_t rng = 0x12345678;
-    std::uint64_t ok = 0, errors = 0, resets = 0;
+    std::uint64_t ok = 0, errors = 0, resets = 0, refused = 0, unanswered = 0;
     std::vector<std::uint32_t> lat_us;
     bool stopping = false;
 
@@ -92,18 +97,25 @@ struct Load {
         c.fd = ::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
         if (c.fd < 0) return false;
         int one = 1;
-        setsockopt(c.fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+        if (o.keepalive) setsockopt(c.fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
         if (::connect(c.fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) < 0 && errno != EINPROGRESS) {
             ::close(c.fd);
             c.fd = -1;
             return false;
         }
-        epoll_event ev{};
-        ev.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP;
-        ev.data.ptr = &c;
-        epoll_ctl(ep, EPOLL_CTL_ADD, c.fd, &ev);
         c.in.clear();
         c.busy = false;
+        // Over loopback the handshake is usually done when connect() returns: send at once, without waiting for
+        // the "connected" edge. If the socket is not ready yet, wait for it (EPOLLOUT) and send then.
+        if (!stopping) {
+            std::string r = request();
+            c.sent_at = now_ns();
+            c.busy = ::send(c.fd, r.data(), r.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(r.size());
+        }
+        epoll_event ev{};
+        ev.events = EPOLLIN | EPOLLET | (c.busy ? 0u : EPOLLOUT); // edges: connected; each arrival of answer bytes
+        ev.data.ptr = &c;
+        epoll_ctl(ep, EPOLL_CTL_ADD, c.fd, &ev);
         return true;
     }
     void drop(Conn& c) {
@@ -116,16 +128,12 @@ struct Load {
         c.sent_at = now_ns();
         ssize_t n = ::send(c.fd, r.data(), r.size(), MSG_NOSIGNAL);
         if (n != static_cast<ssize_t>(r.size())) { // a fresh socket takes a ~300-byte request whole
-            ++resets;
+            ++resets, ++refused;
             drop(c);
             reopen(c);
             return;
         }
         c.busy = true;
-        epoll_event ev{};
-        ev.events = EPOLLIN | EPOLLRDHUP;
-        ev.data.ptr = &c;
-        epoll_ctl(ep, EPOLL_CTL_MOD, c.fd, &ev);
     }
     void reopen(Conn& c) {
         if (!stopping && !open(c)) ++errors;
@@ -146,7 +154,7 @@ struct Load {
     void on_event(Conn& c, std::uint32_t events) {
         if (!c.busy) {
             if (events & (EPOLLERR | EPOLLHUP)) {
-                ++resets;
+                ++resets, ++refused;
                 drop(c);
                 reopen(c);
                 return;
@@ -155,18 +163,22 @@ struct Load {
             return;
         }
         char buf[65536];
-        bool closed = false;
+        bool closed = false, good = false;
+        std::size_t used = 0;
+        // Until the socket is drained (edge-triggered) or closed; a one-request connection stops as soon as its
+        // answer is whole. With keep-alive the EOF is looked for: a server may close after any answer
+        // (opentracker does, with no "Connection: close").
         for (;;) {
             ssize_t n = ::recv(c.fd, buf, sizeof buf, 0);
             if (n > 0) {
                 c.in.append(buf, static_cast<std::size_t>(n));
+                if (!o.keepalive && whole(c.in, good) != 0) break;
                 continue;
             }
             if (n == 0 || (errno != EAGAIN && errno != EWOULDBLOCK)) closed = true;
             break;
         }
-        bool good = false;
-        std::size_t used = whole(c.in, good);
+        used = whole(c.in, good);
         if (used) {
             (good ? ok : errors)++;
             lat_us.push_back(static_cast<std::uint32_t>((now_ns() - c.sent_at) / 1000));
@@ -181,7 +193,7 @@ struct Load {
             return;
         }
         if (closed) {
-            ++resets;
+            ++resets, ++unanswered;
             drop(c);
             reopen(c);
         }
@@ -271,9 +283,11 @@ int main(int argc, char** argv) {
                    ? 0
                    : L.lat_us[std::min(L.lat_us.size() - 1, static_cast<std::size_t>(p * L.lat_us.size()))];
     };
-    std::printf("RESULT responses_per_s=%.0f ok=%llu errors=%llu resets=%llu p50_us=%u p99_us=%u keepalive=%d\n",
+    std::printf("RESULT responses_per_s=%.0f ok=%llu errors=%llu resets=%llu p50_us=%u p99_us=%u keepalive=%d "
+                "refused=%llu unanswered=%llu\n",
                 static_cast<double>(L.ok) / secs, static_cast<unsigned long long>(L.ok),
                 static_cast<unsigned long long>(L.errors), static_cast<unsigned long long>(L.resets), pct(0.5),
-                pct(0.99), L.o.keepalive ? 1 : 0);
+                pct(0.99), L.o.keepalive ? 1 : 0, static_cast<unsigned long long>(L.refused),
+                static_cast<unsigned long long>(L.unanswered));
     return 0;
 }

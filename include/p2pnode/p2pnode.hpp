@@ -1,9 +1,11 @@
 // The public API for embedding p2pnode: everything a host program needs to run the tracker or a peer inside its
-// own process. Each run_* call builds its own single-threaded libuv loop, runs it until a signal (SIGINT or
-// SIGTERM), the console's quit or, for a peer with exit_when_done, completion, and returns an exit status.
+// own process. p2p::Node (node.hpp) is a peer driven call by call on the host's libuv loop or its own. Each run_*
+// call builds its own single-threaded libuv loop, runs it until a signal (SIGINT or SIGTERM), the console's quit
+// or, for a peer with exit_when_done, completion, and returns an exit status.
 // Only the C++ standard library is needed to include these headers.
 #pragma once
 
+#include "p2pnode/node.hpp"
 #include "p2pnode/peer.hpp"
 #include "p2pnode/tracker.hpp"
 

@@ -2,21 +2,29 @@
 
 #include <http_parser.h>
 #include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cctype>
+#include <cerrno>
 
 #include "base/log.hpp"
 #include "loop/fence.hpp"
 
 namespace p2p::http {
 
-// One client connection. Freed only in its uv_close callback (after any write callback, which libuv runs first
-// with UV_ECANCELED), so every pointer to it stays valid until then; `closed` says it is gone for the server.
+// One client connection. Until it is `attached` (a uv_tcp_t around its socket) it lives only inside accept_one(),
+// which frees it; once attached it is freed only in its uv_close callback (after any write callback, which libuv
+// runs first with UV_ECANCELED), so every pointer to it stays valid until then; `closed` says it is gone for the
+// server.
 struct Server::Conn {
     uv_tcp_t tcp;
     uv_write_t wreq;
     Server* owner = nullptr;
+    int fd = -1;                   // the accepted socket (owned by `tcp` once attached)
+    bool attached = false;         // `tcp` is initialised and owns fd
+    bool reading = false;          // uv_read_start is in force
     http_parser parser;
     Request req;                   // the request being parsed
     std::size_t header_bytes = 0;  // of the request being parsed
@@ -35,6 +43,14 @@ struct Server::Conn {
     std::string out;     // answers queued, not yet handed to the socket
     std::string writing; // handed to uv_write, kept until its callback
     std::string stash;   // unparsed input while paused
+};
+
+// One listening socket of our own, polled by libuv: accept4() hands the peer's address with the socket (no
+// getpeername), and a connection whose request is already in is answered at once, without a libuv handle.
+struct Server::Listener {
+    uv_poll_t poll;
+    int fd = -1;
+    Server* owner = nullptr; // null once the server stopped listening
 };
 
 namespace {
@@ -138,7 +154,7 @@ struct Callbacks {
         if (!fence("http read", [&] {
                 if (nread < 0) {
                     // EOF after a request (a client that half-closes once it has sent): answer, then close.
-                    uv_read_stop(s);
+                    self->stop_reading(conn);
                     if (nread == UV_EOF && (conn->write_busy || !conn->out.empty() || conn->paused)) {
                         conn->eof = true;
                         return;
@@ -291,38 +307,63 @@ Status Server::listen_one(const std::string& address, std::uint16_t port, bool v
     int rc = v6 ? uv_ip6_addr(address.c_str(), port, reinterpret_cast<sockaddr_in6*>(&ss))
                 : uv_ip4_addr(address.c_str(), port, reinterpret_cast<sockaddr_in*>(&ss));
     if (rc != 0) return make_error("http.listen", "not a literal IP address");
-    auto* h = new uv_tcp_t;
-    h->data = this;
-    uv_tcp_init(loop_, h);
-    auto drop = [](uv_tcp_t* t) {
-        uv_close(reinterpret_cast<uv_handle_t*>(t), [](uv_handle_t* x) { delete reinterpret_cast<uv_tcp_t*>(x); });
-    };
-    rc = uv_tcp_bind(h, reinterpret_cast<const sockaddr*>(&ss), v6 && v6only ? UV_TCP_IPV6ONLY : 0);
-    if (rc == 0)
-        rc = uv_listen(reinterpret_cast<uv_stream_t*>(h), 511, [](uv_stream_t* l, int status) {
-            auto* self = static_cast<Server*>(l->data);
-            if (status < 0 || !self) return;
-            fence("http accept", [&] { self->on_connection(l); });
-        });
-    if (rc != 0) { // uv_tcp_bind reports most errors late, at uv_listen
-        drop(h);
+    // What uv_tcp_bind + uv_listen did: SO_REUSEADDR, IPV6_V6ONLY as asked, backlog 511.
+    int fd = ::socket(v6 ? AF_INET6 : AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0) return make_error("listen", uv_strerror(-errno));
+    int on = 1, only = v6only ? 1 : 0;
+    if (::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on) != 0 ||
+        (v6 && ::setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &only, sizeof only) != 0) ||
+        ::bind(fd, reinterpret_cast<const sockaddr*>(&ss), v6 ? sizeof(sockaddr_in6) : sizeof(sockaddr_in)) != 0 ||
+        ::listen(fd, 511) != 0) {
+        int err = errno;
+        ::close(fd);
+        return make_error("listen", uv_strerror(-err));
+    }
+    auto* l = new Listener;
+    l->fd = fd;
+    l->owner = this;
+    l->poll.data = l;
+    if ((rc = uv_poll_init(loop_, &l->poll, fd)) != 0) { // nothing to close: the handle never started
+        ::close(fd);
+        delete l;
+        return make_error("listen", uv_strerror(rc));
+    }
+    listeners_.push_back(l);
+    if ((rc = start_accepting(l)) != 0) {
+        listeners_.pop_back();
+        drop_listener(l);
         return make_error("listen", uv_strerror(rc));
     }
     sockaddr_storage name{};
-    int namelen = sizeof name;
-    uv_tcp_getsockname(h, reinterpret_cast<sockaddr*>(&name), &namelen);
+    socklen_t namelen = sizeof name;
+    ::getsockname(fd, reinterpret_cast<sockaddr*>(&name), &namelen);
     bound_.push_back(Bound{address, port_of(name), v6});
-    listeners_.push_back(h);
     return ok_status();
+}
+
+int Server::start_accepting(Listener* l) {
+    return uv_poll_start(&l->poll, UV_READABLE, [](uv_poll_t* h, int status, int) {
+        auto* lis = static_cast<Listener*>(h->data);
+        Server* self = lis->owner;
+        if (status < 0 || !self) return;
+        fence("http accept", [&] { self->on_listener(lis); });
+    });
+}
+
+// The socket is closed once libuv has let go of it (a polled descriptor must stay open until then).
+void Server::drop_listener(Listener* l) {
+    l->owner = nullptr;
+    uv_close(reinterpret_cast<uv_handle_t*>(&l->poll), [](uv_handle_t* h) {
+        auto* x = static_cast<Listener*>(h->data);
+        ::close(x->fd);
+        delete x;
+    });
 }
 
 void Server::close() {
     if (closed_) return;
     closed_ = true;
-    for (uv_tcp_t* h : listeners_) {
-        h->data = nullptr;
-        uv_close(reinterpret_cast<uv_handle_t*>(h), [](uv_handle_t* x) { delete reinterpret_cast<uv_tcp_t*>(x); });
-    }
+    for (Listener* l : listeners_) drop_listener(l);
     listeners_.clear();
     while (!conns_.empty()) close_conn(conns_.back());
     timer_.reset();
@@ -338,42 +379,116 @@ std::size_t Server::memory_used() const {
     return n;
 }
 
-void Server::on_connection(uv_stream_t* listener) {
-    auto* c = new Conn;
-    c->tcp.data = c;
-    uv_tcp_init(loop_, &c->tcp);
-    if (uv_accept(listener, reinterpret_cast<uv_stream_t*>(&c->tcp)) != 0) {
-        uv_close(reinterpret_cast<uv_handle_t*>(&c->tcp), [](uv_handle_t* h) { delete static_cast<Conn*>(h->data); });
-        return;
+// Level-triggered: what is left past kAcceptBatch is taken on the next turn of the loop, after the other work.
+void Server::on_listener(Listener* l) {
+    for (int i = 0; i < kAcceptBatch && !closed_; ++i) {
+        sockaddr_storage peer{};
+        socklen_t len = sizeof peer;
+        int fd = ::accept4(l->fd, reinterpret_cast<sockaddr*>(&peer), &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (fd < 0) {
+            const int err = errno;
+            if (err == EINTR || err == ECONNABORTED) continue;
+            if (err == EMFILE || err == ENFILE || err == ENOBUFS || err == ENOMEM) {
+                // Out of descriptors: the pending connection would wake us again at once, forever. Stop accepting
+                // until the next tick (it is dropped by the kernel's backlog if it waits too long).
+                if (!accept_paused_) {
+                    log_warn("http", std::string("accept: ") + uv_strerror(-err) + "; pausing new connections");
+                    accept_paused_ = true;
+                    for (Listener* x : listeners_) uv_poll_stop(&x->poll);
+                }
+            }
+            return; // EAGAIN: all taken
+        }
+        accept_one(fd, peer);
     }
-    if (closed_ || conns_.size() >= limits_.max_connections) {
+}
+
+// A new connection: admitted (or refused) at the cap, then its first read tried at once: an HTTP client sends its
+// request right after connecting, so it is usually there already, and a one-request connection ("Connection:
+// close", the way most BitTorrent clients announce) is read, answered and closed here, in four system calls
+// (accept4, recv, send, close) and without a libuv handle. Only a connection that must wait (for the rest of its
+// request, for its next one, or for the socket to take its answer) is attached to a uv_tcp_t.
+void Server::accept_one(int fd, const sockaddr_storage& peer) {
+    if (conns_.size() >= limits_.max_connections) {
         // At the cap: the connection idle the longest (between requests, nothing to write) makes room; with none
         // idle, the newcomer is refused. A flood of new connections thus costs the busy ones nothing.
         Conn* victim = nullptr;
-        if (!closed_)
-            for (Conn* o : conns_)
-                if (!o->in_request && !o->write_busy && o->out.empty() && !o->paused &&
-                    (!victim || o->wait_start < victim->wait_start))
-                    victim = o;
+        for (Conn* o : conns_)
+            if (!o->in_request && !o->write_busy && o->out.empty() && !o->paused &&
+                (!victim || o->wait_start < victim->wait_start))
+                victim = o;
         if (!victim) {
             ++stats_.refused;
-            uv_close(reinterpret_cast<uv_handle_t*>(&c->tcp), [](uv_handle_t* h) { delete static_cast<Conn*>(h->data); });
+            ::close(fd);
             return;
         }
         ++stats_.evicted;
         close_conn(victim);
     }
     ++stats_.accepted;
+    auto* c = new Conn;
     c->owner = this;
+    c->fd = fd;
+    c->req.peer = peer;
     c->wait_start = c->write_progress = uv_now(loop_);
-    int len = sizeof c->req.peer;
-    uv_tcp_getpeername(&c->tcp, reinterpret_cast<sockaddr*>(&c->req.peer), &len);
-    uv_tcp_nodelay(&c->tcp, 1); // answers are one write each; do not hold them for Nagle
     http_parser_init(&c->parser, HTTP_REQUEST);
     c->parser.data = c;
     conns_.push_back(c);
-    int rc = uv_read_start(reinterpret_cast<uv_stream_t*>(&c->tcp), Callbacks::on_alloc, Callbacks::on_read);
-    if (rc != 0) close_conn(c);
+    if (!fence("http read", [&] {
+            ssize_t n = ::recv(fd, slab_.get(), kReadSlab, 0);
+            if (n > 0) {
+                feed(c, slab_.get(), static_cast<std::size_t>(n));
+                if (!c->closed) pump(c);
+            } else if (n == 0 || (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)) {
+                close_conn(c); // gone before it said anything
+            }
+        }))
+        close_conn(c);
+    if (c->closed) {
+        if (!c->attached) delete c; // else its close callback frees it
+        return;
+    }
+    if (!attach(c)) return;
+    if (!c->paused && !c->close_after && !c->eof && !c->reading) start_reading(c);
+}
+
+// Wraps the socket in a uv_tcp_t (from then on libuv owns it and the connection is freed in its close callback).
+// False if that failed: then the connection is closed and freed.
+bool Server::attach(Conn* c) {
+    if (c->attached) return true;
+    c->tcp.data = c;
+    uv_tcp_init(loop_, &c->tcp);
+    if (uv_tcp_open(&c->tcp, c->fd) != 0) {
+        ::close(c->fd); // not the handle's: uv_close below frees only the record
+        c->fd = -1;
+        c->closed = true;
+        auto it = std::find(conns_.begin(), conns_.end(), c);
+        if (it != conns_.end()) {
+            *it = conns_.back();
+            conns_.pop_back();
+        }
+        uv_close(reinterpret_cast<uv_handle_t*>(&c->tcp), [](uv_handle_t* h) { delete static_cast<Conn*>(h->data); });
+        return false;
+    }
+    c->attached = true;
+    // Answers are one write each; on a connection that stays, do not hold them for Nagle. (A one-answer
+    // connection never needs it: close() sends what is queued at once.)
+    uv_tcp_nodelay(&c->tcp, 1);
+    return true;
+}
+
+void Server::start_reading(Conn* c) {
+    if (!c->attached || c->closed) return;
+    if (uv_read_start(reinterpret_cast<uv_stream_t*>(&c->tcp), Callbacks::on_alloc, Callbacks::on_read) != 0) {
+        close_conn(c);
+        return;
+    }
+    c->reading = true;
+}
+
+void Server::stop_reading(Conn* c) {
+    if (c->attached && c->reading) uv_read_stop(reinterpret_cast<uv_stream_t*>(&c->tcp));
+    c->reading = false;
 }
 
 void Server::message_complete(Conn* c) {
@@ -405,13 +520,13 @@ void Server::feed(Conn* c, const char* data, std::size_t len) {
     if (err == HPE_PAUSED) {
         http_parser_pause(&c->parser, 0);
         if (c->close_after) { // nothing after a "Connection: close" request is read
-            uv_read_stop(reinterpret_cast<uv_stream_t*>(&c->tcp));
+            stop_reading(c);
             return;
         }
         // Output over the bound: keep the rest of this read, stop reading until the output is written.
         c->stash.assign(data + n, len - n);
         c->paused = true;
-        uv_read_stop(reinterpret_cast<uv_stream_t*>(&c->tcp));
+        stop_reading(c);
         return;
     }
     if (err != HPE_OK) {
@@ -420,7 +535,7 @@ void Server::feed(Conn* c, const char* data, std::size_t len) {
     }
     if (c->parser.upgrade) { // CONNECT or an Upgrade request: answered above (if complete); nothing more
         c->close_after = true;
-        uv_read_stop(reinterpret_cast<uv_stream_t*>(&c->tcp));
+        stop_reading(c);
     }
 }
 
@@ -433,15 +548,20 @@ void Server::fail(Conn* c, int status) {
     c->close_after = true;
     c->in_request = false;
     c->write_progress = uv_now(loop_);
-    uv_read_stop(reinterpret_cast<uv_stream_t*>(&c->tcp));
+    stop_reading(c);
 }
 
 void Server::flush(Conn* c) {
     if (c->write_busy || c->out.empty()) return;
-    auto* stream = reinterpret_cast<uv_stream_t*>(&c->tcp);
     // Most answers fit the socket buffer: one system call, no write request, no callback.
-    uv_buf_t b = uv_buf_init(c->out.data(), static_cast<unsigned>(c->out.size()));
-    int rc = uv_try_write(stream, &b, 1);
+    int rc;
+    if (c->attached) {
+        uv_buf_t t = uv_buf_init(c->out.data(), static_cast<unsigned>(c->out.size()));
+        rc = uv_try_write(reinterpret_cast<uv_stream_t*>(&c->tcp), &t, 1);
+    } else {
+        ssize_t n = ::send(c->fd, c->out.data(), c->out.size(), MSG_NOSIGNAL);
+        rc = n >= 0 ? static_cast<int>(n) : (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) ? UV_EAGAIN : -errno;
+    }
     if (rc < 0 && rc != UV_EAGAIN) {
         close_conn(c);
         return;
@@ -451,11 +571,13 @@ void Server::flush(Conn* c) {
         c->write_progress = uv_now(loop_);
     }
     if (c->out.empty()) return;
+    if (!attach(c)) return; // the rest waits for the socket: libuv takes over
+    auto* stream = reinterpret_cast<uv_stream_t*>(&c->tcp);
     c->writing.swap(c->out);
     c->out.clear();
     c->write_busy = true;
     c->wreq.data = c;
-    b = uv_buf_init(c->writing.data(), static_cast<unsigned>(c->writing.size()));
+    uv_buf_t b = uv_buf_init(c->writing.data(), static_cast<unsigned>(c->writing.size()));
     rc = uv_write(&c->wreq, stream, &b, 1, [](uv_write_t* w, int status) {
         auto* conn = static_cast<Conn*>(w->data);
         conn->write_busy = false;
@@ -498,13 +620,17 @@ void Server::pump(Conn* c) {
         c->stash.clear();
         feed(c, rest.data(), rest.size());
         if (c->closed) return;
-        if (!c->paused && !c->close_after && !c->eof)
-            uv_read_start(reinterpret_cast<uv_stream_t*>(&c->tcp), Callbacks::on_alloc, Callbacks::on_read);
+        // (A connection not attached yet is started by accept_one once it is.)
+        if (!c->paused && !c->close_after && !c->eof && c->attached) start_reading(c);
     }
 }
 
 void Server::tick() {
     const std::uint64_t now = uv_now(loop_);
+    if (accept_paused_ && !closed_) {
+        accept_paused_ = false;
+        for (Listener* l : listeners_) start_accepting(l);
+    }
     std::vector<Conn*> expired;
     for (Conn* c : conns_) {
         bool late;
@@ -530,7 +656,12 @@ void Server::close_conn(Conn* c) {
         *it = conns_.back();
         conns_.pop_back();
     }
-    uv_read_stop(reinterpret_cast<uv_stream_t*>(&c->tcp));
+    if (!c->attached) { // still inside accept_one, which frees it
+        ::close(c->fd);
+        c->fd = -1;
+        return;
+    }
+    stop_reading(c);
     uv_close(reinterpret_cast<uv_handle_t*>(&c->tcp), [](uv_handle_t* h) { delete static_cast<Conn*>(h->data); });
 }
 

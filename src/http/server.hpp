@@ -17,6 +17,10 @@
 //     written. One answer may exceed it: the handler bounds its answers.
 // Memory: a connection costs sizeof(Conn) (~1 KiB) plus its buffers; memory_used() sums them (stats, metrics).
 // The read buffer is one slab of the server (kReadSlab), reused: every read is parsed before the callback returns.
+// Cost: the listening sockets are the server's own (polled by libuv), so accept4() gives the peer's address, and a
+// new connection's first read is tried at once: a one-request connection whose request is already in (most
+// "Connection: close" announces) costs accept4, recv, send and close, and never gets a libuv handle; only a
+// connection that has to wait is wrapped in a uv_tcp_t (and gets TCP_NODELAY).
 //
 // Lifetimes (docs/HACKING.md): a connection is only ever freed in its uv_close callback, so closing one from a
 // callback of its own (a parse error, a timeout, the handler asking to close) is safe; the code checks `closed`
@@ -89,6 +93,7 @@ struct Bound {
 class Server {
 public:
     static constexpr std::size_t kReadSlab = 16 * 1024;
+    static constexpr int kAcceptBatch = 64; // connections accepted per wake-up of a listener; the rest wait a turn
 
     Server(uv_loop_t* loop, Limits limits, Handler handler);
     ~Server();
@@ -108,11 +113,18 @@ public:
     std::size_t memory_used() const; // connection records and their buffers, now
     const Limits& limits() const { return limits_; }
 
-    struct Conn; // server.cpp; public for the C trampolines
+    struct Conn;     // server.cpp; public for the C trampolines
+    struct Listener; // server.cpp
 
 private:
     Status listen_one(const std::string& address, std::uint16_t port, bool v6only);
-    void on_connection(uv_stream_t* listener);
+    int start_accepting(Listener* l);
+    void drop_listener(Listener* l);
+    void on_listener(Listener* l);
+    void accept_one(int fd, const sockaddr_storage& peer);
+    bool attach(Conn* c);
+    void start_reading(Conn* c);
+    void stop_reading(Conn* c);
     void tick();
     void close_conn(Conn* c);
     void feed(Conn* c, const char* data, std::size_t len);
@@ -125,13 +137,14 @@ private:
     uv_loop_t* loop_;
     Limits limits_;
     Handler handler_;
-    std::vector<uv_tcp_t*> listeners_; // each freed in its close callback
+    std::vector<Listener*> listeners_; // each freed (and its socket closed) in its close callback
     std::vector<Conn*> conns_;         // open connections (closed ones are removed at once, freed later)
     std::vector<Bound> bound_;
     std::unique_ptr<char[]> slab_;
     Stats stats_;
     std::unique_ptr<Timer> timer_; // timeouts, see tick()
     bool closed_ = false;
+    bool accept_paused_ = false; // out of descriptors: listeners stopped until the next tick
 };
 
 // "OK", "Not Found", ... for the status codes this server sends ("Unknown" otherwise).

@@ -1,5 +1,11 @@
 // The one owner of uv_loop_t. The composition root (src/node) creates a Loop, builds every module with
 // loop.get(), runs it, and destroys modules before the Loop. Modules never create their own loop.
+//
+// Borrowed: an embedder's uv_loop_t (the public p2p::Node on the host's loop). Then the Loop neither runs nor
+// closes it: its own handles (check, idle, signals) live on the heap and are freed by their close callbacks,
+// which run when the host's loop next turns, as do the close callbacks of every module's handles (each module
+// frees its handle memory in its close callback, never in its destructor). The host must keep running its loop
+// until those are done (uv_run until it returns 0, as before any uv_loop_close).
 #pragma once
 #include <uv.h>
 
@@ -13,14 +19,16 @@ namespace p2p {
 class Loop {
 public:
     Loop();
+    explicit Loop(uv_loop_t* borrowed); // not owned: never run, stopped or closed here (null: own one)
     ~Loop(); // closes every remaining handle and drains their close callbacks before uv_loop_close
     Loop(const Loop&) = delete;
     Loop& operator=(const Loop&) = delete;
 
-    uv_loop_t* get() { return &loop_; }
-    int run() { return uv_run(&loop_, UV_RUN_DEFAULT); }
-    void stop() { uv_stop(&loop_); }
-    std::uint64_t now_ms() { return uv_now(&loop_); }
+    uv_loop_t* get() { return loop_; }
+    bool borrowed() const { return !own_; }
+    int run() { return uv_run(loop_, UV_RUN_DEFAULT); }
+    void stop() { uv_stop(loop_); }
+    std::uint64_t now_ms() { return uv_now(loop_); }
 
     // Run fn on SIGINT/SIGTERM (the handler is installed on the loop; no async-signal-safety issues).
     void on_terminate(std::function<void(int signum)> fn);
@@ -42,12 +50,14 @@ public:
 
 private:
     static void on_check(uv_check_t* h);
-    uv_loop_t loop_;
-    uv_signal_t sigint_{}, sigterm_{}, sighup_{};
-    uv_check_t check_{};
-    uv_idle_t idle_{}; // keeps the loop from blocking while deferred work is queued
-    bool signals_installed_ = false;
-    bool hangup_installed_ = false;
+    template <class H>
+    static H* new_handle() { return new H{}; }
+    std::unique_ptr<uv_loop_t> own_; // null when borrowed
+    uv_loop_t* loop_;
+    // Heap handles, freed by their close callbacks (they may outlive a Loop on a borrowed uv_loop_t).
+    uv_signal_t *sigint_ = nullptr, *sigterm_ = nullptr, *sighup_ = nullptr;
+    uv_check_t* check_;
+    uv_idle_t* idle_; // keeps the loop from blocking while deferred work is queued
     std::vector<std::function<void()>> deferred_;
     std::function<void(int)> on_terminate_;
     std::function<void()> on_hangup_;

@@ -23,14 +23,15 @@ void MetadataFetches::add_candidates(const std::string& info_hash, const std::ve
 }
 
 Status MetadataFetches::start(const std::string& hash, const std::string& label,
-                              const std::vector<std::string>& magnet_trackers, std::uint64_t give_up_ms) {
+                              const std::vector<std::string>& magnet_trackers, std::uint64_t give_up_ms,
+                              const std::vector<sockaddr_storage>& peers) {
     const std::string hex = to_hex(hash);
     if (fetches_.count(hash)) return ok_status();
     if (fetches_.size() >= std::min(kMaxFetches, session_.memory_plan().max_fetches))
         return make_error(hex, "too many metadata fetches at once");
     TrackerTiers magnet_tiers = tiers_of(magnet_trackers);
     TrackerTiers tiers = merge_tiers(cli_trackers_, magnet_tiers); // the tiers the torrent will use too
-    if (tiers.empty() && !trackerless_ok_)
+    if (tiers.empty() && !trackerless_ok_ && peers.empty())
         return make_error(hex, "no tracker to find peers on (give --tracker URL, or a magnet with tr=; the DHT and "
                                "LSD are off)");
     Fetch& f = fetches_[hash];
@@ -73,6 +74,7 @@ Status MetadataFetches::start(const std::string& hash, const std::string& label,
             it->second.fetch->add_candidates(addrs);
         });
     f.announcer->start();
+    if (!peers.empty()) f.fetch->add_candidates(peers);
     if (give_up_ms > 0) {
         f.deadline = std::make_unique<Timer>(loop_.get());
         f.deadline->start(give_up_ms, 0, [this, hash, hex, give_up_ms] {

@@ -59,8 +59,10 @@ public:
 
     // Starts a fetch (a second one for the same hash is a no-op). `give_up_ms` > 0: fail after that long. Fails at
     // once, with the reason, when there are too many or no tracker to find peers on.
+    // `peers`: addresses to dial at once (a magnet's x.pe); with some, no tracker is needed.
     Status start(const std::string& info_hash, const std::string& label,
-                 const std::vector<std::string>& magnet_trackers, std::uint64_t give_up_ms);
+                 const std::vector<std::string>& magnet_trackers, std::uint64_t give_up_ms,
+                 const std::vector<sockaddr_storage>& peers = {});
     bool has(const std::string& info_hash) const { return fetches_.count(info_hash) > 0; }
     // Peers found elsewhere (the DHT, LSD) for a fetch in progress; ignored when there is none.
     void add_candidates(const std::string& info_hash, const std::vector<sockaddr_storage>& addrs);

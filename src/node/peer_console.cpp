@@ -137,6 +137,7 @@ constexpr CommandInfo kCommands[] = {
     {"pause", PeerCommand::pause, true, "pause NAME|INFOHASH"},
     {"resume", PeerCommand::resume, true, "resume NAME|INFOHASH"},
     {"remove", PeerCommand::remove, true, "remove NAME|INFOHASH [delete]"},
+    {"verify", PeerCommand::verify, true, "verify NAME|INFOHASH"},
     {"dht", PeerCommand::dht, false, "dht"},
     {"help", PeerCommand::help, false, "help"},
     {"quit", PeerCommand::quit, false, "quit"},
@@ -186,6 +187,8 @@ const char* const kPeerConsoleHelp =
     "  remove NAME|INFOHASH [delete]\n"
     "                         stop it and forget it; with 'delete', also delete the files it downloaded\n"
     "                         (never the files of something you shared)\n"
+    "  verify NAME|INFOHASH   hash every piece on disk again (connections close meanwhile); what is\n"
+    "                         missing or damaged is downloaded again\n"
     "  dht                    the DHT node: id, nodes per bucket, lookups, stored peers, packets in/out\n"
     "  help                   this text\n"
     "  quit                   announce 'stopped', save resume data and exit\n";
@@ -441,15 +444,18 @@ void PeerConsole::execute(const std::string& line) {
     case PeerCommand::limit:
     case PeerCommand::pause:
     case PeerCommand::resume:
+    case PeerCommand::verify:
     case PeerCommand::remove: {
         const char* name = c.cmd == PeerCommand::limit    ? "limit"
                            : c.cmd == PeerCommand::pause  ? "pause"
                            : c.cmd == PeerCommand::resume ? "resume"
+                           : c.cmd == PeerCommand::verify ? "verify"
                                                           : "remove";
         Result<std::string> r = make_error(name, "not available");
         if (c.cmd == PeerCommand::limit && cmds_.limit) r = cmds_.limit(c.arg, c.up, c.down);
         if (c.cmd == PeerCommand::pause && cmds_.pause) r = cmds_.pause(c.arg);
         if (c.cmd == PeerCommand::resume && cmds_.resume) r = cmds_.resume(c.arg);
+        if (c.cmd == PeerCommand::verify && cmds_.verify) r = cmds_.verify(c.arg);
         if (c.cmd == PeerCommand::remove && cmds_.remove) r = cmds_.remove(c.arg, c.delete_files);
         write(r ? *r + "\n" : std::string(name) + ": " + r.error().str() + "\n");
         break;

@@ -12,6 +12,7 @@
 //   limit WHAT UP DOWN   a torrent's own upload and download limits (bytes/s, K/M/G; 0 = none)
 //   pause WHAT, resume WHAT, remove WHAT [delete]   stop and restart a torrent, or forget it (and delete the
 //                files it downloaded; never a shared item's)
+//   verify WHAT  hash every piece on disk again; a download fetches what is missing
 //   help, quit   (quit announces `stopped`, saves resume data and exits)
 //
 // The console knows nothing of PeerNode: the node hands it a PeerConsoleCommands of callbacks, so a test drives
@@ -57,6 +58,7 @@ enum class PeerCommand {
     pause,
     resume,
     remove,
+    verify,
     dht,
     help,
     quit,
@@ -122,6 +124,7 @@ struct PeerConsoleCommands {
     std::function<Result<std::string>(const std::string& what, std::uint64_t up, std::uint64_t down)> limit;
     std::function<Result<std::string>(const std::string& what)> pause;
     std::function<Result<std::string>(const std::string& what)> resume;
+    std::function<Result<std::string>(const std::string& what)> verify;
     std::function<Result<std::string>(const std::string& what, bool delete_files)> remove;
     // want/skip: file selection of a download (file indices as `files` shows them).
     std::function<Result<std::string>(const std::string& what, const std::vector<std::size_t>& files, bool wanted)>

@@ -44,41 +44,57 @@ Status check_folder(const std::string& flag, const std::string& dir, bool writab
 } // namespace
 
 int PeerNode::run() {
+    bool listening = false;
+    if (int rc = start(listening); rc >= 0) return listening ? stop_now(rc) : rc;
+    loop_.run();
+    return exit_code_;
+}
+
+int PeerNode::start(bool& listening) {
+    listening = false;
+    auto failed = [this](int rc, const Error& e) {
+        start_error_ = e;
+        return rc;
+    };
     if (auto plan = plan_peer_memory(cfg_.max_memory); !plan) {
         std::fprintf(stderr, "p2pnode: %s\n", plan.error().str().c_str());
-        return 2;
+        return failed(2, plan.error());
     }
     // Fail at start, not later: every folder is checked before we listen or announce anything.
     if (!cfg_.share_dir.empty()) {
-        if (auto st = check_folder("--share", cfg_.share_dir, false); !st) return fail_start(st.error());
+        if (auto st = check_folder("--share", cfg_.share_dir, false); !st) return failed(fail_start(st.error()), st.error());
     }
     if (!cfg_.gets.empty()) {
         const std::string flag = cfg_.into_dir.empty() ? (cfg_.share_dir.empty() ? "" : "--share") : "--into";
         if (auto st = check_folder(flag.empty() ? "download folder" : flag, data_root(), true); !st)
-            return fail_start(st.error());
+            return failed(fail_start(st.error()), st.error());
     }
     if (cfg_.max_memory) log_info("peer", session_.memory_plan().describe());
     if (auto st = session_.listen(); !st) {
         std::fprintf(stderr, "p2pnode: cannot listen on %s:%d: %s\n", cfg_.listen_ip.c_str(), cfg_.port,
                      st.error().what.c_str());
-        return 1;
+        return failed(1, make_error("listen on " + cfg_.listen_ip + ":" + std::to_string(cfg_.port), st.error().what,
+                                    Errc::io));
     }
+    listening = true;
     start_dht();
     start_lsd();
     // Magnets without tr= wait for the DHT or LSD.
     fetches_.set_trackerless_ok(dht_ != nullptr || lsd_ != nullptr);
-    loop_.on_terminate([this](int) { quit(0, ""); }); // before the line below: scripts may signal on it
-    loop_.on_hangup([this] { hangup(); });
+    if (!loop_.borrowed()) { // a host's loop: its signals are the host's
+        loop_.on_terminate([this](int) { quit(0, ""); }); // before the line below: scripts may signal on it
+        loop_.on_hangup([this] { hangup(); });
+    }
     say("peer listening on %s:%u\n", cfg_.listen_ip.c_str(), session_.port()); // TCP and uTP, unless turned off
     if (cfg_.rpc_port >= 0) {
         if (auto st = start_rpc(); !st) {
             error_line(st.error().str());
-            return stop_now(1);
+            return failed(1, st.error());
         }
     }
     adding_cli_gets_ = true; // --select-file applies to these
     for (const auto& g : cfg_.gets)
-        if (!add_download(g)) return stop_now(1);
+        if (!add_download(g)) return failed(1, make_error(g, last_error_, Errc::bad_input));
     adding_cli_gets_ = false;
     if (!cfg_.share_dir.empty()) start_sharing();
     if (cfg_.console) {
@@ -90,8 +106,7 @@ int PeerNode::run() {
         deadline_.start(static_cast<std::uint64_t>(cfg_.timeout_s * 1000), 0,
                         [this] { quit(1, "timed out before the download completed"); });
     check_done();
-    loop_.run();
-    return exit_code_;
+    return -1;
 }
 
 SessionConfig PeerNode::session_config(const PeerNodeConfig& c) {
@@ -192,13 +207,15 @@ Torrent* PeerNode::add(Metainfo meta, bool all_present, bool download, bool publ
     t->on_complete = [this, ip, hash] {
         if (ip->download && !ip->reported_done) {
             ip->reported_done = true;
-            ip->announcer->completed();
+            if (!ip->completed_sent) ip->announcer->completed();
+            ip->completed_sent = true;
             TorrentStatus s = ip->torrent->status();
             printer_.finish(
                 ProgressInfo{s.name, static_cast<std::int64_t>(s.have_bytes), static_cast<std::int64_t>(s.total)});
             const bool renamed = ip->torrent->renamed();
             say("complete %s %s%s%s\n", s.name.c_str(), to_hex(hash).c_str(), renamed ? " as " : "",
                 renamed ? ip->torrent->save_name().c_str() : "");
+            emit(NodeEventKind::complete, hash, s.name);
         }
         check_done();
     };
@@ -212,6 +229,7 @@ Torrent* PeerNode::add(Metainfo meta, bool all_present, bool download, bool publ
     };
     dht_track(hash, is_private);
     lsd_add(hash, is_private);
+    if (!fetched_now_) emit(NodeEventKind::added, hash, name); // a magnet's was its fetch's start
     return t;
 }
 
@@ -240,6 +258,7 @@ void PeerNode::torrent_failed(const std::string& hash, const Error& e) {
         return;
     }
     error_line(item.torrent->meta().name + ": " + e.str());
+    emit(NodeEventKind::error, hash, item.torrent->meta().name, e.str());
     lsd_remove(hash); // paused: no LAN peer should come for it
     if (!item.stopped_sent) {
         item.stopped_sent = true;
@@ -310,8 +329,10 @@ int PeerNode::stop_now(int code) {
 }
 
 void PeerNode::teardown() {
-    // One line per torrent, for scripts and logs: what this run moved. Printed even with --quiet.
+    // One line per torrent, for scripts and logs: what this run moved. Printed even with --quiet (not for an
+    // embedder: its stdout is its own).
     for (auto& [h, it] : items_) {
+        if (embedded_) break;
         TorrentStatus s = it.torrent->status();
         std::printf("summary %s %s uploaded=%llu downloaded=%llu have=%llu/%llu resent=%llu idle_slot_s=%llu\n",
                     s.name.c_str(), to_hex(h).c_str(), static_cast<unsigned long long>(s.uploaded),
@@ -325,7 +346,14 @@ void PeerNode::teardown() {
     stop_dht();
     dht_ = nullptr;
     dht_host_.reset();
-    loop_.stop();
+    torn_down_ = true;
+    emit(NodeEventKind::stopped, "", "", std::to_string(exit_code_));
+    if (on_stopped_)
+        loop_.defer([this] {
+            if (auto done = std::move(on_stopped_)) done(exit_code_);
+        });
+    // A loop of our own stops here; Node::run() turns it once more for the deferred event and callback.
+    if (!loop_.borrowed()) loop_.stop();
 }
 
 int run_peer(const PeerNodeConfig& config) {

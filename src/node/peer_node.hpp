@@ -1,3 +1,3 @@
 // Internal name of the public header.
 #pragma once
-#include "p2pnode/peer.hpp"
+#include "p2pnode/node.hpp"

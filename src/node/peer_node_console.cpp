@@ -74,6 +74,7 @@ PeerConsoleCommands PeerNode::console_commands() {
         return it->torrent->files();
     };
     c.pause = [this](const std::string& what) { return pause_item(what); };
+    c.verify = [this](const std::string& what) { return verify_item(what); };
     c.select_files = [this](const std::string& what, const std::vector<std::size_t>& files, bool wanted) {
         return select_item(what, files, wanted);
     };

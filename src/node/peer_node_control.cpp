@@ -71,6 +71,7 @@ Result<std::string> PeerNode::remove_item(const std::string& what, bool delete_f
         if (delete_files) say("deleted %s %s\n", name.c_str(), to_hex(hash).c_str());
     });
     loop_.defer([this] { check_done(); }); // a download removed is no longer waited for (--exit-when-done)
+    emit(NodeEventKind::removed, hash, name);
     return "removed " + name + " " + to_hex(hash) + (delete_files ? "; deleting its files" : "");
 }
 
@@ -92,6 +93,15 @@ Result<std::string> PeerNode::select_item(const std::string& what, const std::ve
     for (bool b : t->files_wanted()) n += b;
     return std::string(wanted ? "wanted " : "skipped ") + std::to_string(files.size()) + " file(s) of " +
            t->meta().name + "; " + std::to_string(n) + " of " + std::to_string(t->meta().files.size()) + " wanted";
+}
+
+Result<std::string> PeerNode::verify_item(const std::string& what) {
+    if (quitting_) return make_error(what, "stopping");
+    Item* it = find_item(what);
+    if (!it) return not_ours(what);
+    if (auto st = it->torrent->verify(); !st) return st.error();
+    it->reported_done = false; // complete again (or later): said again; the trackers heard `completed` once
+    return "verifying " + it->torrent->meta().name + " " + to_hex(it->torrent->info_hash());
 }
 
 Result<std::string> PeerNode::limit_item(const std::string& what, std::uint64_t up, std::uint64_t down) {

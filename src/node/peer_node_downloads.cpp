@@ -21,7 +21,7 @@ bool PeerNode::add_download(const std::string& what) {
             error_line(what + ": " + m.error().str());
             return false;
         }
-        return fetch_metadata(m->info_hash, m->display_name, m->trackers);
+        return fetch_metadata(m->info_hash, m->display_name, m->trackers, magnet_peers(m->peers));
     }
     if (auto hash = parse_info_hash_arg(what)) return fetch_metadata(*hash, "", {});
     // Not a catalog name either: most likely a .torrent path with a typo, so say that.
@@ -70,10 +70,24 @@ void PeerNode::start_download(Metainfo meta, const std::vector<sockaddr_storage>
         say("selected %zu of %zu files of %s\n", n, wanted.size(), meta.name.c_str());
     }
     say("downloading %s %s into %s\n", meta.name.c_str(), to_hex(meta.info_hash).c_str(), data_root().c_str());
+    const std::string hash = meta.info_hash;
+    if (auto p = pending_adds_.find(hash); p != pending_adds_.end() && !p->second.files.empty()) {
+        // An API add's selection (node.hpp AddOptions), known before the metainfo was.
+        for (std::size_t i : p->second.files)
+            if (i >= meta.files.size()) {
+                pending_adds_.erase(p);
+                download_failed(meta.name + ": no file " + std::to_string(i) + " (it has " +
+                                std::to_string(meta.files.size()) + ")");
+                return close_handed();
+            }
+        wanted.assign(meta.files.size(), false);
+        for (std::size_t i : p->second.files) wanted[i] = true;
+    }
     Torrent* t = add(std::move(meta), false, true, false, data_root(), {}, std::move(wanted));
     if (!t) return close_handed();
     t->adopt_handed(std::move(handed)); // before the hint, so these peers are not dialled a second time
     if (!hint.empty()) t->add_candidates(hint);
+    apply_pending_add(hash);
 }
 
 std::optional<std::string> PeerNode::parse_info_hash_arg(const std::string& what) {
@@ -107,12 +121,30 @@ bool PeerNode::lookup_name(const std::string& name) {
 
 void PeerNode::download_failed(const std::string& msg) {
     if (!msg.empty()) error_line(msg);
+    emit(NodeEventKind::error, "", "", msg.empty() ? last_error_ : msg);
     any_failed_ = true;
     check_done();
 }
 
+std::vector<sockaddr_storage> PeerNode::magnet_peers(const std::vector<std::string>& peers) {
+    std::vector<sockaddr_storage> out;
+    for (const auto& p : peers) {
+        const auto colon = p.rfind(':');
+        std::string host = colon == std::string::npos ? p : p.substr(0, colon);
+        const std::uint16_t port = colon == std::string::npos ? 0 : parse_port(std::string_view(p).substr(colon + 1));
+        if (host.size() > 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
+        sockaddr_storage ss{};
+        if (port != 0 && (uv_ip4_addr(host.c_str(), port, reinterpret_cast<sockaddr_in*>(&ss)) == 0 ||
+                          uv_ip6_addr(host.c_str(), port, reinterpret_cast<sockaddr_in6*>(&ss)) == 0))
+            out.push_back(ss);
+        else
+            log_info("peer", "magnet x.pe " + p + ": not an IP address and port; skipped");
+    }
+    return out;
+}
+
 bool PeerNode::fetch_metadata(const std::string& hash, const std::string& label,
-                              const std::vector<std::string>& trackers) {
+                              const std::vector<std::string>& trackers, const std::vector<sockaddr_storage>& peers) {
     const std::string hex = to_hex(hash);
     if (items_.count(hash)) {
         say("already have %s %s\n", label.c_str(), hex.c_str());
@@ -128,13 +160,14 @@ bool PeerNode::fetch_metadata(const std::string& hash, const std::string& label,
         const std::uint64_t used = loop_.now_ms() - born_ms_ + 50;
         give_up_ms = limit > used ? limit - used : 1;
     }
-    if (auto st = fetches_.start(hash, label, trackers, give_up_ms); !st) {
+    if (auto st = fetches_.start(hash, label, trackers, give_up_ms, peers); !st) {
         error_line(st.error().str());
         return false;
     }
     dht_track(hash, false); // a magnet names no private torrent: its peers may come from the DHT
     lsd_add(hash, false);   // and from the LAN
     say("fetching metadata %s%s%s\n", hex.c_str(), label.empty() ? "" : " ", label.c_str());
+    emit(NodeEventKind::added, hash, label);
     return true;
 }
 
@@ -142,13 +175,21 @@ void PeerNode::metadata_done(FetchedMetadata m) {
     if (quitting_) return;
     if (!m.meta) {
         lsd_remove(m.info_hash); // the fetch is over: nothing more to find on the LAN
-        return download_failed(m.meta.error().str());
+        pending_adds_.erase(m.info_hash);
+        emit(NodeEventKind::error, m.info_hash, "", m.meta.error().str());
+        any_failed_ = true;
+        error_line(m.meta.error().str());
+        check_done();
+        return;
     }
     Metainfo meta = std::move(*m.meta);
     meta.trackers = std::move(m.tiers);
     say("metadata %s %s (%zu bytes from peers)\n", to_hex(m.info_hash).c_str(), meta.name.c_str(),
         meta.info_bytes.size());
+    emit(NodeEventKind::metadata, m.info_hash, meta.name);
+    fetched_now_ = true;
     start_download(std::move(meta), m.hint, std::move(m.handed));
+    fetched_now_ = false;
 }
 
 } // namespace p2p

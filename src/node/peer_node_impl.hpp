@@ -35,10 +35,13 @@ namespace p2p {
 class PeerNode {
 public:
     static constexpr std::uint64_t kStopTimeoutMs = 3000; // `stopped` announces: wait this long at most
-    explicit PeerNode(const PeerNodeConfig& cfg)
-        : cfg_(cfg), session_(loop_, session_config(cfg)),
+    // host_loop: the embedder's libuv loop (p2p::Node), never run, stopped or closed here; null: a loop of our
+    // own. embedded: driven through the public API (include/p2pnode/node.hpp): no progress line, no summary
+    // lines, and signals only on a loop of our own.
+    explicit PeerNode(const PeerNodeConfig& cfg, uv_loop_t* host_loop = nullptr, bool embedded = false)
+        : cfg_(cfg), embedded_(embedded), loop_(host_loop), session_(loop_, session_config(cfg)),
           clients_(loop_.get(), {}, HttpGetOptions{.ca_file = cfg.ca_file}), status_timer_(loop_.get()),
-          deadline_(loop_.get()), printer_(!cfg.quiet, stderr_is_terminal()),
+          deadline_(loop_.get()), printer_(!cfg.quiet && !embedded, stderr_is_terminal()),
           query_(loop_.get(), cfg.trackers, 10, cfg.ca_file), lookups_(loop_, cfg.trackers, lookup_timeout(cfg)),
           fetches_(loop_, session_, clients_, cfg.trackers, [this](FetchedMetadata m) { metadata_done(std::move(m)); }),
           shares_(
@@ -48,7 +51,31 @@ public:
 
     int run();
 
+    // run() without the loop: everything up to listening, sharing and the --gets. -1: running; else the exit
+    // status (why: start_error()). `listening`: the failure came after the port was bound (stop_now() follows
+    // for a loop of our own).
+    int start(bool& listening);
+    const Error& start_error() const { return start_error_; }
+
 private:
+    friend class Node; // the public API (node_api.cpp): its calls are the operations below
+
+    // ---- the public API's events (node_api.cpp), delivered after the current callback returns
+    std::function<void(const NodeEvent&)> on_event_;
+    std::function<void(int)> on_stopped_; // after teardown (embedded)
+    bool torn_down_ = false;
+    void emit(NodeEventKind kind, const std::string& raw_hash, const std::string& name, std::string message = {});
+    // Options of an API add whose metainfo is still to come (magnets, names), by info hash.
+    struct PendingAdd {
+        bool paused = false;
+        std::vector<std::size_t> files;
+    };
+    std::map<std::string, PendingAdd> pending_adds_;
+    bool fetched_now_ = false; // add() called from metadata_done: the event is `metadata`, not `added`
+    void apply_pending_add(const std::string& hash); // start_download, once the torrent is added
+    Result<std::string> verify_item(const std::string& what);
+    Error start_error_;
+
     static SessionConfig session_config(const PeerNodeConfig& c);
 
     // A name lookup's time per tracker: short, and within --timeout when the run has one.
@@ -59,7 +86,12 @@ private:
     // Result lines on stdout, one per event a user or script waits for. --quiet: none (errors go to stderr and
     // the final summary lines are printed anyway).
     void say(const char* fmt, ...) __attribute__((format(printf, 2, 3)));
-    static void error_line(const std::string& msg) { print_above_status_line(stderr, "p2pnode: " + msg + "\n"); }
+    // One line on stderr; also the reason start() gives (start_error()).
+    void error_line(const std::string& msg) {
+        last_error_ = msg;
+        print_above_status_line(stderr, "p2pnode: " + msg + "\n");
+    }
+    std::string last_error_;
     int fail_start(const Error& e);
 
     // ---- torrents: one Item per info hash, seeded or downloaded
@@ -69,6 +101,7 @@ private:
         std::unique_ptr<Announcer> announcer;
         bool download = false;
         bool reported_done = false;
+        bool completed_sent = false; // the trackers heard `completed` (once, even if a verify makes it incomplete)
         bool failed = false;       // paused by an error (e.g. EIO, full disk): finished, not complete
         bool stopped_sent = false; // the announcer was told `stopped` (a failed torrent is not a leecher)
         bool paused = false;       // `pause`: its announcer was told `stopped`; a fresh one waits for `resume`
@@ -120,7 +153,11 @@ private:
     std::set<std::string> cli_get_hashes_;
 
     // ---- metadata (BEP 9): metadata_fetches.hpp; on success continue exactly like a .torrent download.
-    bool fetch_metadata(const std::string& hash, const std::string& label, const std::vector<std::string>& trackers);
+    bool fetch_metadata(const std::string& hash, const std::string& label, const std::vector<std::string>& trackers,
+                        const std::vector<sockaddr_storage>& peers = {});
+    // A magnet's x.pe peers: IP literals ("1.2.3.4:6881", "[::1]:6881") become addresses; names are skipped (a
+    // line says so).
+    std::vector<sockaddr_storage> magnet_peers(const std::vector<std::string>& peers);
 
     void metadata_done(FetchedMetadata m);
 
@@ -215,6 +252,7 @@ private:
     void teardown();
 
     PeerNodeConfig cfg_;
+    bool embedded_ = false;
     Loop loop_;
     Session session_;
     TrackerClients clients_;

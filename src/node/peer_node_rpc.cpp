@@ -68,7 +68,7 @@ std::vector<RpcTorrentInfo> PeerNode::rpc_torrents() {
         r.multi_file = m.multi_file;
         r.piece_count = m.piece_count();
         r.piece_size = static_cast<std::uint64_t>(m.piece_length);
-        Magnet mag{h, m.name, {}};
+        Magnet mag{h, m.name, {}, {}};
         for (const auto& tier : it.announce_cfg.tiers)
             for (const auto& url : tier) mag.trackers.push_back(url);
         r.magnet = make_magnet(mag);
@@ -82,7 +82,7 @@ std::vector<RpcTorrentInfo> PeerNode::rpc_torrents() {
         r.has_metadata = false;
         r.peers = f.status.peers;
         r.download_dir = downloads;
-        r.magnet = make_magnet(Magnet{f.info_hash, f.label, {}});
+        r.magnet = make_magnet(Magnet{f.info_hash, f.label, {}, {}});
         rows.push_back(std::move(r));
     }
     return rows;
@@ -176,6 +176,7 @@ RpcNodeOps PeerNode::rpc_ops() {
     o.pause = [this](const std::string& what) { return pause_item(what); };
     o.resume = [this](const std::string& what) { return resume_item(what); };
     o.reannounce = [this](const std::string& what) { return reannounce_item(what); };
+    o.verify = [this](const std::string& what) { return verify_item(what); };
     o.remove = [this](const std::string& what, bool del) { return remove_item(what, del); };
     o.limit = [this](const std::string& what, std::uint64_t up, std::uint64_t down) {
         return limit_item(what, up, down);

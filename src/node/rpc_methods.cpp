@@ -139,11 +139,8 @@ std::string RpcMethods::call(const std::string& m, const Json& args, Json& out) 
     if (m == "torrent-add") return torrent_add(args, out);
     if (m == "torrent-set") return torrent_set(args);
     if (m == "torrent-start" || m == "torrent-start-now" || m == "torrent-stop" || m == "torrent-remove" ||
-        m == "torrent-reannounce")
+        m == "torrent-reannounce" || m == "torrent-verify")
         return torrent_each(m, args);
-    if (m == "torrent-verify")
-        return "torrent-verify is not supported: p2pnode checks every piece's SHA-1 as it arrives, and checks the "
-               "files again at start when their resume record does not match them";
     if (m == "free-space") return free_space(args, out);
     if (m == "port-test")
         return "port-test is not supported: p2pnode cannot test its own port from inside; ask a peer outside to "
@@ -488,6 +485,8 @@ std::string RpcMethods::torrent_each(const std::string& m, const Json& args) {
             r = ops_.pause ? ops_.pause(t.hash) : r;
         else if (m == "torrent-reannounce")
             r = ops_.reannounce ? ops_.reannounce(t.hash) : r;
+        else if (m == "torrent-verify")
+            r = ops_.verify ? ops_.verify(t.hash) : make_error(t.hash, "verify is not available");
         else {
             r = ops_.remove ? ops_.remove(t.hash, del) : r;
             if (r) forget(t.hash);

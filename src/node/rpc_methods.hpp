@@ -7,8 +7,8 @@
 // notion of: the small torrent ids (stable per info hash for the process life), the date each torrent was first
 // seen, and the speed-limit numbers a client set while their "-enabled" switch is off.
 //
-// Honest answers: what p2pnode cannot do is an error result naming why (torrent-verify, port-test, file
-// selection, changing the peer port or the encryption at run time), never a silent "success".
+// Honest answers: what p2pnode cannot do is an error result naming why (port-test, file priorities, changing
+// the peer port or the encryption at run time), never a silent "success".
 //
 // Never throws: the body is parsed with nlohmann's non-throwing parser, values are read through checked helpers,
 // and a bug that throws anyway is answered as an error result (handle() catches everything), so no exception
@@ -79,7 +79,7 @@ struct RpcNodeOps {
     std::function<Result<std::vector<PeerSummary>>(const std::string& what)> peers;
     std::function<std::vector<TrackerStatus>(const std::string& what)> trackers;
     std::function<Result<RpcAdded>(const RpcAddRequest&)> add;
-    std::function<Result<std::string>(const std::string&what)> pause, resume, reannounce;
+    std::function<Result<std::string>(const std::string&what)> pause, resume, reannounce, verify;
     std::function<Result<std::string>(const std::string& what, bool delete_files)> remove;
     std::function<Result<std::string>(const std::string& what, std::uint64_t up, std::uint64_t down)> limit;
     // File selection by 0-based file index (torrent-set files-wanted / files-unwanted).

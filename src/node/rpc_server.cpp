@@ -10,6 +10,7 @@
 #include "base/read_file.hpp"
 #include "crypto/random.hpp"
 #include "http/metrics.hpp"
+#include "node/web_page.hpp"
 
 namespace p2p {
 
@@ -149,6 +150,10 @@ void RpcServer::handle(const http::Request& req, http::Response& resp) {
         resp.body = "405: only GET and HEAD here\n";
         return;
     }
+    if (is_web_page_path(path)) { // after the Host check and auth above; no session id (it only reads)
+        serve_web_page(resp);
+        return;
+    }
     if (path == "/stats") {
         ++counters_.stats;
         resp.content_type = kJsonType;
@@ -163,7 +168,7 @@ void RpcServer::handle(const http::Request& req, http::Response& resp) {
     }
     ++counters_.not_found;
     resp.status = 404;
-    resp.body = "not found: try POST /transmission/rpc, GET /stats or GET /metrics\n";
+    resp.body = "not found: try GET / (the web page), POST /transmission/rpc, GET /stats or GET /metrics\n";
 }
 
 std::string RpcServer::stats_json() const {

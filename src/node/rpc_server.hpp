@@ -1,6 +1,6 @@
 // The peer's RPC port (--rpc-port): Transmission's RPC over HTTP (POST /transmission/rpc, methods in
-// rpc_methods.hpp) plus GET /stats (JSON) and GET /metrics (Prometheus text 0.0.4) with the peer's counters, on
-// the project's bounded HTTP/1.1 server (http/server.hpp).
+// rpc_methods.hpp) plus GET /stats (JSON) and GET /metrics (Prometheus text 0.0.4) with the peer's counters, and
+// GET / (a web page driving the RPC: web_page.hpp), on the project's bounded HTTP/1.1 server (http/server.hpp).
 //
 // Why each check, in the order they run on every request:
 //   1. Host allow-list (421 Misdirected Request otherwise). A web page on an attacker's domain that resolves to

@@ -103,6 +103,8 @@ Result<Magnet> parse_magnet(std::string_view uri) {
             m.display_name = value;
         } else if (key == "tr" || key.substr(0, 3) == "tr.") {
             if (!value.empty()) m.trackers.push_back(value);
+        } else if (key == "x.pe") { // BEP 9 "peer address": host:port; the caller parses it
+            if (!value.empty() && value.size() <= 262 && m.peers.size() < kMaxMagnetPeers) m.peers.push_back(value);
         }
     }
     if (m.info_hash.size() != 20) return bad("no urn:btih info hash");
@@ -113,6 +115,7 @@ std::string make_magnet(const Magnet& m) {
     std::string out = "magnet:?xt=urn:btih:" + to_hex(m.info_hash);
     if (!m.display_name.empty()) out += "&dn=" + percent_encode(m.display_name);
     for (const auto& t : m.trackers) out += "&tr=" + percent_encode(t);
+    for (const auto& p : m.peers) out += "&x.pe=" + percent_encode(p);
     return out;
 }
 

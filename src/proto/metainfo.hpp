@@ -79,8 +79,11 @@ struct Magnet {
     std::string info_hash;             // 20 raw bytes
     std::string display_name;          // dn, may be empty
     std::vector<std::string> trackers; // tr, in order
+    // x.pe (BEP 9): peers to dial for the metadata, "host:port" or "[v6]:port", in order; at most kMaxMagnetPeers
+    std::vector<std::string> peers;
 };
-// magnet:?xt=urn:btih:<40 hex or 32 base32>&dn=...&tr=... (BEP 9)
+inline constexpr std::size_t kMaxMagnetPeers = 64; // more x.pe entries are ignored
+// magnet:?xt=urn:btih:<40 hex or 32 base32>&dn=...&tr=...&x.pe=... (BEP 9)
 Result<Magnet> parse_magnet(std::string_view uri);
 std::string make_magnet(const Magnet& m);
 

@@ -72,7 +72,7 @@ void Torrent::start(bool all_present) {
     }));
 }
 
-void Torrent::begin_with(const std::vector<bool>& have) {
+void Torrent::begin_with(const std::vector<bool>& have, bool reverified) {
     swarm::Bitfield hb(meta_.piece_count(), false);
     for (std::uint32_t i = 0; i < have.size(); ++i)
         if (have[i]) hb.set(i);
@@ -92,7 +92,11 @@ void Torrent::begin_with(const std::vector<bool>& have) {
                             std::to_string(meta_.piece_count()) + " pieces present" +
                             (selected ? " (" + std::to_string(wanted_pieces_.count()) + " wanted)" : "") + ", " +
                             phase_name(phase_));
-    if (on_ready) on_ready();
+    if (on_ready && !reverified) on_ready();
+    if (reverified && phase_ == TorrentPhase::downloading) {
+        resume_dirty_ = true;
+        save_resume([] {});
+    }
     if (phase_ == TorrentPhase::seeding) {
         resume_dirty_ = true;
         save_resume([] {});
@@ -191,6 +195,7 @@ Status Torrent::set_files_wanted(std::vector<bool> wanted) {
 }
 
 void Torrent::tick(std::uint64_t now) {
+    if (verify_pending_ && hashing_.empty() && writes_in_flight_ == 0) run_verify();
     for (PeerLink* l : link_snapshot())
         if (!l->dead) l->conn->tick(); // timeouts come back through on_closed
     check_snubs(now);

@@ -137,6 +137,12 @@ public:
     void pause();
     void resume();
     bool paused() const { return paused_; }
+    // Re-verify: every connection closes, pieces being assembled are dropped, and once the pieces at the hasher
+    // and the writes in flight are done (checked each tick), every piece on disk is hashed again (phase
+    // checking); the torrent then goes on from what is there, as after start(): a download fetches what is
+    // missing, a complete one seeds. on_ready is not called again; on_complete is when it is complete. Refused
+    // while checking, shutting down or failed.
+    Status verify();
     // Its own payload rate limits, bytes/s (0 = none); the session's global limits apply as well.
     void set_rate_limits(std::uint64_t up, std::uint64_t down);
     // Each file: size, bytes inside verified pieces we have and whether it is wanted (torrent_files.hpp).
@@ -163,6 +169,7 @@ public:
     // Every wanted piece (one touching a wanted file) is verified and written: the download is done.
     bool complete() const { return picker_ ? wanted_have_ == wanted_pieces_.count() : available_.all(); }
     std::uint64_t left_bytes() const; // of the wanted pieces
+    std::uint64_t wanted_bytes() const { return wanted_bytes_; } // the wanted pieces, whole
     std::uint64_t uploaded() const { return uploaded_; }
     std::uint64_t downloaded() const { return downloaded_; }
     // Callbacks for the node: all pieces verified and written; storage failed.
@@ -208,7 +215,8 @@ private:
     std::uint64_t now_ms() const override;
 
     // ---- torrent.cpp: lifecycle
-    void begin_with(const std::vector<bool>& have);
+    void begin_with(const std::vector<bool>& have, bool reverified = false);
+    void run_verify(); // torrent_control.cpp
     // Recomputes the wanted pieces and their counters from the storage's selection; updates the picker.
     void apply_selection();
     void set_failed(const Error& e);
@@ -345,6 +353,7 @@ private:
     std::vector<std::function<void()>> resume_waiters_;
     bool shutting_down_ = false;
     bool paused_ = false;
+    bool verify_pending_ = false; // verify() asked; run_verify once hashing_ and writes are done
     RateBucket up_limit_, down_limit_; // this torrent's own limits
     std::function<void()> pending_shutdown_;
     std::unique_ptr<TorrentExtensions> ext_; // BEP 10 handshake, BEP 9 serving, BEP 11 PEX

@@ -40,6 +40,49 @@ void Torrent::resume() {
     connect_more();
 }
 
+Status Torrent::verify() {
+    if (shutting_down_) return make_error(meta_.name, "stopping", Errc::refused);
+    if (phase_ == TorrentPhase::checking) return make_error(meta_.name, "being checked already", Errc::refused);
+    if (phase_ == TorrentPhase::failed)
+        return make_error(meta_.name, "failed (" + error_.str() + "): remove it and add it again", Errc::refused);
+    log_info("torrent", meta_.name + ": verifying every piece on disk");
+    // Nothing is requested or served while the pieces are read again: every connection closes; the peers we
+    // had dialled are dialled again afterwards (connect_more waits for the checking phase to end).
+    std::vector<sockaddr_storage> again;
+    for (PeerLink* l : link_snapshot()) {
+        if (l->dead) continue;
+        if (l->dialled) again.push_back(*l->dialled);
+        drop(*l, "verifying");
+    }
+    cancel_dials();
+    add_candidates(again);
+    phase_ = TorrentPhase::checking;
+    suggest_.reset();
+    // Half-assembled pieces are dropped (their blocks come again); those at the hasher or being written finish
+    // first, so that the check reads what they wrote.
+    session_.memory().release(MemPool::write, assembling_bytes_);
+    assembling_bytes_ = 0;
+    assembling_.clear();
+    verify_pending_ = true;
+    if (hashing_.empty() && writes_in_flight_ == 0) run_verify();
+    return ok_status();
+}
+
+void Torrent::run_verify() {
+    verify_pending_ = false;
+    auto have = std::make_shared<std::vector<bool>>(meta_.piece_count(), false);
+    storage_->verify_existing(
+        [have](std::uint32_t i, bool ok) {
+            if (i < have->size()) (*have)[i] = ok;
+        },
+        life_.bind([this, have](Status st) {
+            if (shutting_down_) return;
+            if (!st) return set_failed(st.error());
+            log_info("torrent", meta_.name + ": verified");
+            begin_with(*have, true);
+        }));
+}
+
 void Torrent::set_rate_limits(std::uint64_t up, std::uint64_t down) {
     if (up != up_limit_.rate()) up_limit_.set_rate(up);
     if (down != down_limit_.rate()) down_limit_.set_rate(down);
