@@ -1,4 +1,5 @@
 #include "node/tracker_node.hpp"
+#include "node/peer_console.hpp"
 
 #include <algorithm>
 #include <cstdio>
@@ -240,10 +241,9 @@ int run_list(const CatalogCliConfig& cfg) {
     return run_client(cfg, [](UdpTrackerClient& c, auto done) {
         c.list_all([done](Result<std::vector<udp::CatalogEntry>> r) {
             if (!r) return done(fail(r.error()));
-            std::printf("%-32s %16s %8s %8s  %s\n", "NAME", "SIZE", "SEEDERS", "LEECHERS", "INFOHASH");
-            for (const auto& e : *r)
-                std::printf("%-32s %16llu %8u %8u  %s\n", e.name.c_str(), static_cast<unsigned long long>(e.total_size),
-                            e.seeders, e.leechers, to_hex(e.info_hash.view()).c_str());
+            // The console's table (sizes in the units of `status`), one formatter for both.
+            const std::string table = format_catalog(*r);
+            std::fwrite(table.data(), 1, table.size(), stdout);
             std::fflush(stdout);
             done(0);
         });

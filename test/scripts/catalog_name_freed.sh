@@ -26,7 +26,7 @@ listing() {
         { cat "$W/list.out"; fail "--list against $TURL failed"; }
 }
 # listed HEX: --list shows notes.txt with info hash HEX.
-listed() { listing && grep -qE "^notes\.txt +[0-9]+ +[0-9]+ +[0-9]+ +$1\$" "$W/list.out"; }
+listed() { listing && grep -qE "^notes\.txt +[0-9.]+ [KMGT]?i?B +[0-9]+ +[0-9]+ +$1\$" "$W/list.out"; }
 # wait_listed HEX SECS: until --list shows notes.txt as HEX.
 wait_listed() {
     local t
