@@ -66,10 +66,11 @@ Result<std::string> PeerNode::remove_item(const std::string& what, bool delete_f
     dht_untrack(hash);
     lsd_remove(hash);
     if (!item.stopped_sent) retire_announcer(std::move(item.announcer), nullptr);
-    session_.remove_torrent(hash, delete_files, [this, name, hash, delete_files](Status st) {
+    // The deletion may finish after this node is gone (an embedder destroying its p2p::Node): then no line.
+    session_.remove_torrent(hash, delete_files, life_.bind([this, name, hash, delete_files](Status st) {
         if (!st) return error_line("remove " + name + ": " + st.error().str());
         if (delete_files) say("deleted %s %s\n", name.c_str(), to_hex(hash).c_str());
-    });
+    }));
     loop_.defer([this] { check_done(); }); // a download removed is no longer waited for (--exit-when-done)
     emit(NodeEventKind::removed, hash, name);
     return "removed " + name + " " + to_hex(hash) + (delete_files ? "; deleting its files" : "");

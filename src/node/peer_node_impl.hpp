@@ -13,6 +13,7 @@
 
 #include "base/log.hpp"
 #include "dht/dht_node.hpp"
+#include "loop/life_token.hpp"
 #include "loop/loop.hpp"
 #include "node/dht_host.hpp"
 #include "loop/timer.hpp"
@@ -276,6 +277,9 @@ private:
     std::map<std::string, std::uint64_t> dht_first_; // info hash -> when it was tracked (0 once peers came)
     std::unique_ptr<LsdService> lsd_; // peer_node_lsd.cpp; null with --no-lsd, on loopback, or without port 6771
     std::unique_ptr<RpcServer> rpc_;  // peer_node_rpc.cpp; null without --rpc-port
+    // Last: it expires first, so a callback of work that outlives the node (a removal's file deletion, which the
+    // session finishes on its own) touches nothing.
+    LifeToken life_;
 };
 
 } // namespace p2p
