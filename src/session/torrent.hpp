@@ -216,7 +216,8 @@ private:
 
     // ---- torrent.cpp: lifecycle
     void begin_with(const std::vector<bool>& have, bool reverified = false);
-    void run_verify(); // torrent_control.cpp
+    void run_verify();                // torrent_control.cpp
+    void close_links(const char* why); // pause and verify: every link closed, dialled peers kept as candidates
     // Recomputes the wanted pieces and their counters from the storage's selection; updates the picker.
     void apply_selection();
     void set_failed(const Error& e);

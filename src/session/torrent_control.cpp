@@ -14,19 +14,25 @@ namespace {
 constexpr std::uint64_t kMaxReadWaitMs = 50;
 } // namespace
 
+// Every connection closes and dials are cancelled; the peers we had dialled stay candidates (drop() forgot them),
+// dialled again once the torrent runs (connect_more waits while it is paused or checking).
+void Torrent::close_links(const char* why) {
+    std::vector<sockaddr_storage> again;
+    for (PeerLink* l : link_snapshot()) {
+        if (l->dead) continue;
+        if (l->dialled) again.push_back(*l->dialled);
+        drop(*l, why);
+    }
+    cancel_dials();
+    add_candidates(again);
+}
+
 void Torrent::pause() {
     if (paused_ || shutting_down_) return;
     paused_ = true;
     log_info("torrent", meta_.name + ": paused");
     adopt_parked(); // closes them: the torrent does not run
-    std::vector<sockaddr_storage> again;
-    for (PeerLink* l : link_snapshot()) {
-        if (l->dead) continue;
-        if (l->dialled) again.push_back(*l->dialled);
-        drop(*l, "paused");
-    }
-    cancel_dials();
-    add_candidates(again); // remembered (drop() forgot them); dialled on resume
+    close_links("paused"); // dialled again on resume
     if (phase_ == TorrentPhase::downloading && writes_in_flight_ == 0) {
         resume_dirty_ = true;
         save_resume([] {});
@@ -48,14 +54,7 @@ Status Torrent::verify() {
     log_info("torrent", meta_.name + ": verifying every piece on disk");
     // Nothing is requested or served while the pieces are read again: every connection closes; the peers we
     // had dialled are dialled again afterwards (connect_more waits for the checking phase to end).
-    std::vector<sockaddr_storage> again;
-    for (PeerLink* l : link_snapshot()) {
-        if (l->dead) continue;
-        if (l->dialled) again.push_back(*l->dialled);
-        drop(*l, "verifying");
-    }
-    cancel_dials();
-    add_candidates(again);
+    close_links("verifying");
     phase_ = TorrentPhase::checking;
     suggest_.reset();
     // Half-assembled pieces are dropped (their blocks come again); those at the hasher or being written finish
