@@ -61,14 +61,12 @@ NodeResult<T> guarded(const std::string& op, const std::function<NodeResult<T>()
     }
 }
 
-// The console's operations answer "not one of our torrents" as a plain error: say not_found for those.
+// The node's operations say not_found for an unknown torrent and bad_input for a bad file index; what carries no
+// code of its own ("stopping", "already checking" without one) is a refusal.
 NodeResult<std::string> from_op(Result<std::string> r) {
     if (r) return std::move(*r);
-    const bool unknown = r.error().what.find("not one of our torrents") != std::string::npos;
-    NodeErrc code = public_code(r.error().code);
-    if (unknown) code = NodeErrc::not_found;
-    else if (r.error().code == Errc::unspecified) code = NodeErrc::refused; // the console's "stopping", ...
-    return public_error(r.error(), code);
+    const Errc c = r.error().code;
+    return public_error(r.error(), c == Errc::unspecified ? NodeErrc::refused : public_code(c));
 }
 
 TorrentSnapshot snapshot_of(const RpcTorrentInfo& r) {
@@ -279,11 +277,7 @@ NodeResult<std::string> Node::set_limits(const std::string& hash, std::uint64_t 
 void Node::set_global_limits(std::uint64_t up, std::uint64_t down) { node_->session_.set_rate_limits(up, down); }
 NodeResult<std::string> Node::select_files(const std::string& hash, const std::vector<std::size_t>& files,
                                            bool wanted) {
-    return guarded<std::string>("select " + hash, [&]() -> NodeResult<std::string> {
-        auto r = node_->select_item(hash, files, wanted);
-        if (!r && r.error().what.rfind("no file", 0) == 0) return public_error(r.error(), NodeErrc::bad_input);
-        return from_op(std::move(r));
-    });
+    return guarded<std::string>("select " + hash, [&] { return from_op(node_->select_item(hash, files, wanted)); });
 }
 
 void Node::on_event(std::function<void(const NodeEvent&)> handler) { node_->on_event_ = std::move(handler); }

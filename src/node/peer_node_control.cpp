@@ -9,7 +9,9 @@
 namespace p2p {
 
 namespace {
-Error not_ours(const std::string& what) { return make_error(what, "not one of our torrents (see status)"); }
+Error not_ours(const std::string& what) {
+    return make_error(what, "not one of our torrents (see status)", Errc::not_found);
+}
 std::string rate_text(std::uint64_t r) { return r ? format_bytes(r) + "/s" : std::string("none"); }
 } // namespace
 
@@ -84,8 +86,9 @@ Result<std::string> PeerNode::select_item(const std::string& what, const std::ve
     std::vector<bool> w = t->files_wanted();
     for (std::size_t i : files)
         if (i >= w.size())
-            return make_error(what, "no file " + std::to_string(i) + " (files 0-" + std::to_string(w.size() - 1) +
-                                        "; see files)");
+            return make_error(what,
+                              "no file " + std::to_string(i) + " (files 0-" + std::to_string(w.size() - 1) + "; see files)",
+                              Errc::bad_input);
     for (std::size_t i : files) w[i] = wanted;
     if (auto st = session_.set_files_wanted(t->info_hash(), std::move(w)); !st) return st.error();
     // More to fetch: a later completion is reported again (the `complete` line, --exit-when-done).

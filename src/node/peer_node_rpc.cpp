@@ -145,7 +145,7 @@ Result<RpcAdded> PeerNode::rpc_add(const RpcAddRequest& req) {
 Result<std::string> PeerNode::reannounce_item(const std::string& what) {
     if (quitting_) return make_error(what, "stopping");
     Item* it = find_item(what);
-    if (!it) return make_error(what, "not one of our torrents (see status)");
+    if (!it) return make_error(what, "not one of our torrents (see status)", Errc::not_found);
     if (it->paused || it->stopped_sent) return make_error(it->torrent->meta().name, "stopped: start it first");
     const std::size_t n = it->announcer->reannounce();
     return "reannounced " + it->torrent->meta().name + " to " + std::to_string(n) + " tier(s)";
