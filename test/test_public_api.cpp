@@ -179,6 +179,79 @@ TEST_CASE("public api: two Nodes on the host's loop: magnet with x.pe, files, pa
     CHECK(uv_loop_close(&loop) == 0);
 }
 
+TEST_CASE("public api: a magnet still fetching its metadata can be added paused, paused, resumed and removed") {
+    p2p::test::TempDir share("api-share2"), into("api-into2");
+    namespace fs = std::filesystem;
+    const std::string a = p2p::test::pseudo_random(200'000, 3);
+    std::ofstream(fs::path(share.path) / "one.bin", std::ios::binary) << a;
+    uv_loop_t loop;
+    REQUIRE(uv_loop_init(&loop) == 0);
+    {
+        p2p::PeerNodeConfig sc = offline_config(), lc = offline_config();
+        sc.share_dir = share.str();
+        lc.into_dir = into.str();
+        auto seed = p2p::Node::start(sc, &loop);
+        REQUIRE(seed.ok());
+        auto leech = p2p::Node::start(lc, &loop);
+        REQUIRE(leech.ok());
+        p2p::Node& s = **seed;
+        p2p::Node& l = **leech;
+        std::vector<p2p::NodeEvent> seed_events, events;
+        s.on_event([&](const p2p::NodeEvent& e) { seed_events.push_back(e); });
+        l.on_event([&](const p2p::NodeEvent& e) { events.push_back(e); });
+        auto count = [&](p2p::NodeEventKind k) {
+            int n = 0;
+            for (const auto& e : events) n += e.kind == k;
+            return n;
+        };
+        REQUIRE(host_run_until(&loop, [&] { return !seed_events.empty(); }, 10'000));
+        const std::string hash = seed_events[0].hash;
+        REQUIRE(host_run_until(&loop, [&] { return s.torrent(hash)->state == p2p::TorrentState::seeding; }, 10'000));
+        const std::string magnet = s.torrent(hash)->magnet + "&x.pe=127.0.0.1:" + std::to_string(s.port());
+
+        // Added paused: listed as paused, and nothing is fetched although the seed is one dial away.
+        p2p::AddOptions paused;
+        paused.paused = true;
+        REQUIRE(l.add(magnet, paused).value() == hash);
+        CHECK(l.torrent(hash)->state == p2p::TorrentState::paused);
+        host_run_until(&loop, [] { return false; }, 1'500);
+        CHECK(count(p2p::NodeEventKind::metadata) == 0);
+        CHECK(l.torrent(hash)->state == p2p::TorrentState::paused);
+        CHECK(s.torrent(hash)->peers == 0);
+        CHECK(l.verify(hash).error().code == p2p::NodeErrc::refused); // no metadata: nothing to verify
+        CHECK(l.pause(hash).ok());                                      // already paused: said, not an error
+        // Resumed: the metadata, then the whole download, and the torrent runs (the add's `paused` is spent).
+        REQUIRE(l.resume(hash).ok());
+        REQUIRE(host_run_until(&loop, [&] { return count(p2p::NodeEventKind::complete) == 1; }, 20'000));
+        CHECK(read_all(fs::path(into.path) / "one.bin") == a);
+        CHECK(l.torrent(hash)->state == p2p::TorrentState::seeding);
+
+        // A magnet nobody answers (its only x.pe is a closed port): pause, resume and remove while it fetches.
+        const std::string other(40, 'b');
+        const std::string lonely = "magnet:?xt=urn:btih:" + other + "&dn=lonely&x.pe=127.0.0.1:1";
+        REQUIRE(l.add(lonely).value() == other);
+        CHECK(l.torrent(other)->state == p2p::TorrentState::fetching_metadata);
+        CHECK(l.torrent(other)->name == "lonely");
+        REQUIRE(l.pause(other).ok());
+        CHECK(l.torrent(other)->state == p2p::TorrentState::paused);
+        REQUIRE(l.resume(other).ok());
+        CHECK(l.torrent(other)->state == p2p::TorrentState::fetching_metadata);
+        host_run_until(&loop, [] { return false; }, 300);
+        REQUIRE(l.remove(other, true).ok()); // nothing written, nothing to delete
+        REQUIRE(host_run_until(&loop, [&] { return count(p2p::NodeEventKind::removed) == 1; }, 5'000));
+        CHECK(l.torrent(other).error().code == p2p::NodeErrc::not_found);
+        CHECK(l.torrents().size() == 1);
+        CHECK(l.remove(other, false).error().code == p2p::NodeErrc::not_found);
+
+        int stopped = 0;
+        s.stop([&](int) { ++stopped; });
+        l.stop([&](int) { ++stopped; });
+        REQUIRE(host_run_until(&loop, [&] { return stopped == 2; }, 10'000));
+    }
+    uv_run(&loop, UV_RUN_DEFAULT);
+    CHECK(uv_loop_close(&loop) == 0);
+}
+
 TEST_CASE("public api: start errors are values") {
     uv_loop_t loop;
     REQUIRE(uv_loop_init(&loop) == 0);

@@ -338,9 +338,11 @@ TEST_CASE("rpc: torrent-add, torrent-set, start/stop/remove call the node's oper
     CHECK(call(m, R"({"method":"torrent-reannounce"})")["result"] == "success");
     CHECK(call(m, R"({"method":"torrent-verify","arguments":{"ids":[1]}})")["result"] == "success");
     const std::string a(40, 'a');
+    const std::string b(40, 'b');
     const std::string c(40, 'c');
-    CHECK(node.calls == std::vector<std::string>{"pause " + a, "resume " + a, "reann " + a, "reann " + c,
-                                                 "verify " + a}); // no magnet
+    // The magnet still fetching its metadata (id 2) is stopped too; it is skipped by reannounce and verify.
+    CHECK(node.calls == std::vector<std::string>{"pause " + a, "pause " + b, "resume " + a, "reann " + a,
+                                                 "reann " + c, "verify " + a});
 
     node.calls.clear();
     CHECK(call(m, R"({"method":"torrent-set","arguments":{"ids":[1],"downloadLimit":100,"downloadLimited":true}})")
@@ -373,7 +375,6 @@ TEST_CASE("rpc: torrent-add, torrent-set, start/stop/remove call the node's oper
     CHECK(node.down == 0);
     CHECK(call(m, R"({"method":"session-set","arguments":{"peer-port":1}})")["result"] != "success");
 
-    CHECK(call(m, R"({"method":"torrent-remove","arguments":{"ids":[2]}})")["result"] != "success"); // fetching
     CHECK(call(m, R"({"method":"torrent-remove","arguments":{"ids":[1],"delete-local-data":true}})")["result"] ==
           "success");
     CHECK(node.calls.back() == "remove " + a + " delete");
@@ -381,6 +382,9 @@ TEST_CASE("rpc: torrent-add, torrent-set, start/stop/remove call the node's oper
     CHECK(after["arguments"]["removed"] == json::array({1}));
     // The magnet keeps its id after the first torrent went.
     CHECK(call(m, R"({"method":"torrent-get","arguments":{"fields":["id"]}})")["arguments"]["torrents"][0]["id"] == 2);
+    // It can be removed while fetching (the node cancels the fetch).
+    CHECK(call(m, R"({"method":"torrent-remove","arguments":{"ids":[2]}})")["result"] == "success");
+    CHECK(node.calls.back() == "remove " + b);
 }
 
 TEST_CASE("rpc: a real round trip on 127.0.0.1:0: 409, then JSON; /stats and /metrics") {

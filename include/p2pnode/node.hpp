@@ -107,7 +107,7 @@ struct NodeEvent {
 };
 
 struct AddOptions {
-    bool paused = false;                // added, checked, but not started (not for magnets: no files yet)
+    bool paused = false;                // added, checked, but not started; a magnet fetches no metadata until resumed
     std::vector<std::size_t> files;     // 0-based indices of the files to download; empty: every file
 };
 

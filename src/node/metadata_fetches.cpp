@@ -37,6 +37,15 @@ Status MetadataFetches::start(const std::string& hash, const std::string& label,
     Fetch& f = fetches_[hash];
     f.label = label.empty() ? hex.substr(0, 12) : label;
     f.tiers = std::move(magnet_tiers);
+    f.all_tiers = std::move(tiers);
+    f.peers = peers;
+    f.give_up_ms = give_up_ms;
+    launch(hash, f);
+    return ok_status();
+}
+
+void MetadataFetches::launch(const std::string& hash, Fetch& f) {
+    const std::string hex = to_hex(hash);
     MetadataFetchConfig mc;
     mc.info_hash = hash;
     mc.listen_port = session_.port();
@@ -55,7 +64,7 @@ Status MetadataFetches::start(const std::string& hash, const std::string& label,
     ac.info_hash = hash;
     ac.peer_id = session_.peer_id();
     ac.port = session_.port();
-    ac.tiers = tiers;
+    ac.tiers = f.all_tiers;
     ac.wants_peers = [this, hash] { // no peer yet: ask the trackers again soon (announcer.hpp)
         auto it = fetches_.find(hash);
         // Peers connected that lack the metadata (another magnet user) do not count.
@@ -74,12 +83,13 @@ Status MetadataFetches::start(const std::string& hash, const std::string& label,
             it->second.fetch->add_candidates(addrs);
         });
     f.announcer->start();
-    if (!peers.empty()) f.fetch->add_candidates(peers);
-    if (give_up_ms > 0) {
+    if (!f.peers.empty()) f.fetch->add_candidates(f.peers);
+    if (f.give_up_ms > 0) {
+        const std::uint64_t give_up_ms = f.give_up_ms;
         f.deadline = std::make_unique<Timer>(loop_.get());
         f.deadline->start(give_up_ms, 0, [this, hash, hex, give_up_ms] {
             auto it = fetches_.find(hash);
-            if (it == fetches_.end()) return;
+            if (it == fetches_.end() || !it->second.fetch) return;
             MetadataFetchStatus st = it->second.fetch->status();
             it->second.fetch->give_up(make_error(hex,
                                                  "no peer sent the metadata within " +
@@ -89,7 +99,37 @@ Status MetadataFetches::start(const std::string& hash, const std::string& label,
                                                  Errc::timeout));
         });
     }
-    return ok_status();
+}
+
+void MetadataFetches::halt(Fetch& f) {
+    // Destroyed now, not deferred: the hash must leave the session's incoming registry before a resume in the
+    // same turn registers a new fetch for it. Safe: we are in a command, not in a callback of the fetch.
+    f.fetch.reset();
+    f.deadline.reset();
+    if (f.announcer) retire(std::move(f.announcer));
+}
+
+bool MetadataFetches::pause(const std::string& hash) {
+    auto it = fetches_.find(hash);
+    if (it == fetches_.end() || !it->second.fetch) return false;
+    halt(it->second);
+    return true;
+}
+
+bool MetadataFetches::resume(const std::string& hash) {
+    auto it = fetches_.find(hash);
+    if (it == fetches_.end() || it->second.fetch) return false;
+    launch(hash, it->second);
+    return true;
+}
+
+bool MetadataFetches::cancel(const std::string& hash) {
+    auto it = fetches_.find(hash);
+    if (it == fetches_.end()) return false;
+    Fetch f = std::move(it->second);
+    fetches_.erase(it);
+    halt(f);
+    return true;
 }
 
 // Runs inside the fetch's callback: the fetch and its timer are destroyed after it returns.
@@ -120,9 +160,8 @@ void MetadataFetches::retire(std::unique_ptr<Announcer> a, std::function<void()>
 std::vector<FetchRow> MetadataFetches::rows() const {
     std::vector<FetchRow> out;
     for (const auto& [h, f] : fetches_)
-        if (f.fetch)
-            out.push_back(FetchRow{h, f.label, f.fetch->status(),
-                                   f.announcer ? f.announcer->trackers() : std::vector<TrackerStatus>{}});
+        out.push_back(FetchRow{h, f.label, !f.fetch, f.fetch ? f.fetch->status() : MetadataFetchStatus{},
+                               f.announcer ? f.announcer->trackers() : std::vector<TrackerStatus>{}});
     return out;
 }
 
@@ -136,7 +175,10 @@ void MetadataFetches::stop_all(std::function<void()> done) {
     for (auto& [h, f] : all) {
         loop_.defer_delete(std::move(f.fetch));
         loop_.defer_delete(std::move(f.deadline));
-        retire(std::move(f.announcer), one);
+        if (f.announcer)
+            retire(std::move(f.announcer), one);
+        else
+            one(); // paused: its `stopped` went out at pause
     }
     one();
 }

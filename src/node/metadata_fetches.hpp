@@ -41,6 +41,7 @@ struct FetchedMetadata {
 
 struct FetchRow {
     std::string info_hash, label;
+    bool paused = false; // MetadataFetches::pause: no connections, no announces; status is empty
     MetadataFetchStatus status;
     std::vector<TrackerStatus> trackers;
 };
@@ -64,6 +65,23 @@ public:
                  const std::vector<std::string>& magnet_trackers, std::uint64_t give_up_ms,
                  const std::vector<sockaddr_storage>& peers = {});
     bool has(const std::string& info_hash) const { return fetches_.count(info_hash) > 0; }
+    bool paused(const std::string& info_hash) const {
+        auto it = fetches_.find(info_hash);
+        return it != fetches_.end() && !it->second.fetch;
+    }
+    // The label (dn, catalog name) of a fetch, empty when there is none.
+    std::string label(const std::string& info_hash) const {
+        auto it = fetches_.find(info_hash);
+        return it == fetches_.end() ? std::string() : it->second.label;
+    }
+    // Pause: the fetch's connections close and its trackers hear `stopped`; the entry stays (listed as paused)
+    // with what resume() needs to start it again: the magnet's trackers and x.pe peers, the give-up time.
+    // False when there is no such fetch or it is paused already. Never call these from a fetch's own callback
+    // (they destroy the fetch at once); the node calls them from console, RPC and API commands.
+    bool pause(const std::string& info_hash);
+    bool resume(const std::string& info_hash);
+    // Remove: as pause, and the entry goes. False when there is none.
+    bool cancel(const std::string& info_hash);
     // Peers found elsewhere (the DHT, LSD) for a fetch in progress; ignored when there is none.
     void add_candidates(const std::string& info_hash, const std::vector<sockaddr_storage>& addrs);
     // Whether peers can come from somewhere other than trackers (the DHT or LSD): then a fetch with no tracker
@@ -78,11 +96,17 @@ public:
 private:
     struct Fetch {
         std::string label;
-        TrackerTiers tiers; // the magnet's
+        TrackerTiers tiers;                  // the magnet's
+        TrackerTiers all_tiers;              // with --tracker's: what the announcer uses
+        std::vector<sockaddr_storage> peers; // the magnet's x.pe, dialled again on resume
+        std::uint64_t give_up_ms = 0;
+        // Null while paused (the announcer too).
         std::unique_ptr<MetadataFetch> fetch;
         std::unique_ptr<Announcer> announcer;
         std::unique_ptr<Timer> deadline;
     };
+    void launch(const std::string& hash, Fetch& f); // the fetch, its announcer and its deadline
+    void halt(Fetch& f);                            // the reverse: `stopped` sent, the fetch gone
     void finished(const std::string& hash, Result<Metainfo> r);
     bool trackerless_ok_ = false;
     // Sends `stopped` and destroys the announcer once answered (or timed out); done after that.

@@ -87,7 +87,7 @@ TorrentSnapshot snapshot_of(const RpcTorrentInfo& r) {
     t.magnet = r.magnet;
     t.shared_item = r.shared_item;
     if (!r.has_metadata)
-        t.state = TorrentState::fetching_metadata;
+        t.state = r.paused ? TorrentState::paused : TorrentState::fetching_metadata;
     else if (!r.error.empty() || r.phase == TorrentPhase::failed)
         t.state = TorrentState::failed;
     else if (r.paused)
@@ -187,6 +187,12 @@ NodeResult<std::string> Node::add(const std::string& what, const AddOptions& opt
         if (!n.add_download(what)) {
             if (!hash.empty()) n.pending_adds_.erase(hash);
             return NodeError{NodeErrc::bad_input, what, n.last_error_.empty() ? "not started" : n.last_error_};
+        }
+        if (!hash.empty() && options.paused && n.fetches_.has(hash)) {
+            // A magnet added paused fetches nothing until resumed (Transmission's habit); the torrent that
+            // follows the metadata then starts as the resume asked.
+            n.pending_adds_[hash].paused = false;
+            (void)n.pause_item(to_hex(hash));
         }
         if (hash.empty() && (options.paused || !options.files.empty()))
             return NodeError{NodeErrc::bad_input, what,

@@ -46,7 +46,7 @@ PeerConsoleCommands PeerNode::console_commands() {
             ConsoleTorrentRow r;
             r.name = f.label.empty() ? "?" : f.label;
             r.info_hash = f.info_hash;
-            r.state = "fetching metadata";
+            r.state = f.paused ? "paused (no metadata yet)" : "fetching metadata";
             r.peers = f.status.peers;
             rows.push_back(std::move(r));
         }
@@ -115,6 +115,7 @@ void PeerNode::show_status() {
                                       static_cast<int>(s.peers)});
     }
     for (const auto& f : fetches_.rows()) {
+        if (f.paused) continue;
         std::int64_t total = f.status.metadata_size;
         std::int64_t done = std::min<std::int64_t>(total, std::int64_t{f.status.pieces_have} * 16384);
         active.push_back(

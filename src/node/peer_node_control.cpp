@@ -15,10 +15,28 @@ Error not_ours(const std::string& what) {
 std::string rate_text(std::uint64_t r) { return r ? format_bytes(r) + "/s" : std::string("none"); }
 } // namespace
 
+std::string PeerNode::find_fetch(const std::string& what) const {
+    std::string raw;
+    if (what.size() == 40 && from_hex(what, raw)) return fetches_.has(raw) && !items_.count(raw) ? raw : std::string();
+    for (const auto& row : fetches_.rows())
+        if (row.label == what && !items_.count(row.info_hash)) return row.info_hash;
+    return {};
+}
+
 Result<std::string> PeerNode::pause_item(const std::string& what) {
     if (quitting_) return make_error(what, "stopping");
     Item* it = find_item(what);
-    if (!it) return not_ours(what);
+    if (!it) {
+        // A magnet still fetching its metadata: its connections close, its trackers hear `stopped`, and it waits
+        // listed as paused (BEP 9's fetch starts again on resume).
+        const std::string hash = find_fetch(what);
+        if (hash.empty()) return not_ours(what);
+        const std::string label = fetches_.label(hash);
+        if (!fetches_.pause(hash)) return "already paused: " + label;
+        dht_untrack(hash);
+        lsd_remove(hash);
+        return "paused " + label + " " + to_hex(hash) + " (no metadata yet)";
+    }
     const std::string hash = it->torrent->info_hash(), name = it->torrent->meta().name;
     if (it->paused) return "already paused: " + name;
     session_.pause_torrent(hash);
@@ -36,7 +54,17 @@ Result<std::string> PeerNode::pause_item(const std::string& what) {
 Result<std::string> PeerNode::resume_item(const std::string& what) {
     if (quitting_) return make_error(what, "stopping");
     Item* it = find_item(what);
-    if (!it) return not_ours(what);
+    if (!it) {
+        const std::string hash = find_fetch(what);
+        if (hash.empty()) return not_ours(what);
+        const std::string label = fetches_.label(hash);
+        if (!fetches_.resume(hash)) return "not paused: " + label;
+        // Resumed by hand: the torrent that follows the metadata starts too (an add's `paused` is spent).
+        if (auto p = pending_adds_.find(hash); p != pending_adds_.end()) p->second.paused = false;
+        dht_track(hash, false);
+        lsd_add(hash, false);
+        return "resumed " + label + " " + to_hex(hash) + " (fetching metadata)";
+    }
     const std::string hash = it->torrent->info_hash(), name = it->torrent->meta().name;
     if (!it->paused) return "not paused: " + name;
     it->paused = false;
@@ -52,7 +80,19 @@ Result<std::string> PeerNode::resume_item(const std::string& what) {
 Result<std::string> PeerNode::remove_item(const std::string& what, bool delete_files) {
     if (quitting_) return make_error(what, "stopping");
     Item* found = find_item(what);
-    if (!found) return not_ours(what);
+    if (!found) {
+        // A magnet still fetching its metadata has written nothing: there is nothing to delete.
+        const std::string hash = find_fetch(what);
+        if (hash.empty()) return not_ours(what);
+        const std::string label = fetches_.label(hash);
+        fetches_.cancel(hash); // its trackers hear `stopped`
+        pending_adds_.erase(hash);
+        dht_untrack(hash);
+        lsd_remove(hash);
+        loop_.defer([this] { check_done(); });
+        emit(NodeEventKind::removed, hash, label);
+        return "removed " + label + " " + to_hex(hash) + " (no metadata yet, nothing written)";
+    }
     const std::string hash = found->torrent->info_hash(), name = found->torrent->meta().name;
     // A shared item's files are the user's own: never deleted, whatever was asked.
     if (delete_files && found->torrent->is_shared_item())
@@ -102,6 +142,7 @@ Result<std::string> PeerNode::select_item(const std::string& what, const std::ve
 Result<std::string> PeerNode::verify_item(const std::string& what) {
     if (quitting_) return make_error(what, "stopping");
     Item* it = find_item(what);
+    if (!it && !find_fetch(what).empty()) return make_error(what, "no metadata yet: nothing to verify");
     if (!it) return not_ours(what);
     if (auto st = it->torrent->verify(); !st) return st.error();
     it->reported_done = false; // complete again (or later): said again; the trackers heard `completed` once

@@ -125,7 +125,7 @@ void PeerNode::dht_refresh_starved() {
         if (item.download && item.torrent && !item.torrent->complete() && item.torrent->num_links() == 0)
             dht_->refresh(id_of(hash), now);
     for (const auto& row : fetches_.rows())
-        if (row.status.with_metadata == 0 && row.status.connecting == 0) dht_->refresh(id_of(row.info_hash), now);
+        if (!row.paused && row.status.with_metadata == 0 && row.status.connecting == 0) dht_->refresh(id_of(row.info_hash), now);
 }
 
 void PeerNode::dht_untrack(const std::string& hash) {

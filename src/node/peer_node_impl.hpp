@@ -123,6 +123,9 @@ private:
     Result<std::string> limit_item(const std::string& what, std::uint64_t up, std::uint64_t down);
     // want/skip: file selection of a download by file index (Session::set_files_wanted).
     Result<std::string> select_item(const std::string& what, const std::vector<std::size_t>& files, bool wanted);
+    // A magnet (info hash, catalog name) still fetching its metadata, by hex hash or label: its raw hash, or empty.
+    // pause/resume/remove act on such a fetch too (MetadataFetches::pause, resume, cancel).
+    std::string find_fetch(const std::string& what) const;
 
     // A torrent paused by an error. A download's trackers are told `stopped` (a paused torrent is no leecher);
     // a shared item whose files changed is taken down and shared anew once its files settle.

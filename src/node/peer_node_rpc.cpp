@@ -80,6 +80,7 @@ std::vector<RpcTorrentInfo> PeerNode::rpc_torrents() {
         r.hash = to_hex(f.info_hash);
         r.name = f.label.empty() ? r.hash : f.label;
         r.has_metadata = false;
+        r.paused = f.paused;
         r.peers = f.status.peers;
         r.download_dir = downloads;
         r.magnet = make_magnet(Magnet{f.info_hash, f.label, {}, {}});
@@ -236,7 +237,7 @@ PeerCounters PeerNode::peer_counters() {
         c.down_rate += s.down_rate;
     }
     for (const auto& f : fetches_.rows())
-        if (!items_.count(f.info_hash)) ++c.torrents, ++c.fetching;
+        if (!items_.count(f.info_hash)) ++c.torrents, ++(f.paused ? c.paused : c.fetching);
     c.connections = session_.connection_count();
     c.up_limit = session_.max_upload_rate();
     c.down_limit = session_.max_download_rate();

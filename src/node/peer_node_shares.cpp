@@ -74,7 +74,7 @@ void PeerNode::announce_share(const ShareJob& job, ShareSource src) {
         say("already sharing %s %s\n", m.name.c_str(), to_hex(m.info_hash).c_str());
         return;
     }
-    Magnet mag{m.info_hash, m.name, cfg_.trackers};
+    Magnet mag{m.info_hash, m.name, cfg_.trackers, {}};
     say("sharing %s %s %s\n", m.name.c_str(), to_hex(m.info_hash).c_str(), make_magnet(mag).c_str());
     const std::string key = share_key(job.root, job.name);
     shared_[key] = m.info_hash;

@@ -460,8 +460,9 @@ std::string RpcMethods::torrent_set(const Json& args) {
     return kSuccess;
 }
 
-// start, stop, remove, reannounce: the same operation on every torrent named. A torrent whose metadata is still
-// being fetched has nothing to start or stop yet and is skipped; removing one is refused (the fetch goes on).
+// start, stop, remove, reannounce, verify: the same operation on every torrent named. A magnet whose metadata is
+// still being fetched is stopped (its fetch paused), started and removed like any torrent; it is skipped by verify
+// and reannounce.
 std::string RpcMethods::torrent_each(const std::string& m, const Json& args) {
     bool del = false;
     if (m == "torrent-remove")
@@ -473,11 +474,8 @@ std::string RpcMethods::torrent_each(const std::string& m, const Json& args) {
     std::vector<RpcTorrentInfo> picked;
     if (auto r = select(args, picked); r != kSuccess) return r;
     for (const auto& t : picked) {
-        if (!t.has_metadata) {
-            if (m == "torrent-remove")
-                return t.hash + ": its metadata is still being fetched; it cannot be removed yet";
-            continue;
-        }
+        // Still fetching its metadata: it can be stopped, started and removed; nothing to verify or reannounce.
+        if (!t.has_metadata && (m == "torrent-reannounce" || m == "torrent-verify")) continue;
         Result<std::string> r = std::string();
         if (m == "torrent-start" || m == "torrent-start-now")
             r = ops_.resume ? ops_.resume(t.hash) : r;

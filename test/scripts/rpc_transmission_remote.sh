@@ -139,6 +139,21 @@ same_bytes b.bin "$W/share/b.bin" "$W/dl/b.bin"
 TR -l || fail "-l failed"
 grep -E '100% .* b\.bin$' "$W/tr.last" >/dev/null || fail "-l does not show b.bin at 100%"
 
+# A magnet nobody has: listed while it fetches; -S stops the fetch (Stopped), -s starts it again, -r removes it.
+lonely=bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb
+TR -a "magnet:?xt=urn:btih:$lonely&dn=lonely" || fail "-a of a magnet nobody has failed"
+lid=$(id_of lonely)
+[[ -n $lid ]] || fail "the lonely magnet is not listed"
+TR -t "$lid" -S || fail "-t $lid -S of a magnet fetching its metadata failed"
+TR -t "$lid" -i || fail "-t $lid -i failed"
+grep -q '^  State: Stopped$' "$W/tr.last" || fail "-i after -S of a fetching magnet: not Stopped"
+TR -t "$lid" -s || fail "-t $lid -s of a stopped magnet failed"
+TR -t "$lid" -i || fail "-t $lid -i failed"
+grep -q '^  State: Stopped$' "$W/tr.last" && fail "-i after -s of the magnet: still Stopped"
+TR -t "$lid" -r || fail "-t $lid -r of a magnet fetching its metadata failed"
+TR -l || fail "-l failed"
+grep -q ' lonely$' "$W/tr.last" && fail "the removed magnet is still listed"
+
 # Honest refusals, and the counters on the same port.
 # -v: every piece hashed again (the node's log says so), and the torrent is whole again afterwards.
 TR -t 1 -v || fail "-v (verify) failed"
