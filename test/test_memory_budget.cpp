@@ -35,6 +35,19 @@ TEST_CASE("memory plan: defaults without a budget, derived limits for 8M/16M/64M
         CHECK(p->send_per_peer <= p->send);
         CHECK(p->pin_factor == 1);
     }
+    CHECK(none->rpc_connections == 8);
+    CHECK(none->rpc_max_body == 16u << 20);
+    // The RPC port's worst case fits in a quarter of the misc share (an eighth of the budget) from 16 MiB up.
+    for (std::uint64_t mib : {16, 32, 64, 256, 4096}) {
+        auto p = plan_peer_memory(mib << 20);
+        REQUIRE(p);
+        CHECK(p->rpc_connections >= 2);
+        CHECK(p->rpc_max_body >= 64u << 10);
+        CHECK(p->rpc_max_body <= 16u << 20);
+        CHECK(p->rpc_connections * (kRpcConnectionCost + p->rpc_max_body) <= (mib << 20) / 8 / 4);
+    }
+    CHECK(plan_peer_memory(32u << 20)->rpc_max_body >= 256u << 10); // a ~190 KB .torrent in base64
+    CHECK(plan_peer_memory(4u << 20)->rpc_max_body == 64u << 10);
     CHECK(plan_peer_memory(8u << 20)->max_connections == 32);
     CHECK(plan_peer_memory(64u << 20)->max_connections == 256);
 

@@ -47,6 +47,16 @@ Result<PeerMemoryPlan> plan_peer_memory(std::uint64_t budget) {
     p.max_fetches = std::clamp<std::size_t>(misc / 2 / (p.fetch_peers * kConnectionCost + (256u << 10)), 2, 64);
     // The largest BEP 10 message we need: a BEP 9 metadata piece (16 KiB) and its dict; handshakes and PEX are
     // far smaller.
+    // The RPC port: a quarter of the misc share (1 MiB of a 32 MiB budget), split between a few connections that
+    // each may hold a request body (torrent-add's base64 .torrent: 256 KiB of a 32 MiB budget, ~190 KB of
+    // .torrent). Worst case held: rpc_connections * (kRpcConnectionCost + rpc_max_body) <= that quarter, except
+    // that a body may always be 64 KiB (a small .torrent): under a 16 MiB budget the RPC may take ~100 KiB more.
+    const std::size_t rpc_share = misc / 4;
+    p.rpc_connections = std::clamp<std::size_t>(rpc_share / (kRpcConnectionCost + (256u << 10)), 2, 8);
+    const std::size_t per_connection = rpc_share / p.rpc_connections;
+    p.rpc_max_body = per_connection > kRpcConnectionCost + (64u << 10)
+                         ? std::min<std::size_t>(per_connection - kRpcConnectionCost, 16u << 20)
+                         : std::size_t{64} << 10;
     p.max_extended_message = 64 * 1024;
     p.read_chunk = kBudgetReadChunk;
     p.initial_read = 16 * 1024;
@@ -60,7 +70,8 @@ std::string PeerMemoryPlan::describe() const {
          format_bytes(send) + " (" + format_bytes(send_per_peer) + " per peer), connections " +
          std::to_string(max_connections) + ", candidates " + std::to_string(max_candidates) +
          " per torrent, metadata fetches " + std::to_string(max_fetches) + ", receive chunk " +
-         format_bytes(read_chunk);
+         format_bytes(read_chunk) + "; with --rpc-port, RPC connections " + std::to_string(rpc_connections) +
+         " of a body up to " + format_bytes(rpc_max_body);
     return s;
 }
 

@@ -36,6 +36,9 @@ inline constexpr std::uint64_t kMinMemoryBudget = 4u << 20; // below this the sh
 // (16 KiB block, BEP 3), and the connection's bookkeeping (request queues, bitfields, picker state) ~16 KiB.
 inline constexpr std::size_t kBudgetReadChunk = 32 * 1024;
 inline constexpr std::size_t kConnectionCost = 64 * 1024;
+// Per RPC connection, besides its request body: its record (~1 KiB), request line and headers (8 KiB, the HTTP
+// server's max_header_bytes) and answers waiting to be written (64 KiB, its max_output).
+inline constexpr std::size_t kRpcConnectionCost = 73 * 1024;
 // Per remembered candidate address: a sockaddr_storage (128 B) plus its key in the known-address set.
 inline constexpr std::size_t kCandidateCost = 256;
 // Tracker, measured with mallinfo2 on the SwarmStore (glibc, x86-64): a swarm holding one IPv4 peer costs
@@ -63,7 +66,11 @@ struct PeerMemoryPlan {
     std::size_t read_chunk = 1u << 20;           // largest single socket read (transport receive buffer growth)
     std::size_t initial_read = 64 * 1024;        // first receive buffer
     std::size_t pin_factor = 4;                  // see tcp_transport.cpp kMaxPinFactor; 1 = copy every slice
-    std::string describe() const;                // one line for the log
+    // The RPC port (--rpc-port), carved from the misc share: at most rpc_connections at once, each holding at most
+    // kRpcConnectionCost plus a request body of rpc_max_body (a .torrent in base64). Without a budget: 8 and 16 MiB.
+    std::size_t rpc_connections = 8;
+    std::size_t rpc_max_body = 16u << 20;
+    std::string describe() const; // one line for the log
 };
 // budget 0 = the defaults above. Error below kMinMemoryBudget, naming the minimum.
 Result<PeerMemoryPlan> plan_peer_memory(std::uint64_t budget);
