@@ -96,6 +96,10 @@ void Torrent::begin_with(const std::vector<bool>& have, bool reverified) {
     if (reverified && phase_ == TorrentPhase::downloading) {
         resume_dirty_ = true;
         save_resume([] {});
+        // Damage found: the seeds we parted with have what we lost. They are forgotten as known addresses when
+        // dropped, so they are candidates again.
+        add_candidates(parted_seeds_);
+        parted_seeds_.clear();
     }
     if (phase_ == TorrentPhase::seeding) {
         resume_dirty_ = true;

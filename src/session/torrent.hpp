@@ -316,6 +316,11 @@ private:
     void adopt_one(HandedPeer h);
     static constexpr std::size_t kMaxRedialled = 1024;
     std::vector<Redial> redials_; // at most kMaxRedialled over the torrent's life
+    // Seeds we parted with while seeding (both sides had everything): their listen addresses, newest last, so a
+    // re-verify that finds damage dials them again (they have what we lost; a seed never dials a seed back).
+    static constexpr std::size_t kMaxPartedSeeds = 32;
+    std::vector<sockaddr_storage> parted_seeds_;
+    void part_with_seed(PeerLink& link); // remembers it, then drop()
     std::set<std::string> redialled_;
     std::set<std::string> banned_;                   // addresses that sent bad data repeatedly
     std::unordered_map<std::uint64_t, int> strikes_; // per token

@@ -35,7 +35,7 @@ void Torrent::on_interested(PeerConnection& conn) {
 }
 
 void Torrent::on_not_interested(PeerConnection& conn) {
-    if (available_.all() && conn.peer_pieces().all()) return drop(link_of(conn), "both sides are seeds");
+    if (available_.all() && conn.peer_pieces().all()) return part_with_seed(link_of(conn));
     if (suggest_) suggest_->release(link_of(conn).token, unfinished_pieces(conn));
     if (!conn.am_choking()) fill_free_slot();
 }

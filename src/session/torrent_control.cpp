@@ -4,6 +4,7 @@
 #include <algorithm>
 
 #include "base/log.hpp"
+#include "net/tcp_transport.hpp"
 #include "session/session.hpp"
 #include "session/torrent.hpp"
 
@@ -25,6 +26,18 @@ void Torrent::close_links(const char* why) {
     }
     cancel_dials();
     add_candidates(again);
+}
+
+void Torrent::part_with_seed(PeerLink& link) {
+    // Its listen address: the one we dialled, or an incoming peer's IP with its BEP 10 "p" (unknown without one).
+    std::optional<sockaddr_storage> at = link.dialled;
+    if (!at && link.ext.listen_port)
+        if (auto a = make_sockaddr(ip_of(link.address), link.ext.listen_port)) at = *a;
+    if (at) {
+        if (parted_seeds_.size() >= kMaxPartedSeeds) parted_seeds_.erase(parted_seeds_.begin());
+        parted_seeds_.push_back(*at);
+    }
+    drop(link, "both sides are seeds");
 }
 
 void Torrent::pause() {

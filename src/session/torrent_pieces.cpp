@@ -193,7 +193,7 @@ void Torrent::became_seed(const std::vector<PeerLink*>& ls) {
     log_info("torrent", meta_.name + ": complete, every piece verified; seeding");
     // Seeds have nothing to gain from other seeds.
     for (PeerLink* l : ls)
-        if (!l->dead && l->conn->peer_pieces().all()) drop(*l, "both sides are seeds");
+        if (!l->dead && l->conn->peer_pieces().all()) part_with_seed(*l);
     if (on_complete) on_complete();
 }
 

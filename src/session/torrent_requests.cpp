@@ -20,7 +20,7 @@ void Torrent::on_bitfield(PeerConnection& conn, const swarm::Bitfield& bits) {
         picker_->add_peer_bitfield(bits);
         link.registered_availability = true;
     }
-    if (available_.all() && bits.all()) return drop(link, "both sides are seeds");
+    if (available_.all() && bits.all()) return part_with_seed(link);
     update_interest(link);
 }
 
@@ -31,7 +31,7 @@ void Torrent::on_have_all(PeerConnection& conn) {
         link.registered_availability = true;
         link.has_all = true;
     }
-    if (available_.all()) return drop(link, "both sides are seeds");
+    if (available_.all()) return part_with_seed(link);
     update_interest(link);
 }
 
@@ -54,7 +54,7 @@ void Torrent::on_have(PeerConnection& conn, std::uint32_t index) {
         picker_->peer_have(index);
     }
     if (suggest_) suggest_->on_have(link.token, index);
-    if (available_.all() && conn.peer_pieces().all()) return drop(link, "both sides are seeds");
+    if (available_.all() && conn.peer_pieces().all()) return part_with_seed(link);
     update_interest(link);
 }
 
