@@ -101,7 +101,7 @@ int main(int argc, char** argv) {
     // A peer that hung up must not kill us: libuv writes sockets with write(2), so take EPIPE as an error value.
     std::signal(SIGPIPE, SIG_IGN);
     if (!crypto_init()) {
-        std::fprintf(stderr, "p2pnode: libsodium failed to initialise\n");
+        std::fprintf(stderr, "p2pnode: no source of randomness (getrandom and /dev/urandom failed)\n");
         return 1;
     }
     switch (o.mode) {

@@ -5,7 +5,7 @@
 #include "crypto/dh.hpp"
 
 #include <mbedtls/bignum.h>
-#include <sodium.h>
+#include <mbedtls/platform_util.h>
 
 #include <cstdio>
 
@@ -76,7 +76,7 @@ MseDh::MseDh() : private_(kPrivateKeySize, '\0') {
 MseDh::MseDh(std::string_view private_key) : private_(private_key), public_(compute_public(private_)) {}
 
 MseDh::~MseDh() {
-    if (!private_.empty()) sodium_memzero(private_.data(), private_.size());
+    if (!private_.empty()) mbedtls_platform_zeroize(private_.data(), private_.size());
 }
 
 Result<std::string> MseDh::shared_secret(std::string_view other_public) const {

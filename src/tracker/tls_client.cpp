@@ -36,7 +36,7 @@ std::string mbed_text(int ret) {
     return buf;
 }
 
-// mbedTLS's random source: libsodium's, already initialised by crypto_init() in main and the test main.
+// mbedTLS's random source: the kernel's (crypto/random.hpp), checked by crypto_init() in main and the test main.
 int random_for_mbedtls(void*, unsigned char* out, std::size_t n) {
     random_bytes(out, n);
     return 0;

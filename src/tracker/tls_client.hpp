@@ -14,7 +14,7 @@
 // "certificate not trusted (...)", "certificate name mismatch (...)", "certificate expired", or mbedTLS's own
 // text (mbedtls_strerror). A failed verification has code Errc::refused, anything else Errc::io.
 //
-// Randomness: libsodium's randombytes_buf (crypto/random.hpp), so there is no second entropy source to seed.
+// Randomness: p2p::random_bytes (crypto/random.hpp: getrandom), so there is no second entropy source to seed.
 #pragma once
 #include <cstdint>
 #include <memory>
