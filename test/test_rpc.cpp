@@ -449,6 +449,32 @@ TEST_CASE("rpc: a real round trip on 127.0.0.1:0: 409, then JSON; /stats and /me
     s.close();
 }
 
+TEST_CASE("rpc: --max-memory's caps: an answer over the body cap becomes an error naming it, with the tag") {
+    Loop loop;
+    FakeNode node;
+    RpcServerConfig cfg;
+    cfg.max_body = 300;
+    cfg.max_connections = 3;
+    RpcServer s(loop.get(), cfg, node.ops(), {});
+    auto rpc = [&](const std::string& body) {
+        http::Request r;
+        r.method = "POST";
+        r.target = "/transmission/rpc";
+        r.headers.emplace_back("host", "127.0.0.1");
+        r.headers.emplace_back("x-transmission-session-id", s.session_id());
+        r.body = body;
+        http::Response out;
+        s.handle(r, out);
+        return json::parse(out.body);
+    };
+    json small = rpc(R"({"method":"torrent-get","arguments":{"fields":["id"]},"tag":7})");
+    CHECK(small["result"] == "success");
+    json big = rpc(R"({"method":"torrent-get","arguments":{"fields":["id","name","hashString","status","files",
+        "percentDone","magnetLink","downloadDir","errorString","totalSize"]},"tag":8})");
+    CHECK(big["result"].get<std::string>().find("over the RPC's cap of 300 bytes") != std::string::npos);
+    CHECK(big["tag"] == 8);
+}
+
 TEST_CASE("rpc: GET / serves the web page behind the Host check and basic auth, with its security headers") {
     Loop loop;
     FakeNode node;

@@ -1,7 +1,9 @@
+// http::Server: parsing (the http-parser callbacks), answers, writes, pipelining under the output bound, timeouts
+// and closing. Listening and accepting are in server_listen.cpp, deferred answers in server_deferred.cpp; the
+// records they share in server_impl.hpp. See server.hpp.
 #include "http/server.hpp"
 
 #include <http_parser.h>
-#include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -9,58 +11,14 @@
 #include <cctype>
 #include <cerrno>
 
-#include "base/log.hpp"
+#include "http/server_impl.hpp"
 #include "loop/fence.hpp"
 
 namespace p2p::http {
 
-// One client connection. Until it is `attached` (a uv_tcp_t around its socket) it lives only inside accept_one(),
-// which frees it; once attached it is freed only in its uv_close callback (after any write callback, which libuv
-// runs first with UV_ECANCELED), so every pointer to it stays valid until then; `closed` says it is gone for the
-// server.
-struct Server::Conn {
-    uv_tcp_t tcp;
-    uv_write_t wreq;
-    Server* owner = nullptr;
-    int fd = -1;                   // the accepted socket (owned by `tcp` once attached)
-    bool attached = false;         // `tcp` is initialised and owns fd
-    bool reading = false;          // uv_read_start is in force
-    http_parser parser;
-    Request req;                   // the request being parsed
-    std::size_t header_bytes = 0;  // of the request being parsed
-    bool in_value = false;         // the last header callback was a value
-    bool in_request = false;       // a request has started and is not complete
-    bool close_after = false;      // close once the output is written (Connection: close, an error, EOF)
-    bool paused = false;           // parsing and reading stopped: output over max_output (stash holds the rest)
-    bool write_busy = false;       // `writing` is handed to uv_write
-    bool eof = false;              // the client has sent everything: answer what it asked, then close
-    bool closed = false;
-    int error_status = 0;          // set by a parser callback that refuses the request (431, 413)
-    std::uint64_t wait_start = 0;  // accept, or the end of the last answer: the idle / first-request clock
-    std::uint64_t request_start = 0;
-    std::uint64_t write_progress = 0; // last time output was queued or written
-    std::size_t requests = 0;
-    std::string out;     // answers queued, not yet handed to the socket
-    std::string writing; // handed to uv_write, kept until its callback
-    std::string stash;   // unparsed input while paused
-};
-
-// One listening socket of our own, polled by libuv: accept4() hands the peer's address with the socket (no
-// getpeername), and a connection whose request is already in is answered at once, without a libuv handle.
-struct Server::Listener {
-    uv_poll_t poll;
-    int fd = -1;
-    Server* owner = nullptr; // null once the server stopped listening
-};
-
 namespace {
 
 Server::Conn* conn_of(http_parser* p) { return static_cast<Server::Conn*>(p->data); }
-
-std::uint16_t port_of(const sockaddr_storage& ss) {
-    return ntohs(ss.ss_family == AF_INET6 ? reinterpret_cast<const sockaddr_in6*>(&ss)->sin6_port
-                                          : reinterpret_cast<const sockaddr_in*>(&ss)->sin_port);
-}
 
 } // namespace
 
@@ -137,8 +95,10 @@ struct Callbacks {
     static int on_message_complete(http_parser* p) {
         auto* c = conn_of(p);
         c->owner->message_complete(c);
-        // Stop here when the connection is to close, or its output is over the bound; feed() sees HPE_PAUSED.
-        if (c->closed || c->close_after || c->out.size() > c->owner->limits_.max_output) http_parser_pause(p, 1);
+        // Stop here when the connection is to close, waits for a deferred answer, or its output is over the
+        // bound; feed() sees HPE_PAUSED.
+        if (c->closed || c->close_after || c->awaiting || c->out.size() > c->owner->limits_.max_output)
+            http_parser_pause(p, 1);
         return 0;
     }
     // libuv's read callbacks: the slab of the server as the buffer, every read parsed before returning.
@@ -163,6 +123,11 @@ struct Callbacks {
                     return;
                 }
                 if (nread == 0) return;
+                if (conn->paused) { // awaiting a deferred answer: read on (to see a reset), keep, parse later
+                    conn->stash.append(buf->base, static_cast<std::size_t>(nread));
+                    if (conn->stash.size() >= Server::kReadSlab) self->stop_reading(conn);
+                    return;
+                }
                 self->feed(conn, buf->base, static_cast<std::size_t>(nread));
                 if (!conn->closed) self->pump(conn);
             }))
@@ -228,11 +193,10 @@ const char* reason_phrase(int status) {
     case 431: return "Request Header Fields Too Large";
     case 500: return "Internal Server Error";
     case 503: return "Service Unavailable";
+    case 504: return "Gateway Timeout";
     default: return "Unknown";
     }
 }
-
-namespace {
 
 void append_response(std::string& out, const Response& r, bool head, bool keep_alive, unsigned minor) {
     out += "HTTP/1.1 ";
@@ -258,7 +222,6 @@ void append_response(std::string& out, const Response& r, bool head, bool keep_a
     if (!head) out += r.body;
 }
 
-} // namespace
 
 // --- Server ---
 
@@ -266,191 +229,6 @@ Server::Server(uv_loop_t* loop, Limits limits, Handler handler)
     : loop_(loop), limits_(limits), handler_(std::move(handler)), slab_(new char[kReadSlab]) {}
 
 Server::~Server() { close(); }
-
-Status Server::listen(std::vector<std::string> addresses, std::uint16_t port) {
-    if (addresses.empty()) addresses = {"0.0.0.0", "::"};
-    bool has_v4 = false;
-    for (const auto& a : addresses) has_v4 = has_v4 || a.find(':') == std::string::npos;
-    const std::uint16_t asked = port;
-    std::string why;
-    std::vector<std::pair<std::string, std::string>> failures;
-    for (const auto& a : addresses) {
-        Status st = listen_one(a, port, has_v4);
-        if (!st && port != asked) st = listen_one(a, asked, has_v4); // the shared ephemeral port is taken there
-        if (!st) {
-            failures.emplace_back(a.find(':') == std::string::npos ? a : "[" + a + "]", st.error().what);
-            continue;
-        }
-        if (port == 0) port = bound_.back().port;
-    }
-    for (const auto& [addr, what] : failures) why += (why.empty() ? "" : "; ") + addr + ": " + what;
-    if (bound_.empty())
-        return make_error("", (asked ? "cannot listen on TCP port " + std::to_string(asked)
-                                     : std::string("cannot listen on a TCP port")) +
-                                  " (" + (why.empty() ? "no address to bind" : why) + ")");
-    for (const auto& [addr, what] : failures)
-        log_warn("http", "cannot listen on " + addr + " TCP port " + std::to_string(port) + ": " + what);
-    if (!timer_) {
-        // Coarse enough to cost nothing, fine enough that a timeout is late by at most a quarter of itself.
-        std::uint64_t shortest = std::min({limits_.header_timeout_ms, limits_.idle_timeout_ms, limits_.write_timeout_ms});
-        std::uint64_t every = std::clamp<std::uint64_t>(shortest / 4, 10, 500);
-        timer_ = std::make_unique<Timer>(loop_);
-        timer_->start(every, every, [this] { tick(); });
-        timer_->unref();
-    }
-    return ok_status();
-}
-
-Status Server::listen_one(const std::string& address, std::uint16_t port, bool v6only) {
-    sockaddr_storage ss{};
-    const bool v6 = address.find(':') != std::string::npos;
-    int rc = v6 ? uv_ip6_addr(address.c_str(), port, reinterpret_cast<sockaddr_in6*>(&ss))
-                : uv_ip4_addr(address.c_str(), port, reinterpret_cast<sockaddr_in*>(&ss));
-    if (rc != 0) return make_error("http.listen", "not a literal IP address");
-    // What uv_tcp_bind + uv_listen did: SO_REUSEADDR, IPV6_V6ONLY as asked, backlog 511.
-    int fd = ::socket(v6 ? AF_INET6 : AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    if (fd < 0) return make_error("listen", uv_strerror(-errno));
-    int on = 1, only = v6only ? 1 : 0;
-    if (::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on) != 0 ||
-        (v6 && ::setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &only, sizeof only) != 0) ||
-        ::bind(fd, reinterpret_cast<const sockaddr*>(&ss), v6 ? sizeof(sockaddr_in6) : sizeof(sockaddr_in)) != 0 ||
-        ::listen(fd, 511) != 0) {
-        int err = errno;
-        ::close(fd);
-        return make_error("listen", uv_strerror(-err));
-    }
-    auto* l = new Listener;
-    l->fd = fd;
-    l->owner = this;
-    l->poll.data = l;
-    if ((rc = uv_poll_init(loop_, &l->poll, fd)) != 0) { // nothing to close: the handle never started
-        ::close(fd);
-        delete l;
-        return make_error("listen", uv_strerror(rc));
-    }
-    listeners_.push_back(l);
-    if ((rc = start_accepting(l)) != 0) {
-        listeners_.pop_back();
-        drop_listener(l);
-        return make_error("listen", uv_strerror(rc));
-    }
-    sockaddr_storage name{};
-    socklen_t namelen = sizeof name;
-    ::getsockname(fd, reinterpret_cast<sockaddr*>(&name), &namelen);
-    bound_.push_back(Bound{address, port_of(name), v6});
-    return ok_status();
-}
-
-int Server::start_accepting(Listener* l) {
-    return uv_poll_start(&l->poll, UV_READABLE, [](uv_poll_t* h, int status, int) {
-        auto* lis = static_cast<Listener*>(h->data);
-        Server* self = lis->owner;
-        if (status < 0 || !self) return;
-        fence("http accept", [&] { self->on_listener(lis); });
-    });
-}
-
-// The socket is closed once libuv has let go of it (a polled descriptor must stay open until then).
-void Server::drop_listener(Listener* l) {
-    l->owner = nullptr;
-    uv_close(reinterpret_cast<uv_handle_t*>(&l->poll), [](uv_handle_t* h) {
-        auto* x = static_cast<Listener*>(h->data);
-        ::close(x->fd);
-        delete x;
-    });
-}
-
-void Server::close() {
-    if (closed_) return;
-    closed_ = true;
-    for (Listener* l : listeners_) drop_listener(l);
-    listeners_.clear();
-    while (!conns_.empty()) close_conn(conns_.back());
-    timer_.reset();
-}
-
-std::size_t Server::memory_used() const {
-    std::size_t n = 0;
-    for (const Conn* c : conns_) {
-        n += sizeof(Conn) + c->out.capacity() + c->writing.capacity() + c->stash.capacity() +
-             c->req.target.capacity() + c->req.body.capacity();
-        for (const auto& [k, v] : c->req.headers) n += sizeof(k) * 2 + k.capacity() + v.capacity();
-    }
-    return n;
-}
-
-// Level-triggered: what is left past kAcceptBatch is taken on the next turn of the loop, after the other work.
-void Server::on_listener(Listener* l) {
-    for (int i = 0; i < kAcceptBatch && !closed_; ++i) {
-        sockaddr_storage peer{};
-        socklen_t len = sizeof peer;
-        int fd = ::accept4(l->fd, reinterpret_cast<sockaddr*>(&peer), &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
-        if (fd < 0) {
-            const int err = errno;
-            if (err == EINTR || err == ECONNABORTED) continue;
-            if (err == EMFILE || err == ENFILE || err == ENOBUFS || err == ENOMEM) {
-                // Out of descriptors: the pending connection would wake us again at once, forever. Stop accepting
-                // until the next tick (it is dropped by the kernel's backlog if it waits too long).
-                if (!accept_paused_) {
-                    log_warn("http", std::string("accept: ") + uv_strerror(-err) + "; pausing new connections");
-                    accept_paused_ = true;
-                    for (Listener* x : listeners_) uv_poll_stop(&x->poll);
-                }
-            }
-            return; // EAGAIN: all taken
-        }
-        accept_one(fd, peer);
-    }
-}
-
-// A new connection: admitted (or refused) at the cap, then its first read tried at once: an HTTP client sends its
-// request right after connecting, so it is usually there already, and a one-request connection ("Connection:
-// close", the way most BitTorrent clients announce) is read, answered and closed here, in four system calls
-// (accept4, recv, send, close) and without a libuv handle. Only a connection that must wait (for the rest of its
-// request, for its next one, or for the socket to take its answer) is attached to a uv_tcp_t.
-void Server::accept_one(int fd, const sockaddr_storage& peer) {
-    if (conns_.size() >= limits_.max_connections) {
-        // At the cap: the connection idle the longest (between requests, nothing to write) makes room; with none
-        // idle, the newcomer is refused. A flood of new connections thus costs the busy ones nothing.
-        Conn* victim = nullptr;
-        for (Conn* o : conns_)
-            if (!o->in_request && !o->write_busy && o->out.empty() && !o->paused &&
-                (!victim || o->wait_start < victim->wait_start))
-                victim = o;
-        if (!victim) {
-            ++stats_.refused;
-            ::close(fd);
-            return;
-        }
-        ++stats_.evicted;
-        close_conn(victim);
-    }
-    ++stats_.accepted;
-    auto* c = new Conn;
-    c->owner = this;
-    c->fd = fd;
-    c->req.peer = peer;
-    c->wait_start = c->write_progress = uv_now(loop_);
-    http_parser_init(&c->parser, HTTP_REQUEST);
-    c->parser.data = c;
-    conns_.push_back(c);
-    if (!fence("http read", [&] {
-            ssize_t n = ::recv(fd, slab_.get(), kReadSlab, 0);
-            if (n > 0) {
-                feed(c, slab_.get(), static_cast<std::size_t>(n));
-                if (!c->closed) pump(c);
-            } else if (n == 0 || (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)) {
-                close_conn(c); // gone before it said anything
-            }
-        }))
-        close_conn(c);
-    if (c->closed) {
-        if (!c->attached) delete c; // else its close callback frees it
-        return;
-    }
-    if (!attach(c)) return;
-    if (!c->paused && !c->close_after && !c->eof && !c->reading) start_reading(c);
-}
 
 // Wraps the socket in a uv_tcp_t (from then on libuv owns it and the connection is freed in its close callback).
 // False if that failed: then the connection is closed and freed.
@@ -468,6 +246,7 @@ bool Server::attach(Conn* c) {
             conns_.pop_back();
         }
         uv_close(reinterpret_cast<uv_handle_t*>(&c->tcp), [](uv_handle_t* h) { delete static_cast<Conn*>(h->data); });
+        c->attached = true; // the handle is initialised: its close callback frees the record, accept_one must not
         return false;
     }
     c->attached = true;
@@ -478,7 +257,7 @@ bool Server::attach(Conn* c) {
 }
 
 void Server::start_reading(Conn* c) {
-    if (!c->attached || c->closed) return;
+    if (!c->attached || c->closed || c->reading) return;
     if (uv_read_start(reinterpret_cast<uv_stream_t*>(&c->tcp), Callbacks::on_alloc, Callbacks::on_read) != 0) {
         close_conn(c);
         return;
@@ -500,13 +279,26 @@ void Server::message_complete(Conn* c) {
     req.http_minor = c->parser.http_minor;
     bool keep = http_should_keep_alive(&c->parser) != 0 && !c->parser.upgrade; // no protocol switches here
     Response resp;
-    if (!fence("http handler", [&] { handler_(req, resp); })) {
+    resp.server_ = this;
+    resp.conn_ = c;
+    c->in_handler = &resp;
+    const bool ok = fence("http handler", [&] { handler_(req, resp); });
+    c->in_handler = nullptr;
+    if (!ok) {
+        end_wait(c); // a deferral the handler asked for before it threw
         resp = Response{};
         resp.status = 500;
         resp.body = "internal error\n";
         resp.close = true;
     }
     if (c->closed) return; // the handler closed the server
+    if (c->awaiting) {     // answered later (server_deferred.cpp); parsing stops here (on_message_complete)
+        c->await_keep = keep;
+        c->await_head = req.method == "HEAD";
+        c->await_minor = req.http_minor;
+        c->await_since = uv_now(loop_);
+        return;
+    }
     if (resp.close) keep = false;
     append_response(c->out, resp, req.method == "HEAD", keep, req.http_minor);
     c->write_progress = uv_now(loop_);
@@ -523,10 +315,11 @@ void Server::feed(Conn* c, const char* data, std::size_t len) {
             stop_reading(c);
             return;
         }
-        // Output over the bound: keep the rest of this read, stop reading until the output is written.
+        // Output over the bound: keep the rest of this read, stop reading until the output is written. Awaiting a
+        // deferred answer: keep it too, and read on into the stash (bounded) to notice a client that resets.
         c->stash.assign(data + n, len - n);
         c->paused = true;
-        stop_reading(c);
+        if (!c->awaiting || c->stash.size() >= kReadSlab) stop_reading(c);
         return;
     }
     if (err != HPE_OK) {
@@ -600,8 +393,9 @@ void Server::flush(Conn* c) {
     }
 }
 
-// Writes what is queued; once everything is written: close (if asked), or resume a paused connection. The loop
-// ends: each resumed round answers at least one whole request of the stash, which only shrinks (<= kReadSlab).
+// Writes what is queued; once everything is written: close (if asked), or resume a paused connection (not while a
+// deferred answer is awaited). The loop ends: each resumed round answers (or defers) at least one whole request of
+// the stash, which only shrinks (<= 2 * kReadSlab: what awaiting read on adds stops at kReadSlab).
 void Server::pump(Conn* c) {
     while (!c->closed) {
         flush(c);
@@ -611,6 +405,7 @@ void Server::pump(Conn* c) {
             return;
         }
         if (!c->in_request) c->wait_start = uv_now(loop_);
+        if (c->awaiting) return; // the rest of the stash waits for the deferred answer
         if (!c->paused) {
             if (c->eof) close_conn(c);
             return;
@@ -631,11 +426,17 @@ void Server::tick() {
         accept_paused_ = false;
         for (Listener* l : listeners_) start_accepting(l);
     }
-    std::vector<Conn*> expired;
+    std::vector<Conn*> expired, unanswered;
     for (Conn* c : conns_) {
         bool late;
-        if (c->write_busy || !c->out.empty() || c->paused)
+        if (c->awaiting && now - c->await_since > limits_.deferred_timeout_ms) {
+            unanswered.push_back(c);
+            continue;
+        }
+        if (c->write_busy || !c->out.empty() || (c->paused && !c->awaiting))
             late = now - c->write_progress > limits_.write_timeout_ms;
+        else if (c->awaiting)
+            late = false; // the deferred timeout above
         else if (c->in_request)
             late = now - c->request_start > limits_.header_timeout_ms; // fixed: trickling bytes do not extend it
         else
@@ -646,11 +447,23 @@ void Server::tick() {
         ++stats_.timed_out;
         close_conn(c);
     }
+    for (Conn* c : unanswered) answer_late(c); // 504 (each closes only itself)
+}
+
+std::size_t Server::memory_used() const {
+    std::size_t n = 0;
+    for (const Conn* c : conns_) {
+        n += sizeof(Conn) + c->out.capacity() + c->writing.capacity() + c->stash.capacity() +
+             c->req.target.capacity() + c->req.body.capacity();
+        for (const auto& [k, v] : c->req.headers) n += sizeof(k) * 2 + k.capacity() + v.capacity();
+    }
+    return n;
 }
 
 void Server::close_conn(Conn* c) {
     if (c->closed) return;
     c->closed = true;
+    end_wait(c); // a Deferred of it does nothing from now on
     auto it = std::find(conns_.begin(), conns_.end(), c);
     if (it != conns_.end()) {
         *it = conns_.back();

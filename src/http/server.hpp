@@ -1,7 +1,15 @@
-// A small HTTP/1.1 server on the libuv loop: the tracker's HTTP port (BEP 3/48, /stats, /metrics, /catalog) and,
-// later, the Transmission RPC. Generic: every complete request goes to one synchronous Handler that fills a
-// Response; the server owns sockets, parsing (Debian's http-parser 2.9, as the tracker client does), keep-alive,
-// pipelining, timeouts and every bound.
+// A small HTTP/1.1 server on the libuv loop: the tracker's HTTP port (BEP 3/48, /stats, /metrics, /catalog) and
+// the peer's Transmission RPC. Generic: every complete request goes to one Handler that fills a Response; the
+// server owns sockets, parsing (Debian's http-parser 2.9, as the tracker client does), keep-alive, pipelining,
+// timeouts and every bound.
+//
+// Deferred answers: a handler that cannot answer at once (the RPC's torrent-add of a URL to fetch) calls
+// Response::defer() and keeps the Deferred it returns; Deferred::answer(Response) sends the answer later. Until
+// then the connection parses nothing more (pipelined requests behind it wait in the stash, and are answered after
+// it, in order). Safe whatever happens first: answering a connection that was closed (by the client, a timeout, the
+// server's close or destruction) does nothing; answering from inside the handler is an ordinary answer. Bounds:
+// at most max_deferred answers pending per server (over it, defer() answers 503 at once), each within
+// deferred_timeout_ms (else 504 and close).
 //
 // Bounds (Limits), so that no client can make the server hold more than a fixed amount or a socket forever:
 //   - request line + headers <= max_header_bytes and <= max_headers fields, else 431 and close;
@@ -12,6 +20,7 @@
 //     write_timeout_ms closes the connection;
 //   - at most max_connections at once: at the cap a new connection evicts the connection idle the longest
 //     (waiting between requests, nothing to write), else it is refused (accepted and closed at once);
+//   - deferred answers: at most max_deferred pending, each answered within deferred_timeout_ms (504 otherwise);
 //   - output per connection: above max_output (pipelined requests whose answers are not being read) parsing and
 //     reading stop, the unparsed rest of that read (<= kReadSlab) is kept, and both resume once the output is
 //     written. One answer may exceed it: the handler bounds its answers.
@@ -24,9 +33,10 @@
 //
 // Lifetimes (docs/HACKING.md): a connection is only ever freed in its uv_close callback, so closing one from a
 // callback of its own (a parse error, a timeout, the handler asking to close) is safe; the code checks `closed`
-// after each call that may close. Every libuv trampoline runs through fence(): an exception closes that one
-// connection (a throwing handler answers 500 and closes). The Server may be destroyed from any callback but its
-// own handler's.
+// after each call that may close. A Deferred holds a LifeToken::Watch of its wait (expired when it is answered
+// or its connection closes) and trusts its pointer only while that lives. Every libuv trampoline runs through
+// fence(): an exception closes that one connection (a throwing handler answers 500 and closes). The Server may be
+// destroyed from any callback but its own handler's; a Deferred may outlive it.
 #pragma once
 #include <sys/socket.h>
 #include <uv.h>
@@ -40,6 +50,7 @@
 #include <vector>
 
 #include "base/result.hpp"
+#include "loop/life_token.hpp"
 #include "loop/timer.hpp"
 
 namespace p2p::http {
@@ -53,6 +64,8 @@ struct Limits {
     std::uint64_t write_timeout_ms = 30'000;
     std::size_t max_connections = 512;
     std::size_t max_output = 64 * 1024;
+    std::size_t max_deferred = 16;              // deferred answers pending at once (Response::defer)
+    std::uint64_t deferred_timeout_ms = 30'000; // a deferred answer not given by then: 504 and close
 };
 
 struct Request {
@@ -68,12 +81,26 @@ struct Request {
     const std::string* header(std::string_view lower_name) const;
 };
 
+class Server;
+class Deferred;
+
 struct Response {
     int status = 200;
     std::string content_type = "text/plain; charset=utf-8";
     std::string body;
     std::vector<std::pair<std::string, std::string>> headers; // extra header fields
     bool close = false;                                       // close the connection after this answer
+
+    // From inside the Handler, on the Response it was given (never on a copy kept past it): this request is
+    // answered later, through the Deferred returned (the fields above are then ignored). At the server's
+    // max_deferred, or for a Response no server handed over (a test calling a handler directly), it returns an
+    // empty Deferred and this Response stays the answer (503 at the cap).
+    Deferred defer();
+
+private:
+    friend class Server;
+    Server* server_ = nullptr; // set while the Handler runs
+    void* conn_ = nullptr;
 };
 
 using Handler = std::function<void(const Request&, Response&)>;
@@ -81,6 +108,7 @@ using Handler = std::function<void(const Request&, Response&)>;
 struct Stats {
     std::uint64_t accepted = 0, refused = 0, evicted = 0, timed_out = 0;
     std::uint64_t requests = 0, bad_requests = 0; // bad: 400/413/431 answered by the server itself
+    std::uint64_t deferred = 0, deferred_late = 0, deferred_refused = 0; // late: 504; refused: 503 at the cap
 };
 
 struct Bound {
@@ -112,9 +140,10 @@ public:
     std::size_t connections() const { return conns_.size(); }
     std::size_t memory_used() const; // connection records and their buffers, now
     const Limits& limits() const { return limits_; }
+    std::size_t deferred_pending() const { return deferred_; }
 
-    struct Conn;     // server.cpp; public for the C trampolines
-    struct Listener; // server.cpp
+    struct Conn;     // server_impl.hpp; public for the C trampolines
+    struct Listener; // server_impl.hpp
 
 private:
     Status listen_one(const std::string& address, std::uint16_t port, bool v6only);
@@ -132,7 +161,14 @@ private:
     void flush(Conn* c);
     void fail(Conn* c, int status); // answer an error of ours and close once it is written
     void message_complete(Conn* c);
+    // Deferred answers (server_deferred.cpp).
+    Deferred defer(Conn* c, Response& resp);
+    void answer_deferred(Conn* c, Response r);
+    void end_wait(Conn* c); // the wait is over (answered, timed out, closed): its Deferred expires
+    void answer_late(Conn* c);
     friend struct Callbacks;
+    friend class Deferred;
+    friend struct Response;
 
     uv_loop_t* loop_;
     Limits limits_;
@@ -145,6 +181,26 @@ private:
     std::unique_ptr<Timer> timer_; // timeouts, see tick()
     bool closed_ = false;
     bool accept_paused_ = false; // out of descriptors: listeners stopped until the next tick
+    std::size_t deferred_ = 0;   // connections waiting for a deferred answer (<= limits_.max_deferred)
+};
+
+// The completion of a deferred answer (Response::defer). Copyable; the first answer() wins, the others do nothing.
+class Deferred {
+public:
+    Deferred() = default;
+    // Sends r as the answer to the request that was deferred, then goes on with the connection's next request.
+    // A no-op once that answer is no longer awaited: already given, 504 sent at the timeout, the connection closed
+    // (by the client, an eviction, the server's close or its destruction).
+    void answer(Response r) const;
+    // Whether answer() would still send something.
+    bool pending() const { return wait_.alive(); }
+    explicit operator bool() const { return pending(); }
+
+private:
+    friend class Server;
+    Deferred(LifeToken::Watch wait, Server::Conn* c) : wait_(std::move(wait)), conn_(c) {}
+    LifeToken::Watch wait_;        // the connection's wait for this answer
+    Server::Conn* conn_ = nullptr; // valid while wait_ is alive (it expires before the connection is freed)
 };
 
 // "OK", "Not Found", ... for the status codes this server sends ("Unknown" otherwise).

@@ -239,6 +239,23 @@ private:
     RpcNodeOps rpc_ops();
     std::vector<RpcTorrentInfo> rpc_torrents();
     Result<RpcAdded> rpc_add(const RpcAddRequest& req);
+    // torrent-add answered later: an http(s):// URL of a .torrent (fetched with HttpGet, then added as an uploaded
+    // metainfo is) or a catalog name (looked up like `get NAME`, then fetched like a magnet); anything else is
+    // rpc_add at once. At most kMaxRpcAdds in flight; rpc_cancel_adds (the RPC closing) ends them.
+    static constexpr std::size_t kMaxRpcAdds = 8;
+    static constexpr std::uint64_t kRpcFetchTimeoutMs = 15'000;
+    struct RpcAddJob {
+        std::string what; // the URL or the name
+        bool paused = false;
+        RpcNodeOps::AddDone done;
+        std::unique_ptr<HttpGet> get; // a URL's fetch; null for a name (its lookup is lookups_')
+    };
+    void rpc_add_async(const RpcAddRequest& req, RpcNodeOps::AddDone done);
+    void rpc_add_fetched(std::uint64_t id, Result<HttpResponse> r);
+    void rpc_add_found(std::uint64_t id, Result<CatalogHit> r);
+    std::optional<RpcAddJob> rpc_take_job(std::uint64_t id); // its HttpGet let go of after this callback
+    std::optional<RpcAdded> rpc_existing(const std::string& hash, const std::string& name);
+    void rpc_cancel_adds();
     Result<std::string> reannounce_item(const std::string& what);
     PeerCounters peer_counters();
 
@@ -279,6 +296,8 @@ private:
     dht::DhtNode* dht_ = nullptr;       // dht_host_'s node, or null
     std::map<std::string, std::uint64_t> dht_first_; // info hash -> when it was tracked (0 once peers came)
     std::unique_ptr<LsdService> lsd_; // peer_node_lsd.cpp; null with --no-lsd, on loopback, or without port 6771
+    std::map<std::uint64_t, RpcAddJob> rpc_adds_; // peer_node_rpc.cpp: torrent-adds in flight, <= kMaxRpcAdds
+    std::uint64_t rpc_add_next_ = 0;              // (declared before rpc_: destroyed after it)
     std::unique_ptr<RpcServer> rpc_;  // peer_node_rpc.cpp; null without --rpc-port
     // Last: it expires first, so a callback of work that outlives the node (a removal's file deletion, which the
     // session finishes on its own) touches nothing.

@@ -2,6 +2,8 @@
 // operation the console already uses (add_download for torrent-add, pause_item, resume_item, remove_item,
 // limit_item), plus the counters of /stats and /metrics. Nothing here decides anything the console's commands
 // do not: it reads the items and fetches into RPC rows and turns an add request into the console's `get`.
+// torrent-add of a URL or a catalog name answers later (rpc_add_async): the URL's .torrent is fetched with HttpGet
+// and added as uploaded metainfo is; the name is looked up with the console's lookups and fetched like a magnet.
 #include <filesystem>
 
 #include "base/bytes.hpp"
@@ -28,6 +30,9 @@ Status PeerNode::start_rpc() {
     RpcServerConfig rc;
     rc.bind = cfg_.rpc_bind;
     rc.port = static_cast<std::uint16_t>(cfg_.rpc_port);
+    // Counted in --max-memory: the plan gives the RPC its connections and body cap (base/memory_budget.hpp).
+    rc.max_connections = session_.memory_plan().rpc_connections;
+    rc.max_body = session_.memory_plan().rpc_max_body;
     if (!cfg_.rpc_auth_file.empty()) {
         auto auth = RpcServer::read_auth_file(cfg_.rpc_auth_file);
         if (!auth) return make_error("--rpc-auth-file " + cfg_.rpc_auth_file, auth.error().what);
@@ -89,18 +94,20 @@ std::vector<RpcTorrentInfo> PeerNode::rpc_torrents() {
     return rows;
 }
 
+std::optional<RpcAdded> PeerNode::rpc_existing(const std::string& hash, const std::string& name) {
+    if (auto it = items_.find(hash); it != items_.end() && it->second.torrent)
+        return RpcAdded{to_hex(hash), it->second.torrent->meta().name, true};
+    if (fetches_.has(hash)) return RpcAdded{to_hex(hash), name.empty() ? to_hex(hash) : name, true};
+    return std::nullopt;
+}
+
 // torrent-add: a .torrent's bytes continue as a .torrent read from disk does (start_download); a file name, a
 // magnet link or an info hash goes through add_download, the console's `get`. Duplicates are answered, not
 // added twice.
 Result<RpcAdded> PeerNode::rpc_add(const RpcAddRequest& req) {
     const std::string what = req.filename.empty() ? std::string("metainfo") : req.filename;
     if (quitting_) return make_error(what, "stopping");
-    auto existing = [&](const std::string& hash, const std::string& name) -> std::optional<RpcAdded> {
-        if (auto it = items_.find(hash); it != items_.end())
-            return RpcAdded{to_hex(hash), it->second.torrent->meta().name, true};
-        if (fetches_.has(hash)) return RpcAdded{to_hex(hash), name.empty() ? to_hex(hash) : name, true};
-        return std::nullopt;
-    };
+    auto existing = [&](const std::string& hash, const std::string& name) { return rpc_existing(hash, name); };
     std::error_code ec;
     if (!req.metainfo.empty() || fs::is_regular_file(req.filename, ec)) {
         std::string bytes = req.metainfo;
@@ -132,15 +139,115 @@ Result<RpcAdded> PeerNode::rpc_add(const RpcAddRequest& req) {
     } else if (auto h = parse_info_hash_arg(req.filename)) {
         hash = *h;
     } else {
-        return make_error(what, "not a magnet link, an info hash or a .torrent file on this machine (catalog names "
-                                "and URLs: use the console's get)");
+        return make_error(what, "not a magnet link, an info hash, an http(s):// URL, a catalog name or a .torrent "
+                                "file on this machine");
     }
     if (auto dup = existing(hash, name)) return *dup;
-    if (req.paused)
-        return make_error(what, "paused: a magnet link starts by fetching its metadata; add it unpaused and stop it "
-                                "once it is listed with a size");
     if (!add_download(req.filename)) return make_error(what, "not started (the reason is on stderr)");
+    if (req.paused) // its metadata fetch, paused
+        if (auto p = pause_item(to_hex(hash)); !p) return p.error();
     return RpcAdded{to_hex(hash), name.empty() ? to_hex(hash) : name, false};
+}
+
+void PeerNode::rpc_add_async(const RpcAddRequest& req, RpcNodeOps::AddDone done) {
+    const std::string& f = req.filename;
+    const bool url = req.metainfo.empty() && (f.rfind("http://", 0) == 0 || f.rfind("https://", 0) == 0);
+    bool name = false;
+    if (!url && req.metainfo.empty() && !f.empty()) { // what add_download would look up (a file of that name wins)
+        std::error_code ec;
+        name = !fs::is_regular_file(f, ec) && f.rfind("magnet:", 0) != 0 && !parse_info_hash_arg(f) &&
+               udp::valid_name(f) && f.find('/') == std::string::npos;
+    }
+    if (!url && !name) return done(rpc_add(req));
+    if (quitting_) return done(make_error(f, "stopping"));
+    if (rpc_adds_.size() >= kMaxRpcAdds)
+        return done(make_error(f, "too many adds in progress (at most " + std::to_string(kMaxRpcAdds) +
+                                      " URLs and names at once); try again shortly"));
+    const std::uint64_t id = ++rpc_add_next_;
+    RpcAddJob job{f, req.paused, std::move(done), nullptr};
+    if (url) {
+        HttpGetOptions o;
+        o.timeout_ms = kRpcFetchTimeoutMs;
+        o.max_body = kMaxTorrentFileSize;
+        o.ca_file = cfg_.ca_file;
+        job.get =
+            std::make_unique<HttpGet>(loop_.get(), f, o, [this, id, alive = life_.watch()](Result<HttpResponse> r) {
+                if (alive) rpc_add_fetched(id, std::move(r));
+            });
+        say("fetching %s\n", f.c_str());
+    } else {
+        auto st = lookups_.start(f, [this, id, alive = life_.watch()](Result<CatalogHit> r) {
+            if (alive) rpc_add_found(id, std::move(r));
+        });
+        if (!st) return job.done(st.error());
+        say("looking up %s\n", f.c_str());
+    }
+    rpc_adds_.emplace(id, std::move(job));
+}
+
+std::optional<PeerNode::RpcAddJob> PeerNode::rpc_take_job(std::uint64_t id) {
+    auto it = rpc_adds_.find(id);
+    if (it == rpc_adds_.end()) return std::nullopt; // cancelled
+    RpcAddJob job = std::move(it->second);
+    rpc_adds_.erase(it);
+    loop_.defer_delete(std::move(job.get)); // we are inside its callback
+    return job;
+}
+
+// A URL's .torrent came (or not): added exactly as a metainfo upload is (rpc_add: duplicates, paused).
+void PeerNode::rpc_add_fetched(std::uint64_t id, Result<HttpResponse> r) {
+    auto job = rpc_take_job(id);
+    if (!job) return;
+    const std::string& url = job->what;
+    if (quitting_) return job->done(make_error(url, "stopping"));
+    auto failed = [&](const std::string& why) {
+        Error e = make_error(url, why);
+        error_line(e.str()); // as the console's get says it
+        job->done(std::move(e));
+    };
+    if (!r) return failed(r.error().str());
+    if (r->status < 200 || r->status > 299)
+        return failed("the server answered HTTP " + std::to_string(r->status) +
+                      (r->status == 404 ? " (not found)" : ""));
+    if (auto meta = parse_torrent(r->body); !meta) return failed("not a .torrent (" + meta.error().str() + ")");
+    RpcAddRequest add;
+    add.metainfo = std::move(r->body);
+    add.paused = job->paused;
+    auto added = rpc_add(add);
+    if (!added) return failed(added.error().str());
+    job->done(std::move(added));
+}
+
+// A catalog name was looked up (like lookup_name): its hash's metadata is fetched like a magnet's.
+void PeerNode::rpc_add_found(std::uint64_t id, Result<CatalogHit> r) {
+    auto job = rpc_take_job(id);
+    if (!job) return;
+    if (quitting_) return job->done(make_error(job->what, "stopping"));
+    if (!r) {
+        error_line(r.error().str());
+        job->done(r.error()); // "NAME: not in the catalog of udp://..."
+        return check_done();  // --exit-when-done waited for this lookup too
+    }
+    say("found %s %s (%llu bytes)\n", r->name.c_str(), to_hex(r->info_hash).c_str(),
+        static_cast<unsigned long long>(r->total_size));
+    if (auto dup = rpc_existing(r->info_hash, r->name)) return job->done(*dup);
+    if (!fetch_metadata(r->info_hash, r->name, {}))
+        return job->done(make_error(job->what, "not started (" + last_error_ + ")"));
+    if (job->paused)
+        if (auto p = pause_item(to_hex(r->info_hash)); !p) return job->done(p.error());
+    job->done(RpcAdded{to_hex(r->info_hash), r->name, false});
+}
+
+// The RPC closes (quit): every add in flight ends now, answered "stopping" (its connection closes right after).
+// Their fetches are let go of after the current callback (quit may run inside one); names' lookups were
+// cancelled with the others.
+void PeerNode::rpc_cancel_adds() {
+    auto jobs = std::move(rpc_adds_);
+    rpc_adds_.clear();
+    for (auto& [id, job] : jobs) {
+        loop_.defer_delete(std::move(job.get));
+        job.done(make_error(job.what, "stopping"));
+    }
 }
 
 Result<std::string> PeerNode::reannounce_item(const std::string& what) {
@@ -174,6 +281,8 @@ RpcNodeOps PeerNode::rpc_ops() {
         return {};
     };
     o.add = [this](const RpcAddRequest& r) { return rpc_add(r); };
+    o.add_async = [this](const RpcAddRequest& r, RpcNodeOps::AddDone done) { rpc_add_async(r, std::move(done)); };
+    o.cancel_adds = [this] { rpc_cancel_adds(); };
     o.pause = [this](const std::string& what) { return pause_item(what); };
     o.resume = [this](const std::string& what) { return resume_item(what); };
     o.reannounce = [this](const std::string& what) { return reannounce_item(what); };

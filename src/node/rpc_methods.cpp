@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <cctype>
 #include <ctime>
+#include <memory>
 #include <nlohmann/json.hpp>
 #include <set>
 
@@ -101,10 +102,30 @@ RpcMethods::RpcMethods(RpcNodeOps ops, std::function<std::int64_t()> unix_now)
 }
 
 std::string RpcMethods::handle(std::string_view body) {
+    std::string text;
+    run(body, false, [&text](std::string s) { text = std::move(s); });
+    return text;
+}
+
+void RpcMethods::handle(std::string_view body, Answer done) { run(body, true, done); }
+
+void RpcMethods::cancel() {
+    if (ops_.cancel_adds) ops_.cancel_adds();
+}
+
+std::string RpcMethods::finish(Json answer, const std::string& result, Json out) {
+    if (result != kSuccess) ++counters_.errors;
+    answer["result"] = result;
+    answer["arguments"] = std::move(out);
+    return answer.dump(-1, ' ', false, Json::error_handler_t::replace);
+}
+
+void RpcMethods::run(std::string_view body, bool allow_async, const Answer& done) {
     ++counters_.calls;
     Json answer = Json::object();
     Json out = Json::object();
     std::string result;
+    auto answered = std::make_shared<bool>(false); // once, whatever a buggy add_async does
     try {
         Json req = Json::parse(body.begin(), body.end(), nullptr, false);
         if (req.is_discarded() || !req.is_object()) {
@@ -118,17 +139,39 @@ std::string RpcMethods::handle(std::string_view body) {
                 result = "invalid request: no \"method\"";
             else if (args && !args->is_object())
                 result = "invalid request: \"arguments\" is not an object";
-            else
+            else if (*method == "torrent-add" && allow_async && ops_.add_async) {
+                RpcAddRequest req;
+                result = add_request(args ? *args : kEmpty, req);
+                if (result == kSuccess) {
+                    // The answer (tag included) when the node has it: now, or from the loop.
+                    ops_.add_async(req, life_.bind([this, answer, done, answered](Result<RpcAdded> r) {
+                        if (*answered) return;
+                        *answered = true;
+                        Json later = Json::object();
+                        std::string why;
+                        try {
+                            if (r)
+                                added(*r, later), why = kSuccess;
+                            else
+                                why = r.error().str();
+                        } catch (const std::exception& e) {
+                            why = std::string("internal error: ") + e.what();
+                            later = Json::object();
+                        }
+                        done(finish(answer, why, std::move(later)));
+                    }));
+                    return;
+                }
+            } else
                 result = call(*method, args ? *args : kEmpty, out);
         }
     } catch (const std::exception& e) { // a bug: answered, never thrown into the HTTP server's callback
         result = std::string("internal error: ") + e.what();
         out = Json::object();
     }
-    if (result != kSuccess) ++counters_.errors;
-    answer["result"] = result;
-    answer["arguments"] = std::move(out);
-    return answer.dump(-1, ' ', false, Json::error_handler_t::replace);
+    if (*answered) return;
+    *answered = true;
+    done(finish(std::move(answer), result, std::move(out)));
 }
 
 std::string RpcMethods::call(const std::string& m, const Json& args, Json& out) {
@@ -364,6 +407,20 @@ std::string RpcMethods::torrent_get(const Json& args, Json& out) {
 
 std::string RpcMethods::torrent_add(const Json& args, Json& out) {
     RpcAddRequest req;
+    if (auto r = add_request(args, req); r != kSuccess) return r;
+    if (!ops_.add) return "torrent-add is not supported";
+    auto a = ops_.add(req);
+    if (!a) return a.error().str();
+    added(*a, out);
+    return kSuccess;
+}
+
+void RpcMethods::added(const RpcAdded& a, Json& out) {
+    const Json t = {{"id", id_of(a.hash)}, {"name", a.name}, {"hashString", a.hash}};
+    out[a.duplicate ? "torrent-duplicate" : "torrent-added"] = t;
+}
+
+std::string RpcMethods::add_request(const Json& args, RpcAddRequest& req) {
     auto filename = as_string(member(args, "filename"));
     auto metainfo = as_string(member(args, "metainfo"));
     if (filename && !filename->empty()) {
@@ -386,11 +443,6 @@ std::string RpcMethods::torrent_add(const Json& args, Json& out) {
     }
     for (const char* k : {"files-wanted", "files-unwanted", "priority-high", "priority-low", "priority-normal"})
         if (member(args, k)) return std::string(k) + ": choose files with torrent-set once the torrent is added";
-    if (!ops_.add) return "torrent-add is not supported";
-    auto added = ops_.add(req);
-    if (!added) return added.error().str();
-    const Json t = {{"id", id_of(added->hash)}, {"name", added->name}, {"hashString", added->hash}};
-    out[added->duplicate ? "torrent-duplicate" : "torrent-added"] = t;
     return kSuccess;
 }
 

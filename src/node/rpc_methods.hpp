@@ -10,10 +10,14 @@
 // Honest answers: what p2pnode cannot do is an error result naming why (port-test, file priorities, changing
 // the peer port or the encryption at run time), never a silent "success".
 //
+// Answers later: every method answers at once but torrent-add of a URL or a catalog name, which the node answers
+// once it has fetched the .torrent or looked the name up (RpcNodeOps::add_async; the HTTP side defers its answer,
+// http::Response::defer). The asynchronous handle() takes a callback for the answer, with the request's tag.
+//
 // Never throws: the body is parsed with nlohmann's non-throwing parser, values are read through checked helpers,
 // and a bug that throws anyway is answered as an error result (handle() catches everything), so no exception
 // reaches the HTTP server's libuv callback. Bounds: ids_ and limits_ hold one entry per torrent the node has
-// (pruned on every torrents() snapshot), removed_ at most kMaxRemembered.
+// (pruned on every torrents() snapshot), removed_ at most kMaxRemembered; adds in flight are the node's to bound.
 #pragma once
 #include <cstdint>
 #include <functional>
@@ -25,6 +29,7 @@
 #include <vector>
 
 #include "base/result.hpp"
+#include "loop/life_token.hpp"
 #include "session/announcer.hpp" // TrackerStatus
 #include "session/torrent.hpp"   // TorrentPhase, Torrent::PeerSummary, FileProgress
 
@@ -51,7 +56,9 @@ struct RpcTorrentInfo {
 };
 
 struct RpcAddRequest {
-    std::string filename; // a magnet link, a path to a .torrent on this machine, or an info hash
+    // a magnet link, a path to a .torrent on this machine, an info hash, an http(s):// URL of a .torrent, or a
+    // catalog name (the last two only through RpcNodeOps::add_async)
+    std::string filename;
     std::string metainfo; // or the .torrent's bytes (already base64-decoded)
     bool paused = false;
 };
@@ -71,14 +78,20 @@ struct RpcSessionInfo {
 };
 
 // What the methods may ask of the node. `what` is always a torrent's 40-hex info hash. Every operation answers
-// at once (the node's own operations are synchronous; removing files finishes later, as in Transmission).
+// at once (the node's own operations are synchronous; removing files finishes later, as in Transmission), but
+// add_async.
 struct RpcNodeOps {
     using PeerSummary = Torrent::PeerSummary;
+    using AddDone = std::function<void(Result<RpcAdded>)>;
     std::function<std::vector<RpcTorrentInfo>()> torrents;
     std::function<Result<std::vector<FileProgress>>(const std::string& what)> files;
     std::function<Result<std::vector<PeerSummary>>(const std::string& what)> peers;
     std::function<std::vector<TrackerStatus>(const std::string& what)> trackers;
     std::function<Result<RpcAdded>(const RpcAddRequest&)> add;
+    // torrent-add through the asynchronous handle(): `done` runs once, inside the call (what add answers at once)
+    // or later from the loop (a URL fetched, a name looked up), or never once the node is gone. Unset: add.
+    std::function<void(const RpcAddRequest&, AddDone done)> add_async;
+    std::function<void()> cancel_adds; // the RPC closes: the adds in flight end now (each answered "stopping")
     std::function<Result<std::string>(const std::string&what)> pause, resume, reannounce, verify;
     std::function<Result<std::string>(const std::string& what, bool delete_files)> remove;
     std::function<Result<std::string>(const std::string& what, std::uint64_t up, std::uint64_t down)> limit;
@@ -107,7 +120,14 @@ public:
     explicit RpcMethods(RpcNodeOps ops, std::function<std::int64_t()> unix_now = {});
 
     // One request body in, one answer body out: {"result": "success" | why, "arguments": {...}, "tag": N}.
+    // torrent-add goes through ops.add (at once).
     std::string handle(std::string_view body);
+    // The same, the answer through `done`: inside the call for every method but a torrent-add the node answers
+    // later (ops.add_async); then from the loop, once, and never after this RpcMethods is destroyed.
+    using Answer = std::function<void(std::string)>;
+    void handle(std::string_view body, Answer done);
+    // The RPC closes (quit): the node drops the adds in flight (ops.cancel_adds).
+    void cancel();
 
     struct Counters {
         std::uint64_t calls = 0, errors = 0; // errors: answers whose result is not "success"
@@ -120,8 +140,12 @@ private:
         bool up_on = false, down_on = false;
     };
     using Json = nlohmann::json;
+    void run(std::string_view body, bool allow_async, const Answer& done);
+    std::string finish(Json answer, const std::string& result, Json out); // the body; counts the errors
     // Each method fills `out` and returns "success" or why not.
     std::string call(const std::string& method, const Json& args, Json& out);
+    std::string add_request(const Json& args, RpcAddRequest& req); // torrent-add's arguments checked
+    void added(const RpcAdded& a, Json& out);
     std::string session_get(Json& out);
     std::string session_set(const Json& args);
     std::string session_stats(Json& out);
@@ -147,6 +171,7 @@ private:
     int next_id_ = 1;
     std::uint64_t session_up_kb_ = 0, session_down_kb_ = 0; // the numbers shown while a global limit is off
     Counters counters_;
+    LifeToken life_; // an add answered after we are gone (ops.add_async's done) touches nothing
 };
 
 } // namespace p2p

@@ -4,6 +4,7 @@
 
 #include <arpa/inet.h>
 
+#include <algorithm>
 #include <cctype>
 #include <nlohmann/json.hpp>
 
@@ -19,12 +20,26 @@ namespace {
 constexpr const char* kJsonType = "application/json; charset=UTF-8";
 constexpr const char* kMetricsType = "text/plain; version=0.0.4; charset=utf-8";
 
-http::Limits rpc_limits() {
+http::Limits rpc_limits(const RpcServerConfig& cfg) {
     http::Limits l;
-    l.max_body = RpcServer::kMaxBody;
-    l.max_connections = RpcServer::kMaxConnections;
+    l.max_body = std::min(cfg.max_body, RpcServer::kMaxBody);
+    l.max_connections = std::clamp<std::size_t>(cfg.max_connections, 1, RpcServer::kMaxConnections);
     l.header_timeout_ms = RpcServer::kRequestTimeoutMs;
+    l.max_deferred = l.max_connections; // one answer awaited per connection at most
+    l.deferred_timeout_ms = RpcServer::kDeferredTimeoutMs;
     return l;
+}
+
+// An answer over the RPC's cap (the request body's, from --max-memory's plan) is not sent: Transmission's error
+// shape instead, naming the size, so a client asks for fewer torrents or fields.
+std::string bounded_answer(std::string json, std::size_t cap, const std::string& request) {
+    if (json.size() <= cap) return json;
+    nlohmann::json j = {{"result", "the answer (" + std::to_string(json.size()) + " bytes) is over the RPC's cap of " +
+                                       std::to_string(cap) + " bytes (--max-memory): ask for fewer torrents or fields"},
+                        {"arguments", nlohmann::json::object()}};
+    if (auto rq = nlohmann::json::parse(request, nullptr, false); rq.is_object() && rq.contains("tag"))
+        j["tag"] = rq["tag"]; // from the request (small), not the oversized answer
+    return j.dump();
 }
 
 std::string make_session_id() {
@@ -57,7 +72,7 @@ bool constant_time_equal(std::string_view a, std::string_view b) {
 
 RpcServer::RpcServer(uv_loop_t* loop, RpcServerConfig cfg, RpcNodeOps ops, std::function<PeerCounters()> counters)
     : cfg_(std::move(cfg)), methods_(std::move(ops)), counters_fn_(std::move(counters)), session_id_(make_session_id()),
-      http_(loop, rpc_limits(), [this](const http::Request& rq, http::Response& rs) { handle(rq, rs); }) {}
+      http_(loop, rpc_limits(cfg_), [this](const http::Request& rq, http::Response& rs) { handle(rq, rs); }) {}
 
 Status RpcServer::listen() { return http_.listen({cfg_.bind}, cfg_.port); }
 
@@ -140,8 +155,24 @@ void RpcServer::handle(const http::Request& req, http::Response& resp) {
             return;
         }
         ++counters_.rpc;
+        // Every answer may come later (torrent-add of a URL or a name); most come at once, inside the call below,
+        // and are then this Response as usual.
+        http::Deferred later = resp.defer();
+        if (!later && resp.status == 503) return; // the server's cap on answers awaited
         resp.content_type = kJsonType;
-        resp.body = methods_.handle(req.body);
+        if (!later) { // not called by the server (a test): at once
+            resp.body = bounded_answer(methods_.handle(req.body), http_.limits().max_body, req.body);
+            return;
+        }
+        methods_.handle(req.body, [later, sid = session_id_, cap = http_.limits().max_body,
+                                   // for the tag of an oversized answer; a big request (an upload) is no query
+                                   request = req.body.size() <= 4096 ? req.body : std::string()](std::string json) {
+            http::Response r;
+            r.content_type = kJsonType;
+            r.headers.emplace_back(kSessionHeader, sid);
+            r.body = bounded_answer(std::move(json), cap, request);
+            later.answer(std::move(r)); // a no-op if the client is gone
+        });
         return;
     }
     if (req.method != "GET" && req.method != "HEAD") {

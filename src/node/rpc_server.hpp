@@ -12,9 +12,14 @@
 //      transmission-remote through it, answer the challenge). Compared in constant time.
 //   3. For the RPC path only: X-Transmission-Session-Id must be ours (409 with the header otherwise). A page
 //      cannot read a cross-origin 409's header, so it cannot forge a request (Transmission's CSRF defence).
-// Bounds: kMaxConnections at once (the RPC's clients are a few local tools), a body of kMaxBody (a .torrent in
-// base64 for torrent-add), the server's header and timeout limits (a request whole within kRequestTimeoutMs).
-// Worst case held: kMaxConnections * kMaxBody.
+// Bounds: max_connections at once (the RPC's clients are a few local tools; kMaxConnections by default), a body
+// of max_body (a .torrent in base64 for torrent-add; kMaxBody by default), an answer of max_body too, the server's
+// header and timeout limits (a request whole within kRequestTimeoutMs). Under --max-memory both come from the
+// budget's plan (base/memory_budget.hpp). Worst case held: max_connections * (kRpcConnectionCost + max_body),
+// plus, while one is built, one answer.
+// Answers later: the RPC's answers go through the server's deferred answers (http::Response::defer): a torrent-add
+// of a URL or a catalog name is answered once the node has it, within kDeferredTimeoutMs (a URL's fetch has 15 s,
+// a lookup its trackers' timeouts), else the client gets a 504; at most one per connection, so kMaxConnections.
 #pragma once
 #include <uv.h>
 
@@ -43,6 +48,10 @@ struct RpcServerConfig {
     std::string bind = "127.0.0.1";
     std::uint16_t port = 0; // 0: ephemeral
     std::string auth;       // "user:password"; empty: no authentication
+    // Bounds (--max-memory: PeerMemoryPlan::rpc_connections and rpc_max_body, carved from the budget). An answer
+    // (torrent-get of many torrents or files) over max_body is replaced by an error naming the cap.
+    std::size_t max_connections = 8;
+    std::size_t max_body = 16u << 20;
 };
 
 struct RpcCounters {
@@ -54,6 +63,7 @@ public:
     static constexpr std::size_t kMaxBody = 16u << 20;
     static constexpr std::size_t kMaxConnections = 8;
     static constexpr std::uint64_t kRequestTimeoutMs = 30'000;
+    static constexpr std::uint64_t kDeferredTimeoutMs = 30'000;
     static constexpr const char* kPath = "/transmission/rpc";
     static constexpr const char* kSessionHeader = "X-Transmission-Session-Id";
 
@@ -62,10 +72,16 @@ public:
     RpcServer& operator=(const RpcServer&) = delete;
 
     Status listen();
-    void close() { http_.close(); }
+    // Stops: the node's adds in flight end (RpcNodeOps::cancel_adds; their answers are sent first), then every
+    // connection closes.
+    void close() {
+        methods_.cancel();
+        http_.close();
+    }
     // "http://127.0.0.1:9091/transmission/rpc" (the first bound address)
     std::string url() const;
-    // The request handler (public for tests: a Request in, a Response out, no socket needed).
+    // The request handler (public for tests: a Request in, a Response out, no socket needed; called so, it
+    // answers every method at once, torrent-add through RpcNodeOps::add).
     void handle(const http::Request& req, http::Response& resp);
     const std::string& session_id() const { return session_id_; }
     const RpcCounters& counters() const { return counters_; }

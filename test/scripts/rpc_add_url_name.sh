@@ -1,0 +1,114 @@
+#!/usr/bin/env bash
+# torrent-add of a URL and of a catalog name through the Transmission RPC, driven by Debian's transmission-remote
+# (the answers come later: the node fetches the .torrent or looks the name up first, and the HTTP server defers
+# the RPC's answer). A p2pnode tracker and a p2pnode seed share u.bin and n.bin (n.bin is in the tracker's
+# catalog); u.torrent is served by `python3 -m http.server` on 127.0.0.1 (ephemeral port). A second peer with
+# --rpc-port: `-a http://.../u.torrent` and `-a n.bin` both download byte-identical, the name's answer carries its
+# real hashString; a second add of either is a duplicate. Errors are errors, each one clear line: a 404 URL, a URL
+# whose body is no .torrent, a URL nothing listens on, a name no catalog has. Quitting while a URL's fetch hangs
+# exits at once and the waiting client gets an error.
+set -uo pipefail
+# shellcheck source=lib/common.sh
+source "$(dirname "$0")/lib/common.sh"
+t_wrap 150 "$@"
+t_need_p2pnode peer
+t_need_tools transmission-remote cmp
+p2p_help_has --rpc-port || skip "$P2PNODE has no --rpc-port"
+t_init p2p-rpc-add-url-name
+
+local_tracker
+random_file "$W/share/u.bin" 3000000
+random_file "$W/share/n.bin" 700000
+start seed --peer --share "$W/share" --tracker "$TURL" --bind 127.0.0.1 --port 0 --no-console
+wait_sharing seed u.bin
+wait_sharing seed n.bin
+nhash=$(grep -o -E '^sharing n\.bin [0-9a-f]{40}' "$W/seed.out" | cut -d' ' -f3)
+mkdir -p "$W/web" "$W/cwd"
+uhash=$(make_torrent "$W/share/u.bin" "$W/web/u.torrent")
+echo "not a torrent" >"$W/web/index.txt"
+# The name is published after the seed's first announce: wait until the catalog knows it.
+for ((t = 0; t < 60; t++)); do
+    scrape_p2p n.bin && grep -q "$nhash" "$W/scrape.out" && break
+    sleep 0.5
+done
+grep -q "$nhash" "$W/scrape.out" || fail "n.bin never appeared in the catalog"
+
+spawn_log web "$PY" -u -m http.server 0 --bind 127.0.0.1 --directory "$W/web"
+line=$(wait_line "$W/web.log" 'port [0-9]+' "$PID_web" 10) || fail "python3 -m http.server did not start"
+web=http://127.0.0.1:${line#port }
+say "serving u.torrent at $web/u.torrent"
+
+start node --peer --into "$W/dl" --tracker "$TURL" --bind 127.0.0.1 --port 0 --rpc-port 0 --no-console
+line=$(wait_line "$W/node.out" '^rpc http://127\.0\.0\.1:[0-9]+/transmission/rpc$' "$PID_node" 20) ||
+    fail "no 'rpc http://...' line"
+hostport=${line#rpc http://}
+hostport=${hostport%%/*}
+
+# TR ARGS...: transmission-remote against the node (from an empty folder: a bare name is never a local file);
+# its output in $W/tr.last (and appended to tr.log).
+TR() {
+    (cd "$W/cwd" && timeout 40 transmission-remote "$hostport" "$@") >"$W/tr.last" 2>&1
+    local rc=$?
+    { echo "\$ transmission-remote $* (rc=$rc)"; cat "$W/tr.last"; } >>"$W/tr.log"
+    return $rc
+}
+
+# (a) a URL: fetched, added like an uploaded .torrent, downloaded.
+TR -a "$web/u.torrent" || fail "-a $web/u.torrent failed"
+grep -q 'responded: "success"' "$W/tr.last" || fail "-a URL: no success"
+wait_line "$W/node.out" '^complete u\.bin' "$PID_node" 40 >/dev/null || fail "no 'complete u.bin' after -a URL"
+same_bytes u.bin "$W/share/u.bin" "$W/dl/u.bin"
+grep -q "GET /u.torrent" "$W/web.log" || fail "the web server never saw GET /u.torrent"
+
+# (b) a catalog name: looked up, fetched like a magnet; the answer names the real hash.
+TR --debug -a n.bin || fail "-a n.bin failed"
+grep -q 'responded: "success"' "$W/tr.last" || fail "-a n.bin: no success"
+grep -q "\"torrent-added\":{[^}]*\"hashString\":\"$nhash\"" "$W/tr.last" ||
+    fail "-a n.bin: the answer does not carry hashString $nhash"
+grep -q '"torrent-added":{[^}]*"name":"n.bin"' "$W/tr.last" || fail "-a n.bin: the answer does not name n.bin"
+wait_line "$W/node.out" '^complete n\.bin' "$PID_node" 40 >/dev/null || fail "no 'complete n.bin' after -a n.bin"
+same_bytes n.bin "$W/share/n.bin" "$W/dl/n.bin"
+TR -l || fail "-l failed"
+grep -E '100% .* u\.bin$' "$W/tr.last" >/dev/null || fail "-l does not show u.bin at 100%"
+grep -E '100% .* n\.bin$' "$W/tr.last" >/dev/null || fail "-l does not show n.bin at 100%"
+
+# Again: duplicates, answered as such.
+TR --debug -a "$web/u.torrent" || fail "a second -a of the URL failed"
+grep -q "\"torrent-duplicate\":{[^}]*\"hashString\":\"$uhash\"" "$W/tr.last" || fail "a second -a URL: no torrent-duplicate"
+TR --debug -a n.bin || fail "a second -a n.bin failed"
+grep -q "\"torrent-duplicate\":{[^}]*\"hashString\":\"$nhash\"" "$W/tr.last" || fail "a second -a n.bin: no torrent-duplicate"
+
+# Errors: each is an error result, one clear line, and the node goes on.
+TR -a "$web/missing.torrent" && fail "-a of a 404 URL succeeded"
+grep -q -E 'Error: .*missing\.torrent.*HTTP 404' "$W/tr.last" || fail "-a of a 404 URL: no error naming HTTP 404"
+TR -a "$web/index.txt" && fail "-a of a URL that is no .torrent succeeded"
+grep -q -E 'Error: .*index\.txt.*not a \.torrent' "$W/tr.last" || fail "-a of a text URL: no 'not a .torrent'"
+dead=$(free_port tcp)
+TR -a "http://127.0.0.1:$dead/x.torrent" && fail "-a of a URL nothing listens on succeeded"
+grep -q -E "Error: .*127\.0\.0\.1:$dead" "$W/tr.last" || fail "-a of a dead URL: no error naming it"
+TR -a no-such-name && fail "-a of an unknown name succeeded"
+grep -q -E 'Error: no-such-name: not in the catalog' "$W/tr.last" || fail "-a of an unknown name: no error naming it"
+[[ $(grep -c 'Error: ' "$W/tr.log") == 4 ]] || fail "not exactly one error line per failed add"
+TR -l || fail "-l after the errors failed"
+[[ $(grep -c -E '100% ' "$W/tr.last") == 2 ]] || fail "the failed adds left something listed"
+alive node || fail "the node died"
+
+# Quitting while a URL is being fetched (a server that accepts and never answers): the node exits at once (the
+# fetch let go of), and the client waiting on the add gets an error, not a hang.
+spawn_log hang "$PY" -u -c 'import socket, time
+s = socket.socket(); s.bind(("127.0.0.1", 0)); s.listen(8); print("port", s.getsockname()[1], flush=True)
+conns = []
+while True: conns.append(s.accept())'
+line=$(wait_line "$W/hang.log" 'port [0-9]+' "$PID_hang" 10) || fail "the silent server did not start"
+slow=http://127.0.0.1:${line#port }/slow.torrent
+(cd "$W/cwd" && timeout 40 transmission-remote "$hostport" -a "$slow") >"$W/tr.slow" 2>&1 &
+tr_pid=$!
+wait_line "$W/node.out" "^fetching $slow" "$PID_node" 10 >/dev/null || fail "the node did not start fetching $slow"
+t0=$SECONDS
+stop node 10
+wait "$tr_pid" && fail "-a of a URL cut short by quit succeeded"
+say "quit with a fetch in flight: exited with $RC_node after $((SECONDS - t0)) s; transmission-remote: $(head -1 "$W/tr.slow")"
+[[ $RC_node == 0 ]] || fail "the node exited $RC_node when told to quit during a fetch"
+grep -q -E 'stopping|Couldn.t connect|Empty reply|connection' "$W/tr.slow" || fail "no error from the add cut short"
+PASSED=1
+echo PASS
