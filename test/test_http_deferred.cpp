@@ -21,48 +21,7 @@ using p2p::test::run_until;
 
 namespace {
 
-struct Client {
-    int fd = -1;
-    std::string got;
-    bool eof = false;
-    explicit Client(std::uint16_t port) {
-        fd = ::socket(AF_INET, SOCK_STREAM, 0);
-        sockaddr_in a{};
-        a.sin_family = AF_INET;
-        a.sin_port = htons(port);
-        a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-        REQUIRE(::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0);
-    }
-    ~Client() {
-        if (fd >= 0) ::close(fd);
-    }
-    bool send(std::string_view s) {
-        return ::send(fd, s.data(), s.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(s.size());
-    }
-    void pump() {
-        char buf[65536];
-        for (;;) {
-            ssize_t n = ::recv(fd, buf, sizeof buf, MSG_DONTWAIT);
-            if (n > 0) {
-                got.append(buf, static_cast<std::size_t>(n));
-                continue;
-            }
-            if (n == 0 || (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)) eof = true;
-            return;
-        }
-    }
-    void reset() { // close with an RST (SO_LINGER 0), not a FIN
-        linger lg{1, 0};
-        ::setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
-        ::close(fd);
-        fd = -1;
-    }
-    std::size_t count(std::string_view what) const {
-        std::size_t n = 0;
-        for (std::size_t at = got.find(what); at != std::string::npos; at = got.find(what, at + 1)) ++n;
-        return n;
-    }
-};
+using Client = p2p::test::LoopbackClient;
 
 // /later: deferred, kept in `waiting`; /inline: deferred and answered at once from the handler; else "now <target>".
 struct Fixture {

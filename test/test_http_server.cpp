@@ -23,38 +23,7 @@ using p2p::test::run_until;
 
 namespace {
 
-struct RawClient {
-    int fd = -1;
-    std::string got;
-    bool eof = false;
-    explicit RawClient(std::uint16_t port) {
-        fd = ::socket(AF_INET, SOCK_STREAM, 0);
-        sockaddr_in a{};
-        a.sin_family = AF_INET;
-        a.sin_port = htons(port);
-        a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-        REQUIRE(::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0); // the backlog takes it at once
-    }
-    ~RawClient() { ::close(fd); }
-    bool send(std::string_view s) { return ::send(fd, s.data(), s.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(s.size()); }
-    void pump() {
-        char buf[65536];
-        for (;;) {
-            ssize_t n = ::recv(fd, buf, sizeof buf, MSG_DONTWAIT);
-            if (n > 0) {
-                got.append(buf, static_cast<std::size_t>(n));
-                continue;
-            }
-            if (n == 0 || (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)) eof = true;
-            return;
-        }
-    }
-    std::size_t count(std::string_view what) const {
-        std::size_t n = 0;
-        for (std::size_t at = got.find(what); at != std::string::npos; at = got.find(what, at + 1)) ++n;
-        return n;
-    }
-};
+using RawClient = p2p::test::LoopbackClient;
 
 // A server whose handler answers "n=<request number> <target>" and may be told to throw or close.
 struct Fixture {

@@ -134,35 +134,7 @@ TEST_CASE("rpc async: an add answered after its RpcMethods is gone calls nothing
 
 namespace {
 
-struct Sock {
-    int fd = -1;
-    std::string got;
-    bool eof = false;
-    explicit Sock(std::uint16_t port) {
-        fd = ::socket(AF_INET, SOCK_STREAM, 0);
-        sockaddr_in a{};
-        a.sin_family = AF_INET;
-        a.sin_port = htons(port);
-        a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-        REQUIRE(::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0);
-    }
-    ~Sock() { ::close(fd); }
-    void send(const std::string& s) {
-        REQUIRE(::send(fd, s.data(), s.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(s.size()));
-    }
-    void pump() {
-        char buf[65536];
-        for (;;) {
-            ssize_t n = ::recv(fd, buf, sizeof buf, MSG_DONTWAIT);
-            if (n > 0) {
-                got.append(buf, static_cast<std::size_t>(n));
-                continue;
-            }
-            if (n == 0 || (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)) eof = true;
-            return;
-        }
-    }
-};
+using Sock = p2p::test::LoopbackClient;
 
 std::string post(const std::string& sid, const std::string& body) {
     return "POST /transmission/rpc HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Transmission-Session-Id: " + sid +
@@ -180,8 +152,8 @@ TEST_CASE("rpc async: over a real socket the HTTP answer waits for the node; a l
     auto until = [&](const std::function<bool()>& pred) { return p2p::test::run_until(loop, pred, 5000); };
 
     Sock c(port);
-    c.send(post(s.session_id(), R"({"method":"torrent-add","tag":3,"arguments":{"filename":"http://h/x.torrent"}})") +
-           post(s.session_id(), R"({"method":"session-stats","tag":4})"));
+    REQUIRE(c.send(post(s.session_id(), R"({"method":"torrent-add","tag":3,"arguments":{"filename":"http://h/x.torrent"}})") +
+           post(s.session_id(), R"({"method":"session-stats","tag":4})")));
     REQUIRE(until([&] { return node.waiting.size() == 1; }));
     p2p::test::run_until(
         loop, [] { return false; }, 100);
@@ -202,7 +174,7 @@ TEST_CASE("rpc async: over a real socket the HTTP answer waits for the node; a l
     // The RPC closes (quit) with an add in flight: the node's adds are cancelled, the answer goes out first.
     node.waiting.clear();
     Sock d(port);
-    d.send(post(s.session_id(), R"({"method":"torrent-add","arguments":{"filename":"album"}})"));
+    REQUIRE(d.send(post(s.session_id(), R"({"method":"torrent-add","arguments":{"filename":"album"}})")));
     REQUIRE(until([&] { return node.waiting.size() == 1; }));
     s.close();
     CHECK(node.cancels == 1);

@@ -3,7 +3,9 @@
 #include <netinet/in.h>
 #include <stdlib.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
+#include <cerrno>
 #include <cstdint>
 #include <filesystem>
 #include <functional>
@@ -18,6 +20,54 @@
 #include "loop/timer.hpp"
 
 namespace p2p::test {
+
+// A raw TCP client of a server on 127.0.0.1:port (HTTP tests): what it received so far in `got`, `eof` once the
+// server closed (or the socket failed). pump() reads what is there without blocking; run it from run_until.
+struct LoopbackClient {
+    int fd = -1;
+    std::string got;
+    bool eof = false;
+    explicit LoopbackClient(std::uint16_t port) {
+        fd = ::socket(AF_INET, SOCK_STREAM, 0);
+        sockaddr_in a{};
+        a.sin_family = AF_INET;
+        a.sin_port = htons(port);
+        a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        REQUIRE(::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0); // the backlog takes it at once
+    }
+    ~LoopbackClient() {
+        if (fd >= 0) ::close(fd);
+    }
+    LoopbackClient(const LoopbackClient&) = delete;
+    LoopbackClient& operator=(const LoopbackClient&) = delete;
+    bool send(std::string_view s) {
+        return ::send(fd, s.data(), s.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(s.size());
+    }
+    void pump() {
+        char buf[65536];
+        for (;;) {
+            ssize_t n = ::recv(fd, buf, sizeof buf, MSG_DONTWAIT);
+            if (n > 0) {
+                got.append(buf, static_cast<std::size_t>(n));
+                continue;
+            }
+            if (n == 0 || (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)) eof = true;
+            return;
+        }
+    }
+    void reset() { // close with an RST (SO_LINGER 0), not a FIN
+        linger lg{1, 0};
+        ::setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
+        ::close(fd);
+        fd = -1;
+    }
+    std::size_t count(std::string_view what) const { // occurrences of `what` in got
+        std::size_t n = 0;
+        for (std::size_t at = got.find(what); at != std::string::npos; at = got.find(what, at + 1)) ++n;
+        return n;
+    }
+};
+
 
 struct TempDir {
     std::filesystem::path path;
