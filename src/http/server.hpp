@@ -86,7 +86,7 @@ class Deferred;
 
 struct Response {
     int status = 200;
-    std::string content_type = "text/plain; charset=utf-8";
+    std::string_view content_type = "text/plain; charset=utf-8"; // a string literal (or static): never copied
     std::string body;
     std::vector<std::pair<std::string, std::string>> headers; // extra header fields
     bool close = false;                                       // close the connection after this answer

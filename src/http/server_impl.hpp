@@ -34,6 +34,7 @@ struct Server::Conn {
     bool paused = false;          // parsing and reading stopped: output over max_output (stash holds the rest)
     bool write_busy = false;      // `writing` is handed to uv_write
     bool eof = false;             // the client has sent everything: answer what it asked, then close
+    bool fin_with_answer = false; // the answer may wait for close() to go with the FIN (see flush)
     bool closed = false;
     int error_status = 0;         // set by a parser callback that refuses the request (431, 413)
     std::uint64_t wait_start = 0; // accept, or the end of the last answer: the idle / first-request clock

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <charconv>
+#include <optional>
 
 #include "base/bytes.hpp"
 
@@ -38,49 +39,95 @@ void append_str(std::string& out, std::string_view s) {
 
 } // namespace
 
-Result<std::string> percent_decode(std::string_view s) {
-    std::string out;
-    out.reserve(s.size());
+namespace {
+
+// Percent-decodes s into out (which holds at least s.size() bytes); the decoded length, or -1 on a bad escape.
+std::ptrdiff_t decode_into(std::string_view s, char* out) {
+    char* o = out;
     for (std::size_t i = 0; i < s.size(); ++i) {
         if (s[i] != '%') {
-            out.push_back(s[i]);
+            *o++ = s[i];
             continue;
         }
-        if (s.size() - i < 3) return bad("bad percent escape");
+        if (s.size() - i < 3) return -1;
         int hi = hex_value(s[i + 1]);
         int lo = hex_value(s[i + 2]);
-        if (hi < 0 || lo < 0) return bad("bad percent escape");
-        out.push_back(static_cast<char>(hi << 4 | lo));
+        if (hi < 0 || lo < 0) return -1;
+        *o++ = static_cast<char>(hi << 4 | lo);
         i += 2;
     }
-    return out;
+    return o - out;
 }
 
-Result<std::vector<std::pair<std::string, std::string>>> parse_query(std::string_view query) {
-    std::vector<std::pair<std::string, std::string>> out;
+// One decoded name or value: on the stack when short (every announce parameter is: a 20-byte hash is at most 60
+// bytes encoded), on the heap otherwise. The view is valid while this lives.
+class Decoded {
+public:
+    bool decode(std::string_view s) {
+        char* buf = small_;
+        if (s.size() > sizeof small_) {
+            big_.resize(s.size());
+            buf = big_.data();
+        }
+        std::ptrdiff_t n = decode_into(s, buf);
+        if (n < 0) return false;
+        view_ = std::string_view(buf, static_cast<std::size_t>(n));
+        return true;
+    }
+    std::string_view view() const { return view_; }
+
+private:
+    char small_[128];
+    std::string big_;
+    std::string_view view_;
+};
+
+// Calls f(name, value) for each parameter of the query, decoded, in order, while f returns no error. Parsing a
+// query thus costs no allocation per parameter (an announce has about a dozen).
+template <class F>
+std::optional<Error> for_each_param(std::string_view query, F&& f) {
+    std::size_t count = 0;
+    Decoded name, value;
     while (!query.empty()) {
         std::size_t amp = query.find('&');
         std::string_view part = query.substr(0, amp);
         query = amp == std::string_view::npos ? std::string_view{} : query.substr(amp + 1);
         if (part.empty()) continue;
-        if (out.size() >= kMaxParams) return bad("too many parameters");
+        if (++count > kMaxParams) return bad("too many parameters");
         std::size_t eq = part.find('=');
-        auto name = percent_decode(part.substr(0, eq));
-        if (!name) return name.error();
-        auto value = percent_decode(eq == std::string_view::npos ? std::string_view{} : part.substr(eq + 1));
-        if (!value) return value.error();
-        out.emplace_back(std::move(*name), std::move(*value));
+        if (!name.decode(part.substr(0, eq))) return bad("bad percent escape");
+        if (!value.decode(eq == std::string_view::npos ? std::string_view{} : part.substr(eq + 1)))
+            return bad("bad percent escape");
+        if (auto e = f(name.view(), value.view())) return e;
     }
+    return std::nullopt;
+}
+
+} // namespace
+
+Result<std::string> percent_decode(std::string_view s) {
+    std::string out(s.size(), '\0');
+    std::ptrdiff_t n = decode_into(s, out.data());
+    if (n < 0) return bad("bad percent escape");
+    out.resize(static_cast<std::size_t>(n));
+    return out;
+}
+
+Result<std::vector<std::pair<std::string, std::string>>> parse_query(std::string_view query) {
+    std::vector<std::pair<std::string, std::string>> out;
+    auto e = for_each_param(query, [&](std::string_view name, std::string_view value) -> std::optional<Error> {
+        out.emplace_back(name, value);
+        return std::nullopt;
+    });
+    if (e) return *e;
     return out;
 }
 
 Result<AnnounceQuery> decode_announce_query(std::string_view query) {
-    auto params = parse_query(query);
-    if (!params) return params.error();
     AnnounceQuery q;
     bool have_hash = false, have_id = false, have_port = false, have_up = false, have_down = false;
     bool have_event = false, have_numwant = false, have_compact = false;
-    for (const auto& [name, value] : *params) {
+    auto e = for_each_param(query, [&](std::string_view name, std::string_view value) -> std::optional<Error> {
         std::uint64_t n = 0;
         if (name == "info_hash" && !have_hash) {
             if (value.size() != 20) return bad("info_hash is not 20 bytes");
@@ -128,9 +175,11 @@ Result<AnnounceQuery> decode_announce_query(std::string_view query) {
             q.compact = value != "0";
             have_compact = true;
         } else if (name == "ip" && !q.ip) {
-            q.ip = value;
+            q.ip = std::string(value);
         }
-    }
+        return std::nullopt;
+    });
+    if (e) return *e;
     if (!have_hash) return bad("missing info_hash");
     if (!have_id) return bad("missing peer_id");
     if (!have_port) return bad("missing port");
@@ -138,15 +187,15 @@ Result<AnnounceQuery> decode_announce_query(std::string_view query) {
 }
 
 Result<std::vector<udp::Hash20>> decode_scrape_query(std::string_view query) {
-    auto params = parse_query(query);
-    if (!params) return params.error();
     std::vector<udp::Hash20> out;
-    for (const auto& [name, value] : *params) {
-        if (name != "info_hash") continue;
+    auto e = for_each_param(query, [&](std::string_view name, std::string_view value) -> std::optional<Error> {
+        if (name != "info_hash") return std::nullopt;
         if (value.size() != 20) return bad("info_hash is not 20 bytes");
         if (out.size() >= kMaxScrapeQuery) return bad("too many info_hash parameters");
         out.push_back(udp::Hash20::from(value));
-    }
+        return std::nullopt;
+    });
+    if (e) return *e;
     if (out.empty()) return bad("missing info_hash (full scrape is not served)");
     return out;
 }
