@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "http/metrics.hpp"
 #include "http/server.hpp"
 #include "loop/loop.hpp"
 #include "test_util.hpp"
@@ -226,6 +227,17 @@ TEST_CASE("http deferred: over max_deferred the handler's Response is answered 5
     CHECK(f.refused == 1);
     CHECK(f.server->stats().deferred_refused == 1);
     CHECK(f.server->deferred_pending() == 2);
+    {   // and so say /metrics and /stats
+        http::MetricsText m;
+        m.server("x_http", "Open connections.", *f.server);
+        const std::string text = m.take();
+        CHECK(text.find("x_http_deferred_answers_total{outcome=\"deferred\"} 2\n") != std::string::npos);
+        CHECK(text.find("x_http_deferred_answers_total{outcome=\"refused\"} 1\n") != std::string::npos);
+        CHECK(text.find("x_http_deferred_answers_total{outcome=\"timed_out\"} 0\n") != std::string::npos);
+        nlohmann::json j;
+        http::add_server_stats(j, *f.server);
+        CHECK(j["deferred_refused"] == 1);
+    }
     // Once one is answered the cap has room again.
     f.waiting[0].answer(Fixture::text("A"));
     REQUIRE(f.until([&] {

@@ -27,7 +27,7 @@ void MetricsText::server(const std::string& prefix, const char* connections_help
     const Stats& st = s.stats();
     const std::string conns = prefix + "_connections", events = prefix + "_connection_events_total",
                       requests = prefix + "_requests_total", bad = prefix + "_bad_requests_total",
-                      buffers = prefix + "_buffer_bytes";
+                      buffers = prefix + "_buffer_bytes", deferred = prefix + "_deferred_answers_total";
     family(conns.c_str(), "gauge", connections_help);
     sample(conns.c_str(), "", s.connections());
     family(events.c_str(), "counter", "HTTP connections, by outcome.");
@@ -39,6 +39,11 @@ void MetricsText::server(const std::string& prefix, const char* connections_help
     sample(requests.c_str(), "", st.requests);
     family(bad.c_str(), "counter", "HTTP requests refused by the server (400/413/431).");
     sample(bad.c_str(), "", st.bad_requests);
+    family(deferred.c_str(), "counter",
+           "HTTP answers given later (Response::defer), by outcome: all, 504 past the timeout, 503 at the cap.");
+    sample(deferred.c_str(), "{outcome=\"deferred\"}", st.deferred);
+    sample(deferred.c_str(), "{outcome=\"timed_out\"}", st.deferred_late);
+    sample(deferred.c_str(), "{outcome=\"refused\"}", st.deferred_refused);
     family(buffers.c_str(), "gauge", "HTTP connection records and buffers.");
     sample(buffers.c_str(), "", s.memory_used());
 }
@@ -52,6 +57,9 @@ void add_server_stats(nlohmann::json& into, const Server& s) {
     into["refused"] = st.refused;
     into["evicted"] = st.evicted;
     into["timed_out"] = st.timed_out;
+    into["deferred"] = st.deferred;
+    into["deferred_timed_out"] = st.deferred_late;
+    into["deferred_refused"] = st.deferred_refused;
     into["buffer_bytes"] = s.memory_used();
 }
 

@@ -249,13 +249,14 @@ std::vector<TorrentSnapshot> Node::torrents() {
 NodeResult<TorrentSnapshot> Node::torrent(const std::string& hash) {
     for (auto& t : torrents())
         if (t.hash == hash) return t;
-    return NodeError{NodeErrc::not_found, hash, "not one of our torrents"};
+    return NodeError{NodeErrc::not_found, hash, PeerNode::kNotOurs};
 }
 
 NodeResult<std::vector<FileSnapshot>> Node::files(const std::string& hash) {
     return guarded<std::vector<FileSnapshot>>(hash, [&]() -> NodeResult<std::vector<FileSnapshot>> {
         PeerNode::Item* it = node_->find_item(hash);
-        if (!it || !it->torrent) return NodeError{NodeErrc::not_found, hash, "not one of our torrents (or no metadata yet)"};
+        if (!it || !it->torrent)
+            return NodeError{NodeErrc::not_found, hash, std::string(PeerNode::kNotOurs) + " (or no metadata yet)"};
         std::vector<FileSnapshot> out;
         for (const auto& f : it->torrent->files()) out.push_back(FileSnapshot{f.path, f.size, f.done, f.wanted});
         return out;

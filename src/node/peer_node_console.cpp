@@ -54,7 +54,7 @@ PeerConsoleCommands PeerNode::console_commands() {
     };
     c.peers = [this](const std::string& what) -> Result<std::vector<PeerSummary>> {
         Item* it = find_item(what);
-        if (!it) return make_error(what, "not one of our torrents (see status)");
+        if (!it) return not_ours(what);
         return it->torrent->peer_summaries();
     };
     c.trackers = [this] {
@@ -70,7 +70,7 @@ PeerConsoleCommands PeerNode::console_commands() {
     };
     c.files = [this](const std::string& what) -> Result<std::vector<FileProgress>> {
         Item* it = find_item(what);
-        if (!it) return make_error(what, "not one of our torrents (see status)");
+        if (!it) return not_ours(what);
         return it->torrent->files();
     };
     c.pause = [this](const std::string& what) { return pause_item(what); };

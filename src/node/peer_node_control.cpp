@@ -9,11 +9,12 @@
 namespace p2p {
 
 namespace {
-Error not_ours(const std::string& what) {
-    return make_error(what, "not one of our torrents (see status)", Errc::not_found);
-}
 std::string rate_text(std::uint64_t r) { return r ? format_bytes(r) + "/s" : std::string("none"); }
 } // namespace
+
+Error PeerNode::not_ours(const std::string& what) {
+    return make_error(what, std::string(kNotOurs) + " (see status)", Errc::not_found);
+}
 
 std::string PeerNode::find_fetch(const std::string& what) const {
     std::string raw;

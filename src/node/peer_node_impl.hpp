@@ -243,12 +243,20 @@ private:
     // metainfo is) or a catalog name (looked up like `get NAME`, then fetched like a magnet); anything else is
     // rpc_add at once. At most kMaxRpcAdds in flight; rpc_cancel_adds (the RPC closing) ends them.
     static constexpr std::size_t kMaxRpcAdds = 8;
+    // What every face says of a name or hash that is none of ours (the console adds " (see status)").
+    static constexpr const char* kNotOurs = "not one of our torrents";
+    static Error not_ours(const std::string& what); // kNotOurs (see status), Errc::not_found
     static constexpr std::uint64_t kRpcFetchTimeoutMs = 15'000;
+    static constexpr std::uint64_t kRpcAddDeadlineMs = 25'000; // < RpcServer::kDeferredTimeoutMs (static_assert)
+    void rpc_add_expired(std::uint64_t id);
+    static std::uint64_t rpc_add_deadline_ms();
     struct RpcAddJob {
         std::string what; // the URL or the name
         bool paused = false;
         RpcNodeOps::AddDone done;
         std::unique_ptr<HttpGet> get; // a URL's fetch; null for a name (its lookup is lookups_')
+        std::unique_ptr<Timer> expiry; // rpc_add_deadline_ms: then it ends unanswered ("no answer"), before the
+                                       // RPC's own 504, so nothing is added after the client was told it failed
     };
     void rpc_add_async(const RpcAddRequest& req, RpcNodeOps::AddDone done);
     void rpc_add_fetched(std::uint64_t id, Result<HttpResponse> r);

@@ -4,6 +4,8 @@
 // do not: it reads the items and fetches into RPC rows and turns an add request into the console's `get`.
 // torrent-add of a URL or a catalog name answers later (rpc_add_async): the URL's .torrent is fetched with HttpGet
 // and added as uploaded metainfo is; the name is looked up with the console's lookups and fetched like a magnet.
+#include <algorithm>
+#include <cstdlib>
 #include <filesystem>
 
 #include "base/bytes.hpp"
@@ -12,6 +14,18 @@
 #include "p2pnode/p2pnode.hpp"
 
 namespace p2p {
+
+// The deadline of a URL's or a name's add; P2PNODE_RPC_ADD_DEADLINE_MS (a test's hook, like
+// P2PNODE_DHT_BOOTSTRAP) may shorten it, never lengthen it past kRpcAddDeadlineMs.
+std::uint64_t PeerNode::rpc_add_deadline_ms() {
+    static_assert(kRpcAddDeadlineMs < RpcServer::kDeferredTimeoutMs, "an add must give up before its 504");
+    if (const char* env = std::getenv("P2PNODE_RPC_ADD_DEADLINE_MS")) {
+        char* end = nullptr;
+        unsigned long long v = std::strtoull(env, &end, 10);
+        if (end != env && *end == '\0' && v > 0) return std::min<std::uint64_t>(v, kRpcAddDeadlineMs);
+    }
+    return kRpcAddDeadlineMs;
+}
 
 namespace fs = std::filesystem;
 
@@ -164,7 +178,7 @@ void PeerNode::rpc_add_async(const RpcAddRequest& req, RpcNodeOps::AddDone done)
         return done(make_error(f, "too many adds in progress (at most " + std::to_string(kMaxRpcAdds) +
                                       " URLs and names at once); try again shortly"));
     const std::uint64_t id = ++rpc_add_next_;
-    RpcAddJob job{f, req.paused, std::move(done), nullptr};
+    RpcAddJob job{f, req.paused, std::move(done), nullptr, nullptr};
     if (url) {
         HttpGetOptions o;
         o.timeout_ms = kRpcFetchTimeoutMs;
@@ -182,7 +196,21 @@ void PeerNode::rpc_add_async(const RpcAddRequest& req, RpcNodeOps::AddDone done)
         if (!st) return job.done(st.error());
         say("looking up %s\n", f.c_str());
     }
+    // A lookup may take its trackers' whole retry schedule (BEP 15: 15 s, 30 s, ...): the add gives up first, and
+    // answers, so that the client never sees the RPC's 504 for an add that then happens.
+    job.expiry = std::make_unique<Timer>(loop_.get());
+    job.expiry->start(rpc_add_deadline_ms(), 0, [this, id] { rpc_add_expired(id); });
     rpc_adds_.emplace(id, std::move(job));
+}
+
+// No answer by the deadline: the job ends (a late result finds no job and adds nothing).
+void PeerNode::rpc_add_expired(std::uint64_t id) {
+    auto job = rpc_take_job(id); // destroys its timer, ours: allowed from inside its callback (loop/timer.hpp)
+    if (!job) return;
+    Error e = make_error(job->what, "no answer within " + std::to_string(rpc_add_deadline_ms() / 1000) +
+                                        " s (not added; try again)");
+    error_line(e.str());
+    job->done(std::move(e));
 }
 
 std::optional<PeerNode::RpcAddJob> PeerNode::rpc_take_job(std::uint64_t id) {
@@ -253,7 +281,7 @@ void PeerNode::rpc_cancel_adds() {
 Result<std::string> PeerNode::reannounce_item(const std::string& what) {
     if (quitting_) return make_error(what, "stopping");
     Item* it = find_item(what);
-    if (!it) return make_error(what, "not one of our torrents (see status)", Errc::not_found);
+    if (!it) return not_ours(what);
     if (it->paused || it->stopped_sent) return make_error(it->torrent->meta().name, "stopped: start it first");
     const std::size_t n = it->announcer->reannounce();
     return "reannounced " + it->torrent->meta().name + " to " + std::to_string(n) + " tier(s)";
@@ -264,12 +292,12 @@ RpcNodeOps PeerNode::rpc_ops() {
     o.torrents = [this] { return rpc_torrents(); };
     o.files = [this](const std::string& what) -> Result<std::vector<FileProgress>> {
         Item* it = find_item(what);
-        if (!it) return make_error(what, "not one of our torrents");
+        if (!it) return make_error(what, kNotOurs, Errc::not_found);
         return it->torrent->files();
     };
     o.peers = [this](const std::string& what) -> Result<std::vector<PeerSummary>> {
         Item* it = find_item(what);
-        if (!it) return make_error(what, "not one of our torrents");
+        if (!it) return make_error(what, kNotOurs, Errc::not_found);
         return it->torrent->peer_summaries();
     };
     o.trackers = [this](const std::string& what) -> std::vector<TrackerStatus> {

@@ -19,7 +19,8 @@
 // plus, while one is built, one answer.
 // Answers later: the RPC's answers go through the server's deferred answers (http::Response::defer): a torrent-add
 // of a URL or a catalog name is answered once the node has it, within kDeferredTimeoutMs (a URL's fetch has 15 s,
-// a lookup its trackers' timeouts), else the client gets a 504; at most one per connection, so kMaxConnections.
+// the node gives a lookup kRpcAddDeadlineMs, 25 s, then answers an error), else the client gets a 504; at most
+// one per connection, so kMaxConnections.
 #pragma once
 #include <uv.h>
 

@@ -6,7 +6,8 @@
 # --rpc-port: `-a http://.../u.torrent` and `-a n.bin` both download byte-identical, the name's answer carries its
 # real hashString; a second add of either is a duplicate. Errors are errors, each one clear line: a 404 URL, a URL
 # whose body is no .torrent, a URL nothing listens on, a name no catalog has. Quitting while a URL's fetch hangs
-# exits at once and the waiting client gets an error.
+# exits at once and the waiting client gets an error. A name whose lookup never ends gives up by its deadline
+# (the test hook P2PNODE_RPC_ADD_DEADLINE_MS) with one error, and adds nothing.
 set -uo pipefail
 # shellcheck source=lib/common.sh
 source "$(dirname "$0")/lib/common.sh"
@@ -92,6 +93,32 @@ grep -q -E 'Error: no-such-name: not in the catalog' "$W/tr.last" || fail "-a of
 TR -l || fail "-l after the errors failed"
 [[ $(grep -c -E '100% ' "$W/tr.last") == 2 ]] || fail "the failed adds left something listed"
 alive node || fail "the node died"
+
+# A name whose lookup never ends (a tracker that never answers): the add gives up by its deadline (shortened to
+# 2 s here through the test hook P2PNODE_RPC_ADD_DEADLINE_MS; 25 s by default, before the RPC's 504 at 30 s) with
+# one clear error, and nothing is added.
+spawn_log mute "$PY" -u -c 'import socket
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(("127.0.0.1", 0)); print("port", s.getsockname()[1], flush=True)
+while True: s.recvfrom(2048)'
+line=$(wait_line "$W/mute.log" 'port [0-9]+' "$PID_mute" 10) || fail "the mute tracker did not start"
+P2PNODE_RPC_ADD_DEADLINE_MS=2000 start node2 --peer --into "$W/dl2" --tracker "udp://127.0.0.1:${line#port }" \
+    --bind 127.0.0.1 --port 0 --rpc-port 0 --no-console
+line=$(wait_line "$W/node2.out" '^rpc http://127\.0\.0\.1:[0-9]+/transmission/rpc$' "$PID_node2" 20) ||
+    fail "node2: no 'rpc http://...' line"
+hp2=${line#rpc http://}
+hp2=${hp2%%/*}
+t0=$SECONDS
+(cd "$W/cwd" && timeout 40 transmission-remote "$hp2" -a slow.name) >"$W/tr.mute" 2>&1 && fail "-a of a name nobody answers succeeded"
+took=$((SECONDS - t0))
+say "a name nobody answers: $(grep -m1 'Error' "$W/tr.mute") after $took s"
+grep -q -E 'Error: slow\.name: no answer within 2 s' "$W/tr.mute" || fail "-a of a name nobody answers: no 'no answer within 2 s'"
+((took <= 10)) || fail "-a of a name nobody answers took $took s"
+sleep 1
+(cd "$W/cwd" && timeout 40 transmission-remote "$hp2" -l) >"$W/tr.mute.l" 2>&1 || fail "node2: -l failed"
+grep -q -E '^Sum:' "$W/tr.mute.l" || fail "node2: -l gave no Sum line"
+grep -q 'slow.name' "$W/tr.mute.l" && fail "node2: the expired add is listed"
+alive node2 || fail "node2 died"
+stop node2 10
 
 # Quitting while a URL is being fetched (a server that accepts and never answers): the node exits at once (the
 # fetch let go of), and the client waiting on the add gets an error, not a hang.
