@@ -224,6 +224,15 @@ TEST_CASE("sealed storage: a file edited after sealing is never served, and the 
     CHECK(r.error().code == Errc::changed_on_disk);
     CHECK(st.is_failed());
     CHECK(st.error().code == Errc::changed_on_disk);
+    CHECK(!st.sealed().empty());
+    // A re-verify (a download's, which the torrent then seals anew when complete): the error cleared and the seal
+    // gone, the file reads again as it is now (the verify's hashes judge it).
+    st.clear_error();
+    st.unseal();
+    CHECK(st.sealed().empty());
+    auto again = read_sync(loop, st, 1);
+    REQUIRE(again);
+    CHECK(!st.is_failed());
 }
 
 TEST_CASE("sealed storage: open(seed) refuses files that moved since they were hashed, or are gone") {

@@ -146,7 +146,8 @@ public:
     NodeResult<std::string> resume(const std::string& hash);
     NodeResult<std::string> remove(const std::string& hash, bool delete_data = false);
     // Hash-checks every piece on disk again (connections are closed meanwhile); the torrent goes on from what
-    // is there. A download that lost pieces downloads them again; `complete` comes again when done.
+    // is there. A download that lost pieces downloads them again; `complete` comes again when done. A failed
+    // torrent (disk full, write refused, file edited) goes on this way once the cause is fixed.
     NodeResult<std::string> verify(const std::string& hash);
     NodeResult<std::string> reannounce(const std::string& hash);
     NodeResult<std::string> set_limits(const std::string& hash, std::uint64_t up, std::uint64_t down); // bytes/s

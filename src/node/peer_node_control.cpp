@@ -145,9 +145,23 @@ Result<std::string> PeerNode::verify_item(const std::string& what) {
     Item* it = find_item(what);
     if (!it && !find_fetch(what).empty()) return make_error(what, "no metadata yet: nothing to verify");
     if (!it) return not_ours(what);
+    const bool was_failed = it->failed || it->torrent->status().phase == TorrentPhase::failed;
     if (auto st = it->torrent->verify(); !st) return st.error();
     it->reported_done = false; // complete again (or later): said again; the trackers heard `completed` once
-    return "verifying " + it->torrent->meta().name + " " + to_hex(it->torrent->info_hash());
+    const std::string hash = it->torrent->info_hash();
+    if (was_failed) {
+        // It runs again: back in its swarm with a fresh announcer (the failure told the trackers `stopped`), on
+        // the LAN, and no longer counted as failed. (A failure already seen by --exit-when-done ended the run.)
+        it->failed = false;
+        if (it->stopped_sent && !it->paused) {
+            loop_.defer_delete(std::move(it->announcer)); // stopped already; its stop may still be in flight
+            it->announcer = make_announcer(it->torrent, it->announce_cfg);
+            it->stopped_sent = false;
+            it->announcer->start();
+        }
+        if (!it->paused) lsd_add(hash, it->torrent->meta().is_private);
+    }
+    return "verifying " + it->torrent->meta().name + " " + to_hex(hash) + (was_failed ? " (it had failed)" : "");
 }
 
 Result<std::string> PeerNode::limit_item(const std::string& what, std::uint64_t up, std::uint64_t down) {

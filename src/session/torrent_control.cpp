@@ -62,8 +62,20 @@ void Torrent::resume() {
 Status Torrent::verify() {
     if (shutting_down_) return make_error(meta_.name, "stopping", Errc::refused);
     if (phase_ == TorrentPhase::checking) return make_error(meta_.name, "being checked already", Errc::refused);
-    if (phase_ == TorrentPhase::failed)
-        return make_error(meta_.name, "failed (" + error_.str() + "): remove it and add it again", Errc::refused);
+    if (phase_ == TorrentPhase::failed) {
+        // A shared item whose files changed is shared anew by its owner (the node), not verified in place.
+        if (is_shared_item() && error_.code == Errc::changed_on_disk)
+            return make_error(meta_.name, "its files changed on disk: it is shared anew", Errc::refused);
+        // The user fixed what failed (freed space, remounted, restored a file): what is on disk is hashed again,
+        // and the torrent goes on from there (a piece that no longer matches is downloaded again).
+        log_info("torrent", meta_.name + ": failed before (" + error_.str() + "); verifying to go on");
+        storage_->clear_error();
+        error_ = {};
+    }
+    // A download's files are hashed anew: the stamps sealed when it completed no longer say what is served (an
+    // edit that failed it, damage a verify is to find); they are sealed again when it is complete again. A shared
+    // item's seal stays: its files are the user's, and an edit is for the owner to share anew.
+    if (!is_shared_item()) storage_->unseal();
     log_info("torrent", meta_.name + ": verifying every piece on disk");
     // Nothing is requested or served while the pieces are read again: every connection closes; the peers we
     // had dialled are dialled again afterwards (connect_more waits for the checking phase to end).

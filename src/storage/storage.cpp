@@ -452,6 +452,7 @@ void Storage::clear_error() {
     impl_->failed = false;
     impl_->error = {};
 }
+void Storage::unseal() { impl_->sealed.clear(); }
 std::string Storage::file_path(std::size_t i) const {
     return i < impl_->paths.size() ? impl_->paths[i] : std::string();
 }

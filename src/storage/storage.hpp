@@ -160,6 +160,9 @@ public:
     bool is_failed() const;
     const Error& error() const;
     void clear_error();
+    // Forgets the seal: the caller is about to hash the files again (a download's re-verify) and seals them anew
+    // with its next complete save_resume. Reads meanwhile are not checked against the old stamps.
+    void unseal();
 
     std::string file_path(std::size_t file_index) const; // "" when the metainfo's path is unsafe
     std::string resume_path() const;
