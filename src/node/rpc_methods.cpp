@@ -17,6 +17,27 @@ namespace p2p {
 
 namespace {
 
+// About the size of j once dumped, without dumping it (escapes not counted: a low estimate, which the server's
+// exact check after the dump backs up).
+std::size_t approx_json_size(const nlohmann::json& j) {
+    switch (j.type()) {
+    case nlohmann::json::value_t::object: {
+        std::size_t n = 2;
+        for (const auto& [k, v] : j.items()) n += k.size() + 4 + approx_json_size(v);
+        return n;
+    }
+    case nlohmann::json::value_t::array: {
+        std::size_t n = 2;
+        for (const auto& v : j) n += 1 + approx_json_size(v);
+        return n;
+    }
+    case nlohmann::json::value_t::string: return j.get_ref<const std::string&>().size() + 2;
+    case nlohmann::json::value_t::boolean: return 5;
+    case nlohmann::json::value_t::null: return 4;
+    default: return 12; // numbers: most are short
+    }
+}
+
 using Json = nlohmann::json;
 
 // Checked reads: a wrong type is "absent", never an exception.
@@ -393,7 +414,15 @@ std::string RpcMethods::torrent_get(const Json& args, Json& out) {
     bool recent = false;
     if (auto r = select(args, picked, &recent); r != kSuccess) return r;
     Json list = Json::array();
-    for (const auto& t : picked) list.push_back(torrent_fields(t, fields));
+    std::size_t size = 0;
+    for (const auto& t : picked) {
+        list.push_back(torrent_fields(t, fields));
+        size += approx_json_size(list.back()) + 1;
+        if (answer_cap_ && size > answer_cap_) // what was built goes now, not after the whole list
+            return "the answer (over " + std::to_string(size) + " bytes at torrent " + std::to_string(list.size()) +
+                   " of " + std::to_string(picked.size()) + ") is over the RPC's cap of " +
+                   std::to_string(answer_cap_) + " bytes (--max-memory): ask for fewer torrents or fields";
+    }
     out["torrents"] = std::move(list);
     if (recent) {
         Json removed = Json::array();

@@ -128,6 +128,9 @@ public:
     void handle(std::string_view body, Answer done);
     // The RPC closes (quit): the node drops the adds in flight (ops.cancel_adds).
     void cancel();
+    // The largest answer the RPC will send (its body cap under --max-memory; 0: none). torrent-get stops
+    // building once its list would pass it, so an answer too big to send is never held whole.
+    void set_answer_cap(std::size_t bytes) { answer_cap_ = bytes; }
 
     struct Counters {
         std::uint64_t calls = 0, errors = 0; // errors: answers whose result is not "success"
@@ -169,6 +172,7 @@ private:
     std::map<std::string, Limits> limits_;
     std::vector<std::pair<int, std::int64_t>> removed_; // (id, when) for "recently-active"
     int next_id_ = 1;
+    std::size_t answer_cap_ = 0;
     std::uint64_t session_up_kb_ = 0, session_down_kb_ = 0; // the numbers shown while a global limit is off
     Counters counters_;
     LifeToken life_; // an add answered after we are gone (ops.add_async's done) touches nothing

@@ -72,7 +72,9 @@ bool constant_time_equal(std::string_view a, std::string_view b) {
 
 RpcServer::RpcServer(uv_loop_t* loop, RpcServerConfig cfg, RpcNodeOps ops, std::function<PeerCounters()> counters)
     : cfg_(std::move(cfg)), methods_(std::move(ops)), counters_fn_(std::move(counters)), session_id_(make_session_id()),
-      http_(loop, rpc_limits(cfg_), [this](const http::Request& rq, http::Response& rs) { handle(rq, rs); }) {}
+      http_(loop, rpc_limits(cfg_), [this](const http::Request& rq, http::Response& rs) { handle(rq, rs); }) {
+    methods_.set_answer_cap(http_.limits().max_body);
+}
 
 Status RpcServer::listen() { return http_.listen({cfg_.bind}, cfg_.port); }
 
