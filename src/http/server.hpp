@@ -29,7 +29,8 @@
 // Cost: the listening sockets are the server's own (polled by libuv), so accept4() gives the peer's address, and a
 // new connection's first read is tried at once: a one-request connection whose request is already in (most
 // "Connection: close" announces) costs accept4, recv, send and close, and never gets a libuv handle; only a
-// connection that has to wait is wrapped in a uv_tcp_t (and gets TCP_NODELAY).
+// connection that has to wait is wrapped in a uv_tcp_t (and gets TCP_NODELAY). Its answer is sent with
+// MSG_MORE when nothing is left unread, so the close() that follows sends it and the FIN in one segment.
 //
 // Lifetimes (docs/HACKING.md): a connection is only ever freed in its uv_close callback, so closing one from a
 // callback of its own (a parse error, a timeout, the handler asking to close) is safe; the code checks `closed`
