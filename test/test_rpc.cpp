@@ -65,7 +65,8 @@ struct FakeNode {
         };
         o.trackers = [](const std::string&) { return std::vector<TrackerStatus>{}; };
         o.add = [this](const RpcAddRequest& r) -> Result<RpcAdded> {
-            calls.push_back("add " + r.filename + (r.metainfo.empty() ? "" : " metainfo=" + r.metainfo));
+            calls.push_back("add " + r.filename + (r.metainfo.empty() ? "" : " metainfo=" + r.metainfo) +
+                            (r.paused ? " paused" : ""));
             if (r.filename == "bad") return make_error("bad", "not a torrent");
             RpcTorrentInfo t;
             t.hash = std::string(40, 'c');
@@ -317,6 +318,25 @@ TEST_CASE("rpc: torrent-get field shapes, as transmission-remote -l, -i and -f r
     CHECK(count("\"" + std::string(40, 'A') + "\"") == 1);
     CHECK(count("[99]") == 0);
     CHECK(count("\"recently-active\"") == 2); // uploading, and fetching metadata
+}
+
+TEST_CASE("rpc: session-set start-added-torrents (transmission-remote --start-paused) adds paused, unless told") {
+    FakeNode node;
+    RpcMethods m(node.ops(), [] { return std::int64_t{1'700'000'000}; });
+    CHECK(call(m, R"({"method":"session-get"})")["arguments"]["start-added-torrents"] == true);
+    call(m, R"({"method":"torrent-add","arguments":{"filename":"a"}})");
+    CHECK(node.calls.back() == "add a");
+    REQUIRE(call(m, R"({"method":"session-set","arguments":{"start-added-torrents":false}})")["result"] == "success");
+    CHECK(call(m, R"({"method":"session-get"})")["arguments"]["start-added-torrents"] == false);
+    call(m, R"({"method":"torrent-add","arguments":{"filename":"b"}})");
+    CHECK(node.calls.back() == "add b paused");
+    call(m, R"({"method":"torrent-add","arguments":{"filename":"c","paused":false}})");
+    CHECK(node.calls.back() == "add c");
+    CHECK(call(m, R"({"method":"session-set","arguments":{"start-added-torrents":"no"}})")["result"] != "success");
+    CHECK(call(m, R"({"method":"session-get"})")["arguments"]["start-added-torrents"] == false);
+    REQUIRE(call(m, R"({"method":"session-set","arguments":{"start-added-torrents":true}})")["result"] == "success");
+    call(m, R"({"method":"torrent-add","arguments":{"filename":"d"}})");
+    CHECK(node.calls.back() == "add d");
 }
 
 TEST_CASE("rpc: torrent-add, torrent-set, start/stop/remove call the node's operations") {

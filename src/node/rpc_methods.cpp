@@ -249,7 +249,7 @@ std::string RpcMethods::session_get(Json& out) {
     out["pex-enabled"] = false;
     out["seedRatioLimit"] = 0.0;
     out["seedRatioLimited"] = false; // p2pnode seeds until told otherwise
-    out["start-added-torrents"] = true;
+    out["start-added-torrents"] = start_added_;
     out["rename-partial-files"] = false;
     out["units"] = {{"speed-units", {"kB/s", "MB/s", "GB/s", "TB/s"}}, {"speed-bytes", kSpeedUnit},
                     {"size-units", {"kB", "MB", "GB", "TB"}},          {"size-bytes", 1000},
@@ -260,7 +260,7 @@ std::string RpcMethods::session_get(Json& out) {
 std::string RpcMethods::session_set(const Json& args) {
     const RpcSessionInfo s = ops_.session ? ops_.session() : RpcSessionInfo{};
     std::uint64_t up_kb = session_up_kb_, down_kb = session_down_kb_;
-    bool up_on = s.up_limit > 0, down_on = s.down_limit > 0;
+    bool up_on = s.up_limit > 0, down_on = s.down_limit > 0, start_added = start_added_;
     for (auto it = args.begin(); it != args.end(); ++it) {
         const std::string& k = it.key();
         const Json* v = &it.value();
@@ -272,6 +272,10 @@ std::string RpcMethods::session_set(const Json& args) {
             auto b = as_bool(v);
             if (!b) return k + ": not a boolean";
             (k == "speed-limit-up-enabled" ? up_on : down_on) = *b;
+        } else if (k == "start-added-torrents") { // transmission-remote --start-paused / --no-start-paused
+            auto b = as_bool(v);
+            if (!b) return k + ": not a boolean";
+            start_added = *b;
         } else if (k == "peer-port") {
             if (as_int(v) != std::optional<std::int64_t>(s.peer_port))
                 return "peer-port cannot change while p2pnode runs (start it with --port)";
@@ -287,6 +291,7 @@ std::string RpcMethods::session_set(const Json& args) {
     }
     session_up_kb_ = up_kb;
     session_down_kb_ = down_kb;
+    start_added_ = start_added;
     if (ops_.set_session_limits)
         ops_.set_session_limits(up_on ? up_kb * kSpeedUnit : 0, down_on ? down_kb * kSpeedUnit : 0);
     return kSuccess;
@@ -461,6 +466,7 @@ std::string RpcMethods::add_request(const Json& args, RpcAddRequest& req) {
     } else {
         return "torrent-add needs \"filename\" or \"metainfo\"";
     }
+    req.paused = !start_added_; // the session's start-added-torrents, unless the add says otherwise
     if (const Json* p = member(args, "paused")) {
         auto b = as_bool(p);
         if (!b) return "paused: not a boolean";

@@ -173,6 +173,7 @@ private:
     std::vector<std::pair<int, std::int64_t>> removed_; // (id, when) for "recently-active"
     int next_id_ = 1;
     std::size_t answer_cap_ = 0;
+    bool start_added_ = true; // session-set start-added-torrents (for this run): false adds every torrent paused
     std::uint64_t session_up_kb_ = 0, session_down_kb_ = 0; // the numbers shown while a global limit is off
     Counters counters_;
     LifeToken life_; // an add answered after we are gone (ops.add_async's done) touches nothing

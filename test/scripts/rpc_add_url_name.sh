@@ -4,7 +4,8 @@
 # the RPC's answer). A p2pnode tracker and a p2pnode seed share u.bin and n.bin (n.bin is in the tracker's
 # catalog); u.torrent is served by `python3 -m http.server` on 127.0.0.1 (ephemeral port). A second peer with
 # --rpc-port: `-a http://.../u.torrent` and `-a n.bin` both download byte-identical, the name's answer carries its
-# real hashString; a second add of either is a duplicate. Errors are errors, each one clear line: a 404 URL, a URL
+# real hashString; a second add of either is a duplicate; a name added paused (--start-paused) waits Stopped
+# until started. Errors are errors, each one clear line: a 404 URL, a URL
 # whose body is no .torrent, a URL nothing listens on, a name no catalog has. Quitting while a URL's fetch hangs
 # exits at once and the waiting client gets an error. A name whose lookup never ends gives up by its deadline
 # (the test hook P2PNODE_RPC_ADD_DEADLINE_MS) with one error, and adds nothing.
@@ -20,10 +21,13 @@ t_init p2p-rpc-add-url-name
 local_tracker
 random_file "$W/share/u.bin" 3000000
 random_file "$W/share/n.bin" 700000
+random_file "$W/share/p.bin" 900000
 start seed --peer --share "$W/share" --tracker "$TURL" --bind 127.0.0.1 --port 0 --no-console
 wait_sharing seed u.bin
 wait_sharing seed n.bin
+wait_sharing seed p.bin
 nhash=$(grep -o -E '^sharing n\.bin [0-9a-f]{40}' "$W/seed.out" | cut -d' ' -f3)
+phash=$(grep -o -E '^sharing p\.bin [0-9a-f]{40}' "$W/seed.out" | cut -d' ' -f3)
 mkdir -p "$W/web" "$W/cwd"
 uhash=$(make_torrent "$W/share/u.bin" "$W/web/u.torrent")
 echo "not a torrent" >"$W/web/index.txt"
@@ -33,6 +37,11 @@ for ((t = 0; t < 60; t++)); do
     sleep 0.5
 done
 grep -q "$nhash" "$W/scrape.out" || fail "n.bin never appeared in the catalog"
+for ((t = 0; t < 60; t++)); do
+    scrape_p2p p.bin && grep -q "$phash" "$W/scrape.out" && break
+    sleep 0.5
+done
+grep -q "$phash" "$W/scrape.out" || fail "p.bin never appeared in the catalog"
 
 spawn_log web "$PY" -u -m http.server 0 --bind 127.0.0.1 --directory "$W/web"
 line=$(wait_line "$W/web.log" 'port [0-9]+' "$PID_web" 10) || fail "python3 -m http.server did not start"
@@ -73,6 +82,22 @@ TR -l || fail "-l failed"
 grep -E '100% .* u\.bin$' "$W/tr.last" >/dev/null || fail "-l does not show u.bin at 100%"
 grep -E '100% .* n\.bin$' "$W/tr.last" >/dev/null || fail "-l does not show n.bin at 100%"
 
+# (c) a catalog name added paused (the session's start-added-torrents off: transmission-remote --start-paused):
+# found and listed, Stopped, nothing downloaded; started, it completes.
+TR --start-paused || fail "--start-paused failed"
+TR --debug -a p.bin || fail "-a p.bin (start-added-torrents off) failed"
+grep -q "\"torrent-added\":{[^}]*\"hashString\":\"$phash\"" "$W/tr.last" || fail "-a p.bin paused: no hashString $phash"
+pid=$(grep -o -E '"torrent-added":\{[^}]*"id":[0-9]+' "$W/tr.last" | grep -o -E '[0-9]+$')
+TR --no-start-paused || fail "--no-start-paused failed"
+sleep 1.5
+TR -t "$pid" -i || fail "-t $pid -i failed"
+grep -q -E 'State: Stopped' "$W/tr.last" || fail "p.bin added paused is not Stopped: $(grep State "$W/tr.last")"
+[[ -s $W/dl/p.bin ]] && cmp -s "$W/share/p.bin" "$W/dl/p.bin" && fail "p.bin was downloaded while paused"
+grep -q '^complete p\.bin' "$W/node.out" && fail "p.bin completed while paused"
+TR -t "$pid" -s || fail "-t $pid -s failed"
+wait_line "$W/node.out" '^complete p\.bin' "$PID_node" 40 >/dev/null || fail "no 'complete p.bin' after -s"
+same_bytes p.bin "$W/share/p.bin" "$W/dl/p.bin"
+
 # Again: duplicates, answered as such.
 TR --debug -a "$web/u.torrent" || fail "a second -a of the URL failed"
 grep -q "\"torrent-duplicate\":{[^}]*\"hashString\":\"$uhash\"" "$W/tr.last" || fail "a second -a URL: no torrent-duplicate"
@@ -91,7 +116,7 @@ TR -a no-such-name && fail "-a of an unknown name succeeded"
 grep -q -E 'Error: no-such-name: not in the catalog' "$W/tr.last" || fail "-a of an unknown name: no error naming it"
 [[ $(grep -c 'Error: ' "$W/tr.log") == 4 ]] || fail "not exactly one error line per failed add"
 TR -l || fail "-l after the errors failed"
-[[ $(grep -c -E '100% ' "$W/tr.last") == 2 ]] || fail "the failed adds left something listed"
+[[ $(grep -c -E '100% ' "$W/tr.last") == 3 ]] || fail "the failed adds left something listed"
 alive node || fail "the node died"
 
 # A name whose lookup never ends (a tracker that never answers): the add gives up by its deadline (shortened to
