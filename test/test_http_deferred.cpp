@@ -139,6 +139,7 @@ TEST_CASE("http deferred: an answer given from inside the handler is an ordinary
     }));
     CHECK(c.got.find("inline") < c.got.find("now /x"));
     CHECK(f.server->deferred_pending() == 0);
+    CHECK(f.server->stats().deferred == 0); // answered inside the handler: not counted as deferred
 
     Client h(f.port()); // HEAD: the deferred answer has no body; Connection: close closes after it
     REQUIRE(h.send("HEAD /later HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n" + get("/never")));

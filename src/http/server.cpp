@@ -296,6 +296,7 @@ void Server::message_complete(Conn* c) {
     }
     if (c->closed) return; // the handler closed the server
     if (c->awaiting) {     // answered later (server_deferred.cpp); parsing stops here (on_message_complete)
+        ++stats_.deferred; // really later: an answer given inside the handler is an ordinary one
         c->await_keep = keep;
         c->await_head = req.method == "HEAD";
         c->await_minor = req.http_minor;

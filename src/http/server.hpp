@@ -109,7 +109,8 @@ using Handler = std::function<void(const Request&, Response&)>;
 struct Stats {
     std::uint64_t accepted = 0, refused = 0, evicted = 0, timed_out = 0;
     std::uint64_t requests = 0, bad_requests = 0; // bad: 400/413/431 answered by the server itself
-    std::uint64_t deferred = 0, deferred_late = 0, deferred_refused = 0; // late: 504; refused: 503 at the cap
+    // deferred: answers that came after the handler returned; late: 504; refused: 503 at the cap
+    std::uint64_t deferred = 0, deferred_late = 0, deferred_refused = 0;
 };
 
 struct Bound {

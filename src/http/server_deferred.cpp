@@ -28,8 +28,7 @@ Deferred Server::defer(Conn* c, Response& resp) {
         resp.body = "503: too many answers pending; retry in a moment\n";
         return {};
     }
-    ++stats_.deferred;
-    ++deferred_;
+    ++deferred_; // (stats_.deferred counts it once the handler returns still waiting: message_complete)
     c->awaiting = true;
     c->wait.emplace();
     return Deferred(c->wait->watch(), c);
