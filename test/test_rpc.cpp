@@ -2,11 +2,7 @@
 // the X-Transmission-Session-Id handshake) through RpcServer::handle, the JSON methods over a fake node, and one
 // round trip over a real socket on 127.0.0.1:0.
 #include <doctest/doctest.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
-#include <unistd.h>
 
-#include <cerrno>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <string>
@@ -420,33 +416,16 @@ TEST_CASE("rpc: a real round trip on 127.0.0.1:0: 409, then JSON; /stats and /me
     CHECK(s.url().find("/transmission/rpc") != std::string::npos);
     const std::uint16_t port = static_cast<std::uint16_t>(std::stoi(s.url().substr(17)));
     auto exchange = [&](const std::string& request) {
-        int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-        sockaddr_in a{};
-        a.sin_family = AF_INET;
-        a.sin_port = htons(port);
-        a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-        REQUIRE(::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0);
-        REQUIRE(::send(fd, request.data(), request.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(request.size()));
-        std::string got;
-        bool eof = false;
+        p2p::test::LoopbackClient c(port);
+        REQUIRE(c.send(request));
         p2p::test::run_until(
             loop,
             [&] {
-                char buf[65536];
-                for (;;) {
-                    ssize_t n = ::recv(fd, buf, sizeof buf, MSG_DONTWAIT);
-                    if (n > 0) {
-                        got.append(buf, static_cast<std::size_t>(n));
-                        continue;
-                    }
-                    eof = n == 0;
-                    break;
-                }
-                return eof;
+                c.pump();
+                return c.eof;
             },
             5000);
-        ::close(fd);
-        return got;
+        return c.got;
     };
     const std::string body = R"({"method":"session-get"})";
     auto post = [&](const std::string& extra) {

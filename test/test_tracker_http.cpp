@@ -1,11 +1,8 @@
 // The tracker's HTTP port (tracker/http_front.*) over a real http::Server on 127.0.0.1:0: BEP 3 announces and
 // BEP 48 scrapes over the same swarm store as the UDP side, failure reasons, /catalog, /stats and /metrics.
 #include <doctest/doctest.h>
-#include <netinet/in.h>
 #include <sys/socket.h>
-#include <unistd.h>
 
-#include <cerrno>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <string>
@@ -42,34 +39,16 @@ struct Fixture {
     }
     // One request on its own connection (Connection: close); returns the whole response.
     std::string fetch(const std::string& request_line) {
-        int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-        sockaddr_in a{};
-        a.sin_family = AF_INET;
-        a.sin_port = htons(http->bound().front().port);
-        a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-        REQUIRE(::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0);
-        std::string req = request_line + " HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n";
-        REQUIRE(::send(fd, req.data(), req.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(req.size()));
-        std::string got;
-        bool eof = false;
+        test::LoopbackClient c(http->bound().front().port);
+        REQUIRE(c.send(request_line + " HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n"));
         REQUIRE(test::run_until(
             loop,
             [&] {
-                char buf[65536];
-                for (;;) {
-                    ssize_t n = ::recv(fd, buf, sizeof buf, MSG_DONTWAIT);
-                    if (n > 0) {
-                        got.append(buf, static_cast<std::size_t>(n));
-                        continue;
-                    }
-                    if (n == 0 || (errno != EAGAIN && errno != EWOULDBLOCK)) eof = true;
-                    break;
-                }
-                return eof;
+                c.pump();
+                return c.eof;
             },
             5000));
-        ::close(fd);
-        return got;
+        return c.got;
     }
     static std::string body(const std::string& response) { return response.substr(response.find("\r\n\r\n") + 4); }
     std::string announce(std::uint16_t port, std::string_view left, const std::string& extra = "") {
