@@ -456,14 +456,8 @@ TEST_CASE("rpc: --max-memory's caps: an answer over the body cap becomes an erro
     cfg.max_connections = 3;
     RpcServer s(loop.get(), cfg, node.ops(), {});
     auto rpc = [&](const std::string& body) {
-        http::Request r;
-        r.method = "POST";
-        r.target = "/transmission/rpc";
-        r.headers.emplace_back("host", "127.0.0.1");
-        r.headers.emplace_back("x-transmission-session-id", s.session_id());
-        r.body = body;
         http::Response out;
-        s.handle(r, out);
+        s.handle(rpc_request(s.session_id(), body, "127.0.0.1"), out);
         return json::parse(out.body);
     };
     json small = rpc(R"({"method":"torrent-get","arguments":{"fields":["id"]},"tag":7})");
