@@ -12,10 +12,19 @@ namespace p2p {
 
 namespace fs = std::filesystem;
 
-bool PeerNode::add_download(const std::string& what) {
+PeerNode::AddKind PeerNode::add_kind(const std::string& what) {
     std::error_code ec;
-    if (fs::is_regular_file(what, ec)) return add_torrent_file(what);
-    if (what.rfind("magnet:", 0) == 0) {
+    if (fs::is_regular_file(what, ec)) return AddKind::torrent_file;
+    if (what.rfind("magnet:", 0) == 0) return AddKind::magnet;
+    if (parse_info_hash_arg(what)) return AddKind::info_hash;
+    // Not a catalog name either: most likely a .torrent path with a typo, so it is read as one (and says that).
+    if (!udp::valid_name(what) || what.find('/') != std::string::npos) return AddKind::torrent_file;
+    return AddKind::name;
+}
+
+bool PeerNode::add_download(const std::string& what) {
+    switch (add_kind(what)) {
+    case AddKind::magnet: {
         auto m = parse_magnet(what);
         if (!m) {
             error_line(what + ": " + m.error().str());
@@ -23,10 +32,11 @@ bool PeerNode::add_download(const std::string& what) {
         }
         return fetch_metadata(m->info_hash, m->display_name, m->trackers, magnet_peers(m->peers));
     }
-    if (auto hash = parse_info_hash_arg(what)) return fetch_metadata(*hash, "", {});
-    // Not a catalog name either: most likely a .torrent path with a typo, so say that.
-    if (!udp::valid_name(what) || what.find('/') != std::string::npos) return add_torrent_file(what);
-    return lookup_name(what);
+    case AddKind::info_hash: return fetch_metadata(*parse_info_hash_arg(what), "", {});
+    case AddKind::name: return lookup_name(what);
+    case AddKind::torrent_file: break;
+    }
+    return add_torrent_file(what);
 }
 
 bool PeerNode::add_torrent_file(const std::string& what) {

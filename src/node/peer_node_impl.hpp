@@ -136,6 +136,10 @@ private:
     // name, an unreachable tracker, no peer with the metadata) are printed then, and end the run under
     // --exit-when-done.
     bool add_download(const std::string& what);
+    // How add_download reads WHAT, in its order: an existing file is a .torrent; then a magnet link; then an info
+    // hash; then a catalog name if it could be one (else a .torrent path, most likely mistyped).
+    enum class AddKind { torrent_file, magnet, info_hash, name };
+    static AddKind add_kind(const std::string& what);
 
     bool add_torrent_file(const std::string& what);
 

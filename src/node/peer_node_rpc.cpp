@@ -121,7 +121,6 @@ std::optional<RpcAdded> PeerNode::rpc_existing(const std::string& hash, const st
 Result<RpcAdded> PeerNode::rpc_add(const RpcAddRequest& req) {
     const std::string what = req.filename.empty() ? std::string("metainfo") : req.filename;
     if (quitting_) return make_error(what, "stopping");
-    auto existing = [&](const std::string& hash, const std::string& name) { return rpc_existing(hash, name); };
     std::error_code ec;
     if (!req.metainfo.empty() || fs::is_regular_file(req.filename, ec)) {
         std::string bytes = req.metainfo;
@@ -133,7 +132,7 @@ Result<RpcAdded> PeerNode::rpc_add(const RpcAddRequest& req) {
         auto meta = parse_torrent(bytes);
         if (!meta) return make_error(what, meta.error().str());
         const std::string hash = meta->info_hash, name = meta->name;
-        if (auto dup = existing(hash, name)) return *dup;
+        if (auto dup = rpc_existing(hash, name)) return *dup;
         if (req.metainfo.empty()) {
             if (!add_download(req.filename)) return make_error(what, "not started (the reason is on stderr)");
         } else {
@@ -156,7 +155,7 @@ Result<RpcAdded> PeerNode::rpc_add(const RpcAddRequest& req) {
         return make_error(what, "not a magnet link, an info hash, an http(s):// URL, a catalog name or a .torrent "
                                 "file on this machine");
     }
-    if (auto dup = existing(hash, name)) return *dup;
+    if (auto dup = rpc_existing(hash, name)) return *dup;
     if (!add_download(req.filename)) return make_error(what, "not started (the reason is on stderr)");
     if (req.paused) // its metadata fetch, paused
         if (auto p = pause_item(to_hex(hash)); !p) return p.error();
@@ -166,12 +165,8 @@ Result<RpcAdded> PeerNode::rpc_add(const RpcAddRequest& req) {
 void PeerNode::rpc_add_async(const RpcAddRequest& req, RpcNodeOps::AddDone done) {
     const std::string& f = req.filename;
     const bool url = req.metainfo.empty() && (f.rfind("http://", 0) == 0 || f.rfind("https://", 0) == 0);
-    bool name = false;
-    if (!url && req.metainfo.empty() && !f.empty()) { // what add_download would look up (a file of that name wins)
-        std::error_code ec;
-        name = !fs::is_regular_file(f, ec) && f.rfind("magnet:", 0) != 0 && !parse_info_hash_arg(f) &&
-               udp::valid_name(f) && f.find('/') == std::string::npos;
-    }
+    // A name: what add_download would look up (a file of that name wins).
+    const bool name = !url && req.metainfo.empty() && !f.empty() && add_kind(f) == AddKind::name;
     if (!url && !name) return done(rpc_add(req));
     if (quitting_) return done(make_error(f, "stopping"));
     if (rpc_adds_.size() >= kMaxRpcAdds)
