@@ -6,6 +6,7 @@
 #include <memory>
 #include <stdexcept>
 #include <string>
+#include <vector>
 
 #include "loop/timer.hpp"
 #include "net/tcp_transport.hpp"
@@ -228,31 +229,42 @@ TEST_CASE("tcp transport: connect timeout") {
     CHECK_FALSE(err.empty());
 }
 
-TEST_CASE("tcp transport: a small slice of a big buffer is copied, not pinned, while queued") {
+TEST_CASE("tcp transport: queued slices pin whole buffers only up to a bound; a piece's blocks in a row pin it once") {
     TestLoop tl;
     {
         Pair p(tl);
         Sink at_server, at_client;
         p.client->start(&at_client);
         // The server does not read yet, so the slices stay queued (corked) at the client.
-        auto big = std::make_shared<const std::string>(pattern(1 << 20, 3)); // a 1 MiB piece
+        auto a = std::make_shared<const std::string>(pattern(1 << 20, 3)); // a 1 MiB piece, sent whole
+        std::vector<std::shared_ptr<const std::string>> others;            // 1 MiB pieces, one block of each
+        for (int i = 0; i < 6; ++i) others.push_back(std::make_shared<const std::string>(pattern(1 << 20, 10 + i)));
         auto small = std::make_shared<const std::string>(pattern(32768, 4)); // a 32 KiB piece
         unsigned char hdr[13] = {};
         std::string expect;
+        auto slice = [&](const std::shared_ptr<const std::string>& buf, std::size_t off) {
+            p.client->send_piece(hdr, buf, off, 16384);
+            expect.append(reinterpret_cast<char*>(hdr), 13).append(*buf, off, 16384);
+        };
         {
             ScopedCork cork(*p.client);
-            p.client->send_piece(hdr, big, 16384, 16384);
-            p.client->send_piece(hdr, small, 16384, 16384);
-            expect.append(reinterpret_cast<char*>(hdr), 13).append(*big, 16384, 16384);
-            expect.append(reinterpret_cast<char*>(hdr), 13).append(*small, 16384, 16384);
-            CHECK(big.use_count() == 1);   // copied: the 1 MiB buffer is not held by the queue
-            CHECK(small.use_count() == 2); // referenced: half of its buffer, zero copy
+            // 64 blocks of `a` in a row: all referenced (zero copy), pinning 1 MiB once, not 64 times.
+            for (std::size_t off = 0; off < a->size(); off += 16384) slice(a, off);
+            CHECK(a.use_count() == 65);
+            // One block of each of 6 more pieces: referenced while the pinned buffers stay within the floor (4 MiB:
+            // `a` and 3 more), copied after that, since ~1.1 MB queued may pin only 4x that.
+            for (auto& o : others) slice(o, 16384);
+            for (int i = 0; i < 3; ++i) CHECK(others[i].use_count() == 2);
+            for (int i = 3; i < 6; ++i) CHECK(others[i].use_count() == 1);
+            slice(small, 16384);
+            CHECK(small.use_count() == 2); // half of its buffer: always referenced
             CHECK(p.client->queued_bytes() == expect.size());
         }
         p.server->start(&at_server);
         REQUIRE(tl.run_until([&] { return at_server.got.size() >= expect.size(); }));
         CHECK(at_server.got == expect);
-        REQUIRE(tl.run_until([&] { return small.use_count() == 1; }));
+        REQUIRE(tl.run_until([&] { return a.use_count() == 1 && small.use_count() == 1; }));
+        for (auto& o : others) CHECK(o.use_count() == 1);
     }
 }
 

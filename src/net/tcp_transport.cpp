@@ -18,9 +18,15 @@ constexpr std::size_t kMaxBufsPerWrite = 256;     // uv_buf_t per uv_write (libu
 // A referenced slice keeps its whole buffer alive until written. A peer that stops reading while asking for one
 // 16 KiB block of each of many pieces would pin up to (send-queue bound / 16 KiB) whole pieces - with 4 MiB pieces
 // ~1 GiB per peer, outside the read cache's budget. Slices smaller than 1/kMaxPinFactor of their buffer are
-// copied instead, so the memory a queue holds is at most kMaxPinFactor x its queued bytes. (Measured with 4 stalled
+// copied instead, so the memory a queue holds is at most kMaxPinFactor x its queued bytes (or kPinFloor). (Measured with 4 stalled
 // peers and 256 KiB pieces: seed RSS +88 MB before, +76 MB after, of which 64 MiB is the read cache.)
 // kMaxPinFactor is TransportLimits::pin_factor (4 by default, 1 under --max-memory).
+// The bound is on the whole buffers pinned (`pinned`: each buffer counted once per run of consecutive slices of
+// it), not per slice: a peer that reads as fast as we send keeps the queue near empty, and a per-slice test then
+// copied every block of every piece (9 % of a seed's CPU at 1 MiB pieces). Up to kPinFloor is always allowed, so
+// a piece's blocks in a row are referenced; past it the queue must hold 1/pin_factor of what it pins. The floor
+// does not raise the worst case: it is far below pin_factor x max_queued.
+constexpr std::size_t kPinFloor = 4u << 20;
 
 Error uv_error(const char* op, int code) { return make_error(op, uv_strerror(code)); }
 } // namespace
@@ -30,6 +36,7 @@ struct Chunk {
     std::string owned;
     std::shared_ptr<const std::string> shared;
     std::size_t offset = 0, length = 0; // slice of *shared
+    bool pins = false; // the last queued slice of its buffer's run: shared->size() leaves `pinned` with it
     const char* data() const { return shared ? shared->data() + offset : owned.data(); }
     std::size_t size() const { return shared ? length : owned.size(); }
 };
@@ -46,6 +53,7 @@ struct TcpBlock {
     std::deque<Chunk> queue;
     std::size_t in_flight = 0;
     std::size_t queued = 0;
+    std::size_t pinned = 0; // sizes of the shared buffers the queue references (see kPinFloor)
     bool writing = false;
     int cork = 0;
     std::vector<uv_buf_t> bufs;
@@ -131,7 +139,9 @@ void on_write(uv_write_t* req, int status) {
     auto* b = static_cast<TcpBlock*>(req->data);
     b->writing = false;
     for (std::size_t i = 0; i < b->in_flight; ++i) {
-        b->queued -= b->queue.front().size();
+        const Chunk& c = b->queue.front();
+        b->queued -= c.size();
+        if (c.pins) b->pinned -= c.shared->size();
         b->queue.pop_front();
     }
     b->in_flight = 0;
@@ -178,6 +188,18 @@ void enqueue_bytes(TcpBlock* b, std::string_view bytes, std::string* movable) {
     }
     b->queued += bytes.size();
     b->count();
+}
+
+// Whether a slice of `buf` may be queued by reference (see kMaxPinFactor and kPinFloor) rather than copied.
+bool may_pin(const TcpBlock* b, const std::string& buf, std::size_t length) {
+    const std::size_t factor = std::max<std::size_t>(b->limits.pin_factor, 1);
+    if (buf.size() / factor <= length) return true; // the slice is a large part of its buffer
+    if (factor == 1) return false;                   // --max-memory: the queue holds exactly what it counts
+    // The header was queued just before this slice: the run continues if the chunk before it is this buffer's.
+    const std::size_t n = b->queue.size();
+    const bool same_run = n >= 2 && b->queue[n - 2].pins && b->queue[n - 2].shared.get() == &buf;
+    const std::size_t pinned = b->pinned + (same_run ? 0 : buf.size());
+    return pinned <= std::max(kPinFloor, factor * (b->queued + length));
 }
 
 void check_overflow(TcpBlock* b) {
@@ -276,13 +298,20 @@ void TcpTransport::send_piece(const unsigned char* header13, std::shared_ptr<con
                               std::size_t offset, std::size_t length) {
     if (b_->closing) return;
     enqueue_bytes(b_, std::string_view(reinterpret_cast<const char*>(header13), 13), nullptr);
-    if (length > 0 && payload && payload->size() / std::max<std::size_t>(b_->limits.pin_factor, 1) > length) {
+    if (length > 0 && payload && !may_pin(b_, *payload, length)) {
         enqueue_bytes(b_, std::string_view(payload->data() + offset, length), nullptr); // copy: see kMaxPinFactor
     } else if (length > 0) {
         Chunk c;
         c.shared = std::move(payload);
         c.offset = offset;
         c.length = length;
+        c.pins = true;
+        // The run of slices of one buffer pins it once, until its last slice is written.
+        Chunk* prev = b_->queue.size() >= 2 ? &b_->queue[b_->queue.size() - 2] : nullptr; // before the header
+        if (prev && prev->pins && prev->shared == c.shared)
+            prev->pins = false; // a flag only: prev may be in flight, its bytes stay as they are
+        else
+            b_->pinned += c.shared->size();
         b_->queue.push_back(std::move(c));
         b_->queued += length;
         b_->count();
