@@ -88,7 +88,7 @@ inline Status open_sync(TestLoop& loop, Storage& st) {
 
 inline Status write_sync(TestLoop& loop, Storage& st, std::uint32_t i, std::string data) {
     std::optional<Status> got;
-    st.write_piece(i, std::make_shared<const std::string>(std::move(data)), [&](Status s) { got = std::move(s); });
+    st.write_piece(i, std::make_shared<std::string>(std::move(data)), [&](Status s) { got = std::move(s); });
     loop.run();
     REQUIRE(got.has_value());
     return *got;

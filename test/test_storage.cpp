@@ -138,7 +138,7 @@ TEST_CASE("storage write with many segments in flight and a large piece") {
     Storage st(loop.get(), m, dir.str(), StorageLimits{4, 1 << 20, 3, 2, nullptr, nullptr, nullptr});
     std::size_t ok = 0, called = 0;
     for (std::uint32_t i = 0; i < m.piece_count(); ++i)
-        st.write_piece(i, std::make_shared<const std::string>(piece_of(m, content, i)), [&](Status s) {
+        st.write_piece(i, std::make_shared<std::string>(piece_of(m, content, i)), [&](Status s) {
             ++called;
             ok += s.ok();
         });
@@ -150,6 +150,41 @@ TEST_CASE("storage write with many segments in flight and a large piece") {
     CHECK(*v.done);
     CHECK(v.good.size() == m.piece_count());
     CHECK(v.reports == m.piece_count());
+}
+
+TEST_CASE("storage: one write at a time per file; written pieces evicted from the cache become spare buffers") {
+    TestLoop loop;
+    test::TempDir dir;
+    // One file of 16 pieces of 64 KiB, all written at once; the cache keeps 4 pieces.
+    const std::string content = test::pseudo_random(16 * 65536, 12);
+    Metainfo m = make_meta("one", {{{"one"}, std::int64_t(content.size())}}, 65536, content);
+    Storage st(loop.get(), m, dir.str(), StorageLimits{4, 4 * 65536, 16, 2, nullptr, nullptr, nullptr});
+    REQUIRE(open_sync(loop, st));
+    CHECK(st.spare_buffer(65536) == nullptr); // nothing evicted yet
+    std::shared_ptr<const std::string> held; // piece 0's buffer, still held here when the cache evicts it
+    std::size_t ok = 0;
+    for (std::uint32_t i = 0; i < m.piece_count(); ++i) {
+        auto piece = std::make_shared<std::string>(piece_of(m, content, i));
+        if (i == 0) held = piece;
+        st.write_piece(i, std::move(piece), [&](Status s) { ok += s.ok(); });
+    }
+    // All 16 were handed over before the loop ran: the first runs, the other 15 wait for it in turn.
+    loop.run();
+    CHECK(ok == m.piece_count());
+    CHECK(st.stats().writes_waited == 15);
+    // 12 pieces were evicted; those nobody else held are spares (at most ReadCache::kMaxSpares), never `held`.
+    std::vector<std::shared_ptr<std::string>> spares;
+    while (auto sp = st.spare_buffer(65536)) spares.push_back(std::move(sp));
+    CHECK(spares.size() == ReadCache::kMaxSpares);
+    for (auto& sp : spares) {
+        CHECK(sp->size() == 65536);
+        CHECK(sp.get() != held.get());
+        sp->assign(65536, 'x'); // ours to overwrite
+    }
+    CHECK(*held == piece_of(m, content, 0));
+    CHECK(st.spare_buffer(1000) == nullptr); // only buffers of the size asked for
+    auto v = verify_sync(loop, st);
+    CHECK(v.good.size() == m.piece_count());
 }
 
 TEST_CASE("storage verify_existing finds good, bad and missing pieces") {
@@ -326,7 +361,7 @@ TEST_CASE("storage fd cache keeps at most max_open_files descriptors") {
         CHECK(st.open_fds() <= 8);
         std::size_t ok = 0;
         for (std::uint32_t i = 0; i < m.piece_count(); ++i)
-            st.write_piece(i, std::make_shared<const std::string>(piece_of(m, content, i)),
+            st.write_piece(i, std::make_shared<std::string>(piece_of(m, content, i)),
                            [&](Status s) { ok += s.ok(); });
         loop.run();
         CHECK(ok == m.piece_count());
@@ -425,7 +460,7 @@ TEST_CASE("storage fd cache shared by many torrents: one bound over their files 
     REQUIRE(ok == 12);
     for (std::size_t t = 0; t < st.size(); ++t)
         for (std::uint32_t i = 0; i < metas[t].piece_count(); ++i)
-            st[t]->write_piece(i, std::make_shared<const std::string>(piece_of(metas[t], content, i)),
+            st[t]->write_piece(i, std::make_shared<std::string>(piece_of(metas[t], content, i)),
                                [&](Status r) { ok += r.ok(); });
     loop.run();
     REQUIRE(ok == 12 + 12 * 3);
@@ -761,7 +796,7 @@ TEST_CASE("storage destroyed with work in flight drops callbacks and leaks nothi
     {
         Storage st(loop.get(), m, dir.str(), StorageLimits{4, 1024, 2, 4, nullptr, nullptr, nullptr});
         for (std::uint32_t i = 0; i < m.piece_count(); ++i)
-            st.write_piece(i, std::make_shared<const std::string>(piece_of(m, content, i)),
+            st.write_piece(i, std::make_shared<std::string>(piece_of(m, content, i)),
                            [&](Status) { ++callbacks; });
         st.read_piece(0, [&](auto) { ++callbacks; });
         st.verify_existing([&](std::uint32_t, bool) { ++callbacks; }, [&](Status) { ++callbacks; });
@@ -795,7 +830,7 @@ int enospc_child(const std::string& dir) {
         if (!opened || !*opened) rc = 10; // sparse: creating a 1 MiB hole fits
         std::vector<Status> results;
         for (std::uint32_t i = 0; i < 16 && rc == 0; ++i) {
-            st.write_piece(i, std::make_shared<const std::string>(piece_of(m, content, i)),
+            st.write_piece(i, std::make_shared<std::string>(piece_of(m, content, i)),
                            [&](Status s) { results.push_back(std::move(s)); });
             uv_run(&loop, UV_RUN_DEFAULT);
         }

@@ -27,7 +27,7 @@ std::size_t write_all(TestLoop& loop, Storage& st, const Metainfo& m, const std:
                       std::uint32_t to) {
     std::size_t ok = 0, done = 0;
     for (std::uint32_t i = from; i < to; ++i)
-        st.write_piece(i, std::make_shared<const std::string>(piece_of(m, content, i)), [&](Status s) {
+        st.write_piece(i, std::make_shared<std::string>(piece_of(m, content, i)), [&](Status s) {
             ++done;
             if (s) ++ok;
         });
@@ -71,7 +71,7 @@ TEST_CASE("storage writeback: a storage destroyed while a kick runs finishes cle
         Storage st(loop.get(), m, dir.path.string());
         REQUIRE(open_sync(loop, st));
         for (std::uint32_t i = 0; i < m.piece_count(); ++i)
-            st.write_piece(i, std::make_shared<const std::string>(piece_of(m, content, i)),
+            st.write_piece(i, std::make_shared<std::string>(piece_of(m, content, i)),
                            [&](Status) { ++callbacks; });
         // Run until the writes have returned and a kick is under way, then destroy the storage.
         for (int turns = 0; turns < 10000 && st.stats().pieces_written < m.piece_count(); ++turns)

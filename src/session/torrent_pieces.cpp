@@ -57,8 +57,13 @@ void Torrent::store_block(PeerLink& link, std::uint32_t index, std::uint32_t beg
         // Reserved, not zero-filled: blocks mostly arrive in order and are appended; only a gap before an
         // out-of-order block is zero-filled (and overwritten when its blocks arrive). The picker accepted every
         // block exactly once, so the buffer ends exactly at the piece size when the piece is complete.
-        a.data = std::make_shared<std::string>();
-        a.data->reserve(static_cast<std::size_t>(meta_.piece_size(index)));
+        const auto size = static_cast<std::size_t>(meta_.piece_size(index));
+        a.data = storage_->spare_buffer(size); // a written piece's buffer, already mapped (storage.hpp)
+        if (a.data)
+            a.data->clear(); // keeps its capacity
+        else
+            a.data = std::make_shared<std::string>();
+        a.data->reserve(size);
         a.block_from.assign(picker_->blocks_in_piece(index), std::string());
         assembling_bytes_ += static_cast<std::size_t>(meta_.piece_size(index));
         session_.memory().reserve(MemPool::write, static_cast<std::size_t>(meta_.piece_size(index)));

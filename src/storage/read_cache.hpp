@@ -4,9 +4,10 @@
 // Bound: the sum of cached piece sizes stays <= max_bytes (a piece bigger than the bound is not kept).
 // Ownership: pieces are shared immutable buffers; eviction drops the cache's reference, and a buffer still being
 // sent by a connection lives on until that connection drops its own reference.
-// Recycling: a piece put with `recyclable` (a buffer the storage allocated itself, never handed out as mutable)
-// that nobody else holds when it is evicted is kept as a spare (at most kMaxSpares, outside max_bytes) and handed
-// back by take_spare for the next read of that size, which saves zero-filling and page-faulting a fresh buffer.
+// Recycling: a piece put with `recyclable` (a buffer the storage allocated itself, or one handed over to it by
+// write_piece; never one someone else may still change) that nobody else holds when it is evicted is kept as a
+// spare (at most kMaxSpares, outside max_bytes) and handed back by take_spare for the next disk read or the next
+// downloaded piece of that size, which saves zero-filling and page-faulting a fresh buffer.
 // Sharing: one cache may serve every torrent of a session (--max-memory bounds the sum). Keys are
 // key(owner, index); each Storage takes an owner id from next_owner() and drops its pieces with erase_owner().
 // Eviction is LRU over all owners, so a busy torrent takes room from an idle one.

@@ -106,6 +106,7 @@ struct StorageStats {
     std::uint64_t cache_hits = 0;      // read_piece/cached_piece served from the read cache
     std::uint64_t writeback_kicks = 0; // sync_file_range calls that started writeback early (writeback.cpp)
     std::uint64_t parent_walks = 0;    // lstat walks of a file's parent folders (later opens skip checked ones)
+    std::uint64_t writes_waited = 0;   // file writes that waited for an earlier write to the same file
 };
 
 class Storage {
@@ -137,8 +138,14 @@ public:
     // The files' stamps when sealed (empty when not): a piece read from disk is served only if they still match.
     const std::vector<FileStamp>& sealed() const;
     // `data` is the whole verified piece (exact piece size). The buffer is shared, not copied, and kept in the
-    // read cache afterwards (fresh pieces are the ones peers ask for).
-    void write_piece(std::uint32_t index, std::shared_ptr<const std::string> data, std::function<void(Status)> done);
+    // read cache afterwards (fresh pieces are the ones peers ask for). It is handed over: once the cache evicts it
+    // and no one else holds it, it becomes a spare (spare_buffer) instead of being freed, so the caller keeps no
+    // pointer into it beyond its own shared_ptr.
+    void write_piece(std::uint32_t index, std::shared_ptr<std::string> data, std::function<void(Status)> done);
+    // A recycled buffer of exactly `size` bytes (stale contents: the caller overwrites or clears it), or nullptr.
+    // A download assembling pieces takes its buffers here, so in steady state each piece reuses memory that is
+    // already mapped instead of page-faulting and zero-filling a fresh one (6 % of a leecher's CPU at 1 MiB pieces).
+    std::shared_ptr<std::string> spare_buffer(std::size_t size);
     // The whole piece, from the read cache or one read per file segment; concurrent requests for a piece share
     // one read. (The number of waiting callers is bounded by the callers' own request limits.)
     void read_piece(std::uint32_t index, PieceCb done);

@@ -142,7 +142,17 @@ struct Storage::Impl : std::enable_shared_from_this<Impl> {
     FdCache::Opener opener(std::size_t i, bool create);
     // One segment: acquire the descriptor, pread/pwrite until done, (reads of sealed files: fstat), release.
     // `buf` points into a buffer kept alive by `done`'s captures.
+    // Writes wait here while another write to their file runs (storage.cpp): io_segment -> io_now.
     void io_segment(bool write, Segment s, char* buf, std::function<void(Status)> done);
+    void io_now(bool write, Segment s, char* buf, std::function<void(Status)> done);
+    void write_finished(std::size_t file); // starts the file's next queued write, if any
+    struct QueuedWrite {
+        Segment s;
+        char* buf;
+        std::function<void(Status)> done;
+    };
+    // Files with a write running -> the writes waiting behind it (bounded: each is a piece in the write pool).
+    std::unordered_map<std::size_t, std::deque<QueuedWrite>> writing;
     void rw(bool write, uv_file fd, Segment s, char* buf, std::int64_t pos, std::function<void(Status)> done);
     void check_seal(uv_file fd, std::size_t file, std::function<void(Status)> done);
     // After a successful write of `s`: counts it, and starts the kernel's writeback of what was written once
