@@ -265,9 +265,8 @@ void PeerNode::torrent_failed(const std::string& hash, const Error& e) {
         item.announcer->stop(kStopTimeoutMs, [] {});
     }
     if (!item.download) return;
-    item.failed = true;
-    any_failed_ = true;
-    check_done(); // the other downloads go on; the exit status will be 1
+    item.failed = true; // a verify after the cause is fixed clears it (peer_node_control.cpp), and the exit status
+    check_done();       // then follows the revived download; the other downloads go on
 }
 
 void PeerNode::hangup() {
@@ -281,13 +280,14 @@ void PeerNode::hangup() {
 void PeerNode::check_done() {
     if (!cfg_.exit_when_done || quitting_) return;
     if (!fetches_.empty() || lookups_.active() > 0) return; // downloads still being resolved
-    bool any = any_failed_;
+    bool any = any_failed_, failed = any_failed_;
     for (auto& [h, it] : items_) {
         if (!it.download) continue;
         any = true;
         if (!it.failed && !it.torrent->complete()) return;
+        failed = failed || it.failed;
     }
-    if (any) quit(any_failed_ ? 1 : 0, "");
+    if (any) quit(failed ? 1 : 0, "");
 }
 
 void PeerNode::quit(int code, const std::string& why) {

@@ -101,6 +101,7 @@ Result<std::string> PeerNode::remove_item(const std::string& what, bool delete_f
     auto at = items_.find(hash);
     Item item = std::move(at->second);
     items_.erase(at);
+    if (item.download && item.failed) any_failed_ = true; // the exit status still tells of it
     // Its callbacks point at the erased Item: none may run during the torrent's shutdown.
     item.torrent->on_ready = nullptr;
     item.torrent->on_complete = nullptr;

@@ -300,7 +300,10 @@ private:
     std::unique_ptr<ShareWatcher> watcher_;     // --share DIR, live
     std::unique_ptr<PeerConsole> console_;      // stdin, unless --no-console
     std::uint64_t born_ms_ = loop_.now_ms();    // --timeout counts from here
-    bool any_failed_ = false; // a download failed: --exit-when-done exits 1 once the rest are finished
+    // A download failed before it became an item (name lookup, metadata) or was removed while failed:
+    // --exit-when-done exits 1 once the rest are finished. A failed item counts through its own `failed` flag,
+    // which a successful verify clears.
+    bool any_failed_ = false;
     bool quitting_ = false;
     int exit_code_ = 0;
     // the DHT (peer_node_dht.cpp); null with --no-dht or without a uTP socket
