@@ -151,12 +151,16 @@ TEST_CASE("extensions: PEX from a peer becomes candidates; bogus entries are dro
                 cp("224.1.1.1", 6881),   cp("255.255.255.255", 6881),        cp("0.1.2.3", 6881),
                 cp("127.0.0.1", 1234),   cp("127.0.0.1", f.session->port()), cp("ff02::1", 6881),
                 cp("::1", 6881)};
-    pm.added_flags = {0x10, 0, 0, 0, 0, 0, 0};
+    pm.added_flags = {0x11, 0x10, 0x01, 0, 0, 0, 0}; // 0x01: prefers encryption (BEP 11); IPv6 has no flags
     pm.dropped = {cp("203.0.113.9", 6881)};
     p.send_ext(ext::kUtPexId, ext::encode_pex(pm));
     CHECK(f.candidate_keys() ==
           std::vector<std::string>{"203.0.113.5:6881", "203.0.113.6:51413", "[2001:db8::5]:6881"});
     CHECK(f.t->status().candidates == 3);
+    // The first is dialled with MSE first under --encryption allow; flags are the IPv4 entries' only.
+    CHECK(f.t->dials_mse_first("203.0.113.5:6881"));
+    CHECK_FALSE(f.t->dials_mse_first("203.0.113.6:51413"));
+    CHECK_FALSE(f.t->dials_mse_first("[2001:db8::5]:6881"));
 
     // The next message from the same peer within 45 s is ignored.
     ext::PexMessage again;
@@ -198,6 +202,8 @@ TEST_CASE("extensions: we send each PEX peer the diff of our peers, never itself
     a.take();
     b.take();
     c.take();
+    b.probe->encrypted = true; // RC4 (MSE): flag 0x01
+    c.probe->kind = "utp";     // flag 0x04
     std::uint64_t t0 = uv_now(f.loop.get());
 
     f.t->tick(t0 + 1000); // too early: the first message waits a few seconds after the handshake
@@ -219,10 +225,13 @@ TEST_CASE("extensions: we send each PEX peer the diff of our peers, never itself
     CHECK(keys(pa->added) == std::vector<std::string>{"198.51.100.8:51413", "198.51.100.9:6881"});
     CHECK(keys(pb->added) == std::vector<std::string>{"198.51.100.7:6881", "198.51.100.9:6881"});
     CHECK(pa->dropped.empty());
-    // Flags run parallel to the IPv4 entries: b was incoming, not a seed; c we dialled and is a seed.
+    // Flags run parallel to the IPv4 entries: b was incoming, not a seed, over RC4; c we dialled over uTP and
+    // is a seed.
     REQUIRE(pa->added_flags.size() == 2);
     for (std::size_t i = 0; i < 2; ++i) {
-        std::uint8_t want = address_key(pa->added[i]) == "198.51.100.9:6881" ? (kPexFlagSeed | kPexFlagReachable) : 0;
+        std::uint8_t want = address_key(pa->added[i]) == "198.51.100.9:6881"
+                                ? (kPexFlagSeed | kPexFlagReachable | kPexFlagUtp)
+                                : kPexFlagEncryption;
         CHECK(pa->added_flags[i] == want);
     }
     REQUIRE(pb->added_flags.size() == 2);

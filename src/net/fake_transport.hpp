@@ -24,6 +24,8 @@ struct FakeProbe {
     bool closed_by_user = false;     // close() was called (or the transport was destroyed while open)
     bool closed = false;             // no longer open, for any reason
     bool paused = false;
+    const char* kind = "tcp"; // what kind() reports (tests of uTP-aware code set "utp")
+    bool encrypted = false;   // what encrypted() reports
     int cork = 0;
     std::size_t flushes = 0; // number of times a burst was "written" (uncork at depth 0 or uncorked send)
     std::size_t on_data_calls = 0;
@@ -59,6 +61,8 @@ public:
     void pause_reading() override { probe_->paused = true; }
     void resume_reading() override { probe_->paused = false; }
     std::string remote_address() const override { return remote_; }
+    const char* kind() const override { return probe_->kind; }
+    bool encrypted() const override { return probe_->encrypted; }
 
 private:
     friend struct FakeProbe;

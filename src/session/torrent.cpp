@@ -38,7 +38,7 @@ Torrent::Torrent(Session& session, Metainfo meta, TorrentConfig cfg)
 }
 
 Torrent::~Torrent() {
-    session_.memory().release(MemPool::write, assembling_bytes_); // pieces left half-assembled
+    session_.memory().release(MemPool::write, assembling_bytes_ + hashing_bytes_); // half-assembled, at the hasher
     cancel_dials();
     for (auto& l : links_) {
         l->dead = true;

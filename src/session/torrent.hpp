@@ -100,7 +100,8 @@ public:
     // otherwise resume data is used when it matches the files, else every piece is re-verified.
     void start(bool all_present);
     // Addresses to connect to (from trackers). Deduplicated, bounded by max_candidates.
-    void add_candidates(const std::vector<sockaddr_storage>& addrs) override;
+    void add_candidates(const std::vector<sockaddr_storage>& addrs) { add_candidates(addrs, {}); }
+    void add_candidates(const std::vector<sockaddr_storage>& addrs, const std::set<std::string>& prefers_mse) override;
     // An incoming connection whose handshake named this torrent; the link moves in here.
     bool adopt(std::unique_ptr<PeerLink> link);
     // A magnet's metadata-fetch connections (handed_peer.hpp): adopted once the files are placed (parked until
@@ -182,6 +183,7 @@ public:
     // Test hooks.
     std::size_t num_links() const { return links_.size(); }
     const std::vector<sockaddr_storage>& candidates() const { return candidates_; }
+    bool dials_mse_first(const std::string& key) const { return prefers_mse_.count(key) > 0; } // see prefers_mse_
 
     // ---- PeerOwner
     bool on_handshake(PeerConnection& conn, const wire::Handshake& hs) override;
@@ -305,6 +307,10 @@ private:
     std::unordered_map<std::uint64_t, PeerLink*> by_token_;
     std::vector<sockaddr_storage> candidates_; // to try, newest last; bounded by max_candidates
     std::set<std::string> known_addresses_;    // tried or connected, so candidates are not repeated
+    // Candidates a PEX message flagged as preferring encryption (BEP 11 0x01): under --encryption allow they are
+    // dialled with MSE first, as prefer would (no plaintext attempt that a peer requiring RC4 closes). An entry
+    // leaves when its address is dialled; bounded like candidates_.
+    std::set<std::string> prefers_mse_;
     // One more dial of a peer that closed before its handshake (torrent_links.cpp, drop()): each address once.
     struct Redial {
         sockaddr_storage addr;
@@ -341,6 +347,7 @@ private:
     };
     std::unordered_map<std::uint32_t, std::vector<SuspectBlock>> suspects_;
     std::size_t assembling_bytes_ = 0;
+    std::size_t hashing_bytes_ = 0; // assembled pieces at the hasher: still in the write pool (torrent_pieces.cpp)
     std::size_t writes_in_flight_ = 0;
     std::vector<std::uint32_t> hashing_; // pieces at the hasher (for status)
 

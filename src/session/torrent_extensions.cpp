@@ -216,15 +216,21 @@ void TorrentExtensions::on_pex(PeerLink& link, std::string_view payload) {
     e.last_pex_in_ms = now;
     const bool from_loopback = is_loopback_ip(ip_of(link.address));
     std::vector<sockaddr_storage> addrs;
+    std::set<std::string> prefers_mse;
     std::size_t fresh = 0, bogus = 0;
-    for (const auto& p : m->added) {
+    for (std::size_t k = 0; k < m->added.size(); ++k) {
+        const auto& p = m->added[k];
         if (!pex_address_ok(p, from_loopback) || is_self(p)) {
             ++bogus;
             continue;
         }
         auto ss = to_sockaddr(p);
         if (!ss) continue;
-        if (!host_.knows_address(format_sockaddr(reinterpret_cast<const sockaddr*>(&*ss)))) ++fresh;
+        std::string key = format_sockaddr(reinterpret_cast<const sockaddr*>(&*ss));
+        if (!host_.knows_address(key)) ++fresh;
+        // added_flags run along the IPv4 entries, which decode_pex puts first.
+        if (!p.v6 && k < m->added_flags.size() && (m->added_flags[k] & kPexFlagEncryption))
+            prefers_mse.insert(std::move(key));
         addrs.push_back(*ss);
     }
     // "dropped" is advice only: we keep any connection we have; a closed one fails on its own.
@@ -233,7 +239,7 @@ void TorrentExtensions::on_pex(PeerLink& link, std::string_view payload) {
     if (bogus)
         log_debug("pex",
                   host_.meta().name + ": dropped " + std::to_string(bogus) + " bogus addresses from " + link.address);
-    if (!addrs.empty()) host_.add_candidates(addrs); // deduplicates and bounds (TorrentConfig::max_candidates)
+    if (!addrs.empty()) host_.add_candidates(addrs, prefers_mse); // deduplicates, bounds (TorrentConfig::max_candidates)
 }
 
 std::map<std::string, TorrentExtensions::PexEntry> TorrentExtensions::connected_peers() const {
@@ -246,7 +252,9 @@ std::map<std::string, TorrentExtensions::PexEntry> TorrentExtensions::connected_
         if (!port) continue;
         auto p = compact_peer(ip_of(l->address), port);
         if (!p) continue;
-        std::uint8_t flags = (is_seed(*l) ? kPexFlagSeed : 0) | (outgoing ? kPexFlagReachable : 0);
+        std::uint8_t flags = (is_seed(*l) ? kPexFlagSeed : 0) | (outgoing ? kPexFlagReachable : 0) |
+                             (l->conn->encrypted() ? kPexFlagEncryption : 0) |
+                             (std::string_view(l->conn->transport_kind()) == "utp" ? kPexFlagUtp : 0);
         out[address_key(*p)] = PexEntry{*p, flags};
     }
     return out;

@@ -46,7 +46,9 @@ public:
     // An incoming peer's listen address: connected already, so never a candidate to dial.
     virtual void add_known_address(const std::string& key) = 0;
     // Addresses learnt by PEX: the torrent deduplicates and bounds them (TorrentConfig::max_candidates).
-    virtual void add_candidates(const std::vector<sockaddr_storage>& addrs) = 0;
+    // prefers_mse: the keys ("ip:port") among them flagged as preferring encryption (BEP 11 0x01).
+    virtual void add_candidates(const std::vector<sockaddr_storage>& addrs,
+                                const std::set<std::string>& prefers_mse) = 0;
 
 protected:
     ~ExtensionHost() = default; // not owned through this interface
@@ -65,7 +67,9 @@ inline constexpr std::size_t kPexMaxPerMessage = 50;
 // Addresses remembered as told to one peer (PeerLink::ext.pex_told): our own cap on top of max_peers.
 inline constexpr std::size_t kMaxPexTold = 500;
 // BEP 11 "added.f" flag bits.
+inline constexpr std::uint8_t kPexFlagEncryption = 0x01; // BEP 11: prefers encryption (our link to it is RC4)
 inline constexpr std::uint8_t kPexFlagSeed = 0x02;      // BEP 11: the peer is a seed (upload only)
+inline constexpr std::uint8_t kPexFlagUtp = 0x04;       // BEP 11: supports uTP (our link to it is uTP)
 inline constexpr std::uint8_t kPexFlagReachable = 0x10; // BEP 11: we connected to it (it accepts connections)
 // Our own addresses as peers report them ("yourip", BEP 10): a PEX entry naming one of them with our listen
 // port is ourselves. Bounded.

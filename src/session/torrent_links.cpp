@@ -17,12 +17,16 @@ constexpr std::uint64_t kConnectTimeoutMs = 10'000;
 std::string addr_key(const sockaddr_storage& ss) { return format_sockaddr(reinterpret_cast<const sockaddr*>(&ss)); }
 } // namespace
 
-void Torrent::add_candidates(const std::vector<sockaddr_storage>& addrs) {
+void Torrent::add_candidates(const std::vector<sockaddr_storage>& addrs, const std::set<std::string>& prefers_mse) {
     for (const auto& a : addrs) {
         std::string key = addr_key(a);
         if (known_addresses_.count(key) || banned_.count(ban_key(key))) continue;
-        if (candidates_.size() >= cfg_.max_candidates) candidates_.erase(candidates_.begin());
+        if (candidates_.size() >= cfg_.max_candidates) {
+            prefers_mse_.erase(addr_key(candidates_.front()));
+            candidates_.erase(candidates_.begin());
+        }
         candidates_.push_back(a);
+        if (prefers_mse.count(key) && prefers_mse_.size() < cfg_.max_candidates) prefers_mse_.insert(key);
         known_addresses_.insert(key);
     }
     connect_more();
@@ -55,6 +59,7 @@ void Torrent::dialled(std::uint64_t attempt, const std::string& key, const socka
                       Result<std::unique_ptr<Transport>> r) {
     --connecting_;
     session_.connection_closed();
+    const bool mse_first = prefers_mse_.erase(key) > 0;
     // Destroying the attempt inside its own callback is allowed (tcp_transport.hpp); later is simpler to reason about.
     if (auto it = connect_attempts_.find(attempt); it != connect_attempts_.end()) {
         session_.loop().defer_delete(std::move(it->second));
@@ -74,10 +79,13 @@ void Torrent::dialled(std::uint64_t attempt, const std::string& key, const socka
     link->dialled = addr;
     link->connected_at_ms = static_cast<std::int64_t>(now_ms());
     log_debug("torrent", meta_.name + ": connected to " + key + " over " + (*r)->kind());
-    // MSE as --encryption says (a plaintext redial of the same address under prefer, inside the transport).
+    // MSE as --encryption says (a plaintext redial of the same address under prefer, inside the transport); a
+    // peer PEX flagged as preferring encryption gets prefer's order under allow.
+    Encryption policy = session_.peer_config().encryption;
+    if (mse_first && policy == Encryption::allow) policy = Encryption::prefer;
     Session* s = &session_;
     std::unique_ptr<Transport> t = encrypt_outgoing(
-        std::move(*r), session_.peer_config().encryption, meta_.info_hash, [s, addr](ConnectCallback cb) {
+        std::move(*r), policy, meta_.info_hash, [s, addr](ConnectCallback cb) {
             return s->dial(addr, kConnectTimeoutMs, std::move(cb), s->transport_limits());
         });
     link->conn = session_.make_outgoing(std::move(t), meta_.info_hash, geometry_, link.get());
