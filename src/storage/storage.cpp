@@ -233,16 +233,26 @@ void Storage::Impl::io_segment(bool write, Segment s, char* buf, std::function<v
     io_now(write, s, buf, std::move(done));
 }
 
+// A write that fails at once (a refused path) finishes inside io_now: such calls only queue the file here and
+// the outermost call starts the next writes in a loop, so a long queue cannot recurse deeply.
 void Storage::Impl::write_finished(std::size_t file) {
-    auto it = writing.find(file);
-    if (it == writing.end()) return;
-    if (it->second.empty()) {
-        writing.erase(it);
-        return;
+    finished_writes.push_back(file);
+    if (starting_writes) return;
+    starting_writes = true;
+    while (!finished_writes.empty()) {
+        const std::size_t f = finished_writes.front();
+        finished_writes.pop_front();
+        auto it = writing.find(f);
+        if (it == writing.end()) continue;
+        if (it->second.empty()) {
+            writing.erase(it);
+            continue;
+        }
+        QueuedWrite next = std::move(it->second.front());
+        it->second.pop_front();
+        io_now(true, next.s, next.buf, std::move(next.done));
     }
-    QueuedWrite next = std::move(it->second.front());
-    it->second.pop_front();
-    io_now(true, next.s, next.buf, std::move(next.done));
+    starting_writes = false;
 }
 
 void Storage::Impl::io_now(bool write, Segment s, char* buf, std::function<void(Status)> done) {

@@ -153,6 +153,8 @@ struct Storage::Impl : std::enable_shared_from_this<Impl> {
     };
     // Files with a write running -> the writes waiting behind it (bounded: each is a piece in the write pool).
     std::unordered_map<std::size_t, std::deque<QueuedWrite>> writing;
+    std::deque<std::size_t> finished_writes; // files whose write ended while write_finished was running
+    bool starting_writes = false;
     void rw(bool write, uv_file fd, Segment s, char* buf, std::int64_t pos, std::function<void(Status)> done);
     void check_seal(uv_file fd, std::size_t file, std::function<void(Status)> done);
     // After a successful write of `s`: counts it, and starts the kernel's writeback of what was written once
