@@ -181,6 +181,7 @@ void Torrent::piece_written(std::uint32_t index, Status st) {
             update_interest(*l);
         }
         if (complete() && phase_ == TorrentPhase::downloading) became_seed(ls);
+        else if (phase_ == TorrentPhase::downloading) fill_all_requests(); // the write pool has room again
     }
     if (shutting_down_ && writes_in_flight_ == 0 && pending_shutdown_) {
         auto done = std::move(pending_shutdown_);

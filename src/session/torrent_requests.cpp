@@ -116,7 +116,10 @@ void Torrent::fill_requests(PeerLink& link) {
     // all torrents, so that many downloads at once stay within --max-memory. New requests stay within the pool's
     // room, so under pressure fewer blocks are in flight. When it is exhausted only blocks of pieces already being
     // assembled are requested (finishing them is what frees the pool, even for a piece bigger than the pool); a
-    // torrent with nothing in assembly may ask for one block, so one busy torrent cannot starve the others.
+    // torrent with nothing of its own in the pool (assembling, at the hasher or waiting for the disk) may ask for
+    // one block, so one busy torrent cannot starve the others. One with pieces waiting for the disk waits for
+    // them (piece_written asks again): one block at a time from a fast peer still outran a slow disk, and the
+    // pieces queued for it grew without bound (878 MB in a 64 MiB pool: a loaded box writing to disk).
     bool only_started = false;
     if (!picker_->is_endgame()) {
         const std::size_t cap = session_.memory().cap(MemPool::write), used = session_.memory().used(MemPool::write);
@@ -126,7 +129,7 @@ void Torrent::fill_requests(PeerLink& link) {
             if (!l->dead && l->conn) in_flight += l->conn->outgoing_requests().size();
         if (room > in_flight)
             depth = std::min(depth, outstanding + (room - in_flight));
-        else if (assembling_bytes_ == 0 && in_flight == 0)
+        else if (assembling_bytes_ == 0 && hashing_bytes_ == 0 && writes_in_flight_ == 0 && in_flight == 0)
             depth = 1;
         else
             only_started = true;
