@@ -190,15 +190,20 @@ void enqueue_bytes(TcpBlock* b, std::string_view bytes, std::string* movable) {
     b->count();
 }
 
+// The queued slice that ends the run of slices of `buf`, if a slice of `buf` queued now continues it; else null.
+// Called after the slice's header was queued, so the run's last slice is the chunk before the header.
+Chunk* run_of(TcpBlock* b, const std::string& buf) {
+    const std::size_t n = b->queue.size();
+    Chunk* prev = n >= 2 ? &b->queue[n - 2] : nullptr;
+    return prev && prev->pins && prev->shared.get() == &buf ? prev : nullptr;
+}
+
 // Whether a slice of `buf` may be queued by reference (see kMaxPinFactor and kPinFloor) rather than copied.
-bool may_pin(const TcpBlock* b, const std::string& buf, std::size_t length) {
+bool may_pin(TcpBlock* b, const std::string& buf, std::size_t length) {
     const std::size_t factor = std::max<std::size_t>(b->limits.pin_factor, 1);
     if (buf.size() / factor <= length) return true; // the slice is a large part of its buffer
     if (factor == 1) return false;                   // --max-memory: the queue holds exactly what it counts
-    // The header was queued just before this slice: the run continues if the chunk before it is this buffer's.
-    const std::size_t n = b->queue.size();
-    const bool same_run = n >= 2 && b->queue[n - 2].pins && b->queue[n - 2].shared.get() == &buf;
-    const std::size_t pinned = b->pinned + (same_run ? 0 : buf.size());
+    const std::size_t pinned = b->pinned + (run_of(b, buf) ? 0 : buf.size());
     return pinned <= std::max(kPinFloor, factor * (b->queued + length));
 }
 
@@ -307,8 +312,7 @@ void TcpTransport::send_piece(const unsigned char* header13, std::shared_ptr<con
         c.length = length;
         c.pins = true;
         // The run of slices of one buffer pins it once, until its last slice is written.
-        Chunk* prev = b_->queue.size() >= 2 ? &b_->queue[b_->queue.size() - 2] : nullptr; // before the header
-        if (prev && prev->pins && prev->shared == c.shared)
+        if (Chunk* prev = run_of(b_, *c.shared))
             prev->pins = false; // a flag only: prev may be in flight, its bytes stay as they are
         else
             b_->pinned += c.shared->size();

@@ -38,7 +38,9 @@ Torrent::Torrent(Session& session, Metainfo meta, TorrentConfig cfg)
 }
 
 Torrent::~Torrent() {
-    session_.memory().release(MemPool::write, assembling_bytes_ + hashing_bytes_); // half-assembled, at the hasher
+    std::size_t held = assembling_bytes_; // half-assembled pieces, and those at the hasher
+    for (std::uint32_t i : hashing_) held += static_cast<std::size_t>(meta_.piece_size(i));
+    session_.memory().release(MemPool::write, held);
     cancel_dials();
     for (auto& l : links_) {
         l->dead = true;

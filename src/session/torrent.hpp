@@ -347,9 +347,8 @@ private:
     };
     std::unordered_map<std::uint32_t, std::vector<SuspectBlock>> suspects_;
     std::size_t assembling_bytes_ = 0;
-    std::size_t hashing_bytes_ = 0; // assembled pieces at the hasher: still in the write pool (torrent_pieces.cpp)
     std::size_t writes_in_flight_ = 0;
-    std::vector<std::uint32_t> hashing_; // pieces at the hasher (for status)
+    std::vector<std::uint32_t> hashing_; // pieces at the hasher (status), still in the write pool (torrent_pieces.cpp)
 
     std::uint64_t downloaded_ = 0, uploaded_ = 0, wasted_ = 0;
     std::vector<std::uint32_t> sent_bytes_; // per piece: payload bytes served (saturating), for `resent_`

@@ -65,8 +65,8 @@ void Torrent::store_block(PeerLink& link, std::uint32_t index, std::uint32_t beg
             a.data = std::make_shared<std::string>();
         a.data->reserve(size);
         a.block_from.assign(picker_->blocks_in_piece(index), std::string());
-        assembling_bytes_ += static_cast<std::size_t>(meta_.piece_size(index));
-        session_.memory().reserve(MemPool::write, static_cast<std::size_t>(meta_.piece_size(index)));
+        assembling_bytes_ += size;
+        session_.memory().reserve(MemPool::write, size);
     }
     std::string& buf = *a.data;
     if (begin >= buf.size()) {
@@ -89,7 +89,6 @@ void Torrent::piece_assembled(std::uint32_t index) {
     // box, a slow disk holding its threads), the pool fills and fewer blocks are requested, instead of assembled
     // pieces queueing for the hasher without bound (a leecher's RSS reached 900 MB that way on a loaded machine).
     assembling_bytes_ -= static_cast<std::size_t>(meta_.piece_size(index));
-    hashing_bytes_ += static_cast<std::size_t>(meta_.piece_size(index));
     hashing_.push_back(index);
     hash_piece_async(loop_, a->data, std::string(meta_.piece_hash(index)),
                      life_.bind([this, index, a](bool ok) { piece_hashed(index, std::move(*a), ok); }));
@@ -97,9 +96,8 @@ void Torrent::piece_assembled(std::uint32_t index) {
 
 void Torrent::piece_hashed(std::uint32_t index, Assembly a, bool ok) {
     hashing_.erase(std::remove(hashing_.begin(), hashing_.end(), index), hashing_.end());
-    const auto size = static_cast<std::size_t>(meta_.piece_size(index));
-    hashing_bytes_ -= size;
-    session_.memory().release(MemPool::write, size); // write_piece counts it again until it is on disk
+    // Out of the hasher's share of the write pool; write_piece counts it again until it is on disk.
+    session_.memory().release(MemPool::write, static_cast<std::size_t>(meta_.piece_size(index)));
     if (!picker_) return;
     if (!ok) return piece_failed(index, a);
     picker_->on_piece_verified(index, true);

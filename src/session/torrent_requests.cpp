@@ -129,7 +129,7 @@ void Torrent::fill_requests(PeerLink& link) {
             if (!l->dead && l->conn) in_flight += l->conn->outgoing_requests().size();
         if (room > in_flight)
             depth = std::min(depth, outstanding + (room - in_flight));
-        else if (assembling_bytes_ == 0 && hashing_bytes_ == 0 && writes_in_flight_ == 0 && in_flight == 0)
+        else if (assembling_bytes_ == 0 && hashing_.empty() && writes_in_flight_ == 0 && in_flight == 0)
             depth = 1;
         else
             only_started = true;
