@@ -5,6 +5,8 @@
 #include <arpa/inet.h>
 #include <uv.h>
 
+#include <atomic>
+#include <chrono>
 #include <csignal>
 #include <cstdlib>
 #include <filesystem>
@@ -13,6 +15,7 @@
 #include <memory>
 #include <sstream>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "crypto/sha.hpp"
@@ -284,6 +287,81 @@ TEST_CASE("session under a memory budget: a nearly full write pool leaves few bl
     CHECK(m.peak(MemPool::write) <= cap + 16384);
     m.release(MemPool::write, other);
     CHECK(m.used(MemPool::write) == 0); // every piece's reservation came back
+}
+
+// The disk (and the hasher) stall: libuv's threadpool is held by blocking jobs, so no piece is hashed or written.
+// Pieces waiting for them stay in the write pool, and a torrent with pieces of its own there asks for nothing
+// more, not even the one block a torrent with nothing in the pool may ask for. Both once let a fast peer fill
+// memory without bound (pieces at the hasher left the pool; the one-block escape went on one block at a time).
+// The seed serves from its read cache meanwhile (warmed by a first download), so blocks could still flow.
+TEST_CASE("session under a memory budget: while the disk stalls, no more is requested than the write pool holds") {
+    Pair p;
+    p.start_download();
+    REQUIRE(run_until(
+        p.loop, [&] { return p.tb->complete(); }, 20'000)); // A has read every piece: all in its cache now
+    auto plan = plan_peer_memory(4u << 20);
+    REQUIRE(plan);
+    SessionConfig sc;
+    sc.listen_ip = "127.0.0.1";
+    sc.port = 0;
+    sc.memory = *plan;
+    Session c(p.loop, sc);
+    REQUIRE(c.listen());
+    MemoryBudget& m = c.memory();
+    const std::size_t cap = m.cap(MemPool::write);
+    const std::size_t other = cap - 3 * 16384; // room for 3 blocks (pieces are 16 KiB here)
+    m.reserve(MemPool::write, other);
+    test::TempDir dir_c;
+    TorrentConfig tc;
+    tc.root_dir = dir_c.path.string();
+    Torrent* t = c.add_torrent(p.content.meta, tc, false);
+    REQUIRE(t);
+    t->add_candidates({test::loopback(p.a->port())});
+    REQUIRE(run_until(
+        p.loop, [&] { return t->downloaded() > 0; }, 10'000)); // its files are made: the storage needs the pool
+    // Hold every pool thread (UV_THREADPOOL_SIZE, default 4) until released.
+    const char* env = std::getenv("UV_THREADPOOL_SIZE");
+    const int threads = env && std::atoi(env) > 0 ? std::atoi(env) : 4;
+    struct Hold {
+        Loop& loop;
+        std::vector<uv_work_t> jobs;
+        std::atomic<int> running{0};
+        std::atomic<bool> release{false};
+        int finished = 0;
+        // Also on a failed REQUIRE: the jobs must return (and their callbacks run) before this goes.
+        ~Hold() {
+            release = true;
+            run_until(loop, [&] { return finished == int(jobs.size()); }, 10'000);
+        }
+    } hold{p.loop, std::vector<uv_work_t>(static_cast<std::size_t>(threads))};
+    for (auto& j : hold.jobs) {
+        j.data = &hold;
+        uv_queue_work(
+            p.loop.get(), &j,
+            [](uv_work_t* w) {
+                auto* h = static_cast<Hold*>(w->data);
+                ++h->running;
+                while (!h->release) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+            },
+            [](uv_work_t* w, int) { ++static_cast<Hold*>(w->data)->finished; });
+    }
+    REQUIRE(run_until(
+        p.loop, [&] { return hold.running == threads; }, 10'000));
+    const std::uint64_t at_stall = t->downloaded();
+    run_until(p.loop, std::function<bool()>([] { return false; }), 2500); // two ticks (fill_all_requests)
+    const std::uint64_t during = t->downloaded() - at_stall;
+    hold.release = true;
+    MESSAGE("received while the disk stalled: " << during << " bytes (write pool " << m.used(MemPool::write) - other
+                                                << " of its room " << cap - other << "); the torrent is "
+                                                << p.content.meta.total_length);
+    // The pool's room (3 blocks) and one more; without the bounds, everything.
+    CHECK(during <= 4 * 16384);
+    REQUIRE(run_until(
+        p.loop, [&] { return t->complete(); }, 30'000));
+    for (auto& [rel, bytes] : p.content.files) CHECK(read_file(dir_c.path / "content" / rel) == bytes);
+    CHECK(m.peak(MemPool::write) <= cap + 16384);
+    m.release(MemPool::write, other);
+    CHECK(m.used(MemPool::write) == 0);
 }
 
 TEST_CASE("session under a memory budget: serving pauses while the send pool is exhausted, resumes after") {
