@@ -154,3 +154,24 @@ TEST_CASE("storage still refuses a folder that became a symlink before its first
     CHECK(w.error().str().find("symlink") != std::string::npos);
     CHECK_FALSE(fs::exists(dir.path / "outside" / "y"));
 }
+
+TEST_CASE("storage writeback: every file is kicked when it becomes whole, in whatever order its pieces come") {
+    TestLoop loop;
+    test::TempDir dir;
+    // 40 files of 3000 bytes (120 KB, far below one kick's worth of bytes), pieces of 16 KiB written last to
+    // first: the write that ends a file comes before the ones that make it whole.
+    std::vector<FileSpec> files;
+    for (int i = 0; i < 40; ++i) files.push_back({{"f" + std::to_string(i)}, 3000});
+    const std::string content = test::pseudo_random(40 * 3000, 36);
+    Metainfo m = make_meta("photos", files, 16 << 10, content);
+    Storage st(loop.get(), m, dir.path.string());
+    REQUIRE(open_sync(loop, st));
+    for (std::uint32_t i = m.piece_count(); i-- > 0;) CHECK(write_all(loop, st, m, content, i, i + 1) == 1);
+#ifdef __linux__
+    CHECK(st.stats().writeback_kicks == 40); // one per file, when its last missing bytes were written
+#endif
+    CHECK(flush_sync(loop, st));
+    for (std::size_t i = 0; i < m.files.size(); ++i)
+        CHECK(slurp(dir.path / "photos" / m.files[i].path[0]) ==
+              content.substr(std::size_t(m.files[i].offset), std::size_t(m.files[i].length)));
+}

@@ -67,6 +67,7 @@ Storage::Impl::Impl(uv_loop_t* l, const Metainfo& m, std::string r, StorageLimit
     if (limits.max_inflight_ops == 0) limits.max_inflight_ops = 1;
     if (limits.verify_window == 0) limits.verify_window = 1;
     zeros_from.assign(meta.files.size() + 1, INT64_MAX); // + the side file
+    written_now.assign(meta.files.size(), 0);
     wanted.assign(meta.files.size(), true);
     if (explicit_paths() && placement.disk_paths.size() != meta.files.size()) {
         mark_failed(make_error("storage",
@@ -272,6 +273,7 @@ void Storage::Impl::io_now(bool write, Segment s, char* buf, std::function<void(
                                        if (write) self->write_finished(s.file);
                                        done(std::move(st3));
                                    };
+                                   if (write && st2.ok()) return self->written(fd, s, std::move(done));
                                    // A sealed file is checked after the read, on the same descriptor: an edit
                                    // that changed these bytes changed the mtime before our fstat.
                                    if (!st2.ok() || write || self->sealed.empty()) return finish(std::move(st2));
@@ -401,8 +403,7 @@ void Storage::write_piece(std::uint32_t index, std::shared_ptr<std::string> data
         s = self->locate(index, s);
         self->dirty.insert(s.file);
         self->zeros_from[s.file] = INT64_MAX; // conservative: the whole file is no longer known
-        self->io_segment(true, s, buf, [self, index, job, counted, s](Status st) {
-            if (st.ok()) self->note_written(s);
+        self->io_segment(true, s, buf, [self, index, job, counted](Status st) {
             fold(job->st, std::move(st));
             if (--job->remaining > 0) return;
             if (self->limits.budget) self->limits.budget->release(MemPool::write, counted);

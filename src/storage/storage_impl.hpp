@@ -64,14 +64,12 @@ struct Storage::Impl : std::enable_shared_from_this<Impl> {
     // is the local race path_safety.hpp leaves out of scope. Cleared when the paths change (compute_paths).
     std::unordered_set<std::string> checked_parents;
     // Written bytes not yet handed to the kernel's writeback (writeback.cpp): per file the byte range written
-    // since its last kick, and their sum. Bounded by the number of files.
+    // since its last kick and how many bytes. Bounded by the number of files (each entry holds < kKickBytes).
     struct Unsent {
-        std::int64_t lo = INT64_MAX, hi = 0;
+        std::int64_t lo = INT64_MAX, hi = 0, bytes = 0;
     };
     std::unordered_map<std::size_t, Unsent> unsent;
-    std::vector<std::size_t> unsent_order; // files in the order they first entered `unsent`
-    std::uint64_t unsent_bytes = 0;
-    bool kicking = false; // a kick is running: at most one at a time, it holds one pool thread
+    std::vector<std::int64_t> written_now; // per file (not the side file): bytes written by this Storage
     // Per file: bytes from here to the end are known to be zeros because open() extended the file (sparse) from
     // this size and nothing was written since; INT64_MAX when nothing is known. Lets verify_existing skip reading
     // and hashing pieces of a fresh download (a 1 GiB torrent otherwise hashes 1 GiB of zeros before starting).
@@ -157,11 +155,10 @@ struct Storage::Impl : std::enable_shared_from_this<Impl> {
     bool starting_writes = false;
     void rw(bool write, uv_file fd, Segment s, char* buf, std::int64_t pos, std::function<void(Status)> done);
     void check_seal(uv_file fd, std::size_t file, std::function<void(Status)> done);
-    // After a successful write of `s`: counts it, and starts the kernel's writeback of what was written once
-    // enough has gathered (writeback.cpp).
-    void note_written(const Segment& s);
-    void kick_writeback();
-    void kick_next(std::shared_ptr<std::vector<std::pair<std::size_t, Unsent>>> todo, std::size_t at);
+    // After a successful write of `s` through `fd` (io_now, which holds the descriptor and the op slot): lets the
+    // file's next write start, tells `done`, then starts the kernel's writeback of the file's written range when
+    // enough has gathered, before giving back the descriptor and the slot (writeback.cpp).
+    void written(uv_file fd, const Segment& s, std::function<void(Status)> done);
     // A whole piece read, one request per file segment, all in flight together.
     void read_whole(std::uint32_t index, ReadDone done);
     void seal(std::vector<FileStamp> stamps) { sealed = std::move(stamps); }
