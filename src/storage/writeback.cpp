@@ -27,7 +27,7 @@ namespace p2p {
 
 namespace {
 
-// Bytes of one file gathered before a kick (unless a write reaches its end): large enough that the syscall costs
+// Bytes of one file gathered before a kick (unless the write made it whole): large enough that the syscall costs
 // nothing next to the copy, even for a torrent of 16 KiB pieces; small enough that the disk starts at once.
 [[maybe_unused]] constexpr std::uint64_t kKickBytes = 1u << 20;
 
