@@ -461,6 +461,7 @@ void Storage::flush(std::function<void(Status)> done) {
     std::set<std::size_t> files = std::move(self->dirty);
     self->dirty.clear();
     if (files.empty()) return self->deliver(std::move(done), ok_status());
+    if (self->flush_grouped(files, done)) return;
     auto all_done = self->fan_in(files.size(), std::move(done));
     for (std::size_t i : files) {
         self->submit([self, i, all_done]() {

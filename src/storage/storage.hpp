@@ -107,6 +107,8 @@ struct StorageStats {
     std::uint64_t writeback_kicks = 0; // sync_file_range calls that started writeback early (writeback.cpp)
     std::uint64_t parent_walks = 0;    // lstat walks of a file's parent folders (later opens skip checked ones)
     std::uint64_t writes_waited = 0;   // file writes that waited for an earlier write to the same file
+    std::uint64_t group_flushes = 0;   // flushes of many files by one syncfs per filesystem (group_flush.cpp)
+    std::uint64_t filesystem_syncs = 0; // the syncfs calls of those flushes
 };
 
 class Storage {
@@ -155,7 +157,9 @@ public:
     // (in completion order: this is the progress report); missing or short files make their pieces not ok.
     // done gets an error only for real I/O failures (EIO, permission, symlink refusal); checking stops there.
     void verify_existing(std::function<void(std::uint32_t index, bool ok)> per_piece, std::function<void(Status)> done);
-    // fsync every file written since the last flush.
+    // Every file written since the last flush to disk: an fsync each, or for many files one syncfs per
+    // filesystem after waiting for each file's writes (group_flush.cpp). On error, files not known to be on
+    // disk stay for the next flush.
     void flush(std::function<void(Status)> done);
     // flush, then record `have` (piece_count entries) with every file's size and mtime and the save name,
     // crash-safely. A record with every piece seals the files.
