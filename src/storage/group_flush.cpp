@@ -12,16 +12,22 @@
 //     a write error of that file is reported here, by its path, as its fsync would have reported it (both read the
 //     file's writeback error state). No journal commit, no cache flush. fstat gives the file's filesystem.
 //  2. per filesystem (one of its files stands for it): syncfs commits the metadata of every file on it (sizes,
-//     extents: what makes the data reachable after a crash) and flushes the device's cache; then fsync of that one
-//     file, because a filesystem without a sync_fs of its own (vfat) leaves the cache flush to fsync.
+//     extents: what makes the data reachable after a crash) and flushes the device's cache.
 // syncfs covers every file of the filesystem, so together this is at least what one fsync per file gives. It
 // also writes back other programs' dirty data on that filesystem; an ext4 fsync in data=ordered mode commits that
 // too, so the worst case is no worse.
+// Only where syncfs is known to do that (trusted_fs: ext2/3/4, XFS, Btrfs, F2FS, tmpfs). FUSE (ntfs-3g, exfat-fuse:
+// common on the USB disks of routers) passes syncfs to its server only when the server implements it, NFS and
+// CIFS commit per file, vfat has no sync_fs of its own: there, step 1 is the file's own fsync and step 2 skips it.
 //
 // Failure: if any step fails, none of the files is known to be on disk, so all of them stay dirty for the next
 // flush, and the storage is marked failed as fan_in does for the plain way.
 #include <sys/stat.h>
 #include <unistd.h>
+#ifdef __linux__
+#include <linux/magic.h>
+#include <sys/vfs.h>
+#endif
 
 #include <cerrno>
 #include <fcntl.h>
@@ -37,6 +43,23 @@ namespace {
 // Below this many files the plain way costs at most a few cache flushes: not worth a whole-filesystem sync.
 [[maybe_unused]] constexpr std::size_t kGroupFlushMin = 8;
 
+#ifdef __linux__
+// statfs f_type values (linux/magic.h) of the local filesystems whose syncfs commits their journal or log and
+// flushes the device's cache.
+bool trusted_fs(unsigned long type) {
+    switch (type) {
+    case EXT4_SUPER_MAGIC: // also ext2 and ext3
+    case XFS_SUPER_MAGIC:
+    case BTRFS_SUPER_MAGIC:
+    case F2FS_SUPER_MAGIC:
+    case TMPFS_MAGIC: // nothing to make durable
+        return true;
+    default:
+        return false;
+    }
+}
+#endif
+
 // One blocking step on libuv's threadpool. Owned by itself from start_sync until its after-work callback.
 struct SyncWork {
     uv_work_t req{};
@@ -45,6 +68,7 @@ struct SyncWork {
     int err = 0;             // errno of the call that failed (0: all succeeded)
     const char* op = "";     // the call that failed
     std::uint64_t dev = 0;   // step 1: st_dev of the file
+    bool synced = false;     // step 1: the file was fsynced itself (not a trusted filesystem): no step 2 for it
     std::function<void(const SyncWork&)> done;
 };
 
@@ -55,6 +79,13 @@ struct SyncWork {
         w.op = op;
     };
     if (!w.whole_fs) {
+        struct statfs fs {};
+        if (::fstatfs(w.fd, &fs) != 0) return fail("fstatfs");
+        if (!trusted_fs(static_cast<unsigned long>(fs.f_type))) {
+            w.synced = true;
+            if (::fsync(w.fd) != 0) return fail("fsync");
+            return;
+        }
         const unsigned flags = SYNC_FILE_RANGE_WAIT_BEFORE | SYNC_FILE_RANGE_WRITE | SYNC_FILE_RANGE_WAIT_AFTER;
         if (::sync_file_range(w.fd, 0, 0, flags) != 0) return fail("sync_file_range");
         struct stat st {};
@@ -62,7 +93,6 @@ struct SyncWork {
         w.dev = static_cast<std::uint64_t>(st.st_dev);
     } else {
         if (::syncfs(w.fd) != 0) return fail("syncfs");
-        if (::fsync(w.fd) != 0) return fail("fsync");
     }
 #else
     (void)w;
@@ -98,6 +128,16 @@ struct SyncWork {
 }
 
 } // namespace
+
+bool Storage::groups_flushes(const std::string& dir) {
+#ifdef __linux__
+    struct statfs fs {};
+    return ::statfs(dir.c_str(), &fs) == 0 && trusted_fs(static_cast<unsigned long>(fs.f_type));
+#else
+    (void)dir;
+    return false;
+#endif
+}
 
 bool Storage::Impl::flush_grouped(std::set<std::size_t>& files, std::function<void(Status)> done) {
 #ifndef __linux__
@@ -137,7 +177,7 @@ bool Storage::Impl::flush_grouped(std::set<std::size_t>& files, std::function<vo
                     if (w.err != 0) return finish(fsr::uv_error(w.op, self->paths[i], -w.err));
                     if (w.whole_fs)
                         ++self->stats.filesystem_syncs;
-                    else
+                    else if (!w.synced)
                         job->devs.emplace(w.dev, i);
                     finish(ok_status());
                 });

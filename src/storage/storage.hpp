@@ -161,6 +161,9 @@ public:
     // filesystem after waiting for each file's writes (group_flush.cpp). On error, files not known to be on
     // disk stay for the next flush.
     void flush(std::function<void(Status)> done);
+    // Whether files under `dir` are flushed that way when many (group_flush.cpp): on Linux, on the local
+    // filesystems whose syncfs is known to commit and flush (ext2/3/4, XFS, Btrfs, F2FS, tmpfs).
+    static bool groups_flushes(const std::string& dir);
     // flush, then record `have` (piece_count entries) with every file's size and mtime and the save name,
     // crash-safely. A record with every piece seals the files.
     void save_resume(std::vector<bool> have, std::function<void(Status)> done);
