@@ -129,11 +129,25 @@ struct TestServer {
                 if (!cc->answered && cc->in.find("\r\n\r\n") != std::string::npos) cc->srv->answer(cc);
             });
     }
+    std::vector<Conn*> held; // requests respond() left unanswered, for release_held
     void answer(Conn* c) {
         c->answered = true;
         requests.push_back(c->in);
         c->out = respond ? respond(c->in) : std::string();
-        if (c->out.empty()) return; // never answer
+        if (c->out.empty()) return held.push_back(c); // never answer (unless released)
+        write_out(c);
+    }
+    // Answers the requests held so far (those still connected) with `reply`.
+    void release_held(const std::string& reply) {
+        auto list = std::move(held);
+        held.clear();
+        for (Conn* c : list)
+            if (conns.count(c)) {
+                c->out = reply;
+                write_out(c);
+            }
+    }
+    void write_out(Conn* c) {
         for (std::size_t at = 0; at < c->out.size(); at += piece) {
             auto w = std::make_unique<uv_write_t>();
             w->data = c;
@@ -811,6 +825,65 @@ TEST_CASE("announcer: http:// trackers in BEP 12 tiers, fallback, stopped on shu
     REQUIRE(run_until_flag(loop, stopped));
     REQUIRE(srv.requests.size() == 2);
     CHECK(srv.requests[1].find("&event=stopped&") != std::string::npos);
+}
+
+TEST_CASE("announcer: stop sends stopped after an unanswered completed is answered, or at half its timeout") {
+    Loop loop;
+    TestServer srv(loop.get());
+    srv.respond = [](const std::string& req) { // `completed` is held until released
+        return req.find("&event=completed&") != std::string::npos ? std::string() : http_ok(kTwoPeers);
+    };
+    TrackerClients clients(loop.get());
+    AnnouncerConfig cfg;
+    cfg.info_hash = wiki_hash();
+    cfg.peer_id = std::string(20, 'q');
+    cfg.port = 7000;
+    cfg.tiers = {{srv.url()}};
+    auto started = [&](Announcer& a) {
+        a.start();
+        REQUIRE(p2p::test::run_until(
+            loop, [&] { return a.last_result() == "ok"; }, 5000));
+        a.completed();
+        REQUIRE(p2p::test::run_until(
+            loop, [&] { return srv.requests.size() == 2; }, 5000));
+        CHECK(srv.requests[1].find("&event=completed&") != std::string::npos);
+    };
+
+    SUBCASE("answered: stopped follows the answer") {
+        Announcer a(
+            loop.get(), clients, cfg, [] { return AnnounceStats{0, 0, 0}; }, [](const std::vector<PeerEndpoint>&) {});
+        started(a);
+        bool stopped = false;
+        a.stop(4000, [&] { stopped = true; });
+        run_for(loop, 300);
+        CHECK(srv.requests.size() == 2); // held back: the tracker would see stopped before completed
+        CHECK_FALSE(stopped);
+        srv.release_held(http_ok(kTwoPeers));
+        REQUIRE(run_until_flag(loop, stopped));
+        REQUIRE(srv.requests.size() == 3);
+        CHECK(srv.requests[2].find("&event=stopped&") != std::string::npos);
+    }
+    SUBCASE("never answered: stopped goes at half the timeout, done at the timeout") {
+        Announcer a(
+            loop.get(), clients, cfg, [] { return AnnounceStats{0, 0, 0}; }, [](const std::vector<PeerEndpoint>&) {});
+        started(a);
+        srv.respond = [](const std::string& req) { // the stopped is held too: done comes from the timeout
+            return req.find("&event=stopped&") != std::string::npos || req.find("&event=completed&") != std::string::npos
+                       ? std::string()
+                       : http_ok(kTwoPeers);
+        };
+        bool stopped = false;
+        const std::uint64_t t0 = loop.now_ms();
+        a.stop(600, [&] { stopped = true; });
+        REQUIRE(p2p::test::run_until(
+            loop, [&] { return srv.requests.size() == 3; }, 5000));
+        const std::uint64_t sent = loop.now_ms() - t0;
+        CHECK(sent >= 300);
+        CHECK(sent < 550);
+        CHECK(srv.requests[2].find("&event=stopped&") != std::string::npos);
+        REQUIRE(run_until_flag(loop, stopped));
+        CHECK(loop.now_ms() - t0 >= 600);
+    }
 }
 
 TEST_CASE("announcer: an http tracker's \"min interval\" floors the quick re-announces of a download without peers") {

@@ -168,10 +168,19 @@ void Announcer::announce(std::size_t ti, std::uint32_t event) {
     TrackerRef client = clients_.get(url);
     const std::uint64_t seq = ++t.seq;
     t.in_flight = true;
+    if (event == udp::kEventCompleted) t.completed_seq = seq;
     t.due_at = 0;
     // The UDP client keeps retransmitting for hours (BEP 15) before it reports a failure: say something sooner.
     t.silence->start(cfg_.silent_warn_ms, 0, [this, ti, seq, url] { on_silent(ti, seq, url); });
     client.announce(params(event), life_.bind([this, ti, event, url, seq](Result<AnnounceResult> r) {
+        Tier& tier = tiers_[ti];
+        if (seq == tier.completed_seq) { // answered or failed: a `stopped` held back for it may go now
+            tier.completed_seq = 0;
+            if (auto send = std::move(tier.after_completed)) {
+                tier.after_completed = nullptr;
+                send();
+            }
+        }
         if (stopping_) return;
         on_answer(ti, event, url, seq, std::move(r));
     }));
@@ -307,12 +316,32 @@ void Announcer::stop(std::uint64_t timeout_ms, std::function<void()> done) {
     if (w->remaining == 0) return w->fire();
     w->timer = std::make_unique<Timer>(loop_);
     w->timer->start(timeout_ms, 0, [w] { w->fire(); });
+    bool held = false;
     for (auto& t : tiers_) {
         if (!t.started_sent) continue;
-        clients_.get(t.urls[t.current]).announce(params(udp::kEventStopped), [w](Result<AnnounceResult>) {
-            if (--w->remaining == 0) w->fire();
-        });
+        // To the tracker that has (or is being told) our latest state, whatever a failure of `completed` does
+        // to t.current meanwhile.
+        auto send = [this, w, url = t.urls[t.current]] {
+            clients_.get(url).announce(params(udp::kEventStopped), [w](Result<AnnounceResult>) {
+                if (--w->remaining == 0) w->fire();
+            });
+        };
+        if (t.completed_seq == 0) {
+            send();
+        } else {
+            t.after_completed = send;
+            held = true;
+        }
     }
+    if (!held) return;
+    stop_timer_ = std::make_unique<Timer>(loop_);
+    stop_timer_->start(timeout_ms / 2, 0, [this] {
+        for (auto& t : tiers_)
+            if (auto send = std::move(t.after_completed)) {
+                t.after_completed = nullptr;
+                send();
+            }
+    });
 }
 
 } // namespace p2p

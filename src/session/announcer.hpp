@@ -136,7 +136,10 @@ public:
     // Announce now to every tier not already asking and not answered within shortest_interval_ms (a user's
     // "reannounce": the RPC's torrent-reannounce). Returns how many tiers were asked.
     std::size_t reannounce();
-    // event stopped to each tier's current tracker; done runs after answers or timeout_ms, exactly once.
+    // event stopped to each tier's current tracker; done runs after answers or timeout_ms, exactly once. A tier
+    // whose `completed` is still unanswered sends its `stopped` after that answer (or half of timeout_ms): two
+    // HTTP announces travel on two connections, and a tracker that saw `stopped` first would list us as a seed
+    // again on `completed`, a dead peer handed out until it expires.
     void stop(std::uint64_t timeout_ms, std::function<void()> done);
     // For status: "ok", the last error, or "no tracker".
     std::string last_result() const { return last_result_; }
@@ -157,6 +160,8 @@ private:
         std::uint64_t due_at = 0;      // loop time the next announce is due (0: none scheduled)
         std::uint64_t seq = 0;         // announces sent; an answer to an older one does not reschedule
         bool in_flight = false;        // announce number seq is unanswered
+        std::uint64_t completed_seq = 0;      // the `completed` announce still unanswered (0: none)
+        std::function<void()> after_completed; // stop(): sends `stopped` once that one is answered
     };
     void announce(std::size_t tier, std::uint32_t event);
     void on_answer(std::size_t tier, std::uint32_t event, const std::string& url, std::uint64_t seq,
@@ -180,6 +185,7 @@ private:
     std::uint32_t key_;
     std::string last_result_ = "not yet announced";
     bool stopping_ = false;
+    std::unique_ptr<Timer> stop_timer_; // stop(): the `stopped` still waiting for a `completed` go at half time
     LifeToken life_; // tracker answers may come after we are gone: they check it
 };
 
