@@ -200,6 +200,16 @@ AnnounceParams announce_params() {
     return p;
 }
 
+// An announcer's configuration with srv as its only tracker.
+AnnouncerConfig one_tracker(const TestServer& srv) {
+    AnnouncerConfig cfg;
+    cfg.info_hash = wiki_hash();
+    cfg.peer_id = std::string(20, 'q');
+    cfg.port = 7000;
+    cfg.tiers = {{srv.url()}};
+    return cfg;
+}
+
 const std::string kTwoPeers = "d8:completei3e10:incompletei4e8:intervali900e5:peers" +
                               bstr(compact4("10", 0, 0, 1, 6881) + compact4("10", 0, 0, 2, 51413)) + "e";
 
@@ -834,11 +844,7 @@ TEST_CASE("announcer: stop sends stopped after an unanswered completed is answer
         return req.find("&event=completed&") != std::string::npos ? std::string() : http_ok(kTwoPeers);
     };
     TrackerClients clients(loop.get());
-    AnnouncerConfig cfg;
-    cfg.info_hash = wiki_hash();
-    cfg.peer_id = std::string(20, 'q');
-    cfg.port = 7000;
-    cfg.tiers = {{srv.url()}};
+    AnnouncerConfig cfg = one_tracker(srv);
     auto started = [&](Announcer& a) {
         a.start();
         REQUIRE(p2p::test::run_until(
@@ -892,11 +898,7 @@ TEST_CASE("announcer: an http tracker's \"min interval\" floors the quick re-ann
     // interval 2 s, min interval 1 s, no peers
     srv.respond = [](const std::string&) { return http_ok("d8:intervali2e12:min intervali1e5:peers0:e"); };
     TrackerClients clients(loop.get());
-    AnnouncerConfig cfg;
-    cfg.info_hash = wiki_hash();
-    cfg.peer_id = std::string(20, 'q');
-    cfg.port = 7000;
-    cfg.tiers = {{srv.url()}};
+    AnnouncerConfig cfg = one_tracker(srv);
     cfg.wants_peers = [] { return true; };
     cfg.wanting_first_ms = 50; // would be 50 ms without the tracker's floor
     cfg.recheck_ms = 20;
