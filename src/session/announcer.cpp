@@ -176,10 +176,7 @@ void Announcer::announce(std::size_t ti, std::uint32_t event) {
         Tier& tier = tiers_[ti];
         if (seq == tier.completed_seq) { // answered or failed: a `stopped` held back for it may go now
             tier.completed_seq = 0;
-            if (auto send = std::move(tier.after_completed)) {
-                tier.after_completed = nullptr;
-                send();
-            }
+            send_held_stop(tier);
         }
         if (stopping_) return;
         on_answer(ti, event, url, seq, std::move(r));
@@ -336,12 +333,14 @@ void Announcer::stop(std::uint64_t timeout_ms, std::function<void()> done) {
     if (!held) return;
     stop_timer_ = std::make_unique<Timer>(loop_);
     stop_timer_->start(timeout_ms / 2, 0, [this] {
-        for (auto& t : tiers_)
-            if (auto send = std::move(t.after_completed)) {
-                t.after_completed = nullptr;
-                send();
-            }
+        for (auto& t : tiers_) send_held_stop(t);
     });
+}
+
+void Announcer::send_held_stop(Tier& t) {
+    auto send = std::move(t.after_completed);
+    t.after_completed = nullptr; // a moved-from function is not guaranteed empty
+    if (send) send();
 }
 
 } // namespace p2p

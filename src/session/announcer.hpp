@@ -167,6 +167,7 @@ private:
     void on_answer(std::size_t tier, std::uint32_t event, const std::string& url, std::uint64_t seq,
                    Result<AnnounceResult> r);
     void on_silent(std::size_t tier, std::uint64_t seq, const std::string& url);
+    void send_held_stop(Tier& t); // the tier's `stopped` held back by stop(), if any, now and once
     void publish_once(Tier& t, const std::string& url);
     void arm(std::size_t tier, std::uint64_t due);
     void on_due(std::size_t tier);

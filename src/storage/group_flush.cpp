@@ -33,7 +33,7 @@
 #include <fcntl.h>
 #include <map>
 
-#include "loop/fence.hpp"
+#include "loop/work_req.hpp"
 #include "storage/storage_impl.hpp"
 
 namespace p2p {
@@ -60,71 +60,54 @@ bool trusted_fs(unsigned long type) {
 }
 #endif
 
-// One blocking step on libuv's threadpool. Owned by itself from start_sync until its after-work callback.
-struct SyncWork {
-    uv_work_t req{};
-    uv_file fd = -1;
-    bool whole_fs = false;   // false: step 1 for one file; true: step 2 for its filesystem
-    int err = 0;             // errno of the call that failed (0: all succeeded)
-    const char* op = "";     // the call that failed
-    std::uint64_t dev = 0;   // step 1: st_dev of the file
-    bool synced = false;     // step 1: the file was fsynced itself (not a trusted filesystem): no step 2 for it
-    std::function<void(const SyncWork&)> done;
+// What one blocking step found.
+struct SyncResult {
+    int err = 0;           // errno of the call that failed (0: all succeeded)
+    const char* op = "";   // the call that failed
+    std::uint64_t dev = 0; // step 1: st_dev of the file
+    bool synced = false;   // step 1: the file was fsynced itself (not a trusted filesystem): no step 2 for it
 };
 
-[[maybe_unused]] void run_step(SyncWork& w) {
+// Step 1 for one file (whole_fs false) or step 2 for its filesystem; runs on libuv's threadpool.
+[[maybe_unused]] void run_step(uv_file fd, bool whole_fs, SyncResult& w) {
 #ifdef __linux__
     auto fail = [&w](const char* op) {
         w.err = errno;
         w.op = op;
     };
-    if (!w.whole_fs) {
+    if (!whole_fs) {
         struct statfs fs {};
-        if (::fstatfs(w.fd, &fs) != 0) return fail("fstatfs");
+        if (::fstatfs(fd, &fs) != 0) return fail("fstatfs");
         if (!trusted_fs(static_cast<unsigned long>(fs.f_type))) {
             w.synced = true;
-            if (::fsync(w.fd) != 0) return fail("fsync");
+            if (::fsync(fd) != 0) return fail("fsync");
             return;
         }
         const unsigned flags = SYNC_FILE_RANGE_WAIT_BEFORE | SYNC_FILE_RANGE_WRITE | SYNC_FILE_RANGE_WAIT_AFTER;
-        if (::sync_file_range(w.fd, 0, 0, flags) != 0) return fail("sync_file_range");
+        if (::sync_file_range(fd, 0, 0, flags) != 0) return fail("sync_file_range");
         struct stat st {};
-        if (::fstat(w.fd, &st) != 0) return fail("fstat");
+        if (::fstat(fd, &st) != 0) return fail("fstat");
         w.dev = static_cast<std::uint64_t>(st.st_dev);
     } else {
-        if (::syncfs(w.fd) != 0) return fail("syncfs");
+        if (::syncfs(fd) != 0) return fail("syncfs");
     }
 #else
-    (void)w;
+    (void)fd, (void)whole_fs, (void)w;
 #endif
 }
 
 [[maybe_unused]] void start_sync(uv_loop_t* loop, uv_file fd, bool whole_fs,
-                                 std::function<void(const SyncWork&)> done) {
-    auto* w = new SyncWork;
-    w->req.data = w;
-    w->fd = fd;
-    w->whole_fs = whole_fs;
-    w->done = std::move(done);
-    const int rc = uv_queue_work(
-        loop, &w->req, [](uv_work_t* r) { run_step(*static_cast<SyncWork*>(r->data)); },
-        [](uv_work_t* r, int status) {
-            auto* k = static_cast<SyncWork*>(r->data);
-            if (status < 0 && k->err == 0) { // cancelled: cannot happen (nothing cancels), but never report success
-                k->err = -status;
-                k->op = "sync";
+                                 std::function<void(const SyncResult&)> done) {
+    auto res = std::make_shared<SyncResult>(); // written by the step, read by `done` after it
+    work::queue(
+        loop, "group flush", [res, fd, whole_fs] { run_step(fd, whole_fs, *res); },
+        [res, done = std::move(done)](int status) {
+            if (status < 0 && res->err == 0) { // cancelled or refused: never report success
+                res->err = -status;
+                res->op = "sync";
             }
-            auto d = std::move(k->done);
-            fence("group flush", [&] { d(*k); });
-            delete k;
+            done(*res);
         });
-    if (rc < 0) { // only with a closing loop
-        w->err = -rc;
-        w->op = "sync";
-        auto d = std::move(w->done);
-        d(*w);
-        delete w;
-    }
 }
 
 } // namespace
@@ -171,11 +154,11 @@ bool Storage::Impl::flush_grouped(std::set<std::size_t>& files, std::function<vo
                     self->op_done();
                     return finish(std::move(st));
                 }
-                start_sync(self->loop, fd, whole_fs, [self, job, i, finish](const SyncWork& w) {
+                start_sync(self->loop, fd, whole_fs, [self, job, i, whole_fs, finish](const SyncResult& w) {
                     self->fds->release(self->fkey(i));
                     self->op_done();
                     if (w.err != 0) return finish(fsr::uv_error(w.op, self->paths[i], -w.err));
-                    if (w.whole_fs)
+                    if (whole_fs)
                         ++self->stats.filesystem_syncs;
                     else if (!w.synced)
                         job->devs.emplace(w.dev, i);

@@ -22,7 +22,7 @@
 // hint (its errors are ignored here, the fsync that follows reports them). Linux only; elsewhere a no-op.
 #include <fcntl.h>
 
-#include "loop/fence.hpp"
+#include "loop/work_req.hpp"
 #include "storage/storage_impl.hpp"
 
 namespace p2p {
@@ -33,42 +33,21 @@ namespace {
 // nothing next to the copy, even for a torrent of 16 KiB pieces; small enough that the disk starts at once.
 [[maybe_unused]] constexpr std::uint64_t kKickBytes = 1u << 20;
 
-struct KickWork {
-    uv_work_t req{};
-    uv_file fd = -1;
-    std::int64_t offset = 0, length = 0;
-    std::function<void()> done;
-};
-
 // sync_file_range on libuv's threadpool (libuv has no uv_fs_ call for it). It may block while the device queue
-// is full, so it must not run on the loop thread.
+// is full, so it must not run on the loop thread. Its result is ignored: a kick is only a hint (a refused or
+// cancelled one too).
 void start_writeback(uv_loop_t* loop, uv_file fd, std::int64_t offset, std::int64_t length,
                      std::function<void()> done) {
-    auto* w = new KickWork;
-    w->req.data = w;
-    w->fd = fd;
-    w->offset = offset;
-    w->length = length;
-    w->done = std::move(done);
-    const int rc = uv_queue_work(
-        loop, &w->req,
-        [](uv_work_t* r) {
-            [[maybe_unused]] auto* k = static_cast<KickWork*>(r->data);
+    work::queue(
+        loop, "writeback",
+        [fd, offset, length] {
 #ifdef __linux__
-            (void)::sync_file_range(k->fd, k->offset, k->length, SYNC_FILE_RANGE_WRITE);
+            (void)::sync_file_range(fd, offset, length, SYNC_FILE_RANGE_WRITE);
+#else
+            (void)fd, (void)offset, (void)length;
 #endif
         },
-        [](uv_work_t* r, int) {
-            auto* k = static_cast<KickWork*>(r->data);
-            auto d = std::move(k->done);
-            delete k;
-            fence("writeback", [&] { d(); });
-        });
-    if (rc < 0) { // cannot happen with a valid loop: skip the hint
-        auto d = std::move(w->done);
-        delete w;
-        d();
-    }
+        [done = std::move(done)](int) { done(); });
 }
 
 } // namespace
