@@ -19,6 +19,7 @@
 #include "test_util.hpp"
 #include "tracker/http_client.hpp"
 #include "tracker/http_get.hpp"
+#include "tracker/tls_client.hpp"
 
 using namespace p2p;
 namespace ht = p2p::http_tracker;
@@ -612,6 +613,16 @@ TEST_CASE("http get: errors - body over the cap, timeout, refused, malformed, tr
         REQUIRE_FALSE(n.ok());
         CHECK(n.error().op.find("resolve") != std::string::npos);
     }
+    SUBCASE("https:// without TLS (-Dtls=false) fails before any connect, naming the option") {
+        auto t = get_once(loop, "https://127.0.0.1:1/announce"); // nothing listens on port 1
+        REQUIRE_FALSE(t.ok());
+        if (tls_available()) {
+            CHECK(t.error().op.find("connect") != std::string::npos);
+        } else {
+            CHECK(t.error().what == kNoTlsWhy);
+            CHECK(t.error().code == Errc::unsupported);
+        }
+    }
 }
 
 TEST_CASE("http get: destroying the request while in flight never calls back and frees everything") {
@@ -799,7 +810,12 @@ TEST_CASE("announcer: http:// trackers in BEP 12 tiers, fallback, stopped on shu
     CHECK(clients.get(srv.url()).http != nullptr);
     CHECK(clients.get(srv.url()).http == clients.get(srv.url()).http); // one client per URL
     CHECK(clients.get("udp://127.0.0.1:9/announce").udp != nullptr);
-    CHECK(clients.get("https://x.example/announce").http != nullptr); // no lookup until it announces
+    if (tls_available()) {
+        CHECK(clients.get("https://x.example/announce").http != nullptr); // no lookup until it announces
+    } else { // -Dtls=false: skipped with the reason, not tried at every announce
+        CHECK_FALSE(clients.get("https://x.example/announce"));
+        CHECK(TrackerClients::unsupported_reason("https://x.example/announce") == kNoTlsWhy);
+    }
     CHECK_FALSE(clients.get("wss://x.example/announce"));
     CHECK(TrackerClients::unsupported_reason("wss://x.example/announce").find("https://") != std::string::npos);
     CHECK(TrackerClients::unsupported_reason("https://u@x.example/a").find("user info") != std::string::npos);

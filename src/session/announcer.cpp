@@ -5,6 +5,7 @@
 
 #include "base/log.hpp"
 #include "crypto/random.hpp"
+#include "tracker/tls_client.hpp"
 
 namespace p2p {
 
@@ -25,7 +26,7 @@ TrackerRef TrackerClients::get(const std::string& url) {
     if (parse_udp_tracker_url(url)) {
         clients_.push_back(std::make_unique<UdpTrackerClient>(loop_, url, opts_));
         ref.udp = clients_.back().get();
-    } else if (http_tracker::parse_url(url)) {
+    } else if (auto h = http_tracker::parse_url(url); h && (!h->tls || tls_available())) {
         http_clients_.push_back(std::make_unique<HttpTrackerClient>(loop_, url, http_opts_));
         ref.http = http_clients_.back().get();
     }
@@ -43,6 +44,7 @@ bool TrackerClients::note_answer(const std::string& url) { return silent_.erase(
 std::string TrackerClients::unsupported_reason(const std::string& url) {
     auto h = http_tracker::parse_url(url);
     if (url.rfind("http", 0) == 0 && !h) return h.error().what; // "user info in tracker URL ...: URL"
+    if (h && h->tls && !tls_available()) return kNoTlsWhy;
     auto u = parse_udp_tracker_url(url);
     if (url.rfind("udp", 0) == 0 && !u) return u.error().what;
     return "only udp://, http:// and https:// trackers are supported";

@@ -131,6 +131,8 @@ void HttpGet::fail_soon(Error e) {
 void HttpGet::start(const std::string& url) {
     auto u = http_tracker::parse_url(url);
     if (!u) return fail_soon(u.error());
+    if (u->tls && !tls_available()) // -Dtls=false: say so before any lookup or connect (a redirect comes here too)
+        return fail_soon(make_error("tls " + u->host_header(), kNoTlsWhy, Errc::unsupported));
     url_ = std::move(*u);
     target_ = url_.path + (url_.query.empty() ? "" : "?" + url_.query);
     // on_resolved may destroy this HttpGet (through done); the Resolver touches nothing after it returns.

@@ -25,6 +25,11 @@
 
 namespace p2p {
 
+// False in a build configured with -Dtls=false (meson_options.txt): tls_client_none.cpp stands in for this file's
+// implementation, every https:// connection fails with kNoTlsWhy, and the announcer skips https:// trackers.
+bool tls_available();
+inline constexpr const char* kNoTlsWhy = "https:// needs TLS, which this p2pnode was built without (meson -Dtls=false)";
+
 // $SSL_CERT_FILE when it is set and not empty, else /etc/ssl/certs/ca-certificates.crt (Debian's bundle).
 std::string system_ca_file();
 

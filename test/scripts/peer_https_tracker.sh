@@ -13,7 +13,8 @@
 #      --scrape NAME and --list on an https tracker (the catalog is a udp:// extension) and a scrape of the
 #      wrong-name tracker each give one line and exit 1; the console's `scrape HASH` of a peer whose only
 #      tracker is the https one prints the same counts.
-# Exit 0 pass, 77 skip (openssl, Python's ssl or $P2PNODE missing), other fail. Total limit 150 s.
+# Exit 0 pass, 77 skip (openssl, Python's ssl or $P2PNODE missing, or a p2pnode built with -Dtls=false), other
+# fail. Total limit 150 s.
 set -euo pipefail
 # shellcheck source=lib/common.sh
 source "$(dirname "$0")/lib/common.sh"
@@ -21,6 +22,7 @@ t_wrap 150 "$@"
 t_need_p2pnode
 t_need_tools openssl cmp
 "$PY" -c 'import ssl' 2>/dev/null || skip "$PY has no ssl module"
+if "$P2PNODE" --version | grep -q 'without TLS'; then skip "this p2pnode was built without TLS (-Dtls=false)"; fi
 t_init p2p-https-tracker 60 stamp
 
 # Discovery other than the tracker stays off, so the download proves the HTTPS announces worked.
