@@ -19,6 +19,7 @@
 #include "loop/fs_req.hpp"
 #include "storage/fd_cache.hpp"
 #include "storage/file_map.hpp"
+#include "storage/piece_hash.hpp"
 #include "storage/read_cache.hpp"
 #include "storage/resume.hpp"
 #include "storage/storage.hpp"
@@ -917,4 +918,24 @@ TEST_CASE("storage: torrents sharing one read cache (--max-memory) evict each ot
         CHECK(s1.cached_piece(0) == nullptr);
     }
     CHECK(shared->bytes() == 0); // each storage drops its pieces when destroyed
+}
+
+TEST_CASE("hash_piece_async: each verdict once, on the loop thread, after the work: true for the piece's SHA-1 only") {
+    uv_loop_t loop;
+    REQUIRE(uv_loop_init(&loop) == 0);
+    auto data = std::make_shared<const std::string>(std::string(1u << 20, 'x'));
+    const std::string good = sha1(*data);
+    std::string bad = good;
+    bad[0] = static_cast<char>(bad[0] ^ 1);
+    int good_calls = 0, bad_calls = 0;
+    bool good_ok = false, bad_ok = true;
+    hash_piece_async(&loop, data, good, [&](bool ok) { good_ok = ok, ++good_calls; });
+    hash_piece_async(&loop, data, bad, [&](bool ok) { bad_ok = ok, ++bad_calls; });
+    CHECK(good_calls + bad_calls == 0); // never from inside the call
+    CHECK(uv_run(&loop, UV_RUN_DEFAULT) == 0);
+    CHECK(good_calls == 1);
+    CHECK(bad_calls == 1);
+    CHECK(good_ok);
+    CHECK_FALSE(bad_ok);
+    CHECK(uv_loop_close(&loop) == 0);
 }

@@ -8,7 +8,7 @@
 #include "base/log.hpp"
 #include "crypto/random.hpp"
 #include "crypto/sha.hpp"
-#include "session/piece_hasher.hpp"
+#include "storage/piece_hash.hpp"
 #include "session/session.hpp"
 #include "session/torrent.hpp"
 

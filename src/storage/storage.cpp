@@ -7,48 +7,12 @@
 #include "base/bytes.hpp"
 #include "base/log.hpp"
 #include "crypto/sha.hpp"
-#include "loop/fence.hpp"
 #include "storage/path_safety.hpp"
 #include "storage/storage_impl.hpp"
 
 // The I/O core of Storage: descriptors, bounded in-flight operations, reading and writing whole pieces, flushing.
 // Opening, verifying and resume records are in storage_open.cpp, storage_verify.cpp and storage_resume.cpp.
 namespace p2p {
-
-// Owned by itself: freed in the after-work callback.
-struct HashWork {
-    uv_work_t req{};
-    std::shared_ptr<const std::string> data;
-    std::string digest;
-    std::function<void(std::string)> done;
-};
-
-void hash_async(uv_loop_t* loop, std::shared_ptr<const std::string> data, std::function<void(std::string)> done) {
-    auto* w = new HashWork;
-    w->req.data = w;
-    w->data = std::move(data);
-    w->done = std::move(done);
-    const int rc = uv_queue_work(
-        loop, &w->req,
-        [](uv_work_t* r) {
-            auto* h = static_cast<HashWork*>(r->data);
-            h->digest = sha1(*h->data);
-        },
-        [](uv_work_t* r, int) {
-            auto* h = static_cast<HashWork*>(r->data);
-            auto d = std::move(h->done);
-            std::string digest = std::move(h->digest);
-            delete h;
-            fence("piece hash", [&] { d(std::move(digest)); });
-        });
-    if (rc < 0) { // cannot happen with a valid loop; hash here rather than lose the piece
-        w->digest = sha1(*w->data);
-        auto d = std::move(w->done);
-        std::string digest = std::move(w->digest);
-        delete w;
-        d(std::move(digest));
-    }
-}
 
 Storage::Impl::Impl(uv_loop_t* l, const Metainfo& m, std::string r, StorageLimits lim, StoragePlacement pl)
     : loop(l), root(std::move(r)), limits(lim), placement(std::move(pl)),

@@ -32,9 +32,6 @@ inline void fold(Status& acc, Status st) {
     if (acc.ok() || (soft_error(acc) && !soft_error(st))) acc = std::move(st);
 }
 
-// SHA-1 of a piece on libuv's threadpool, so a 4 MiB piece does not stall every connection on the loop.
-void hash_async(uv_loop_t* loop, std::shared_ptr<const std::string> data, std::function<void(std::string)> done);
-
 struct Storage::Impl : std::enable_shared_from_this<Impl> {
     using ReadDone = std::function<void(Status, std::shared_ptr<std::string>)>;
 

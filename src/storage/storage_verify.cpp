@@ -3,6 +3,7 @@
 #include <optional>
 
 #include "crypto/sha.hpp"
+#include "storage/piece_hash.hpp"
 #include "storage/storage_impl.hpp"
 
 namespace p2p {
@@ -36,10 +37,11 @@ struct Verify : std::enable_shared_from_this<Verify> {
                         v->err = st.error();
                     return v->finished_one();
                 }
-                hash_async(v->self->loop, std::move(buf), [v, i](std::string digest) {
-                    v->report(i, digest == v->self->meta.piece_hash(i));
-                    v->finished_one();
-                });
+                hash_piece_async(v->self->loop, std::move(buf), std::string(v->self->meta.piece_hash(i)),
+                                 [v, i](bool ok) {
+                                     v->report(i, ok);
+                                     v->finished_one();
+                                 });
             });
         }
         if (inflight == 0 && done && (err || next >= count || self->closed)) {
