@@ -14,12 +14,13 @@ void hash_piece_async(uv_loop_t* loop, std::shared_ptr<const std::string> data, 
         std::shared_ptr<const std::string> data;
         std::string expected;
         bool ok = false;
+        void check() { ok = sha1(*data) == expected; }
     };
     auto job = std::make_shared<Job>(Job{std::move(data), std::move(expected_sha1)});
     work::queue(
-        loop, "piece hash", [job] { job->ok = sha1(*job->data) == job->expected; },
+        loop, "piece hash", [job] { job->check(); },
         [job, done = std::move(done)](int status) {
-            if (status < 0 && status != UV_ECANCELED) job->ok = sha1(*job->data) == job->expected; // refused
+            if (status < 0 && status != UV_ECANCELED) job->check(); // the threadpool refused it: here, now
             done(status == UV_ECANCELED ? false : job->ok);
         });
 }
