@@ -235,13 +235,47 @@ TEST_CASE("announcer: a tracker that never answers is warned about once, however
         CHECK(st[0].last_announce_ms == 0);
         CHECK(x->last_result().find("no answer for 100 ms") != std::string::npos);
     }
+    // A tracker never heard from is not waited for: nothing was answered, no `stopped` to send, done at once.
+    bool stopped = false;
+    a.stop(50, [&] { stopped = true; });
+    CHECK(stopped);
     // Once a tracker answers again, a later silence is worth a warning again.
     CHECK(clients.note_answer(silent.url()));
     CHECK_FALSE(clients.note_answer(silent.url()));
     CHECK(clients.note_silent(silent.url()));
     CHECK_FALSE(clients.note_silent(silent.url()));
     CHECK(clients.silent_warnings() == 2);
+}
+
+TEST_CASE("announcer: stopped while its first `started` is in flight, it sends `stopped` after that answer") {
+    Fixture f(60);
+    TrackerClients clients(f.loop.get());
+    auto noop = [](const std::vector<PeerEndpoint>&) {};
+    // A first torrent on the tracker: the tracker has answered this process, so it is alive.
+    Announcer a(f.loop.get(), clients, config_for({{f.url}}), f.stats(), noop);
+    a.start();
+    REQUIRE(f.wait_announces(1, 2000));
+    REQUIRE(run_until(
+        f.loop, [&] { return a.trackers()[0].working; }, 2000));
+    CHECK(f.server->store().peer_count() == 1);
+    // A second one stops before its `started` is answered (a download that fails on the disk at once). Were no
+    // `stopped` sent, the `started` arriving after would leave it on the tracker as a leecher.
+    auto cfg = config_for({{f.url}});
+    cfg.info_hash = std::string(19, 'k') + "3";
+    Announcer b(f.loop.get(), clients, cfg, f.stats(), noop);
+    b.start();
     bool stopped = false;
-    a.stop(50, [&] { stopped = true; }); // nothing was answered: no `stopped` to send, done at once
-    CHECK(stopped);
+    b.stop(2000, [&] { stopped = true; });
+    CHECK_FALSE(stopped); // it waits for that answer, then for the answer to `stopped`
+    REQUIRE(run_until(
+        f.loop, [&] { return stopped; }, 3000));
+    run_until(
+        f.loop, [] { return false; }, 50);
+    CHECK(f.server->counters().announces == 3); // a's started, b's started, b's stopped
+    CHECK(f.server->store().peer_count() == 1);
+    bool a_stopped = false;
+    a.stop(1000, [&] { a_stopped = true; });
+    REQUIRE(run_until(
+        f.loop, [&] { return a_stopped; }, 2000));
+    CHECK(f.server->store().peer_count() == 0);
 }

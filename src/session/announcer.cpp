@@ -39,7 +39,10 @@ bool TrackerClients::note_silent(const std::string& url) {
     return true;
 }
 
-bool TrackerClients::note_answer(const std::string& url) { return silent_.erase(url) > 0; }
+bool TrackerClients::note_answer(const std::string& url) {
+    answered_.insert(url);
+    return silent_.erase(url) > 0;
+}
 
 std::string TrackerClients::unsupported_reason(const std::string& url) {
     auto h = http_tracker::parse_url(url);
@@ -170,14 +173,14 @@ void Announcer::announce(std::size_t ti, std::uint32_t event) {
     TrackerRef client = clients_.get(url);
     const std::uint64_t seq = ++t.seq;
     t.in_flight = true;
-    if (event == udp::kEventCompleted) t.completed_seq = seq;
+    if (event == udp::kEventCompleted) t.follow_seq = seq;
     t.due_at = 0;
     // The UDP client keeps retransmitting for hours (BEP 15) before it reports a failure: say something sooner.
     t.silence->start(cfg_.silent_warn_ms, 0, [this, ti, seq, url] { on_silent(ti, seq, url); });
     client.announce(params(event), life_.bind([this, ti, event, url, seq](Result<AnnounceResult> r) {
         Tier& tier = tiers_[ti];
-        if (seq == tier.completed_seq) { // answered or failed: a `stopped` held back for it may go now
-            tier.completed_seq = 0;
+        if (seq == tier.follow_seq) { // answered or failed: a `stopped` held back for it may go now
+            tier.follow_seq = 0;
             send_held_stop(tier);
         }
         if (stopping_) return;
@@ -307,17 +310,23 @@ void Announcer::stop(std::uint64_t timeout_ms, std::function<void()> done) {
     };
     auto w = std::make_shared<Waiter>();
     w->done = std::move(done);
+    // A tier whose first `started` is still in flight to a tracker that answers may be known to it any moment: it
+    // is told too, after that answer. One never heard from is not waited for (a dead tracker would hold every
+    // exit for timeout_ms).
+    auto told = [this](const Tier& t) {
+        return t.started_sent || (t.in_flight && clients_.has_answered(t.urls[t.current]));
+    };
     for (auto& t : tiers_) {
         t.timer->stop();
         t.silence->stop();
-        if (t.started_sent) ++w->remaining;
+        if (told(t)) ++w->remaining;
     }
     if (w->remaining == 0) return w->fire();
     w->timer = std::make_unique<Timer>(loop_);
     w->timer->start(timeout_ms, 0, [w] { w->fire(); });
     bool held = false;
     for (auto& t : tiers_) {
-        if (!t.started_sent) continue;
+        if (!told(t)) continue;
         // To the tracker that has (or is being told) our latest state, whatever a failure of `completed` does
         // to t.current meanwhile.
         auto send = [this, w, url = t.urls[t.current]] {
@@ -325,10 +334,11 @@ void Announcer::stop(std::uint64_t timeout_ms, std::function<void()> done) {
                 if (--w->remaining == 0) w->fire();
             });
         };
-        if (t.completed_seq == 0) {
+        if (!t.started_sent) t.follow_seq = t.seq; // the `started` in flight (see told)
+        if (t.follow_seq == 0) {
             send();
         } else {
-            t.after_completed = send;
+            t.after_answer = send;
             held = true;
         }
     }
@@ -340,8 +350,8 @@ void Announcer::stop(std::uint64_t timeout_ms, std::function<void()> done) {
 }
 
 void Announcer::send_held_stop(Tier& t) {
-    auto send = std::move(t.after_completed);
-    t.after_completed = nullptr; // a moved-from function is not guaranteed empty
+    auto send = std::move(t.after_answer);
+    t.after_answer = nullptr; // a moved-from function is not guaranteed empty
     if (send) send();
 }
 

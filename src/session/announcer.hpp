@@ -59,6 +59,8 @@ public:
     // it and is true when url had been reported silent (the caller may say it is back).
     bool note_silent(const std::string& url);
     bool note_answer(const std::string& url);
+    // url has answered an announce at least once: an announce to it now in flight will likely reach it too.
+    bool has_answered(const std::string& url) const { return answered_.count(url) > 0; }
     std::size_t silent_warnings() const { return silent_warnings_; } // warnings given so far, for tests and stats
 
 private:
@@ -67,7 +69,8 @@ private:
     HttpGetOptions http_opts_;
     std::vector<std::unique_ptr<UdpTrackerClient>> clients_;
     std::vector<std::unique_ptr<HttpTrackerClient>> http_clients_;
-    std::set<std::string> silent_; // URLs warned about and not answering since; bounded by the URLs above
+    std::set<std::string> silent_;   // URLs warned about and not answering since; bounded by the URLs above
+    std::set<std::string> answered_; // URLs that answered at least once; bounded likewise
     std::size_t silent_warnings_ = 0;
 };
 
@@ -139,7 +142,9 @@ public:
     // event stopped to each tier's current tracker; done runs after answers or timeout_ms, exactly once. A tier
     // whose `completed` is still unanswered sends its `stopped` after that answer (or half of timeout_ms): two
     // HTTP announces travel on two connections, and a tracker that saw `stopped` first would list us as a seed
-    // again on `completed`, a dead peer handed out until it expires.
+    // again on `completed`, a dead peer handed out until it expires. Likewise a tier whose first `started` is
+    // still in flight to a tracker that has answered before (has_answered): sent before, or not at all, `stopped`
+    // would leave us listed once `started` arrives.
     void stop(std::uint64_t timeout_ms, std::function<void()> done);
     // For status: "ok", the last error, or "no tracker".
     std::string last_result() const { return last_result_; }
@@ -160,8 +165,10 @@ private:
         std::uint64_t due_at = 0;      // loop time the next announce is due (0: none scheduled)
         std::uint64_t seq = 0;         // announces sent; an answer to an older one does not reschedule
         bool in_flight = false;        // announce number seq is unanswered
-        std::uint64_t completed_seq = 0;      // the `completed` announce still unanswered (0: none)
-        std::function<void()> after_completed; // stop(): sends `stopped` once that one is answered
+        // The announce a `stopped` must follow (0: none): the `completed` still unanswered, or, set by stop(), the
+        // first `started` still unanswered (a tracker that gets `stopped` before `started` keeps us as a leecher).
+        std::uint64_t follow_seq = 0;
+        std::function<void()> after_answer; // stop(): sends `stopped` once announce follow_seq is answered
     };
     void announce(std::size_t tier, std::uint32_t event);
     void on_answer(std::size_t tier, std::uint32_t event, const std::string& url, std::uint64_t seq,
@@ -186,7 +193,7 @@ private:
     std::uint32_t key_;
     std::string last_result_ = "not yet announced";
     bool stopping_ = false;
-    std::unique_ptr<Timer> stop_timer_; // stop(): the `stopped` still waiting for a `completed` go at half time
+    std::unique_ptr<Timer> stop_timer_; // stop(): the `stopped` still waiting for an answer go at half time
     LifeToken life_; // tracker answers may come after we are gone: they check it
 };
 
