@@ -188,6 +188,92 @@ TEST_CASE("storage: one write at a time per file; written pieces evicted from th
     CHECK(v.good.size() == m.piece_count());
 }
 
+TEST_CASE("storage: a piece written with keep_cached false is not kept; its buffer comes back as a spare") {
+    TestLoop loop;
+    test::TempDir dir;
+    const std::string content = test::pseudo_random(4 * 65536, 13);
+    Metainfo m = make_meta("one", {{{"one"}, std::int64_t(content.size())}}, 65536, content);
+    Storage st(loop.get(), m, dir.str(), StorageLimits{4, 4 * 65536, 16, 2, nullptr, nullptr, nullptr});
+    REQUIRE(open_sync(loop, st));
+    auto write = [&](std::uint32_t i, std::shared_ptr<std::string> piece, bool keep) {
+        std::optional<Status> got;
+        st.write_piece(i, std::move(piece), [&](Status s) { got = std::move(s); }, keep);
+        loop.run();
+        REQUIRE(got.has_value());
+        CHECK(got->ok());
+    };
+    // Not kept, held by no one else: not in the cache, and the next piece of that size reuses its memory.
+    auto p0 = std::make_shared<std::string>(piece_of(m, content, 0));
+    const std::string* p0_raw = p0.get();
+    write(0, std::move(p0), false);
+    CHECK(st.cache_bytes() == 0);
+    CHECK(st.cached_piece(0) == nullptr);
+    auto spare = st.spare_buffer(65536);
+    REQUIRE(spare);
+    CHECK(spare.get() == p0_raw);
+    // Kept (the default): in the cache, no spare.
+    write(1, std::make_shared<std::string>(piece_of(m, content, 1)), true);
+    CHECK(st.cache_bytes() == 65536);
+    CHECK(st.cached_piece(1) != nullptr);
+    CHECK(st.spare_buffer(65536) == nullptr);
+    // Not kept but still held by the caller: never handed out as a spare (someone may read it).
+    auto p2 = std::make_shared<std::string>(piece_of(m, content, 2));
+    std::shared_ptr<const std::string> held = p2;
+    write(2, std::move(p2), false);
+    CHECK(st.spare_buffer(65536) == nullptr);
+    CHECK(*held == piece_of(m, content, 2));
+    // A copy read into the cache before a write that is not kept does not outlive that write (it could be stale).
+    REQUIRE(read_sync(loop, st, 2));
+    CHECK(st.cached_piece(2) != nullptr);
+    write(2, std::make_shared<std::string>(piece_of(m, content, 2)), false);
+    CHECK(st.cached_piece(2) == nullptr);
+    // What reached the disk is the same either way.
+    write(3, std::make_shared<std::string>(piece_of(m, content, 3)), false);
+    auto v = verify_sync(loop, st);
+    CHECK(v.good.size() == m.piece_count());
+}
+
+TEST_CASE("storage: a download's first open makes each folder's other files in one batch, by the same rules") {
+    TestLoop loop;
+    test::TempDir dir;
+    // Folders a and b of ten 100-byte files each, pieces of 64.
+    std::vector<FileSpec> files;
+    for (const char* f : {"a", "b"})
+        for (int k = 0; k < 10; ++k) files.push_back({{f, std::to_string(k)}, 100});
+    const std::string content = test::pseudo_random(2000, 21);
+    Metainfo m = make_meta("t", files, 64, content);
+    // Already there: a/3 shorter (extended, its bytes kept), a/5 longer (not shrunk: not ours to cut).
+    spit(dir.path / "t" / "a" / "3", std::string(40, 'x'));
+    spit(dir.path / "t" / "a" / "5", std::string(250, 'y'));
+    {
+        Storage st(loop.get(), m, dir.str());
+        REQUIRE(open_sync(loop, st));
+        CHECK(st.stats().files_batched == 18); // all but the first file of each folder
+        for (const char* f : {"a", "b"})
+            for (int k = 0; k < 10; ++k) {
+                const fs::path p = dir.path / "t" / f / std::to_string(k);
+                CHECK_MESSAGE(fs::file_size(p) == (std::string(f) == "a" && k == 5 ? 250u : 100u), p);
+            }
+        CHECK(slurp(dir.path / "t" / "a" / "3") == std::string(40, 'x') + std::string(60, '\0'));
+        CHECK(slurp(dir.path / "t" / "a" / "5") == std::string(250, 'y'));
+        // Downloaded into: every piece lands, and verify finds them all.
+        for (std::uint32_t i = 0; i < m.piece_count(); ++i) REQUIRE(write_sync(loop, st, i, piece_of(m, content, i)));
+        auto v = verify_sync(loop, st);
+        CHECK(v.good.size() == m.piece_count());
+    }
+    // A link among a folder's later files is refused as the ordinary open refuses it, its target untouched.
+    test::TempDir dir2;
+    spit(dir2.path / "outside" / "canary", "canary");
+    fs::create_directories(dir2.path / "dl" / "t" / "b");
+    fs::create_symlink(dir2.path / "outside" / "canary", dir2.path / "dl" / "t" / "b" / "7");
+    Storage st2(loop.get(), m, (dir2.path / "dl").string());
+    auto o = open_sync(loop, st2);
+    REQUIRE_FALSE(o);
+    CHECK(o.error().str().find("symlink") != std::string::npos);
+    CHECK(st2.is_failed());
+    CHECK(slurp(dir2.path / "outside" / "canary") == "canary");
+}
+
 TEST_CASE("storage verify_existing finds good, bad and missing pieces") {
     TestLoop loop;
     test::TempDir dir;

@@ -40,6 +40,11 @@ void ReadCache::evict_last() {
     lru_.pop_back();
 }
 
+void ReadCache::recycle(std::shared_ptr<std::string> buf) {
+    if (buf && buf.use_count() == 1 && spares_.size() < kMaxSpares && buf->size() <= max_)
+        spares_.push_back(std::move(buf));
+}
+
 std::shared_ptr<std::string> ReadCache::take_spare(std::size_t size) {
     for (auto it = spares_.begin(); it != spares_.end(); ++it) {
         if ((*it)->size() != size) continue;

@@ -34,6 +34,8 @@ public:
     // A spare buffer of exactly `size` bytes (stale contents, to be overwritten), or nullptr.
     std::shared_ptr<std::string> take_spare(std::size_t size);
     static constexpr std::size_t kMaxSpares = 2;
+    // A recyclable buffer not worth keeping as a piece: kept as a spare if no one else holds it and there is room.
+    void recycle(std::shared_ptr<std::string> buf);
     void erase(std::uint64_t key);
     void erase_owner(std::uint32_t owner);
     void clear();

@@ -320,8 +320,8 @@ Storage::~Storage() {
     impl_->cache->erase_owner(impl_->cache_owner);
 }
 
-void Storage::write_piece(std::uint32_t index, std::shared_ptr<std::string> data,
-                          std::function<void(Status)> done) {
+void Storage::write_piece(std::uint32_t index, std::shared_ptr<std::string> data, std::function<void(Status)> done,
+                          bool keep_cached) {
     auto self = impl_;
     if (self->failed) return self->deliver(std::move(done), self->error);
     if (self->read_only)
@@ -367,7 +367,7 @@ void Storage::write_piece(std::uint32_t index, std::shared_ptr<std::string> data
         s = self->locate(index, s);
         self->dirty.insert(s.file);
         self->zeros_from[s.file] = INT64_MAX; // conservative: the whole file is no longer known
-        self->io_segment(true, s, buf, [self, index, job, counted](Status st) {
+        self->io_segment(true, s, buf, [self, index, job, counted, keep_cached](Status st) {
             fold(job->st, std::move(st));
             if (--job->remaining > 0) return;
             if (self->limits.budget) self->limits.budget->release(MemPool::write, counted);
@@ -376,7 +376,12 @@ void Storage::write_piece(std::uint32_t index, std::shared_ptr<std::string> data
                 return self->deliver(std::move(job->done), std::move(job->st));
             }
             ++self->stats.pieces_written;
-            if (!self->closed) self->cache->put(self->ckey(index), job->data, true); // handed over: recyclable
+            if (!self->closed && keep_cached)
+                self->cache->put(self->ckey(index), job->data, true); // handed over: recyclable
+            else if (!self->closed) {
+                self->cache->erase(self->ckey(index)); // a copy read before this write is stale now
+                self->cache->recycle(std::move(job->data)); // nobody will ask: its memory serves the next piece
+            }
             self->deliver(std::move(job->done), ok_status());
         });
     }

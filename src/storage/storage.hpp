@@ -109,6 +109,7 @@ struct StorageStats {
     std::uint64_t writes_waited = 0;   // file writes that waited for an earlier write to the same file
     std::uint64_t group_flushes = 0;   // flushes of many files by one syncfs per filesystem (group_flush.cpp)
     std::uint64_t filesystem_syncs = 0; // the syncfs calls of those flushes
+    std::uint64_t files_batched = 0;    // files a first open made in a folder's batch (storage_open.cpp)
 };
 
 class Storage {
@@ -140,10 +141,13 @@ public:
     // The files' stamps when sealed (empty when not): a piece read from disk is served only if they still match.
     const std::vector<FileStamp>& sealed() const;
     // `data` is the whole verified piece (exact piece size). The buffer is shared, not copied, and kept in the
-    // read cache afterwards (fresh pieces are the ones peers ask for). It is handed over: once the cache evicts it
-    // and no one else holds it, it becomes a spare (spare_buffer) instead of being freed, so the caller keeps no
-    // pointer into it beyond its own shared_ptr.
-    void write_piece(std::uint32_t index, std::shared_ptr<std::string> data, std::function<void(Status)> done);
+    // read cache afterwards when `keep_cached` (fresh pieces are the ones peers ask for). It is handed over: once
+    // the cache evicts it, or at once when not kept, and no one else holds it, it becomes a spare (spare_buffer)
+    // instead of being freed, so the caller keeps no pointer into it beyond its own shared_ptr. Not keeping a
+    // piece no connected peer lacks spares a download from seeds the cache's worth of fresh memory: each fresh
+    // page is a fault, and a leecher's first 64 MiB of pieces were all fresh.
+    void write_piece(std::uint32_t index, std::shared_ptr<std::string> data, std::function<void(Status)> done,
+                     bool keep_cached = true);
     // A recycled buffer of exactly `size` bytes (stale contents: the caller overwrites or clears it), or nullptr.
     // A download assembling pieces takes its buffers here, so in steady state each piece reuses memory that is
     // already mapped instead of page-faulting and zero-filling a fresh one (6 % of a leecher's CPU at 1 MiB pieces).

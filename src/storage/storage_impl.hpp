@@ -99,8 +99,14 @@ struct Storage::Impl : std::enable_shared_from_this<Impl> {
     // Copies the side file's bytes of wanted files into the files, one (file, piece) at a time.
     void migrate_next(std::function<void(Status)> done);
     // Creates (and extends to its length) each file in `files`; `initial`: the first open (zeros_from is known).
+    // The first open of a download makes its files in batches (create_files); otherwise each file goes through
+    // the descriptor cache on its own (open_each).
     void open_files(std::vector<std::size_t> files, bool seed, bool truncate_longer, bool initial,
                     std::function<void(Status)> done);
+    void open_each(std::vector<std::size_t> files, bool seed, bool truncate_longer, bool initial,
+                   std::function<void(Status)> done);
+    void create_files(std::vector<std::size_t> files, bool truncate_longer, std::function<void(Status)> done);
+    void create_batch(std::vector<std::size_t> part, bool truncate_longer, std::function<void(Status)> done);
     bool closed = false; // the Storage is gone: drop user callbacks
     bool failed = false;
     Error error;

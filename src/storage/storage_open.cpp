@@ -2,7 +2,11 @@
 // save name, and looking at what is on disk before anything is written (inspect, probe_names).
 #include <fcntl.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
+#include <unordered_map>
+
+#include "loop/work_req.hpp"
 #include "storage/path_safety.hpp"
 #include "storage/storage_impl.hpp"
 
@@ -76,6 +80,100 @@ void Storage::open(OpenMode mode, std::function<void(Status)> done, bool truncat
 
 void Storage::Impl::open_files(std::vector<std::size_t> files, bool seed, bool truncate_longer, bool initial,
                                std::function<void(Status)> done) {
+    if (!seed && initial && !explicit_paths()) return create_files(std::move(files), truncate_longer, std::move(done));
+    open_each(std::move(files), seed, truncate_longer, initial, std::move(done));
+}
+
+// A download's files at its first open. Through the descriptor cache each file costs four threadpool round trips
+// (open, fstat, ftruncate, the close of an evicted descriptor), ~0.3-0.5 ms a file on a small box: most of a
+// second for a photo library of 2,000 files before the first block is asked for, against ~0.2 s for the same
+// system calls in a row. So the first file of each folder goes the ordinary way (which walks and makes its
+// folders: path_safety.hpp), then each folder's other files are made by one threadpool job, opened, sized and
+// closed in a row. One job per folder, not several: creating files in one folder takes the folder's lock, and
+// threads waiting for it spin (7 % of a leecher's CPU with consecutive files spread over the pool's threads).
+// A file a batch could not make goes the ordinary way again, which says why (a symlink, a permission) or walks
+// its folders again (one removed meanwhile).
+void Storage::Impl::create_files(std::vector<std::size_t> files, bool truncate_longer,
+                                 std::function<void(Status)> done) {
+    std::vector<std::size_t> first;
+    std::vector<std::vector<std::size_t>> rest; // per folder, in the order first seen
+    std::unordered_map<std::string, std::size_t> folders;
+    for (std::size_t i : files) {
+        if (!comps[i]) {
+            first.push_back(i); // refused: the ordinary way says why
+            continue;
+        }
+        auto [it, fresh] = folders.try_emplace(paths[i].substr(0, paths[i].rfind('/')), rest.size());
+        if (fresh) {
+            first.push_back(i);
+            rest.emplace_back();
+        } else {
+            rest[it->second].push_back(i);
+        }
+    }
+    auto self = shared_from_this();
+    open_each(std::move(first), false, truncate_longer, true,
+              [self, rest = std::move(rest), truncate_longer, done = std::move(done)](Status st) mutable {
+                  if (!st) return done(std::move(st));
+                  rest.erase(std::remove_if(rest.begin(), rest.end(), [](const auto& v) { return v.empty(); }),
+                             rest.end());
+                  if (rest.empty()) return done(std::move(st));
+                  auto one_done = self->fan_in(rest.size(), std::move(done));
+                  for (auto& part : rest)
+                      self->submit([self, part = std::move(part), truncate_longer, one_done]() mutable {
+                          self->create_batch(std::move(part), truncate_longer, one_done);
+                      });
+              });
+}
+
+// One threadpool job: open (O_NOFOLLOW, in folders already checked), fstat, extend (or, when asked, shrink) and
+// close each file of `part`; the same sizing rule as size_for_download. Holds one descriptor at a time.
+void Storage::Impl::create_batch(std::vector<std::size_t> part, bool truncate_longer,
+                                 std::function<void(Status)> done) {
+    struct Made {
+        std::string path; // copied: the job must not touch the Impl from the threadpool
+        std::int64_t want;
+        std::int64_t old_size = -1;
+        bool ok = false;
+    };
+    auto made = std::make_shared<std::vector<Made>>();
+    made->reserve(part.size());
+    for (std::size_t i : part) made->push_back(Made{paths[i], meta.files[i].length});
+    auto self = shared_from_this();
+    work::queue(
+        loop, "create files",
+        [made, truncate_longer] {
+            for (Made& m : *made) {
+                const int fd = ::open(m.path.c_str(), O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0644);
+                if (fd < 0) continue;
+                struct stat st {};
+                if (::fstat(fd, &st) == 0) {
+                    m.old_size = std::int64_t(st.st_size);
+                    const bool resize = m.old_size < m.want || (m.old_size > m.want && truncate_longer);
+                    m.ok = !resize || ::ftruncate(fd, m.want) == 0;
+                }
+                ::close(fd);
+            }
+        },
+        [self, part = std::move(part), made, truncate_longer, done = std::move(done)](int status) mutable {
+            self->op_done();
+            std::vector<std::size_t> again;
+            for (std::size_t k = 0; k < part.size(); ++k) {
+                const Made& m = (*made)[k];
+                if (status != 0 || !m.ok) {
+                    again.push_back(part[k]);
+                } else {
+                    ++self->stats.files_batched;
+                    if (m.old_size < m.want) self->zeros_from[part[k]] = m.old_size; // ftruncate zero-fills it
+                }
+            }
+            if (again.empty()) return done(ok_status());
+            self->open_each(std::move(again), false, truncate_longer, true, std::move(done));
+        });
+}
+
+void Storage::Impl::open_each(std::vector<std::size_t> files, bool seed, bool truncate_longer, bool initial,
+                              std::function<void(Status)> done) {
     auto self = shared_from_this();
     if (files.empty()) return deliver(std::move(done), ok_status());
     auto stamps = std::make_shared<std::vector<FileStamp>>(meta.files.size());
