@@ -236,11 +236,13 @@ TEST_CASE("storage: a piece written with keep_cached false is not kept; its buff
 TEST_CASE("storage: a download's first open makes each folder's other files in one batch, by the same rules") {
     TestLoop loop;
     test::TempDir dir;
-    // Folders a and b of ten 100-byte files each, pieces of 64.
+    // Folders a and b of ten 100-byte files each, then folder c of 600 files of 1 byte (made in three jobs, one
+    // after the other); pieces of 64.
     std::vector<FileSpec> files;
     for (const char* f : {"a", "b"})
         for (int k = 0; k < 10; ++k) files.push_back({{f, std::to_string(k)}, 100});
-    const std::string content = test::pseudo_random(2000, 21);
+    for (int k = 0; k < 600; ++k) files.push_back({{"c", std::to_string(k)}, 1});
+    const std::string content = test::pseudo_random(2600, 21);
     Metainfo m = make_meta("t", files, 64, content);
     // Already there: a/3 shorter (extended, its bytes kept), a/5 longer (not shrunk: not ours to cut).
     spit(dir.path / "t" / "a" / "3", std::string(40, 'x'));
@@ -248,7 +250,8 @@ TEST_CASE("storage: a download's first open makes each folder's other files in o
     {
         Storage st(loop.get(), m, dir.str());
         REQUIRE(open_sync(loop, st));
-        CHECK(st.stats().files_batched == 18); // all but the first file of each folder
+        CHECK(st.stats().files_batched == 18 + 599); // all but the first file of each folder
+        for (int k = 0; k < 600; ++k) REQUIRE(fs::file_size(dir.path / "t" / "c" / std::to_string(k)) == 1u);
         for (const char* f : {"a", "b"})
             for (int k = 0; k < 10; ++k) {
                 const fs::path p = dir.path / "t" / f / std::to_string(k);

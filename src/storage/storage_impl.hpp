@@ -106,7 +106,8 @@ struct Storage::Impl : std::enable_shared_from_this<Impl> {
     void open_each(std::vector<std::size_t> files, bool seed, bool truncate_longer, bool initial,
                    std::function<void(Status)> done);
     void create_files(std::vector<std::size_t> files, bool truncate_longer, std::function<void(Status)> done);
-    void create_batch(std::vector<std::size_t> part, bool truncate_longer, std::function<void(Status)> done);
+    void create_batch(std::vector<std::size_t> part, std::size_t from, bool truncate_longer,
+                      std::vector<std::size_t> again, std::function<void(Status)> done);
     bool closed = false; // the Storage is gone: drop user callbacks
     bool failed = false;
     Error error;

@@ -91,8 +91,10 @@ void Storage::Impl::open_files(std::vector<std::size_t> files, bool seed, bool t
 // folders: path_safety.hpp), then each folder's other files are made by one threadpool job, opened, sized and
 // closed in a row. One job per folder, not several: creating files in one folder takes the folder's lock, and
 // threads waiting for it spin (7 % of a leecher's CPU with consecutive files spread over the pool's threads).
-// A file a batch could not make goes the ordinary way again, which says why (a symlink, a permission) or walks
-// its folders again (one removed meanwhile).
+// A big folder is made kCreateChunk files per job, one job after the other, so no job holds a thread of the
+// pool (shared with hashing and every torrent's reads and writes) for long. A file a batch could not make goes
+// the ordinary way again, which says why (a symlink, a permission) or walks its folders again (one removed
+// meanwhile).
 void Storage::Impl::create_files(std::vector<std::size_t> files, bool truncate_longer,
                                  std::function<void(Status)> done) {
     std::vector<std::size_t> first;
@@ -121,15 +123,19 @@ void Storage::Impl::create_files(std::vector<std::size_t> files, bool truncate_l
                   auto one_done = self->fan_in(rest.size(), std::move(done));
                   for (auto& part : rest)
                       self->submit([self, part = std::move(part), truncate_longer, one_done]() mutable {
-                          self->create_batch(std::move(part), truncate_longer, one_done);
+                          self->create_batch(std::move(part), 0, truncate_longer, {}, one_done);
                       });
               });
 }
 
 // One threadpool job: open (O_NOFOLLOW, in folders already checked), fstat, extend (or, when asked, shrink) and
-// close each file of `part`; the same sizing rule as size_for_download. Holds one descriptor at a time.
-void Storage::Impl::create_batch(std::vector<std::size_t> part, bool truncate_longer,
-                                 std::function<void(Status)> done) {
+// close files [from, from + kCreateChunk) of `part`; the same sizing rule as size_for_download. Holds one
+// descriptor at a time. Then the next chunk, or, after the last, the files no chunk could make the ordinary way
+// (`again`); the in-flight slot taken by submit() is given back once, at the end of the chain.
+void Storage::Impl::create_batch(std::vector<std::size_t> part, std::size_t from, bool truncate_longer,
+                                 std::vector<std::size_t> again, std::function<void(Status)> done) {
+    static constexpr std::size_t kCreateChunk = 256;
+    const std::size_t to = std::min(part.size(), from + kCreateChunk);
     struct Made {
         std::string path; // copied: the job must not touch the Impl from the threadpool
         std::int64_t want;
@@ -137,8 +143,8 @@ void Storage::Impl::create_batch(std::vector<std::size_t> part, bool truncate_lo
         bool ok = false;
     };
     auto made = std::make_shared<std::vector<Made>>();
-    made->reserve(part.size());
-    for (std::size_t i : part) made->push_back(Made{paths[i], meta.files[i].length});
+    made->reserve(to - from);
+    for (std::size_t k = from; k < to; ++k) made->push_back(Made{paths[part[k]], meta.files[part[k]].length});
     auto self = shared_from_this();
     work::queue(
         loop, "create files",
@@ -155,11 +161,10 @@ void Storage::Impl::create_batch(std::vector<std::size_t> part, bool truncate_lo
                 ::close(fd);
             }
         },
-        [self, part = std::move(part), made, truncate_longer, done = std::move(done)](int status) mutable {
-            self->op_done();
-            std::vector<std::size_t> again;
-            for (std::size_t k = 0; k < part.size(); ++k) {
-                const Made& m = (*made)[k];
+        [self, part = std::move(part), from, to, made, truncate_longer, again = std::move(again),
+         done = std::move(done)](int status) mutable {
+            for (std::size_t k = from; k < to; ++k) {
+                const Made& m = (*made)[k - from];
                 if (status != 0 || !m.ok) {
                     again.push_back(part[k]);
                 } else {
@@ -167,6 +172,10 @@ void Storage::Impl::create_batch(std::vector<std::size_t> part, bool truncate_lo
                     if (m.old_size < m.want) self->zeros_from[part[k]] = m.old_size; // ftruncate zero-fills it
                 }
             }
+            if (to < part.size() && status == 0)
+                return self->create_batch(std::move(part), to, truncate_longer, std::move(again), std::move(done));
+            for (std::size_t k = to; k < part.size(); ++k) again.push_back(part[k]); // the pool refused: one by one
+            self->op_done();
             if (again.empty()) return done(ok_status());
             self->open_each(std::move(again), false, truncate_longer, true, std::move(done));
         });
