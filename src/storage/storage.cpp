@@ -164,8 +164,8 @@ void Storage::Impl::open_file(std::size_t i, bool create, std::function<void(uv_
 }
 void Storage::Impl::open_fd(std::size_t i, bool create, int access, std::function<void(uv_file, Status)> cb) {
     auto self = shared_from_this();
-    const int flags = access | O_NOFOLLOW | O_CLOEXEC | (create ? O_CREAT : 0);
-    fsr::call([&](uv_fs_t* r, uv_fs_cb fcb) { return uv_fs_open(loop, r, paths[i].c_str(), flags, 0644, fcb); },
+    const int flags = access | kFileOpenFlags | (create ? O_CREAT : 0);
+    fsr::call([&](uv_fs_t* r, uv_fs_cb fcb) { return uv_fs_open(loop, r, paths[i].c_str(), flags, kFileMode, fcb); },
               [self, i, create, access, cb](uv_fs_t* r) {
                   const auto rc = r->result;
                   if (rc >= 0) return cb(static_cast<uv_file>(rc), ok_status());
@@ -376,11 +376,13 @@ void Storage::write_piece(std::uint32_t index, std::shared_ptr<std::string> data
                 return self->deliver(std::move(job->done), std::move(job->st));
             }
             ++self->stats.pieces_written;
-            if (!self->closed && keep_cached)
-                self->cache->put(self->ckey(index), job->data, true); // handed over: recyclable
-            else if (!self->closed) {
-                self->cache->erase(self->ckey(index)); // a copy read before this write is stale now
-                self->cache->recycle(std::move(job->data)); // nobody will ask: its memory serves the next piece
+            if (!self->closed) { // else the Storage is gone, and its entries of the cache with it
+                if (keep_cached) {
+                    self->cache->put(self->ckey(index), job->data, true); // handed over: recyclable
+                } else {
+                    self->cache->erase(self->ckey(index));      // a copy read before this write is stale now
+                    self->cache->recycle(std::move(job->data)); // nobody will ask: its memory serves the next piece
+                }
             }
             self->deliver(std::move(job->done), ok_status());
         });

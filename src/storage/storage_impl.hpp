@@ -2,6 +2,8 @@
 // storage_open.cpp (open modes, inspection, sealing), storage_verify.cpp (hash-checking what is on disk) and
 // storage_resume.cpp (resume records). Not for use outside src/storage/.
 #pragma once
+#include <fcntl.h>
+
 #include <algorithm>
 #include <deque>
 #include <functional>
@@ -20,6 +22,17 @@
 #include "storage/storage.hpp"
 
 namespace p2p {
+
+// How a torrent's file is opened, by both open paths (open_fd through the descriptor cache, create_batch): never
+// through a link (the file itself; its folders are walked by path_safety.hpp), never inherited by a child.
+inline constexpr int kFileOpenFlags = O_NOFOLLOW | O_CLOEXEC;
+inline constexpr int kFileMode = 0644;
+
+// A download's file at open: a shorter one is extended to its torrent length; a longer one is shrunk only when
+// the user asked to overwrite (its bytes past the torrent are not ours).
+inline bool needs_resize(std::int64_t old_size, std::int64_t want, bool truncate_longer) {
+    return old_size < want || (old_size > want && truncate_longer);
+}
 
 // Missing and short files are expected while verifying a partial download; everything else is a real failure.
 inline bool soft_error(const Status& st) {

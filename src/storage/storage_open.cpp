@@ -23,8 +23,7 @@ void size_for_download(std::shared_ptr<Storage::Impl> self, std::size_t i, uv_fi
                   if (r->result < 0) return finish(fsr::uv_error("fstat", path, r->result));
                   const std::int64_t want = self->meta.files[i].length;
                   const std::int64_t old_size = std::int64_t(r->statbuf.st_size);
-                  // Never shrink a file we were not told to overwrite: its bytes past the torrent are not ours.
-                  if (old_size == want || (old_size > want && !truncate_longer)) return finish(ok_status());
+                  if (!needs_resize(old_size, want, truncate_longer)) return finish(ok_status());
                   fsr::call([&](uv_fs_t* r2, uv_fs_cb cb) { return uv_fs_ftruncate(self->loop, r2, fd, want, cb); },
                             [self, i, old_size, want, path, initial, finish](uv_fs_t* r2) {
                                 if (r2->result < 0) return finish(fsr::uv_error("truncate", path, r2->result));
@@ -150,13 +149,12 @@ void Storage::Impl::create_batch(std::vector<std::size_t> part, std::size_t from
         loop, "create files",
         [made, truncate_longer] {
             for (Made& m : *made) {
-                const int fd = ::open(m.path.c_str(), O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0644);
+                const int fd = ::open(m.path.c_str(), O_RDWR | O_CREAT | kFileOpenFlags, kFileMode);
                 if (fd < 0) continue;
                 struct stat st {};
                 if (::fstat(fd, &st) == 0) {
                     m.old_size = std::int64_t(st.st_size);
-                    const bool resize = m.old_size < m.want || (m.old_size > m.want && truncate_longer);
-                    m.ok = !resize || ::ftruncate(fd, m.want) == 0;
+                    m.ok = !needs_resize(m.old_size, m.want, truncate_longer) || ::ftruncate(fd, m.want) == 0;
                 }
                 ::close(fd);
             }
