@@ -680,6 +680,30 @@ TEST_CASE("storage read cache recycles evicted buffers nobody holds, only when a
     CHECK(rc.bytes() == 60);
 }
 
+TEST_CASE("storage read cache: drop takes a piece out; its buffer is a spare only if recyclable and unheld") {
+    ReadCache rc(200);
+    auto a = std::make_shared<std::string>(60, 'a');
+    const std::string* a_raw = a.get();
+    rc.put(1, std::move(a), true);
+    auto b = std::make_shared<std::string>(60, 'b');
+    rc.put(2, b, true); // still held here (as a send queue would)
+    rc.put(3, std::make_shared<const std::string>(60, 'c')); // not recyclable
+    rc.drop(2);
+    rc.drop(3);
+    rc.drop(9); // not there: nothing happens
+    CHECK(rc.entries() == 1);
+    CHECK(rc.bytes() == 60);
+    CHECK(rc.get(2) == nullptr);
+    CHECK(rc.take_spare(60) == nullptr); // neither 2 (held) nor 3 (not ours) became a spare
+    CHECK(b.use_count() == 1);           // the cache let go of it
+    rc.drop(1);
+    CHECK(rc.entries() == 0);
+    CHECK(rc.bytes() == 0);
+    auto spare = rc.take_spare(60);
+    REQUIRE(spare);
+    CHECK(spare.get() == a_raw);
+}
+
 TEST_CASE("storage read cache is bounded and reads of one piece coalesce") {
     ReadCache rc(100);
     rc.put(1, std::make_shared<const std::string>(40, 'a'));

@@ -125,3 +125,55 @@ TEST_CASE("links: a torrent removed while dialling gives its connection places b
     test::run_until(f.loop, std::function<bool()>([] { return false; }), 50);
     CHECK(f.session->connection_count() == before);
 }
+
+// The read cache keeps a piece only while a connected peer may still ask for it (torrent_serve.cpp, on_have):
+// a seed serving one leecher used to keep every piece it sent until the cache was full. Pieces are one block.
+TEST_CASE("serving: a piece sent whole to the only peer lacking it leaves the read cache; one another lacks stays") {
+    Fixture f;
+    const ReadCache& cache = f.session->read_cache();
+    const std::string have_none("\0\0\0\1\x0F", 5), interested("\0\0\0\1\2", 5);
+    auto request = [](Peer& p, std::uint32_t index) {
+        std::string req;
+        wire::encode_request(req, index, 0, 16 * 1024);
+        p.probe->inject(req);
+    };
+    auto have = [](Peer& p, std::uint32_t index) {
+        std::string m;
+        wire::encode_have(m, index);
+        p.probe->inject(m);
+    };
+    // Waits until `p` was sent a piece message (id 7).
+    auto wait_piece = [&](Peer& p) {
+        bool got = false;
+        test::run_until(
+            f.loop,
+            [&] {
+                for (std::uint8_t id : p.take().ids) got = got || id == 7;
+                return got;
+            },
+            5000);
+        return got;
+    };
+    Peer a = f.attach("198.51.100.50:6881");
+    a.probe->inject(have_none);
+    a.probe->inject(interested);
+    a.take();
+    request(a, 0);
+    REQUIRE(wait_piece(a));
+    CHECK(cache.entries() == 0); // A was the only peer, and it has all of piece 0 on its way
+
+    Peer b = f.attach("198.51.100.51:6881");
+    b.probe->inject(have_none);
+    b.probe->inject(interested);
+    b.take();
+    request(a, 1);
+    REQUIRE(wait_piece(a));
+    CHECK(cache.entries() == 1); // B lacks piece 1: kept for it
+    request(b, 1);
+    REQUIRE(wait_piece(b));
+    CHECK(cache.entries() == 1); // neither has said HAVE yet
+    have(a, 1);
+    CHECK(cache.entries() == 1); // B still lacks it
+    have(b, 1);
+    CHECK(cache.entries() == 0); // every connected peer has it now
+}

@@ -1,5 +1,7 @@
 #include "storage/read_cache.hpp"
 
+#include <algorithm>
+
 namespace p2p {
 
 std::uint32_t ReadCache::next_owner() {
@@ -19,6 +21,7 @@ void ReadCache::put(std::uint64_t key, Piece data, bool recyclable) {
     if (!data || data->size() > max_) return;
     while (bytes_ + data->size() > max_ && !lru_.empty()) evict_last();
     bytes_ += data->size();
+    peak_ = std::max(peak_, bytes_);
     owner_bytes_[static_cast<std::uint32_t>(key >> 32)] += data->size();
     lru_.push_front(Item{key, std::move(data), recyclable});
     map_[key] = lru_.begin();
@@ -61,6 +64,18 @@ void ReadCache::erase(std::uint64_t key) {
     uncount(key, it->second->data->size());
     lru_.erase(it->second);
     map_.erase(it);
+}
+
+void ReadCache::drop(std::uint64_t key) {
+    auto it = map_.find(key);
+    if (it == map_.end()) return;
+    Piece data = std::move(it->second->data);
+    const bool recyclable = it->second->recyclable;
+    uncount(key, data->size());
+    lru_.erase(it->second);
+    map_.erase(it);
+    // use_count is exact (loop thread): 1 means only `data` holds it, no send queue, no reader.
+    if (recyclable) recycle(std::const_pointer_cast<std::string>(std::move(data))); // allocated non-const
 }
 
 void ReadCache::erase_owner(std::uint32_t owner) {

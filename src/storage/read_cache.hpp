@@ -37,10 +37,14 @@ public:
     // A recyclable buffer not worth keeping as a piece: kept as a spare if no one else holds it and there is room.
     void recycle(std::shared_ptr<std::string> buf);
     void erase(std::uint64_t key);
+    // Takes a piece out that no one will ask for again soon (every connected peer has it): its buffer becomes a
+    // spare when it may be (recyclable, no one else holds it, room), else it is freed with its last holder.
+    void drop(std::uint64_t key);
     void erase_owner(std::uint32_t owner);
     void clear();
 
     std::size_t bytes() const { return bytes_; }
+    std::size_t peak_bytes() const { return peak_; } // the most bytes() has been
     std::size_t bytes_of(std::uint32_t owner) const;
     std::size_t entries() const { return map_.size(); }
     std::size_t max_bytes() const { return max_; }
@@ -56,6 +60,7 @@ private:
     std::vector<std::shared_ptr<std::string>> spares_; // bounded by kMaxSpares
     std::size_t max_;
     std::size_t bytes_ = 0;
+    std::size_t peak_ = 0;
     std::list<Item> lru_; // front = most recently used
     std::unordered_map<std::uint64_t, std::list<Item>::iterator> map_;
     std::unordered_map<std::uint32_t, std::size_t> owner_bytes_; // bytes per owner; entries for owners with pieces

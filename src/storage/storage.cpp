@@ -397,6 +397,8 @@ std::shared_ptr<const std::string> Storage::cached_piece(std::uint32_t index) {
     return hit;
 }
 
+void Storage::uncache(std::uint32_t index) { impl_->cache->drop(impl_->ckey(index)); }
+
 void Storage::read_piece(std::uint32_t index, PieceCb done) {
     auto self = impl_;
     if (auto hit = self->cache->get(self->ckey(index))) {

@@ -157,6 +157,9 @@ public:
     void read_piece(std::uint32_t index, PieceCb done);
     // Synchronous cache lookup for the hot serving path; nullptr on a miss (then use read_piece).
     std::shared_ptr<const std::string> cached_piece(std::uint32_t index);
+    // Piece `index` leaves the read cache (the caller knows every connected peer has it); its buffer becomes a
+    // spare when no one else holds it. A later read_piece reads it again. No-op when it is not cached.
+    void uncache(std::uint32_t index);
     // Hash-checks every piece against the metainfo, verify_window pieces at a time. per_piece reports each piece
     // (in completion order: this is the progress report); missing or short files make their pieces not ok.
     // done gets an error only for real I/O failures (EIO, permission, symlink refusal); checking stops there.

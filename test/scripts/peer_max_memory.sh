@@ -6,9 +6,11 @@
 #     where the idle footprint is the VmHWM of a p2pnode --peer with nothing to do (code, libraries, libuv's
 #     threadpool: what the budget does not cover, ~3 MB) and the 4 MiB slack covers malloc fragmentation and the
 #     work a full pool still lets through (blocks in flight, one piece per torrent, a piece being hashed).
-#     Without a budget the same transfer peaks near 70 MB on the seed (its 64 MiB read cache fills), so a control
-#     run without the flag (a seed and a leecher) must exceed the bound on the seed: the check can fail. (A leecher
-#     fed by seeds alone no longer grows without a budget either: it keeps no written piece nobody can ask for.)
+#     Without a budget a seed serving two leechers at once peaks near 70 MB (its 64 MiB read cache fills: a
+#     leecher tells a seed of no piece it got, so each piece stays cached for the other), so a control run without
+#     the flag (a seed and two leechers) must exceed the bound on the seed: the check can fail. (One leecher alone
+#     no longer makes either side grow: a seed drops a piece from its cache once it sent all of it to its only
+#     peer, and a leecher fed by seeds alone keeps no written piece nobody can ask for.)
 #  2. A tracker with --max-memory 4M (caps derived: 12417 swarms, 78643 peers) gets 20000 distinct hashes
 #     announced: `stats` shows swarms <= the cap and capped > 0, and the last hash is still answered.
 # Exit 0 pass, 77 skip, other fail. Total limit 240 s.
@@ -62,20 +64,26 @@ if ((CHECK_RSS)); then
     ((SEED_KB > 0 && SEED_KB < BOUND_KB)) || fail "seed VmHWM ${SEED_KB} kB is over ${BOUND_KB} kB"
 fi
 
-# ---- control: the same transfer without a budget goes over the bound (on the seed, whose read cache fills)
+# ---- control: without a budget, a seed serving two leechers goes over the bound (its read cache fills)
 stop seed
 start seed2 --peer --share "$W/seed" --tracker "$TURL" --bind 127.0.0.1 --port 0 --no-console
 wait_lines seed2 '^sharing big.bin ' 1 90
 wait_seeders "$HEX" 1 30
+mkdir -p "$W/dl3"
 start leech2 --peer --get "$W/big.torrent" --into "$W/dl2" --tracker "$TURL" --bind 127.0.0.1 --port 0 \
     --no-console
+start leech3 --peer --get "$W/big.torrent" --into "$W/dl3" --tracker "$TURL" --bind 127.0.0.1 --port 0 \
+    --no-console
 wait_lines leech2 "^complete big.bin $HEX" 1 150
+wait_lines leech3 "^complete big.bin $HEX" 1 150
 FREE_KB=$(hwm_kb seed2)
 FREE_LEECH_KB=$(hwm_kb leech2)
 stop leech2
+stop leech3
 stop seed2
 cmp "$W/seed/big.bin" "$W/dl2/big.bin" || fail "the control download differs"
-say "control without --max-memory: VmHWM seed ${FREE_KB} kB, leecher ${FREE_LEECH_KB} kB"
+cmp "$W/seed/big.bin" "$W/dl3/big.bin" || fail "the second control download differs"
+say "control without --max-memory, two leechers: VmHWM seed ${FREE_KB} kB, a leecher ${FREE_LEECH_KB} kB"
 if ((CHECK_RSS)); then
     ((FREE_KB > BOUND_KB)) || fail "without a budget the seed stayed under the bound too (${FREE_KB} kB): the check proves nothing"
 fi
