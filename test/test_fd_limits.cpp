@@ -8,10 +8,10 @@
 using namespace p2p;
 
 TEST_CASE("fd limits: files get a quarter of what is left, connections the rest up to what was asked") {
-    // The common default soft limit: 1024 - 48 - 64 = 912 left; files 128 (capped), connections 400 as asked.
+    // The common default soft limit: 1024 - 48 - 64 = 912 left; files 228, connections 400 as asked.
     FdPlan p = plan_descriptors(1024, 400, 64);
     CHECK(p.limit == 1024);
-    CHECK(p.files == 128);
+    CHECK(p.files == 228);
     CHECK(p.connections == 400);
     CHECK(p.files + p.connections + kFdReserve + 64 <= 1024);
     // A small box: 256 - 112 = 144 left; files 36, connections 108 (of 400).
