@@ -154,18 +154,20 @@ TEST_CASE("serving: a piece sent whole to the only peer lacking it leaves the re
             5000);
         return got;
     };
-    Peer a = f.attach("198.51.100.50:6881");
-    a.probe->inject(have_none);
-    a.probe->inject(interested);
-    a.take();
+    // A peer with nothing, interested; what the seed sent it so far is read and forgotten.
+    auto leecher = [&](const std::string& address) {
+        Peer p = f.attach(address);
+        p.probe->inject(have_none);
+        p.probe->inject(interested);
+        p.take();
+        return p;
+    };
+    Peer a = leecher("198.51.100.50:6881");
     request(a, 0);
     REQUIRE(wait_piece(a));
     CHECK(cache.entries() == 0); // A was the only peer, and it has all of piece 0 on its way
 
-    Peer b = f.attach("198.51.100.51:6881");
-    b.probe->inject(have_none);
-    b.probe->inject(interested);
-    b.take();
+    Peer b = leecher("198.51.100.51:6881");
     request(a, 1);
     REQUIRE(wait_piece(a));
     CHECK(cache.entries() == 1); // B lacks piece 1: kept for it

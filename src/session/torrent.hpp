@@ -240,6 +240,13 @@ private:
 
     // ---- torrent_requests.cpp: interest and requests
     void update_interest(PeerLink& link);
+    // Whether a connected peer may still ask for piece `index`: fewer peers known to have it than links, counting
+    // `getting` more as having it (a peer just sent all of it); true when nothing is known (no picker yet). The
+    // read cache keeps a piece only while this holds (piece_hashed, serve, on_have): a leecher tells a seed of no
+    // piece, so a seed would otherwise keep every piece it sent.
+    bool may_be_asked(std::uint32_t index, std::size_t getting = 0) const {
+        return !picker_ || picker_->availability(index) + getting < links_.size();
+    }
     void fill_requests(PeerLink& link);
     void fill_all_requests();
     void check_snubs(std::uint64_t now_ms);

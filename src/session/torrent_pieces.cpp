@@ -104,11 +104,10 @@ void Torrent::piece_hashed(std::uint32_t index, Assembly a, bool ok) {
     if (suspects_.count(index)) smart_ban(index, *a.data);
     if (phase_ == TorrentPhase::failed) return; // storage refuses writes while failed
     ++writes_in_flight_;
-    // Kept in the read cache only while some connected peer may ask for it (not every link reports having it):
-    // from seeds alone, the buffer goes straight back to assembling the next piece.
-    const bool asked_for = picker_->availability(index) < links_.size();
-    storage_->write_piece(
-        index, std::move(a.data), life_.bind([this, index](Status st) { piece_written(index, st); }), asked_for);
+    // Kept in the read cache only while some connected peer may ask for it: from seeds alone, the buffer goes
+    // straight back to assembling the next piece.
+    storage_->write_piece(index, std::move(a.data), life_.bind([this, index](Status st) { piece_written(index, st); }),
+                          may_be_asked(index));
 }
 
 // A piece that failed its hash: downloaded again; each block's hash and sender are kept for smart_ban().

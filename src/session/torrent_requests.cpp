@@ -58,7 +58,7 @@ void Torrent::on_have(PeerConnection& conn, std::uint32_t index) {
     // spare for the next read. A seed serving one leecher otherwise filled its whole cache with pieces already
     // delivered, each buffer fresh memory (~70 MB resident for 64 MiB served, and a slow first 64 MB: every page a
     // fault). A peer that connects later and asks gets it read again.
-    if (available_.get(index) && picker_->availability(index) >= links_.size()) storage_->uncache(index);
+    if (available_.get(index) && !may_be_asked(index)) storage_->uncache(index);
     if (available_.all() && conn.peer_pieces().all()) return part_with_seed(link);
     update_interest(link);
 }

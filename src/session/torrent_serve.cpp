@@ -55,9 +55,7 @@ void Torrent::serve(PeerLink& link, std::uint32_t hint_index, std::shared_ptr<co
         // ask for it soon, so it leaves the read cache (on_have does the same when a HAVE says so, but a leecher
         // sends none to a seed). Its buffer is freed once sent instead of holding cache room: a seed serving one
         // leecher otherwise kept every piece it sent until its cache was full, ~70 MB of fresh pages.
-        if (r.begin + r.length == meta_.piece_size(r.index) && picker_ &&
-            picker_->availability(r.index) + 1 >= links_.size())
-            storage_->uncache(r.index);
+        if (r.begin + r.length == meta_.piece_size(r.index) && !may_be_asked(r.index, 1)) storage_->uncache(r.index);
     }
 }
 

@@ -37,12 +37,11 @@ void ReadCache::evict_last() {
     Item& it = lru_.back();
     uncount(it.key, it.data->size());
     map_.erase(it.key);
-    // use_count is exact here: every holder lives on the loop thread, which is running this.
-    if (it.recyclable && it.data.use_count() == 1 && spares_.size() < kMaxSpares)
-        spares_.push_back(std::const_pointer_cast<std::string>(std::move(it.data))); // allocated non-const
+    if (it.recyclable) recycle(std::const_pointer_cast<std::string>(std::move(it.data))); // allocated non-const
     lru_.pop_back();
 }
 
+// use_count is exact: every holder lives on the loop thread, which is running this.
 void ReadCache::recycle(std::shared_ptr<std::string> buf) {
     if (buf && buf.use_count() == 1 && spares_.size() < kMaxSpares && buf->size() <= max_)
         spares_.push_back(std::move(buf));
@@ -69,12 +68,9 @@ void ReadCache::erase(std::uint64_t key) {
 void ReadCache::drop(std::uint64_t key) {
     auto it = map_.find(key);
     if (it == map_.end()) return;
-    Piece data = std::move(it->second->data);
+    Piece data = it->second->data;
     const bool recyclable = it->second->recyclable;
-    uncount(key, data->size());
-    lru_.erase(it->second);
-    map_.erase(it);
-    // use_count is exact (loop thread): 1 means only `data` holds it, no send queue, no reader.
+    erase(key);
     if (recyclable) recycle(std::const_pointer_cast<std::string>(std::move(data))); // allocated non-const
 }
 
