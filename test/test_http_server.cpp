@@ -187,6 +187,37 @@ TEST_CASE("http server: a slow-loris client is cut off at the fixed header time 
     REQUIRE(f.until([&] { silent.pump(); return silent.eof; }, 3000));
 }
 
+// TCP_DEFER_ACCEPT (the tracker's HTTP port): a connection is the server's once its request is in. A silent one
+// stays in the kernel, holding no connection slot, until the kernel hands it over anyway (~1 s: one SYN-ACK
+// retransmission), and is then cut off at the header time like any other; one that talks is answered at once.
+TEST_CASE("http server: with deferred accept a silent connection waits in the kernel, then times out as before") {
+    http::Limits l;
+    l.defer_accept_s = 1;
+    l.header_timeout_ms = 300;
+    Fixture f(l);
+    RawClient silent(f.port());
+    f.until([] { return false; }, 200);
+    CHECK(f.server->stats().accepted == 0);
+    CHECK(f.server->connections() == 0);
+    RawClient talks(f.port());
+    REQUIRE(talks.send(get("/t", "Connection: close\r\n")));
+    REQUIRE(f.until([&] {
+        talks.pump();
+        return talks.eof;
+    }));
+    CHECK(talks.count("HTTP/1.1 200") == 1);
+    CHECK(f.server->stats().accepted == 1);
+    REQUIRE(f.until(
+        [&] {
+            silent.pump();
+            return silent.eof;
+        },
+        8000));
+    CHECK(silent.got.empty());
+    CHECK(f.server->stats().accepted == 2);
+    CHECK(f.server->stats().timed_out == 1);
+}
+
 TEST_CASE("http server: at the connection cap the longest idle is evicted, else the newcomer is refused") {
     http::Limits l;
     l.max_connections = 2;

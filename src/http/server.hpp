@@ -67,6 +67,12 @@ struct Limits {
     std::size_t max_output = 64 * 1024;
     std::size_t max_deferred = 16;              // deferred answers pending at once (Response::defer)
     std::uint64_t deferred_timeout_ms = 30'000; // a deferred answer not given by then: 504 and close
+    // TCP_DEFER_ACCEPT (tcp(7)) on the listening sockets, in seconds (0: off). The kernel then hands a connection
+    // over only once its first bytes are in (or, for one that stays silent, after about this long): no wake-up
+    // for a handshake whose request is still on its way, and the first recv always finds it, so a one-shot
+    // announce never takes the libuv path. A silent connection waits in the kernel's SYN queue (bounded by the
+    // backlog) instead of holding one of max_connections. For a port where connections are many and short.
+    unsigned defer_accept_s = 0;
 };
 
 struct Request {

@@ -2,6 +2,7 @@
 // connection cap (evict the longest idle, else refuse), and the fast path that answers a one-request connection
 // without ever creating a libuv handle. See server.hpp.
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -64,14 +65,15 @@ Status Server::listen_one(const std::string& address, std::uint16_t port, bool v
     int rc = v6 ? uv_ip6_addr(address.c_str(), port, reinterpret_cast<sockaddr_in6*>(&ss))
                 : uv_ip4_addr(address.c_str(), port, reinterpret_cast<sockaddr_in*>(&ss));
     if (rc != 0) return make_error("http.listen", "not a literal IP address");
-    // What uv_tcp_bind + uv_listen did: SO_REUSEADDR, IPV6_V6ONLY as asked, backlog 511.
+    // What uv_tcp_bind + uv_listen did: SO_REUSEADDR, IPV6_V6ONLY as asked, backlog 511; and TCP_DEFER_ACCEPT if asked.
     int fd = ::socket(v6 ? AF_INET6 : AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0) return make_error("listen", uv_strerror(-errno));
-    int on = 1, only = v6only ? 1 : 0;
+    int on = 1, only = v6only ? 1 : 0, defer = static_cast<int>(limits_.defer_accept_s);
     if (::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on) != 0 ||
         (v6 && ::setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &only, sizeof only) != 0) ||
         ::bind(fd, reinterpret_cast<const sockaddr*>(&ss), v6 ? sizeof(sockaddr_in6) : sizeof(sockaddr_in)) != 0 ||
-        ::listen(fd, 511) != 0) {
+        ::listen(fd, 511) != 0 ||
+        (defer && ::setsockopt(fd, IPPROTO_TCP, TCP_DEFER_ACCEPT, &defer, sizeof defer) != 0)) {
         int err = errno;
         ::close(fd);
         return make_error("listen", uv_strerror(-err));
