@@ -45,9 +45,9 @@ http::Limits http_limits(const TrackerConfig& cfg) {
     l.max_body = 0; // GET only: a body is refused with 413
     l.max_output = kHttpMaxOutput;
     l.max_connections = kHttpMaxConnections;
-    // Most announces are one request on a new connection: accepted only once it is in (one wake-up and no EAGAIN
-    // read fewer per announce, and none on the libuv path: close mode 15.6k -> 16.8k announces/s under a 40 %
-    // core, median of 10 interleaved rounds).
+    // Most announces are one request on a new connection: accepted only once it is in, so no wake-up (nor empty
+    // accept4) for a handshake whose request is still on its way, and no connection on the libuv path (close mode
+    // 15.6k -> 16.8k announces/s under a 40 % core, median of 10 interleaved rounds).
     l.defer_accept_s = 1;
     if (cfg.http_port >= 0 && cfg.max_memory) {
         const std::uint64_t share = http_share(cfg);
