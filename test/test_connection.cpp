@@ -531,6 +531,45 @@ TEST_CASE("connection: our requests, choke and reject bookkeeping") {
     CHECK(o.conn->downloaded() == 16384);
 }
 
+TEST_CASE("connection: a request is a duplicate only while that exact block is outstanding") {
+    // request() keeps a count of outstanding requests by start beside the queue (connection.hpp); every way a
+    // request leaves the queue must free its start, and a same-start request of another length is no duplicate.
+    SUBCASE("without the fast extension: piece, cancel and choke free the block") {
+        Owner o;
+        o.make_outgoing(false);
+        o.probe->inject(handshake());
+        CHECK(o.conn->request(0, 0, 16384));
+        CHECK(o.conn->request(0, 0, 8192)); // same start, another length: not a duplicate
+        CHECK_FALSE(o.conn->request(0, 0, 8192));
+        o.probe->inject(msg_piece(0, 0, std::string(16384, 'a')));
+        CHECK(o.conn->outgoing_requests().size() == 1);
+        CHECK_FALSE(o.conn->request(0, 0, 8192)); // still outstanding
+        CHECK(o.conn->request(0, 0, 16384));      // answered: may be asked again
+        CHECK_FALSE(o.conn->request(0, 0, 16384));
+        o.conn->cancel(0, 0, 8192);
+        CHECK(o.conn->request(0, 0, 8192)); // cancelled (BEP 3 forgets it): may be asked again
+        for (std::uint32_t p = 1; p < 4; ++p) CHECK(o.conn->request(p, 16384, 16384));
+        CHECK(o.conn->outgoing_requests().size() == 5);
+        o.probe->inject(msg_simple(wire::MsgId::choke));
+        CHECK(o.conn->outgoing_requests().empty());
+        CHECK(o.conn->request(0, 0, 16384)); // the choke dropped them all
+        CHECK(o.conn->request(3, 16384, 16384));
+        CHECK_FALSE(o.conn->request(3, 16384, 16384));
+    }
+    SUBCASE("with the fast extension: a reject frees the block, a cancel does not") {
+        Owner o;
+        o.make_outgoing();
+        o.probe->inject(handshake());
+        o.probe->inject(msg_simple(wire::MsgId::have_none));
+        CHECK(o.conn->request(2, 16384, 16384));
+        o.conn->cancel(2, 16384, 16384); // BEP 6: still answered by a piece or a reject, so still outstanding
+        CHECK_FALSE(o.conn->request(2, 16384, 16384));
+        o.probe->inject(msg_reject(2, 16384, 16384));
+        CHECK(o.conn->outgoing_requests().empty());
+        CHECK(o.conn->request(2, 16384, 16384));
+    }
+}
+
 TEST_CASE("connection: closing and destroying from inside callbacks") {
     const std::string s = handshake() + msg_have(1) + msg_have(2) + msg_have(3);
     SUBCASE("close inside on_have stops parsing, no on_closed") {

@@ -3,6 +3,7 @@
 
 #include <algorithm>
 
+#include "base/assert.hpp"
 #include "proto/metainfo.hpp" // kMaxPieces: the bound on a bitfield before the geometry is known
 
 namespace p2p {
@@ -340,8 +341,9 @@ bool PeerConnection::request(std::uint32_t index, std::uint32_t begin, std::uint
     if (!can_send() || !valid_block(index, begin, length)) return false;
     if (outgoing_.size() >= cfg_.max_outgoing_requests) return false;
     BlockRequest r{index, begin, length};
-    if (std::find(outgoing_.begin(), outgoing_.end(), r) != outgoing_.end()) return false;
-    outgoing_.push_back(r);
+    if (outgoing_starts_.count(start_key(r)) && std::find(outgoing_.begin(), outgoing_.end(), r) != outgoing_.end())
+        return false;
+    out_push(r);
     sent_message_ = true;
     std::string m;
     wire::encode_request(m, index, begin, length);
@@ -354,7 +356,7 @@ void PeerConnection::cancel(std::uint32_t index, std::uint32_t begin, std::uint3
     auto it = std::find(outgoing_.begin(), outgoing_.end(), BlockRequest{index, begin, length});
     if (it == outgoing_.end()) return;
     // BEP 6: the peer still answers a cancelled request with exactly one piece or reject, so keep it tracked.
-    if (!fast_) outgoing_.erase(it);
+    if (!fast_) out_erase(it);
     std::string m;
     wire::encode_cancel(m, index, begin, length);
     send_raw(std::move(m));
@@ -424,6 +426,23 @@ void PeerConnection::send_keepalive() {
     std::string m;
     wire::encode_keepalive(m);
     send_raw(std::move(m));
+}
+
+void PeerConnection::out_push(const BlockRequest& r) {
+    outgoing_.push_back(r);
+    ++outgoing_starts_[start_key(r)];
+}
+
+void PeerConnection::out_erase(std::deque<BlockRequest>::iterator it) {
+    auto s = outgoing_starts_.find(start_key(*it));
+    P2P_ASSERT(s != outgoing_starts_.end(), "peer: an outstanding request that was not counted");
+    if (s != outgoing_starts_.end() && --s->second == 0) outgoing_starts_.erase(s);
+    outgoing_.erase(it);
+}
+
+void PeerConnection::out_clear() {
+    outgoing_.clear();
+    outgoing_starts_.clear();
 }
 
 bool PeerConnection::valid_block(std::uint32_t index, std::uint32_t begin, std::uint32_t length) const {

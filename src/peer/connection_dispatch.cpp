@@ -88,7 +88,7 @@ bool PeerConnection::dispatch_without_metadata(const Message& m) {
 
 bool PeerConnection::on_choke_msg(const Message&) {
     peer_choking_ = true;
-    if (!fast_) outgoing_.clear(); // BEP 3: a choke discards every pending request
+    if (!fast_) out_clear(); // BEP 3: a choke discards every pending request
     return emit([&] { owner_->on_choke(*this); });
 }
 
@@ -203,7 +203,7 @@ bool PeerConnection::on_piece_msg(const Message& m) {
     auto it = std::find(outgoing_.begin(), outgoing_.end(), r);
     const bool requested = it != outgoing_.end();
     if (requested)
-        outgoing_.erase(it);
+        out_erase(it);
     else if (fast_)
         return fail("piece that was not requested"); // BEP 6: MUST close
     downloaded_ += m.length;
@@ -217,7 +217,7 @@ bool PeerConnection::on_reject_msg(const Message& m) {
     const BlockRequest r{m.index, m.begin, m.length};
     auto it = std::find(outgoing_.begin(), outgoing_.end(), r);
     if (it == outgoing_.end()) return true; // a reject for nothing outstanding: ignore
-    outgoing_.erase(it);
+    out_erase(it);
     return emit([&] { owner_->on_reject(*this, r); });
 }
 
