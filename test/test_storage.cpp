@@ -577,6 +577,31 @@ TEST_CASE("storage fd cache shared by many torrents: one bound over their files 
         CHECK(slurp(dir.path / std::string("t").append(std::to_string(t)) / "c") == content.substr(15, 20));
 }
 
+TEST_CASE("storage: the first open's file-making job counts its descriptor in the shared bound") {
+    TestLoop loop;
+    test::TempDir dir;
+    // A cache of 2 with one slot lent out: the folders' first files (a, sub/b) take the other in turn and leave
+    // one idle; the job that makes z and c must close that one before it opens anything, or 3 would be open.
+    auto fds = std::make_shared<FdCache>(loop.get(), 2);
+    bool lent = false;
+    fds->acquire_slot([&] { lent = true; });
+    loop.run();
+    REQUIRE(lent);
+    StorageLimits lim;
+    lim.shared_fds = fds;
+    const std::string content = test::pseudo_random(35, 32);
+    Metainfo m = three_file_meta(content);
+    Storage st(loop.get(), m, dir.str(), lim);
+    REQUIRE(open_sync(loop, st));
+    CHECK(st.stats().files_batched == 2);
+    CHECK(fds->slots_used() == 1); // the lent slot only: the idle descriptor went to the job, which gave it back
+    fds->release_slot();
+    CHECK(fds->slots_used() == 0);
+    for (std::uint32_t i = 0; i < m.piece_count(); ++i) REQUIRE(write_sync(loop, st, i, piece_of(m, content, i)));
+    CHECK(fds->slots_used() <= 2);
+    CHECK(slurp(dir.path / "t" / "c") == content.substr(15, 20));
+}
+
 TEST_CASE("storage fd cache: unused descriptors close with age; a lent slot waits for a free one") {
     TestLoop loop;
     test::TempDir dir;

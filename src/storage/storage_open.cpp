@@ -129,8 +129,9 @@ void Storage::Impl::create_files(std::vector<std::size_t> files, bool truncate_l
 
 // One threadpool job: open (O_NOFOLLOW, in folders already checked), fstat, extend (or, when asked, shrink) and
 // close files [from, from + kCreateChunk) of `part`; the same sizing rule as size_for_download. Holds one
-// descriptor at a time. Then the next chunk, or, after the last, the files no chunk could make the ordinary way
-// (`again`); the in-flight slot taken by submit() is given back once, at the end of the chain.
+// descriptor at a time, in a slot of the descriptor cache. Then the next chunk, or, after the last, the files no
+// chunk could make the ordinary way (`again`); the in-flight slot taken by submit() is given back once, at the end
+// of the chain.
 void Storage::Impl::create_batch(std::vector<std::size_t> part, std::size_t from, bool truncate_longer,
                                  std::vector<std::size_t> again, std::function<void(Status)> done) {
     static constexpr std::size_t kCreateChunk = 256;
@@ -145,38 +146,43 @@ void Storage::Impl::create_batch(std::vector<std::size_t> part, std::size_t from
     made->reserve(to - from);
     for (std::size_t k = from; k < to; ++k) made->push_back(Made{paths[part[k]], meta.files[part[k]].length});
     auto self = shared_from_this();
-    work::queue(
-        loop, "create files",
-        [made, truncate_longer] {
-            for (Made& m : *made) {
-                const int fd = ::open(m.path.c_str(), O_RDWR | O_CREAT | kFileOpenFlags, kFileMode);
-                if (fd < 0) continue;
-                struct stat st {};
-                if (::fstat(fd, &st) == 0) {
-                    m.old_size = std::int64_t(st.st_size);
-                    m.ok = !needs_resize(m.old_size, m.want, truncate_longer) || ::ftruncate(fd, m.want) == 0;
+    // The job's one descriptor counts in the descriptor bound like any other (a session shares one cache).
+    with_fd_slot([self, part = std::move(part), from, to, made, truncate_longer, again = std::move(again),
+                  done = std::move(done)](std::function<void()> release) mutable {
+        work::queue(
+            self->loop, "create files",
+            [made, truncate_longer] {
+                for (Made& m : *made) {
+                    const int fd = ::open(m.path.c_str(), O_RDWR | O_CREAT | kFileOpenFlags, kFileMode);
+                    if (fd < 0) continue;
+                    struct stat st {};
+                    if (::fstat(fd, &st) == 0) {
+                        m.old_size = std::int64_t(st.st_size);
+                        m.ok = !needs_resize(m.old_size, m.want, truncate_longer) || ::ftruncate(fd, m.want) == 0;
+                    }
+                    ::close(fd);
                 }
-                ::close(fd);
-            }
-        },
-        [self, part = std::move(part), from, to, made, truncate_longer, again = std::move(again),
-         done = std::move(done)](int status) mutable {
-            for (std::size_t k = from; k < to; ++k) {
-                const Made& m = (*made)[k - from];
-                if (status != 0 || !m.ok) {
-                    again.push_back(part[k]);
-                } else {
-                    ++self->stats.files_batched;
-                    if (m.old_size < m.want) self->zeros_from[part[k]] = m.old_size; // ftruncate zero-fills it
+            },
+            [self, part = std::move(part), from, to, made, truncate_longer, again = std::move(again),
+             done = std::move(done), release = std::move(release)](int status) mutable {
+                release(); // the job closed its descriptor before it returned
+                for (std::size_t k = from; k < to; ++k) {
+                    const Made& m = (*made)[k - from];
+                    if (status != 0 || !m.ok) {
+                        again.push_back(part[k]);
+                    } else {
+                        ++self->stats.files_batched;
+                        if (m.old_size < m.want) self->zeros_from[part[k]] = m.old_size; // ftruncate zero-fills it
+                    }
                 }
-            }
-            if (to < part.size() && status == 0)
-                return self->create_batch(std::move(part), to, truncate_longer, std::move(again), std::move(done));
-            for (std::size_t k = to; k < part.size(); ++k) again.push_back(part[k]); // the pool refused: one by one
-            self->op_done();
-            if (again.empty()) return done(ok_status());
-            self->open_each(std::move(again), false, truncate_longer, true, std::move(done));
-        });
+                if (to < part.size() && status == 0)
+                    return self->create_batch(std::move(part), to, truncate_longer, std::move(again), std::move(done));
+                for (std::size_t k = to; k < part.size(); ++k) again.push_back(part[k]); // the pool refused: one by one
+                self->op_done();
+                if (again.empty()) return done(ok_status());
+                self->open_each(std::move(again), false, truncate_longer, true, std::move(done));
+            });
+    });
 }
 
 void Storage::Impl::open_each(std::vector<std::size_t> files, bool seed, bool truncate_longer, bool initial,
