@@ -3,11 +3,13 @@
 #include <fcntl.h>
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <memory>
 #include <nlohmann/json.hpp>
 
 #include "base/bytes.hpp"
 #include "loop/fs_req.hpp"
+#include "loop/work_req.hpp"
 #include "proto/metainfo.hpp"
 
 namespace p2p {
@@ -239,8 +241,13 @@ struct SmallRead : std::enable_shared_from_this<SmallRead> {
     }
 };
 
+// lstat's the paths kChunk at a time in threadpool jobs, at most kJobs of them at once. One libuv request per
+// path cost a loop wake-up and a thread hand-off each: for a folder of 2,000 files ~0.2 s before a download
+// could start (placement's inspect), and again at every resume save (its stamps), for what are ~2 ms of system
+// calls in a row.
 struct StatMany : std::enable_shared_from_this<StatMany> {
-    static constexpr std::size_t kWindow = 8; // lstat requests in flight at once
+    static constexpr std::size_t kChunk = 256; // paths per job
+    static constexpr std::size_t kJobs = 2;    // jobs in flight at once (the pool is shared with reads and writes)
     uv_loop_t* loop;
     std::vector<std::string> paths;
     std::vector<FileStamp> out;
@@ -248,19 +255,33 @@ struct StatMany : std::enable_shared_from_this<StatMany> {
     std::function<void(std::vector<FileStamp>)> done;
 
     void pump() {
-        while (pending < kWindow && next < paths.size()) {
-            const std::size_t i = next++;
+        while (pending < kJobs && next < paths.size()) {
+            const std::size_t from = next, to = std::min(paths.size(), from + kChunk);
+            next = to;
             ++pending;
+            // The job's own copies: it runs on another thread while the loop may look at this object.
+            auto part = std::make_shared<std::vector<std::string>>(paths.begin() + std::ptrdiff_t(from),
+                                                                   paths.begin() + std::ptrdiff_t(to));
+            auto got = std::make_shared<std::vector<FileStamp>>(to - from); // kStampMissing until found
             auto self = shared_from_this();
-            fsr::call([&](uv_fs_t* r, uv_fs_cb cb) { return uv_fs_lstat(loop, r, paths[i].c_str(), cb); },
-                      [self, i](uv_fs_t* r) {
-                          if (r->result == 0 && S_ISREG(r->statbuf.st_mode))
-                              self->out[i] = stamp_of(r->statbuf);
-                          else if (r->result == 0)
-                              self->out[i].size = kStampNotRegular;
-                          --self->pending;
-                          self->pump();
-                      });
+            work::queue(
+                loop, "stat files",
+                [part, got] {
+                    for (std::size_t k = 0; k < part->size(); ++k) {
+                        struct stat st {};
+                        if (::lstat((*part)[k].c_str(), &st) != 0) continue;
+                        if (S_ISREG(st.st_mode))
+                            (*got)[k] = stamp_of(st);
+                        else
+                            (*got)[k].size = kStampNotRegular;
+                    }
+                },
+                [self, from, got](int status) {
+                    // A job the pool refused (a closing loop) reports its paths missing, as a failed lstat did.
+                    if (status == 0) std::copy(got->begin(), got->end(), self->out.begin() + std::ptrdiff_t(from));
+                    --self->pending;
+                    self->pump();
+                });
         }
         if (pending == 0 && next == paths.size() && done) {
             auto d = std::move(done);

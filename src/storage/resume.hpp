@@ -47,8 +47,8 @@ void write_file_atomic(uv_loop_t* loop, std::string dir, std::string name, std::
 // Reads a whole small file (refuses symlinks and files over max_size). Errc::not_found when missing.
 void read_small_file(uv_loop_t* loop, std::string path, std::size_t max_size,
                      std::function<void(Status, std::string)> done);
-// lstat's each path (at most 8 in flight); missing paths give size kStampMissing, others that are not regular
-// files kStampNotRegular.
+// lstat's each path (in threadpool jobs of 256 paths, at most 2 at once); missing paths give size kStampMissing,
+// others that are not regular files kStampNotRegular.
 void stat_files(uv_loop_t* loop, std::vector<std::string> paths, std::function<void(std::vector<FileStamp>)> done);
 
 } // namespace p2p
