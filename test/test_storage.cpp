@@ -270,11 +270,72 @@ TEST_CASE("storage: a download's first open makes each folder's other files in o
     fs::create_directories(dir2.path / "dl" / "t" / "b");
     fs::create_symlink(dir2.path / "outside" / "canary", dir2.path / "dl" / "t" / "b" / "7");
     Storage st2(loop.get(), m, (dir2.path / "dl").string());
-    auto o = open_sync(loop, st2);
-    REQUIRE_FALSE(o);
-    CHECK(o.error().str().find("symlink") != std::string::npos);
+    std::optional<Status> o, made;
+    st2.open(OpenMode::download, [&](Status s) {
+        o = std::move(s);
+        st2.when_files_made([&](Status s2) { made = std::move(s2); });
+    });
+    loop.run();
+    // The open returns after each folder's first file (b/0); b/7 is refused behind it and fails the storage.
+    REQUIRE(o.has_value());
+    CHECK(o->ok());
+    REQUIRE(made.has_value());
+    REQUIRE_FALSE(made->ok());
+    CHECK(made->error().str().find("symlink") != std::string::npos);
     CHECK(st2.is_failed());
+    CHECK_FALSE(write_sync(loop, st2, 0, piece_of(m, content, 0)));
     CHECK(slurp(dir2.path / "outside" / "canary") == "canary");
+}
+
+TEST_CASE("storage: a download's first open returns before the folders' later files are made; writes go ahead") {
+    TestLoop loop;
+    test::TempDir dir;
+    // Folder a of 10 files of 100 bytes, folder c of 300 files of 1 byte; pieces of 64.
+    std::vector<FileSpec> files;
+    for (int k = 0; k < 10; ++k) files.push_back({{"a", std::to_string(k)}, 100});
+    for (int k = 0; k < 300; ++k) files.push_back({{"c", std::to_string(k)}, 1});
+    const std::string content = test::pseudo_random(1300, 33);
+    Metainfo m = make_meta("t", files, 64, content);
+    const std::uint32_t last = m.piece_count() - 1; // ends in c/299, the last file the jobs make
+    Storage st(loop.get(), m, dir.str());
+    std::optional<Status> opened, written, made, saved;
+    std::uint64_t batched_at_open = 99;
+    bool all_there_at_save = false;
+    st.open(OpenMode::download, [&](Status s) {
+        opened = std::move(s);
+        // On this loop turn no job of the folders has come back yet: the open did not wait for them.
+        batched_at_open = st.stats().files_batched;
+        st.write_piece(last, std::make_shared<std::string>(piece_of(m, content, last)),
+                       [&](Status w) { written = std::move(w); });
+        st.when_files_made([&](Status s2) { made = std::move(s2); });
+        // A complete record seals the files: it waits for every one of them to exist.
+        st.save_resume(std::vector<bool>(m.piece_count(), true), [&](Status s3) {
+            saved = std::move(s3);
+            all_there_at_save = true;
+            for (int k = 0; k < 300; ++k)
+                all_there_at_save = all_there_at_save && fs::exists(dir.path / "t" / "c" / std::to_string(k));
+        });
+    });
+    loop.run();
+    REQUIRE(opened.has_value());
+    REQUIRE(opened->ok());
+    CHECK(batched_at_open == 0);
+    REQUIRE(written.has_value());
+    CHECK(written->ok());
+    REQUIRE(made.has_value());
+    CHECK(made->ok());
+    REQUIRE(saved.has_value());
+    CHECK(saved->ok());
+    CHECK(all_there_at_save);
+    CHECK(st.stats().files_batched >= 9 + 298); // c/299 may have been made by the write's own open first
+    REQUIRE(st.sealed().size() == m.files.size());
+    for (std::size_t i = 0; i < m.files.size(); ++i) CHECK(st.sealed()[i].size == m.files[i].length);
+    st.unseal(); // the record above claimed every piece to test the wait; now the real pieces
+    // Every other piece lands too, and the written one was not cut or overwritten by its file's job.
+    for (std::uint32_t i = 0; i < last; ++i) REQUIRE(write_sync(loop, st, i, piece_of(m, content, i)));
+    auto v = verify_sync(loop, st);
+    CHECK(v.good.size() == m.piece_count());
+    for (int k = 0; k < 300; ++k) REQUIRE(fs::file_size(dir.path / "t" / "c" / std::to_string(k)) == 1u);
 }
 
 TEST_CASE("storage verify_existing finds good, bad and missing pieces") {
@@ -1076,4 +1137,41 @@ TEST_CASE("hash_piece_async: each verdict once, on the loop thread, after the wo
     CHECK(good_ok);
     CHECK_FALSE(bad_ok);
     CHECK(uv_loop_close(&loop) == 0);
+}
+
+TEST_CASE("stat_files: stamps in order across its jobs of 256 paths; missing, folders and links told apart") {
+    TestLoop loop;
+    test::TempDir dir;
+    // 600 paths (three jobs): every third a file of k bytes, then a missing path, then a folder or a link.
+    std::vector<std::string> paths;
+    for (int k = 0; k < 600; ++k) {
+        const fs::path p = dir.path / ("p" + std::to_string(k));
+        if (k % 3 == 0) spit(p, std::string(static_cast<std::size_t>(k), 'x'));
+        if (k % 3 == 2 && k % 2 == 0) fs::create_directory(p);
+        if (k % 3 == 2 && k % 2 == 1) fs::create_symlink(dir.path / "p0", p); // a link to a file is not the file
+        paths.push_back(p.string());
+    }
+    std::optional<std::vector<FileStamp>> got;
+    stat_files(loop.get(), paths, [&](std::vector<FileStamp> st) { got = std::move(st); });
+    loop.run();
+    REQUIRE(got.has_value());
+    REQUIRE(got->size() == 600u);
+    for (int k = 0; k < 600; ++k) {
+        const FileStamp& s = (*got)[static_cast<std::size_t>(k)];
+        if (k % 3 == 0) {
+            struct stat st {};
+            REQUIRE(::lstat(paths[static_cast<std::size_t>(k)].c_str(), &st) == 0);
+            CHECK_MESSAGE(s == stamp_of(st), k); // the size and mtime as fstat gives them (the seal compares)
+            CHECK(s.size == k);
+        } else if (k % 3 == 1) {
+            CHECK_MESSAGE(s.size == kStampMissing, k);
+        } else {
+            CHECK_MESSAGE(s.size == kStampNotRegular, k);
+        }
+    }
+    std::optional<std::vector<FileStamp>> none;
+    stat_files(loop.get(), {}, [&](std::vector<FileStamp> st) { none = std::move(st); });
+    loop.run();
+    REQUIRE(none.has_value());
+    CHECK(none->empty());
 }

@@ -71,6 +71,11 @@ void Torrent::start(bool all_present) {
         else if (!r->note.empty())
             log_info("torrent", meta_.name + ": " + r->note);
         begin_with(r->have);
+        // The folders' later files are still being made (storage.hpp open); one that cannot be made fails the
+        // download here, even when no write of ours reaches the storage after it.
+        storage_->when_files_made(life_.bind([this](Status st) {
+            if (!st) set_failed(st.error());
+        }));
     }));
 }
 

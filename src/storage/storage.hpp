@@ -124,7 +124,13 @@ public:
 
     // download: creates folders and (sparse) files of the right size; truncate_longer shrinks a longer file to
     // its torrent length (only when the user asked to overwrite). seed: see the file comment.
+    // A download's first open calls back once each folder's first file is made: the folders' other files are made
+    // behind it (storage_open.cpp), so writes may start at once (a write's open makes its file if the chain has
+    // not yet). when_files_made calls back when they all are, with the error that stopped them (the storage is
+    // then failed); at once (on a later loop turn) when no files are being made. A save of a complete download
+    // (save_resume) waits for them itself.
     void open(OpenMode mode, std::function<void(Status)> done, bool truncate_longer = false);
+    void when_files_made(std::function<void(Status)> done);
     // Which files are wanted (one entry per file). Before open: the user's selection (a resume record's is then
     // ignored); after: newly wanted files are created and their bytes moved from the side file, then done.
     void set_wanted(std::vector<bool> wanted, std::function<void(Status)> done);

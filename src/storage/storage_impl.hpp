@@ -84,6 +84,9 @@ struct Storage::Impl : std::enable_shared_from_this<Impl> {
     // this size and nothing was written since; INT64_MAX when nothing is known. Lets verify_existing skip reading
     // and hashing pieces of a fresh download (a 1 GiB torrent otherwise hashes 1 GiB of zeros before starting).
     std::vector<std::int64_t> zeros_from;
+    // zeros_from of a file the background chain has yet to make: nothing known (like INT64_MAX), but the chain may
+    // set what it finds, as no write has touched the file (a write sets INT64_MAX).
+    static constexpr std::int64_t kZerosPending = INT64_MAX - 1;
     // Opened with OpenMode::seed: descriptors are read-only and nothing is created.
     bool read_only = false;
     // Per file, when sealed: the size and mtime every read from disk must still find (storage.hpp).
@@ -121,6 +124,16 @@ struct Storage::Impl : std::enable_shared_from_this<Impl> {
     void create_files(std::vector<std::size_t> files, bool truncate_longer, std::function<void(Status)> done);
     void create_batch(std::vector<std::size_t> part, std::size_t from, bool truncate_longer,
                       std::vector<std::size_t> again, std::function<void(Status)> done);
+    // A download's first open returns once each folder's first file is made; the folders' other files are made
+    // behind it, one folder's job at a time (make_folders), while pieces already download. `making`: that chain
+    // runs. made_waiters: when_files_made callers, told when it ends (bounded by the callers: the torrent, and its
+    // save of a complete download). A file the chain has not reached yet is made by its first write's open, as
+    // any open for writing makes it; the chain then only extends it.
+    bool making = false;
+    std::vector<std::function<void(Status)>> made_waiters;
+    void make_folders(std::shared_ptr<std::vector<std::vector<std::size_t>>> rest, std::size_t k,
+                      bool truncate_longer);
+    void when_made(std::function<void(Status)> fn);
     bool closed = false; // the Storage is gone: drop user callbacks
     bool failed = false;
     Error error;

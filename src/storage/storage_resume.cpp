@@ -85,10 +85,22 @@ void Storage::save_resume(std::vector<bool> have, std::function<void(Status)> do
     job->done = std::move(done);
     job->dir = self->root + "/.p2pnode";
     job->name = to_hex(self->meta.info_hash) + ".resume";
-    flush([job](Status st) {
-        if (!st) return job->done(std::move(st)); // already on a later loop turn
-        job->stamp_files();
-    });
+    auto start = [this, job]() {
+        flush([job](Status st) {
+            if (!st) return job->done(std::move(st)); // already on a later loop turn
+            job->stamp_files();
+        });
+    };
+    // A complete download's record seals its files, so each must exist first: open() returned before the folders'
+    // later files were made (storage_open.cpp). An earlier record needs no wait: any stamp it holds of a file
+    // not yet made only makes a load re-check the pieces, as any write since the save would.
+    const bool complete = std::find(job->have.begin(), job->have.end(), false) == job->have.end();
+    if (complete && self->making)
+        return self->when_made([start, job](Status st) {
+            if (!st) return job->done(std::move(st)); // already on a later loop turn (delivered)
+            start();
+        });
+    start();
 }
 
 void Storage::load_resume(std::function<void(ResumeState)> done) {
