@@ -137,6 +137,7 @@ struct Storage::Impl : std::enable_shared_from_this<Impl> {
     bool closed = false; // the Storage is gone: drop user callbacks
     bool failed = false;
     Error error;
+    Status status() const { return failed ? Status(error) : ok_status(); }
     bool root_ready = false;
     StorageStats stats;
 

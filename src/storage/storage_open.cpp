@@ -144,7 +144,7 @@ void Storage::Impl::make_folders(std::shared_ptr<std::vector<std::vector<std::si
         self->made_waiters.clear();
         for (auto& w : waiters) self->deliver(std::move(w), st);
     };
-    if (k >= rest->size() || closed || failed) return finish(failed ? Status(error) : ok_status());
+    if (k >= rest->size() || closed || failed) return finish(status());
     submit([self, rest, k, truncate_longer, finish]() mutable {
         self->create_batch(std::move((*rest)[k]), 0, truncate_longer, {},
                            [self, rest, k, truncate_longer, finish](Status st) {
@@ -156,7 +156,7 @@ void Storage::Impl::make_folders(std::shared_ptr<std::vector<std::vector<std::si
 
 void Storage::Impl::when_made(std::function<void(Status)> fn) {
     if (making) return made_waiters.push_back(std::move(fn));
-    deliver(std::move(fn), failed ? Status(error) : ok_status());
+    deliver(std::move(fn), status());
 }
 
 void Storage::when_files_made(std::function<void(Status)> done) { impl_->when_made(std::move(done)); }

@@ -18,6 +18,7 @@ namespace {
 struct SaveResume : std::enable_shared_from_this<SaveResume> {
     std::shared_ptr<Storage::Impl> self;
     std::vector<bool> have;
+    bool complete = false; // every piece: the record seals the files
     std::function<void(Status)> done;
     std::string dir, name, text;
 
@@ -29,7 +30,6 @@ struct SaveResume : std::enable_shared_from_this<SaveResume> {
                    [job](std::vector<FileStamp> stamps) { job->encode(std::move(stamps)); });
     }
     void encode(std::vector<FileStamp> stamps) {
-        const bool complete = std::find(have.begin(), have.end(), false) == have.end();
         if (complete) self->seal(stamps); // what we serve from now on must still look like this
         ResumeData rd{self->meta.info_hash, self->meta.piece_count(), std::move(have), std::move(stamps), {}, {}, {}};
         if (self->meta.name != self->placement_name) rd.save_name = self->meta.name;
@@ -81,6 +81,7 @@ void Storage::save_resume(std::vector<bool> have, std::function<void(Status)> do
                                         Errc::bad_input));
     auto job = std::make_shared<SaveResume>();
     job->self = self;
+    job->complete = std::find(have.begin(), have.end(), false) == have.end();
     job->have = std::move(have);
     job->done = std::move(done);
     job->dir = self->root + "/.p2pnode";
@@ -94,8 +95,7 @@ void Storage::save_resume(std::vector<bool> have, std::function<void(Status)> do
     // A complete download's record seals its files, so each must exist first: open() returned before the folders'
     // later files were made (storage_open.cpp). An earlier record needs no wait: any stamp it holds of a file
     // not yet made only makes a load re-check the pieces, as any write since the save would.
-    const bool complete = std::find(job->have.begin(), job->have.end(), false) == job->have.end();
-    if (complete && self->making)
+    if (job->complete && self->making)
         return self->when_made([start, job](Status st) {
             if (!st) return job->done(std::move(st)); // already on a later loop turn (delivered)
             start();
