@@ -12,4 +12,9 @@
 namespace p2p {
 // "0.1.0"
 const char* version();
+// Faces a build may leave out for a smaller binary (meson_options.txt): false in a build configured with
+// -Ddht=false (no Mainline DHT: magnets need a tracker, LSD or peers given by hand) or -Drpc=false (no --rpc-port:
+// no Transmission RPC, web page, /stats or /metrics on the peer; the tracker's HTTP port is unaffected).
+bool dht_available();
+bool rpc_available();
 } // namespace p2p

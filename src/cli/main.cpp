@@ -11,6 +11,7 @@
 #include "crypto/random.hpp"
 #include "node/peer_node.hpp"
 #include "node/tracker_node.hpp"
+#include "p2pnode/p2pnode.hpp"
 #include "tracker/tls_client.hpp"
 
 namespace {
@@ -97,9 +98,12 @@ int main(int argc, char** argv) {
     }
     const CliOptions& o = *parsed;
     if (o.mode == Mode::help) return std::fputs(usage_text().c_str(), stdout) < 0;
-    if (o.mode == Mode::version) // a second line only for a build without TLS: scripts and users can tell
-        return std::printf("p2pnode %s\n%s", P2PNODE_VERSION,
-                           tls_available() ? "" : "built without TLS (meson -Dtls=false): no https:// trackers\n") < 0;
+    if (o.mode == Mode::version) // a line per face this build left out (meson_options.txt): scripts can tell
+        return std::printf("p2pnode %s\n%s%s%s", P2PNODE_VERSION,
+                           tls_available() ? "" : "built without TLS (meson -Dtls=false): no https:// trackers\n",
+                           dht_available() ? "" : "built without the DHT (meson -Ddht=false): no BEP 5 node\n",
+                           rpc_available() ? ""
+                                           : "built without the RPC port (meson -Drpc=false): no --rpc-port\n") < 0;
     if (!setup_logging(o)) return 1;
     // A peer that hung up must not kill us: libuv writes sockets with write(2), so take EPIPE as an error value.
     std::signal(SIGPIPE, SIG_IGN);

@@ -274,7 +274,7 @@ void PeerNode::hangup() {
     log_info("peer", "SIGHUP: log reopened" + std::string(watcher_ ? ", share folder rescanned" : "") +
                          (dht_host_ ? ", DHT table saved" : ""));
     if (watcher_) watcher_->rescan_now();
-    if (dht_host_) (void)dht_host_->save_now(); // a failure is logged by the host
+    (void)dht_save_now(); // a failure is logged by the host
 }
 
 void PeerNode::check_done() {
@@ -303,7 +303,7 @@ void PeerNode::quit(int code, const std::string& why) {
     lookups_.cancel_all();
     if (watcher_) watcher_->stop();
     if (console_) console_->close();
-    if (rpc_) rpc_->close(); // no RPC during the `stopped` announces
+    rpc_close(); // no RPC during the `stopped` announces
     auto remaining = std::make_shared<std::size_t>(items_.size() + 2);
     auto after_announces = [this, remaining] {
         if (--*remaining) return;

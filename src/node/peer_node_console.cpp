@@ -22,7 +22,7 @@ PeerNode::Item* PeerNode::find_item(const std::string& what) {
 PeerConsoleCommands PeerNode::console_commands() {
     PeerConsoleCommands c;
     c.share = [this](const std::string& path) { return share_path(path); };
-    if (dht_) c.dht = [this] { return dht_ ? dht_->describe(loop_.now_ms()) : std::string("dht: off\n"); };
+    if (dht_) c.dht = [this] { return dht_describe(); };
     c.get = [this](const std::string& what) -> Result<std::string> {
         if (quitting_) return make_error(what, "stopping");
         if (!add_download(what)) return make_error(what, "not started (the reason is on stderr)");

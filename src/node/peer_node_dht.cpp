@@ -19,6 +19,7 @@
 #include "dht/endpoint.hpp"
 #include "dht/node_id.hpp"
 #include "node/peer_node_impl.hpp"
+#include "p2pnode/p2pnode.hpp"
 
 namespace p2p {
 
@@ -74,7 +75,7 @@ void PeerNode::start_dht() {
     o.state_path = dht_state_path();
     if (cfg_.max_memory) // clamped first: on a 32-bit box (armhf) a share of 128 GiB or more would wrap
         o.memory_limit = static_cast<std::size_t>(std::min<std::uint64_t>(cfg_.max_memory / kDhtMemoryShare, SIZE_MAX));
-    dht_host_ = std::make_unique<DhtHost>(loop_, *sock, std::move(o));
+    dht_host_.reset(new DhtHost(loop_, *sock, std::move(o)));
     dht_ = &dht_host_->node();
     dht_host_->on_tick([this](std::uint64_t ticks) {
         if (ticks % kStarvedEvery == 0) dht_refresh_starved();
@@ -95,6 +96,14 @@ void PeerNode::start_dht() {
                         std::to_string(queued) + " bootstrap nodes" +
                         (dht_host_->had_saved_state() ? " and the saved table" : ""));
 }
+
+void PeerNode::DhtHostDelete::operator()(DhtHost* host) const { delete host; }
+
+bool PeerNode::dht_save_now() { return dht_host_ && dht_host_->save_now(); }
+
+std::string PeerNode::dht_describe() { return dht_ ? dht_->describe(loop_.now_ms()) : std::string("dht: off\n"); }
+
+bool dht_available() { return true; }
 
 void PeerNode::dht_resolve(const std::string& host, std::uint16_t port, bool bootstrap) {
     if (dht_host_) dht_host_->resolve(host, port, bootstrap);

@@ -212,6 +212,13 @@ private:
     void dht_found(const std::string& hash, const std::vector<dht::Endpoint>& peers);
     void stop_dht(); // the final save; the socket no longer hands datagrams over
     std::string dht_state_path() const;
+    bool dht_save_now();        // SIGHUP: the table written now; false without a DHT (a failure is logged)
+    std::string dht_describe(); // the console's `dht`
+    // Deletes the host in the file that knows it, so that nothing else refers to its code: a build with the DHT
+    // left out (meson -Ddht=false, peer_node_dht_none.cpp) never makes one and links none of src/dht.
+    struct DhtHostDelete {
+        void operator()(DhtHost* host) const;
+    };
 
     // ---- Local Service Discovery (BEP 14), peer_node_lsd.cpp: every public torrent and magnet announced on the LAN
 
@@ -238,10 +245,17 @@ private:
     void show_status();
 
     // ---- the RPC port (--rpc-port), peer_node_rpc.cpp: Transmission's RPC and /stats, /metrics over the
-    // operations above (the console's), nothing of its own
+    // operations above (the console's), nothing of its own. A build without it (meson -Drpc=false) has
+    // peer_node_rpc_none.cpp instead: start_rpc fails with one line naming the option.
     Status start_rpc();
+    void rpc_close(); // no more requests: the `stopped` announces run without it
+    struct RpcServerDelete {
+        void operator()(RpcServer* server) const;
+    };
     RpcNodeOps rpc_ops();
+    // The rows and counters every face reads (the RPC, the public API's list): peer_node_rows.cpp.
     std::vector<RpcTorrentInfo> rpc_torrents();
+    static std::string absolute_dir(const std::string& dir); // lexically normal, no trailing '/'; as is on error
     Result<RpcAdded> rpc_add(const RpcAddRequest& req);
     // torrent-add answered later: an http(s):// URL of a .torrent (fetched with HttpGet, then added as an uploaded
     // metainfo is) or a catalog name (looked up like `get NAME`, then fetched like a magnet); anything else is
@@ -307,13 +321,13 @@ private:
     bool quitting_ = false;
     int exit_code_ = 0;
     // the DHT (peer_node_dht.cpp); null with --no-dht or without a uTP socket
-    std::unique_ptr<DhtHost> dht_host_; // the node, its timer, names, saved table (node/dht_host.hpp)
+    std::unique_ptr<DhtHost, DhtHostDelete> dht_host_; // the node, its timer, names, saved table (dht_host.hpp)
     dht::DhtNode* dht_ = nullptr;       // dht_host_'s node, or null
     std::map<std::string, std::uint64_t> dht_first_; // info hash -> when it was tracked (0 once peers came)
     std::unique_ptr<LsdService> lsd_; // peer_node_lsd.cpp; null with --no-lsd, on loopback, or without port 6771
     std::map<std::uint64_t, RpcAddJob> rpc_adds_; // peer_node_rpc.cpp: torrent-adds in flight, <= kMaxRpcAdds
     std::uint64_t rpc_add_next_ = 0;              // (declared before rpc_: destroyed after it)
-    std::unique_ptr<RpcServer> rpc_;  // peer_node_rpc.cpp; null without --rpc-port
+    std::unique_ptr<RpcServer, RpcServerDelete> rpc_; // peer_node_rpc.cpp; null without --rpc-port
     // Last: it expires first, so a callback of work that outlives the node (a removal's file deletion, which the
     // session finishes on its own) touches nothing.
     LifeToken life_;

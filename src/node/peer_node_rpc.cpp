@@ -1,6 +1,6 @@
 // PeerNode, the RPC port (--rpc-port): the operations RpcMethods may call (rpc_methods.hpp), each the node
 // operation the console already uses (add_download for torrent-add, pause_item, resume_item, remove_item,
-// limit_item), plus the counters of /stats and /metrics. Nothing here decides anything the console's commands
+// limit_item), and the rows and counters of peer_node_rows.cpp. Nothing here decides anything the console's commands
 // do not: it reads the items and fetches into RPC rows and turns an add request into the console's `get`.
 // torrent-add of a URL or a catalog name answers later (rpc_add_async): the URL's .torrent is fetched with HttpGet
 // and added as uploaded metainfo is; the name is looked up with the console's lookups and fetched like a magnet.
@@ -29,17 +29,6 @@ std::uint64_t PeerNode::rpc_add_deadline_ms() {
 
 namespace fs = std::filesystem;
 
-namespace {
-std::string absolute_dir(const std::string& dir) {
-    std::error_code ec;
-    fs::path p = fs::absolute(dir, ec);
-    if (ec) return dir;
-    std::string s = p.lexically_normal().string();
-    while (s.size() > 1 && s.back() == '/') s.pop_back();
-    return s;
-}
-} // namespace
-
 Status PeerNode::start_rpc() {
     RpcServerConfig rc;
     rc.bind = cfg_.rpc_bind;
@@ -52,61 +41,19 @@ Status PeerNode::start_rpc() {
         if (!auth) return make_error("--rpc-auth-file " + cfg_.rpc_auth_file, auth.error().what);
         rc.auth = std::move(*auth);
     }
-    rpc_ = std::make_unique<RpcServer>(loop_.get(), rc, rpc_ops(), [this] { return peer_counters(); });
+    rpc_.reset(new RpcServer(loop_.get(), rc, rpc_ops(), [this] { return peer_counters(); }));
     if (auto st = rpc_->listen(); !st) return make_error("--rpc-port", st.error().str());
     say("rpc %s\n", rpc_->url().c_str());
     return ok_status();
 }
 
-std::vector<RpcTorrentInfo> PeerNode::rpc_torrents() {
-    std::vector<RpcTorrentInfo> rows;
-    const std::string downloads = absolute_dir(data_root());
-    for (auto& [h, it] : items_) {
-        if (!it.torrent) continue;
-        const TorrentStatus s = it.torrent->status();
-        const Metainfo& m = it.torrent->meta();
-        RpcTorrentInfo r;
-        r.hash = to_hex(h);
-        r.name = s.name;
-        r.paused = s.paused || it.paused;
-        r.phase = s.phase;
-        r.total = s.total;
-        r.have = s.have_bytes;
-        r.downloaded = s.downloaded;
-        r.uploaded = s.uploaded;
-        r.down_rate = s.down_rate;
-        r.up_rate = s.up_rate;
-        r.peers = s.peers;
-        r.up_limit = s.max_upload_rate;
-        r.down_limit = s.max_download_rate;
-        if (it.failed || s.phase == TorrentPhase::failed) r.error = s.error.empty() ? "failed" : s.error;
-        r.shared_item = !it.share_key.empty() || it.torrent->is_shared_item();
-        const auto slash = it.share_key.rfind('/');
-        r.download_dir = slash == std::string::npos ? downloads : absolute_dir(it.share_key.substr(0, slash));
-        r.is_private = m.is_private;
-        r.multi_file = m.multi_file;
-        r.piece_count = m.piece_count();
-        r.piece_size = static_cast<std::uint64_t>(m.piece_length);
-        Magnet mag{h, m.name, {}, {}};
-        for (const auto& tier : it.announce_cfg.tiers)
-            for (const auto& url : tier) mag.trackers.push_back(url);
-        r.magnet = make_magnet(mag);
-        rows.push_back(std::move(r));
-    }
-    for (const auto& f : fetches_.rows()) { // magnets and info hashes: no metainfo yet (BEP 9)
-        if (items_.count(f.info_hash)) continue;
-        RpcTorrentInfo r;
-        r.hash = to_hex(f.info_hash);
-        r.name = f.label.empty() ? r.hash : f.label;
-        r.has_metadata = false;
-        r.paused = f.paused;
-        r.peers = f.status.peers;
-        r.download_dir = downloads;
-        r.magnet = make_magnet(Magnet{f.info_hash, f.label, {}, {}});
-        rows.push_back(std::move(r));
-    }
-    return rows;
+void PeerNode::rpc_close() {
+    if (rpc_) rpc_->close();
 }
+
+void PeerNode::RpcServerDelete::operator()(RpcServer* server) const { delete server; }
+
+bool rpc_available() { return true; }
 
 std::optional<RpcAdded> PeerNode::rpc_existing(const std::string& hash, const std::string& name) {
     if (auto it = items_.find(hash); it != items_.end() && it->second.torrent)
@@ -273,15 +220,6 @@ void PeerNode::rpc_cancel_adds() {
     }
 }
 
-Result<std::string> PeerNode::reannounce_item(const std::string& what) {
-    if (quitting_) return make_error(what, "stopping");
-    Item* it = find_item(what);
-    if (!it) return not_ours(what);
-    if (it->paused || it->stopped_sent) return make_error(it->torrent->meta().name, "stopped: start it first");
-    const std::size_t n = it->announcer->reannounce();
-    return "reannounced " + it->torrent->meta().name + " to " + std::to_string(n) + " tier(s)";
-}
-
 RpcNodeOps PeerNode::rpc_ops() {
     RpcNodeOps o;
     o.torrents = [this] { return rpc_torrents(); };
@@ -344,36 +282,6 @@ RpcNodeOps PeerNode::rpc_ops() {
     o.quit = [this] { loop_.defer([this] { quit(0, ""); }); };
     o.loop_now_ms = [this] { return loop_.now_ms(); };
     return o;
-}
-
-PeerCounters PeerNode::peer_counters() {
-    PeerCounters c;
-    for (auto& [h, it] : items_) {
-        if (!it.torrent) continue;
-        const TorrentStatus s = it.torrent->status();
-        ++c.torrents;
-        if (s.paused || it.paused)
-            ++c.paused;
-        else if (it.failed || s.phase == TorrentPhase::failed)
-            ++c.failed;
-        else if (s.phase == TorrentPhase::checking)
-            ++c.checking;
-        else if (s.phase == TorrentPhase::seeding)
-            ++c.seeding;
-        else
-            ++c.downloading;
-        c.peers += s.peers;
-        c.uploaded += s.uploaded;
-        c.downloaded += s.downloaded;
-        c.up_rate += s.up_rate;
-        c.down_rate += s.down_rate;
-    }
-    for (const auto& f : fetches_.rows())
-        if (!items_.count(f.info_hash)) ++c.torrents, ++(f.paused ? c.paused : c.fetching);
-    c.connections = session_.connection_count();
-    c.up_limit = session_.max_upload_rate();
-    c.down_limit = session_.max_download_rate();
-    return c;
 }
 
 } // namespace p2p

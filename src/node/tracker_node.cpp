@@ -11,8 +11,7 @@
 #include "base/memory_budget.hpp"
 #include "http/server.hpp"
 #include "loop/loop.hpp"
-#include "node/dht_host.hpp"
-#include "net/utp_socket.hpp"
+#include "node/tracker_dht.hpp"
 #include "tracker/console.hpp"
 #include "tracker/http_client.hpp"
 #include "tracker/http_front.hpp"
@@ -118,22 +117,17 @@ int run_tracker(const TrackerConfig& cfg) {
         http_front->set_server(http_server.get());
         log_debug("tracker", "HTTP: at most " + std::to_string(http_server->limits().max_connections) + " connections");
     }
-    // --dht-port: a DHT node beside the tracker (a stable bootstrap node for its peers). Its socket refuses uTP.
-    // Its table is saved to STATE.dht on the host's timer, on SIGHUP and at exit (node/dht_host.hpp).
-    std::unique_ptr<UtpSocket> dht_sock;
-    std::unique_ptr<DhtHost> dht_host; // declared after the socket: stopped and destroyed before it
+    // --dht-port: a DHT node beside the tracker (a stable bootstrap node for its peers), node/tracker_dht.hpp.
+    std::unique_ptr<TrackerDht> dht;
     if (cfg.dht_port >= 0) {
         const std::string ip = cfg.bind.empty() ? std::string("0.0.0.0") : cfg.bind.front();
-        auto s = UtpSocket::open(loop.get(), ip, static_cast<std::uint16_t>(cfg.dht_port), nullptr);
-        if (!s) {
-            std::fprintf(stderr, "p2pnode: tracker: cannot open the DHT port %d: %s\n", cfg.dht_port,
-                         s.error().str().c_str());
+        auto d = TrackerDht::open(loop, ip, static_cast<std::uint16_t>(cfg.dht_port),
+                                  cfg.state_file.empty() ? std::string() : cfg.state_file + ".dht");
+        if (!d) {
+            std::fprintf(stderr, "p2pnode: tracker: %s\n", d.error().str().c_str());
             return 1;
         }
-        dht_sock = std::move(*s);
-        DhtHost::Options o;
-        o.state_path = cfg.state_file.empty() ? std::string() : cfg.state_file + ".dht";
-        dht_host = std::make_unique<DhtHost>(loop, *dht_sock, std::move(o));
+        dht = std::move(*d);
     }
     std::unique_ptr<TrackerConsole> console;
     bool stopping = false;
@@ -148,7 +142,7 @@ int run_tracker(const TrackerConfig& cfg) {
         }
         server->close();
         if (http_server) http_server->close();
-        if (dht_host) dht_host->stop(); // the final save of STATE.dht
+        if (dht) dht->stop(); // the final save of STATE.dht
         if (console) console->close();
         loop.stop();
     };
@@ -158,7 +152,7 @@ int run_tracker(const TrackerConfig& cfg) {
     loop.on_hangup([&] {
         if (stopping) return;
         (void)reopen_log(); // a failure is reported by reopen_log itself, in the old log
-        if (dht_host) (void)dht_host->save_now(); // a failure is logged by the host
+        if (dht) (void)dht->save_now(); // a failure is logged by the host
         if (server->request_save())
             log_info("tracker", "SIGHUP: log reopened, saving the state to " + cfg.state_file);
         else
@@ -170,7 +164,7 @@ int run_tracker(const TrackerConfig& cfg) {
         for (const auto& b : server->bound()) std::printf("tracker listening on %s\n", b.url().c_str());
         if (http_server)
             for (const auto& b : http_server->bound()) std::printf("tracker listening on %s\n", b.url().c_str());
-        if (dht_sock) std::printf("dht node listening on udp port %u\n", dht_sock->port());
+        if (dht) std::printf("dht node listening on udp port %u\n", dht->port());
         std::fflush(stdout);
     }
     if (cfg.console) {
