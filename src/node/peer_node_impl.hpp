@@ -215,7 +215,7 @@ private:
     bool dht_save_now();        // SIGHUP: the table written now; false without a DHT (a failure is logged)
     std::string dht_describe(); // the console's `dht`
     // Deletes the host in the file that knows it, so that nothing else refers to its code: a build with the DHT
-    // left out (meson -Ddht=false, peer_node_dht_none.cpp) never makes one and links none of src/dht.
+    // left out (meson -Ddht=false, node/dht_none.cpp) never makes one and links none of src/dht.
     struct DhtHostDelete {
         void operator()(DhtHost* host) const;
     };
@@ -320,9 +320,9 @@ private:
     bool any_failed_ = false;
     bool quitting_ = false;
     int exit_code_ = 0;
-    // the DHT (peer_node_dht.cpp); null with --no-dht or without a uTP socket
+    // the DHT (peer_node_dht.cpp); null with --no-dht, without a uTP socket, or built with -Ddht=false
     std::unique_ptr<DhtHost, DhtHostDelete> dht_host_; // the node, its timer, names, saved table (dht_host.hpp)
-    dht::DhtNode* dht_ = nullptr;       // dht_host_'s node, or null
+    dht::DhtNode* dht_ = nullptr;                      // dht_host_'s node, or null
     std::map<std::string, std::uint64_t> dht_first_; // info hash -> when it was tracked (0 once peers came)
     std::unique_ptr<LsdService> lsd_; // peer_node_lsd.cpp; null with --no-lsd, on loopback, or without port 6771
     std::map<std::uint64_t, RpcAddJob> rpc_adds_; // peer_node_rpc.cpp: torrent-adds in flight, <= kMaxRpcAdds
