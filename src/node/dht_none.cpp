@@ -30,10 +30,9 @@ std::uint16_t TrackerDht::port() const { return 0; }
 Status TrackerDht::save_now() { return ok_status(); }
 void TrackerDht::stop() {}
 
-// Never called: no host is made in this build.
+// Never called: no host is made in this build. The DHT members only peer_node_dht.cpp calls (dht_found,
+// dht_refresh_starved, dht_state_path) are not defined here.
 void PeerNode::DhtHostDelete::operator()(DhtHost*) const {}
-
-std::string PeerNode::dht_state_path() const { return data_root() + "/.p2pnode/dht.json"; }
 
 void PeerNode::start_dht() {
     if (cfg_.dht) // on by default: said once, at info level, so that a user who never asked for it is not warned
@@ -43,9 +42,7 @@ void PeerNode::start_dht() {
 void PeerNode::dht_resolve(const std::string&, std::uint16_t, bool) {}
 void PeerNode::stop_dht() {}
 void PeerNode::dht_track(const std::string&, bool) {}
-void PeerNode::dht_refresh_starved() {}
 void PeerNode::dht_untrack(const std::string&) {}
-void PeerNode::dht_found(const std::string&, const std::vector<dht::Endpoint>&) {}
 bool PeerNode::dht_save_now() { return false; }
 std::string PeerNode::dht_describe() { return std::string("dht: off: ") + kNoDhtWhy + "\n"; }
 
