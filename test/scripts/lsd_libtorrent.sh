@@ -99,6 +99,13 @@ timeout 200 ip netns exec "$NS-3" "$P2PNODE" --peer --get "$H2" --into "$W/p2p-d
 say "2. p2pnode complete $(secs_since "$t0") s after it started"
 grep -q "^complete lt2.bin $H2" "$W/p2p-leech.out" || fail "p2pnode printed no 'complete lt2.bin $H2'"
 same_bytes "2. p2pnode from libtorrent" "$W/lt-seed/lt2.bin" "$W/p2p-dl/lt2.bin"
+# libtorrent's log is written by its alert loop (lib/lt_client.py), which may not have reached the alert of
+# p2pnode's announce yet when p2pnode, done in well under a second, exits: give it up to 10 s.
+for ((t = 0; t < 100; t++)); do
+    grep -q "<== LSD: $IP3:[0-9]* ih: $H2" "$W/ltseed.log" && break
+    grep -q "lsd: peer $IP2:[0-9]* for $H2" "$W/p2p-leech.err" && break
+    sleep 0.1
+done
 if grep -q "<== LSD: $IP3:[0-9]* ih: $H2" "$W/ltseed.log"; then
     say "   libtorrent heard p2pnode's announce: $(grep -m1 "<== LSD: $IP3" "$W/ltseed.log" | cut -d' ' -f2-)"
 fi
