@@ -86,6 +86,14 @@ inline Status open_sync(TestLoop& loop, Storage& st) {
     return *got;
 }
 
+inline Status flush_sync(TestLoop& loop, Storage& st) {
+    std::optional<Status> got;
+    st.flush([&](Status s) { got = std::move(s); });
+    loop.run();
+    REQUIRE(got.has_value());
+    return *got;
+}
+
 inline Status write_sync(TestLoop& loop, Storage& st, std::uint32_t i, std::string data) {
     std::optional<Status> got;
     st.write_piece(i, std::make_shared<std::string>(std::move(data)), [&](Status s) { got = std::move(s); });

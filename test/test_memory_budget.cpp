@@ -171,6 +171,39 @@ TEST_CASE("shared read cache: one LRU for several owners evicts across them and 
     CHECK(rc.get(ReadCache::key(b, 0)));
 }
 
+TEST_CASE("read cache spares: kept up to an eighth of the cache (two of any size), freed after an idle second") {
+    ReadCache rc(800);
+    auto buf = [](std::size_t n) { return std::make_shared<std::string>(n, 'x'); };
+    // Two are kept whatever their size (up to the cache's own bound).
+    rc.recycle(buf(300));
+    rc.recycle(buf(300));
+    rc.recycle(buf(10)); // a third only while all spares hold <= 100 bytes: 610 do
+    CHECK(rc.spare_bytes() == 600);
+    CHECK(rc.take_spare(10) == nullptr);
+    rc.recycle(buf(900)); // larger than the cache: never
+    CHECK(rc.spare_bytes() == 600);
+    auto held = buf(300);
+    auto other = held;
+    rc.recycle(held); // someone else holds it: not a spare
+    CHECK(rc.spare_bytes() == 600);
+    // Small buffers: as many as fit in 100 bytes.
+    ReadCache small(800);
+    for (int i = 0; i < 10; ++i) small.recycle(buf(20));
+    CHECK(small.spare_bytes() == 100);
+    auto s1 = small.take_spare(20);
+    REQUIRE(s1);
+    CHECK(s1->size() == 20);
+    CHECK(small.spare_bytes() == 80);
+    // A spare was taken since the last call: kept. None taken in the next interval: all freed.
+    small.release_idle_spares();
+    CHECK(small.spare_bytes() == 80);
+    small.release_idle_spares();
+    CHECK(small.spare_bytes() == 0);
+    CHECK(small.take_spare(20) == nullptr);
+    rc.release_idle_spares(); // none ever taken
+    CHECK(rc.spare_bytes() == 0);
+}
+
 TEST_CASE("tracker under --max-memory: peers and swarms stay under the derived caps and announces are answered") {
     auto plan = plan_tracker_memory(4u << 20);
     REQUIRE(plan);

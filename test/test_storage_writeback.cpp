@@ -14,14 +14,6 @@ using namespace storage_test;
 
 namespace {
 
-Status flush_sync(TestLoop& loop, Storage& st) {
-    std::optional<Status> got;
-    st.flush([&](Status s) { got = std::move(s); });
-    loop.run();
-    REQUIRE(got.has_value());
-    return *got;
-}
-
 // Writes pieces [from, to) all at once (as a fast download has many writes in flight) and runs the loop.
 std::size_t write_all(TestLoop& loop, Storage& st, const Metainfo& m, const std::string& content, std::uint32_t from,
                       std::uint32_t to) {

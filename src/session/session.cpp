@@ -434,6 +434,7 @@ void Session::tick() {
     // A file nobody asked for in a minute gives its descriptor back: an idle seeder of many files holds none, and
     // a file deleted or replaced behind our back is not kept alive by us.
     if (now > kIdleDescriptorMs) fds_->close_unused_since(now - kIdleDescriptorMs);
+    cache_->release_idle_spares(); // spare piece buffers no piece took in the last second
 }
 
 bool Session::take_upload(std::size_t n) { return upload_.take(n, uv_now(loop_.get())); }

@@ -43,8 +43,10 @@ void ReadCache::evict_last() {
 
 // use_count is exact: every holder lives on the loop thread, which is running this.
 void ReadCache::recycle(std::shared_ptr<std::string> buf) {
-    if (buf && buf.use_count() == 1 && spares_.size() < kMaxSpares && buf->size() <= max_)
-        spares_.push_back(std::move(buf));
+    if (!buf || buf.use_count() != 1 || buf->size() > max_ || spares_.size() >= kMaxSpares) return;
+    if (spares_.size() >= kMinSpares && spare_bytes_ + buf->size() > max_ / 8) return;
+    spare_bytes_ += buf->size();
+    spares_.push_back(std::move(buf));
 }
 
 std::shared_ptr<std::string> ReadCache::take_spare(std::size_t size) {
@@ -52,9 +54,19 @@ std::shared_ptr<std::string> ReadCache::take_spare(std::size_t size) {
         if ((*it)->size() != size) continue;
         auto out = std::move(*it);
         spares_.erase(it);
+        spare_bytes_ -= out->size();
+        spare_taken_ = true;
         return out;
     }
     return nullptr;
+}
+
+void ReadCache::release_idle_spares() {
+    if (!spare_taken_) {
+        spares_.clear();
+        spare_bytes_ = 0;
+    }
+    spare_taken_ = false;
 }
 
 void ReadCache::erase(std::uint64_t key) {
@@ -90,6 +102,7 @@ std::size_t ReadCache::bytes_of(std::uint32_t owner) const {
 
 void ReadCache::clear() {
     spares_.clear();
+    spare_bytes_ = 0;
     lru_.clear();
     map_.clear();
     owner_bytes_.clear();

@@ -6,8 +6,11 @@
 // sent by a connection lives on until that connection drops its own reference.
 // Recycling: a piece put with `recyclable` (a buffer the storage allocated itself, or one handed over to it by
 // write_piece; never one someone else may still change) that nobody else holds when it is evicted is kept as a
-// spare (at most kMaxSpares, outside max_bytes) and handed back by take_spare for the next disk read or the next
-// downloaded piece of that size, which saves zero-filling and page-faulting a fresh buffer.
+// spare (outside max_bytes: kMinSpares of any size, more while all spares hold at most max_bytes / 8) and handed
+// back by take_spare for the next disk read or the next downloaded piece of that size, which saves zero-filling
+// and page-faulting a fresh buffer. A leecher assembles, hashes and writes tens of pieces at once: with two spares
+// most pieces took fresh memory, which cost it ~15 % of its CPU in page faults and zeroing (CASE=many of
+// tools/bench-peer). release_idle_spares frees them once no piece took one for a while, so an idle node keeps none.
 // Sharing: one cache may serve every torrent of a session (--max-memory bounds the sum). Keys are
 // key(owner, index); each Storage takes an owner id from next_owner() and drops its pieces with erase_owner().
 // Eviction is LRU over all owners, so a busy torrent takes room from an idle one.
@@ -33,7 +36,11 @@ public:
     void put(std::uint64_t key, Piece data, bool recyclable = false);
     // A spare buffer of exactly `size` bytes (stale contents, to be overwritten), or nullptr.
     std::shared_ptr<std::string> take_spare(std::size_t size);
-    static constexpr std::size_t kMaxSpares = 2;
+    static constexpr std::size_t kMinSpares = 2;  // kept whatever their size
+    static constexpr std::size_t kMaxSpares = 64; // take_spare scans them
+    // Frees every spare if none was taken since the last call (the session calls it every second).
+    void release_idle_spares();
+    std::size_t spare_bytes() const { return spare_bytes_; }
     // A recyclable buffer not worth keeping as a piece: kept as a spare if no one else holds it and there is room.
     void recycle(std::shared_ptr<std::string> buf);
     void erase(std::uint64_t key);
@@ -57,7 +64,9 @@ private:
     };
     void evict_last();
     void uncount(std::uint64_t key, std::size_t n);    // bytes_ and owner_bytes_ lose an entry of n bytes
-    std::vector<std::shared_ptr<std::string>> spares_; // bounded by kMaxSpares
+    std::vector<std::shared_ptr<std::string>> spares_; // bounded by kMaxSpares and spare_bytes_
+    std::size_t spare_bytes_ = 0;
+    bool spare_taken_ = false; // since the last release_idle_spares
     std::size_t max_;
     std::size_t bytes_ = 0;
     std::size_t peak_ = 0;

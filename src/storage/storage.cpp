@@ -367,7 +367,8 @@ void Storage::write_piece(std::uint32_t index, std::shared_ptr<std::string> data
         s = self->locate(index, s);
         self->dirty.insert(s.file);
         self->zeros_from[s.file] = INT64_MAX; // conservative: the whole file is no longer known
-        self->io_segment(true, s, buf, [self, index, job, counted, keep_cached](Status st) {
+        self->io_segment(true, s, buf, [self, index, job, counted, keep_cached, file = s.file](Status st) {
+            if (st.ok()) self->file_written(file); // may start a checkpoint (checkpoint.cpp)
             fold(job->st, std::move(st));
             if (--job->remaining > 0) return;
             if (self->limits.budget) self->limits.budget->release(MemPool::write, counted);
@@ -431,13 +432,27 @@ void Storage::read_piece(std::uint32_t index, PieceCb done) {
 
 void Storage::flush(std::function<void(Status)> done) {
     auto self = impl_;
-    std::set<std::size_t> files = std::move(self->dirty);
-    self->dirty.clear();
-    if (files.empty()) return self->deliver(std::move(done), ok_status());
-    if (self->flush_grouped(files, done)) return;
-    auto all_done = self->fan_in(files.size(), std::move(done));
+    // A running checkpoint took its files out of `dirty` before they are on disk: this flush must not return
+    // before they are, so it starts once the checkpoint ends (checkpoint.cpp).
+    if (self->checkpointing)
+        return self->after_checkpoint.push_back(
+            [self, done = std::move(done)]() mutable { self->flush_dirty(std::move(done)); });
+    self->flush_dirty(std::move(done));
+}
+
+void Storage::Impl::flush_dirty(std::function<void(Status)> done) {
+    std::set<std::size_t> files = std::move(dirty);
+    dirty.clear();
+    flush_files(std::move(files), std::move(done));
+}
+
+void Storage::Impl::flush_files(std::set<std::size_t> files, std::function<void(Status)> done) {
+    auto self = shared_from_this();
+    if (files.empty()) return deliver(std::move(done), ok_status());
+    if (flush_grouped(files, done)) return;
+    auto all_done = fan_in(files.size(), std::move(done));
     for (std::size_t i : files) {
-        self->submit([self, i, all_done]() {
+        submit([self, i, all_done]() {
             auto one_done = [self, i, all_done](Status st) {
                 if (!st.ok()) self->dirty.insert(i); // still not known to be on disk
                 all_done(std::move(st));

@@ -69,13 +69,17 @@ struct StorageLimits {
     std::size_t read_cache_bytes = 64u << 20; // whole pieces kept for serving (read_cache.hpp)
     std::size_t max_inflight_ops = 16;        // uv_fs read/write/open/fsync requests at once; more wait in a FIFO
     std::size_t verify_window = 4;            // pieces read + hashed at once by verify_existing
-    // Set by the Session (--max-memory bounds the sum): one read cache for all its torrents (read_cache_bytes is then unused), and
-    // the budget whose write pool counts pieces queued for the disk. Null: a cache of our own, no accounting.
+    // Set by the Session (--max-memory bounds the sum): one read cache for all its torrents (read_cache_bytes is
+    // then unused), and the budget whose write pool counts pieces queued for the disk. Null: a cache of our own, no
+    // accounting.
     std::shared_ptr<ReadCache> shared_cache;
     std::shared_ptr<MemoryBudget> budget;
     // Set by the Session: one descriptor cache for all its torrents (max_open_files is then unused), which also
     // counts the resume files being read or written. Null: a cache of our own.
     std::shared_ptr<FdCache> shared_fds;
+    // Whole files gathered before they are made durable while the download runs (checkpoint.cpp); 0: only flush
+    // makes files durable.
+    std::uint64_t checkpoint_bytes = 64u << 20;
 };
 
 struct ResumeState {
@@ -110,6 +114,8 @@ struct StorageStats {
     std::uint64_t group_flushes = 0;   // flushes of many files by one syncfs per filesystem (group_flush.cpp)
     std::uint64_t filesystem_syncs = 0; // the syncfs calls of those flushes
     std::uint64_t files_batched = 0;    // files a first open made in a folder's batch (storage_open.cpp)
+    std::uint64_t checkpoints = 0;      // flushes of whole files while the download ran (checkpoint.cpp)
+    std::uint64_t checkpoint_files = 0; // the files they made durable
 };
 
 class Storage {
@@ -172,7 +178,7 @@ public:
     void verify_existing(std::function<void(std::uint32_t index, bool ok)> per_piece, std::function<void(Status)> done);
     // Every file written since the last flush to disk: an fsync each, or for many files one syncfs per
     // filesystem after waiting for each file's writes (group_flush.cpp). On error, files not known to be on
-    // disk stay for the next flush.
+    // disk stay for the next flush. Waits first for a running checkpoint (checkpoint.cpp).
     void flush(std::function<void(Status)> done);
     // Whether files under `dir` are flushed that way when many (group_flush.cpp): on Linux, on the local
     // filesystems whose syncfs is known to commit and flush (ext2/3/4, XFS, Btrfs, F2FS, tmpfs).

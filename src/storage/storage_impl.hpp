@@ -178,6 +178,18 @@ struct Storage::Impl : std::enable_shared_from_this<Impl> {
     // Flushes `files` (moved from when it returns true) by one sync per filesystem instead of an fsync each
     // (group_flush.cpp); false: too few files, or not Linux: the caller fsyncs them one by one.
     bool flush_grouped(std::set<std::size_t>& files, std::function<void(Status)> done);
+    // `files` to disk, grouped or an fsync each; those that fail go back to `dirty` and the storage is failed.
+    void flush_files(std::set<std::size_t> files, std::function<void(Status)> done);
+    void flush_dirty(std::function<void(Status)> done); // flush's body, once no checkpoint runs
+    // Checkpoints (checkpoint.cpp): files whose every byte is written and that no write waits for, gathered until
+    // they hold limits.checkpoint_bytes, then flushed while the download goes on. One at a time; flush callers
+    // wait for it in after_checkpoint (bounded by the flush callers: resume saves).
+    std::set<std::size_t> whole_files;
+    std::uint64_t whole_bytes = 0;
+    bool checkpointing = false;
+    std::vector<std::function<void()>> after_checkpoint;
+    void file_written(std::size_t file); // after a successful write to `file` (write_piece)
+    void start_checkpoint();
     struct QueuedWrite {
         Segment s;
         char* buf;

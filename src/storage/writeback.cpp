@@ -55,6 +55,15 @@ void start_writeback(uv_loop_t* loop, uv_file fd, std::int64_t offset, std::int6
 void Storage::Impl::written(uv_file fd, const Segment& s, std::function<void(Status)> done) {
     auto self = shared_from_this();
     const std::size_t file = s.file;
+    // Counted before `done` runs: a checkpoint (checkpoint.cpp) asks from there whether the file is whole.
+    // A file that is now whole is kicked too, whatever is left of it: pieces arrive in any order, so the write
+    // that ends a file is not always its last. (The side file has no end of its own; its bytes gather.)
+    bool whole = false;
+    if (file < written_now.size()) {
+        const std::int64_t length = meta.files[file].length;
+        whole = written_now[file] < length && written_now[file] + s.length >= length;
+        written_now[file] += s.length;
+    }
     write_finished(file);
     done(ok_status());
     auto give_back = [self, file] {
@@ -66,20 +75,13 @@ void Storage::Impl::written(uv_file fd, const Segment& s, std::function<void(Sta
     u.lo = std::min(u.lo, s.file_offset);
     u.hi = std::max(u.hi, s.file_offset + s.length);
     u.bytes += s.length;
-    // A file that is now whole is kicked too, whatever is left of it: pieces arrive in any order, so the write
-    // that ends a file is not always its last. (The side file has no end of its own; its bytes gather.)
-    bool whole = false;
-    if (file < written_now.size()) {
-        const std::int64_t length = meta.files[file].length;
-        whole = written_now[file] < length && written_now[file] + s.length >= length;
-        written_now[file] += s.length;
-    }
     if (closed || (u.bytes < std::int64_t(kKickBytes) && !whole)) return give_back();
     const std::int64_t lo = u.lo, length = u.hi - u.lo;
     unsent.erase(file);
     ++stats.writeback_kicks;
     start_writeback(loop, fd, lo, length, std::move(give_back));
 #else
+    (void)fd, (void)whole;
     give_back();
 #endif
 }
