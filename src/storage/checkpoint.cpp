@@ -46,8 +46,8 @@ void Storage::Impl::start_checkpoint() {
         self->checkpointing = false;
         auto waiting = std::move(self->after_checkpoint);
         self->after_checkpoint.clear();
-        for (auto& flush : waiting) flush();
-        if (!self->checkpointing && self->whole_bytes >= self->limits.checkpoint_bytes) self->start_checkpoint();
+        for (auto& flush : waiting) flush(); // each only takes `dirty` and queues its syncs
+        if (self->whole_bytes >= self->limits.checkpoint_bytes) self->start_checkpoint();
     });
 }
 
