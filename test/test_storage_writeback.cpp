@@ -33,7 +33,8 @@ std::size_t write_all(TestLoop& loop, Storage& st, const Metainfo& m, const std:
 TEST_CASE("storage starts the kernel's writeback while a download is written, not only at the flush") {
     TestLoop loop;
     test::TempDir dir;
-    // 20 MiB in pieces of 1 MiB: a kick per MiB written (kKickBytes), all before any flush.
+    // 20 MiB in pieces of 1 MiB: a kick per MiB written (kKickBytes), all before any flush, or, when the one kick
+    // allowed at a time still runs, the bytes left for the next.
     const std::int64_t size = 20 << 20;
     const std::string content = test::pseudo_random(std::size_t(size), 31);
     Metainfo m = make_meta("big.bin", {{{}, size}}, 1 << 20, content, false);
@@ -42,7 +43,9 @@ TEST_CASE("storage starts the kernel's writeback while a download is written, no
         REQUIRE(open_sync(loop, st));
         CHECK(write_all(loop, st, m, content, 0, m.piece_count()) == m.piece_count());
 #ifdef __linux__
-        CHECK(st.stats().writeback_kicks == 20);
+        CHECK(st.stats().writeback_kicks >= 1);
+        CHECK(st.stats().writeback_kicks + st.stats().writeback_kicks_left == 20);
+        CHECK(st.stats().writeback_kicks_most == 1);
 #endif
         CHECK(st.stats().pieces_written == m.piece_count());
         CHECK(flush_sync(loop, st));
@@ -160,7 +163,11 @@ TEST_CASE("storage writeback: every file is kicked when it becomes whole, in wha
     REQUIRE(open_sync(loop, st));
     for (std::uint32_t i = m.piece_count(); i-- > 0;) CHECK(write_all(loop, st, m, content, i, i + 1) == 1);
 #ifdef __linux__
-    CHECK(st.stats().writeback_kicks == 40); // one per file, when its last missing bytes were written
+    // One per file, when its last missing bytes were written; a piece ends several files at once, and the files
+    // whose kick found another running are left to the kernel and the flush (one kick at a time).
+    CHECK(st.stats().writeback_kicks >= 1);
+    CHECK(st.stats().writeback_kicks + st.stats().writeback_kicks_left == 40);
+    CHECK(st.stats().writeback_kicks_most == 1);
 #endif
     CHECK(flush_sync(loop, st));
     for (std::size_t i = 0; i < m.files.size(); ++i)

@@ -74,11 +74,13 @@ struct Storage::Impl : std::enable_shared_from_this<Impl> {
     // is the local race path_safety.hpp leaves out of scope. Cleared when the paths change (compute_paths).
     std::unordered_set<std::string> checked_parents;
     // Written bytes not yet handed to the kernel's writeback (writeback.cpp): per file the byte range written
-    // since its last kick and how many bytes. Bounded by the number of files (each entry holds < kKickBytes).
+    // since its last kick and how many bytes. Bounded by the number of files (an entry holds < kKickBytes, or more
+    // while the one kick allowed at a time runs). kicks_running: sync_file_range jobs in the pool (<= kMaxKicks).
     struct Unsent {
         std::int64_t lo = INT64_MAX, hi = 0, bytes = 0;
     };
     std::unordered_map<std::size_t, Unsent> unsent;
+    std::size_t kicks_running = 0;
     std::vector<std::int64_t> written_now; // per file (not the side file): bytes written by this Storage
     // Per file: bytes from here to the end are known to be zeros because open() extended the file (sparse) from
     // this size and nothing was written since; INT64_MAX when nothing is known. Lets verify_existing skip reading

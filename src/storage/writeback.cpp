@@ -18,6 +18,15 @@
 // the last byte is written. The file's next write starts before the kick (write_finished) and the caller hears
 // at once; only the descriptor and the op slot wait for it.
 //
+// How many at once: one (kMaxKicks). A kick's sync_file_range submits the pages itself, and the block layer's
+// writeback throttling (wbt) makes the submitter sleep while the device is slow or busy with a cache flush (a
+// checkpoint's syncfs, checkpoint.cpp). With a kick after every file's write, three of libuv's four pool
+// threads sat in wbt_wait beside the fourth in that syncfs (tools/bench-peer DISK=1 CASE=many; the threads'
+// /proc/PID/task/TID/stack every 5 ms): no write and no hash could run, both cores idled in iowait for 0.15-0.2 s
+// at a time and the transfer stopped. A write that finds a kick running leaves its bytes in `unsent`: the file's
+// next write sends them with its own, and a file already whole is left to the kernel, the next checkpoint or the
+// final flush. More kicks would not drain the disk faster; they only take the threads the transfer needs.
+//
 // Safety is unchanged: flush/save_resume still fsync every written file and report its errors; a kick is only a
 // hint (its errors are ignored here, the fsync that follows reports them). Linux only; elsewhere a no-op.
 #include <fcntl.h>
@@ -32,6 +41,8 @@ namespace {
 // Bytes of one file gathered before a kick (unless the write made it whole): large enough that the syscall costs
 // nothing next to the copy, even for a torrent of 16 KiB pieces; small enough that the disk starts at once.
 [[maybe_unused]] constexpr std::uint64_t kKickBytes = 1u << 20;
+// Kicks running at once (see above): the rest of the pool stays free for the writes and hashes.
+[[maybe_unused]] constexpr std::size_t kMaxKicks = 1;
 
 // sync_file_range on libuv's threadpool (libuv has no uv_fs_ call for it). It may block while the device queue
 // is full, so it must not run on the loop thread. Its result is ignored: a kick is only a hint (a refused or
@@ -76,10 +87,19 @@ void Storage::Impl::written(uv_file fd, const Segment& s, std::function<void(Sta
     u.hi = std::max(u.hi, s.file_offset + s.length);
     u.bytes += s.length;
     if (closed || (u.bytes < std::int64_t(kKickBytes) && !whole)) return give_back();
+    if (kicks_running >= kMaxKicks) {
+        ++stats.writeback_kicks_left;
+        return give_back();
+    }
     const std::int64_t lo = u.lo, length = u.hi - u.lo;
     unsent.erase(file);
     ++stats.writeback_kicks;
-    start_writeback(loop, fd, lo, length, std::move(give_back));
+    ++kicks_running;
+    stats.writeback_kicks_most = std::max<std::uint64_t>(stats.writeback_kicks_most, kicks_running);
+    start_writeback(loop, fd, lo, length, [self, give_back = std::move(give_back)] {
+        --self->kicks_running;
+        give_back();
+    });
 #else
     (void)fd, (void)whole;
     give_back();
