@@ -16,11 +16,10 @@
 //
 // What: a file is a candidate once this Storage has written all its bytes (written_now, writeback.cpp: the write
 // that made it whole also started its writeback, unless another kick was running) and no write to it runs or
-// waits. When the candidates hold
-// limits.checkpoint_bytes, those still in `dirty` are taken out of it and flushed as flush does them
-// (flush_files: one syncfs per filesystem after waiting for each file's writes, or an fsync each). On success
-// they stay out of `dirty`: they are on disk. On failure flush_files puts them back and fails the storage, as a
-// flush does. A later write to such a file puts it back in `dirty`, as every write does.
+// waits. When the candidates hold limits.checkpoint_bytes, those still in `dirty` are taken out of it and flushed
+// as flush does them (flush_files: one syncfs per filesystem after waiting for each file's writes, or an fsync
+// each). On success they stay out of `dirty`: they are on disk. On failure flush_files puts them back and fails
+// the storage, as a flush does. A later write to such a file puts it back in `dirty`, as every write does.
 //
 // Safety: flush waits for a running checkpoint before it takes `dirty` (storage.cpp), so when a flush returns,
 // every file written before it is on disk, whether the checkpoint or the flush did it. One checkpoint at a time:

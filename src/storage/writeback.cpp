@@ -89,6 +89,9 @@ void Storage::Impl::written(uv_file fd, const Segment& s, std::function<void(Sta
     if (closed || (u.bytes < std::int64_t(kKickBytes) && !whole)) return give_back();
     if (kicks_running >= kMaxKicks) {
         ++stats.writeback_kicks_left;
+        // A whole file gets no further write to send its bytes with: the kernel, a checkpoint or the flush writes
+        // them, so its entry would only stay in `unsent` until the storage goes.
+        if (whole) unsent.erase(file);
         return give_back();
     }
     const std::int64_t lo = u.lo, length = u.hi - u.lo;
